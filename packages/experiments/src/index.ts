@@ -1,0 +1,1 @@
+// @testbed/experiments: Experiments from YAML (config, manager, test cases, steps, assertions, environments)

@@ -1,0 +1,1 @@
+// @testbed/fleet: Drive a fleet of agents over MQTT (operator, agent, commander, embedded broker)

@@ -1,0 +1,1 @@
+// @testbed/plugins: Service and environment plugins and their registry

@@ -1,0 +1,1 @@
+// @testbed/stages: Named topologies of Docker containers and networks (up, down, status, connect, exec)

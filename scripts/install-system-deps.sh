@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages testbed's tests and fixtures use, and starts a Docker engine if none runs.
+# Idempotent: packages already present are skipped; a running dockerd is left alone.
+#   mosquitto        real MQTT broker for fleet tests
+#   docker.io        Docker engine for stages (started by scripts/start-dockerd.sh)
+#   busybox-static   the base of the locally built test image (no registry needed)
+#   openssl gnutls-bin  real TLS implementations for the interop experiments
+#   libxml2-utils    xmllint, to validate JUnit reports against their XSD
+#   chromium         headless browser to load the HTML report
+#   iproute2 procps  ip and ps for network and process checks
+set -euo pipefail
+
+packages=(mosquitto docker.io busybox-static openssl gnutls-bin libxml2-utils chromium iproute2 procps ca-certificates)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "installing: ${missing[*]}"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The Debian mosquitto package starts a system broker on 1883; tests start their own on free ports.
+bash "$(dirname "$0")/start-dockerd.sh"
