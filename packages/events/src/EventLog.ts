@@ -1,0 +1,179 @@
+/**
+ * The JSONL record of a run: one event per line, appended as they happen and read back as a Stream.
+ * A crash can leave a half-written last line; reading reports and skips it, never losing an earlier line.
+ */
+import { Cause, Context, Effect, Exit, FileSystem, Layer, Schema, Semaphore, Stream } from "effect"
+import * as Event from "./Event.ts"
+import { EventBus } from "./EventBus.ts"
+
+/** The log file could not be opened, written or read. */
+export class EventLogUnavailable extends Schema.TaggedError<EventLogUnavailable>()("EventLogUnavailable", {
+  path: Schema.String,
+  reason: Schema.String
+}) {}
+
+/** A complete (newline-terminated) line is not an event: the file was edited or corrupted, not cut off. */
+export class EventLogLineInvalid extends Schema.TaggedError<EventLogLineInvalid>()("EventLogLineInvalid", {
+  path: Schema.String,
+  line: Schema.Int,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `${this.path}:${this.line}: not an event: ${this.reason}`
+  }
+}
+
+export type EventLogError = EventLogUnavailable | EventLogLineInvalid
+
+/** Bytes buffered before a write is forced. */
+const flushThreshold = 64 * 1024
+const encoder = new TextEncoder()
+
+export class EventLog extends Context.Service<
+  EventLog,
+  {
+    readonly path: string
+    /** Buffers one event; written at the latest by `flush` or when the layer's scope closes. */
+    readonly append: (event: Event.Event) => Effect.Effect<void, EventLogUnavailable>
+    /** Appends events and writes them out before returning. */
+    readonly appendAll: (events: Iterable<Event.Event>) => Effect.Effect<void, EventLogUnavailable>
+    readonly flush: Effect.Effect<void, EventLogUnavailable>
+  }
+>()("@testbed/events/EventLog") {
+  /** Appends to `path` (created with its parent directories); everything buffered is flushed when the scope closes. */
+  static readonly layer = (path: string): Layer.Layer<EventLog, EventLogUnavailable, FileSystem.FileSystem> =>
+    Layer.effect(EventLog, open(path))
+}
+
+const open = Effect.fnUntraced(function* (path: string) {
+  const fs = yield* FileSystem.FileSystem
+  const unavailable = (error: { readonly message: string }) => new EventLogUnavailable({ path, reason: error.message })
+  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "."
+  yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(unavailable))
+  const file = yield* fs.open(path, { flag: "a" }).pipe(Effect.mapError(unavailable))
+  const lock = yield* Semaphore.make(1)
+  let buffer: Array<string> = []
+  let buffered = 0
+  const flush = lock.withPermits(1)(
+    Effect.suspend(() => {
+      if (buffer.length === 0) return Effect.void
+      const text = buffer.join("")
+      buffer = []
+      buffered = 0
+      return file.writeAll(encoder.encode(text)).pipe(Effect.mapError(unavailable))
+    })
+  )
+  const push = (event: Event.Event) => {
+    const line = `${JSON.stringify(event)}\n`
+    buffer.push(line)
+    buffered += line.length
+  }
+  // Registered after `open`, so it runs before the file is closed.
+  yield* Effect.addFinalizer(() => Effect.ignore(flush))
+  return EventLog.of({
+    path,
+    append: (event) =>
+      Effect.suspend(() => {
+        push(event)
+        return buffered >= flushThreshold ? flush : Effect.void
+      }),
+    appendAll: (events) =>
+      Effect.suspend(() => {
+        for (const event of events) push(event)
+        return flush
+      }),
+    flush
+  })
+})
+
+export interface ReadOptions {
+  /** What to do with a complete line that is not an event. Default `fail`. */
+  readonly onInvalidLine?: "fail" | "skip"
+}
+
+const decodeEvent = Schema.decodeUnknownExit(Event.Event)
+
+type Parsed = { readonly ok: true; readonly event: Event.Event } | { readonly ok: false; readonly reason: string }
+
+const parseLine = (text: string): Parsed => {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (error) {
+    return { ok: false, reason: `invalid JSON: ${(error as Error).message}` }
+  }
+  const decoded = decodeEvent(json)
+  if (Exit.isSuccess(decoded)) return { ok: true, event: decoded.value }
+  const failure = decoded.cause.reasons.find(Cause.isFailReason)
+  return { ok: false, reason: failure ? failure.error.message : "not an event envelope" }
+}
+
+/**
+ * Reads a log back as decoded envelopes, in file order. A last line without its newline that does not parse is
+ * a write cut short by a crash: it is logged as a warning and skipped. Refine envelopes with `TestbedEvent`.
+ */
+export const read = (
+  path: string,
+  options: ReadOptions = {}
+): Stream.Stream<Event.Event, EventLogError, FileSystem.FileSystem> =>
+  Stream.unwrap(
+    Effect.map(FileSystem.FileSystem, (fs) =>
+      Stream.suspend(() => {
+        // What follows the last newline so far, and how many lines were seen, across chunks.
+        let leftover = ""
+        let line = 0
+        const body = fs.stream(path, { chunkSize: 256 * 1024 }).pipe(
+          Stream.mapError((error) => new EventLogUnavailable({ path, reason: error.message })),
+          Stream.decodeText,
+          Stream.mapAccumArrayEffect(
+            () => undefined,
+            (_, chunks) => {
+              const out: Array<Event.Event> = []
+              const text = leftover + chunks.join("")
+              let start = 0
+              for (let nl = text.indexOf("\n"); nl !== -1; nl = text.indexOf("\n", start)) {
+                line++
+                const raw = text.slice(start, nl)
+                start = nl + 1
+                if (raw.trim() === "") continue
+                const parsed = parseLine(raw)
+                if (parsed.ok) out.push(parsed.event)
+                else if (options.onInvalidLine !== "skip") {
+                  return Effect.fail(new EventLogLineInvalid({ path, line, reason: parsed.reason }))
+                }
+              }
+              leftover = text.slice(start)
+              return Effect.succeed([undefined, out] as const)
+            }
+          )
+        )
+        const tail = Stream.unwrap(
+          Effect.suspend(() => {
+            if (leftover.trim() === "") return Effect.succeed(Stream.empty)
+            const parsed = parseLine(leftover)
+            if (parsed.ok) return Effect.succeed(Stream.make(parsed.event))
+            return Effect.as(
+              Effect.logWarning(
+                `${path}:${line + 1}: skipping a truncated last line (${leftover.length} chars): ${parsed.reason}`
+              ),
+              Stream.empty
+            )
+          })
+        )
+        return Stream.concat(body, tail)
+      })
+    )
+  )
+
+/**
+ * An observer that writes every event published on the bus to `path`. It subscribes when the layer is built,
+ * writes each batch as it arrives, and on scope close writes whatever is still queued before the file closes.
+ */
+export const storage = (path: string): Layer.Layer<never, EventLogUnavailable, EventBus | FileSystem.FileSystem> =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const log = yield* open(path)
+      const bus = yield* EventBus
+      yield* bus.observe((batch) => Effect.orDie(log.appendAll(batch)))
+    })
+  )

@@ -1,0 +1,105 @@
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, FileSystem, Layer, Schema, Stream } from "effect"
+import * as Event from "../src/Event.ts"
+import { EventBus } from "../src/EventBus.ts"
+import * as EventLog from "../src/EventLog.ts"
+import * as Observers from "../src/Observers.ts"
+import { TestbedEvent } from "../src/TestbedEvent.ts"
+
+const tempFile = Effect.gen(function* () {
+  const fs = yield* FileSystem.FileSystem
+  const dir = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-eventlog-" })
+  return `${dir}/run/events.jsonl`
+})
+
+const readAll = (path: string, options?: EventLog.ReadOptions) => Stream.runCollect(EventLog.read(path, options))
+
+const writeAll = (path: string, events: ReadonlyArray<Event.Event>) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const log = yield* EventLog.EventLog
+      for (const event of events) yield* log.append(event)
+    }).pipe(Effect.provide(EventLog.EventLog.layer(path)))
+  )
+
+// Events of every known family, with payloads generated from their schemas.
+const AnyEvent = TestbedEvent
+
+describe("EventLog", () => {
+  it.effect.prop(
+    "any sequence of events written to the log reads back equal",
+    [Schema.Array(AnyEvent)],
+    ([events]) =>
+      Effect.gen(function* () {
+        const path = yield* tempFile
+        yield* writeAll(path, events)
+        const back = yield* readAll(path)
+        assert.deepStrictEqual(back, JSON.parse(JSON.stringify(events)))
+        // Typed decoding of what was read gives back the typed events.
+        const typed = yield* Effect.forEach(back, (e) => Schema.decodeUnknownEffect(TestbedEvent)(e))
+        assert.strictEqual(typed.length, events.length)
+      }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)),
+    { timeout: 60_000, arbitrary: { runs: 30 } }
+  )
+
+  it.effect("a truncated last line is reported and skipped; no earlier line is lost", () =>
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* tempFile
+      const events = yield* Effect.forEach([1, 2, 3], (i) =>
+        Event.make({ type: "test.started", entityType: "test", entityId: `t${i}`, data: { name: `t${i}`, attempt: 1 } })
+      )
+      yield* writeAll(path, events)
+      const whole = yield* fs.readFileString(path)
+      // A crash in the middle of writing a fourth line.
+      yield* fs.writeFileString(path, `${whole}{"id":"x","type":"test.fin`)
+      const back = yield* readAll(path)
+      assert.deepStrictEqual(back.map((e) => e.entityId), ["t1", "t2", "t3"])
+    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)))
+
+  it.effect("a complete last line without its newline still counts", () =>
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* tempFile
+      const e = yield* Event.make({ type: "plugin.loaded", entityType: "plugin", entityId: "p", data: { name: "p", kind: "service", source: "built-in" } })
+      yield* fs.makeDirectory(path.slice(0, path.lastIndexOf("/")), { recursive: true })
+      yield* fs.writeFileString(path, JSON.stringify(e))
+      assert.deepStrictEqual(yield* readAll(path), [e])
+    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)))
+
+  it.effect("a broken line in the middle is a typed error naming the line, or skipped when asked", () =>
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* tempFile
+      const e = yield* Event.make({ type: "test.started", entityType: "test", entityId: "t", data: { name: "t", attempt: 1 } })
+      yield* fs.makeDirectory(path.slice(0, path.lastIndexOf("/")), { recursive: true })
+      yield* fs.writeFileString(path, `${JSON.stringify(e)}\n{"not":"an event"}\n${JSON.stringify(e)}\n`)
+      const error = yield* Effect.flip(readAll(path))
+      assert.strictEqual(error._tag, "EventLogLineInvalid")
+      if (error._tag === "EventLogLineInvalid") assert.strictEqual(error.line, 2)
+      assert.strictEqual((yield* readAll(path, { onInvalidLine: "skip" })).length, 2)
+    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)))
+
+  it.effect("a missing file is EventLogUnavailable naming the path", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(readAll("/nonexistent/testbed/events.jsonl"))
+      assert.strictEqual(error._tag, "EventLogUnavailable")
+      assert.strictEqual(error.path, "/nonexistent/testbed/events.jsonl")
+    }).pipe(Effect.provide(NodeServices.layer)))
+
+  it.effect("the storage observer writes every event published, including those just before its scope closes", () =>
+    Effect.gen(function* () {
+      const path = yield* tempFile
+      const total = 20_000
+      yield* Effect.gen(function* () {
+        const bus = yield* EventBus
+        for (let i = 0; i < total; i++) {
+          yield* bus.emit({ type: "step.started", entityType: "step", entityId: `s${i}`, data: { test: "t", index: i, kind: "wait" } })
+        }
+      }).pipe(Effect.provide(Observers.storage(path).pipe(Layer.provideMerge(EventBus.layerWith({ capacity: 256 })))))
+      const back = yield* readAll(path)
+      assert.strictEqual(back.length, total)
+      assert.deepStrictEqual(back.map((e) => e.entityId), Array.from({ length: total }, (_, i) => `s${i}`))
+    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)))
+})
