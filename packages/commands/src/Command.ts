@@ -4,7 +4,8 @@
  *
  * Encoded form (YAML/JSON): durations are strings such as "5 seconds" or "250 millis".
  */
-import { Schema } from "effect"
+import { Duration, Effect, Schema, SchemaIssue } from "effect"
+import { CommandInvalid } from "./CommandError.ts"
 
 export const Retries = Schema.Struct({
   /** Extra attempts after the first one fails. */
@@ -59,3 +60,127 @@ export const shell = (script: string, options: Omit<Command, "program" | "args" 
   ...options,
   shell: script
 })
+
+/** The argv a command runs as: a shell command is `sh -c <script>`, never anything implicit. */
+export const argv = (command: Command): { readonly program: string; readonly args: ReadonlyArray<string> } =>
+  command.shell !== undefined
+    ? { program: "sh", args: ["-c", command.shell] }
+    : { program: command.program ?? "", args: command.args ?? [] }
+
+let idCounter = 0
+const idTag = Math.floor(Math.random() * 0xffffff).toString(36)
+
+/** The id a command is known by in events and results: its own `id`, or one derived from its program. */
+export const idOf = (command: Command): string => {
+  if (command.id !== undefined) return command.id
+  const name = command.shell !== undefined ? "sh" : (command.program ?? "command").split("/").pop() || "command"
+  return `${name}-${idTag}-${(idCounter++).toString(36)}`
+}
+
+/** The command with its id filled in, so every attempt and event of one run shares the same id. */
+export const withId = (command: Command): Command & { readonly id: string } =>
+  command.id !== undefined ? (command as Command & { readonly id: string }) : { ...command, id: idOf(command) }
+
+const invalid = (commandId: string, field: string, reason: string) => new CommandInvalid({ commandId, field, reason })
+
+const hasNul = (value: string) => value.includes("\0")
+
+/**
+ * Checks what the schema cannot see in a typed value (a NUL byte, a negative duration, a value smuggled past
+ * the types) so a malformed command fails with `CommandInvalid` naming the field, before anything is spawned.
+ */
+export const validate = (command: Command): Effect.Effect<Command & { readonly id: string }, CommandInvalid> =>
+  Effect.suspend(() => {
+    const withIdentity = withId(command)
+    const problem = findProblem(withIdentity)
+    return problem === undefined
+      ? Effect.succeed(withIdentity)
+      : Effect.fail(invalid(withIdentity.id, problem.field, problem.reason))
+  })
+
+const findProblem = (command: Command): { readonly field: string; readonly reason: string } | undefined => {
+  const has = (value: unknown) => value !== undefined
+  if (has(command.program) && has(command.shell)) {
+    return { field: "program", reason: "give either program (with args) or shell, not both" }
+  }
+  if (has(command.shell)) {
+    if (typeof command.shell !== "string") return { field: "shell", reason: "must be a string" }
+    if (has(command.args)) return { field: "args", reason: "a shell command takes no args: put them in the script" }
+    if (hasNul(command.shell)) return { field: "shell", reason: "contains a NUL byte" }
+  } else {
+    if (typeof command.program !== "string" || command.program.length === 0) {
+      return { field: "program", reason: "missing: give a program (or a shell script)" }
+    }
+    if (hasNul(command.program)) return { field: "program", reason: "contains a NUL byte" }
+    const args: unknown = command.args ?? []
+    if (!Array.isArray(args)) return { field: "args", reason: "must be an array of strings" }
+    for (const [index, arg] of args.entries()) {
+      if (typeof arg !== "string") return { field: `args[${index}]`, reason: "must be a string" }
+      if (hasNul(arg)) return { field: `args[${index}]`, reason: "contains a NUL byte" }
+    }
+  }
+  if (has(command.cwd) && (typeof command.cwd !== "string" || command.cwd.length === 0 || hasNul(command.cwd))) {
+    return { field: "cwd", reason: "must be a non-empty path without NUL bytes" }
+  }
+  for (const [key, value] of Object.entries(command.env ?? {})) {
+    if (key.length === 0 || key.includes("=") || hasNul(key)) {
+      return { field: `env.${key}`, reason: "a variable name must be non-empty, without '=' or NUL" }
+    }
+    // The value itself is never echoed: env values may be secrets.
+    if (typeof value !== "string") return { field: `env.${key}`, reason: `must be a string, got ${typeof value}` }
+    if (hasNul(value)) return { field: `env.${key}`, reason: "contains a NUL byte" }
+  }
+  if (has(command.stdin) && typeof command.stdin !== "string") return { field: "stdin", reason: "must be a string" }
+  for (const field of ["timeout", "killGracePeriod"] as const) {
+    const value = command[field]
+    if (value === undefined) continue
+    if (!Duration.isDuration(value)) return { field, reason: "must be a Duration" }
+    if (Duration.isNegative(value)) return { field, reason: `must not be negative, got ${Duration.format(value)}` }
+  }
+  if (command.retries !== undefined) {
+    const { times, backoff, factor } = command.retries
+    if (!Number.isInteger(times) || times < 0) return { field: "retries.times", reason: "must be an integer >= 0" }
+    if (backoff !== undefined && (!Duration.isDuration(backoff) || Duration.isNegative(backoff))) {
+      return { field: "retries.backoff", reason: "must be a non-negative Duration" }
+    }
+    if (factor !== undefined && !(Number.isFinite(factor) && factor >= 1)) {
+      return { field: "retries.factor", reason: "must be a finite number >= 1" }
+    }
+  }
+  for (const [index, code] of (command.successExitCodes ?? []).entries()) {
+    if (!Number.isInteger(code)) return { field: `successExitCodes[${index}]`, reason: "must be an integer" }
+  }
+  const max = command.maxOutputBytes
+  if (max !== undefined && !(Number.isInteger(max) && max >= 0)) {
+    return { field: "maxOutputBytes", reason: "must be an integer >= 0" }
+  }
+  return undefined
+}
+
+const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
+
+/**
+ * Decodes a command from outside input (YAML, JSON, a wire message). Schema errors become `CommandInvalid`
+ * whose `field` is the path of the first problem (`env.TOKEN`, `args[2]`, `timeout`).
+ */
+export const decode = (input: unknown): Effect.Effect<Command & { readonly id: string }, CommandInvalid> => {
+  const id =
+    typeof input === "object" && input !== null && typeof (input as { id?: unknown }).id === "string"
+      ? (input as { id: string }).id
+      : "command"
+  return Schema.decodeUnknownEffect(Command)(input).pipe(
+    Effect.mapError((error) => {
+      const first = formatIssues(error.issue).issues[0]
+      const field = (first?.path ?? [])
+        .map((key, index) => (typeof key === "number" ? `[${key}]` : index === 0 ? String(key) : `.${String(key)}`))
+        .join("")
+      return invalid(id, field === "" ? "command" : field, first?.message ?? error.message)
+    }),
+    Effect.flatMap(validate)
+  )
+}
+
+/** Default time between TERM and KILL. */
+export const defaultKillGracePeriod: Duration.Duration = Duration.seconds(2)
+/** Default bytes of stdout and of stderr kept in a result. */
+export const defaultMaxOutputBytes = 16 * 1024 * 1024

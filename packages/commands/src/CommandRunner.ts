@@ -1,10 +1,12 @@
 /**
  * The service every part of testbed runs commands through. Runners differ in *where* a command runs
  * (this machine, a container, a fleet agent); each is a layer of this one service, so nothing here is local.
+ * `make` turns a runner's single attempt into the full service: validation, ids, retries and events.
  */
-import { Context, type Effect, type Stream } from "effect"
-import type { Command } from "./Command.ts"
-import type { CommandError } from "./CommandError.ts"
+import { EventBus } from "@testbed/events"
+import { Clock, Context, Duration, Effect, Schedule, Stream } from "effect"
+import * as Command from "./Command.ts"
+import { type CommandError, CommandFailed, CommandTimedOut } from "./CommandError.ts"
 import type { CommandResult, OutputChunk } from "./CommandResult.ts"
 
 export class CommandRunner extends Context.Service<
@@ -16,8 +18,202 @@ export class CommandRunner extends Context.Service<
      * Runs the command to completion (with its retries). Succeeds only with an exit code in
      * `successExitCodes`; interruption ends the whole process tree.
      */
-    readonly run: (command: Command) => Effect.Effect<CommandResult, CommandError>
+    readonly run: (command: Command.Command) => Effect.Effect<CommandResult, CommandError>
     /** Runs one attempt, emitting every output byte as it arrives and ending with the result. */
-    readonly stream: (command: Command) => Stream.Stream<OutputChunk, CommandError>
+    readonly stream: (command: Command.Command) => Stream.Stream<OutputChunk, CommandError>
   }
 >()("@testbed/commands/CommandRunner") {}
+
+/** A validated command: its id is known. */
+export type ValidCommand = Command.Command & { readonly id: string }
+
+/** What a runner implements: one attempt of a validated command, as a result or as a stream. */
+export interface Attempt {
+  readonly name: string
+  /** One attempt; fails with `CommandFailed` / `CommandTimedOut` (carrying the result) when it did not succeed. */
+  readonly run: (command: ValidCommand) => Effect.Effect<CommandResult, CommandError>
+  /** One attempt as output chunks ending with an `Exit` chunk; fails like `run` when it did not succeed. */
+  readonly stream: (command: ValidCommand) => Stream.Stream<OutputChunk, CommandError>
+}
+
+/** Default first retry delay; each next one is `factor` (default 2) times longer. */
+export const defaultBackoff: Duration.Duration = Duration.millis(100)
+
+/**
+ * The delays between attempts. Built on Effect's clock (`Schedule.exponential`), so `TestClock` drives it.
+ */
+export const retrySchedule = (retries: Command.Retries): Schedule.Schedule<Duration.Duration> =>
+  Schedule.max([
+    Schedule.exponential(retries.backoff ?? defaultBackoff, retries.factor ?? 2),
+    Schedule.recurs(retries.times)
+  ])
+
+/** Only the process's own outcome is worth another attempt; a malformed or missing program is not. */
+const isRetryable = (error: CommandError): boolean => error._tag === "CommandFailed" || error._tag === "CommandTimedOut"
+
+/** Why a command did not succeed, in a few words for events and logs (never env values). */
+export const describeError = (error: CommandError): string => {
+  switch (error._tag) {
+    case "CommandInvalid":
+      return `invalid ${error.field}: ${error.reason}`
+    case "CommandNotFound":
+      return `program not found: ${error.program}`
+    case "CommandSpawnFailed":
+      return `could not start ${error.program}: ${error.reason}`
+    case "CommandTimedOut":
+      return `timed out after ${error.timeoutMs} ms`
+    case "CommandFailed":
+      return error.result.signal !== null
+        ? `killed by ${error.result.signal}`
+        : `exit code ${error.result.exitCode ?? "unknown"}`
+  }
+}
+
+/** Builds the service from a runner's single attempt; events go to the `EventBus` in context. */
+export const make = (attempt: Attempt): Effect.Effect<CommandRunner["Service"], never, EventBus.EventBus> =>
+  Effect.gen(function* () {
+    const bus = yield* EventBus.EventBus
+    const emit = <D>(type: string, entityId: string, data: D) =>
+      Effect.asVoid(bus.emit({ type, entityType: "command", entityId, data }))
+
+    const emitStarted = (command: ValidCommand, number: number) => {
+      const { program, args } = Command.argv(command)
+      return emit("command.started", command.id, {
+        program,
+        args,
+        ...(command.description !== undefined ? { description: command.description } : {}),
+        runner: attempt.name,
+        attempt: number
+      })
+    }
+
+    const emitOutcome = (id: string, outcome: CommandResult | CommandError, attempts: number, durationMs: number) => {
+      if (!("_tag" in outcome)) {
+        return emit("command.completed", id, {
+          exitCode: outcome.exitCode ?? 0,
+          durationMs,
+          attempts,
+          truncated: outcome.truncated
+        })
+      }
+      if (outcome._tag === "CommandTimedOut") {
+        return emit("command.timed_out", id, { timeoutMs: outcome.timeoutMs, durationMs, attempts })
+      }
+      const result = outcome._tag === "CommandFailed" ? outcome.result : undefined
+      return emit("command.failed", id, {
+        reason: describeError(outcome),
+        exitCode: result?.exitCode ?? null,
+        signal: result?.signal ?? null,
+        durationMs,
+        attempts
+      })
+    }
+
+    // The result of a run spans every attempt, timed on this side's clock; output and exit status are the
+    // last attempt's.
+    const spanned = (result: CommandResult, startedAt: number, endedAt: number, attempts: number): CommandResult => ({
+      ...result,
+      startedAt: new Date(startedAt).toISOString(),
+      endedAt: new Date(endedAt).toISOString(),
+      durationMs: Math.max(0, endedAt - startedAt),
+      attempts
+    })
+
+    const run = Effect.fn("CommandRunner.run")(function* (input: Command.Command) {
+      const startedAt = yield* Clock.currentTimeMillis
+      let attempts = 0
+      const elapsed = Effect.map(Clock.currentTimeMillis, (now) => Math.max(0, now - startedAt))
+      const fail = (error: CommandError) =>
+        Effect.flatMap(elapsed, (ms) =>
+          Effect.andThen(emitOutcome(error.commandId, error, attempts, ms), Effect.fail(error))
+        )
+      const command = yield* Command.validate(input).pipe(Effect.catch(fail))
+      const once = Effect.suspend(() => {
+        attempts++
+        return Effect.andThen(emitStarted(command, attempts), attempt.run(command))
+      })
+      const retried =
+        command.retries === undefined || command.retries.times === 0
+          ? once
+          : Effect.retry(once, { schedule: retrySchedule(command.retries), while: isRetryable })
+      return yield* retried.pipe(
+        Effect.matchEffect({
+          onSuccess: (result) =>
+            Effect.flatMap(Clock.currentTimeMillis, (endedAt) => {
+              const final = spanned(result, startedAt, endedAt, attempts)
+              return Effect.as(emitOutcome(command.id, final, attempts, final.durationMs), final)
+            }),
+          onFailure: (error) =>
+            Effect.flatMap(Clock.currentTimeMillis, (endedAt) =>
+              fail(
+                error._tag === "CommandFailed"
+                  ? new CommandFailed({
+                      commandId: error.commandId,
+                      result: spanned(error.result, startedAt, endedAt, attempts)
+                    })
+                  : error._tag === "CommandTimedOut"
+                    ? new CommandTimedOut({
+                        commandId: error.commandId,
+                        timeoutMs: error.timeoutMs,
+                        result: spanned(error.result, startedAt, endedAt, attempts)
+                      })
+                    : error
+              )
+            )
+        }),
+        Effect.onInterrupt(() =>
+          Effect.flatMap(elapsed, (ms) =>
+            emit("command.failed", command.id, {
+              reason: "interrupted",
+              exitCode: null,
+              signal: null,
+              durationMs: ms,
+              attempts
+            })
+          )
+        )
+      )
+    })
+
+    const stream = (input: Command.Command): Stream.Stream<OutputChunk, CommandError> =>
+      Stream.unwrap(
+        Effect.gen(function* () {
+          const startedAt = yield* Clock.currentTimeMillis
+          const elapsed = Effect.map(Clock.currentTimeMillis, (now) => Math.max(0, now - startedAt))
+          const failed = (error: CommandError, attempts: number) =>
+            Effect.flatMap(elapsed, (ms) => emitOutcome(error.commandId, error, attempts, ms))
+          const command = yield* Command.validate(input).pipe(Effect.tapError((error) => failed(error, 0)))
+          yield* emitStarted(command, 1)
+          let settled = false
+          return attempt.stream(command).pipe(
+            Stream.tap((chunk) => {
+              if (chunk._tag !== "Exit") return Effect.void
+              settled = true
+              return emitOutcome(command.id, chunk.result, 1, chunk.result.durationMs)
+            }),
+            Stream.tapError((error) => {
+              settled = true
+              return failed(error, 1)
+            }),
+            // A consumer that stops reading early ends the command: the run is still reported as ended.
+            Stream.ensuring(
+              Effect.suspend(() =>
+                settled
+                  ? Effect.void
+                  : Effect.flatMap(elapsed, (durationMs) =>
+                      emit("command.failed", command.id, {
+                        reason: "stopped before the end",
+                        exitCode: null,
+                        signal: null,
+                        durationMs,
+                        attempts: 1
+                      })
+                    )
+              )
+            )
+          )
+        })
+      )
+
+    return CommandRunner.of({ name: attempt.name, run, stream })
+  })

@@ -10,7 +10,11 @@ import { EventBus } from "./EventBus.ts"
 export class EventLogUnavailable extends Schema.TaggedError<EventLogUnavailable>()("EventLogUnavailable", {
   path: Schema.String,
   reason: Schema.String
-}) {}
+}) {
+  override get message(): string {
+    return `event log ${this.path}: ${this.reason}`
+  }
+}
 
 /** A complete (newline-terminated) line is not an event: the file was edited or corrupted, not cut off. */
 export class EventLogLineInvalid extends Schema.TaggedError<EventLogLineInvalid>()("EventLogLineInvalid", {

@@ -1,0 +1,40 @@
+import { execFile } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import packageJson from "../package.json" with { type: "json" }
+
+const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
+
+// Runs the real CLI as a child process, the way a user does.
+const testbed = (...args: ReadonlyArray<string>) =>
+  Effect.callback<{ code: number; stdout: string; stderr: string }>((resume) => {
+    const child = execFile(process.execPath, [bin, ...args], { timeout: 30_000 }, (error, stdout, stderr) => {
+      resume(Effect.succeed({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }))
+    })
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+describe("testbed CLI", () => {
+  it.live("--version prints the package version", () =>
+    Effect.gen(function* () {
+      const { code, stdout } = yield* testbed("--version")
+      assert.strictEqual(code, 0)
+      assert.include(stdout, packageJson.version)
+    }))
+
+  it.live("--help describes the tool and its command groups", () =>
+    Effect.gen(function* () {
+      const { code, stdout } = yield* testbed("--help")
+      assert.strictEqual(code, 0)
+      assert.include(stdout, "USAGE")
+      assert.include(stdout, "testbed")
+    }))
+
+  it.live("an unknown command is an error with a non-zero exit code", () =>
+    Effect.gen(function* () {
+      const { code, stdout, stderr } = yield* testbed("no-such-command")
+      assert.notStrictEqual(code, 0)
+      assert.match(stdout + stderr, /no-such-command/)
+    }))
+})

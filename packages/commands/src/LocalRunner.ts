@@ -1,0 +1,243 @@
+/**
+ * Runs commands on this machine, on `effect/process`. Each command leads its own process group (the Node
+ * spawner starts children `detached`), so a timeout or an interruption signals the whole group: TERM, then
+ * KILL after the grace period. No grandchild outlives its command.
+ */
+import type { EventBus } from "@testbed/events"
+import {
+  Array as Arr,
+  Clock,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  type PlatformError,
+  type Scope,
+  Stream
+} from "effect"
+import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { stat } from "node:fs/promises"
+import * as Command from "./Command.ts"
+import {
+  type CommandError,
+  CommandFailed,
+  CommandInvalid,
+  CommandNotFound,
+  CommandSpawnFailed,
+  CommandTimedOut
+} from "./CommandError.ts"
+import type { CommandResult, OutputChunk } from "./CommandResult.ts"
+import * as CommandRunner from "./CommandRunner.ts"
+import * as OutputCapture from "./OutputCapture.ts"
+
+/** How the leader process ended. */
+interface ExitStatus {
+  readonly exitCode: number | null
+  readonly signal: string | null
+}
+
+/** A spawned attempt: its output streams (captured as they are read) and the result once it has ended. */
+interface Running {
+  readonly stdout: Stream.Stream<Uint8Array>
+  readonly stderr: Stream.Stream<Uint8Array>
+  /** Waits for the exit, then builds the result; fails unless the exit code counts as success. */
+  readonly finish: Effect.Effect<CommandResult, CommandError>
+}
+
+// The spawner reports a signal death only as the message of a failed `exitCode`
+// ("Process interrupted due to receipt of signal: 'SIGTERM'"), so the name is read from there.
+const signalPattern = /signal: '(SIG[A-Z0-9]+)'/
+
+const exitStatus = (exit: Exit.Exit<number, PlatformError.PlatformError>): ExitStatus => {
+  if (Exit.isSuccess(exit)) return { exitCode: exit.value, signal: null }
+  const text = String(exit.cause)
+  return { exitCode: null, signal: signalPattern.exec(text)?.[1] ?? null }
+}
+
+const spawnError = (
+  command: CommandRunner.ValidCommand,
+  program: string,
+  error: PlatformError.PlatformError
+): CommandError => {
+  const reason = error.reason
+  if (reason._tag === "NotFound") return new CommandNotFound({ commandId: command.id, program })
+  if (reason._tag === "PermissionDenied") {
+    return new CommandSpawnFailed({ commandId: command.id, program, reason: "permission denied" })
+  }
+  return new CommandSpawnFailed({ commandId: command.id, program, reason: error.message })
+}
+
+/** A missing cwd is the caller's mistake (`CommandInvalid`); one that is not a directory cannot be entered. */
+const checkCwd = (command: CommandRunner.ValidCommand, program: string): Effect.Effect<void, CommandError> => {
+  const cwd = command.cwd
+  if (cwd === undefined) return Effect.void
+  return Effect.tryPromise({ try: () => stat(cwd), catch: (cause) => cause }).pipe(
+    Effect.matchEffect({
+      onFailure: (cause): Effect.Effect<void, CommandError> =>
+        (cause as { code?: string }).code === "ENOENT"
+          ? Effect.fail(new CommandInvalid({ commandId: command.id, field: "cwd", reason: `does not exist: ${cwd}` }))
+          : Effect.fail(
+              new CommandSpawnFailed({
+                commandId: command.id,
+                program,
+                reason: `cannot use cwd ${cwd}: ${String(cause)}`
+              })
+            ),
+      onSuccess: (stats): Effect.Effect<void, CommandError> =>
+        stats.isDirectory()
+          ? Effect.void
+          : Effect.fail(
+              new CommandSpawnFailed({ commandId: command.id, program, reason: `cwd is not a directory: ${cwd}` })
+            )
+    })
+  )
+}
+
+const environment = (command: Command.Command) =>
+  command.envMode === "replace"
+    ? { env: { ...command.env }, extendEnv: false }
+    : command.env !== undefined
+      ? { env: { ...command.env }, extendEnv: true }
+      : {}
+
+const spawnAttempt = (
+  spawner: ChildProcessSpawner.ChildProcessSpawner["Service"],
+  command: CommandRunner.ValidCommand
+): Effect.Effect<Running, CommandError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { program, args } = Command.argv(command)
+    yield* checkCwd(command, program)
+    const grace = command.killGracePeriod ?? Command.defaultKillGracePeriod
+    const startedAt = yield* Clock.currentTimeMillis
+    const handle = yield* spawner
+      .spawn(
+        ChildProcess.make(program, [...args], {
+          ...(command.cwd !== undefined ? { cwd: command.cwd } : {}),
+          ...environment(command),
+          stdin: command.stdin !== undefined ? Stream.make(new TextEncoder().encode(command.stdin)) : "ignore",
+          stdout: "pipe",
+          stderr: "pipe",
+          // Own process group, so the group can be signalled; these options also govern release on interruption.
+          detached: true,
+          killSignal: "SIGTERM",
+          forceKillAfter: grace
+        })
+      )
+      .pipe(Effect.mapError((error) => spawnError(command, program, error)))
+
+    const stop = Effect.ignore(handle.kill({ killSignal: "SIGTERM", forceKillAfter: grace }))
+    // After a normal exit the group is usually empty already; asking the kernel is much cheaper than the
+    // spawner's kill path, which builds errors when there is nothing left to signal.
+    const groupExists = Effect.try({ try: () => process.kill(-handle.pid, 0), catch: () => false }).pipe(
+      Effect.orElseSucceed(() => false)
+    )
+    const stopLeftovers = Effect.flatMap(groupExists, (exists) => (exists ? stop : Effect.void))
+    let timedOut = false
+    const exited = yield* Deferred.make<ExitStatus>()
+    const waitExit = Effect.map(Effect.exit(handle.exitCode), exitStatus)
+    // Once the leader has gone, what is left of its group (background jobs holding the pipes open) is ended
+    // too, so reading the output always finishes.
+    const supervised =
+      command.timeout === undefined
+        ? Effect.tap(waitExit, () => stopLeftovers)
+        : Effect.flatMap(Effect.timeoutOption(waitExit, command.timeout), (status) => {
+            if (status._tag === "Some") return Effect.as(stopLeftovers, status.value)
+            timedOut = true
+            return Effect.andThen(stop, waitExit)
+          })
+    yield* Effect.forkIn(
+      Effect.flatMap(supervised, (status) => Deferred.succeed(exited, status)),
+      yield* Effect.scope
+    )
+
+    const stdout = OutputCapture.make(command.maxOutputBytes ?? Command.defaultMaxOutputBytes)
+    const stderr = OutputCapture.make(command.maxOutputBytes ?? Command.defaultMaxOutputBytes)
+    const read = (
+      source: Stream.Stream<Uint8Array, PlatformError.PlatformError>,
+      capture: OutputCapture.OutputCapture
+    ) =>
+      source.pipe(
+        // Per batch, not per chunk: one call for everything a pull returned keeps large outputs fast.
+        Stream.mapArray((batch) => {
+          for (const bytes of batch) capture.push(bytes)
+          return batch
+        }),
+        // A failing read of our own pipe is not something the command did.
+        Stream.orDie
+      )
+
+    const finish = Effect.gen(function* () {
+      const status = yield* Deferred.await(exited)
+      const endedAt = yield* Clock.currentTimeMillis
+      const result: CommandResult = {
+        commandId: command.id,
+        exitCode: status.exitCode,
+        signal: status.signal,
+        stdout: stdout.text(),
+        stderr: stderr.text(),
+        startedAt: new Date(startedAt).toISOString(),
+        endedAt: new Date(endedAt).toISOString(),
+        durationMs: endedAt - startedAt,
+        attempts: 1,
+        timedOut,
+        truncated: stdout.truncated() || stderr.truncated()
+      }
+      if (timedOut) {
+        return yield* new CommandTimedOut({
+          commandId: command.id,
+          timeoutMs: Duration.toMillis(command.timeout ?? Duration.zero),
+          result
+        })
+      }
+      const success = command.successExitCodes ?? [0]
+      if (status.exitCode === null || !success.includes(status.exitCode)) {
+        return yield* new CommandFailed({ commandId: command.id, result })
+      }
+      return result
+    })
+
+    return { stdout: read(handle.stdout, stdout), stderr: read(handle.stderr, stderr), finish }
+  })
+
+const makeAttempt = (spawner: ChildProcessSpawner.ChildProcessSpawner["Service"]): CommandRunner.Attempt => ({
+  name: "local",
+  run: (command) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const running = yield* spawnAttempt(spawner, command)
+        yield* Effect.all([Stream.runDrain(running.stdout), Stream.runDrain(running.stderr)], {
+          concurrency: 2,
+          discard: true
+        })
+        return yield* running.finish
+      })
+    ),
+  stream: (command) =>
+    Stream.unwrap(
+      Effect.map(spawnAttempt(spawner, command), (running) =>
+        Stream.merge(
+          Stream.mapArray(running.stdout, (batch) =>
+            Arr.map(batch, (bytes): OutputChunk => ({ _tag: "Stdout", bytes }))
+          ),
+          Stream.mapArray(running.stderr, (batch) =>
+            Arr.map(batch, (bytes): OutputChunk => ({ _tag: "Stderr", bytes }))
+          )
+        ).pipe(
+          Stream.concat(
+            Stream.fromEffect(Effect.map(running.finish, (result): OutputChunk => ({ _tag: "Exit", result })))
+          )
+        )
+      )
+    )
+})
+
+/** The local runner: needs the event bus and a `ChildProcessSpawner` (`NodeServices.layer`). */
+export const layer: Layer.Layer<
+  CommandRunner.CommandRunner,
+  never,
+  EventBus.EventBus | ChildProcessSpawner.ChildProcessSpawner
+> = Layer.effect(
+  CommandRunner.CommandRunner,
+  Effect.flatMap(ChildProcessSpawner.ChildProcessSpawner, (spawner) => CommandRunner.make(makeAttempt(spawner)))
+)

@@ -1,0 +1,155 @@
+/**
+ * `junit.xml` as CI servers read it (the Ant/Surefire/Jenkins dialect): one testsuite per run, one testcase per
+ * test. failed → `<failure>`; timeout and interrupted → `<error>`; skipped and unsupported → `<skipped>`; earlier
+ * failed attempts → `<rerunFailure>`/`<rerunError>`, or `<flakyFailure>`/`<flakyError>` when the test passed in
+ * the end. Logs and artifacts go to `<system-out>` by path.
+ */
+import { attr, seconds, text } from "./internal/escape.ts"
+import type { Attempt, RunSummary, TestResult } from "./RunSummary.ts"
+
+export const fileName = "junit.xml"
+
+const element = (name: string, attrs: ReadonlyArray<readonly [string, string | number | null]>, body?: string) => {
+  const a = attrs
+    .filter((pair): pair is readonly [string, string | number] => pair[1] !== null)
+    .map(([k, v]) => ` ${k}="${attr(String(v))}"`)
+    .join("")
+  return body === undefined ? `<${name}${a}/>` : `<${name}${a}>${body}</${name}>`
+}
+
+/** An earlier attempt that did not pass, as a rerun (test failed in the end) or flaky (test passed) element. */
+const rerun = (a: Attempt, flaky: boolean): string | null => {
+  if (a.status === "passed" || a.status === "skipped" || a.status === "unsupported") return null
+  const kind = a.status === "failed" ? "Failure" : "Error"
+  const name = `${flaky ? "flaky" : "rerun"}${kind}`
+  const message = a.error_message ?? a.status
+  const out = [`attempt ${a.attempt}: ${a.status} after ${seconds(a.duration_ms / 1000)} s`]
+  if (a.logs_path !== null) out.push(`logs: ${a.logs_path}`)
+  return element(
+    name,
+    [
+      ["message", message],
+      ["type", a.status]
+    ],
+    `<stackTrace>${text(message)}</stackTrace><system-out>${text(out.join("\n"))}</system-out>`
+  )
+}
+
+const systemOut = (t: TestResult): string => {
+  const lines: Array<string> = []
+  if (t.logs_path !== null) lines.push(`logs: ${t.logs_path}`)
+  for (const a of t.artifacts) lines.push(`${a.kind}: ${a.path}${a.service === null ? "" : ` (${a.service})`}`)
+  for (const p of t.participants) {
+    lines.push(
+      `participant: ${p.service} = ${p.implementation}${p.version === null ? "" : ` ${p.version}`} (${p.type})`
+    )
+  }
+  if (t.retries > 0) lines.push(`attempts: ${t.attempts.length}`)
+  return lines.length === 0 ? "" : `\n      <system-out>${text(lines.join("\n"))}</system-out>`
+}
+
+const verdict = (t: TestResult): string => {
+  const message = t.error_message ?? t.status
+  switch (t.status) {
+    case "failed":
+      return element(
+        "failure",
+        [
+          ["message", message],
+          ["type", "failed"]
+        ],
+        text(message)
+      )
+    case "timeout":
+    case "interrupted":
+      return element(
+        "error",
+        [
+          ["message", message],
+          ["type", t.status]
+        ],
+        text(message)
+      )
+    case "skipped":
+      return element("skipped", [["message", message]])
+    case "unsupported": {
+      const by = t.unsupported_by.length === 0 ? "" : ` by ${t.unsupported_by.join(", ")}`
+      return element("skipped", [
+        ["message", `unsupported${by}${t.error_message === null ? "" : `: ${t.error_message}`}`],
+        ["type", "unsupported"]
+      ])
+    }
+    default:
+      return ""
+  }
+}
+
+const testcase = (t: TestResult, suite: string): string => {
+  const flaky = t.status === "flaky"
+  const earlier = t.attempts.slice(0, flaky ? t.attempts.length : Math.max(0, t.attempts.length - 1))
+  const parts = [verdict(t), ...earlier.map((a) => rerun(a, flaky))].filter((p): p is string => p !== null && p !== "")
+  const body = parts.map((p) => `\n      ${p}`).join("") + systemOut(t)
+  return element(
+    "testcase",
+    [
+      ["name", t.name],
+      ["classname", t.matrix === null ? suite : `${suite}.${t.matrix.row}`],
+      ["time", seconds(t.duration)]
+    ],
+    body === "" ? undefined : `${body}\n    `
+  )
+}
+
+export const render = (s: RunSummary): string => {
+  const suite = s.experiment_name ?? s.experiment_id
+  const failures = s.tests.failed
+  const errors = s.tests.timeout + s.tests.interrupted
+  const skipped = s.tests.skipped + s.tests.unsupported
+  const properties: ReadonlyArray<readonly [string, string | null]> = [
+    ["experiment_id", s.experiment_id],
+    ["status", s.status],
+    ["configuration_file", s.configuration_file],
+    ["success_rate", s.tests.success_rate.toFixed(2)],
+    ["flaky", String(s.tests.flaky)],
+    ["unsupported", String(s.tests.unsupported)],
+    ["generated_at", s.report_metadata.generated_at]
+  ]
+  const props = properties
+    .filter((p): p is readonly [string, string] => p[1] !== null)
+    .map(
+      ([k, v]) =>
+        `\n      ${element("property", [
+          ["name", `testbed.${k}`],
+          ["value", v]
+        ])}`
+    )
+    .join("")
+  const cases = s.tests.results.map((t) => `\n    ${testcase(t, suite)}`).join("")
+  const time = seconds(s.duration_seconds)
+  const testsuite = element(
+    "testsuite",
+    [
+      ["name", suite],
+      ["tests", s.tests.total],
+      ["failures", failures],
+      ["errors", errors],
+      ["skipped", skipped],
+      ["time", time],
+      ["timestamp", s.start_time],
+      ["id", s.experiment_id]
+    ],
+    `\n    <properties>${props}\n    </properties>${cases}\n  `
+  )
+  const root = element(
+    "testsuites",
+    [
+      ["name", suite],
+      ["tests", s.tests.total],
+      ["failures", failures],
+      ["errors", errors],
+      ["time", time]
+    ],
+    `\n  ${testsuite}\n`
+  )
+  return `<?xml version="1.0" encoding="UTF-8"?>\n${root}\n`
+}

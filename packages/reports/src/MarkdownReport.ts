@@ -1,0 +1,156 @@
+/**
+ * `EXPERIMENT_REPORT.md`: what a person reads first — run facts, counts, the interop matrix when the run has
+ * one, every test, then each failure with its message and links to its logs and artifacts.
+ */
+import { human, md, mdFence, href } from "./internal/escape.ts"
+import { mark, runMark } from "./internal/labels.ts"
+import { type RunSummary, type Status, statuses, type TestResult } from "./RunSummary.ts"
+
+export const fileName = "EXPERIMENT_REPORT.md"
+
+const status = (s: Status) => `${mark[s]} ${s}`
+
+const link = (label: string, path: string) => `[${md(label)}](${href(path)})`
+
+const facts = (s: RunSummary): Array<string> => {
+  const rows: Array<[string, string]> = [
+    ["Experiment", md(s.experiment_name ?? s.experiment_id)],
+    ["Run id", md(s.experiment_id)],
+    ["Status", `${runMark[s.status]} ${s.status}${s.reason === null ? "" : ` — ${md(s.reason)}`}`],
+    ["Started", md(s.start_time ?? "—")],
+    ["Finished", md(s.end_time ?? "—")],
+    ["Duration", human(s.duration_seconds * 1000)],
+    ["Success rate", `${s.tests.success_rate.toFixed(2)} %`]
+  ]
+  if (s.configuration_file !== null) rows.push(["Configuration", md(s.configuration_file)])
+  if (s.fast_fail.triggered) {
+    rows.push([
+      "Fast fail",
+      `triggered${s.fast_fail.triggered_by === null ? "" : ` by ${md(s.fast_fail.triggered_by)}`}`
+    ])
+  }
+  return ["| | |", "| --- | --- |", ...rows.map(([k, v]) => `| ${k} | ${v} |`)]
+}
+
+const counts = (s: RunSummary): Array<string> => [
+  "| Status | Tests |",
+  "| --- | ---: |",
+  ...statuses.filter((st) => s.tests[st] > 0).map((st) => `| ${status(st)} | ${s.tests[st]} |`),
+  `| **total** | **${s.tests.total}** |`
+]
+
+const matrix = (s: RunSummary): Array<string> => {
+  if (s.matrix === null) return []
+  const { cells, columns, rows } = s.matrix
+  const cell = (row: string, column: string) => {
+    const found = cells.find((c) => c.row === row && c.column === column)
+    if (found === undefined) return "·"
+    return found.tests.length === 1 ? status(found.status) : `${status(found.status)} (${found.tests.length} tests)`
+  }
+  return [
+    "## Interop matrix",
+    "",
+    `| | ${columns.map(md).join(" | ")} |`,
+    `| --- |${columns.map(() => " --- |").join("")}`,
+    ...rows.map((row) => `| **${md(row)}** | ${columns.map((col) => cell(row, col)).join(" | ")} |`),
+    ""
+  ]
+}
+
+const testRow = (t: TestResult) => {
+  const logs = t.logs_path === null ? "" : link("logs", t.logs_path)
+  return `| ${md(t.name)} | ${status(t.status)} | ${t.attempts.length} | ${human(t.duration * 1000)} | ${logs} |`
+}
+
+const isProblem = (t: TestResult) =>
+  t.status === "failed" || t.status === "timeout" || t.status === "interrupted" || t.status === "flaky"
+
+const details = (t: TestResult): Array<string> => {
+  const out = [`### ${mark[t.status]} ${md(t.name)} — ${t.status}`, ""]
+  if (t.description !== null) out.push(md(t.description), "")
+  out.push(
+    `${t.attempts.length} attempt${t.attempts.length === 1 ? "" : "s"}, ${human(t.duration * 1000)}` +
+      (t.last_state === null ? "" : `, last state ${md(t.last_state)}`),
+    ""
+  )
+  for (const a of t.attempts) {
+    if (a.status === "passed" && t.status !== "flaky") continue
+    out.push(`- attempt ${a.attempt}: ${status(a.status)} after ${human(a.duration_ms)}`)
+    if (a.logs_path !== null) out.push(`  - logs: ${link(a.logs_path, a.logs_path)}`)
+    for (const step of a.steps.filter((x) => x.status !== "passed")) {
+      const note = step.message === null ? "" : `: ${md(step.message)}`
+      out.push(`  - step ${step.index} (${md(step.kind)}) ${step.status}${note}`)
+    }
+    for (const as of a.assertions.filter((x) => !x.passed)) {
+      out.push(`  - assertion ${as.index} (${md(as.kind)}) failed${as.message === null ? "" : `: ${md(as.message)}`}`)
+    }
+  }
+  out.push("")
+  const message = t.error_message ?? t.attempts.findLast((a) => a.error_message !== null)?.error_message ?? null
+  if (message !== null) out.push(mdFence(message), "")
+  if (t.artifacts.length > 0) {
+    out.push("Artifacts:", "")
+    for (const a of t.artifacts) {
+      const by = a.service === null ? "" : ` from ${md(a.service)}`
+      const when = t.attempts.length > 1 && a.attempt !== null ? ` (attempt ${a.attempt})` : ""
+      out.push(`- ${md(a.kind)}${by}${when}: ${link(a.name, a.path)}`)
+    }
+    out.push("")
+  }
+  return out
+}
+
+const services = (s: RunSummary): Array<string> => {
+  if (s.services.length === 0) return []
+  return [
+    "## Services",
+    "",
+    "| Test | Service | Implementation | Type | Final state | Exit code | Crashed |",
+    "| --- | --- | --- | --- | --- | ---: | --- |",
+    ...s.services.map(
+      (v) =>
+        `| ${md(v.test)} | ${md(v.service_name)} | ${md(v.implementation ?? "—")} | ${v.service_type ?? "—"} | ` +
+        `${md(v.status)}${v.unsupported ? " (unsupported)" : ""} | ${v.exit_code ?? (v.signal === null ? "—" : md(v.signal))} | ` +
+        `${v.crashed ? "yes" : "no"} |`
+    ),
+    ""
+  ]
+}
+
+export const render = (s: RunSummary): string => {
+  const problems = s.tests.results.filter(isProblem)
+  const meta = s.report_metadata
+  const skippedEvents =
+    meta.events_unknown + meta.events_invalid === 0
+      ? ""
+      : `; skipped ${meta.events_unknown} of unknown types${meta.unknown_event_types.length === 0 ? "" : ` (${meta.unknown_event_types.map(md).join(", ")})`} and ${meta.events_invalid} invalid`
+  const lines = [
+    `# Experiment report: ${md(s.experiment_name ?? s.experiment_id)}`,
+    "",
+    ...facts(s),
+    "",
+    "## Summary",
+    "",
+    ...counts(s),
+    "",
+    ...matrix(s),
+    "## Tests",
+    "",
+    ...(s.tests.results.length === 0
+      ? ["No tests were declared."]
+      : [
+          "| Test | Status | Attempts | Duration | Logs |",
+          "| --- | --- | ---: | ---: | --- |",
+          ...s.tests.results.map(testRow)
+        ]),
+    "",
+    ...(problems.length === 0 ? [] : ["## Failures and retries", "", ...problems.flatMap(details)]),
+    ...services(s),
+    "---",
+    "",
+    `Generated by testbed at ${md(meta.generated_at)} from ${meta.event_log === null ? "the event stream" : md(meta.event_log)} ` +
+      `(${meta.events_total} events${skippedEvents}).`,
+    ""
+  ]
+  return lines.join("\n")
+}

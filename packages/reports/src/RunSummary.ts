@@ -1,0 +1,242 @@
+/**
+ * The summary of one run, folded from its event log. Its JSON form is `experiment_summary.json`: the fields of
+ * the older tool (COMPAT.md §3, snake_case, same meaning) come first so its consumers keep working; the rest
+ * (attempts, flaky, unsupported, artifacts, service state histories, the interop matrix) is ours.
+ */
+import { Schema } from "effect"
+import { TestEvent } from "@testbed/events"
+
+/** Final status of a test. `flaky`: passed after at least one failed attempt. `unsupported` is never a failure. */
+export const Status = Schema.Literals(["passed", "failed", "skipped", "timeout", "interrupted", "unsupported", "flaky"])
+export type Status = typeof Status.Type
+
+/** Every status, in the order reports list them. */
+export const statuses: ReadonlyArray<Status> = [
+  "passed",
+  "flaky",
+  "failed",
+  "timeout",
+  "interrupted",
+  "unsupported",
+  "skipped"
+]
+
+/** Status of one attempt, as emitted by `test.finished` (interrupted when the log ends before it). */
+export const AttemptStatus = TestEvent.TestStatus
+export type AttemptStatus = typeof AttemptStatus.Type
+
+/** How the run as a whole ended; `interrupted` when the log ends without `experiment.finished`. */
+export const RunStatus = Schema.Literals(["completed", "failed", "finished_early", "interrupted"])
+export type RunStatus = typeof RunStatus.Type
+
+/** One move of a state machine, as recorded by a `<entity>.state_changed` event. */
+export const StateChange = Schema.Struct({
+  from: Schema.String,
+  to: Schema.String,
+  trigger: Schema.String,
+  timestamp: Schema.String,
+  /** The test attempt the move happened in, when it belongs to a test. */
+  attempt: Schema.NullOr(Schema.Int)
+})
+export type StateChange = typeof StateChange.Type
+
+export const StepResult = Schema.Struct({
+  index: Schema.Int,
+  kind: Schema.String,
+  description: Schema.NullOr(Schema.String),
+  /** `running` when the log ends before the step finished. */
+  status: Schema.Literals(["passed", "failed", "timeout", "interrupted", "running"]),
+  duration_ms: Schema.NullOr(Schema.Finite),
+  message: Schema.NullOr(Schema.String)
+})
+export type StepResult = typeof StepResult.Type
+
+export const AssertionResult = Schema.Struct({
+  index: Schema.Int,
+  kind: Schema.String,
+  passed: Schema.Boolean,
+  message: Schema.NullOr(Schema.String)
+})
+export type AssertionResult = typeof AssertionResult.Type
+
+/** A file a test left behind, by reference (never inlined): logs, captures, replay scripts, agent feedback… */
+export const ArtifactRef = Schema.Struct({
+  name: Schema.String,
+  kind: TestEvent.ArtifactKind,
+  path: Schema.String,
+  service: Schema.NullOr(Schema.String),
+  description: Schema.NullOr(Schema.String),
+  attempt: Schema.NullOr(Schema.Int)
+})
+export type ArtifactRef = typeof ArtifactRef.Type
+
+export const Attempt = Schema.Struct({
+  attempt: Schema.Int,
+  status: AttemptStatus,
+  start_time: Schema.NullOr(Schema.String),
+  end_time: Schema.NullOr(Schema.String),
+  duration_ms: Schema.Finite,
+  error_message: Schema.NullOr(Schema.String),
+  logs_path: Schema.NullOr(Schema.String),
+  fast_fail_triggered: Schema.Boolean,
+  /** False when the log ended before `test.finished` for this attempt. */
+  finished: Schema.Boolean,
+  steps: Schema.Array(StepResult),
+  assertions: Schema.Array(AssertionResult)
+})
+export type Attempt = typeof Attempt.Type
+
+export const Participant = Schema.Struct({
+  service: Schema.String,
+  implementation: Schema.String,
+  type: Schema.Literals(["iut", "tester"]),
+  role: Schema.NullOr(Schema.Literals(["server", "client"])),
+  version: Schema.NullOr(Schema.String)
+})
+export type Participant = typeof Participant.Type
+
+export const MatrixPosition = Schema.Struct({ row: Schema.String, column: Schema.String })
+export type MatrixPosition = typeof MatrixPosition.Type
+
+export const TestResult = Schema.Struct({
+  // the older tool's fields
+  name: Schema.String,
+  status: Status,
+  /** Seconds, summed over attempts. */
+  duration: Schema.Finite,
+  start_time: Schema.NullOr(Schema.String),
+  end_time: Schema.NullOr(Schema.String),
+  error_message: Schema.NullOr(Schema.String),
+  logs_path: Schema.NullOr(Schema.String),
+  fast_fail_triggered: Schema.Boolean,
+  // ours
+  description: Schema.NullOr(Schema.String),
+  matrix: Schema.NullOr(MatrixPosition),
+  participants: Schema.Array(Participant),
+  retries: Schema.Int,
+  flaky: Schema.Boolean,
+  /** Services that declared they cannot do this test. */
+  unsupported_by: Schema.Array(Schema.String),
+  /** The last state of the test machine seen in the log. */
+  last_state: Schema.NullOr(Schema.String),
+  attempts: Schema.Array(Attempt),
+  artifacts: Schema.Array(ArtifactRef),
+  services: Schema.Array(Schema.String)
+})
+export type TestResult = typeof TestResult.Type
+
+export const ServiceResult = Schema.Struct({
+  // the older tool's fields
+  service_name: Schema.String,
+  service_type: Schema.NullOr(Schema.Literals(["iut", "tester"])),
+  /** The last state of the service machine seen in the log (e.g. DESTROYED, ERROR). */
+  status: Schema.String,
+  exit_code: Schema.NullOr(Schema.Int),
+  crashed: Schema.Boolean,
+  // ours
+  test: Schema.String,
+  implementation: Schema.NullOr(Schema.String),
+  role: Schema.NullOr(Schema.Literals(["server", "client"])),
+  signal: Schema.NullOr(Schema.String),
+  unsupported: Schema.Boolean,
+  starts: Schema.Int,
+  started_at: Schema.NullOr(Schema.String),
+  exited_at: Schema.NullOr(Schema.String),
+  state_history: Schema.Array(StateChange)
+})
+export type ServiceResult = typeof ServiceResult.Type
+
+/** Counts per final status; they always add up to `total`. */
+export const Tests = Schema.Struct({
+  total: Schema.Int,
+  passed: Schema.Int,
+  failed: Schema.Int,
+  skipped: Schema.Int,
+  timeout: Schema.Int,
+  interrupted: Schema.Int,
+  unsupported: Schema.Int,
+  flaky: Schema.Int,
+  /** Percent of passed (flaky included) among tests that reached a verdict (not skipped, not unsupported). */
+  success_rate: Schema.Finite,
+  results: Schema.Array(TestResult)
+})
+export type Tests = typeof Tests.Type
+
+export const FastFail = Schema.Struct({
+  enabled: Schema.NullOr(Schema.Boolean),
+  triggered: Schema.Boolean,
+  triggered_by: Schema.NullOr(Schema.String),
+  reason: Schema.NullOr(Schema.String)
+})
+export type FastFail = typeof FastFail.Type
+
+export const MatrixCell = Schema.Struct({
+  row: Schema.String,
+  column: Schema.String,
+  tests: Schema.Array(Schema.String),
+  /** The worst status among the cell's tests. */
+  status: Status
+})
+export type MatrixCell = typeof MatrixCell.Type
+
+/** Implementations × tests (or servers × clients), present when tests declared a matrix position. */
+export const Matrix = Schema.Struct({
+  rows: Schema.Array(Schema.String),
+  columns: Schema.Array(Schema.String),
+  cells: Schema.Array(MatrixCell)
+})
+export type Matrix = typeof Matrix.Type
+
+export const ReportMetadata = Schema.Struct({
+  generator: Schema.String,
+  format_version: Schema.Int,
+  generated_at: Schema.String,
+  event_log: Schema.NullOr(Schema.String),
+  events_total: Schema.Int,
+  /** Events of types this version does not know (a newer log): skipped, counted. */
+  events_unknown: Schema.Int,
+  unknown_event_types: Schema.Array(Schema.String),
+  /** Events of a known type whose payload did not decode: skipped, counted. */
+  events_invalid: Schema.Int
+})
+export type ReportMetadata = typeof ReportMetadata.Type
+
+export const RunSummary = Schema.Struct({
+  // the older tool's fields
+  experiment_id: Schema.String,
+  status: RunStatus,
+  start_time: Schema.NullOr(Schema.String),
+  end_time: Schema.NullOr(Schema.String),
+  duration_seconds: Schema.Finite,
+  configuration_file: Schema.NullOr(Schema.String),
+  tests: Tests,
+  fast_fail: FastFail,
+  services: Schema.Array(ServiceResult),
+  report_metadata: ReportMetadata,
+  // ours
+  experiment_name: Schema.NullOr(Schema.String),
+  reason: Schema.NullOr(Schema.String),
+  output_dir: Schema.NullOr(Schema.String),
+  settings: Schema.Record(Schema.String, Schema.Unknown),
+  matrix: Schema.NullOr(Matrix),
+  state_history: Schema.Array(StateChange)
+})
+export type RunSummary = typeof RunSummary.Type
+
+/** Statuses from best to worst, to colour a matrix cell holding several tests. */
+const severity: Record<Status, number> = {
+  passed: 0,
+  skipped: 1,
+  unsupported: 2,
+  flaky: 3,
+  interrupted: 4,
+  timeout: 5,
+  failed: 6
+}
+
+export const worst = (all: ReadonlyArray<Status>): Status =>
+  all.reduce<Status>((acc, s) => (severity[s] > severity[acc] ? s : acc), all[0] ?? "skipped")
+
+/** True when the run should make a CI job fail: a failure, a timeout or an interruption. */
+export const isFailing = (summary: RunSummary): boolean =>
+  summary.tests.failed + summary.tests.timeout + summary.tests.interrupted > 0 || summary.status !== "completed"

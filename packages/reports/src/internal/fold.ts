@@ -1,0 +1,318 @@
+// The mutable accumulator behind Collector.fold: one `add` per typed event, one `finish` at the end. Mutable
+// on purpose — a log of a million events must fold in one pass without copying the state per event.
+import type { TestbedEvent } from "@testbed/events"
+import type * as RS from "../RunSummary.ts"
+
+type E = TestbedEvent.TestbedEvent
+type Ev<T extends TestbedEvent.TestbedEventType> = TestbedEvent.EventOf<T>
+
+interface StepAcc {
+  index: number
+  kind: string
+  description: string | null
+  status: RS.StepResult["status"]
+  duration_ms: number | null
+  message: string | null
+}
+
+interface AttemptAcc {
+  attempt: number
+  status: RS.AttemptStatus | null
+  start_time: string | null
+  end_time: string | null
+  duration_ms: number
+  error_message: string | null
+  logs_path: string | null
+  fast_fail_triggered: boolean
+  willRetry: boolean
+  steps: Map<number, StepAcc>
+  assertions: Map<number, RS.AssertionResult>
+}
+
+interface TestAcc {
+  name: string
+  description: string | null
+  matrix: RS.MatrixPosition | null
+  participants: Array<RS.Participant>
+  attempts: Array<AttemptAcc>
+  artifacts: Array<RS.ArtifactRef>
+  services: Array<string>
+  unsupportedBy: Array<string>
+  lastState: string | null
+}
+
+interface ServiceAcc {
+  name: string
+  test: string
+  type: "iut" | "tester" | null
+  implementation: string | null
+  role: "server" | "client" | null
+  exitCode: number | null
+  signal: string | null
+  crashed: boolean
+  unsupported: boolean
+  exited: boolean
+  starts: number
+  startedAt: string | null
+  exitedAt: string | null
+  history: Array<RS.StateChange>
+}
+
+export interface State {
+  readonly tests: Map<string, TestAcc>
+  readonly services: Map<string, ServiceAcc>
+  started: Ev<"experiment.started"> | null
+  finished: Ev<"experiment.finished"> | null
+  readonly history: Array<RS.StateChange>
+  firstTimestamp: string | null
+  lastTimestamp: string | null
+  total: number
+  unknown: number
+  invalid: number
+  readonly unknownTypes: Set<string>
+}
+
+export const empty = (): State => ({
+  tests: new Map(),
+  services: new Map(),
+  started: null,
+  finished: null,
+  history: [],
+  firstTimestamp: null,
+  lastTimestamp: null,
+  total: 0,
+  unknown: 0,
+  invalid: 0,
+  unknownTypes: new Set()
+})
+
+/** Keeps the latest timestamp seen, so a cut-off attempt ends where the log ends. */
+export const seen = (state: State, timestamp: string): void => {
+  state.total++
+  if (state.firstTimestamp === null) state.firstTimestamp = timestamp
+  const last = state.lastTimestamp
+  if (last === null) {
+    if (!Number.isNaN(Date.parse(timestamp))) state.lastTimestamp = timestamp
+    return
+  }
+  // UTC ISO strings of one length order as text: no need to parse the common case.
+  if (timestamp.length === last.length && timestamp.endsWith("Z") && last.endsWith("Z")) {
+    if (timestamp > last) state.lastTimestamp = timestamp
+    return
+  }
+  const millis = Date.parse(timestamp)
+  if (!Number.isNaN(millis) && millis >= Date.parse(last)) state.lastTimestamp = timestamp
+}
+
+const test = (state: State, name: string): TestAcc => {
+  let acc = state.tests.get(name)
+  if (acc === undefined) {
+    acc = {
+      name,
+      description: null,
+      matrix: null,
+      participants: [],
+      attempts: [],
+      artifacts: [],
+      services: [],
+      unsupportedBy: [],
+      lastState: null
+    }
+    state.tests.set(name, acc)
+  }
+  return acc
+}
+
+const newAttempt = (attempt: number, start: string | null): AttemptAcc => ({
+  attempt,
+  status: null,
+  start_time: start,
+  end_time: null,
+  duration_ms: 0,
+  error_message: null,
+  logs_path: null,
+  fast_fail_triggered: false,
+  willRetry: false,
+  steps: new Map(),
+  assertions: new Map()
+})
+
+const attemptOf = (acc: TestAcc, attempt: number): AttemptAcc => {
+  let found = acc.attempts.find((a) => a.attempt === attempt)
+  if (found === undefined) {
+    found = newAttempt(attempt, null)
+    acc.attempts.push(found)
+  }
+  return found
+}
+
+const current = (state: State, testName: string): AttemptAcc | undefined => {
+  const acc = state.tests.get(testName)
+  return acc?.attempts[acc.attempts.length - 1]
+}
+
+// A service's entityId is `<test>/<service>`; service names carry no slash, test names might.
+const splitServiceId = (entityId: string): { test: string; service: string } => {
+  const at = entityId.lastIndexOf("/")
+  return at < 0 ? { test: "", service: entityId } : { test: entityId.slice(0, at), service: entityId.slice(at + 1) }
+}
+
+const service = (state: State, entityId: string, testName?: string, serviceName?: string): ServiceAcc => {
+  let acc = state.services.get(entityId)
+  if (acc === undefined) {
+    const split = splitServiceId(entityId)
+    acc = {
+      name: serviceName ?? split.service,
+      test: testName ?? split.test,
+      type: null,
+      implementation: null,
+      role: null,
+      exitCode: null,
+      signal: null,
+      crashed: false,
+      unsupported: false,
+      exited: false,
+      starts: 0,
+      startedAt: null,
+      exitedAt: null,
+      history: []
+    }
+    state.services.set(entityId, acc)
+    const owner = test(state, acc.test)
+    if (!owner.services.includes(acc.name)) owner.services.push(acc.name)
+  }
+  return acc
+}
+
+const stateChange = (
+  data: { readonly from: string; readonly to: string; readonly trigger: string },
+  timestamp: string,
+  attempt: number | null
+): RS.StateChange => ({ from: data.from, to: data.to, trigger: data.trigger, timestamp, attempt })
+
+export const add = (state: State, event: E): void => {
+  switch (event.type) {
+    case "experiment.started":
+      state.started = event
+      return
+    case "experiment.state_changed":
+      state.history.push(stateChange(event.data, event.timestamp, null))
+      return
+    case "experiment.finished":
+      state.finished = event
+      return
+    case "test.registered": {
+      const acc = test(state, event.entityId)
+      acc.description = event.data.description ?? null
+      acc.matrix = event.data.matrix ? { row: event.data.matrix.row, column: event.data.matrix.column } : null
+      acc.participants = event.data.participants.map((p) => ({
+        service: p.service,
+        implementation: p.implementation,
+        type: p.type,
+        role: p.role ?? null,
+        version: p.version ?? null
+      }))
+      return
+    }
+    case "test.started": {
+      const acc = test(state, event.entityId)
+      const existing = acc.attempts.find((a) => a.attempt === event.data.attempt)
+      if (existing) existing.start_time ??= event.timestamp
+      else acc.attempts.push(newAttempt(event.data.attempt, event.timestamp))
+      return
+    }
+    case "test.state_changed":
+      test(state, event.entityId).lastState = event.data.to
+      return
+    case "test.finished": {
+      const attempt = attemptOf(test(state, event.entityId), event.data.attempt)
+      attempt.status = event.data.status
+      attempt.end_time = event.timestamp
+      attempt.duration_ms = event.data.durationMs
+      attempt.error_message = event.data.errorMessage ?? null
+      attempt.logs_path = event.data.logsPath ?? null
+      attempt.fast_fail_triggered = event.data.fastFailTriggered ?? false
+      attempt.willRetry = event.data.willRetry ?? false
+      return
+    }
+    case "test.artifact": {
+      const acc = test(state, event.entityId)
+      acc.artifacts.push({
+        name: event.data.name,
+        kind: event.data.kind,
+        path: event.data.path,
+        service: event.data.service ?? null,
+        description: event.data.description ?? null,
+        attempt: acc.attempts[acc.attempts.length - 1]?.attempt ?? null
+      })
+      return
+    }
+    case "service.started": {
+      const acc = service(state, event.entityId, event.data.test, event.data.service)
+      acc.starts++
+      acc.type = event.data.type
+      acc.implementation = event.data.implementation
+      acc.role = event.data.role ?? null
+      acc.startedAt ??= event.timestamp
+      return
+    }
+    case "service.state_changed": {
+      const acc = service(state, event.entityId)
+      acc.history.push(stateChange(event.data, event.timestamp, current(state, acc.test)?.attempt ?? null))
+      return
+    }
+    case "service.exited": {
+      const acc = service(state, event.entityId, event.data.test, event.data.service)
+      acc.exited = true
+      acc.exitCode = event.data.exitCode
+      acc.signal = event.data.signal
+      acc.crashed = event.data.crashed
+      acc.exitedAt = event.timestamp
+      if (event.data.unsupported === true) {
+        acc.unsupported = true
+        const owner = test(state, acc.test)
+        if (!owner.unsupportedBy.includes(acc.name)) owner.unsupportedBy.push(acc.name)
+      }
+      return
+    }
+    case "step.started": {
+      const attempt = current(state, event.data.test)
+      attempt?.steps.set(event.data.index, {
+        index: event.data.index,
+        kind: event.data.kind,
+        description: event.data.description ?? null,
+        status: "running",
+        duration_ms: null,
+        message: null
+      })
+      return
+    }
+    case "step.finished": {
+      const attempt = current(state, event.data.test)
+      if (attempt === undefined) return
+      const step = attempt.steps.get(event.data.index)
+      attempt.steps.set(event.data.index, {
+        index: event.data.index,
+        kind: event.data.kind,
+        description: step?.description ?? null,
+        status: event.data.status,
+        duration_ms: event.data.durationMs,
+        message: event.data.message ?? null
+      })
+      return
+    }
+    case "assertion.checked":
+      current(state, event.data.test)?.assertions.set(event.data.index, {
+        index: event.data.index,
+        kind: event.data.kind,
+        passed: event.data.passed,
+        message: event.data.message ?? null
+      })
+      return
+    default:
+      // Commands, environments and plugins are in the log for other observers; the summary does not need them.
+      return
+  }
+}
+
+export type { AttemptAcc, ServiceAcc, TestAcc }

@@ -1,0 +1,30 @@
+// How each status is shown to people: a mark for text reports and a colour pair for the HTML report.
+import type { RunStatus, Status } from "../RunSummary.ts"
+
+export const mark: Record<Status, string> = {
+  passed: "✅",
+  flaky: "🟡",
+  failed: "❌",
+  timeout: "⏱️",
+  interrupted: "⛔",
+  unsupported: "➖",
+  skipped: "⏭️"
+}
+
+export const runMark: Record<RunStatus, string> = {
+  completed: "✅",
+  failed: "❌",
+  finished_early: "⚠️",
+  interrupted: "⛔"
+}
+
+/** Background and text colours, readable on white, distinguishable without relying on red/green alone. */
+export const colour: Record<Status, { readonly bg: string; readonly fg: string }> = {
+  passed: { bg: "#1a7f37", fg: "#ffffff" },
+  flaky: { bg: "#d4a72c", fg: "#1f2328" },
+  failed: { bg: "#cf222e", fg: "#ffffff" },
+  timeout: { bg: "#bc4c00", fg: "#ffffff" },
+  interrupted: { bg: "#8250df", fg: "#ffffff" },
+  unsupported: { bg: "#8c959f", fg: "#ffffff" },
+  skipped: { bg: "#d0d7de", fg: "#1f2328" }
+}

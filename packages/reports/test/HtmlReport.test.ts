@@ -1,0 +1,125 @@
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, FileSystem } from "effect"
+import { type Browser, chromium } from "playwright-core"
+import { chromiumPath, chromiumPresent, renderFixture, required, scenarios, testResults } from "./support.ts"
+
+// Offline by construction: no background traffic, no component updates, no first-run pages.
+const args = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run"
+]
+
+const browser = Effect.acquireRelease(
+  Effect.promise(() => chromium.launch({ executablePath: chromiumPath, args, headless: true })),
+  (b: Browser) => Effect.promise(() => b.close())
+)
+
+interface Visit {
+  readonly consoleErrors: ReadonlyArray<string>
+  readonly requests: ReadonlyArray<string>
+  readonly scripts: number
+  readonly title: string
+  readonly h1: string
+  readonly testNames: ReadonlyArray<string>
+  readonly matrixCells: ReadonlyArray<{ readonly text: string; readonly background: string }>
+  readonly timelineBars: number
+}
+
+type DomFacts = Omit<Visit, "consoleErrors" | "requests">
+
+// Runs in the page: a string, so this package's TypeScript needs no DOM types.
+const readDom = `(() => ({
+  scripts: document.querySelectorAll("script").length,
+  title: document.title,
+  h1: document.querySelector("h1")?.textContent ?? "",
+  testNames: [...document.querySelectorAll("details summary .name")].map((e) => e.textContent ?? ""),
+  matrixCells: [...document.querySelectorAll("table.matrix td.cell")].map((e) => ({
+    text: e.textContent ?? "",
+    background: getComputedStyle(e).backgroundColor
+  })),
+  timelineBars: document.querySelectorAll("svg.timeline rect.attempt").length
+}))()`
+
+/** Opens a report, records console errors and every request, reads the DOM, optionally takes a screenshot. */
+const visit = (b: Browser, file: string, screenshot?: string) =>
+  Effect.gen(function* () {
+    const page = yield* Effect.acquireRelease(
+      Effect.promise(() => b.newPage({ viewport: { width: 1240, height: 900 } })),
+      (p) => Effect.promise(() => p.close())
+    )
+    const consoleErrors: Array<string> = []
+    const requests: Array<string> = []
+    page.on("console", (m) => {
+      if (m.type() === "error") consoleErrors.push(m.text())
+    })
+    page.on("pageerror", (e) => consoleErrors.push(e.message))
+    page.on("request", (r) => requests.push(r.url()))
+    yield* Effect.promise(() => page.goto(`file://${file}`, { waitUntil: "load" }))
+    const dom = (yield* Effect.promise(() => page.evaluate(readDom))) as DomFacts
+    if (screenshot !== undefined) yield* Effect.promise(() => page.screenshot({ path: screenshot, fullPage: true }))
+    return { consoleErrors, requests, ...dom } satisfies Visit
+  }).pipe(Effect.scoped)
+
+// Runs whenever Chromium is installed, and always under CI=true, where a missing Chromium fails the test.
+describe.runIf(required(chromiumPresent))("HtmlReport in headless Chromium", () => {
+  it.live(
+    "every fixture report loads with no console error, no request but itself and no script",
+    () =>
+      Effect.gen(function* () {
+        const fs = yield* FileSystem.FileSystem
+        const b = yield* browser
+        yield* fs.makeDirectory(testResults, { recursive: true })
+        for (const scenario of scenarios) {
+          const { dir } = yield* renderFixture(scenario)
+          const file = `${dir}/report.html`
+          const shot = `${testResults}report-${scenario}.png`
+          const page = yield* visit(b, file, shot)
+          assert.deepStrictEqual(page.consoleErrors, [], `${scenario}: console errors`)
+          assert.deepStrictEqual(page.requests, [`file://${file}`], `${scenario}: network requests`)
+          assert.strictEqual(page.scripts, 0)
+          assert.isTrue((yield* fs.stat(shot)).size > 10_000, `${scenario}: screenshot written`)
+        }
+        // The report people look at first: the run with a matrix, retries, flaky and unsupported tests.
+        yield* fs.copyFile(`${testResults}report-retries.png`, `${testResults}report.png`)
+      }).pipe(Effect.provide(NodeServices.layer)),
+    120_000
+  )
+
+  it.live(
+    "shows hostile names as text, the matrix coloured by status and a bar per attempt",
+    () =>
+      Effect.gen(function* () {
+        const b = yield* browser
+        const failing = yield* renderFixture("failing")
+        const page = yield* visit(b, `${failing.dir}/report.html`)
+        assert.strictEqual(page.h1, "quic-interop")
+        assert.include(page.testNames, 'handshake <b>&"quant"</b> | `x`')
+        assert.deepStrictEqual(
+          page.matrixCells.map((c) => c.text),
+          ["passed", "failed", "timeout", "failed"]
+        )
+        assert.strictEqual(page.matrixCells[0]!.background, "rgb(26, 127, 55)")
+        assert.strictEqual(page.matrixCells[1]!.background, "rgb(207, 34, 46)")
+        assert.strictEqual(page.timelineBars, 4)
+        const retries = yield* renderFixture("retries")
+        const more = yield* visit(b, `${retries.dir}/report.html`)
+        // 9 tests, two with 2 attempts, the skipped one finished without starting.
+        assert.strictEqual(more.timelineBars, 11)
+        assert.include(
+          more.matrixCells.map((c) => c.text),
+          "flaky"
+        )
+        assert.include(
+          more.matrixCells.map((c) => c.text),
+          "unsupported"
+        )
+      }).pipe(Effect.provide(NodeServices.layer)),
+    120_000
+  )
+})
