@@ -4,6 +4,12 @@
  */
 import { Command } from "effect/cli"
 import packageJson from "../package.json" with { type: "json" }
+import { fleet } from "./commands/fleet.ts"
+import { plugins } from "./commands/plugins.ts"
+import { replay } from "./commands/replay.ts"
+import { report } from "./commands/report.ts"
+import { runCommand } from "./commands/run.ts"
+import { stageCommand } from "./commands/stage.ts"
 
 export const version: string = packageJson.version
 
@@ -11,7 +17,7 @@ export const root = Command.make("testbed").pipe(
   Command.withDescription(
     "Test networked systems and protocol implementations: experiments, TCP record/replay, MQTT fleets, Docker stages, reports."
   ),
-  Command.withSubcommands([])
+  Command.withSubcommands([fleet, plugins, replay, report, runCommand, stageCommand])
 )
 
 /** Runs the command tree on the given argv (without the node and script paths). */

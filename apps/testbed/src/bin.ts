@@ -1,7 +1,16 @@
 #!/usr/bin/env node
 // Entry point of the `testbed` command: runs the command tree on Node with the platform services.
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Effect } from "effect"
+import { Console, Effect } from "effect"
 import { run } from "./Cli.ts"
+import { ExitWith } from "./ExitCode.ts"
 
-run(process.argv.slice(2)).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain)
+run(process.argv.slice(2)).pipe(
+  Effect.tapError((error) =>
+    error instanceof ExitWith && error.message !== undefined && error.message !== ""
+      ? Console.error(error.message)
+      : Effect.void
+  ),
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain
+)

@@ -21,7 +21,8 @@ describe("testbed CLI", () => {
       const { code, stdout } = yield* testbed("--version")
       assert.strictEqual(code, 0)
       assert.include(stdout, packageJson.version)
-    }))
+    })
+  )
 
   it.live("--help describes the tool and its command groups", () =>
     Effect.gen(function* () {
@@ -29,12 +30,14 @@ describe("testbed CLI", () => {
       assert.strictEqual(code, 0)
       assert.include(stdout, "USAGE")
       assert.include(stdout, "testbed")
-    }))
+    })
+  )
 
   it.live("an unknown command is an error with a non-zero exit code", () =>
     Effect.gen(function* () {
       const { code, stdout, stderr } = yield* testbed("no-such-command")
       assert.notStrictEqual(code, 0)
       assert.match(stdout + stderr, /no-such-command/)
-    }))
+    })
+  )
 })

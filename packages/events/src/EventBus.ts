@@ -40,7 +40,9 @@ export class EventBus extends Context.Service<
      * Runs `handle` on every batch of events published from now until the enclosing Scope closes. Closing the
      * scope hands over every event published before it closed, then stops: an observer never loses a batch.
      */
-    readonly observe: (handle: (batch: ReadonlyArray<Event.Event>) => Effect.Effect<void>) => Effect.Effect<void, never, Scope.Scope>
+    readonly observe: (
+      handle: (batch: ReadonlyArray<Event.Event>) => Effect.Effect<void>
+    ) => Effect.Effect<void, never, Scope.Scope>
   }
 >()("@testbed/events/EventBus") {
   static readonly layerWith = (options: EventBusOptions = {}) =>

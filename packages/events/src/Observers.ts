@@ -8,16 +8,18 @@ import { type EventLogUnavailable, storage as storageLayer } from "./EventLog.ts
 
 /** Logs every event at debug level with its type and entity, annotated with the event id. */
 export const logging: Layer.Layer<never, never, EventBus> = Layer.effectDiscard(
-  EventBus.use((bus) => bus.observe((batch) =>
-    Effect.forEach(
-      batch,
-      (event) =>
-        Effect.logDebug(`${event.type} ${event.entityId}`).pipe(
-          Effect.annotateLogs({ eventId: event.id, entityType: event.entityType })
-        ),
-      { discard: true }
+  EventBus.use((bus) =>
+    bus.observe((batch) =>
+      Effect.forEach(
+        batch,
+        (event) =>
+          Effect.logDebug(`${event.type} ${event.entityId}`).pipe(
+            Effect.annotateLogs({ eventId: event.id, entityType: event.entityType })
+          ),
+        { discard: true }
+      )
     )
-  ))
+  )
 )
 
 /** Counter of events seen, tagged by `type`: `testbed_events_total{type="test.finished"}`. */
@@ -27,15 +29,17 @@ export const eventsTotal = Metric.counter("testbed_events_total", {
 
 /** Counts every event in `eventsTotal`, one counter series per event type. */
 export const metrics: Layer.Layer<never, never, EventBus> = Layer.effectDiscard(
-  EventBus.use((bus) => bus.observe((batch) => {
-    const byType = new Map<string, number>()
-    for (const event of batch) byType.set(event.type, (byType.get(event.type) ?? 0) + 1)
-    return Effect.forEach(
-      byType,
-      ([type, count]) => Metric.update(Metric.withAttributes(eventsTotal, { type }), count),
-      { discard: true }
-    )
-  }))
+  EventBus.use((bus) =>
+    bus.observe((batch) => {
+      const byType = new Map<string, number>()
+      for (const event of batch) byType.set(event.type, (byType.get(event.type) ?? 0) + 1)
+      return Effect.forEach(
+        byType,
+        ([type, count]) => Metric.update(Metric.withAttributes(eventsTotal, { type }), count),
+        { discard: true }
+      )
+    })
+  )
 )
 
 /** Writes every event to a JSONL event log at `path`. */

@@ -3,7 +3,12 @@ import { Deferred, Effect, Fiber, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { EventBus } from "../src/EventBus.ts"
 
-const sample = (n: number) => ({ type: "test.started", entityType: "test", entityId: `t${n}`, data: { name: `t${n}`, attempt: 1 } })
+const sample = (n: number) => ({
+  type: "test.started",
+  entityType: "test",
+  entityId: `t${n}`,
+  data: { name: `t${n}`, attempt: 1 }
+})
 
 describe("EventBus", () => {
   it.effect("a subscriber registered before a publish sees it, in order", () =>
@@ -17,7 +22,8 @@ describe("EventBus", () => {
         seen.map((e) => e.entityId),
         ["t0", "t1", "t2", "t3", "t4"]
       )
-    }).pipe(Effect.provide(EventBus.layer)))
+    }).pipe(Effect.provide(EventBus.layer))
+  )
 
   it.effect("emit stamps a unique id and the Clock's time", () =>
     Effect.gen(function* () {
@@ -28,14 +34,21 @@ describe("EventBus", () => {
       assert.strictEqual(a.timestamp, "2026-01-02T03:04:05.000Z")
       assert.notStrictEqual(a.id, b.id)
       assert.deepStrictEqual({ ...a, id: b.id }, b)
-    }).pipe(Effect.provide(EventBus.layer)))
+    }).pipe(Effect.provide(EventBus.layer))
+  )
 
   it.effect("back-pressure: a slow subscriber makes publishers wait and loses nothing", () =>
     Effect.gen(function* () {
       const bus = yield* EventBus
       const stream = yield* bus.subscribe
       const total = 100
-      const publisher = yield* Effect.forkChild(Effect.forEach(Array.from({ length: total }, (_, i) => i), (i) => bus.emit(sample(i)), { discard: true }))
+      const publisher = yield* Effect.forkChild(
+        Effect.forEach(
+          Array.from({ length: total }, (_, i) => i),
+          (i) => bus.emit(sample(i)),
+          { discard: true }
+        )
+      )
       // Nobody consumes yet: the publisher fills the 8-slot buffer and waits instead of dropping.
       yield* Effect.yieldNow
       assert.isUndefined(publisher.pollUnsafe())
@@ -45,7 +58,8 @@ describe("EventBus", () => {
         seen.map((e) => e.entityId),
         Array.from({ length: total }, (_, i) => `t${i}`)
       )
-    }).pipe(Effect.provide(EventBus.layerWith({ capacity: 8 }))))
+    }).pipe(Effect.provide(EventBus.layerWith({ capacity: 8 })))
+  )
 
   it.effect("dropping policy: publishers never wait, the subscriber gets the first `capacity` events", () =>
     Effect.gen(function* () {
@@ -57,7 +71,8 @@ describe("EventBus", () => {
         seen.map((e) => e.entityId),
         ["t0", "t1", "t2", "t3"]
       )
-    }).pipe(Effect.provide(EventBus.layerWith({ capacity: 4, policy: "dropping" }))))
+    }).pipe(Effect.provide(EventBus.layerWith({ capacity: 4, policy: "dropping" })))
+  )
 
   it.effect("every subscriber sees every event", () =>
     Effect.gen(function* () {
@@ -65,12 +80,18 @@ describe("EventBus", () => {
       const a = yield* bus.subscribe
       const b = yield* bus.subscribe
       const ready = yield* Deferred.make<void>()
-      const fa = yield* Effect.forkChild(Effect.andThen(Deferred.await(ready), a.pipe(Stream.take(3), Stream.runCollect)))
+      const fa = yield* Effect.forkChild(
+        Effect.andThen(Deferred.await(ready), a.pipe(Stream.take(3), Stream.runCollect))
+      )
       const fb = yield* Effect.forkChild(b.pipe(Stream.take(3), Stream.runCollect))
       for (let i = 0; i < 3; i++) yield* bus.emit(sample(i))
       yield* Deferred.succeed(ready, undefined)
       const [ra, rb] = yield* Effect.all([Fiber.join(fa), Fiber.join(fb)])
-      assert.deepStrictEqual(ra.map((e) => e.id), rb.map((e) => e.id))
+      assert.deepStrictEqual(
+        ra.map((e) => e.id),
+        rb.map((e) => e.id)
+      )
       assert.strictEqual(ra.length, 3)
-    }).pipe(Effect.provide(EventBus.layer)))
+    }).pipe(Effect.provide(EventBus.layer))
+  )
 })

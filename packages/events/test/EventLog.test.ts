@@ -55,38 +55,55 @@ describe("EventLog", () => {
       // A crash in the middle of writing a fourth line.
       yield* fs.writeFileString(path, `${whole}{"id":"x","type":"test.fin`)
       const back = yield* readAll(path)
-      assert.deepStrictEqual(back.map((e) => e.entityId), ["t1", "t2", "t3"])
-    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)))
+      assert.deepStrictEqual(
+        back.map((e) => e.entityId),
+        ["t1", "t2", "t3"]
+      )
+    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
+  )
 
   it.effect("a complete last line without its newline still counts", () =>
     Effect.gen(function* () {
       const fs = yield* FileSystem.FileSystem
       const path = yield* tempFile
-      const e = yield* Event.make({ type: "plugin.loaded", entityType: "plugin", entityId: "p", data: { name: "p", kind: "service", source: "built-in" } })
+      const e = yield* Event.make({
+        type: "plugin.loaded",
+        entityType: "plugin",
+        entityId: "p",
+        data: { name: "p", kind: "service", source: "built-in" }
+      })
       yield* fs.makeDirectory(path.slice(0, path.lastIndexOf("/")), { recursive: true })
       yield* fs.writeFileString(path, JSON.stringify(e))
       assert.deepStrictEqual(yield* readAll(path), [e])
-    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)))
+    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
+  )
 
   it.effect("a broken line in the middle is a typed error naming the line, or skipped when asked", () =>
     Effect.gen(function* () {
       const fs = yield* FileSystem.FileSystem
       const path = yield* tempFile
-      const e = yield* Event.make({ type: "test.started", entityType: "test", entityId: "t", data: { name: "t", attempt: 1 } })
+      const e = yield* Event.make({
+        type: "test.started",
+        entityType: "test",
+        entityId: "t",
+        data: { name: "t", attempt: 1 }
+      })
       yield* fs.makeDirectory(path.slice(0, path.lastIndexOf("/")), { recursive: true })
       yield* fs.writeFileString(path, `${JSON.stringify(e)}\n{"not":"an event"}\n${JSON.stringify(e)}\n`)
       const error = yield* Effect.flip(readAll(path))
       assert.strictEqual(error._tag, "EventLogLineInvalid")
       if (error._tag === "EventLogLineInvalid") assert.strictEqual(error.line, 2)
       assert.strictEqual((yield* readAll(path, { onInvalidLine: "skip" })).length, 2)
-    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)))
+    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
+  )
 
   it.effect("a missing file is EventLogUnavailable naming the path", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(readAll("/nonexistent/testbed/events.jsonl"))
       assert.strictEqual(error._tag, "EventLogUnavailable")
       assert.strictEqual(error.path, "/nonexistent/testbed/events.jsonl")
-    }).pipe(Effect.provide(NodeServices.layer)))
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
 
   it.effect("the storage observer writes every event published, including those just before its scope closes", () =>
     Effect.gen(function* () {
@@ -95,11 +112,20 @@ describe("EventLog", () => {
       yield* Effect.gen(function* () {
         const bus = yield* EventBus
         for (let i = 0; i < total; i++) {
-          yield* bus.emit({ type: "step.started", entityType: "step", entityId: `s${i}`, data: { test: "t", index: i, kind: "wait" } })
+          yield* bus.emit({
+            type: "step.started",
+            entityType: "step",
+            entityId: `s${i}`,
+            data: { test: "t", index: i, kind: "wait" }
+          })
         }
       }).pipe(Effect.provide(Observers.storage(path).pipe(Layer.provideMerge(EventBus.layerWith({ capacity: 256 })))))
       const back = yield* readAll(path)
       assert.strictEqual(back.length, total)
-      assert.deepStrictEqual(back.map((e) => e.entityId), Array.from({ length: total }, (_, i) => `s${i}`))
-    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)))
+      assert.deepStrictEqual(
+        back.map((e) => e.entityId),
+        Array.from({ length: total }, (_, i) => `s${i}`)
+      )
+    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
+  )
 })

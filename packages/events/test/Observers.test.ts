@@ -5,7 +5,13 @@ import * as Observers from "../src/Observers.ts"
 
 const emitSome = Effect.gen(function* () {
   const bus = yield* EventBus
-  for (let i = 0; i < 3; i++) yield* bus.emit({ type: "test.started", entityType: "test", entityId: `t${i}`, data: { name: `t${i}`, attempt: 1 } })
+  for (let i = 0; i < 3; i++)
+    yield* bus.emit({
+      type: "test.started",
+      entityType: "test",
+      entityId: `t${i}`,
+      data: { name: `t${i}`, attempt: 1 }
+    })
   yield* bus.emit({ type: "test.finished", entityType: "test", entityId: "t0", data: {} })
 })
 
@@ -18,7 +24,8 @@ describe("Observers", () => {
       yield* emitSome.pipe(Effect.provide(Observers.metrics.pipe(Layer.provideMerge(EventBus.layer))))
       const after = [(yield* Metric.value(started)).count, (yield* Metric.value(finished)).count]
       assert.deepStrictEqual([Number(after[0]) - Number(before[0]), Number(after[1]) - Number(before[1])], [3, 1])
-    }))
+    })
+  )
 
   it.effect("logging: every event is logged with its type and entity", () =>
     Effect.gen(function* () {
@@ -36,5 +43,6 @@ describe("Observers", () => {
         )
       )
       assert.deepStrictEqual(lines, ["test.started t0", "test.started t1", "test.started t2", "test.finished t0"])
-    }))
+    })
+  )
 })

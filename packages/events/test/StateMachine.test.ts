@@ -29,7 +29,8 @@ describe("StateMachine", () => {
         assert.strictEqual(yield* machine.current, "CREATED")
         assert.deepStrictEqual(yield* machine.history, [])
       })
-    ))
+    )
+  )
 
   it.effect("each move is kept in the history and published as <entity>.state_changed", () =>
     withBus(
@@ -43,8 +44,16 @@ describe("StateMachine", () => {
         assert.deepStrictEqual(
           published.map((e) => [e.type, e.entityId, e.data]),
           [
-            ["test.state_changed", "handshake", { machine: "test", from: "CREATED", to: "SETTING_UP", trigger: "start", metadata: { attempt: 1 } }],
-            ["test.state_changed", "handshake", { machine: "test", from: "SETTING_UP", to: "FAILED", trigger: "crash", metadata: {} }]
+            [
+              "test.state_changed",
+              "handshake",
+              { machine: "test", from: "CREATED", to: "SETTING_UP", trigger: "start", metadata: { attempt: 1 } }
+            ],
+            [
+              "test.state_changed",
+              "handshake",
+              { machine: "test", from: "SETTING_UP", to: "FAILED", trigger: "crash", metadata: {} }
+            ]
           ]
         )
         const history = yield* machine.history
@@ -58,7 +67,8 @@ describe("StateMachine", () => {
         assert.isTrue(yield* machine.isFinal)
         assert.isFalse(yield* machine.canTransition("COMPLETED"))
       })
-    ))
+    )
+  )
 
   it.effect("two fibers racing from the same state: exactly one move wins", () =>
     withBus(
@@ -71,7 +81,8 @@ describe("StateMachine", () => {
         assert.strictEqual(results.filter(Exit.isSuccess).length, 1)
         assert.strictEqual((yield* machine.history).length, 1)
       })
-    ))
+    )
+  )
 
   for (const definition of Machines.all) {
     describe(`${definition.name} machine`, () => {
@@ -100,7 +111,14 @@ describe("StateMachine", () => {
 
       it.effect.prop(
         "model-based: a real machine and a pure model agree on every random command",
-        [Schema.Array(Schema.Struct({ kind: Schema.Literals(["move", "can", "final", "reach"]), pick: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 1000 })) })).check(Schema.isMaxLength(50))],
+        [
+          Schema.Array(
+            Schema.Struct({
+              kind: Schema.Literals(["move", "can", "final", "reach"]),
+              pick: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 1000 }))
+            })
+          ).check(Schema.isMaxLength(50))
+        ],
         ([commands]) =>
           withBus(
             Effect.gen(function* () {
@@ -159,7 +177,10 @@ describe("StateMachine", () => {
         for (const state of definition.states) {
           if (StateMachine.isFinalState(definition, state)) continue
           const reach = StateMachine.reachable(definition, state)
-          assert.isTrue(definition.final.some((f) => reach.has(f)), `${state} cannot finish`)
+          assert.isTrue(
+            definition.final.some((f) => reach.has(f)),
+            `${state} cannot finish`
+          )
         }
       })
     })

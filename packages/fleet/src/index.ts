@@ -1,1 +1,13 @@
-// @testbed/fleet: Drive a fleet of agents over MQTT (operator, agent, commander, embedded broker)
+// @testbed/fleet: drive a fleet of agents over MQTT (operator, agent, commander, embedded broker).
+export * as Agent from "./Agent.ts"
+export * as Broker from "./Broker.ts"
+export * as Config from "./Config.ts"
+export * as MqttConnection from "./MqttConnection.ts"
+export * as Protocol from "./Protocol.ts"
+export * as Security from "./Security.ts"
+export * as StepMachine from "./StepMachine.ts"
+export * as Operator from "./Operator.ts"
+export * as RunSummary from "./RunSummary.ts"
+export * as Commander from "./Commander.ts"
+export * as Session from "./Session.ts"
+export * as Setup from "./Setup.ts"

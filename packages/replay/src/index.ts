@@ -1,1 +1,12 @@
 // @testbed/replay: Record a TCP session through a proxy, replay the server side and fail on the first divergence
+export * as Action from "./Action.ts"
+export * as BlobStore from "./BlobStore.ts"
+export * as Fault from "./Fault.ts"
+export * as Plan from "./Plan.ts"
+export * as RecordProxy from "./RecordProxy.ts"
+export * as ReplayError from "./ReplayError.ts"
+export * as ReplayServer from "./ReplayServer.ts"
+export * as Script from "./Script.ts"
+export * as ScriptLoader from "./ScriptLoader.ts"
+export * as ScriptWriter from "./ScriptWriter.ts"
+export * as TestLauncher from "./TestLauncher.ts"

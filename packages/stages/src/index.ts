@@ -1,1 +1,10 @@
-// @testbed/stages: Named topologies of Docker containers and networks (up, down, status, connect, exec)
+// @testbed/stages: named topologies of Docker containers and networks (up, down, status, connect, exec).
+export * as Catalog from "./Catalog.ts"
+export * as Compose from "./Compose.ts"
+export * as Docker from "./Docker.ts"
+export * as DockerExecRunner from "./DockerExecRunner.ts"
+export * as HostSettings from "./HostSettings.ts"
+export * as Stage from "./Stage.ts"
+export * as StageError from "./StageError.ts"
+export * as Stages from "./Stages.ts"
+export * as StageState from "./StageState.ts"

@@ -1,0 +1,239 @@
+/**
+ * `testbed fleet broker|agent|operator|send`: the MQTT system governor, compatible with the old tools'
+ * config.ini and wire protocol. Each command resolves flags, config and environment, then calls the library.
+ */
+import { LocalRunner } from "@testbed/commands"
+import { EventBus } from "@testbed/events"
+import { Agent, Broker, Commander, Config, MqttConnection, RunSummary, Session, Setup } from "@testbed/fleet"
+import { Console, Effect, FileSystem, Layer, Option, Redacted, Stdio, Stream } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import { ExitWith } from "../ExitCode.ts"
+
+const duration = (name: string, description: string) =>
+  Flag.String(name).pipe(Flag.withDescription(`${description} (seconds, or e.g. "2 minutes")`), Flag.optional)
+
+const optionalString = (name: string, description: string) =>
+  Flag.String(name).pipe(Flag.withDescription(description), Flag.optional)
+
+const connectionFlags = {
+  config: optionalString("config", "The old config.ini (or a .yaml with the same sections)"),
+  broker: optionalString(
+    "broker",
+    "Broker host or URL (mqtt://, mqtts://); default from the config, MQTT_BROKER, or localhost:1883"
+  ),
+  username: optionalString("username", "MQTT user name"),
+  passwordFile: optionalString("password-file", "File holding the MQTT password (or set MQTT_PASSWORD)"),
+  caFile: optionalString("ca-file", "CA certificate for a TLS broker"),
+  certFile: optionalString("cert-file", "Client certificate for TLS"),
+  keyFile: optionalString("key-file", "Client key for TLS"),
+  insecure: Flag.Boolean("insecure").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription("Accept a TLS broker certificate that does not verify")
+  ),
+  secretFile: optionalString("secret-file", "File holding the shared signing secret (or set TESTBED_FLEET_SECRET)"),
+  compat: Flag.Boolean("compat").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription("Talk the old unsigned protocol: anyone on the broker can run commands")
+  )
+}
+
+interface ConnectionFlags {
+  readonly config: Option.Option<string>
+  readonly broker: Option.Option<string>
+  readonly username: Option.Option<string>
+  readonly passwordFile: Option.Option<string>
+  readonly caFile: Option.Option<string>
+  readonly certFile: Option.Option<string>
+  readonly keyFile: Option.Option<string>
+  readonly insecure: boolean
+  readonly secretFile: Option.Option<string>
+  readonly compat: boolean
+}
+
+const overrides = (flags: ConnectionFlags): Setup.Overrides => ({
+  config: Option.getOrUndefined(flags.config),
+  broker: Option.getOrUndefined(flags.broker),
+  username: Option.getOrUndefined(flags.username),
+  passwordFile: Option.getOrUndefined(flags.passwordFile),
+  caFile: Option.getOrUndefined(flags.caFile),
+  certFile: Option.getOrUndefined(flags.certFile),
+  keyFile: Option.getOrUndefined(flags.keyFile),
+  insecure: flags.insecure,
+  secretFile: Option.getOrUndefined(flags.secretFile),
+  compat: flags.compat ? true : undefined
+})
+
+const runnerLayer = LocalRunner.layer.pipe(Layer.provideMerge(EventBus.EventBus.layer))
+
+const broker = Command.make(
+  "broker",
+  {
+    host: Flag.String("host").pipe(Flag.withDefault("127.0.0.1"), Flag.withDescription("Address to listen on")),
+    port: Flag.Int("port").pipe(
+      Flag.withDescription("Port (0 picks a free one; default: the config's [mqtt] port, or 1883)"),
+      Flag.optional
+    ),
+    config: optionalString("config", "The old config.ini (its [mqtt] port and user name are used)"),
+    username: optionalString("username", "Require this MQTT user name"),
+    passwordFile: optionalString("password-file", "File holding the required MQTT password")
+  },
+  Effect.fn(function* ({ config, host, passwordFile, port: portFlag, username: userFlag }) {
+    const file = Option.isSome(config) ? yield* Config.load(config.value) : yield* Config.defaults
+    const port = Option.getOrElse(portFlag, () => file.broker.port)
+    const username = Option.orElse(userFlag, () => Option.fromNullishOr(file.broker.username))
+    const password = Option.isSome(passwordFile)
+      ? Option.some(Redacted.make((yield* (yield* FileSystem.FileSystem).readFileString(passwordFile.value)).trim()))
+      : Option.none()
+    const started = yield* Broker.embedded({
+      host,
+      port,
+      ...(Option.isSome(username) ? { username: username.value } : {}),
+      ...(Option.isSome(password) ? { password: password.value } : {})
+    })
+    yield* Console.log(`MQTT broker listening on ${started.url}`)
+    return yield* Effect.never
+  }, Effect.scoped)
+).pipe(Command.withDescription("Run the embedded MQTT broker (Aedes) until interrupted"))
+
+const agent = Command.make(
+  "agent",
+  {
+    ...connectionFlags,
+    id: optionalString("id", "Agent id (default: CLIENT_ID, the config's [agent] id, or client1)"),
+    allow: Flag.String("allow").pipe(
+      Flag.withDescription("Allow only matching commands: exact text, a glob with *, or /regex/ (repeatable)"),
+      Flag.atLeast(0)
+    ),
+    commandTimeout: duration("command-timeout", "Longest any command may run")
+  },
+  Effect.fn(function* (flags) {
+    const resolved = yield* Setup.resolve(overrides(flags), "agent")
+    const { config } = resolved
+    const id = Option.getOrElse(flags.id, () => config.agent.id)
+    const allow = flags.allow.length > 0 ? flags.allow : config.agent.allow
+    const commandTimeout = yield* Setup.durationFlag("command-timeout", flags.commandTimeout)
+    yield* Console.log(`agent ${id}: connecting to ${MqttConnection.safeUrl(resolved.connection.url)}`)
+    return yield* Agent.run({
+      ids: [id],
+      connection: resolved.connection,
+      topics: config.topics,
+      mode: config.operator.jsonify ? "json" : "plain",
+      signing: resolved.signing,
+      ...(allow !== undefined ? { allow } : {}),
+      commandTimeout: Option.getOrElse(commandTimeout, () => config.agent.commandTimeout)
+    }).pipe(Effect.provide(runnerLayer))
+  })
+).pipe(Command.withDescription("Run an agent: register, run the commands addressed to it, answer (Ctrl-C stops it)"))
+
+const operator = Command.make(
+  "operator",
+  {
+    ...connectionFlags,
+    expect: Flag.Int("expect").pipe(
+      Flag.withDescription("Start as soon as this many agents registered"),
+      Flag.optional
+    ),
+    registrationTimeout: duration("registration-timeout", "Registration window after the first agent"),
+    stepTimeout: duration("step-timeout", "Longest a step may take"),
+    onFailure: Flag.Literals("on-failure", ["stop", "continue"]).pipe(
+      Flag.withDescription("stop: a failed step ends that agent's pipeline; continue: go on"),
+      Flag.optional
+    ),
+    abortAbove: Flag.Int("abort-above").pipe(
+      Flag.withDescription("Abort everything once more than this percentage of agents failed"),
+      Flag.optional
+    ),
+    pipeline: Flag.String("pipeline").pipe(
+      Flag.withDescription('A pipeline "cmd1; cmd2" replacing the config\'s (repeatable)'),
+      Flag.atLeast(0)
+    ),
+    feedbackFile: optionalString("feedback-file", "Append every answer to this JSONL file"),
+    noFeedback: Flag.Boolean("no-feedback").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription("Write no feedback file")
+    ),
+    noRealtime: Flag.Boolean("no-realtime").pipe(
+      Flag.withDefault(false),
+      Flag.withDescription("Exit after the pipelines instead of reading stdin")
+    )
+  },
+  Effect.fn(function* (flags) {
+    const resolved = yield* Setup.resolve(overrides(flags), "operator")
+    const stdio = yield* Stdio.Stdio
+    const registrationTimeout = yield* Setup.durationFlag("registration-timeout", flags.registrationTimeout)
+    const stepTimeout = yield* Setup.durationFlag("step-timeout", flags.stepTimeout)
+    const summary = yield* Session.run({
+      resolved,
+      ...(flags.pipeline.length > 0
+        ? {
+            pipelines: flags.pipeline.map((text, i) => ({
+              name: `pipeline${i + 1}`,
+              steps: Config.splitPipeline(text)
+            }))
+          }
+        : {}),
+      ...(Option.isSome(flags.expect) ? { expectAgents: flags.expect.value } : {}),
+      ...(Option.isSome(registrationTimeout) ? { registrationTimeout: registrationTimeout.value } : {}),
+      ...(Option.isSome(stepTimeout) ? { stepTimeout: stepTimeout.value } : {}),
+      ...(Option.isSome(flags.onFailure) ? { onFailure: flags.onFailure.value } : {}),
+      ...(Option.isSome(flags.abortAbove) ? { abortAbovePercent: flags.abortAbove.value } : {}),
+      ...(flags.noFeedback
+        ? { feedbackFile: null }
+        : Option.isSome(flags.feedbackFile)
+          ? { feedbackFile: flags.feedbackFile.value }
+          : {}),
+      realtime: !flags.noRealtime && resolved.config.operator.realtimeMode,
+      lines: stdio.stdin.pipe(Stream.decodeText, Stream.splitLines),
+      print: (line) => Console.log(line)
+    }).pipe(Effect.scoped, Effect.provide(EventBus.EventBus.layer))
+    yield* Console.log(RunSummary.format(summary))
+    if (!summary.succeeded) return yield* new ExitWith({ code: 1, message: "not every step succeeded" })
+  })
+).pipe(Command.withDescription("Wait for agents, run the pipelines on all of them, then take live commands"))
+
+const send = Command.make(
+  "send",
+  {
+    ...connectionFlags,
+    to: Flag.String("to").pipe(Flag.withDescription("Agent id, or all")),
+    expect: Flag.Int("expect").pipe(
+      Flag.withDescription("Answers to wait for (default 1, or the timeout for all)"),
+      Flag.optional
+    ),
+    timeout: duration("timeout", "How long to wait for answers (default 30 s)"),
+    command: Argument.String("command").pipe(
+      Argument.variadic({ min: 1 }),
+      Argument.withDescription("The command, after --")
+    )
+  },
+  Effect.fn(function* (flags) {
+    const resolved = yield* Setup.resolve(overrides(flags), "commander")
+    const timeout = yield* Setup.durationFlag("timeout", flags.timeout)
+    const result = yield* Commander.send({
+      connection: resolved.connection,
+      topics: resolved.config.topics,
+      mode: resolved.config.commander.jsonify ? "json" : "plain",
+      signing: resolved.signing,
+      to: flags.to,
+      command: flags.command.join(" "),
+      ...(Option.isSome(flags.expect) ? { expect: flags.expect.value } : {}),
+      ...(Option.isSome(timeout) ? { timeout: timeout.value } : {}),
+      onResponse: (response) => Console.log(Session.describeResponse(response))
+    }).pipe(Effect.scoped)
+    const ok =
+      result.responses.length > 0 &&
+      (result.complete || Option.isNone(flags.expect)) &&
+      result.responses.every((r) => (r.status ?? "succeeded") === "succeeded")
+    if (!ok) {
+      return yield* new ExitWith({
+        code: 1,
+        message: `${result.responses.length} answer(s), not all succeeded in time`
+      })
+    }
+  })
+).pipe(Command.withDescription("Send one command through the operator's command loader and print the answers"))
+
+export const fleet = Command.make("fleet").pipe(
+  Command.withDescription("Drive a fleet of agents over MQTT (compatible with the MQTT system governor)"),
+  Command.withSubcommands([broker, agent, operator, send])
+)

@@ -1,0 +1,49 @@
+/**
+ * `testbed plugins list [--plugins DIR]`: the service and environment plugins available, where each comes from,
+ * and which programs a service plugin needs that are missing here.
+ */
+import { PluginRegistry } from "@testbed/plugins"
+import { Console, Effect } from "effect"
+import { Command, Flag } from "effect/cli"
+import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { ExitWith } from "../ExitCode.ts"
+
+const list = Command.make(
+  "list",
+  {
+    plugins: Flag.String("plugins").pipe(
+      Flag.withDescription("A directory of plugin modules to load (repeatable)"),
+      Flag.atLeast(0)
+    )
+  },
+  Effect.fn(function* ({ plugins }) {
+    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+    const registry = yield* PluginRegistry.load({ directories: plugins }).pipe(
+      Effect.catchTag("PluginInvalid", (error) => Effect.fail(new ExitWith({ code: 2, message: error.message })))
+    )
+    const installed = (program: string) =>
+      spawner.exitCode(ChildProcess.make("sh", ["-c", 'command -v "$1" >/dev/null', "sh", program])).pipe(
+        Effect.map((code) => code === 0),
+        Effect.orElseSucceed(() => false)
+      )
+    yield* Console.log("Service plugins:")
+    for (const { plugin, source } of registry.services) {
+      const missing: Array<string> = []
+      for (const program of plugin.programs ?? []) if (!(yield* installed(program))) missing.push(program)
+      const roles = Object.keys(plugin.roles).join("+")
+      yield* Console.log(
+        `  ${plugin.name.padEnd(12)} ${plugin.type.padEnd(6)} ${roles.padEnd(13)} ${plugin.protocols.join(",").padEnd(9)} ${source}${missing.length > 0 ? `  (missing: ${missing.join(", ")})` : ""}`
+      )
+      if (plugin.description !== undefined) yield* Console.log(`               ${plugin.description}`)
+    }
+    yield* Console.log("Environment plugins:")
+    for (const { plugin, source } of registry.environments) {
+      yield* Console.log(`  ${plugin.name.padEnd(12)} ${source}  ${plugin.description}`)
+    }
+  })
+).pipe(Command.withDescription("List the service and environment plugins, with their roles and sources"))
+
+export const plugins = Command.make("plugins").pipe(
+  Command.withDescription("Service and environment plugins"),
+  Command.withSubcommands([list])
+)

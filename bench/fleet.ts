@@ -1,0 +1,176 @@
+// Fleet throughput: 1,000 agents on the embedded broker run a 1-step and a 3-step pipeline driven by the operator
+// (signed commands, a state machine and events per step), first through an in-process CommandRunner (so MQTT and
+// the protocol are measured, not process spawning), then with real `true` processes; beside a raw mqtt.js
+// publish -> reply round-trip baseline (QoS 1, same number in flight) measured in the same run.
+// Agents share connections: `pools` connections each serve agents/pools ids (one subscription per connection),
+// which is what keeps the broker's fan-out of the shared command topic linear instead of agents x commands.
+// Run: node_modules/.bin/node bench/fleet.ts [agents] [pools] [--no-processes]
+import { NodeServices } from "@effect/platform-node"
+import { Clock, Effect, Layer, Redacted, References, Semaphore } from "effect"
+// mqtt is a dependency of @testbed/fleet, not of the repository root.
+import { connect } from "../packages/fleet/node_modules/mqtt/build/index.js"
+import { CommandRunner } from "../packages/commands/src/CommandRunner.ts"
+import * as LocalRunner from "../packages/commands/src/LocalRunner.ts"
+import { EventBus } from "../packages/events/src/EventBus.ts"
+import * as Agent from "../packages/fleet/src/Agent.ts"
+import * as Broker from "../packages/fleet/src/Broker.ts"
+import * as Operator from "../packages/fleet/src/Operator.ts"
+import * as Security from "../packages/fleet/src/Security.ts"
+
+const agentCount = Number(process.argv[2] ?? 1000)
+const pools = Number(process.argv[3] ?? 10)
+const withProcesses = process.argv[4] !== "--no-processes"
+const signing = Security.signed(Redacted.make("bench secret"))
+/** One machine hosts every agent here; real agents each have their own. Bound the spawns so the event loop keeps up. */
+const spawnLimit = 16
+
+const spawning = Layer.effect(
+  CommandRunner,
+  Effect.gen(function* () {
+    const local = yield* CommandRunner
+    const semaphore = yield* Semaphore.make(spawnLimit)
+    return CommandRunner.of({ ...local, run: (command) => semaphore.withPermits(1)(local.run(command)) })
+  })
+).pipe(Layer.provide(LocalRunner.layer), Layer.provide(NodeServices.layer))
+
+/** Answers at once, in process: what an agent does minus the child process. */
+const inProcess = Layer.succeed(
+  CommandRunner,
+  CommandRunner.of({
+    name: "in-process",
+    run: (command) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const at = new Date(now).toISOString()
+        return {
+          commandId: command.id ?? "",
+          exitCode: 0,
+          signal: null,
+          stdout: "",
+          stderr: "",
+          startedAt: at,
+          endedAt: at,
+          durationMs: 0,
+          attempts: 1,
+          timedOut: false,
+          truncated: false
+        }
+      }),
+    stream: () => Effect.die("unused") as never
+  })
+)
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0
+
+const fleetRun = (label: string, url: string, steps: number) =>
+  Effect.gen(function* () {
+    const ids = Array.from({ length: agentCount }, (_, i) => `agent-${i}`)
+    const perPool = Math.ceil(agentCount / pools)
+    const operator = yield* Operator.start({
+      connection: { url },
+      signing,
+      expectAgents: agentCount,
+      stepTimeout: "60 seconds"
+    })
+    yield* Effect.forEach(
+      Array.from({ length: pools }, (_, p) => ids.slice(p * perPool, (p + 1) * perPool)),
+      (slice) => Agent.start({ ids: slice, connection: { url }, signing }),
+      { concurrency: "unbounded" }
+    )
+    yield* operator.awaitRegistrations
+    const pipeline = { name: "bench", steps: Array.from({ length: steps }, () => "true") }
+    yield* operator.runPipelines([pipeline]) // warm-up
+    const start = performance.now()
+    const summary = yield* operator.runPipelines([pipeline])
+    const seconds = (performance.now() - start) / 1000
+    if (!summary.succeeded) return yield* Effect.die(new Error(`${label}: ${JSON.stringify(summary.counts)}`))
+    const trips = summary.steps.map((s) => s.roundTripMs).sort((a, b) => a - b)
+    return {
+      label,
+      seconds,
+      rate: summary.steps.length / seconds,
+      p50: percentile(trips, 50),
+      p99: percentile(trips, 99)
+    }
+  }).pipe(Effect.scoped)
+
+/** Raw mqtt.js: a requester publishes, a responder answers on another topic; `inFlight` at a time. */
+const rawRoundTrips = (url: string, total: number, inFlight: number) =>
+  Effect.promise(async () => {
+    const open = (id: string) =>
+      new Promise<ReturnType<typeof connect>>((resolve) => {
+        const c = connect(url, { clientId: id })
+        c.once("connect", () => resolve(c))
+      })
+    const requester = await open("raw-requester")
+    const responder = await open("raw-responder")
+    await responder.subscribeAsync("raw/req", { qos: 1 })
+    await requester.subscribeAsync("raw/rep", { qos: 1 })
+    responder.on("message", (_topic, payload) => {
+      responder.publish("raw/rep", payload, { qos: 1 })
+    })
+    const sentAt = new Map<string, number>()
+    const trips: Array<number> = []
+    let sent = 0
+    const start = performance.now()
+    await new Promise<void>((resolve) => {
+      const send = () => {
+        const id = String(sent++)
+        sentAt.set(id, performance.now())
+        requester.publish("raw/req", id, { qos: 1 })
+      }
+      requester.on("message", (_topic, payload) => {
+        const id = payload.toString()
+        trips.push(performance.now() - sentAt.get(id)!)
+        if (trips.length === total) resolve()
+        else if (sent < total) send()
+      })
+      for (let i = 0; i < Math.min(inFlight, total); i++) send()
+    })
+    const seconds = (performance.now() - start) / 1000
+    await Promise.all([requester.endAsync(), responder.endAsync()])
+    trips.sort((a, b) => a - b)
+    return { seconds, rate: total / seconds, p50: percentile(trips, 50), p99: percentile(trips, 99) }
+  })
+
+const program = Effect.gen(function* () {
+  const broker = yield* Broker.embedded({ port: 0 })
+  const runs: Array<readonly [string, number, Layer.Layer<CommandRunner, never, EventBus>]> = [
+    ["in-process runner, 1 step ", 1, inProcess],
+    ["in-process runner, 3 steps", 3, inProcess]
+  ]
+  if (withProcesses) runs.push([`\`true\` processes, 3 steps (${spawnLimit} spawns at a time)`, 3, spawning])
+  const lines = [
+    `${agentCount} agents on ${pools} connections, embedded Aedes broker, signed commands, node ${process.version}`
+  ]
+  let oneStepSeconds = 0
+  for (const [label, steps, runner] of runs) {
+    // The baseline runs right before each measurement, so both see the same machine load.
+    const raw = yield* rawRoundTrips(broker.url, agentCount * steps, agentCount)
+    const r = yield* fleetRun(label, broker.url, steps).pipe(Effect.provide(runner))
+    if (steps === 1) oneStepSeconds = r.seconds
+    lines.push(
+      `${r.label}: ${r.seconds.toFixed(3)} s, ${r.rate.toFixed(0)} commands/s, step round trip p50 ${r.p50} ms p99 ${r.p99} ms` +
+        ` | raw mqtt.js publish->reply (QoS 1, ${agentCount} in flight) ${raw.rate.toFixed(0)}/s p50 ${raw.p50.toFixed(0)} ms` +
+        ` p99 ${raw.p99.toFixed(0)} ms | ratio ${(r.rate / raw.rate).toFixed(2)} (aim >= 0.5)`
+    )
+  }
+  lines.push(
+    `1 step on ${agentCount} agents: ${oneStepSeconds.toFixed(3)} s (aim < 2 s). ` +
+      `The old operator sleeps 1 s per command per client: ${agentCount * 3} s for the 3-step pipeline.`
+  )
+  for (const line of lines) console.log(line)
+}).pipe(
+  Effect.scoped,
+  Effect.provide(EventBus.layer),
+  Effect.provide(NodeServices.layer),
+  Effect.provideService(References.MinimumLogLevel, "Warn")
+)
+
+Effect.runPromise(program).then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  }
+)

@@ -1,0 +1,262 @@
+/**
+ * The experiment file: PANTHER's YAML shape (tests with services keyed by name, `steps`, `assertions`,
+ * `fast_fail`, `paths`, `logging`) plus testbed's own keys (per-test `timeout` and `retries`, `concurrency`,
+ * interop `matrices`, `environment`). Decoding reports every problem at once, each with its YAML path.
+ */
+import { Problems, ServicePlugin } from "@testbed/plugins"
+import { Effect, FileSystem, Schema } from "effect"
+import * as Yaml from "yaml"
+
+/** Seconds as a number (PANTHER's `wait: 2`) or a duration string ("500 millis", "2 minutes"). */
+export const DurationInput = Schema.Union([Schema.Finite, Schema.String])
+export type DurationInput = typeof DurationInput.Type
+
+const ParameterValue = ServicePlugin.ParameterValue
+const Readiness = ServicePlugin.Readiness
+
+export const ServiceConfig = Schema.Struct({
+  /** Display name; defaults to the key under `services`. */
+  name: Schema.optionalKey(Schema.String),
+  implementation: Schema.String,
+  version: Schema.optionalKey(Schema.String),
+  type: Schema.optionalKey(Schema.Literals(["iut", "tester"])),
+  role: Schema.Literals(["server", "client"]),
+  /** The key of the server service a client talks to. */
+  target: Schema.optionalKey(Schema.String),
+  /** A fixed port instead of a free one (a server). */
+  port: Schema.optionalKey(Schema.Int),
+  /** PANTHER's docker port mappings; kept for compatibility, unused on localhost. */
+  ports: Schema.optionalKey(Schema.Array(Schema.Union([Schema.String, Schema.Int]))),
+  parameters: Schema.optionalKey(Schema.Record(Schema.String, ParameterValue)),
+  readiness: Schema.optionalKey(Readiness),
+  /** Longest this service may run: a task that runs longer, or a server that is not ready in time. */
+  timeout: Schema.optionalKey(DurationInput),
+  description: Schema.optionalKey(Schema.String)
+})
+export type ServiceConfig = typeof ServiceConfig.Type
+
+export const RunStep = Schema.Struct({
+  /** Name used by assertions (`step: <name>`); default `step<index>`. */
+  name: Schema.optionalKey(Schema.String),
+  /** Program and arguments (templates allowed); no shell. */
+  command: Schema.optionalKey(Schema.Array(Schema.String)),
+  /** A script for `sh -c`, only when a shell is really wanted. */
+  shell: Schema.optionalKey(Schema.String),
+  /** Run in this service's directory with its variables (its environment). Default: the test's directory. */
+  service: Schema.optionalKey(Schema.String),
+  env: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
+  timeout: Schema.optionalKey(DurationInput),
+  /** The exit code that makes the step pass (default 0); `any` never fails the step on its code. */
+  expect_exit: Schema.optionalKey(Schema.Union([Schema.Int, Schema.Literal("any")])),
+  description: Schema.optionalKey(Schema.String)
+})
+export type RunStep = typeof RunStep.Type
+
+export const Step = Schema.Union([
+  Schema.Struct({ wait: DurationInput, description: Schema.optionalKey(Schema.String) }),
+  Schema.Struct({ run: RunStep })
+])
+export type Step = typeof Step.Type
+
+/** PANTHER wrote steps as one map (`steps: {wait: 2}`); testbed also takes a list of steps in order. */
+export const Steps = Schema.Union([Schema.Array(Step), Schema.Struct({ wait: Schema.optionalKey(DurationInput) })])
+
+const Target = {
+  service: Schema.optionalKey(Schema.String),
+  step: Schema.optionalKey(Schema.String)
+}
+
+export const Assertion = Schema.Union([
+  Schema.Struct({ type: Schema.Literal("exit_code"), ...Target, equals: Schema.optionalKey(Schema.Int) }),
+  Schema.Struct({
+    type: Schema.Literal("output_matches"),
+    ...Target,
+    pattern: Schema.String,
+    stream: Schema.optionalKey(Schema.Literals(["stdout", "stderr", "any"]))
+  }),
+  Schema.Struct({
+    type: Schema.Literal("service_responsive"),
+    service: Schema.String,
+    protocol: Schema.optionalKey(Schema.Literals(["tcp", "http"])),
+    path: Schema.optionalKey(Schema.String),
+    timeout: Schema.optionalKey(DurationInput)
+  }),
+  Schema.Struct({ type: Schema.Literal("file_exists"), path: Schema.String })
+])
+export type Assertion = typeof Assertion.Type
+
+const Environment = Schema.Union([
+  Schema.String,
+  Schema.Struct({ type: Schema.String, name: Schema.optionalKey(Schema.String) })
+])
+
+const TestSettings = {
+  description: Schema.optionalKey(Schema.String),
+  /** `localhost` (default) or another environment plugin. */
+  environment: Schema.optionalKey(Environment),
+  /** PANTHER's name for `environment`. */
+  network_environment: Schema.optionalKey(Environment),
+  timeout: Schema.optionalKey(DurationInput),
+  retries: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+  steps: Schema.optionalKey(Steps),
+  assertions: Schema.optionalKey(Schema.Array(Assertion))
+}
+
+export const TestConfig = Schema.Struct({
+  name: Schema.String,
+  services: Schema.Record(Schema.String, ServiceConfig),
+  ...TestSettings
+})
+export type TestConfig = typeof TestConfig.Type
+
+/** One axis entry of a matrix: an implementation name, or a service config without its role. */
+const MatrixEntry = Schema.Union([
+  Schema.String,
+  Schema.Struct({
+    implementation: Schema.String,
+    version: Schema.optionalKey(Schema.String),
+    type: Schema.optionalKey(Schema.Literals(["iut", "tester"])),
+    parameters: Schema.optionalKey(Schema.Record(Schema.String, ParameterValue))
+  })
+])
+export type MatrixEntry = typeof MatrixEntry.Type
+
+/** Every server × every client: one test per pair, services named `server` and `client`. */
+export const MatrixConfig = Schema.Struct({
+  name: Schema.String,
+  servers: Schema.Array(MatrixEntry),
+  clients: Schema.Array(MatrixEntry),
+  ...TestSettings
+})
+export type MatrixConfig = typeof MatrixConfig.Type
+
+export const ExperimentConfig = Schema.Struct({
+  /** Default: the file name without extension. */
+  name: Schema.optionalKey(Schema.String),
+  description: Schema.optionalKey(Schema.String),
+  environment: Schema.optionalKey(Environment),
+  /** Tests run side by side at most. Default 1 (PANTHER ran them one by one). */
+  concurrency: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  /** Default retries of every test. */
+  retries: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+  /** Default timeout of every test. Default 2 minutes. */
+  test_timeout: Schema.optionalKey(DurationInput),
+  /** The whole run; tests still running then end with status `timeout`, the rest are skipped. */
+  timeout: Schema.optionalKey(DurationInput),
+  fast_fail: Schema.optionalKey(
+    Schema.Struct({ enabled: Schema.Boolean, test_level: Schema.optionalKey(Schema.Boolean) })
+  ),
+  paths: Schema.optionalKey(
+    Schema.Struct({
+      output_dir: Schema.optionalKey(Schema.String),
+      plugins: Schema.optionalKey(Schema.Union([Schema.String, Schema.Array(Schema.String)])),
+      /** PANTHER's other paths (log_dir, …): accepted, not used. */
+      log_dir: Schema.optionalKey(Schema.String)
+    })
+  ),
+  /** PANTHER's logging settings: accepted, not used (every event is in events.jsonl). */
+  logging: Schema.optionalKey(Schema.Unknown),
+  tests: Schema.optionalKey(Schema.Array(TestConfig)),
+  matrices: Schema.optionalKey(Schema.Array(MatrixConfig))
+})
+export type ExperimentConfig = typeof ExperimentConfig.Type
+
+export class ExperimentConfigInvalid extends Schema.TaggedError<ExperimentConfigInvalid>()("ExperimentConfigInvalid", {
+  file: Schema.String,
+  problems: Schema.Array(Schema.Struct({ path: Schema.String, message: Schema.String }))
+}) {
+  override get message(): string {
+    return `${this.file}: ${this.problems.length} problem(s)\n${Problems.format(this.problems)}`
+  }
+}
+
+/** Where each kept test and matrix was in the file, so later problems point at the right entry. */
+export interface Indices {
+  readonly tests: ReadonlyArray<number>
+  readonly matrices: ReadonlyArray<number>
+}
+
+/** A config made of everything that decoded, the problems of the rest, and where the kept entries were. */
+export interface Partial {
+  readonly config: ExperimentConfig
+  readonly problems: ReadonlyArray<Problems.Problem>
+  readonly indices: Indices
+}
+
+const yamlProblems = (document: Yaml.Document): ReadonlyArray<Problems.Problem> =>
+  document.errors.map((error) => ({
+    path: error.linePos === undefined ? "" : `line ${error.linePos[0].line}`,
+    message: error.message.split("\n")[0] ?? error.message
+  }))
+
+/**
+ * Decodes what it can: the top level, then each test and matrix on its own, so one broken test does not hide
+ * the problems of the others (which only planning against the plugins can find).
+ */
+export const parsePartial = (text: string, file: string): Effect.Effect<Partial, ExperimentConfigInvalid> => {
+  const document = Yaml.parseDocument(text, { prettyErrors: false })
+  if (document.errors.length > 0)
+    return Effect.fail(new ExperimentConfigInvalid({ file, problems: yamlProblems(document) }))
+  const json: unknown = document.toJS()
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return Effect.fail(
+      new ExperimentConfigInvalid({ file, problems: [{ path: "", message: "expected a mapping with tests" }] })
+    )
+  }
+  const { tests, matrices, ...rest } = json as Record<string, unknown>
+  const problems: Array<Problems.Problem> = []
+  const top = Problems.decodeAll(ExperimentConfig, rest)
+  if (!top.ok) problems.push(...top.problems)
+  const keep = <A>(key: "tests" | "matrices", value: unknown, schema: Schema.Codec<A, unknown>) => {
+    const kept: Array<A> = []
+    const indices: Array<number> = []
+    if (value === undefined || value === null) return { kept, indices }
+    if (!Array.isArray(value)) {
+      problems.push({ path: key, message: "expected a list" })
+      return { kept, indices }
+    }
+    value.forEach((item, index) => {
+      const decoded = Problems.decodeAll(schema, item, [key, index])
+      if (decoded.ok) {
+        kept.push(decoded.value)
+        indices.push(index)
+      } else problems.push(...decoded.problems)
+    })
+    return { kept, indices }
+  }
+  const keptTests = keep("tests", tests, TestConfig as unknown as Schema.Codec<TestConfig, unknown>)
+  const keptMatrices = keep("matrices", matrices, MatrixConfig as unknown as Schema.Codec<MatrixConfig, unknown>)
+  return Effect.succeed({
+    config: { ...(top.ok ? top.value : {}), tests: keptTests.kept, matrices: keptMatrices.kept },
+    problems,
+    indices: { tests: keptTests.indices, matrices: keptMatrices.indices }
+  })
+}
+
+/** Parses YAML text into a config, or every problem found. */
+export const parse = (text: string, file: string): Effect.Effect<ExperimentConfig, ExperimentConfigInvalid> =>
+  Effect.flatMap(parsePartial(text, file), (partial) =>
+    partial.problems.length === 0
+      ? Effect.succeed(partial.config)
+      : Effect.fail(new ExperimentConfigInvalid({ file, problems: partial.problems }))
+  )
+
+const read = (file: string) =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) =>
+    fs
+      .readFileString(file)
+      .pipe(
+        Effect.mapError(
+          (error) =>
+            new ExperimentConfigInvalid({ file, problems: [{ path: "", message: `cannot read: ${error.message}` }] })
+        )
+      )
+  )
+
+export const load = Effect.fn("ExperimentConfig.load")(function* (file: string) {
+  return yield* parse(yield* read(file), file)
+})
+
+export const loadPartial = Effect.fn("ExperimentConfig.loadPartial")(function* (file: string) {
+  return yield* parsePartial(yield* read(file), file)
+})

@@ -1,0 +1,323 @@
+/**
+ * An experiment file checked against the plugins and expanded into the tests to run: matrices become one test
+ * per server × client, defaults are filled in, durations parsed, references (targets, steps, services in
+ * assertions) resolved. Every problem is collected with its YAML path, so `--dry-run` reports them all at once.
+ */
+import { type Problems, ServiceCommand, ServicePlugin } from "@testbed/plugins"
+import { Duration, Option } from "effect"
+import type { Assertion, ExperimentConfig, MatrixEntry, ServiceConfig, Step, TestConfig } from "./ExperimentConfig.ts"
+
+export interface ServicePlan {
+  /** The key under `services`: how steps, assertions and `target` refer to it. */
+  readonly key: string
+  readonly name: string
+  readonly plugin: ServicePlugin.ServicePlugin
+  readonly version: string
+  readonly type: "iut" | "tester"
+  readonly role: ServicePlugin.Role
+  readonly spec: ServicePlugin.RoleSpec
+  readonly lifetime: "service" | "task"
+  readonly readiness: ServicePlugin.Readiness
+  readonly target: string | undefined
+  readonly fixedPort: number | undefined
+  readonly parameters: Readonly<Record<string, ServicePlugin.ParameterValue>>
+  readonly timeout: Duration.Duration | undefined
+}
+
+export interface TestPlan {
+  readonly name: string
+  /** File-system-safe, unique name of the test's output directory. */
+  readonly slug: string
+  readonly description: string | undefined
+  readonly environment: string
+  /** Servers first, in file order, then the others: the order services start in. */
+  readonly services: ReadonlyArray<ServicePlan>
+  readonly steps: ReadonlyArray<Step>
+  readonly assertions: ReadonlyArray<Assertion>
+  readonly timeout: Duration.Duration
+  readonly retries: number
+  readonly matrix: { readonly row: string; readonly column: string } | undefined
+}
+
+export interface ExperimentPlan {
+  readonly name: string
+  readonly description: string | undefined
+  readonly tests: ReadonlyArray<TestPlan>
+  readonly concurrency: number
+  readonly timeout: Duration.Duration | undefined
+  readonly fastFail: boolean
+  /** PANTHER's `fast_fail.test_level`: a test stops checking assertions at the first that fails. */
+  readonly testLevelFastFail: boolean
+  /** Some service needs a throwaway TLS certificate. */
+  readonly needsCertificate: boolean
+}
+
+export interface Overrides {
+  readonly concurrency?: number | undefined
+  readonly retries?: number | undefined
+  /** Keep only tests whose name contains this text. */
+  readonly filter?: string | undefined
+  /** Where the config's tests and matrices were in the file, when broken ones were left out. */
+  readonly indices?: { readonly tests: ReadonlyArray<number>; readonly matrices: ReadonlyArray<number> } | undefined
+}
+
+/** The plugins a plan is checked against (the registry's lookups). */
+export interface Plugins {
+  readonly findService: (name: string) => ServicePlugin.ServicePlugin | undefined
+  readonly findEnvironment: (name: string) => unknown
+  readonly serviceNames: ReadonlyArray<string>
+  readonly environmentNames: ReadonlyArray<string>
+}
+
+export type PlanResult =
+  | { readonly ok: true; readonly plan: ExperimentPlan }
+  | { readonly ok: false; readonly problems: ReadonlyArray<Problems.Problem> }
+
+/** Parses a YAML duration: a number is seconds, a string is anything `Duration` reads ("500 millis"). */
+export const parseDuration = (input: number | string): Duration.Duration | undefined =>
+  typeof input === "number"
+    ? input >= 0
+      ? Duration.seconds(input)
+      : undefined
+    : Option.getOrUndefined(Duration.fromInput(input as Duration.Input))
+
+export const slugify = (name: string): string =>
+  name
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, "-")
+    .replace(/^-+|-+$/g, "") || "test"
+
+const defaultTestTimeout = Duration.minutes(2)
+
+const environmentName = (value: string | { readonly type: string } | undefined): string | undefined =>
+  value === undefined ? undefined : typeof value === "string" ? value : value.type
+
+export const make = (
+  config: ExperimentConfig,
+  name: string,
+  plugins: Plugins,
+  overrides: Overrides = {}
+): PlanResult => {
+  const problems: Array<Problems.Problem> = []
+  const problem = (path: string, message: string) => problems.push({ path, message })
+  const duration = (path: string, input: number | string | undefined): Duration.Duration | undefined => {
+    if (input === undefined) return undefined
+    const parsed = parseDuration(input)
+    if (parsed === undefined)
+      problem(path, `not a duration: ${JSON.stringify(input)} (use seconds, or e.g. "500 millis")`)
+    return parsed
+  }
+
+  if (overrides.concurrency !== undefined && !(Number.isInteger(overrides.concurrency) && overrides.concurrency >= 1)) {
+    problem("concurrency", `--concurrency must be a whole number of at least 1, got ${overrides.concurrency}`)
+  }
+  if (overrides.retries !== undefined && !(Number.isInteger(overrides.retries) && overrides.retries >= 0)) {
+    problem("retries", `--retries must be a whole number of at least 0, got ${overrides.retries}`)
+  }
+  const experimentTimeout = duration("timeout", config.timeout)
+  const testTimeout = duration("test_timeout", config.test_timeout) ?? defaultTestTimeout
+  const defaultEnvironment = environmentName(config.environment) ?? "localhost"
+  const defaultRetries = overrides.retries ?? config.retries ?? 0
+
+  const planService = (path: string, key: string, service: ServiceConfig): ServicePlan | undefined => {
+    const plugin = plugins.findService(service.implementation)
+    if (plugin === undefined) {
+      problem(
+        `${path}.implementation`,
+        `unknown implementation "${service.implementation}" (known: ${plugins.serviceNames.join(", ")})`
+      )
+      return undefined
+    }
+    const spec = plugin.roles[service.role]
+    if (spec === undefined) {
+      problem(
+        `${path}.role`,
+        `${plugin.name} cannot be a ${service.role} (it has: ${Object.keys(plugin.roles).join(", ")})`
+      )
+      return undefined
+    }
+    const version = service.version ?? plugin.versions[0] ?? "default"
+    if (plugin.versions.length > 0 && !plugin.versions.includes(version) && !plugin.versions.includes("any")) {
+      problem(`${path}.version`, `${plugin.name} has no version "${version}" (it has: ${plugin.versions.join(", ")})`)
+    }
+    const given = service.parameters ?? {}
+    for (const [parameter, reason] of ServiceCommand.checkParameters(spec.parameters ?? {}, given)) {
+      problem(`${path}.parameters.${parameter}`, reason)
+    }
+    const readiness = service.readiness ?? ServicePlugin.readinessOf(service.role, spec)
+    if (readiness.kind === "log") {
+      try {
+        new RegExp(readiness.pattern)
+      } catch {
+        problem(`${path}.readiness.pattern`, `not a regular expression: ${readiness.pattern}`)
+      }
+    }
+    if (service.role === "client" && service.port !== undefined)
+      problem(`${path}.port`, "only a server listens on a port")
+    return {
+      key,
+      name: service.name ?? key,
+      plugin,
+      version,
+      type: service.type ?? plugin.type,
+      role: service.role,
+      spec,
+      lifetime: ServicePlugin.lifetimeOf(service.role, spec),
+      readiness,
+      target: service.target,
+      fixedPort: service.port,
+      parameters: ServiceCommand.resolveParameters(spec.parameters ?? {}, given),
+      timeout: duration(`${path}.timeout`, service.timeout)
+    }
+  }
+
+  const planTest = (
+    path: string,
+    test: Omit<TestConfig, "services">,
+    services: ReadonlyArray<readonly [string, string, ServiceConfig]>,
+    matrix: TestPlan["matrix"]
+  ): TestPlan => {
+    const planned = services.flatMap(([servicePath, key, config]) => {
+      const plannedService = planService(servicePath, key, config)
+      return plannedService === undefined ? [] : [plannedService]
+    })
+    const keys = new Set(services.map(([, key]) => key))
+    for (const [servicePath, , config] of services) {
+      if (config.target === undefined) continue
+      const target = services.find(([, key]) => key === config.target)
+      if (target === undefined)
+        problem(`${servicePath}.target`, `no service "${config.target}" in this test (has: ${[...keys].join(", ")})`)
+      else if (target[2].role !== "server") problem(`${servicePath}.target`, `"${config.target}" is not a server`)
+    }
+    if (services.length === 0) problem(`${path}.services`, "a test needs at least one service")
+    const steps: ReadonlyArray<Step> = Array.isArray(test.steps)
+      ? (test.steps as ReadonlyArray<Step>)
+      : test.steps !== undefined && "wait" in test.steps && test.steps.wait !== undefined
+        ? [{ wait: test.steps.wait }]
+        : []
+    const stepNames = new Set<string>()
+    steps.forEach((step, index) => {
+      const stepPath = `${path}.steps[${index}]`
+      if ("wait" in step) {
+        duration(`${stepPath}.wait`, step.wait)
+        return
+      }
+      const run = step.run
+      stepNames.add(run.name ?? `step${index}`)
+      if ((run.command === undefined) === (run.shell === undefined))
+        problem(`${stepPath}.run`, "give exactly one of command or shell")
+      if (run.command !== undefined && run.command.length === 0) problem(`${stepPath}.run.command`, "empty command")
+      if (run.service !== undefined && !keys.has(run.service))
+        problem(`${stepPath}.run.service`, `no service "${run.service}" in this test`)
+      duration(`${stepPath}.run.timeout`, run.timeout)
+    })
+    const assertions = test.assertions ?? []
+    assertions.forEach((assertion, index) => {
+      const assertionPath = `${path}.assertions[${index}]`
+      if (assertion.type === "file_exists") return
+      if ("step" in assertion && assertion.step !== undefined) {
+        if (!stepNames.has(assertion.step)) problem(`${assertionPath}.step`, `no run step named "${assertion.step}"`)
+        if (assertion.service !== undefined) problem(assertionPath, "give service or step, not both")
+      } else if (assertion.service === undefined) {
+        problem(assertionPath, "give the service (or step) it is about")
+      } else if (!keys.has(assertion.service)) {
+        problem(`${assertionPath}.service`, `no service "${assertion.service}" in this test`)
+      }
+      if (assertion.type === "output_matches") {
+        try {
+          new RegExp(assertion.pattern)
+        } catch {
+          problem(`${assertionPath}.pattern`, `not a regular expression: ${assertion.pattern}`)
+        }
+      }
+      if (assertion.type === "service_responsive") {
+        duration(`${assertionPath}.timeout`, assertion.timeout)
+        const target = services.find(([, key]) => key === assertion.service)
+        if (target !== undefined && target[2].role !== "server")
+          problem(`${assertionPath}.service`, "only a server has a port to probe")
+      }
+    })
+    const environment = environmentName(test.environment ?? test.network_environment) ?? defaultEnvironment
+    if (plugins.findEnvironment(environment) === undefined) {
+      problem(
+        `${path}.${test.environment === undefined && test.network_environment !== undefined ? "network_environment" : "environment"}`,
+        `unknown environment "${environment}" (known: ${plugins.environmentNames.join(", ")})`
+      )
+    }
+    return {
+      name: "",
+      slug: "",
+      description: test.description,
+      environment,
+      services: [...planned.filter((s) => s.role === "server"), ...planned.filter((s) => s.role !== "server")],
+      steps,
+      assertions,
+      timeout: duration(`${path}.timeout`, test.timeout) ?? testTimeout,
+      retries: overrides.retries ?? test.retries ?? defaultRetries,
+      matrix
+    }
+  }
+
+  const tests: Array<TestPlan> = []
+  ;(config.tests ?? []).forEach((test, index) => {
+    const path = `tests[${overrides.indices?.tests[index] ?? index}]`
+    const services = Object.entries(test.services).map(
+      ([key, service]) => [`${path}.services.${key}`, key, service] as const
+    )
+    tests.push({ ...planTest(path, test, services, undefined), name: test.name })
+  })
+  const entry = (value: MatrixEntry) => (typeof value === "string" ? { implementation: value } : value)
+  ;(config.matrices ?? []).forEach((matrix, index) => {
+    const path = `matrices[${overrides.indices?.matrices[index] ?? index}]`
+    if (matrix.servers.length === 0) problem(`${path}.servers`, "a matrix needs at least one server")
+    if (matrix.clients.length === 0) problem(`${path}.clients`, "a matrix needs at least one client")
+    matrix.servers.forEach((serverEntry, row) => {
+      matrix.clients.forEach((clientEntry, column) => {
+        const server = entry(serverEntry)
+        const client = entry(clientEntry)
+        const services = [
+          [`${path}.servers[${row}]`, "server", { ...server, role: "server" as const }] as const,
+          [`${path}.clients[${column}]`, "client", { ...client, role: "client" as const, target: "server" }] as const
+        ]
+        tests.push({
+          ...planTest(path, matrix, services, { row: server.implementation, column: client.implementation }),
+          name: `${matrix.name} [${server.implementation} server, ${client.implementation} client]`
+        })
+      })
+    })
+  })
+
+  const seen = new Map<string, number>()
+  const slugs = new Set<string>()
+  const named = tests.map((test, index) => {
+    const count = (seen.get(test.name) ?? 0) + 1
+    seen.set(test.name, count)
+    if (count === 2) problem(`tests[${index}].name`, `two tests are named "${test.name}"`)
+    let slug = slugify(test.name)
+    for (let n = 2; slugs.has(slug); n++) slug = `${slugify(test.name)}-${n}`
+    slugs.add(slug)
+    return { ...test, slug }
+  })
+  const selected =
+    overrides.filter === undefined ? named : named.filter((test) => test.name.includes(overrides.filter!))
+  if (named.length === 0 && problems.length === 0)
+    problem("tests", "the experiment has no tests (give tests or matrices)")
+  else if (selected.length === 0) problem("tests", `no test name contains "${overrides.filter}"`)
+
+  if (problems.length > 0) return { ok: false, problems }
+  return {
+    ok: true,
+    plan: {
+      name: config.name ?? name,
+      description: config.description,
+      tests: selected,
+      concurrency: overrides.concurrency ?? config.concurrency ?? 1,
+      timeout: experimentTimeout,
+      fastFail: config.fast_fail?.enabled ?? false,
+      testLevelFastFail: config.fast_fail?.test_level ?? false,
+      needsCertificate: selected.some((test) =>
+        test.services.some((service) => service.plugin.requires?.includes("certificate") ?? false)
+      )
+    }
+  }
+}

@@ -1,0 +1,270 @@
+/**
+ * One attempt of one test, walked on the test state machine: set up services and environment, deploy
+ * (servers first, each ready before the next starts), run the steps, wait for the clients, check assertions,
+ * tear down. A server that dies on its own ends the attempt at once with the reason. Whatever happens
+ * (failure, timeout, interruption) the attempt's scope stops every process and a `test.finished` is published.
+ */
+import { EventBus, Machines, StateMachine, type TestEvent } from "@testbed/events"
+import { Builtins, type Certificates, type EnvironmentPlugin } from "@testbed/plugins"
+import { Cause, Clock, Deferred, type Duration, Effect, FileSystem, Option, Path, Ref, Scope } from "effect"
+import { Abort, type Attempt } from "./internal/attempt.ts"
+import * as Assertions from "./internal/assertions.ts"
+import * as Services from "./internal/services.ts"
+import * as Steps from "./internal/steps.ts"
+import type { TestPlan } from "./Plan.ts"
+
+export interface AttemptContext {
+  readonly runDir: string
+  readonly environment: EnvironmentPlugin.EnvironmentPlugin
+  readonly certificate: Certificates.Certificate | undefined
+  readonly testLevelFastFail: boolean
+  /** Time left for this attempt (the test's timeout, or less when the experiment's runs out sooner). */
+  readonly timeout: Duration.Duration
+  /** What a timeout means here: "test timed out after 30s", or the experiment's timeout when that comes first. */
+  readonly timeoutMessage: string
+  /** Why the run is stopping (fast-fail, experiment timeout), read when this attempt is interrupted. */
+  readonly stopCause: Ref.Ref<Option.Option<{ readonly status: "interrupted" | "timeout"; readonly reason: string }>>
+  /**
+   * Called once when the attempt ends: whether another attempt follows, and whether this failure stops the
+   * run (fast-fail). The manager decides; the answer goes into `test.finished`.
+   */
+  readonly decide: (status: TestEvent.TestStatus) => {
+    readonly willRetry: boolean
+    readonly fastFailTriggered: boolean
+  }
+}
+
+export interface AttemptResult {
+  readonly status: TestEvent.TestStatus
+  readonly reason: string | undefined
+  readonly durationMs: number
+  readonly logsPath: string
+}
+
+interface Outcome {
+  readonly status: TestEvent.TestStatus
+  readonly reason: string | undefined
+}
+
+const unready: EnvironmentPlugin.Environment = {
+  kind: "none",
+  host: "127.0.0.1",
+  allocatePort: Effect.die("environment used before it was set up"),
+  launch: () => Effect.die("environment used before it was set up")
+}
+
+const emitArtifacts = Effect.fnUntraced(function* (attempt: Attempt) {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  for (const runtime of attempt.services.values()) {
+    const candidates = [
+      { name: `${runtime.plan.key} stdout`, kind: "log" as const, path: runtime.stdoutPath },
+      { name: `${runtime.plan.key} stderr`, kind: "log" as const, path: runtime.stderrPath },
+      ...(runtime.plan.plugin.artifacts ?? []).map((artifact) => ({
+        name: `${runtime.plan.key} ${artifact.name}`,
+        kind: artifact.kind,
+        path: path.resolve(runtime.dir, artifact.path),
+        ...(artifact.description === undefined ? {} : { description: artifact.description })
+      }))
+    ]
+    for (const artifact of candidates) {
+      if (!(yield* fs.exists(artifact.path).pipe(Effect.orElseSucceed(() => false)))) continue
+      yield* EventBus.emit({
+        type: "test.artifact",
+        entityType: "test",
+        entityId: attempt.test.name,
+        data: { ...artifact, path: path.relative(attempt.runDir, artifact.path), service: runtime.plan.key }
+      })
+    }
+  }
+})
+
+const flow = Effect.fnUntraced(function* (
+  attempt: Attempt,
+  machine: StateMachine.StateMachine<Machines.TestState>,
+  context: AttemptContext,
+  launchScope: Scope.Scope
+) {
+  const test = attempt.test
+  yield* machine.transition("SETTING_UP_SERVICES", "prepare services")
+  for (const plan of test.services) yield* Services.prepare(attempt, plan)
+  yield* machine.transition("SERVICES_SETUP", "services prepared", { services: test.services.map((s) => s.key) })
+
+  yield* machine.transition("SETTING_UP_ENVIRONMENT", "set up environment", { environment: context.environment.name })
+  const environmentMachine = yield* StateMachine.make(Machines.Environment, `${test.name}/environment`)
+  yield* environmentMachine.transition("INITIALIZING", "attempt started")
+  yield* environmentMachine.transition("INITIALIZED", "plugin resolved", { plugin: context.environment.name })
+  yield* environmentMachine.transition("SETTING_UP", "setup")
+  attempt.environment = yield* context.environment.setup({ test: test.name, outputDir: attempt.dir }).pipe(
+    Effect.provideService(Scope.Scope, launchScope),
+    Effect.tapError((error) =>
+      Effect.orDie(environmentMachine.transition("ERROR", "setup failed", { reason: error.reason }))
+    ),
+    Effect.mapError((error) => new Abort({ status: "failed", reason: error.message }))
+  )
+  yield* Scope.addFinalizer(
+    launchScope,
+    Effect.orDie(
+      Effect.gen(function* () {
+        yield* environmentMachine.transition("TEARING_DOWN", "test over")
+        yield* environmentMachine.transition("TORN_DOWN", "services stopped")
+        yield* environmentMachine.transition("DESTROYING", "release")
+        yield* environmentMachine.transition("DESTROYED", "released")
+      })
+    )
+  )
+  yield* environmentMachine.transition("SETUP", "setup done", { kind: attempt.environment.kind })
+  yield* environmentMachine.transition("READY", "ready")
+  yield* EventBus.emit({
+    type: "environment.ready",
+    entityType: "environment",
+    entityId: `${test.name}/environment`,
+    data: { kind: attempt.environment.kind, test: test.name, details: { host: attempt.environment.host } }
+  })
+  yield* machine.transition("ENVIRONMENT_SETUP", "environment ready", { kind: attempt.environment.kind })
+
+  yield* machine.transition("DEPLOYING", "deploy services")
+  yield* Services.deployAll(attempt)
+  for (const runtime of attempt.services.values()) yield* Services.start(attempt, runtime, launchScope)
+  yield* machine.transition("DEPLOYED", "services ready")
+
+  yield* machine.transition("EXECUTING", "run")
+  yield* machine.transition("EXECUTING_STEPS", "steps", { steps: test.steps.length })
+  yield* Steps.runAll(attempt, test.steps)
+  for (const runtime of attempt.services.values()) {
+    if (runtime.plan.lifetime === "task") yield* Services.awaitTask(runtime)
+  }
+
+  yield* machine.transition("VALIDATING_ASSERTIONS", "check assertions", { assertions: test.assertions.length })
+  const failures = yield* Assertions.checkAll(attempt, test.assertions, context.testLevelFastFail)
+  yield* machine.transition("TEARING_DOWN", "teardown")
+  yield* Services.teardown(attempt)
+  const unsupported = [...attempt.services.values()].find(
+    (runtime) =>
+      runtime.exit?.exitCode != null && (runtime.plan.plugin.unsupportedExitCodes ?? []).includes(runtime.exit.exitCode)
+  )
+  if (unsupported !== undefined) {
+    return yield* new Abort({
+      status: "unsupported",
+      reason: `${unsupported.plan.key} (${unsupported.plan.plugin.name}) does not support this test (exit code ${unsupported.exit?.exitCode})`
+    })
+  }
+  if (failures.length > 0) return yield* new Abort({ status: "failed", reason: failures.join("; ") })
+})
+
+export const runAttempt = Effect.fn("TestCase.runAttempt")(function* (
+  test: TestPlan,
+  number: number,
+  context: AttemptContext
+) {
+  const path = yield* Path.Path
+  const fs = yield* FileSystem.FileSystem
+  const machine = yield* StateMachine.make(Machines.Test, test.name)
+  const dir = path.join(context.runDir, "tests", test.slug, `attempt-${number}`)
+  yield* EventBus.emit({
+    type: "test.started",
+    entityType: "test",
+    entityId: test.name,
+    data: { name: test.name, attempt: number }
+  })
+  const startedAt = yield* Clock.currentTimeMillis
+
+  const finish = Effect.fnUntraced(function* (status: TestEvent.TestStatus, reason: string | undefined) {
+    const now = yield* Clock.currentTimeMillis
+    const current = yield* machine.current
+    if (status === "passed" && current === "TEARING_DOWN") yield* machine.transition("COMPLETED", "passed")
+    else if (!StateMachine.isFinalState(Machines.Test, current)) {
+      yield* machine.transition("FAILED", status, reason === undefined ? {} : { reason })
+    }
+    const { willRetry, fastFailTriggered } = context.decide(status)
+    yield* EventBus.emit({
+      type: "test.finished",
+      entityType: "test",
+      entityId: test.name,
+      data: {
+        name: test.name,
+        attempt: number,
+        status,
+        durationMs: now - startedAt,
+        ...(reason === undefined ? {} : { errorMessage: reason }),
+        logsPath: path.relative(context.runDir, dir),
+        ...(willRetry ? { willRetry } : {}),
+        ...(fastFailTriggered ? { fastFailTriggered } : {})
+      }
+    })
+    return { status, reason, durationMs: now - startedAt, logsPath: dir } satisfies AttemptResult
+  }, Effect.orDie)
+
+  const body = Effect.scoped(
+    Effect.gen(function* () {
+      yield* machine.transition("SETTING_UP", `attempt ${number}`, { attempt: number })
+      yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.orDie)
+      const attempt: Attempt = {
+        test,
+        number,
+        dir,
+        runDir: context.runDir,
+        environment: unready,
+        services: new Map(),
+        steps: new Map(),
+        variables: {
+          test_dir: dir,
+          run_dir: context.runDir,
+          test: test.name,
+          attempt: number,
+          node: process.execPath,
+          assets: Builtins.assetsDirectory,
+          ...(context.certificate === undefined ? {} : { ...context.certificate })
+        },
+        crashed: yield* Deferred.make<Abort>()
+      }
+      // Closed after the teardown below has stopped the services: it holds the processes, their watchers and
+      // the environment, so nothing started for this attempt outlives it.
+      const launchScope = yield* Scope.fork(yield* Effect.scope)
+      yield* Effect.addFinalizer(() =>
+        Effect.andThen(Services.teardown(attempt), Effect.ignore(emitArtifacts(attempt)))
+      )
+      yield* Effect.raceFirst(
+        flow(attempt, machine, context, launchScope),
+        Effect.flatMap(Deferred.await(attempt.crashed), Effect.fail)
+      )
+    })
+  ).pipe(
+    Effect.timeoutOption(context.timeout),
+    Effect.flatMap(
+      (completed): Effect.Effect<Outcome> =>
+        Option.isSome(completed)
+          ? Effect.succeed({ status: "passed", reason: undefined })
+          : Effect.map(machine.current, (state) => ({
+              status: "timeout",
+              reason: `${context.timeoutMessage} (in ${state})`
+            }))
+    ),
+    Effect.catch(
+      (error): Effect.Effect<Outcome> =>
+        Effect.succeed(
+          error._tag === "Abort"
+            ? { status: error.status, reason: error.reason }
+            : { status: "failed", reason: `internal error: ${error.message}` }
+        )
+    ),
+    Effect.catchDefect(
+      (defect): Effect.Effect<Outcome> =>
+        Effect.succeed({ status: "failed", reason: `internal error: ${Cause.pretty(Cause.die(defect))}` })
+    )
+  )
+
+  const outcome = yield* body.pipe(
+    Effect.onInterrupt(() =>
+      Effect.flatMap(Ref.get(context.stopCause), (cause) =>
+        Effect.asVoid(
+          Option.match(cause, {
+            onNone: () => finish("interrupted", "run interrupted"),
+            onSome: (stop) => finish(stop.status, stop.reason)
+          })
+        )
+      )
+    )
+  )
+  return yield* finish(outcome.status, outcome.reason)
+})

@@ -1,0 +1,166 @@
+// Assertions checked after the steps: the ones the experiment declares, then the implicit one that every task
+// service (a client) ended with exit code 0 unless an exit_code assertion speaks for it. Each publishes
+// assertion.checked; the attempt fails with the first failure's message.
+import { EventBus } from "@testbed/events"
+import { ServiceCommand } from "@testbed/plugins"
+import { Duration, Effect, FileSystem, Path } from "effect"
+import type { Assertion } from "../ExperimentConfig.ts"
+import { parseDuration } from "../Plan.ts"
+import { type Attempt, describeExit } from "./attempt.ts"
+import { httpStatus, pollUntil, tcpOpen } from "./probe.ts"
+
+interface Verdict {
+  readonly passed: boolean
+  readonly message: string
+}
+
+const outputOf = Effect.fnUntraced(function* (
+  attempt: Attempt,
+  target: { readonly service?: string; readonly step?: string },
+  stream: "stdout" | "stderr" | "any"
+) {
+  const fs = yield* FileSystem.FileSystem
+  const paths =
+    target.step !== undefined
+      ? attempt.steps.get(target.step)
+      : target.service !== undefined
+        ? attempt.services.get(target.service)
+        : undefined
+  if (paths === undefined) return undefined
+  const read = (file: string) => fs.readFileString(file).pipe(Effect.orElseSucceed(() => ""))
+  if (stream === "stdout") return yield* read(paths.stdoutPath)
+  if (stream === "stderr") return yield* read(paths.stderrPath)
+  return `${yield* read(paths.stdoutPath)}\n${yield* read(paths.stderrPath)}`
+})
+
+const check = Effect.fnUntraced(function* (attempt: Attempt, assertion: Assertion) {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  switch (assertion.type) {
+    case "exit_code": {
+      const expected = assertion.equals ?? 0
+      const subject = assertion.step !== undefined ? `step ${assertion.step}` : `service ${assertion.service}`
+      const ended =
+        assertion.step !== undefined
+          ? attempt.steps.get(assertion.step)
+          : assertion.service !== undefined
+            ? attempt.services.get(assertion.service)?.exit
+            : undefined
+      if (ended === undefined) return { passed: false, message: `${subject} has not ended` } satisfies Verdict
+      const passed = ended.signal === null && ended.exitCode === expected
+      return { passed, message: `${subject}: ${describeExit(ended)} (expected ${expected})` }
+    }
+    case "output_matches": {
+      const stream = assertion.stream ?? "any"
+      const subject = assertion.step !== undefined ? `step ${assertion.step}` : `service ${assertion.service}`
+      const pattern = new RegExp(assertion.pattern, "m")
+      const first = yield* outputOf(attempt, assertion, stream)
+      if (first === undefined) return { passed: false, message: `${subject} produced no output (it did not run)` }
+      const running = assertion.service !== undefined && attempt.services.get(assertion.service)?.exit === undefined
+      // A running service's output reaches its log file a moment after it was written: give it that moment.
+      const passed =
+        pattern.test(first) ||
+        (running &&
+          (yield* pollUntil(
+            Effect.map(outputOf(attempt, assertion, stream), (text) => text !== undefined && pattern.test(text)),
+            Duration.seconds(2),
+            "50 millis"
+          )))
+      return {
+        passed,
+        message: `${subject} ${stream === "any" ? "output" : stream} ${passed ? "matches" : "does not match"} /${assertion.pattern}/`
+      }
+    }
+    case "service_responsive": {
+      const runtime = attempt.services.get(assertion.service)
+      const protocol = assertion.protocol ?? "tcp"
+      if (runtime?.port === undefined) return { passed: false, message: `service ${assertion.service} has no port` }
+      if (runtime.exit !== undefined) {
+        return {
+          passed: false,
+          message: `service ${assertion.service} is not running (${describeExit(runtime.exit)})`
+        }
+      }
+      const timeout =
+        (assertion.timeout === undefined ? undefined : parseDuration(assertion.timeout)) ?? Duration.seconds(5)
+      const host = attempt.environment.host
+      const where = `${host}:${runtime.port}`
+      if (protocol === "tcp") {
+        const open = yield* pollUntil(tcpOpen(host, runtime.port, 500), timeout, "100 millis")
+        return {
+          passed: open,
+          message: `service ${assertion.service} ${open ? "accepts" : "refuses"} TCP connections on ${where}`
+        }
+      }
+      const route = assertion.path ?? "/"
+      let status: number | undefined
+      const answered = yield* pollUntil(
+        Effect.map(httpStatus(host, runtime.port, route, 1000), (code) => {
+          status = code
+          return code !== undefined && code < 500
+        }),
+        timeout,
+        "100 millis"
+      )
+      return {
+        passed: answered,
+        message: `GET http://${where}${route}: ${status === undefined ? "no answer" : `status ${status}`}`
+      }
+    }
+    case "file_exists": {
+      const rendered = ServiceCommand.renderText(assertion.path, { ...attempt.variables, test_dir: attempt.dir })
+      if (rendered instanceof ServiceCommand.TemplateFailed) return { passed: false, message: rendered.reason }
+      const file = path.resolve(attempt.dir, rendered)
+      const exists = yield* fs.exists(file).pipe(Effect.orElseSucceed(() => false))
+      return {
+        passed: exists,
+        message: `${path.relative(attempt.runDir, file)} ${exists ? "exists" : "does not exist"}`
+      }
+    }
+  }
+})
+
+/** Checks everything; returns the failures' messages (empty when all passed). */
+export const checkAll = Effect.fn("Assertions.checkAll")(function* (
+  attempt: Attempt,
+  assertions: ReadonlyArray<Assertion>,
+  stopAtFirstFailure: boolean
+) {
+  const failures: Array<string> = []
+  const publish = (index: number, kind: string, verdict: Verdict) =>
+    EventBus.emit({
+      type: "assertion.checked",
+      entityType: "assertion",
+      entityId: `${attempt.test.name}/assertion/${index}`,
+      data: { test: attempt.test.name, index, kind, passed: verdict.passed, message: verdict.message }
+    })
+  for (const [index, assertion] of assertions.entries()) {
+    const verdict: Verdict = yield* check(attempt, assertion)
+    yield* publish(index, assertion.type, verdict)
+    if (!verdict.passed) {
+      failures.push(verdict.message)
+      if (stopAtFirstFailure) return failures
+    }
+  }
+  const spokenFor = new Set(
+    assertions.flatMap((assertion) =>
+      assertion.type === "exit_code" && assertion.service !== undefined ? [assertion.service] : []
+    )
+  )
+  let index = assertions.length
+  for (const runtime of attempt.services.values()) {
+    if (runtime.plan.lifetime !== "task" || spokenFor.has(runtime.plan.key) || runtime.exit === undefined) continue
+    const { exitCode, signal } = runtime.exit
+    const passed = signal === null && exitCode === 0
+    const verdict = {
+      passed,
+      message: `${runtime.plan.key} (${runtime.plan.plugin.name}) ended with ${describeExit(runtime.exit)}`
+    }
+    yield* publish(index++, "task_exit_code", verdict)
+    if (!passed) {
+      failures.push(verdict.message)
+      if (stopAtFirstFailure) return failures
+    }
+  }
+  return failures
+})

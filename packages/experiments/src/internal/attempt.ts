@@ -1,0 +1,64 @@
+// The state of one test attempt shared by its services, steps and assertions.
+import type { Command } from "@testbed/commands"
+import type { Machines, StateMachine, TestEvent } from "@testbed/events"
+import type { EnvironmentPlugin, ServicePlugin } from "@testbed/plugins"
+import { type Deferred, Schema } from "effect"
+import type { ServicePlan, TestPlan } from "../Plan.ts"
+
+/** Ends an attempt early with a status and the reason a user reads in the report. */
+export class Abort extends Schema.TaggedError<Abort>()("Abort", {
+  status: Schema.Literals(["failed", "timeout", "unsupported", "interrupted", "skipped", "passed"]),
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return this.reason
+  }
+}
+
+export type Status = TestEvent.TestStatus
+
+export interface ServiceRuntime {
+  readonly plan: ServicePlan
+  /** `<test>/<service>`: the entity id of its events. */
+  readonly id: string
+  readonly dir: string
+  readonly stdoutPath: string
+  readonly stderrPath: string
+  readonly machine: StateMachine.StateMachine<Machines.ServiceState>
+  port: number | undefined
+  variables: Record<string, ServicePlugin.ParameterValue>
+  command: Command.Command | undefined
+  process: EnvironmentPlugin.ServiceProcess | undefined
+  exit: EnvironmentPlugin.ServiceExit | undefined
+  /** Completed once the service has reached DESTROYED and its exit was published. */
+  readonly done: Deferred.Deferred<void>
+  /** Opened once start-up (and readiness) is over, so only one fiber moves the machine at a time. */
+  readonly started: Deferred.Deferred<void>
+}
+
+export interface StepResult {
+  readonly name: string
+  readonly exitCode: number | null
+  readonly signal: string | null
+  readonly stdoutPath: string
+  readonly stderrPath: string
+}
+
+export interface Attempt {
+  readonly test: TestPlan
+  readonly number: number
+  readonly dir: string
+  readonly runDir: string
+  /** Set once the environment is up; before that, launching is a bug. */
+  environment: EnvironmentPlugin.Environment
+  readonly services: Map<string, ServiceRuntime>
+  readonly steps: Map<string, StepResult>
+  /** Variables every template of this attempt sees (test_dir, `<service>.port`…). */
+  readonly variables: Record<string, ServicePlugin.ParameterValue>
+  /** Completed with the reason when a long-running service ends on its own (a crash). */
+  readonly crashed: Deferred.Deferred<Abort>
+}
+
+/** "exit code 3" or "killed by SIGTERM". */
+export const describeExit = (exit: { readonly exitCode: number | null; readonly signal: string | null }): string =>
+  exit.signal !== null ? `killed by ${exit.signal}` : `exit code ${exit.exitCode}`

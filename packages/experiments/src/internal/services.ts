@@ -1,0 +1,233 @@
+// The life of one service inside a test attempt, walked on the service state machine: prepared (its directory),
+// deployed (port and command), started (process and readiness), watched until it ends, stopped at teardown.
+import { EventBus, Machines, StateMachine } from "@testbed/events"
+import { ServiceCommand, type ServicePlugin } from "@testbed/plugins"
+import { Deferred, Duration, Effect, FileSystem, Option, Path, Scope } from "effect"
+import type { ServicePlan } from "../Plan.ts"
+import { Abort, type Attempt, describeExit, type ServiceRuntime } from "./attempt.ts"
+import * as Readiness from "./readiness.ts"
+
+const stopGrace = Duration.seconds(2)
+
+export const prepare = Effect.fn("Service.prepare")(function* (attempt: Attempt, plan: ServicePlan) {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const id = `${attempt.test.name}/${plan.key}`
+  const machine = yield* StateMachine.make(Machines.Service, id)
+  const dir = path.join(attempt.dir, plan.key)
+  const runtime: ServiceRuntime = {
+    plan,
+    id,
+    dir,
+    stdoutPath: path.join(dir, "stdout.log"),
+    stderrPath: path.join(dir, "stderr.log"),
+    machine,
+    port: undefined,
+    variables: {},
+    command: undefined,
+    process: undefined,
+    exit: undefined,
+    done: yield* Deferred.make<void>(),
+    started: yield* Deferred.make<void>()
+  }
+  attempt.services.set(plan.key, runtime)
+  yield* machine.transition("PREPARING", "prepare", { implementation: plan.plugin.name, role: plan.role })
+  yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.orDie)
+  yield* machine.transition("PREPARED", "directory ready", { dir })
+  return runtime
+})
+
+/** Gives every server its port, then renders every command (clients need their target's port). */
+export const deployAll = Effect.fn("Service.deployAll")(function* (attempt: Attempt) {
+  const runtimes = [...attempt.services.values()]
+  for (const runtime of runtimes) {
+    yield* runtime.machine.transition("DEPLOYING", "deploy")
+    if (runtime.plan.role === "server") {
+      runtime.port =
+        runtime.plan.fixedPort ??
+        (yield* attempt.environment.allocatePort.pipe(
+          Effect.mapError((error) => new Abort({ status: "failed", reason: error.message }))
+        ))
+    }
+    const prefix = runtime.plan.key
+    attempt.variables[`${prefix}.host`] = attempt.environment.host
+    attempt.variables[`${prefix}.dir`] = runtime.dir
+    if (runtime.port !== undefined) attempt.variables[`${prefix}.port`] = runtime.port
+  }
+  for (const runtime of runtimes) {
+    const plan = runtime.plan
+    const target = plan.target === undefined ? undefined : attempt.services.get(plan.target)
+    const base: Record<string, ServicePlugin.ParameterValue> = {
+      ...attempt.variables,
+      host: attempt.environment.host,
+      service: plan.key,
+      service_dir: runtime.dir,
+      implementation: plan.plugin.name,
+      version: plan.version,
+      role: plan.role,
+      ...(runtime.port === undefined ? {} : { port: runtime.port }),
+      ...(target === undefined ? {} : { target_host: attempt.environment.host }),
+      ...(target?.port === undefined ? {} : { target_port: target.port })
+    }
+    // Parameter values may themselves be templates (`program: "{{ node }}"`): rendered against the rest first.
+    const parameters: Record<string, ServicePlugin.ParameterValue> = {}
+    for (const [name, value] of Object.entries(plan.parameters)) {
+      const rendered = typeof value === "string" ? ServiceCommand.renderText(value, base) : value
+      if (rendered instanceof ServiceCommand.TemplateFailed) {
+        yield* runtime.machine.transition("ERROR", "parameter template failed", {
+          parameter: name,
+          reason: rendered.reason
+        })
+        return yield* new Abort({ status: "failed", reason: `${runtime.id}: parameter ${name}: ${rendered.reason}` })
+      }
+      parameters[name] = rendered
+    }
+    runtime.variables = { ...base, ...parameters }
+    const rendered = ServiceCommand.renderCommand(plan.spec.command, runtime.variables, {
+      id: runtime.id,
+      cwd: runtime.dir
+    })
+    if (rendered instanceof ServiceCommand.TemplateFailed) {
+      yield* runtime.machine.transition("ERROR", "command template failed", { reason: rendered.reason })
+      return yield* new Abort({ status: "failed", reason: `${runtime.id}: ${rendered.reason}` })
+    }
+    runtime.command = { ...rendered, killGracePeriod: stopGrace }
+    yield* runtime.machine.transition("DEPLOYED", "command rendered", {
+      program: rendered.program ?? "",
+      args: rendered.args ?? [],
+      ...(runtime.port === undefined ? {} : { port: runtime.port })
+    })
+  }
+})
+
+/** Waits for the process to end, then walks the machine to DESTROYED and publishes `service.exited`. */
+const watch = Effect.fnUntraced(function* (attempt: Attempt, runtime: ServiceRuntime) {
+  const process = runtime.process!
+  const exit = yield* process.exited
+  yield* Deferred.await(runtime.started)
+  runtime.exit = exit
+  const plan = runtime.plan
+  const unsupported = exit.exitCode !== null && (plan.plugin.unsupportedExitCodes ?? []).includes(exit.exitCode)
+  const clean = exit.stopped || unsupported || (exit.exitCode === 0 && plan.lifetime === "task")
+  const crashed = !exit.stopped && !unsupported && (plan.lifetime === "service" || exit.signal !== null)
+  const trigger = exit.stopped ? "stopped by testbed" : unsupported ? "declared unsupported" : describeExit(exit)
+  const metadata = { exitCode: exit.exitCode, signal: exit.signal }
+  if (clean) {
+    yield* runtime.machine.transition("STOPPING", trigger, metadata)
+    yield* runtime.machine.transition("STOPPED", trigger, metadata)
+  } else {
+    yield* runtime.machine.transition("ERROR", trigger, metadata)
+  }
+  yield* runtime.machine.transition("DESTROYED", "process gone")
+  yield* EventBus.emit({
+    type: "service.exited",
+    entityType: "service",
+    entityId: runtime.id,
+    data: {
+      test: attempt.test.name,
+      service: plan.key,
+      exitCode: exit.exitCode,
+      signal: exit.signal,
+      crashed,
+      ...(unsupported ? { unsupported: true } : {})
+    }
+  })
+  if (unsupported && !exit.stopped) {
+    yield* Deferred.succeed(
+      attempt.crashed,
+      new Abort({
+        status: "unsupported",
+        reason: `${plan.key} (${plan.plugin.name}) does not support this test (exit code ${exit.exitCode})`
+      })
+    )
+  } else if (plan.lifetime === "service" && !exit.stopped) {
+    yield* Deferred.succeed(
+      attempt.crashed,
+      new Abort({
+        status: "failed",
+        reason: `${plan.key} (${plan.plugin.name}) ended on its own: ${describeExit(exit)}`
+      })
+    )
+  }
+  yield* Deferred.succeed(runtime.done, undefined)
+}, Effect.orDie)
+
+/** Starts the process, publishes `service.started`, waits until it is ready. */
+export const start = Effect.fn("Service.start")(function* (
+  attempt: Attempt,
+  runtime: ServiceRuntime,
+  launchScope: Scope.Scope
+) {
+  const plan = runtime.plan
+  yield* runtime.machine.transition("STARTING", "start")
+  const process = yield* attempt.environment
+    .launch({
+      id: runtime.id,
+      command: runtime.command!,
+      stdoutPath: runtime.stdoutPath,
+      stderrPath: runtime.stderrPath
+    })
+    .pipe(
+      Effect.provideService(Scope.Scope, launchScope),
+      Effect.tapError((error) =>
+        Effect.orDie(runtime.machine.transition("ERROR", "launch failed", { reason: error.reason }))
+      ),
+      Effect.mapError((error) => new Abort({ status: "failed", reason: error.message }))
+    )
+  runtime.process = process
+  yield* EventBus.emit({
+    type: "service.started",
+    entityType: "service",
+    entityId: runtime.id,
+    data: {
+      test: attempt.test.name,
+      service: plan.key,
+      implementation: plan.plugin.name,
+      type: plan.type,
+      role: plan.role,
+      ...(process.pid === undefined ? {} : { pid: process.pid })
+    }
+  })
+  yield* runtime.machine.transition("RUNNING", "process started", process.pid === undefined ? {} : { pid: process.pid })
+  yield* Effect.forkIn(watch(attempt, runtime), launchScope)
+  yield* Readiness.wait(attempt, runtime).pipe(
+    Effect.tap(() => runtime.machine.transition("READY", "ready", { readiness: plan.readiness.kind })),
+    Effect.ensuring(Deferred.succeed(runtime.started, undefined))
+  )
+})
+
+/** Waits for a task service to end, within its own timeout if it has one. */
+export const awaitTask = Effect.fn("Service.awaitTask")(function* (runtime: ServiceRuntime) {
+  const done = Deferred.await(runtime.done)
+  if (runtime.plan.timeout === undefined) return yield* done
+  const finished = yield* Effect.timeoutOption(done, runtime.plan.timeout)
+  if (Option.isNone(finished)) {
+    return yield* new Abort({
+      status: "timeout",
+      reason: `${runtime.id} still running after its timeout of ${Duration.format(runtime.plan.timeout)}`
+    })
+  }
+})
+
+/** Stops whatever still runs and brings every service to DESTROYED; safe to call twice. */
+export const teardown = Effect.fn("Service.teardown")(function* (attempt: Attempt) {
+  yield* Effect.forEach(
+    [...attempt.services.values()].reverse(),
+    (runtime) =>
+      Effect.gen(function* () {
+        if (yield* Deferred.isDone(runtime.done)) return
+        if (runtime.process === undefined) {
+          yield* Effect.orDie(runtime.machine.transition("DESTROYED", "never started"))
+          yield* Deferred.succeed(runtime.done, undefined)
+          return
+        }
+        yield* Deferred.succeed(runtime.started, undefined)
+        yield* runtime.process.stop(stopGrace)
+        // The watcher publishes the exit; bounded so a lost process cannot hold the test forever.
+        yield* Effect.ignore(
+          Effect.timeoutOption(Deferred.await(runtime.done), Duration.sum(stopGrace, Duration.seconds(5)))
+        )
+      }),
+    { concurrency: "unbounded", discard: true }
+  )
+})

@@ -1,0 +1,73 @@
+/**
+ * The commander (the original's `commander.py`): publishes one command through the operator's command
+ * loader topic and collects the answers as they arrive, until enough came or the time is up.
+ */
+import { Clock, Duration, Effect, Option, Queue, type Scope } from "effect"
+import * as MqttConnection from "./MqttConnection.ts"
+import * as Protocol from "./Protocol.ts"
+import * as Security from "./Security.ts"
+
+export interface SendOptions {
+  readonly connection: Omit<MqttConnection.ConnectOptions, "clientId" | "will">
+  readonly topics?: Protocol.Topics
+  /** The original commander's `jsonify`; plain mode sends `id|command` and cannot be signed. */
+  readonly mode?: Protocol.Mode
+  readonly signing: Security.Signing
+  /** An agent id, or `all`. */
+  readonly to: string
+  readonly command: string
+  /** Default 30 seconds. */
+  readonly timeout?: Duration.Input
+  /** Stop after this many answers; default 1 for one agent, none (wait the whole timeout) for `all`. */
+  readonly expect?: number
+  readonly onResponse?: (response: Protocol.ResponseMessage) => Effect.Effect<void>
+}
+
+export interface SendResult {
+  readonly commandId: string
+  readonly responses: ReadonlyArray<Protocol.ResponseMessage>
+  /** True when the expected number of answers arrived before the timeout. */
+  readonly complete: boolean
+}
+
+export const send = (
+  options: SendOptions
+): Effect.Effect<SendResult, MqttConnection.BrokerUnreachable | MqttConnection.PublishFailed, Scope.Scope> =>
+  Effect.gen(function* () {
+    const topics = options.topics ?? Protocol.defaultTopics
+    const mode = options.mode ?? "json"
+    const to = options.to.toLowerCase() === "all" ? "all" : options.to
+    const expect = options.expect ?? (to === "all" ? undefined : 1)
+    const connection = yield* MqttConnection.make({
+      ...options.connection,
+      clientId: `testbed-commander-${Math.random().toString(36).slice(2, 10)}`
+    })
+    yield* connection.awaitConnected("10 seconds")
+    // Subscribe first, so an answer faster than our publish is not missed.
+    yield* connection.subscribe([topics.response], 1)
+    const now = yield* Clock.currentTimeMillis
+    const commandId = `cmd-${now.toString(36)}-${Math.random().toString(36).slice(2, 8)}`
+    const message = Security.sign(options.signing, { client_id: to, command: options.command }, commandId, now)
+    yield* connection.publish(topics.commandLoader, Protocol.encodeCommand(mode, message), 1)
+    const responses: Array<Protocol.ResponseMessage> = []
+    const mine = (r: Protocol.ResponseMessage) =>
+      r.command_id?.startsWith(`${commandId}/`) ? true : r.command === options.command
+    const collect = Effect.gen(function* () {
+      while (expect === undefined || responses.length < expect) {
+        const inbound = yield* Queue.take(connection.inbound)
+        if (inbound._tag !== "Message" || inbound.topic !== topics.response) continue
+        const decoded = Protocol.decodeResponse(inbound.payload)
+        if (Option.isNone(decoded) || !mine(decoded.value)) continue
+        responses.push(decoded.value)
+        if (options.onResponse) yield* options.onResponse(decoded.value)
+      }
+    })
+    const finished = yield* collect.pipe(
+      Effect.timeoutOption(Duration.fromInputUnsafe(options.timeout ?? "30 seconds"))
+    )
+    return { commandId, responses, complete: Option.isSome(finished) && expect !== undefined }
+  })
+
+/** Formats an answer like the original commander prints it. */
+export const formatResponse = (response: Protocol.ResponseMessage): string =>
+  `Received feedback:\n${JSON.stringify(response, null, 2)}`

@@ -1,0 +1,214 @@
+/**
+ * The MQTT system governor wire protocol: five topics, their payloads in JSON and plain-text modes, and
+ * the fields testbed adds (which old peers ignore). Every inbound payload is decoded here, never trusted.
+ */
+import { Option, Schema } from "effect"
+
+export const Topics = Schema.Struct({
+  command: Schema.String,
+  response: Schema.String,
+  registration: Schema.String,
+  ack: Schema.String,
+  commandLoader: Schema.String
+})
+export type Topics = typeof Topics.Type
+
+/** The defaults of the original `config.ini`. */
+export const defaultTopics: Topics = {
+  command: "system_performance/commands",
+  response: "system_performance/responses",
+  registration: "clients/registration",
+  ack: "clients/acknowledgment",
+  commandLoader: "system_performance/command_loader"
+}
+
+/**
+ * testbed's own topics sit *below* the old ones: old peers subscribe to the exact old topics (no
+ * wildcards), so they never see these.
+ */
+export const runningTopic = (topics: Topics): string => `${topics.response}/running`
+export const lostTopic = (topics: Topics): string => `${topics.registration}/lost`
+
+/** operator → agents. `client_id` and `command` are the old protocol; the rest is testbed's. */
+export const CommandMessage = Schema.Struct({
+  client_id: Schema.String,
+  command: Schema.String,
+  /** Unique per command and target agent; agents de-duplicate on it. */
+  command_id: Schema.optionalKey(Schema.String),
+  /** Epoch milliseconds when the command was signed. */
+  timestamp: Schema.optionalKey(Schema.Finite),
+  /** Hex HMAC-SHA256, see `Signing`. */
+  signature: Schema.optionalKey(Schema.String),
+  /** Seconds the agent may run the command before ending it. */
+  timeout: Schema.optionalKey(Schema.Finite)
+})
+export type CommandMessage = typeof CommandMessage.Type
+
+/** commander → operator: the same shape; `client_id` may be `all` in any case. */
+export const LoaderMessage = CommandMessage
+export type LoaderMessage = CommandMessage
+
+export const ResponseStatus = Schema.Literals(["succeeded", "failed", "timed_out", "refused", "interrupted", "error"])
+export type ResponseStatus = typeof ResponseStatus.Type
+
+/** agent → operator and commanders. */
+export const ResponseMessage = Schema.Struct({
+  client_id: Schema.String,
+  command: Schema.String,
+  /** Epoch seconds as a decimal string, as the original writes them. */
+  start_time: Schema.String,
+  end_time: Schema.String,
+  /** Absent in the original's "Failed to execute command" answers. */
+  output: Schema.optionalKey(Schema.String),
+  /** stderr, or the string "None" when it is empty. */
+  error: Schema.String,
+  exit_code: Schema.optionalKey(Schema.NullOr(Schema.Int)),
+  signal: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  command_id: Schema.optionalKey(Schema.String),
+  /** Seconds. */
+  duration: Schema.optionalKey(Schema.Finite),
+  timed_out: Schema.optionalKey(Schema.Boolean),
+  status: Schema.optionalKey(ResponseStatus),
+  /** Why the agent refused to run the command (allowlist, signature, staleness, replay). */
+  refusal: Schema.optionalKey(Schema.String)
+})
+export type ResponseMessage = typeof ResponseMessage.Type
+
+/** agent → operator on `runningTopic`: the command has started. */
+export const RunningNotice = Schema.Struct({
+  client_id: Schema.String,
+  command_id: Schema.String,
+  command: Schema.String,
+  start_time: Schema.String
+})
+export type RunningNotice = typeof RunningNotice.Type
+
+/** The agent connection's MQTT will on `lostTopic`: the broker publishes it when the agent vanishes. */
+export const LostNotice = Schema.Struct({ client_ids: Schema.Array(Schema.String) })
+export type LostNotice = typeof LostNotice.Type
+
+export type Mode = "json" | "plain"
+
+const decodeCommandJson = Schema.decodeUnknownOption(Schema.fromJsonString(CommandMessage))
+const decodeResponseJson = Schema.decodeUnknownOption(Schema.fromJsonString(ResponseMessage))
+const decodeRunningJson = Schema.decodeUnknownOption(Schema.fromJsonString(RunningNotice))
+const decodeLostJson = Schema.decodeUnknownOption(Schema.fromJsonString(LostNotice))
+
+/** `id|command` (split on the first bar) in plain mode, a JSON object otherwise. */
+export const decodeCommand = (mode: Mode, payload: string): Option.Option<CommandMessage> => {
+  if (mode === "json") return decodeCommandJson(payload)
+  const bar = payload.indexOf("|")
+  return bar < 0 ? Option.none() : Option.some({ client_id: payload.slice(0, bar), command: payload.slice(bar + 1) })
+}
+
+const clientIdField = /"client_id"\s*:\s*"([^"\\]*)"/
+
+/**
+ * The addressee of a JSON command without decoding it, when it is plainly written: lets an agent serving many
+ * ids skip the (much more common) commands for other agents cheaply. `undefined` means "decode to find out".
+ */
+export const peekClientId = (mode: Mode, payload: string): string | undefined => {
+  if (mode === "plain") {
+    const bar = payload.indexOf("|")
+    return bar < 0 ? undefined : payload.slice(0, bar)
+  }
+  return clientIdField.exec(payload)?.[1]
+}
+
+/**
+ * Loader messages: the old operator only parses JSON, the old commander sends `id|command` in plain mode;
+ * both are accepted whatever the mode.
+ */
+export const decodeLoader = (payload: string): Option.Option<LoaderMessage> =>
+  Option.orElse(decodeCommandJson(payload), () => decodeCommand("plain", payload))
+
+/** Plain mode cannot carry ids or signatures: only the old two fields go on the wire. */
+export const encodeCommand = (mode: Mode, message: CommandMessage): string =>
+  mode === "json" ? JSON.stringify(message) : `${message.client_id}|${message.command}`
+
+const plainExtras: ReadonlyArray<readonly [string, keyof ResponseMessage]> = [
+  ["Exit Code", "exit_code"],
+  ["Signal", "signal"],
+  ["Status", "status"],
+  ["Duration", "duration"],
+  ["Timed Out", "timed_out"],
+  ["Command Id", "command_id"],
+  ["Refusal", "refusal"]
+]
+
+/**
+ * Plain mode is the original's six labelled lines; testbed's extra fields go between `End Time` and `Output`
+ * so `Output` and `Error` (which may span lines) stay last, as old readers expect.
+ */
+export const encodeResponse = (mode: Mode, response: ResponseMessage): string => {
+  if (mode === "json") return JSON.stringify(response)
+  const lines = [
+    `Client: ${response.client_id}`,
+    `Command: ${response.command}`,
+    `Start Time: ${response.start_time}`,
+    `End Time: ${response.end_time}`
+  ]
+  for (const [label, key] of plainExtras) {
+    const value = response[key]
+    if (value !== undefined) lines.push(`${label}: ${value === null ? "null" : String(value)}`)
+  }
+  if (response.output !== undefined) lines.push(`Output: ${response.output}`)
+  lines.push(`Error: ${response.error}`)
+  return lines.join("\n")
+}
+
+const header = /^([A-Za-z ]+): (.*)$/
+
+const parseExtra = (key: keyof ResponseMessage, value: string): unknown => {
+  switch (key) {
+    case "exit_code":
+      return value === "null" ? null : Number(value)
+    case "duration":
+      return Number(value)
+    case "timed_out":
+      return value === "True" || value === "true"
+    case "signal":
+      return value === "null" ? null : value
+    default:
+      return value
+  }
+}
+
+const decodeResponseObject = Schema.decodeUnknownOption(ResponseMessage)
+
+/** Reads both modes (JSON first), so an operator understands old agents in either mode. */
+export const decodeResponse = (payload: string): Option.Option<ResponseMessage> => {
+  const json = decodeResponseJson(payload)
+  if (Option.isSome(json) || !payload.startsWith("Client: ")) return json
+  const fields: Record<string, unknown> = {}
+  const lines = payload.split("\n")
+  let index = 0
+  for (; index < lines.length; index++) {
+    const line = lines[index]!
+    if (line.startsWith("Output: ") || line.startsWith("Error: ")) break
+    const match = header.exec(line)
+    if (match === null) return Option.none()
+    const label = match[1]!
+    const value = match[2]!
+    if (label === "Client") fields.client_id = value
+    else if (label === "Command") fields.command = value
+    else if (label === "Start Time") fields.start_time = value
+    else if (label === "End Time") fields.end_time = value
+    else {
+      const extra = plainExtras.find(([l]) => l === label)
+      if (extra !== undefined) fields[extra[1]] = parseExtra(extra[1], value)
+    }
+  }
+  const rest = lines.slice(index).join("\n")
+  const errorAt = rest.lastIndexOf("Error: ")
+  if (errorAt < 0) return Option.none()
+  if (rest.startsWith("Output: ")) fields.output = rest.slice("Output: ".length, Math.max(errorAt - 1, 8))
+  fields.error = rest.slice(errorAt + "Error: ".length)
+  return decodeResponseObject(fields)
+}
+
+export const decodeRunning = (payload: string): Option.Option<RunningNotice> => decodeRunningJson(payload)
+export const decodeLost = (payload: string): Option.Option<LostNotice> => decodeLostJson(payload)
+
+/** Epoch seconds as the original formats them (`datetime.timestamp()` printed as a string). */
+export const epochSeconds = (millis: number): string => (millis / 1000).toString()

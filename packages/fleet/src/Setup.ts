@@ -1,0 +1,131 @@
+/**
+ * Turns what a user gives (config file, flags, environment) into a connection and a signing policy, the
+ * same way for `fleet agent`, `operator` and `send`. Secrets come from files or the environment, never
+ * argv, and stay `Redacted` from here on.
+ */
+import { Config as EffectConfig, Duration, Effect, FileSystem, Option, Redacted } from "effect"
+import * as Config from "./Config.ts"
+import type * as MqttConnection from "./MqttConnection.ts"
+import * as Security from "./Security.ts"
+
+export interface Overrides {
+  readonly config?: string | undefined
+  /** Host or URL; wins over the file and `MQTT_BROKER`. */
+  readonly broker?: string | undefined
+  readonly username?: string | undefined
+  readonly passwordFile?: string | undefined
+  readonly caFile?: string | undefined
+  readonly certFile?: string | undefined
+  readonly keyFile?: string | undefined
+  /** Accept a broker certificate that does not verify (test brokers only). */
+  readonly insecure?: boolean | undefined
+  readonly secretFile?: string | undefined
+  readonly compat?: boolean | undefined
+}
+
+export interface Resolved {
+  readonly config: Config.FleetConfig
+  readonly connection: Omit<MqttConnection.ConnectOptions, "clientId" | "will">
+  readonly signing: Security.Signing
+}
+
+const readSecret = (fs: FileSystem.FileSystem, path: string, what: string) =>
+  fs.readFileString(path).pipe(
+    Effect.map((text) => Redacted.make(text.trim())),
+    Effect.mapError((e) => new Config.ConfigInvalid({ path, reason: `cannot read the ${what}: ${e.message}` }))
+  )
+
+const env = (name: string): Effect.Effect<Option.Option<string>> =>
+  Effect.orDie(EffectConfig.option(EffectConfig.String(name)))
+const envSecret = (name: string): Effect.Effect<Option.Option<Redacted.Redacted<string>>> =>
+  Effect.orDie(EffectConfig.option(EffectConfig.Redacted(name)))
+
+/** Bare numbers are seconds (as in config.ini); otherwise "250 millis", "2 minutes", … */
+export const parseDuration = (text: string): Option.Option<Duration.Duration> => {
+  const n = Number(text.trim())
+  if (text.trim() !== "" && Number.isFinite(n) && n >= 0) return Option.some(Duration.seconds(n))
+  return Duration.fromInput(text as Duration.Input)
+}
+
+/** A duration flag's text, or a `ConfigInvalid` naming the flag. */
+export const durationFlag = (
+  name: string,
+  text: Option.Option<string>
+): Effect.Effect<Option.Option<Duration.Duration>, Config.ConfigInvalid> =>
+  Option.match(text, {
+    onNone: () => Effect.succeedNone,
+    onSome: (t) =>
+      Option.match(parseDuration(t), {
+        onNone: () => Effect.fail(new Config.ConfigInvalid({ path: `--${name}`, reason: `not a duration: ${t}` })),
+        onSome: Effect.succeedSome
+      })
+  })
+
+export const resolve = (
+  overrides: Overrides,
+  role: "agent" | "operator" | "commander"
+): Effect.Effect<Resolved, Config.ConfigInvalid, FileSystem.FileSystem> =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const fromFile = overrides.config === undefined ? yield* Config.defaults : yield* Config.load(overrides.config)
+    const config = Config.withEnv(fromFile, {
+      MQTT_BROKER: Option.getOrUndefined(yield* env("MQTT_BROKER")),
+      CLIENT_ID: Option.getOrUndefined(yield* env("CLIENT_ID"))
+    })
+    const broker = overrides.broker === undefined ? config.broker : { ...config.broker, broker: overrides.broker }
+    const passwordFile = overrides.passwordFile ?? broker.passwordFile
+    const password =
+      passwordFile !== undefined
+        ? Option.some(yield* readSecret(fs, passwordFile, "MQTT password file"))
+        : yield* envSecret("MQTT_PASSWORD")
+    const caFile = overrides.caFile ?? broker.caFile
+    const certFile = overrides.certFile ?? broker.certFile
+    const keyFile = overrides.keyFile ?? broker.keyFile
+    const url = Config.brokerUrl({ ...config, broker: { ...broker, caFile } })
+    const tlsWanted = url.startsWith("mqtts:") || url.startsWith("wss:")
+    const username = overrides.username ?? broker.username
+    const connection: Resolved["connection"] = {
+      url,
+      ...(username !== undefined ? { username } : {}),
+      ...(Option.isSome(password) ? { password: password.value } : {}),
+      ...(tlsWanted
+        ? {
+            tls: {
+              ...(caFile !== undefined ? { caFile } : {}),
+              ...(certFile !== undefined ? { certFile } : {}),
+              ...(keyFile !== undefined ? { keyFile } : {}),
+              rejectUnauthorized: overrides.insecure !== true
+            }
+          }
+        : {})
+    }
+    const compat = overrides.compat ?? config.security.compat
+    const secretFile = overrides.secretFile ?? config.security.secretFile
+    const secret =
+      secretFile !== undefined
+        ? Option.some(yield* readSecret(fs, secretFile, "secret file"))
+        : yield* envSecret("TESTBED_FLEET_SECRET")
+    const where = overrides.config ?? "(flags)"
+    if (compat && Option.isSome(secret)) {
+      return yield* new Config.ConfigInvalid({
+        path: where,
+        reason: "choose either a shared secret or --compat, not both"
+      })
+    }
+    if (!compat && Option.isNone(secret)) {
+      return yield* new Config.ConfigInvalid({
+        path: where,
+        reason:
+          "commands must be signed: give --secret-file (or TESTBED_FLEET_SECRET), or choose the old unsigned protocol with --compat"
+      })
+    }
+    const jsonify = role === "commander" ? config.commander.jsonify : config.operator.jsonify
+    if (!jsonify && !compat) {
+      return yield* new Config.ConfigInvalid({
+        path: where,
+        reason: "plain-text mode (jsonify = False) cannot carry signatures: use --compat"
+      })
+    }
+    const signing = Option.isSome(secret) ? Security.signed(secret.value, config.security.maxSkew) : Security.compat
+    return { config: { ...config, broker }, connection, signing }
+  })

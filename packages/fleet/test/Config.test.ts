@@ -1,0 +1,77 @@
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect } from "effect"
+import { Config } from "../src/index.ts"
+
+const fixtures = `${import.meta.dirname}/../../../fixtures/fleet`
+
+describe("Config", () => {
+  it("splits pipelines on ; but not inside quotes or after a backslash", () => {
+    assert.deepStrictEqual(Config.splitPipeline("a; b ;c"), ["a", "b", "c"])
+    assert.deepStrictEqual(Config.splitPipeline(`sh -c 'x; y'; echo "p;q"; echo a\\;b`), [
+      "sh -c 'x; y'",
+      'echo "p;q"',
+      "echo a\\;b"
+    ])
+    assert.deepStrictEqual(Config.splitPipeline(" ; ;"), [])
+  })
+
+  it.effect("reads the original config.ini as is", () =>
+    Effect.gen(function* () {
+      const config = yield* Config.load(`${fixtures}/config.ini`)
+      assert.strictEqual(config.broker.broker, "localhost")
+      assert.strictEqual(config.broker.port, 1883)
+      assert.strictEqual(config.topics.commandLoader, "system_performance/command_loader")
+      assert.strictEqual(Duration.toSeconds(config.operator.registrationTimeout), 5)
+      assert.deepStrictEqual(
+        config.operator.pipelines.map((p) => p.name),
+        ["pipeline1", "pipeline2", "pipeline3"]
+      )
+      assert.deepStrictEqual(config.operator.pipelines[1]!.steps, [
+        "sudo cpufreq-set -r -f 1200000",
+        "stress-ng --cpu 0 --timeout 60s --metrics-brief"
+      ])
+      assert.isTrue(config.operator.jsonify)
+      assert.strictEqual(config.operator.feedbackFile, "feedback.txt")
+      assert.strictEqual(Config.brokerUrl(config), "mqtt://localhost:1883")
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it.effect("keeps pipelineN in file order, not name order", () =>
+    Effect.gen(function* () {
+      const config = yield* Config.parse("c.ini", "[operator]\npipeline10 = b\npipeline2 = a\njsonify = False\n")
+      assert.deepStrictEqual(
+        config.operator.pipelines.map((p) => p.name),
+        ["pipeline10", "pipeline2"]
+      )
+      assert.isFalse(config.operator.jsonify)
+    })
+  )
+
+  it.effect("reads the YAML form with testbed's keys", () =>
+    Effect.gen(function* () {
+      const config = yield* Config.load(`${fixtures}/fleet.yaml`)
+      assert.deepStrictEqual(config.operator.pipelines, [
+        { name: "warmup", steps: ["uname -a", "nproc"] },
+        { name: "pipeline2", steps: ["echo 'a; b'", "sleep 1"] }
+      ])
+      assert.strictEqual(config.operator.expectAgents, 3)
+      assert.strictEqual(config.operator.onFailure, "continue")
+      assert.strictEqual(Duration.toSeconds(config.operator.stepTimeout), 120)
+      assert.strictEqual(Duration.toSeconds(config.agent.commandTimeout), 90)
+      assert.deepStrictEqual(config.agent.allow, ["uname -a", "nproc", "echo *", "/sleep [0-9]+/"])
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it.effect("applies MQTT_BROKER and CLIENT_ID, and rejects bad values with the key", () =>
+    Effect.gen(function* () {
+      const config = Config.withEnv(yield* Config.defaults, { MQTT_BROKER: "10.0.0.5", CLIENT_ID: "sut-9" })
+      assert.strictEqual(Config.brokerUrl(config), "mqtt://10.0.0.5:1883")
+      assert.strictEqual(config.agent.id, "sut-9")
+      const error = yield* Effect.flip(Config.parse("bad.ini", "[operator]\njsonify = maybe\n"))
+      assert.include(error.message, "[operator] jsonify")
+      const syntax = yield* Effect.flip(Config.parse("bad.ini", "key = value\n"))
+      assert.include(syntax.message, "line 1")
+    })
+  )
+})

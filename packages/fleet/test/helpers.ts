@@ -1,0 +1,150 @@
+// Test support: layers, a real Mosquitto owned by a Scope, free ports, agent processes.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from "node:fs"
+import { createConnection, createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { NodeServices } from "@effect/platform-node"
+import { LocalRunner } from "@testbed/commands"
+import { EventBus } from "@testbed/events"
+import { Effect, Layer, type Scope } from "effect"
+
+export const MOSQUITTO = "/usr/sbin/mosquitto"
+export const hasMosquitto = existsSync(MOSQUITTO)
+/** Under CI a missing Mosquitto must fail the suite, never skip it. */
+export const runMosquittoTests = hasMosquitto || process.env.CI === "true"
+
+export const layer = LocalRunner.layer.pipe(
+  Layer.provideMerge(EventBus.EventBus.layer),
+  Layer.provideMerge(NodeServices.layer)
+)
+
+export const freePort: Effect.Effect<number> = Effect.callback<number>((resume) => {
+  const server = createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+const canConnect = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = createConnection({ host: "127.0.0.1", port })
+    socket.once("connect", () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once("error", () => resolve(false))
+  })
+
+/** Polls until something listens on the port (a process start is not an event we can await). */
+export const awaitListening = (port: number, what: string) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 400; i++) {
+      if (yield* Effect.promise(() => canConnect(port))) return
+      yield* Effect.sleep("25 millis")
+    }
+    return yield* Effect.die(new Error(`${what} did not listen on ${port}`))
+  })
+
+const waitExit = (child: ChildProcess) =>
+  Effect.callback<void>((resume) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
+    child.once("exit", () => resume(Effect.void))
+  })
+
+export interface Mosquitto {
+  readonly port: number
+  readonly url: string
+  readonly stop: Effect.Effect<void>
+  readonly start: Effect.Effect<void>
+}
+
+/** A Mosquitto of our own on a free loopback port; `auth` writes a password file. Killed with the Scope. */
+export const mosquitto = (auth?: { readonly username: string; readonly password: string }) =>
+  Effect.gen(function* () {
+    if (!hasMosquitto) return yield* Effect.die(new Error(`${MOSQUITTO} is missing (install mosquitto)`))
+    const port = yield* freePort
+    const dir = mkdtempSync(join(tmpdir(), "fleet-mosquitto-"))
+    const lines = [`listener ${port} 127.0.0.1`, "persistence false", "log_dest stderr", "log_type error"]
+    if (auth === undefined) lines.push("allow_anonymous true")
+    else {
+      const passwords = join(dir, "passwords")
+      execFileSync("mosquitto_passwd", ["-b", "-c", passwords, auth.username, auth.password])
+      // Started as root, Mosquitto drops to its own user, which must still read the file.
+      chmodSync(dir, 0o755)
+      chmodSync(passwords, 0o644)
+      lines.push("allow_anonymous false", `password_file ${passwords}`)
+    }
+    const conf = join(dir, "mosquitto.conf")
+    writeFileSync(conf, `${lines.join("\n")}\n`)
+    let child: ChildProcess | undefined
+    const stop = Effect.gen(function* () {
+      const running = child
+      child = undefined
+      if (running === undefined) return
+      running.kill("SIGKILL")
+      yield* waitExit(running)
+    })
+    const start = Effect.gen(function* () {
+      child = spawn(MOSQUITTO, ["-c", conf], { stdio: ["ignore", "ignore", "inherit"] })
+      yield* awaitListening(port, "mosquitto")
+    })
+    yield* Effect.acquireRelease(start, () => stop)
+    return { port, url: `mqtt://127.0.0.1:${port}`, stop, start } satisfies Mosquitto
+  })
+
+const repoRoot = join(import.meta.dirname, "..", "..", "..")
+// The real binary: node_modules/.bin/node is a shell wrapper that a signal would not reach through.
+const node = process.execPath
+
+/** `testbed fleet …` as a child process, killed (SIGKILL) with the Scope unless it ended. */
+export const testbed = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string> = {}
+): Effect.Effect<ChildProcess, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() =>
+      spawn(node, [join(repoRoot, "apps", "testbed", "src", "bin.ts"), ...args], {
+        cwd: repoRoot,
+        env: { ...process.env, ...env },
+        stdio: ["pipe", "pipe", "pipe"],
+        // Its own process group, so the commands it started die with it.
+        detached: true
+      })
+    ),
+    (child) =>
+      Effect.gen(function* () {
+        killGroup(child, "SIGKILL")
+        yield* waitExit(child)
+      })
+  )
+
+/** Signals the child's whole process group (the agent and the commands it runs). */
+export const killGroup = (child: ChildProcess, signal: NodeJS.Signals): void => {
+  if (child.pid === undefined) return
+  try {
+    process.kill(-child.pid, signal)
+  } catch {
+    // Already gone.
+  }
+}
+
+export const exitOf = (child: ChildProcess) =>
+  Effect.callback<number | null>((resume) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.succeed(child.exitCode))
+    child.once("exit", (code) => resume(Effect.succeed(code)))
+  })
+
+/** Collected stdout of a child, for assertions after it ended. */
+export const outputOf = (child: ChildProcess): { readonly text: () => string } => {
+  let text = ""
+  child.stdout?.on("data", (chunk: Buffer) => {
+    text += chunk.toString("utf8")
+  })
+  child.stderr?.on("data", (chunk: Buffer) => {
+    text += chunk.toString("utf8")
+  })
+  return { text: () => text }
+}

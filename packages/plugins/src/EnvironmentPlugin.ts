@@ -1,0 +1,86 @@
+/**
+ * An environment plugin sets up and tears down the place a test's services run: processes on this machine,
+ * containers of a stage… Setup is scoped: closing the scope stops every service it launched, so a failed or
+ * interrupted test leaves nothing running.
+ */
+import type { Command } from "@testbed/commands"
+import type { Duration, Effect, FileSystem, Option, Path, Scope } from "effect"
+import { Schema } from "effect"
+import type { ChildProcessSpawner } from "effect/process"
+
+/** One long-running or run-to-completion process of a service, with its output sent to two log files. */
+export interface ServiceLaunch {
+  /** `<test>/<service>`: used in messages. */
+  readonly id: string
+  readonly command: Command.Command
+  readonly stdoutPath: string
+  readonly stderrPath: string
+}
+
+/** How a service process ended. `stopped` is true when the harness ended it (end of test, timeout). */
+export interface ServiceExit {
+  readonly exitCode: number | null
+  readonly signal: string | null
+  readonly stopped: boolean
+}
+
+export interface ServiceProcess {
+  readonly pid: number | undefined
+  /** Waits for the process to end (and its output to be written). */
+  readonly exited: Effect.Effect<ServiceExit>
+  /** The exit if the process has ended, without waiting. */
+  readonly poll: Effect.Effect<Option.Option<ServiceExit>>
+  /** Asks the process group to stop (TERM), then KILL after `grace`; returns how it ended. */
+  readonly stop: (grace: Duration.Input) => Effect.Effect<ServiceExit>
+}
+
+export class ServiceLaunchFailed extends Schema.TaggedError<ServiceLaunchFailed>()("ServiceLaunchFailed", {
+  service: Schema.String,
+  program: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `${this.service}: could not start ${this.program}: ${this.reason}`
+  }
+}
+
+export class EnvironmentSetupFailed extends Schema.TaggedError<EnvironmentSetupFailed>()("EnvironmentSetupFailed", {
+  environment: Schema.String,
+  test: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `${this.environment} environment for ${this.test}: ${this.reason}`
+  }
+}
+
+/** A set-up environment for one test attempt. */
+export interface Environment {
+  readonly kind: string
+  /** The host name services are reached at, from the host and from each other. */
+  readonly host: string
+  /** A port a service can listen on. */
+  readonly allocatePort: Effect.Effect<number, EnvironmentSetupFailed>
+  /** Starts a process; it is stopped (group-wide) when the scope closes. */
+  readonly launch: (launch: ServiceLaunch) => Effect.Effect<ServiceProcess, ServiceLaunchFailed, Scope.Scope>
+}
+
+export type EnvironmentServices = FileSystem.FileSystem | Path.Path | ChildProcessSpawner.ChildProcessSpawner
+
+export interface EnvironmentPlugin {
+  readonly name: string
+  readonly description: string
+  readonly setup: (context: {
+    readonly test: string
+    readonly outputDir: string
+  }) => Effect.Effect<Environment, EnvironmentSetupFailed, Scope.Scope | EnvironmentServices>
+}
+
+/** What an out-of-tree environment module must export, checked when it is loaded. */
+export const EnvironmentPluginShape = Schema.Struct({
+  name: Schema.String.check(Schema.isPattern(/^[a-z0-9][a-z0-9._-]*$/)),
+  description: Schema.String,
+  setup: Schema.declare((u): u is EnvironmentPlugin["setup"] => typeof u === "function", {
+    expected: "a function (context) => Effect<Environment>"
+  })
+})

@@ -1,0 +1,141 @@
+/**
+ * The default environment: services are processes on this machine, listening on 127.0.0.1 with ports
+ * allocated free by the kernel. Each process runs in its own process group, which is ended when the
+ * test's scope closes.
+ */
+import * as Net from "node:net"
+import { Deferred, Duration, Effect, FileSystem, Fiber, Option, Ref, Stream } from "effect"
+import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import {
+  type Environment,
+  type EnvironmentPlugin,
+  EnvironmentSetupFailed,
+  type ServiceExit,
+  type ServiceLaunch,
+  ServiceLaunchFailed,
+  type ServiceProcess
+} from "./EnvironmentPlugin.ts"
+
+// Ports handed out by this process are not handed out again, so tests running side by side never share one
+// even if the kernel would offer it twice between a probe and the service binding it.
+const handedOut = new Set<number>()
+
+/** Asks the kernel for a free TCP port on 127.0.0.1. */
+export const allocatePort = (test: string): Effect.Effect<number, EnvironmentSetupFailed> =>
+  Effect.callback<number, EnvironmentSetupFailed>((resume) => {
+    const server = Net.createServer()
+    server.once("error", (error) =>
+      resume(Effect.fail(new EnvironmentSetupFailed({ environment: "localhost", test, reason: error.message })))
+    )
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resume(Effect.succeed(port)))
+    })
+  }).pipe(
+    Effect.repeat({ until: (port) => !handedOut.has(port), times: 20 }),
+    Effect.tap((port) => Effect.sync(() => handedOut.add(port)))
+  )
+
+/** The signal named in the spawner's "Process interrupted due to receipt of signal: 'SIGTERM'" error. */
+const signalOf = (error: unknown): string | null => {
+  const texts: Array<string> = []
+  let current: unknown = error
+  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
+    if (current instanceof Error) texts.push(current.message)
+    const next = current as { readonly cause?: unknown; readonly reason?: { readonly cause?: unknown } }
+    current = next.reason?.cause ?? next.cause
+  }
+  return /signal: '?(SIG[A-Z0-9]+)/.exec(texts.join(" "))?.[1] ?? null
+}
+
+const encoder = new TextEncoder()
+
+/** Starts one service process with its stdout and stderr written to files. */
+export const launch = Effect.fn("LocalhostEnvironment.launch")(function* (service: ServiceLaunch) {
+  const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+  const fs = yield* FileSystem.FileSystem
+  const command = service.command
+  const program = command.program
+  if (program === undefined) {
+    return yield* new ServiceLaunchFailed({
+      service: service.id,
+      program: "sh",
+      reason: "services are started as program + arguments, not shell strings"
+    })
+  }
+  // Created up front so a service that never writes still has (empty) logs to link from a report.
+  for (const file of [service.stdoutPath, service.stderrPath]) {
+    yield* fs
+      .writeFileString(file, "")
+      .pipe(
+        Effect.mapError((error) => new ServiceLaunchFailed({ service: service.id, program, reason: error.message }))
+      )
+  }
+  const handle = yield* spawner
+    .spawn(
+      ChildProcess.make(program, [...(command.args ?? [])], {
+        ...(command.cwd === undefined ? {} : { cwd: command.cwd }),
+        ...(command.env === undefined ? {} : { env: command.env, extendEnv: command.envMode !== "replace" }),
+        stdin: command.stdin === undefined ? "ignore" : Stream.make(encoder.encode(command.stdin)),
+        stdout: "pipe",
+        stderr: "pipe",
+        killSignal: "SIGTERM",
+        forceKillAfter: command.killGracePeriod ?? Duration.seconds(2)
+      })
+    )
+    .pipe(Effect.mapError((error) => new ServiceLaunchFailed({ service: service.id, program, reason: error.message })))
+  const stdout = yield* Effect.forkScoped(
+    Effect.ignore(Stream.run(handle.stdout, fs.sink(service.stdoutPath, { flag: "a" })))
+  )
+  const stderr = yield* Effect.forkScoped(
+    Effect.ignore(Stream.run(handle.stderr, fs.sink(service.stderrPath, { flag: "a" })))
+  )
+  const stopped = yield* Ref.make(false)
+  const exit = yield* Deferred.make<ServiceExit>()
+  yield* handle.exitCode.pipe(
+    Effect.map((code): Omit<ServiceExit, "stopped"> => ({ exitCode: code, signal: null })),
+    Effect.catch((error) => Effect.succeed({ exitCode: null, signal: signalOf(error) })),
+    // The pipes close once every process of the group is gone; bounded in case a grandchild keeps one open.
+    Effect.tap(() => Effect.ignore(Effect.timeout(Fiber.awaitAll([stdout, stderr]), "2 seconds"))),
+    Effect.flatMap((ended) =>
+      Effect.flatMap(Ref.get(stopped), (wasStopped) => Deferred.succeed(exit, { ...ended, stopped: wasStopped }))
+    ),
+    Effect.forkScoped
+  )
+  const process: ServiceProcess = {
+    pid: handle.pid,
+    exited: Deferred.await(exit),
+    poll: Deferred.poll(exit).pipe(
+      Effect.flatMap((polled) => (Option.isSome(polled) ? Effect.map(polled.value, Option.some) : Effect.succeedNone))
+    ),
+    stop: (grace) =>
+      Effect.gen(function* () {
+        if (yield* Deferred.isDone(exit)) return yield* Deferred.await(exit)
+        yield* Ref.set(stopped, true)
+        yield* Effect.ignore(handle.kill({ killSignal: "SIGTERM", forceKillAfter: grace }))
+        return yield* Deferred.await(exit)
+      })
+  }
+  return process
+})
+
+export const plugin: EnvironmentPlugin = {
+  name: "localhost",
+  description: "Processes on this machine, listening on 127.0.0.1 with free ports (the default).",
+  setup: ({ test }) =>
+    Effect.gen(function* () {
+      const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+      const fs = yield* FileSystem.FileSystem
+      return {
+        kind: "localhost",
+        host: "127.0.0.1",
+        allocatePort: allocatePort(test),
+        launch: (service) =>
+          launch(service).pipe(
+            Effect.provideService(ChildProcessSpawner.ChildProcessSpawner, spawner),
+            Effect.provideService(FileSystem.FileSystem, fs)
+          )
+      } satisfies Environment
+    })
+}

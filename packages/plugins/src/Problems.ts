@@ -1,0 +1,46 @@
+/**
+ * Problems found in a file a user wrote (an experiment, a plugin), each with the path to the offending
+ * value, so all of them can be reported at once: `tests[2].services.server.implementation: unknown plugin`.
+ */
+import { Schema, SchemaIssue } from "effect"
+
+export interface Problem {
+  /** Dotted path with [index] for arrays; empty for the whole document. */
+  readonly path: string
+  readonly message: string
+}
+
+export const pathToString = (path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>(
+    (out, key) => (typeof key === "number" ? `${out}[${key}]` : out === "" ? String(key) : `${out}.${String(key)}`),
+    ""
+  )
+
+const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
+
+/** Every leaf of a schema issue as a problem, prefixed with `base` (the path of the decoded value). */
+export const fromIssue = (issue: SchemaIssue.Issue, base: ReadonlyArray<PropertyKey> = []): ReadonlyArray<Problem> =>
+  formatter(issue).issues.map((leaf) => ({
+    path: pathToString([...base, ...(leaf.path ?? []).map((p) => (typeof p === "object" ? p.key : p))]),
+    message: leaf.message
+  }))
+
+/** Decodes with every problem reported (not only the first) and unknown keys treated as mistakes. */
+export const decodeAll = <S extends Schema.Top & { readonly DecodingServices: never }>(
+  schema: S,
+  input: unknown,
+  base: ReadonlyArray<PropertyKey> = []
+):
+  | { readonly ok: true; readonly value: S["Type"] }
+  | { readonly ok: false; readonly problems: ReadonlyArray<Problem> } => {
+  const result = Schema.decodeUnknownExit(schema)(input, { errors: "all", onExcessProperty: "error" })
+  if (result._tag === "Success") return { ok: true, value: result.value }
+  const error = result.cause.reasons.find((reason) => reason._tag === "Fail")
+  if (error !== undefined && Schema.isSchemaError(error.error)) {
+    return { ok: false, problems: fromIssue(error.error.issue, base) }
+  }
+  return { ok: false, problems: [{ path: pathToString(base), message: String(result.cause) }] }
+}
+
+export const format = (problems: ReadonlyArray<Problem>): string =>
+  problems.map((problem) => `  ${problem.path === "" ? "(file)" : problem.path}: ${problem.message}`).join("\n")

@@ -1,0 +1,83 @@
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { EventBus } from "@testbed/events"
+import { Effect, Stream } from "effect"
+import { PluginRegistry, ServicePlugin } from "../src/index.ts"
+
+const fixtures = decodeURIComponent(new URL("../../../fixtures/plugins/", import.meta.url).pathname)
+
+describe("PluginRegistry", () => {
+  it.effect("ships the built-in service plugins and the localhost environment", () =>
+    Effect.gen(function* () {
+      const registry = yield* PluginRegistry.load()
+      assert.deepStrictEqual(
+        registry.services.map((s) => s.plugin.name),
+        ["node-echo", "openssl", "gnutls", "exec"]
+      )
+      assert.deepStrictEqual(
+        registry.environments.map((e) => e.plugin.name),
+        ["localhost"]
+      )
+      const openssl = yield* registry.service("openssl")
+      assert.deepStrictEqual(Object.keys(openssl.roles), ["server", "client"])
+      const missing = yield* Effect.flip(registry.service("quiche"))
+      assert.strictEqual(missing._tag, "PluginNotFound")
+      assert.include(missing.message, "known: node-echo, openssl, gnutls, exec")
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it.effect("loads plugins from a directory the user named, and says so on the bus", () =>
+    Effect.gen(function* () {
+      const bus = yield* EventBus.EventBus
+      const events = yield* bus.subscribe
+      const registry = yield* PluginRegistry.load({ directories: [`${fixtures}busybox`] })
+      const busybox = registry.findService("busybox-http")
+      assert.isDefined(busybox)
+      assert.strictEqual(busybox?.type, "iut")
+      assert.strictEqual(
+        registry.services.find((s) => s.plugin.name === "busybox-http")?.source,
+        `${fixtures}busybox/index.ts`
+      )
+      const loaded = yield* Stream.runHead(events)
+      assert.strictEqual(loaded._tag, "Some")
+      if (loaded._tag === "Some") {
+        assert.strictEqual(loaded.value.type, "plugin.loaded")
+        assert.deepStrictEqual(loaded.value.data, {
+          name: "busybox-http",
+          kind: "service",
+          source: `${fixtures}busybox/index.ts`
+        })
+      }
+    }).pipe(Effect.scoped, Effect.provide([NodeServices.layer, EventBus.EventBus.layer]))
+  )
+
+  it.effect("a bad plugin is an error naming the file and the field", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(PluginRegistry.load({ directories: [`${fixtures}bad`] }))
+      assert.strictEqual(error._tag, "PluginInvalid")
+      if (error._tag === "PluginInvalid") {
+        assert.strictEqual(error.source, `${fixtures}bad/broken.ts`)
+        assert.strictEqual(error.field, "default.type")
+        assert.include(error.message, "broken.ts: default.type")
+      }
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it.effect("a name already taken is refused with where the first came from", () =>
+    Effect.gen(function* () {
+      const clash = ServicePlugin.make({ name: "openssl", type: "iut", protocols: [], versions: [], roles: {} })
+      const error = yield* Effect.flip(PluginRegistry.load({ services: [clash] }))
+      assert.strictEqual(error._tag, "PluginInvalid")
+      assert.include(error.message, "already registered (from builtin)")
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it.effect("a missing directory or package is a clear error", () =>
+    Effect.gen(function* () {
+      const noDir = yield* Effect.flip(PluginRegistry.load({ directories: [`${fixtures}nope`] }))
+      assert.include(noDir.message, "cannot read plugin directory")
+      const noPackage = yield* Effect.flip(PluginRegistry.load({ packages: ["@testbed/no-such-plugin"] }))
+      assert.include(noPackage.message, "npm:@testbed/no-such-plugin")
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+})

@@ -1,0 +1,74 @@
+/**
+ * Why a replay failed, named for what happened, each carrying where (connection, step path) and the bytes.
+ */
+import { Schema } from "effect"
+import { render } from "./internal/Bytes.ts"
+
+/** The client sent a byte other than the recorded one. */
+export class ScriptMismatch extends Schema.TaggedError<ScriptMismatch>()("ScriptMismatch", {
+  connection: Schema.Int,
+  step: Schema.String,
+  /** Offset of the first differing byte within the step's expected bytes. */
+  offset: Schema.Int,
+  expected: Schema.Uint8Array,
+  received: Schema.Uint8Array
+}) {
+  override get message(): string {
+    return [
+      `connection ${this.connection}, step ${this.step}: the client's bytes differ from the script at offset ${this.offset}`,
+      `  expected: ${render(this.expected, this.offset)}`,
+      `  received: ${render(this.received, this.offset)}`
+    ].join("\n")
+  }
+}
+
+/** The client closed (or the run ended) before the script did. */
+export class ScriptNotExhausted extends Schema.TaggedError<ScriptNotExhausted>()("ScriptNotExhausted", {
+  connection: Schema.Int,
+  step: Schema.String,
+  /** Bytes of the step's expected input already matched. */
+  offset: Schema.Int,
+  remainingSteps: Schema.Int,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `connection ${this.connection}, step ${this.step}: ${this.reason} with ${this.remainingSteps} step(s) of the script left (matched ${this.offset} byte(s) of this step)`
+  }
+}
+
+/** The client sent nothing more for the step's read timeout. */
+export class StepTimedOut extends Schema.TaggedError<StepTimedOut>()("StepTimedOut", {
+  connection: Schema.Int,
+  step: Schema.String,
+  timeoutMs: Schema.Finite,
+  offset: Schema.Int,
+  expected: Schema.Uint8Array
+}) {
+  override get message(): string {
+    return `connection ${this.connection}, step ${this.step}: no input for ${this.timeoutMs} ms after ${this.offset} matched byte(s); waiting for ${render(this.expected, this.offset)}`
+  }
+}
+
+/** A connection beyond the ones a compound_multi script expects. */
+export class UnexpectedConnection extends Schema.TaggedError<UnexpectedConnection>()("UnexpectedConnection", {
+  connection: Schema.Int,
+  expected: Schema.Int
+}) {
+  override get message(): string {
+    return `connection ${this.connection} was not expected: the script has ${this.expected} connection(s)`
+  }
+}
+
+/** An action of a module failed while running (bad client input for it, impossible state…). */
+export class ActionFailed extends Schema.TaggedError<ActionFailed>()("ActionFailed", {
+  connection: Schema.Int,
+  step: Schema.String,
+  action: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `connection ${this.connection}, step ${this.step}: action ${this.action} failed: ${this.reason}`
+  }
+}
+
+export type ReplayFailure = ScriptMismatch | ScriptNotExhausted | StepTimedOut | UnexpectedConnection | ActionFailed

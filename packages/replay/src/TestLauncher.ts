@@ -1,0 +1,108 @@
+/**
+ * Runs a client test against a replayed script: starts the server, runs the command with the environment
+ * the older sock_test.py gave it (NDS_TEST_HOST, NDS_TEST_PORT, NDS2_CHANNEL_DB_DIR: a fresh temp dir removed
+ * afterwards) plus TESTBED_REPLAY_HOST/PORT, streams its output, and decides the exit code: the command's own,
+ * or 1 when the replay failed (a divergence, a script not run to its end), 124 when the overall timeout hit.
+ */
+import { Command, type CommandError, CommandRunner } from "@testbed/commands"
+import { Console, Duration, Effect, FileSystem, Stream } from "effect"
+import type { Plan } from "./Plan.ts"
+import type { ReplayFailure } from "./ReplayError.ts"
+import * as ReplayServer from "./ReplayServer.ts"
+
+export interface TestOptions extends ReplayServer.ServeOptions {
+  readonly program: string
+  readonly args: ReadonlyArray<string>
+  /** The whole run (server and command). Default 5 minutes. */
+  readonly timeout?: Duration.Input | undefined
+  /** How long open connections may take to finish after the command exits. Default 2 seconds. */
+  readonly grace?: Duration.Input | undefined
+}
+
+export interface TestResult {
+  readonly exitCode: number
+  /** The command's own exit code (null when it was killed or could not start). */
+  readonly commandExitCode: number | null
+  readonly timedOut: boolean
+  readonly outcome: ReplayServer.Outcome
+}
+
+export const timeoutExitCode = 124
+
+const commandExitCode = (error: CommandError.CommandError): number | null => {
+  switch (error._tag) {
+    case "CommandFailed":
+      return error.result.exitCode
+    case "CommandTimedOut":
+      return error.result.exitCode
+    default:
+      return null
+  }
+}
+
+const describe = (error: CommandError.CommandError): string =>
+  error._tag === "CommandNotFound"
+    ? `command not found: ${error.program}`
+    : error._tag === "CommandSpawnFailed"
+      ? `cannot start ${error.program}: ${error.reason}`
+      : error._tag === "CommandInvalid"
+        ? `invalid command (${error.field}): ${error.reason}`
+        : ""
+
+export const run = Effect.fn("TestLauncher.run")(function* (plan: Plan, options: TestOptions) {
+  const fs = yield* FileSystem.FileSystem
+  const runner = yield* CommandRunner.CommandRunner
+  return yield* Effect.scoped(
+    Effect.gen(function* () {
+      const server = yield* ReplayServer.serve(plan, options)
+      const channelDb = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-replay-" })
+      const host = server.host
+      const port = String(server.port)
+      const command = Command.make(options.program, options.args, {
+        env: {
+          NDS_TEST_HOST: host,
+          NDS_TEST_PORT: port,
+          NDS2_CHANNEL_DB_DIR: channelDb,
+          TESTBED_REPLAY_HOST: host,
+          TESTBED_REPLAY_PORT: port
+        },
+        envMode: "extend",
+        // The runner keeps at most this much; everything is streamed through as it comes anyway.
+        maxOutputBytes: 0
+      })
+      const stdout = process.stdout
+      const stderr = process.stderr
+      const client = runner.stream(command).pipe(
+        Stream.runFold(
+          (): number | null => null,
+          (code, chunk) => {
+            if (chunk._tag === "Stdout") stdout.write(chunk.bytes)
+            else if (chunk._tag === "Stderr") stderr.write(chunk.bytes)
+            else return chunk.result.exitCode
+            return code
+          }
+        ),
+        Effect.catch((error: CommandError.CommandError) =>
+          Effect.as(
+            describe(error) === "" ? Effect.void : Console.error(describe(error)),
+            error._tag === "CommandNotFound" ? 127 : commandExitCode(error)
+          )
+        )
+      )
+      const finished = yield* client.pipe(Effect.timeoutOption(options.timeout ?? Duration.minutes(5)))
+      const outcome = yield* server.finish(options.grace ?? Duration.seconds(2))
+      const timedOut = finished._tag === "None"
+      const code = timedOut ? null : finished.value
+      const exitCode = timedOut ? timeoutExitCode : outcome.failures.length > 0 ? 1 : (code ?? 1)
+      return { exitCode, commandExitCode: code, timedOut, outcome } satisfies TestResult
+    })
+  )
+})
+
+/** The report printed after a run: each failure, then the summary line. */
+export const report = (outcome: ReplayServer.Outcome): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    for (const failure of outcome.failures as ReadonlyArray<ReplayFailure>)
+      yield* Console.error(`Replay failed: ${failure.message}`)
+    yield* Console.error(ReplayServer.formatSummary(outcome.summary))
+  })

@@ -1,0 +1,192 @@
+import * as Path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Duration, Effect, Fiber, FileSystem, Layer } from "effect"
+import { BlobStore } from "../src/BlobStore.ts"
+import * as RecordProxy from "../src/RecordProxy.ts"
+import * as TestLauncher from "../src/TestLauncher.ts"
+import {
+  cli,
+  client,
+  loadIn,
+  node,
+  platform,
+  rawClient,
+  runClient,
+  runnerLayer,
+  spawn,
+  startGreeter,
+  tempDir
+} from "./support.ts"
+
+/** Runs the proxy in the background; `result` waits for it to write. */
+const startProxy = (dir: string, remotePort: number, connections?: number) =>
+  Effect.gen(function* () {
+    const listening = yield* Deferred.make<number>()
+    const fiber = yield* Effect.forkChild(
+      RecordProxy.record({
+        listenHost: "127.0.0.1",
+        listenPort: 0,
+        remoteHost: "127.0.0.1",
+        remotePort,
+        base: Path.join(dir, "session"),
+        connections,
+        onListening: (_, port) => Deferred.succeed(listening, port)
+      }).pipe(Effect.provide(BlobStore.layer({ dir: Path.join(dir, "blobs") }).pipe(Layer.provideMerge(platform))))
+    )
+    return { port: yield* Deferred.await(listening), result: Fiber.join(fiber), fiber }
+  })
+
+const replay = (
+  dir: string,
+  file: string,
+  args: ReadonlyArray<string>,
+  options: Partial<TestLauncher.TestOptions> = {}
+) =>
+  Effect.gen(function* () {
+    const loaded = yield* loadIn(dir, file)
+    return yield* TestLauncher.run(loaded.plan, { announce: false, program: node, args: [client, ...args], ...options })
+  }).pipe(Effect.provide(Layer.merge(runnerLayer, platform)))
+
+describe("RecordProxy", () => {
+  it.live(
+    "records a session between two real processes; the replay passes the client and fails it on one changed byte",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const fs = yield* FileSystem.FileSystem
+        const greeter = yield* startGreeter
+        const proxy = yield* startProxy(dir, greeter.port, 1)
+        const args = ["--long", "--blob", "40", "--blob", "5000"]
+        const direct = yield* runClient(proxy.port, args)
+        assert.strictEqual(direct.code, 0, direct.output)
+        const recorded = yield* proxy.result
+        assert.strictEqual(recorded.file, Path.join(dir, "session-1.json"))
+        assert.strictEqual(recorded.exchanges, 6)
+        const json = JSON.parse(yield* fs.readFileString(recorded.file!))
+        const steps = json.recorded_script.scripts as Array<Record<string, unknown>>
+        assert.strictEqual(json.recorded_script.type, "compound")
+        assert.deepStrictEqual(
+          steps.map((s) => Object.keys(s).join(",")),
+          [
+            "type,command,response",
+            "type,command,response",
+            "type,command,responses",
+            "type,command,response_hex",
+            "type,command,response_blob",
+            "type,command,response"
+          ]
+        )
+        assert.isTrue(yield* fs.exists(Path.join(dir, "blobs", `${steps[4]!.response_blob}.gz`)))
+
+        const passed = yield* replay(dir, "session-1.json", args)
+        assert.strictEqual(passed.exitCode, 0)
+        assert.deepStrictEqual(passed.outcome.failures, [])
+        assert.strictEqual(passed.outcome.summary.stepsMatched, 6)
+
+        const changed = yield* replay(dir, "session-1.json", ["--name", "testbad", ...args])
+        assert.strictEqual(changed.exitCode, 1)
+        const failure = changed.outcome.failures[0]!
+        assert.isTrue(failure._tag === "ScriptMismatch" && failure.offset === 10, failure.message)
+
+        const early = yield* replay(dir, "session-1.json", ["--stop-after", "2", ...args])
+        assert.strictEqual(early.exitCode, 1)
+        assert.strictEqual(early.outcome.failures[0]?._tag, "ScriptNotExhausted")
+      }).pipe(Effect.provide(platform)),
+    120_000
+  )
+
+  it.live(
+    "records a 50 MB binary response into a blob and replays it",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const fs = yield* FileSystem.FileSystem
+        const greeter = yield* startGreeter
+        const proxy = yield* startProxy(dir, greeter.port, 1)
+        const args = ["--blob", String(50 * 1024 * 1024)]
+        assert.strictEqual((yield* runClient(proxy.port, args)).code, 0)
+        const recorded = yield* proxy.result
+        const json = JSON.parse(yield* fs.readFileString(recorded.file!))
+        const blob = json.recorded_script.scripts[2].response_blob as string
+        assert.match(blob, /^[0-9a-f]{40}$/)
+        const passed = yield* replay(dir, "session-1.json", args)
+        assert.strictEqual(passed.exitCode, 0)
+        assert.isAtLeast(passed.outcome.summary.bytesSent, 50 * 1024 * 1024)
+      }).pipe(Effect.provide(platform)),
+    180_000
+  )
+
+  it.live(
+    "records several connections concurrently as compound_multi, replayed connection by connection",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const fs = yield* FileSystem.FileSystem
+        const greeter = yield* startGreeter
+        const proxy = yield* startProxy(dir, greeter.port, 3)
+        // Two clients at once: the proxy must record both connections side by side.
+        const [a, b] = yield* Effect.all(
+          [runClient(proxy.port, ["--name", "a"]), runClient(proxy.port, ["--name", "a", "--connections", "2"])],
+          {
+            concurrency: 2
+          }
+        )
+        assert.deepStrictEqual([a.code, b.code], [0, 0])
+        const recorded = yield* proxy.result
+        assert.strictEqual(recorded.connections, 3)
+        const json = JSON.parse(yield* fs.readFileString(recorded.file!))
+        assert.strictEqual(json.recorded_script.type, "compound_multi")
+        assert.strictEqual(json.recorded_script.scripts.length, 3)
+        const passed = yield* replay(dir, "session-1.json", ["--name", "a", "--connections", "3"])
+        assert.strictEqual(passed.exitCode, 0)
+        assert.strictEqual(passed.outcome.summary.completed, 3)
+        const tooFew = yield* replay(dir, "session-1.json", ["--name", "a", "--connections", "2"])
+        assert.strictEqual(tooFew.exitCode, 1)
+        assert.strictEqual(tooFew.outcome.failures[0]?._tag, "ScriptNotExhausted")
+      }).pipe(Effect.provide(platform)),
+    120_000
+  )
+
+  it.live(
+    "on SIGTERM the record command writes what it has so far, to the first unused BASE-N.json",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const fs = yield* FileSystem.FileSystem
+        yield* fs.writeFileString(Path.join(dir, "cut-1.json"), "{}")
+        const greeter = yield* startGreeter
+        const proxy = yield* spawn(node, [
+          cli,
+          "replay",
+          "record",
+          "-l",
+          "127.0.0.1:0",
+          "-r",
+          `127.0.0.1:${greeter.port}`,
+          "-o",
+          Path.join(dir, "cut")
+        ])
+        const port = Number((yield* proxy.waitFor(/listening on [\d.]+:(\d+)/))[1])
+        const done = yield* runClient(port)
+        assert.strictEqual(done.code, 0)
+        // A second connection still open when the signal comes: its exchanges so far are kept too.
+        const open = yield* rawClient(port)
+        yield* open.readAtLeast(26)
+        yield* open.write("NAME half\n")
+        yield* open.readAtLeast(26 + 22)
+        proxy.child.kill("SIGTERM")
+        // It exits by itself (130: interrupted), after writing, rather than being killed by the signal.
+        assert.strictEqual(yield* proxy.exitCode.pipe(Effect.timeout(Duration.seconds(30))), 130)
+        assert.include(proxy.output(), "cut-2.json")
+        const json = JSON.parse(yield* fs.readFileString(Path.join(dir, "cut-2.json")))
+        const [first, second] = json.recorded_script.scripts
+        assert.strictEqual(first.scripts.length, 3)
+        assert.deepStrictEqual(second.scripts[1], {
+          type: "script",
+          command: "NAME half\n",
+          response: "GREETING Hello, half!\n"
+        })
+      }).pipe(Effect.provide(platform)),
+    120_000
+  )
+})

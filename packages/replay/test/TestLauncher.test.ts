@@ -1,0 +1,110 @@
+import * as Path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, FileSystem, Layer } from "effect"
+import type { Plan } from "../src/Plan.ts"
+import * as TestLauncher from "../src/TestLauncher.ts"
+import { cli, client, fixtures, loadIn, node, platform, runnerLayer, spawn, tempDir } from "./support.ts"
+
+const layers = Layer.merge(runnerLayer, platform)
+const empty: Plan = { _tag: "Single", steps: [] }
+
+const launch = (
+  plan: Plan,
+  program: string,
+  args: ReadonlyArray<string>,
+  options: Partial<TestLauncher.TestOptions> = {}
+) => TestLauncher.run(plan, { announce: false, program, args, ...options })
+
+const greeting = loadIn(fixtures, "greeting-1.json")
+const clientArgs = [client, "--long", "--blob", "40", "--blob", "5000"]
+
+describe("TestLauncher", () => {
+  it.live("gives the command the replay's address and a fresh channel db dir, removed afterwards", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const fs = yield* FileSystem.FileSystem
+      const out = Path.join(dir, "env")
+      const script = `echo "$NDS_TEST_HOST $NDS_TEST_PORT $NDS2_CHANNEL_DB_DIR $TESTBED_REPLAY_HOST $TESTBED_REPLAY_PORT $(ls -A "$NDS2_CHANNEL_DB_DIR" | wc -l)" > ${out}`
+      const result = yield* launch(empty, "sh", ["-c", script])
+      assert.strictEqual(result.exitCode, 0)
+      const [host, port, db, host2, port2, entries] = (yield* fs.readFileString(out)).trim().split(" ")
+      assert.strictEqual(host, "127.0.0.1")
+      assert.isTrue(Number(port) > 0)
+      assert.deepStrictEqual([host2, port2, entries], [host, port, "0"])
+      assert.isFalse(yield* fs.exists(db!))
+    }).pipe(Effect.provide(layers))
+  )
+
+  it.live("exits with the command's own code when the replay passed", () =>
+    Effect.gen(function* () {
+      assert.strictEqual((yield* launch(empty, "sh", ["-c", "exit 7"])).exitCode, 7)
+      const passed = yield* launch((yield* greeting).plan, node, clientArgs)
+      assert.strictEqual(passed.exitCode, 0)
+      assert.strictEqual(passed.outcome.summary.stepsMatched, 6)
+    }).pipe(Effect.provide(layers))
+  )
+
+  it.live("exits 1 when the replay failed, even if the command succeeded", () =>
+    Effect.gen(function* () {
+      const loaded = yield* greeting
+      // The client never connects: the script is not exhausted.
+      const multi: Plan = { _tag: "Multi", connections: [loaded.plan._tag === "Single" ? loaded.plan.steps : []] }
+      const result = yield* launch(multi, "true", [])
+      assert.strictEqual(result.exitCode, 1)
+      assert.strictEqual(result.commandExitCode, 0)
+      assert.strictEqual(result.outcome.failures[0]?._tag, "ScriptNotExhausted")
+    }).pipe(Effect.provide(layers))
+  )
+
+  it.live("exits 124 when the overall timeout hits, and ends the command", () =>
+    Effect.gen(function* () {
+      const result = yield* launch(empty, "sleep", ["30"], { timeout: Duration.millis(500) })
+      assert.strictEqual(result.exitCode, 124)
+      assert.isTrue(result.timedOut)
+    }).pipe(Effect.provide(layers))
+  )
+
+  it.live("faults from the command line test the client's robustness with the same recording", () =>
+    Effect.gen(function* () {
+      const plan = (yield* greeting).plan
+      const chunked = yield* launch(plan, node, clientArgs, {
+        faults: [{ step: undefined, fault: { delay: 0.01, chunk: { size: 7, pause: 0.001 } } }]
+      })
+      assert.strictEqual(chunked.exitCode, 0)
+      assert.strictEqual(chunked.outcome.summary.faultsInjected, 6)
+      // The client reports a cut or reset answer with its exit code 3; the replay itself did not fail.
+      const truncated = yield* launch(plan, node, clientArgs, { faults: [{ step: 5, fault: { truncate: 100 } }] })
+      assert.deepStrictEqual([truncated.exitCode, truncated.outcome.failures.length], [3, 0])
+      const reset = yield* launch(plan, node, clientArgs, { faults: [{ step: 2, fault: { reset: true } }] })
+      assert.deepStrictEqual([reset.exitCode, reset.outcome.failures.length], [3, 0])
+    }).pipe(Effect.provide(layers))
+  )
+
+  it.live(
+    "the CLI: replay test exits with the client's code or 1, replay check describes a script",
+    () =>
+      Effect.gen(function* () {
+        const run = (args: ReadonlyArray<string>) =>
+          Effect.scoped(
+            Effect.gen(function* () {
+              const proc = yield* spawn(node, [cli, "replay", ...args])
+              return { code: yield* proc.exitCode, output: proc.output() }
+            })
+          )
+        const input = Path.join(fixtures, "library.json")
+        const ok = yield* run(["test", "-i", input, "--", node, client, "--blob", "40", "--blob", "5000"])
+        assert.strictEqual(ok.code, 0, ok.output)
+        assert.match(ok.output, /Test server listening on 127\.0\.0\.1:\d+/)
+        assert.include(ok.output, "5 step(s) matched")
+        const bad = yield* run(["test", "-i", input, "--fault", "reset@2", "--", node, client, "--name", "other"])
+        assert.strictEqual(bad.code, 1, bad.output)
+        assert.include(bad.output, "differ from the script at offset 5")
+        const check = yield* run(["check", Path.join(fixtures, "multi-1.json")])
+        assert.strictEqual(check.code, 0, check.output)
+        assert.include(check.output, "recorded_script: 2 connection(s)")
+        const missing = yield* run(["check", Path.join(fixtures, "nope.json")])
+        assert.strictEqual(missing.code, 2)
+      }),
+    120_000
+  )
+})

@@ -1,0 +1,162 @@
+// Commands inside containers over the exec API: attached (demultiplexed output, exit code) and interactive (TTY).
+import { Effect, Schedule } from "effect"
+import type Dockerode from "dockerode"
+import { Writable } from "node:stream"
+import { call } from "./engine.ts"
+
+export interface ExecSink {
+  readonly stdout: (bytes: Uint8Array) => void
+  readonly stderr: (bytes: Uint8Array) => void
+}
+
+export interface InteractiveIo {
+  readonly input: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown }
+  readonly output: NodeJS.WritableStream & { columns?: number; rows?: number; on: NodeJS.WritableStream["on"] }
+}
+
+const sinkStream = (write: (bytes: Uint8Array) => void) =>
+  new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      write(new Uint8Array(chunk))
+      done()
+    }
+  })
+
+/** The engine may answer "still running" for a moment after the output stream ended. */
+const exitCodeOf = (host: string, exec: Dockerode.Exec) =>
+  call(host, "exec inspect", () => exec.inspect()).pipe(
+    Effect.repeat({ schedule: Schedule.spaced("50 millis"), times: 100, while: (info) => info.Running }),
+    Effect.map((info) => info.ExitCode)
+  )
+
+/** Ends the exec'd process when its caller is interrupted: only possible when the engine runs on this machine. */
+const killExec = (host: string, local: boolean, exec: Dockerode.Exec) =>
+  local
+    ? call(host, "exec inspect", () => exec.inspect()).pipe(
+        Effect.flatMap((info) =>
+          Effect.sync(() => {
+            if (info.Running && info.Pid > 0) process.kill(info.Pid, "SIGKILL")
+          })
+        ),
+        Effect.ignore
+      )
+    : Effect.void
+
+export const execAttached = (
+  docker: Dockerode,
+  host: string,
+  local: boolean,
+  id: string,
+  spec: {
+    readonly cmd: ReadonlyArray<string>
+    readonly env?: ReadonlyArray<string> | undefined
+    readonly workingDir?: string | undefined
+    readonly stdin?: string | undefined
+  },
+  sink: ExecSink
+) =>
+  Effect.gen(function* () {
+    const withStdin = spec.stdin !== undefined
+    const exec = yield* call(host, "exec create", () =>
+      docker.getContainer(id).exec({
+        Cmd: [...spec.cmd],
+        AttachStdout: true,
+        AttachStderr: true,
+        AttachStdin: withStdin,
+        Tty: false,
+        ...(spec.env ? { Env: [...spec.env] } : {}),
+        ...(spec.workingDir ? { WorkingDir: spec.workingDir } : {})
+      })
+    )
+    const stream = yield* call(host, "exec start", () => exec.start({ hijack: true, stdin: withStdin, Tty: false }))
+    yield* Effect.callback<void>((resume) => {
+      let finished = false
+      const finish = () => {
+        if (!finished) {
+          finished = true
+          resume(Effect.void)
+        }
+      }
+      docker.modem.demuxStream(stream, sinkStream(sink.stdout), sinkStream(sink.stderr))
+      stream.on("end", finish)
+      stream.on("close", finish)
+      stream.on("error", finish)
+      if (withStdin) {
+        stream.write(spec.stdin ?? "")
+        stream.end()
+      }
+      return Effect.sync(() => stream.destroy())
+    }).pipe(Effect.onInterrupt(() => killExec(host, local, exec)))
+    return yield* exitCodeOf(host, exec)
+  })
+
+/** Binds the terminal to a TTY exec until the shell exits; the terminal is restored whatever happens. */
+export const execInteractive = (
+  docker: Dockerode,
+  host: string,
+  id: string,
+  cmd: ReadonlyArray<string>,
+  io: InteractiveIo
+) =>
+  Effect.gen(function* () {
+    const exec = yield* call(host, "exec create", () =>
+      docker.getContainer(id).exec({
+        Cmd: [...cmd],
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: true,
+        Env: [`TERM=${process.env.TERM ?? "xterm"}`]
+      })
+    )
+    const stream = yield* call(host, "exec start", () => exec.start({ hijack: true, stdin: true, Tty: true }))
+    const resize = () => {
+      if (io.output.columns && io.output.rows) {
+        exec.resize({ h: io.output.rows, w: io.output.columns }).catch(() => undefined)
+      }
+    }
+    yield* Effect.acquireUseRelease(
+      Effect.sync(() => {
+        const raw = io.input.isTTY === true && typeof io.input.setRawMode === "function"
+        if (raw) io.input.setRawMode?.(true)
+        io.input.pipe(stream)
+        stream.pipe(io.output, { end: false })
+        io.input.resume()
+        io.output.on("resize", resize)
+        resize()
+        return raw
+      }),
+      () =>
+        Effect.callback<void>((resume) => {
+          stream.on("end", () => resume(Effect.void))
+          stream.on("close", () => resume(Effect.void))
+          stream.on("error", () => resume(Effect.void))
+        }),
+      (raw) =>
+        Effect.sync(() => {
+          io.input.unpipe(stream)
+          stream.unpipe(io.output)
+          io.output.removeListener("resize", resize)
+          if (raw) io.input.setRawMode?.(false)
+          io.input.pause()
+          stream.destroy()
+        })
+    )
+    return yield* exitCodeOf(host, exec)
+  })
+
+/** Logs of a container without a TTY come framed (8-byte headers); this keeps the payloads. */
+export const demuxToString = (bytes: Uint8Array): string => {
+  const buffer = Buffer.from(bytes)
+  if (buffer.length < 8 || buffer[1] !== 0 || buffer[2] !== 0 || buffer[3] !== 0 || (buffer[0] ?? 9) > 2) {
+    return buffer.toString("utf8")
+  }
+  const parts: Array<Buffer> = []
+  let offset = 0
+  while (offset + 8 <= buffer.length) {
+    const size = buffer.readUInt32BE(offset + 4)
+    parts.push(buffer.subarray(offset + 8, offset + 8 + size))
+    offset += 8 + size
+  }
+  return Buffer.concat(parts).toString("utf8")
+}

@@ -1,0 +1,97 @@
+// What a stage becomes in the engine: names, labels, bridge interface names and container specs.
+import { createHash } from "node:crypto"
+import { Duration, type Path } from "effect"
+import type { ContainerSpec, NetworkSpec } from "../Docker.ts"
+import type { Loaded, Node } from "../Stage.ts"
+
+export const label = {
+  namespace: "testbed.namespace",
+  stage: "testbed.stage",
+  run: "testbed.run",
+  node: "testbed.node",
+  network: "testbed.network"
+} as const
+
+export interface Plan {
+  readonly runId: string
+  readonly labels: Readonly<Record<string, string>>
+  readonly networks: ReadonlyArray<{ readonly name: string; readonly spec: NetworkSpec }>
+  readonly nodes: ReadonlyArray<{
+    readonly name: string
+    readonly node: Node
+    readonly spec: ContainerSpec
+    /** Networks after the first, attached before the container starts. */
+    readonly extra: ReadonlyArray<{ readonly network: string; readonly address?: string | undefined }>
+  }>
+  /** Host-side directories of bind mounts, created before containers so the engine does not create them as root. */
+  readonly mountSources: ReadonlyArray<string>
+  readonly bridgeOf: (network: string) => string
+}
+
+/** Tag of a node's image: the one it names, or one derived from stage and node when it only has a build. */
+export const imageOf = (stage: string, name: string, node: Node): string =>
+  node.image ?? `testbed/${stage}-${name}:latest`
+
+const short = (runId: string) => runId.replaceAll("-", "").slice(0, 8)
+
+const nanos = (ms: number) => Math.round(ms * 1_000_000)
+const toMs = (d: Duration.Duration) => Duration.toMillis(d)
+
+export const make = (loaded: Loaded, namespace: string, runId: string, path: Path.Path): Plan => {
+  const { stage, baseDir } = loaded
+  const labels = { [label.namespace]: namespace, [label.stage]: stage.name, [label.run]: runId }
+  const networkName = (net: string) => `${stage.name}-${net}-${short(runId)}`
+  // At most 15 characters (IFNAMSIZ); unique per run so a stale bridge never collides.
+  const bridgeOf = (net: string) =>
+    `tb${createHash("sha256").update(`${namespace}/${stage.name}/${net}/${runId}`).digest("hex").slice(0, 11)}`
+  const networks = Object.entries(stage.networks ?? {}).map(([name, network]) => ({
+    name,
+    spec: {
+      name: networkName(name),
+      subnet: network.subnet,
+      gateway: network.gateway,
+      internal: network.internal,
+      bridgeName: bridgeOf(name),
+      labels: { ...labels, [label.network]: name }
+    } satisfies NetworkSpec
+  }))
+  const mountSources: Array<string> = []
+  const nodes = Object.entries(stage.nodes).map(([name, node]) => {
+    const [first, ...extra] = node.networks ?? []
+    const binds = (node.mounts ?? []).map((mount) => {
+      const source = path.resolve(baseDir, mount.source)
+      mountSources.push(source)
+      return `${source}:${mount.target}${mount.readOnly ? ":ro" : ""}`
+    })
+    const hc = node.healthcheck
+    const spec: ContainerSpec = {
+      name: `${stage.name}-${name}-${short(runId)}`,
+      image: imageOf(stage.name, name, node),
+      labels: { ...labels, [label.node]: name },
+      env: Object.entries(node.env ?? {}).map(([k, v]) => `${k}=${v}`),
+      cmd: node.command,
+      workingDir: node.workingDir,
+      hostname: node.hostname ?? name,
+      tty: node.tty,
+      capAdd: node.capabilities,
+      sysctls: node.sysctls,
+      binds,
+      healthcheck: hc
+        ? {
+            test: hc.test,
+            ...(hc.interval ? { intervalNs: nanos(toMs(hc.interval)) } : {}),
+            ...(hc.timeout ? { timeoutNs: nanos(toMs(hc.timeout)) } : {}),
+            ...(hc.retries !== undefined ? { retries: hc.retries } : {})
+          }
+        : undefined,
+      network: first ? { name: networkName(first.network), address: first.address } : undefined
+    }
+    return {
+      name,
+      node,
+      spec,
+      extra: extra.map((a) => ({ network: networkName(a.network), address: a.address }))
+    }
+  })
+  return { runId, labels, networks, nodes, mountSources, bridgeOf }
+}

@@ -1,0 +1,108 @@
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Schema } from "effect"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import * as Stage from "../src/Stage.ts"
+import { fixtures } from "./paths.ts"
+
+const fixture = (name: string) => readFileSync(join(fixtures, "stages", name, "stage.yaml"), "utf8")
+
+describe("Stage", () => {
+  it.effect("decodes the routing-lab fixture", () =>
+    Effect.gen(function* () {
+      const stage = yield* Stage.decodeYaml(fixture("routing-lab"), "routing-lab")
+      assert.strictEqual(stage.name, "routing-lab")
+      assert.deepStrictEqual(Object.keys(stage.nodes), ["client1", "client2"])
+      assert.deepStrictEqual(stage.nodes.client1?.capabilities, ["NET_ADMIN", "NET_RAW"])
+      assert.deepStrictEqual(stage.networks?.net1, { subnet: "10.231.1.0/24", gateway: "10.231.1.1", internal: true })
+    })
+  )
+
+  it.effect("a bad definition fails with the YAML path of every problem", () =>
+    Effect.gen(function* () {
+      const text = fixture("routing-lab")
+        .replace("address: 10.231.1.10", "address: 10.231.1")
+        .replace("capabilities: [NET_ADMIN, NET_RAW]", "capabilites: [NET_ADMIN, NET_RAW]")
+      const error = yield* Effect.flip(Stage.decodeYaml(text, "stage.yaml"))
+      assert.strictEqual(error._tag, "StageInvalid")
+      const paths = error.problems.map((p) => p.path)
+      assert.include(paths, "nodes.client1.networks[0].address")
+      assert.include(paths, "nodes.client1.capabilites")
+      assert.include(error.message, "at nodes.client1.networks[0].address")
+    })
+  )
+
+  it.effect("references to unknown networks and nodes are reported by path", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        Stage.decode(
+          {
+            name: "lab",
+            networks: { a: {} },
+            nodes: { n1: { image: "x", networks: [{ network: "b" }] }, n2: {} },
+            hooks: { up: [{ node: "n3", command: ["true"] }] },
+            host: { interfaces: [{ network: "c", arp: false }] }
+          },
+          "inline"
+        )
+      )
+      assert.deepStrictEqual(
+        error.problems.map((p) => p.path),
+        ["nodes.n1.networks[0].network", "nodes.n2", "hooks.up[0].node", "host.interfaces[0].network"]
+      )
+    })
+  )
+
+  it.effect("not YAML at all is a StageInvalid too", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(Stage.decodeYaml("nodes: [unclosed", "broken.yaml"))
+      assert.strictEqual(error._tag, "StageInvalid")
+      assert.include(error.message, "not YAML")
+    })
+  )
+
+  it.effect("names with path separators or .. are refused", () =>
+    Effect.gen(function* () {
+      for (const bad of ["../x", "a/b", "..", "a..b", ".hidden", "", "a\\b", "x".repeat(64)]) {
+        const error = yield* Effect.flip(Stage.validateName(bad))
+        assert.strictEqual(error._tag, "InvalidStageName", bad)
+      }
+      for (const good of ["routing-lab", "stage1", "lab_2.v3"])
+        assert.strictEqual(yield* Stage.validateName(good), good)
+      const error = yield* Effect.flip(Stage.decode({ name: "../x", nodes: {} }, "inline"))
+      assert.deepStrictEqual(
+        error.problems.map((p) => p.path),
+        ["name"]
+      )
+    })
+  )
+
+  it.effect.prop("every accepted name is a single safe path segment", [Schema.String], ([name]) =>
+    Effect.sync(() => {
+      if (Stage.isValidName(name)) {
+        assert.isFalse(name.includes("/") || name.includes("\\") || name.includes(".."))
+        assert.isFalse(name.startsWith("."))
+      }
+    })
+  )
+
+  it.effect("durations and readiness conditions decode", () =>
+    Effect.gen(function* () {
+      const stage = yield* Stage.decode(
+        {
+          name: "lab",
+          nodes: {
+            web: {
+              image: "x",
+              healthcheck: { test: ["true"], interval: "1 second" },
+              ready: [{ healthy: true }, { log: "up", timeout: "5 seconds" }, { tcp: 80 }, { command: ["true"] }]
+            }
+          }
+        },
+        "inline"
+      )
+      assert.strictEqual(stage.nodes.web?.ready?.length, 4)
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+})

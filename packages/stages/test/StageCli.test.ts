@@ -1,0 +1,153 @@
+// The `testbed stage` commands as a user runs them: a real process, a real terminal for `connect` (driven
+// through a pseudo-terminal by python3's pty module), Ctrl-C in the middle of `up`, exit codes.
+import { assert, describe, it } from "@effect/vitest"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { existsSync } from "node:fs"
+import { join } from "node:path"
+import Dockerode from "dockerode"
+import { Effect, Schedule } from "effect"
+import { ci, engineAvailable, repo, sandbox } from "./support.ts"
+import * as StageState from "../src/StageState.ts"
+
+// The real Node 24 binary: node_modules/.bin/node is a shell wrapper that would not pass SIGINT on.
+const node = join(repo, "node_modules", "node", "bin", "node")
+const bin = join(repo, "apps", "testbed", "src", "bin.ts")
+
+const python = spawnSync("python3", ["-c", "import pty"]).status === 0
+if (ci && !python) throw new Error("CI=true but python3 (for the pseudo-terminal) is missing")
+
+const cli = (args: ReadonlyArray<string>, options: { readonly cwd: string }) =>
+  spawnSync(node, [bin, "stage", ...args], { cwd: options.cwd, encoding: "utf8", timeout: 200_000 })
+
+// Opens a pty, runs the command in it, types a line once the shell prompt shows, reads until the marker,
+// then types `exit 7`; prints a JSON line with what it saw and the exit code.
+const ptyDriver = String.raw`
+import json, os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+seen = b""
+def read_until(token, timeout):
+    global seen
+    end = time.time() + timeout
+    while token not in seen and time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            seen += data
+    return token in seen
+prompt = read_until(b"# ", 150)
+os.write(fd, b"tty; echo marker-$((40+2))\n")
+found = read_until(b"marker-42", 30)
+os.write(fd, b"exit 7\n")
+_, status = os.waitpid(pid, 0)
+print(json.dumps({"prompt": prompt, "found": found, "code": os.waitstatus_to_exitcode(status), "seen": seen.decode("utf8", "replace")}))
+`
+
+describe.skipIf(!engineAvailable)("testbed stage (CLI, real Docker)", () => {
+  it.live(
+    "up, exec with its exit code, connect through a terminal, status, down",
+    () => {
+      const box = sandbox(["routing-lab"])
+      return Effect.gen(function* () {
+        const up = cli(["up", "routing-lab"], { cwd: box.dir })
+        assert.strictEqual(up.status, 0, up.stderr)
+        assert.include(up.stdout, "stage routing-lab is up")
+
+        const exec = cli(["exec", "client1", "--", "sh", "-c", "echo from-$(hostname); exit 3"], { cwd: box.dir })
+        assert.strictEqual(exec.status, 3, exec.stderr)
+        assert.strictEqual(exec.stdout, "from-client1\n")
+
+        const session = spawnSync("python3", ["-c", ptyDriver, node, bin, "stage", "connect", "client1"], {
+          cwd: box.dir,
+          encoding: "utf8",
+          timeout: 200_000
+        })
+        const seen = JSON.parse(session.stdout.trim().split("\n").at(-1) ?? "{}")
+        assert.isTrue(seen.found, seen.seen)
+        assert.include(seen.seen, "/dev/pts/")
+        assert.strictEqual(seen.code, 7)
+
+        const down = cli(["down"], { cwd: box.dir })
+        assert.strictEqual(down.status, 0, down.stderr)
+        assert.strictEqual(down.stdout.trim(), "stage routing-lab is down")
+        assert.isFalse(existsSync(join(box.stateDir, "stage.json")))
+      }).pipe(
+        Effect.onError(() => Effect.sync(() => cli(["prune"], { cwd: box.dir }))),
+        Effect.ensuring(Effect.sync(() => box.cleanup()))
+      )
+    },
+    300_000
+  )
+
+  it.live(
+    "Ctrl-C in the middle of up removes everything that up created",
+    () => {
+      const box = sandbox(["routing-lab"], (text) =>
+        text.replaceAll(
+          "[{ command: [test, -d, /root/src], timeout: 20 seconds }]",
+          `[{ command: ["false"], timeout: 10 minutes }]`
+        )
+      )
+      const namespace = StageState.namespaceOf(box.stateDir)
+      const docker = new Dockerode()
+      const labelled = () =>
+        Effect.promise(() =>
+          Promise.all([
+            docker.listContainers({ all: true, filters: { label: [`testbed.namespace=${namespace}`] } }),
+            docker.listNetworks({ filters: { label: [`testbed.namespace=${namespace}`] } })
+          ])
+        )
+      let child: ChildProcess | undefined
+      return Effect.gen(function* () {
+        const proc = spawn(node, [bin, "stage", "up", "routing-lab"], { cwd: box.dir, stdio: "ignore" })
+        child = proc
+        const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)))
+        yield* labelled().pipe(
+          Effect.filterOrFail(([cs]) => cs.length === 2 && cs.every((c) => c.State === "running")),
+          Effect.retry(Schedule.spaced("200 millis")),
+          Effect.timeout("120 seconds")
+        )
+        proc.kill("SIGINT")
+        const code = yield* Effect.promise(() => exited).pipe(Effect.timeout("90 seconds"))
+        assert.strictEqual(code, 130)
+        const [containers, networks] = yield* labelled()
+        assert.deepStrictEqual([containers.length, networks.length], [0, 0])
+        assert.isFalse(existsSync(join(box.stateDir, "stage.json")))
+      }).pipe(
+        Effect.onError(() =>
+          Effect.sync(() => {
+            child?.kill("SIGKILL")
+            cli(["prune"], { cwd: box.dir })
+          })
+        ),
+        Effect.ensuring(Effect.sync(() => box.cleanup()))
+      )
+    },
+    300_000
+  )
+
+  it.live(
+    "a bad definition exits 2 naming the YAML path; a name with .. is refused",
+    () => {
+      const box = sandbox(["routing-lab"], (text) => text.replace("subnet: 10.231.1.0/24", "subnet: 10.231.1.0"))
+      return Effect.sync(() => {
+        const bad = cli(["up", "routing-lab"], { cwd: box.dir })
+        assert.strictEqual(bad.status, 2)
+        assert.include(bad.stderr, "networks.net1.subnet")
+        const escaping = cli(["up", "../x"], { cwd: box.dir })
+        assert.strictEqual(escaping.status, 2)
+        assert.include(escaping.stderr, "invalid stage name")
+      }).pipe(
+        Effect.onError(() => Effect.sync(() => cli(["prune"], { cwd: box.dir }))),
+        Effect.ensuring(Effect.sync(() => box.cleanup()))
+      )
+    },
+    120_000
+  )
+})
