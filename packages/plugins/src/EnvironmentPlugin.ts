@@ -3,10 +3,11 @@
  * containers of a stage… Setup is scoped: closing the scope stops every service it launched, so a failed or
  * interrupted test leaves nothing running.
  */
-import type { Command } from "@testbed/commands"
+import type { Command, CommandRunner } from "@testbed/commands"
 import type { Duration, Effect, FileSystem, Option, Path, Scope } from "effect"
 import { Schema } from "effect"
 import type { ChildProcessSpawner } from "effect/process"
+import type { ServicePlugin } from "./ServicePlugin.ts"
 
 /** One long-running or run-to-completion process of a service, with its output sent to two log files. */
 export interface ServiceLaunch {
@@ -15,6 +16,8 @@ export interface ServiceLaunch {
   readonly command: Command.Command
   readonly stdoutPath: string
   readonly stderrPath: string
+  /** The service (its key in the test) this process belongs to: where an environment with nodes runs it. */
+  readonly node?: string | undefined
 }
 
 /** How a service process ended. `stopped` is true when the harness ended it (end of test, timeout). */
@@ -63,9 +66,21 @@ export interface Environment {
   readonly allocatePort: Effect.Effect<number, EnvironmentSetupFailed>
   /** Starts a process; it is stopped (group-wide) when the scope closes. */
   readonly launch: (launch: ServiceLaunch) => Effect.Effect<ServiceProcess, ServiceLaunchFailed, Scope.Scope>
+  /** The address of one service when services do not share `host` (a container each); default `host`. */
+  readonly hostOf?: ((service: string) => string) | undefined
+  /** Runs one-off commands (steps) where the services run; without it the harness uses the local runner. */
+  readonly runner?: CommandRunner.CommandRunner["Service"] | undefined
 }
 
 export type EnvironmentServices = FileSystem.FileSystem | Path.Path | ChildProcessSpawner.ChildProcessSpawner
+
+/** A service of the test, as an environment that builds nodes per service needs to know it. */
+export interface EnvironmentService {
+  readonly key: string
+  readonly plugin: ServicePlugin
+  /** Where the plugin came from ("builtin", its file): its `docker.build` is relative to that file. */
+  readonly source: string
+}
 
 export interface EnvironmentPlugin {
   readonly name: string
@@ -73,7 +88,15 @@ export interface EnvironmentPlugin {
   readonly setup: (context: {
     readonly test: string
     readonly outputDir: string
-  }) => Effect.Effect<Environment, EnvironmentSetupFailed, Scope.Scope | EnvironmentServices>
+    /** The test's services (servers first); an environment may prepare a place for each. */
+    readonly services?: ReadonlyArray<EnvironmentService> | undefined
+  }) => Effect.Effect<
+    Environment,
+    EnvironmentSetupFailed,
+    // Spelled out rather than `EnvironmentServices`: declaration emit of packages that infer this type cannot name
+    // an alias reached only through `export * as EnvironmentPlugin`.
+    Scope.Scope | FileSystem.FileSystem | Path.Path | ChildProcessSpawner.ChildProcessSpawner
+  >
 }
 
 /** What an out-of-tree environment module must export, checked when it is loaded. */
