@@ -89,6 +89,13 @@ export interface ActionModule {
   readonly actions: ReadonlyArray<string>
   /** Validates `args` for `action` (the name without the module prefix). */
   readonly prepare: (action: string, args: ReadonlyArray<ActionArg>) => Result.Result<PreparedAction, string>
+  /**
+   * Optional load-time check across one connection's steps, in the order they run (e.g. a channel used before it
+   * is registered): the first offending step's path and why, or undefined. Steps of other modules are included.
+   */
+  readonly check?: (
+    steps: ReadonlyArray<{ readonly path: string; readonly prepared: PreparedAction }>
+  ) => { readonly path: string; readonly reason: string } | undefined
 }
 
 export const makeModule = <S>(options: {

@@ -89,6 +89,12 @@ export interface LoadOptions {
   readonly allowOutsideRoot?: boolean | undefined
   /** Lets `import` load a module from a file path (its default export is an ActionModule). */
   readonly allowModulePaths?: boolean | undefined
+  /**
+   * Runs the modules' cross-step checks on each connection of the entry (default true). Off for fragments that
+   * only make sense inside another script (`loadAll` checks every entry's own steps, and cross-step checks only
+   * on the default entry).
+   */
+  readonly moduleChecks?: boolean | undefined
 }
 
 export interface LoadedScript {
@@ -351,6 +357,24 @@ export const load = Effect.fn("ScriptLoader.load")(function* (options: LoadOptio
     yield* compile(entry.node, entry.file, entryPath, seen, steps)
     plan = { _tag: "Single", steps }
   }
+  if (options.moduleChecks !== false) {
+    const connections = plan._tag === "Single" ? [plan.steps] : plan.connections
+    for (const steps of connections) {
+      const actions = steps.flatMap((step) => (step._tag === "Action" ? [step] : []))
+      for (const module of registry.modules.values()) {
+        const problem = module.check?.(actions)
+        if (problem !== undefined) {
+          const step = actions.find((a) => a.path === problem.path)
+          return yield* new ActionInvalid({
+            file: top.display,
+            path: problem.path,
+            action: step?.action ?? module.name,
+            reason: problem.reason
+          })
+        }
+      }
+    }
+  }
   return {
     file: top.display,
     name,
@@ -363,13 +387,20 @@ export const load = Effect.fn("ScriptLoader.load")(function* (options: LoadOptio
 })
 
 /** Loads every entry of the top-level file (what `replay check` does): a broken unused entry is still an error. */
-export const loadAll = Effect.fn("ScriptLoader.loadAll")(function* (options: Omit<LoadOptions, "name">) {
+export const loadAll = Effect.fn("ScriptLoader.loadAll")(function* (
+  options: Omit<LoadOptions, "name" | "moduleChecks"> & {
+    /** The entry whose connections get the modules' cross-step checks; `recorded_script` by default. */
+    readonly moduleChecksOn?: string | undefined
+  }
+) {
   const fs = yield* FileSystem.FileSystem
   const text = yield* fs
     .readFileString(options.file)
     .pipe(Effect.mapError((error) => new ScriptNotFound({ file: options.file, reason: error.message })))
   const entries = yield* parseFile(options.file, text)
   const scripts: Array<LoadedScript> = []
-  for (const [n] of entries) scripts.push(yield* load({ ...options, name: n }))
+  for (const [n] of entries) {
+    scripts.push(yield* load({ ...options, name: n, moduleChecks: n === (options.moduleChecksOn ?? defaultName) }))
+  }
   return scripts
 })

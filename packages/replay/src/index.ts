@@ -2,6 +2,8 @@
 export * as Action from "./Action.ts"
 export * as BlobStore from "./BlobStore.ts"
 export * as Fault from "./Fault.ts"
+export * as Nds1 from "./nds/Nds1.ts"
+export * as Nds2 from "./nds/Nds2.ts"
 export * as Plan from "./Plan.ts"
 export * as RecordProxy from "./RecordProxy.ts"
 export * as ReplayError from "./ReplayError.ts"

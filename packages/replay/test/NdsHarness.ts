@@ -1,13 +1,23 @@
-// Runs NDS actions without a socket: the client's bytes are a fixed buffer, the answer is collected.
-import { Effect, Result } from "effect"
+// Runs NDS actions without a socket (the client's bytes are a fixed buffer, the answer is collected), and the
+// layer that loads and replays NDS scripts.
+import * as Path from "node:path"
+import { NodeServices } from "@effect/platform-node"
+import { LocalRunner } from "@testbed/commands"
+import { EventBus } from "@testbed/events"
+import { Effect, Layer, Result } from "effect"
 import {
   type ActionArg,
   type ActionIO,
   type ActionModule,
+  ActionRegistry,
   makeConnectionState,
   type PreparedAction
 } from "../src/Action.ts"
+import { BlobStore } from "../src/BlobStore.ts"
+import { module as nds1 } from "../src/nds/Nds1.ts"
+import { module as nds2 } from "../src/nds/Nds2.ts"
 import { ActionFailed, type ReplayFailure, ScriptMismatch, ScriptNotExhausted } from "../src/ReplayError.ts"
+import * as ScriptLoader from "../src/ScriptLoader.ts"
 
 export type Call = readonly [action: string, args: ReadonlyArray<ActionArg>]
 
@@ -95,3 +105,16 @@ export const hex = (...groups: ReadonlyArray<string>): string => groups.join("")
 
 /** The hex of ASCII text, for the text parts of an answer. */
 export const ascii = (s: string): string => Buffer.from(s, "latin1").toString("hex")
+
+export const repo = Path.resolve(import.meta.dirname, "../../..")
+export const fixtures = Path.join(repo, "fixtures/replay")
+
+/** What loading and replaying an NDS script needs: both modules, blobs beside the fixtures, a command runner. */
+export const layer = Layer.mergeAll(
+  ActionRegistry.layer([nds1, nds2]),
+  BlobStore.layer({ dir: Path.join(fixtures, "blobs") }),
+  LocalRunner.layer.pipe(Layer.provide(EventBus.EventBus.layer))
+).pipe(Layer.provideMerge(NodeServices.layer))
+
+export const load = (file: string, options: { readonly moduleChecks?: boolean } = {}) =>
+  ScriptLoader.load({ file, ...options })

@@ -10,6 +10,8 @@ import {
   Action,
   BlobStore,
   Fault,
+  Nds1,
+  Nds2,
   Plan,
   RecordProxy,
   ReplayServer,
@@ -85,8 +87,8 @@ interface ScriptFlags {
   readonly allowModulePath: boolean
 }
 
-/** Modules `import` may name. The nds1/nds2 modules join this list when they exist. */
-const registry = Action.ActionRegistry.layer([])
+/** Modules `import` may name. */
+const registry = Action.ActionRegistry.layer([Nds1.module, Nds2.module])
 
 const blobLayer = (input: string, flags: Pick<ScriptFlags, "blobs" | "blobCache">) =>
   BlobStore.BlobStore.layer({
