@@ -7,10 +7,12 @@ import { EventBus, EventLog } from "@testbed/events"
 import { PluginRegistry } from "@testbed/plugins"
 import { ReportWriter } from "@testbed/reports"
 import { Clock, Effect, Exit, FileSystem, Layer, Path } from "effect"
+import * as DockerEnvironment from "./DockerEnvironment.ts"
 import * as ExperimentConfig from "./ExperimentConfig.ts"
 import * as ExperimentManager from "./ExperimentManager.ts"
 import * as Plan from "./Plan.ts"
 import * as Progress from "./Progress.ts"
+import * as Replay from "./Replay.ts"
 
 export interface Options {
   /** Where run directories are created. Default: the file's `paths.output_dir`, else `outputs`. */
@@ -39,6 +41,12 @@ export interface Outcome {
   readonly html: string | undefined
 }
 
+/** The plugins this package brings on top of @testbed/plugins' own (they need @testbed/replay). */
+export const builtins: NonNullable<PluginRegistry.LoadOptions["builtins"]> = {
+  services: [Replay.plugin],
+  environments: [DockerEnvironment.plugin]
+}
+
 /** Loads, validates and plans: everything `--dry-run` does. Fails with every problem found. */
 export const prepare = Effect.fn("Experiment.prepare")(function* (file: string, options: Options = {}) {
   const path = yield* Path.Path
@@ -50,7 +58,7 @@ export const prepare = Effect.fn("Experiment.prepare")(function* (file: string, 
     ),
     ...(options.pluginDirectories ?? [])
   ]
-  const registry = yield* PluginRegistry.load({ directories }).pipe(
+  const registry = yield* PluginRegistry.load({ directories, builtins }).pipe(
     Effect.mapError(
       (error) =>
         new ExperimentConfig.ExperimentConfigInvalid({

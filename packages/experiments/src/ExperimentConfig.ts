@@ -52,9 +52,35 @@ export const RunStep = Schema.Struct({
 })
 export type RunStep = typeof RunStep.Type
 
+/**
+ * Replays a recorded script's server side (@testbed/replay) for a client `command` run against it, or — with
+ * `service` — waits for a `replay` service to finish and checks its outcome. Fails on the first divergence.
+ */
+export const ReplayStep = Schema.Struct({
+  name: Schema.optionalKey(Schema.String),
+  /** The recorded script, relative to the experiment file. */
+  script: Schema.optionalKey(Schema.String),
+  /** The entry of the script file to play (default `recorded_script`). */
+  entry: Schema.optionalKey(Schema.String),
+  /** The client: program and arguments (templates allowed), run with NDS_TEST_HOST/PORT and TESTBED_REPLAY_HOST/PORT. */
+  command: Schema.optionalKey(Schema.Array(Schema.String)),
+  env: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
+  /** Instead of script + command: a `replay` service of this test whose outcome is checked. */
+  service: Schema.optionalKey(Schema.String),
+  connections: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  /** How long the replay waits for client input at one step (default 10 seconds). */
+  step_timeout: Schema.optionalKey(DurationInput),
+  timeout: Schema.optionalKey(DurationInput),
+  /** The client's exit code that makes the step pass (default 0); `any` checks only the replay. */
+  expect_exit: Schema.optionalKey(Schema.Union([Schema.Int, Schema.Literal("any")])),
+  description: Schema.optionalKey(Schema.String)
+})
+export type ReplayStep = typeof ReplayStep.Type
+
 export const Step = Schema.Union([
   Schema.Struct({ wait: DurationInput, description: Schema.optionalKey(Schema.String) }),
-  Schema.Struct({ run: RunStep })
+  Schema.Struct({ run: RunStep }),
+  Schema.Struct({ replay: ReplayStep })
 ])
 export type Step = typeof Step.Type
 
@@ -81,7 +107,9 @@ export const Assertion = Schema.Union([
     path: Schema.optionalKey(Schema.String),
     timeout: Schema.optionalKey(DurationInput)
   }),
-  Schema.Struct({ type: Schema.Literal("file_exists"), path: Schema.String })
+  Schema.Struct({ type: Schema.Literal("file_exists"), path: Schema.String }),
+  /** A `replay` service (`service`) or a replay step (`step`) saw the client follow the script to its end. */
+  Schema.Struct({ type: Schema.Literal("replay_passed"), ...Target })
 ])
 export type Assertion = typeof Assertion.Type
 
@@ -104,7 +132,8 @@ const TestSettings = {
 
 export const TestConfig = Schema.Struct({
   name: Schema.String,
-  services: Schema.Record(Schema.String, ServiceConfig),
+  /** Optional only for a test made of replay steps. */
+  services: Schema.optionalKey(Schema.Record(Schema.String, ServiceConfig)),
   ...TestSettings
 })
 export type TestConfig = typeof TestConfig.Type

@@ -158,7 +158,10 @@ export const run = Effect.fn("ExperimentManager.run")(function* (plan: Experimen
       const outcome = yield* Effect.raceFirst(
         TestCase.runAttempt(test, attempt, {
           runDir: options.runDir,
+          experimentDir: options.configurationFile === undefined ? undefined : path.dirname(options.configurationFile),
           environment: environments.get(test.name)!,
+          pluginSource: (name) =>
+            options.registry.services.find((registered) => registered.plugin.name === name)?.source ?? "builtin",
           certificate: certificate?._tag === "Success" ? certificate.success : undefined,
           testLevelFastFail: plan.testLevelFastFail,
           timeout: Duration.min(test.timeout, remaining),

@@ -189,17 +189,40 @@ export const make = (
         problem(`${servicePath}.target`, `no service "${config.target}" in this test (has: ${[...keys].join(", ")})`)
       else if (target[2].role !== "server") problem(`${servicePath}.target`, `"${config.target}" is not a server`)
     }
-    if (services.length === 0) problem(`${path}.services`, "a test needs at least one service")
+    const hasReplayStep = Array.isArray(test.steps) && test.steps.some((step) => "replay" in step)
+    if (services.length === 0 && !hasReplayStep) problem(`${path}.services`, "a test needs at least one service")
     const steps: ReadonlyArray<Step> = Array.isArray(test.steps)
       ? (test.steps as ReadonlyArray<Step>)
       : test.steps !== undefined && "wait" in test.steps && test.steps.wait !== undefined
         ? [{ wait: test.steps.wait }]
         : []
     const stepNames = new Set<string>()
+    const replaySteps = new Set<string>()
     steps.forEach((step, index) => {
       const stepPath = `${path}.steps[${index}]`
       if ("wait" in step) {
         duration(`${stepPath}.wait`, step.wait)
+        return
+      }
+      if ("replay" in step) {
+        const replay = step.replay
+        const name = replay.name ?? `step${index}`
+        stepNames.add(name)
+        replaySteps.add(name)
+        if (replay.service !== undefined) {
+          const target = services.find(([, key]) => key === replay.service)
+          if (target === undefined) problem(`${stepPath}.replay.service`, `no service "${replay.service}" in this test`)
+          else if (target[2].implementation !== "replay")
+            problem(`${stepPath}.replay.service`, `"${replay.service}" is not a replay service`)
+          if (replay.script !== undefined || replay.command !== undefined)
+            problem(`${stepPath}.replay`, "give service, or script and command, not both")
+        } else {
+          if (replay.script === undefined) problem(`${stepPath}.replay.script`, "give the recorded script (or service)")
+          if (replay.command === undefined || replay.command.length === 0)
+            problem(`${stepPath}.replay.command`, "give the client command run against the replay")
+        }
+        duration(`${stepPath}.replay.timeout`, replay.timeout)
+        duration(`${stepPath}.replay.step_timeout`, replay.step_timeout)
         return
       }
       const run = step.run
@@ -216,12 +239,19 @@ export const make = (
       const assertionPath = `${path}.assertions[${index}]`
       if (assertion.type === "file_exists") return
       if ("step" in assertion && assertion.step !== undefined) {
-        if (!stepNames.has(assertion.step)) problem(`${assertionPath}.step`, `no run step named "${assertion.step}"`)
+        if (!stepNames.has(assertion.step)) problem(`${assertionPath}.step`, `no step named "${assertion.step}"`)
         if (assertion.service !== undefined) problem(assertionPath, "give service or step, not both")
       } else if (assertion.service === undefined) {
         problem(assertionPath, "give the service (or step) it is about")
       } else if (!keys.has(assertion.service)) {
         problem(`${assertionPath}.service`, `no service "${assertion.service}" in this test`)
+      }
+      if (assertion.type === "replay_passed") {
+        if (assertion.step !== undefined && stepNames.has(assertion.step) && !replaySteps.has(assertion.step))
+          problem(`${assertionPath}.step`, `"${assertion.step}" is not a replay step`)
+        const target = services.find(([, key]) => key === assertion.service)
+        if (target !== undefined && target[2].implementation !== "replay")
+          problem(`${assertionPath}.service`, `"${assertion.service}" is not a replay service`)
       }
       if (assertion.type === "output_matches") {
         try {
@@ -261,7 +291,7 @@ export const make = (
   const tests: Array<TestPlan> = []
   ;(config.tests ?? []).forEach((test, index) => {
     const path = `tests[${overrides.indices?.tests[index] ?? index}]`
-    const services = Object.entries(test.services).map(
+    const services = Object.entries(test.services ?? {}).map(
       ([key, service]) => [`${path}.services.${key}`, key, service] as const
     )
     tests.push({ ...planTest(path, test, services, undefined), name: test.name })

@@ -12,10 +12,15 @@ import * as Assertions from "./internal/assertions.ts"
 import * as Services from "./internal/services.ts"
 import * as Steps from "./internal/steps.ts"
 import type { TestPlan } from "./Plan.ts"
+import * as Replay from "./Replay.ts"
 
 export interface AttemptContext {
   readonly runDir: string
+  /** The experiment file's directory (`{{ experiment_dir }}`; relative replay scripts start there). */
+  readonly experimentDir?: string | undefined
   readonly environment: EnvironmentPlugin.EnvironmentPlugin
+  /** Where a service plugin came from (its `docker.build` is relative to it). */
+  readonly pluginSource?: ((name: string) => string) | undefined
   readonly certificate: Certificates.Certificate | undefined
   readonly testLevelFastFail: boolean
   /** Time left for this attempt (the test's timeout, or less when the experiment's runs out sooner). */
@@ -95,13 +100,23 @@ const flow = Effect.fnUntraced(function* (
   yield* environmentMachine.transition("INITIALIZING", "attempt started")
   yield* environmentMachine.transition("INITIALIZED", "plugin resolved", { plugin: context.environment.name })
   yield* environmentMachine.transition("SETTING_UP", "setup")
-  attempt.environment = yield* context.environment.setup({ test: test.name, outputDir: attempt.dir }).pipe(
-    Effect.provideService(Scope.Scope, launchScope),
-    Effect.tapError((error) =>
-      Effect.orDie(environmentMachine.transition("ERROR", "setup failed", { reason: error.reason }))
-    ),
-    Effect.mapError((error) => new Abort({ status: "failed", reason: error.message }))
-  )
+  attempt.environment = yield* context.environment
+    .setup({
+      test: test.name,
+      outputDir: attempt.dir,
+      services: test.services.map((service) => ({
+        key: service.key,
+        plugin: service.plugin,
+        source: context.pluginSource?.(service.plugin.name) ?? "builtin"
+      }))
+    })
+    .pipe(
+      Effect.provideService(Scope.Scope, launchScope),
+      Effect.tapError((error) =>
+        Effect.orDie(environmentMachine.transition("ERROR", "setup failed", { reason: error.reason }))
+      ),
+      Effect.mapError((error) => new Abort({ status: "failed", reason: error.message }))
+    )
   yield* Scope.addFinalizer(
     launchScope,
     Effect.orDie(
@@ -207,6 +222,7 @@ export const runAttempt = Effect.fn("TestCase.runAttempt")(function* (
         environment: unready,
         services: new Map(),
         steps: new Map(),
+        replays: new Map(),
         variables: {
           test_dir: dir,
           run_dir: context.runDir,
@@ -214,6 +230,8 @@ export const runAttempt = Effect.fn("TestCase.runAttempt")(function* (
           attempt: number,
           node: process.execPath,
           assets: Builtins.assetsDirectory,
+          replay_server: Replay.serverAsset,
+          experiment_dir: context.experimentDir ?? process.cwd(),
           ...(context.certificate === undefined ? {} : { ...context.certificate })
         },
         crashed: yield* Deferred.make<Abort>()

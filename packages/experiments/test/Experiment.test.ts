@@ -80,7 +80,7 @@ describe("Experiment.prepare (--dry-run)", () => {
         ].join("\n"),
         "panther.yaml"
       )
-      assert.strictEqual(config.tests?.[0]?.services.s?.name, "srv")
+      assert.strictEqual(config.tests?.[0]?.services?.s?.name, "srv")
       assert.deepStrictEqual(config.tests?.[0]?.steps, { wait: 2 })
       const broken = yield* Effect.flip(ExperimentConfig.parse("tests: [\n", "broken.yaml"))
       assert.strictEqual(broken.problems.length > 0, true)

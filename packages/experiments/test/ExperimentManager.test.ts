@@ -36,6 +36,9 @@ describe("ExperimentManager", () => {
           "service.exited",
           "step.started",
           "step.finished",
+          // Step commands go through a CommandRunner, which publishes their command.* events.
+          "command.started",
+          "command.completed",
           "assertion.checked",
           "test.artifact",
           "test.finished",

@@ -6,7 +6,7 @@
  */
 import { type Command, CommandRunner } from "@testbed/commands"
 import { EventBus } from "@testbed/events"
-import { Clock, Duration, Effect, Option, Queue, Ref, Result, Schedule, type Scope } from "effect"
+import { Clock, Duration, Effect, Fiber, identity, Option, Queue, Ref, Result, Schedule, type Scope } from "effect"
 import { dispatchResult, type Execution, interruptedResponse, refusedResponse } from "./internal/execution.ts"
 import * as MqttConnection from "./MqttConnection.ts"
 import * as Protocol from "./Protocol.ts"
@@ -28,6 +28,8 @@ export interface AgentOptions {
   readonly registrationInterval?: Duration.Input
   /** Bytes of stdout and of stderr sent back. Default 1 MiB. */
   readonly maxOutputBytes?: number
+  /** A command still running after this long is announced on the running topic. Default 100 ms. */
+  readonly runningNoticeAfter?: Duration.Input
   /** How many command ids each agent remembers for de-duplication. Default 10000. */
   readonly memory?: number
   /** Builds the command run for a message; default `sh -c` with the timeout (a hook for in-process runners). */
@@ -74,17 +76,19 @@ export const start = (
     const mode = options.mode ?? "json"
     const allow = Security.allowlist(options.allow)
     const memorySize = options.memory ?? 10_000
+    const runningNoticeAfter = Duration.fromInputUnsafe(options.runningNoticeAfter ?? "100 millis")
     const ids = new Set(options.ids)
     const mqttClientId = `testbed-agent-${options.ids[0] ?? "none"}-${randomSuffix()}`
-    const stats = yield* Ref.make<AgentStats>({
+    // Plain counters, bumped synchronously: every command on the shared topic reaches every agent connection.
+    const counters: { -readonly [K in keyof AgentStats]: number } = {
       received: 0,
       malformed: 0,
       ignored: 0,
       executed: 0,
       refused: 0,
       duplicates: 0
-    })
-    const count = (key: keyof AgentStats) => Ref.update(stats, (s) => ({ ...s, [key]: s[key] + 1 }))
+    }
+    const count = (key: keyof AgentStats) => Effect.sync(() => void counters[key]++)
     const acked = new Set<string>()
     const allAcked = yield* Ref.make(false)
     const memories = new Map<string, Memory>(options.ids.map((id) => [id, new Map()]))
@@ -128,9 +132,12 @@ export const start = (
           command: message.command,
           start_time: Protocol.epochSeconds(startMs)
         }
-        // Informational only (the answer is what counts): QoS 0 spares the broker a stored message and an ack.
-        yield* Effect.forkChild(
-          Effect.ignore(connection.publish(Protocol.runningTopic(topics), JSON.stringify(notice), 0))
+        // Informational only (the answer is what counts): QoS 0 spares the broker a stored message and an ack, and
+        // a command that answers within `runningNoticeAfter` sends none (its answer says more, as soon).
+        const announce = yield* Effect.forkChild(
+          Effect.ignore(connection.publish(Protocol.runningTopic(topics), JSON.stringify(notice), 0)).pipe(
+            Duration.isZero(runningNoticeAfter) ? identity : Effect.delay(runningNoticeAfter)
+          )
         )
         const payload = yield* dispatchResult(execution, id, message, startMs).pipe(
           Effect.onInterrupt(() =>
@@ -141,6 +148,7 @@ export const start = (
             })
           )
         )
+        yield* Fiber.interrupt(announce)
         remember(id, message.command_id, { state: "done", payload })
         yield* count("executed")
         yield* send(topics.response, payload)
@@ -162,20 +170,21 @@ export const start = (
         yield* send(topics.response, Protocol.encodeResponse(mode, refusedResponse(agentId, message, reason, now)))
       })
 
+    // A JSON key could appear twice; only a plain miss is skipped, anything addressed to us is fully decoded. Done
+    // before any effect runs: with many agents most commands on the shared topic are for someone else.
+    const forSomeoneElse = (payload: string): boolean => {
+      const addressee = Protocol.peekClientId(mode, payload)
+      return addressee !== undefined && !ids.has(addressee) && addressee.toLowerCase() !== "all"
+    }
+
     const onCommand = (payload: string) =>
       Effect.gen(function* () {
-        yield* count("received")
-        // A JSON key could appear twice; only a plain miss is skipped, anything addressed to us is fully decoded.
-        const addressee = Protocol.peekClientId(mode, payload)
-        if (addressee !== undefined && !ids.has(addressee) && addressee.toLowerCase() !== "all") {
-          return yield* count("ignored")
-        }
         const decoded = Protocol.decodeCommand(mode, payload)
         if (Option.isNone(decoded)) {
-          const s = yield* Ref.updateAndGet(stats, (s) => ({ ...s, malformed: s.malformed + 1 }))
+          const malformed = ++counters.malformed
           // Logged, counted, ignored: a flood of garbage must not flood the log too.
-          if (s.malformed <= 5 || s.malformed % 1000 === 0) {
-            yield* Effect.logWarning(`agent: ignored a malformed command message (${s.malformed} so far)`)
+          if (malformed <= 5 || malformed % 1000 === 0) {
+            yield* Effect.logWarning(`agent: ignored a malformed command message (${malformed} so far)`)
           }
           return
         }
@@ -221,8 +230,9 @@ export const start = (
       })
 
     const register = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
       for (const id of options.ids) {
-        if (!acked.has(id)) yield* send(topics.registration, id)
+        if (!acked.has(id)) yield* send(topics.registration, Security.registrationPayload(options.signing, id, now))
       }
     })
     const kick = yield* Queue.unbounded<void>()
@@ -236,9 +246,8 @@ export const start = (
       )
     )
 
-    const dispatch = Effect.forever(
+    const handle = (inbound: MqttConnection.Inbound) =>
       Effect.gen(function* () {
-        const inbound = yield* Queue.take(connection.inbound)
         if (inbound._tag === "Connected") {
           // After a reconnect the operator may be new (or restarted): register again until acknowledged.
           acked.clear()
@@ -255,13 +264,31 @@ export const start = (
           yield* onCommand(inbound.payload)
         }
       })
+    // Whatever has arrived is handled in one go: one wake-up per batch, not per message.
+    const dispatch = Effect.forever(
+      Effect.flatMap(Queue.takeAll(connection.inbound), (batch) =>
+        Effect.forEach(
+          batch,
+          (inbound) => {
+            if (inbound._tag === "Message" && inbound.topic === topics.command) {
+              counters.received++
+              if (forSomeoneElse(inbound.payload)) {
+                counters.ignored++
+                return Effect.void
+              }
+            }
+            return handle(inbound)
+          },
+          { discard: true }
+        )
+      )
     )
     yield* Effect.forkScoped(dispatch)
 
     return {
       ids: options.ids,
       mqttClientId,
-      stats: Ref.get(stats),
+      stats: Effect.sync(() => ({ ...counters })),
       awaitAcknowledged: Effect.repeat(Ref.get(allAcked), {
         until: (done) => done,
         schedule: Schedule.spaced("20 millis")

@@ -1,10 +1,21 @@
 /**
  * The embedded MQTT broker (Aedes, in memory) used when no external broker URL is given: `testbed fleet
- * broker`, the tests and the benchmark. External brokers (Mosquitto, …) are reached by URL instead.
+ * broker`, the tests and the benchmark. External brokers (Mosquitto, …) are reached by URL instead. Besides
+ * its plain TCP listener it can take a TLS listener (`mqtts://`), a node:tls server feeding the same Aedes.
  */
+import { readFileSync } from "node:fs"
 import { createServer, type Server, type Socket } from "node:net"
+import { createServer as createTlsServer } from "node:tls"
 import { Aedes } from "aedes"
 import { Effect, Redacted, Schema, type Scope } from "effect"
+
+export interface TlsListener {
+  /** PEM server certificate (with its chain) and key. */
+  readonly certFile: string
+  readonly keyFile: string
+  /** Default 8883; 0 picks a free port. */
+  readonly port?: number
+}
 
 export interface EmbeddedOptions {
   /** Default 127.0.0.1. */
@@ -14,12 +25,17 @@ export interface EmbeddedOptions {
   /** When set, clients must present these credentials. */
   readonly username?: string
   readonly password?: Redacted.Redacted<string>
+  /** A second listener speaking MQTT over TLS (the plain one stays). */
+  readonly tls?: TlsListener
 }
 
 export interface EmbeddedBroker {
   readonly host: string
   readonly port: number
   readonly url: string
+  /** Set when a TLS listener was asked for: its port and `mqtts://host:port`. */
+  readonly tlsPort?: number
+  readonly tlsUrl?: string
   /** Clients connected right now. */
   readonly connectedClients: Effect.Effect<number>
 }
@@ -52,7 +68,18 @@ const closeServer = (server: Server, sockets: Set<Socket>) =>
     for (const socket of sockets) socket.destroy()
   })
 
-/** Starts Aedes on a TCP listener; the Scope closes every client connection and the listener. */
+const listen = (server: Server, port: number, host: string, fail: (reason: unknown) => BrokerStartFailed) =>
+  Effect.callback<Server, BrokerStartFailed>((resume) => {
+    server.once("error", (error) => resume(Effect.fail(fail(error.message))))
+    server.listen(port, host, () => resume(Effect.succeed(server)))
+  })
+
+const portOf = (server: Server, fallback: number): number => {
+  const address = server.address()
+  return typeof address === "object" && address !== null ? address.port : fallback
+}
+
+/** Starts Aedes on a TCP listener (and a TLS one if asked); the Scope closes every connection and listener. */
 export const embedded = (
   options: EmbeddedOptions = {}
 ): Effect.Effect<EmbeddedBroker, BrokerStartFailed, Scope.Scope> =>
@@ -60,35 +87,63 @@ export const embedded = (
     const host = options.host ?? "127.0.0.1"
     const wanted = options.port ?? 1883
     const fail = (reason: unknown) => new BrokerStartFailed({ host, port: wanted, reason: String(reason) })
+    const tlsWanted = options.tls?.port ?? 8883
+    const failTls = (reason: unknown) => new BrokerStartFailed({ host, port: tlsWanted, reason: String(reason) })
+    // Read before anything starts: a wrong path is the likeliest mistake and should say which file.
+    const tlsFiles =
+      options.tls === undefined
+        ? undefined
+        : yield* Effect.try({
+            try: () => ({ cert: readFileSync(options.tls!.certFile), key: readFileSync(options.tls!.keyFile) }),
+            catch: (cause) => failTls(`TLS certificate or key: ${String(cause)}`)
+          })
     const closeAedes = (broker: Aedes) =>
       Effect.callback<void>((resume) => {
         broker.close(() => resume(Effect.void))
       })
     const sockets = new Set<Socket>()
-    // One resource: Aedes must drop its clients before the listener can finish closing.
-    const { aedes, server } = yield* Effect.acquireRelease(
+    const closeEverything = (aedes: Aedes, servers: ReadonlyArray<Server>) =>
+      Effect.andThen(
+        closeAedes(aedes),
+        Effect.forEach(servers, (server) => closeServer(server, sockets), { discard: true })
+      )
+    const track = (aedes: Aedes) => (socket: Socket) => {
+      sockets.add(socket)
+      socket.once("close", () => sockets.delete(socket))
+      aedes.handle(socket)
+    }
+    // One resource: Aedes must drop its clients before the listeners can finish closing.
+    const { aedes, servers } = yield* Effect.acquireRelease(
       Effect.gen(function* () {
         const aedes = yield* Effect.tryPromise({ try: () => Aedes.createBroker({ drainTimeout: 30_000 }), catch: fail })
         authenticate(aedes, options)
-        const server = yield* Effect.callback<Server, BrokerStartFailed>((resume) => {
-          const s = createServer((socket) => {
-            sockets.add(socket)
-            socket.once("close", () => sockets.delete(socket))
-            aedes.handle(socket)
-          })
-          s.once("error", (error) => resume(Effect.fail(fail(error.message))))
-          s.listen(wanted, host, () => resume(Effect.succeed(s)))
-        }).pipe(Effect.onError(() => closeAedes(aedes)))
-        return { aedes, server }
+        const servers: Array<Server> = []
+        const closeAll = closeEverything(aedes, servers)
+        yield* Effect.gen(function* () {
+          servers.push(yield* listen(createServer(track(aedes)), wanted, host, fail))
+          if (tlsFiles !== undefined) {
+            // A handshake that fails (an untrusting client, a port scanner) only ends that socket.
+            const tlsServer = createTlsServer({ ...tlsFiles, minVersion: "TLSv1.2" }, track(aedes))
+            // Raw sockets too: one stuck in its handshake would otherwise hold the listener open on close.
+            tlsServer.on("connection", (socket: Socket) => {
+              sockets.add(socket)
+              socket.once("close", () => sockets.delete(socket))
+            })
+            servers.push(yield* listen(tlsServer, tlsWanted, host, failTls))
+          }
+        }).pipe(Effect.onError(() => closeAll))
+        return { aedes, servers }
       }),
-      ({ aedes, server }) => Effect.andThen(closeAedes(aedes), closeServer(server, sockets))
+      ({ aedes, servers }) => closeEverything(aedes, servers)
     )
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : wanted
+    const port = portOf(servers[0]!, wanted)
+    const tlsServer = servers[1]
+    const tlsPort = tlsServer === undefined ? undefined : portOf(tlsServer, tlsWanted)
     return {
       host,
       port,
       url: `mqtt://${host}:${port}`,
+      ...(tlsPort !== undefined ? { tlsPort, tlsUrl: `mqtts://${host}:${tlsPort}` } : {}),
       connectedClients: Effect.sync(() => aedes.connectedClients)
     }
   })

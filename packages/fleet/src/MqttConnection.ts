@@ -61,6 +61,12 @@ export interface MqttConnection {
 /** The URL with any `user:password@` removed, for messages and logs. */
 export const safeUrl = (url: string): string => url.replace(/\/\/[^@/]*@/, "//")
 
+// CONNACK 4/5 (MQTT 3.1.1) and 134/135 (MQTT 5): bad user name or password, not authorised.
+const refusedCodes = new Set<unknown>([4, 5, 134, 135])
+const isPermanent = (error: Error & { readonly code?: unknown }): boolean =>
+  refusedCodes.has(error.code) ||
+  (typeof error.code === "string" && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(error.code))
+
 const clientOptions = (options: ConnectOptions): IClientOptions => {
   const tls = options.tls
   return {
@@ -115,9 +121,13 @@ export const make = (options: ConnectOptions): Effect.Effect<MqttConnection, Bro
         c.on("message", (topic, payload) => {
           Queue.offerUnsafe(inbound, { _tag: "Message", topic, payload: payload.toString("utf8") })
         })
-        // mqtt.js keeps reconnecting after errors; remembered so a failed first connect can say why.
+        // mqtt.js keeps reconnecting after errors; remembered so a failed first connect can say why. A broker
+        // certificate that does not verify, or credentials the broker refused, will not heal by waiting.
         c.on("error", (error) => {
           lastError = error.message
+          if (connects === 0 && isPermanent(error)) {
+            Deferred.doneUnsafe(firstConnect, Effect.fail(new BrokerUnreachable({ url, reason: error.message })))
+          }
         })
         return c
       }),

@@ -44,6 +44,18 @@ export const CommandMessage = Schema.Struct({
 })
 export type CommandMessage = typeof CommandMessage.Type
 
+/**
+ * agent → operator when a shared secret is configured: the id, when it was signed (epoch ms) and the
+ * signature (see `Security.signRegistration`). Without a secret (`--compat`) the payload is the raw id, as
+ * the original sends it.
+ */
+export const RegistrationMessage = Schema.Struct({
+  client_id: Schema.String,
+  timestamp: Schema.Finite,
+  signature: Schema.String
+})
+export type RegistrationMessage = typeof RegistrationMessage.Type
+
 /** commander → operator: the same shape; `client_id` may be `all` in any case. */
 export const LoaderMessage = CommandMessage
 export type LoaderMessage = CommandMessage
@@ -93,6 +105,7 @@ const decodeCommandJson = Schema.decodeUnknownOption(Schema.fromJsonString(Comma
 const decodeResponseJson = Schema.decodeUnknownOption(Schema.fromJsonString(ResponseMessage))
 const decodeRunningJson = Schema.decodeUnknownOption(Schema.fromJsonString(RunningNotice))
 const decodeLostJson = Schema.decodeUnknownOption(Schema.fromJsonString(LostNotice))
+const decodeRegistrationJson = Schema.decodeUnknownOption(Schema.fromJsonString(RegistrationMessage))
 
 /** `id|command` (split on the first bar) in plain mode, a JSON object otherwise. */
 export const decodeCommand = (mode: Mode, payload: string): Option.Option<CommandMessage> => {
@@ -209,6 +222,9 @@ export const decodeResponse = (payload: string): Option.Option<ResponseMessage> 
 
 export const decodeRunning = (payload: string): Option.Option<RunningNotice> => decodeRunningJson(payload)
 export const decodeLost = (payload: string): Option.Option<LostNotice> => decodeLostJson(payload)
+/** A signed registration; `None` for a raw id (or anything else). */
+export const decodeRegistration = (payload: string): Option.Option<RegistrationMessage> =>
+  payload.startsWith("{") ? decodeRegistrationJson(payload) : Option.none()
 
 /** Epoch seconds as the original formats them (`datetime.timestamp()` printed as a string). */
 export const epochSeconds = (millis: number): string => (millis / 1000).toString()

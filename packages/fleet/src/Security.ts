@@ -2,9 +2,9 @@
  * What the old protocol lacked: commands signed with a shared secret (HMAC-SHA256 over agent id, command
  * id, timestamp and command), checked for staleness and replay, and an allowlist of what an agent may run.
  */
-import { createHmac, timingSafeEqual } from "node:crypto"
+import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from "node:crypto"
 import { Duration, Redacted, Result, Schema } from "effect"
-import type { CommandMessage } from "./Protocol.ts"
+import type { CommandMessage, RegistrationMessage } from "./Protocol.ts"
 
 /** How an agent or operator treats signatures. `compat` is the old, unsigned protocol: an explicit choice. */
 export type Signing =
@@ -18,6 +18,18 @@ export const signed = (secret: Redacted.Redacted<string>, maxSkew: Duration.Inpu
 })
 export const compat: Signing = { _tag: "Compat" }
 
+// One key object per secret, imported once: building the HMAC key from the string per message costs more than
+// the hash of a short command.
+const keys = new WeakMap<Redacted.Redacted<string>, KeyObject>()
+const keyOf = (secret: Redacted.Redacted<string>): KeyObject => {
+  let key = keys.get(secret)
+  if (key === undefined) {
+    key = createSecretKey(Buffer.from(Redacted.value(secret), "utf8"))
+    keys.set(secret, key)
+  }
+  return key
+}
+
 const canonical = (clientId: string, commandId: string, timestamp: number, command: string): string =>
   ["testbed-fleet-v1", clientId, commandId, String(timestamp), command].join("\n")
 
@@ -28,7 +40,7 @@ export const signature = (
   timestamp: number,
   command: string
 ): string =>
-  createHmac("sha256", Redacted.value(secret))
+  createHmac("sha256", keyOf(secret))
     .update(canonical(clientId, commandId, timestamp, command))
     .digest("hex")
 
@@ -49,6 +61,40 @@ export const sign = (
       }
 
 export type Refusal = "unsigned" | "forged" | "stale" | "not-allowed"
+
+// Its own first line, so that no command signature can ever pass for a registration or the reverse.
+const registrationSignature = (secret: Redacted.Redacted<string>, clientId: string, timestamp: number): string =>
+  createHmac("sha256", keyOf(secret))
+    .update(["testbed-fleet-registration-v1", clientId, String(timestamp)].join("\n"))
+    .digest("hex")
+
+/**
+ * The registration payload: the raw id in compat mode (what the original sends), otherwise
+ * `{"client_id","timestamp","signature"}` with an HMAC over the id and the time, so a client without the
+ * secret cannot register a made-up agent.
+ */
+export const registrationPayload = (signing: Signing, clientId: string, nowMillis: number): string =>
+  signing._tag === "Compat"
+    ? clientId
+    : JSON.stringify({
+        client_id: clientId,
+        timestamp: nowMillis,
+        signature: registrationSignature(signing.secret, clientId, nowMillis)
+      } satisfies RegistrationMessage)
+
+/** Checks a signed registration's signature and age (agents re-sign every resend, so a fresh one is near). */
+export const verifyRegistration = (
+  signing: Signing,
+  message: RegistrationMessage,
+  nowMillis: number
+): Result.Result<void, Refusal> => {
+  if (signing._tag === "Compat") return Result.succeed(undefined)
+  const expected = Buffer.from(registrationSignature(signing.secret, message.client_id, message.timestamp))
+  const actual = Buffer.from(message.signature)
+  if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) return Result.fail("forged")
+  if (Math.abs(nowMillis - message.timestamp) > Duration.toMillis(signing.maxSkew)) return Result.fail("stale")
+  return Result.succeed(undefined)
+}
 
 /** Checks that the command was signed with the secret (not its age). */
 export const authenticate = (signing: Signing, message: CommandMessage): Result.Result<void, Refusal> => {

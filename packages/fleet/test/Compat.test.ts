@@ -164,7 +164,7 @@ describe("compatibility", () => {
       const bus = yield* EventBus.EventBus
       const events = yield* bus.subscribe
       const operator = yield* startOperator(broker, { expectAgents: 1, feedbackFile })
-      yield* startAgents(broker, ["f1"])
+      yield* startAgents(broker, ["f1"], { runningNoticeAfter: 0 })
       yield* operator.awaitRegistrations
       const summary = yield* operator.runPipelines([{ name: "p", steps: ["echo one", "echo two"] }])
       assert.isTrue(summary.succeeded)

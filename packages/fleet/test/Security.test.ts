@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Redacted, Result } from "effect"
-import { Security } from "../src/index.ts"
+import { Option, Redacted, Result } from "effect"
+import { Protocol, Security } from "../src/index.ts"
 
 const signing = Security.signed(Redacted.make("s3cret"), "30 seconds")
 
@@ -39,5 +39,24 @@ describe("Security", () => {
   it("never shows the secret", () => {
     assert.notInclude(String(Redacted.make("s3cret")), "s3cret")
     assert.notInclude(JSON.stringify(signing), "s3cret")
+  })
+
+  it("signs registrations over id and time; compat sends the raw id", () => {
+    const now = 1_700_000_000_000
+    assert.strictEqual(Security.registrationPayload(Security.compat, "sut-1", now), "sut-1")
+    const decode = (payload: string) => Option.getOrThrow(Protocol.decodeRegistration(payload))
+    const message = decode(Security.registrationPayload(signing, "sut-1", now))
+    assert.strictEqual(message.client_id, "sut-1")
+    assert.isTrue(Result.isSuccess(Security.verifyRegistration(signing, message, now + 1000)))
+    assert.deepStrictEqual(
+      Security.verifyRegistration(signing, { ...message, client_id: "sut-2" }, now),
+      Result.fail("forged")
+    )
+    assert.deepStrictEqual(
+      Security.verifyRegistration(signing, { ...message, timestamp: now + 1 }, now),
+      Result.fail("forged")
+    )
+    assert.deepStrictEqual(Security.verifyRegistration(signing, message, now + 31_000), Result.fail("stale"))
+    assert.isTrue(Option.isNone(Protocol.decodeRegistration("sut-1")))
   })
 })

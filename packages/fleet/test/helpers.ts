@@ -1,6 +1,6 @@
 // Test support: layers, a real Mosquitto owned by a Scope, free ports, agent processes.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
-import { chmodSync, existsSync, mkdtempSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createConnection, createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -61,13 +61,72 @@ export interface Mosquitto {
   readonly start: Effect.Effect<void>
 }
 
-/** A Mosquitto of our own on a free loopback port; `auth` writes a password file. Killed with the Scope. */
-export const mosquitto = (auth?: { readonly username: string; readonly password: string }) =>
+export interface TlsFiles {
+  readonly dir: string
+  readonly caFile: string
+  readonly certFile: string
+  readonly keyFile: string
+}
+
+/**
+ * A CA and a server certificate for 127.0.0.1 signed by it, made with the `openssl` CLI in a fresh temp dir
+ * (readable by Mosquitto's own user: it drops root before reading them).
+ */
+export const tlsFiles = (): TlsFiles => {
+  const dir = mkdtempSync(join(tmpdir(), "fleet-tls-"))
+  const at = (name: string) => join(dir, name)
+  const openssl = (...args: ReadonlyArray<string>) =>
+    execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] })
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+  openssl(
+    "req",
+    "-x509",
+    ...ec,
+    "-keyout",
+    at("ca.key"),
+    "-out",
+    at("ca.crt"),
+    "-days",
+    "2",
+    "-subj",
+    "/CN=fleet test CA"
+  )
+  openssl("req", ...ec, "-keyout", at("server.key"), "-out", at("server.csr"), "-subj", "/CN=127.0.0.1")
+  writeFileSync(at("ext.cnf"), "subjectAltName = IP:127.0.0.1, DNS:localhost\n")
+  openssl(
+    "x509",
+    "-req",
+    "-in",
+    at("server.csr"),
+    "-CA",
+    at("ca.crt"),
+    "-CAkey",
+    at("ca.key"),
+    "-CAcreateserial",
+    "-out",
+    at("server.crt"),
+    "-days",
+    "2",
+    "-extfile",
+    at("ext.cnf")
+  )
+  chmodSync(dir, 0o755)
+  for (const name of ["ca.crt", "server.crt", "server.key"]) chmodSync(at(name), 0o644)
+  return { dir, caFile: at("ca.crt"), certFile: at("server.crt"), keyFile: at("server.key") }
+}
+
+/**
+ * A Mosquitto of our own on a free loopback port; `auth` writes a password file; `tls` makes its one listener
+ * TLS-only (`mqtts://`). Killed with the Scope.
+ */
+export const mosquitto = (auth?: { readonly username: string; readonly password: string }, tls?: TlsFiles) =>
   Effect.gen(function* () {
     if (!hasMosquitto) return yield* Effect.die(new Error(`${MOSQUITTO} is missing (install mosquitto)`))
     const port = yield* freePort
     const dir = mkdtempSync(join(tmpdir(), "fleet-mosquitto-"))
-    const lines = [`listener ${port} 127.0.0.1`, "persistence false", "log_dest stderr", "log_type error"]
+    // TLS: our readiness probe (connect, then close) would log an OpenSSL error for every poll.
+    const logType = tls === undefined ? "error" : "none"
+    const lines = [`listener ${port} 127.0.0.1`, "persistence false", "log_dest stderr", `log_type ${logType}`]
     if (auth === undefined) lines.push("allow_anonymous true")
     else {
       const passwords = join(dir, "passwords")
@@ -77,6 +136,7 @@ export const mosquitto = (auth?: { readonly username: string; readonly password:
       chmodSync(passwords, 0o644)
       lines.push("allow_anonymous false", `password_file ${passwords}`)
     }
+    if (tls !== undefined) lines.push(`cafile ${tls.caFile}`, `certfile ${tls.certFile}`, `keyfile ${tls.keyFile}`)
     const conf = join(dir, "mosquitto.conf")
     writeFileSync(conf, `${lines.join("\n")}\n`)
     let child: ChildProcess | undefined
@@ -91,8 +151,14 @@ export const mosquitto = (auth?: { readonly username: string; readonly password:
       child = spawn(MOSQUITTO, ["-c", conf], { stdio: ["ignore", "ignore", "inherit"] })
       yield* awaitListening(port, "mosquitto")
     })
-    yield* Effect.acquireRelease(start, () => stop)
-    return { port, url: `mqtt://127.0.0.1:${port}`, stop, start } satisfies Mosquitto
+    yield* Effect.acquireRelease(start, () =>
+      Effect.andThen(
+        stop,
+        Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+      )
+    )
+    const scheme = tls === undefined ? "mqtt" : "mqtts"
+    return { port, url: `${scheme}://127.0.0.1:${port}`, stop, start } satisfies Mosquitto
   })
 
 const repoRoot = join(import.meta.dirname, "..", "..", "..")

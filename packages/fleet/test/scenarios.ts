@@ -3,19 +3,21 @@ import { assert } from "@effect/vitest"
 import { type CommandRunner, LocalRunner } from "@testbed/commands"
 import { EventBus } from "@testbed/events"
 import { Effect, type FileSystem, Redacted, type Scope } from "effect"
-import { Agent, Operator, type Protocol, Security } from "../src/index.ts"
+import { Agent, type MqttConnection, Operator, type Protocol, Security } from "../src/index.ts"
 
 export interface BrokerAccess {
   readonly url: string
   readonly username?: string
   readonly password?: Redacted.Redacted<string>
+  readonly tls?: MqttConnection.Tls
 }
 
 export const connectionOf = (broker: BrokerAccess) => ({
   url: broker.url,
   reconnectPeriod: "100 millis" as const,
   ...(broker.username !== undefined ? { username: broker.username } : {}),
-  ...(broker.password !== undefined ? { password: broker.password } : {})
+  ...(broker.password !== undefined ? { password: broker.password } : {}),
+  ...(broker.tls !== undefined ? { tls: broker.tls } : {})
 })
 
 export const secret = Redacted.make("correct horse battery staple")
@@ -50,10 +52,14 @@ export const startOperator = (
   })
 
 /** Registration and ack, then two pipelines on three agents; checks every step's answer. */
-export const twoPipelinesOnThreeAgents = (broker: BrokerAccess, mode: Protocol.Mode) =>
+export const twoPipelinesOnThreeAgents = (
+  broker: BrokerAccess,
+  mode: Protocol.Mode,
+  operatorExtra: Partial<Operator.OperatorOptions> = {}
+) =>
   Effect.gen(function* () {
     const signing = mode === "json" ? Security.signed(secret) : Security.compat
-    const operator = yield* startOperator(broker, { expectAgents: 3, mode, signing })
+    const operator = yield* startOperator(broker, { expectAgents: 3, mode, signing, ...operatorExtra })
     const agents = yield* startAgents(broker, ["sut-a", "sut-b", "sut-c"], { mode, signing })
     const registered = yield* operator.awaitRegistrations
     assert.deepStrictEqual([...registered].sort(), ["sut-a", "sut-b", "sut-c"])

@@ -44,6 +44,14 @@ export interface LoadOptions {
   readonly directories?: ReadonlyArray<string>
   /** npm packages (resolved from the current directory) whose default export is a plugin. */
   readonly packages?: ReadonlyArray<string>
+  /**
+   * More built-in plugins (source "builtin"), from packages that cannot be dependencies of this one: the
+   * `replay` service and `docker` environment of @testbed/experiments.
+   */
+  readonly builtins?: {
+    readonly services?: ReadonlyArray<ServicePlugin>
+    readonly environments?: ReadonlyArray<EnvironmentPlugin>
+  }
   /** Plugins given as values (a program embedding testbed). */
   readonly services?: ReadonlyArray<ServicePlugin>
   readonly environments?: ReadonlyArray<EnvironmentPlugin>
@@ -154,6 +162,13 @@ export const load = Effect.fn("PluginRegistry.load")(function* (options: LoadOpt
       Effect.tapError((error) => emit("plugin.failed", { source, reason: error.message }, source))
     )
 
+  yield* add(
+    [
+      ...(options.builtins?.services ?? []).map((plugin) => ({ kind: "service" as const, plugin })),
+      ...(options.builtins?.environments ?? []).map((plugin) => ({ kind: "environment" as const, plugin }))
+    ],
+    "builtin"
+  )
   yield* add(
     [
       ...(options.services ?? []).map((plugin) => ({ kind: "service" as const, plugin })),

@@ -1,11 +1,11 @@
 /**
  * Turns a plugin's command template and a service's parameters into a structured command: parameters are
- * checked against their declared types, templates are rendered strictly, and no shell is involved.
+ * checked against their declared types, each program/argument/env/stdin template is rendered strictly by
+ * @testbed/commands' `Template` (nunjucks; an undefined name is an error; `shquote`), and no shell is involved.
  */
-import type { Command } from "@testbed/commands"
-import { Schema } from "effect"
-import { renderString, soleVariable } from "./internal/template.ts"
-import type { CommandTemplate, ParameterSpec, ParameterValue } from "./ServicePlugin.ts"
+import { type Command, Template } from "@testbed/commands"
+import { Effect, Schema } from "effect"
+import { type CommandTemplate, type ParameterSpec, ParameterValue } from "./ServicePlugin.ts"
 
 export class TemplateFailed extends Schema.TaggedError<TemplateFailed>()("TemplateFailed", {
   template: Schema.String,
@@ -75,46 +75,79 @@ export const resolveParameters = (
   return { ...out, ...given }
 }
 
+/** The variables a template sees: flat names, and `<service>.<field>` names grouped as `{ service: { field } }`. */
+export const Variables = Schema.Record(
+  Schema.String,
+  Schema.Union([ParameterValue, Schema.Record(Schema.String, ParameterValue)])
+)
+export type Variables = typeof Variables.Type
+
+/**
+ * Nests dotted names (`server.port` → `server: { port }`) so nunjucks' `{{ server.port }}` finds them. A flat
+ * variable of the same name as a service wins (a service named `host` is reached as `{{ host }}` only).
+ */
+export const toContext = (variables: Readonly<Record<string, ParameterValue>>): Variables => {
+  const context: Record<string, Variables[string]> = {}
+  for (const [name, value] of Object.entries(variables)) if (!name.includes(".")) context[name] = value
+  for (const [name, value] of Object.entries(variables)) {
+    const dot = name.indexOf(".")
+    if (dot < 0) continue
+    const group = name.slice(0, dot)
+    const existing = context[group]
+    if (existing !== undefined && (typeof existing !== "object" || Array.isArray(existing))) continue
+    context[group] = { ...existing, [name.slice(dot + 1)]: value }
+  }
+  return context
+}
+
+const reasonOf = (text: string, error: Template.TemplateError): string =>
+  error._tag === "TemplateRenderFailed" && error.variable !== undefined
+    ? `unknown variable "${error.variable}" in "${text}"`
+    : error.variable !== undefined
+      ? `variable "${error.variable}" in "${text}": ${error.reason}`
+      : `${error.reason} in "${text}"`
+
+const renderWith = (text: string, context: Variables): Effect.Effect<string, TemplateFailed> =>
+  Template.make(text, { name: text, parameters: Variables }).pipe(
+    Effect.flatMap((template) => Template.render(template, context)),
+    Effect.mapError((error) => new TemplateFailed({ template: text, reason: reasonOf(text, error) }))
+  )
+
+/** When an argument is exactly `{{ name }}`, the name (so a list can expand to several arguments). */
+const soleVariable = (template: string): string | undefined =>
+  /^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$/.exec(template)?.[1]
+
 /** Renders a command template into a `Command` (program + argv, never a shell string). */
 export const renderCommand = (
   template: CommandTemplate,
   variables: Readonly<Record<string, ParameterValue>>,
   options: { readonly id?: string; readonly cwd?: string } = {}
-): Command.Command | TemplateFailed => {
-  let failure: TemplateFailed | undefined
-  const render = (text: string): string => {
-    const result = renderString(text, variables)
-    if (result.ok) return result.value
-    failure ??= new TemplateFailed({ template: text, reason: result.reason })
-    return ""
-  }
-  const args: Array<string> = []
-  for (const arg of template.args ?? []) {
-    const sole = soleVariable(arg)
-    const value = sole === undefined ? undefined : variables[sole]
-    if (Array.isArray(value)) args.push(...value.map(render))
-    else args.push(render(arg))
-  }
-  const env =
-    template.env === undefined
-      ? undefined
-      : Object.fromEntries(Object.entries(template.env).map(([key, value]) => [key, render(value)]))
-  const command: Command.Command = {
-    program: render(template.program),
-    args,
-    ...(env === undefined ? {} : { env }),
-    ...(template.stdin === undefined ? {} : { stdin: render(template.stdin) }),
-    ...(options.id === undefined ? {} : { id: options.id }),
-    ...(options.cwd === undefined ? {} : { cwd: options.cwd })
-  }
-  return failure ?? command
-}
+): Effect.Effect<Command.Command, TemplateFailed> =>
+  Effect.gen(function* () {
+    const context = toContext(variables)
+    const render = (text: string) => renderWith(text, context)
+    const args: Array<string> = []
+    for (const arg of template.args ?? []) {
+      const sole = soleVariable(arg)
+      const value = sole === undefined ? undefined : variables[sole]
+      // A list parameter given as a whole argument becomes one argument per item, each itself a template.
+      if (Array.isArray(value)) for (const item of value) args.push(yield* render(item))
+      else args.push(yield* render(arg))
+    }
+    const env: Record<string, string> = {}
+    for (const [key, value] of Object.entries(template.env ?? {})) env[key] = yield* render(value)
+    return {
+      program: yield* render(template.program),
+      args,
+      ...(template.env === undefined ? {} : { env }),
+      ...(template.stdin === undefined ? {} : { stdin: yield* render(template.stdin) }),
+      ...(options.id === undefined ? {} : { id: options.id }),
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd })
+    } satisfies Command.Command
+  })
 
 /** Renders one template string. */
 export const renderText = (
   template: string,
   variables: Readonly<Record<string, ParameterValue>>
-): string | TemplateFailed => {
-  const result = renderString(template, variables)
-  return result.ok ? result.value : new TemplateFailed({ template, reason: result.reason })
-}
+): Effect.Effect<string, TemplateFailed> => renderWith(template, toContext(variables))

@@ -75,9 +75,18 @@ const broker = Command.make(
     ),
     config: optionalString("config", "The old config.ini (its [mqtt] port and user name are used)"),
     username: optionalString("username", "Require this MQTT user name"),
-    passwordFile: optionalString("password-file", "File holding the required MQTT password")
+    passwordFile: optionalString("password-file", "File holding the required MQTT password"),
+    tlsCert: optionalString("tls-cert", "PEM server certificate: also listen for MQTT over TLS (mqtts://)"),
+    tlsKey: optionalString("tls-key", "PEM key of the TLS server certificate"),
+    tlsPort: Flag.Int("tls-port").pipe(
+      Flag.withDescription("Port of the TLS listener (0 picks a free one; default 8883)"),
+      Flag.optional
+    )
   },
-  Effect.fn(function* ({ config, host, passwordFile, port: portFlag, username: userFlag }) {
+  Effect.fn(function* ({ config, host, passwordFile, port: portFlag, tlsCert, tlsKey, tlsPort, username: userFlag }) {
+    if (Option.isSome(tlsCert) !== Option.isSome(tlsKey)) {
+      return yield* new Config.ConfigInvalid({ path: "(flags)", reason: "--tls-cert and --tls-key go together" })
+    }
     const file = Option.isSome(config) ? yield* Config.load(config.value) : yield* Config.defaults
     const port = Option.getOrElse(portFlag, () => file.broker.port)
     const username = Option.orElse(userFlag, () => Option.fromNullishOr(file.broker.username))
@@ -88,9 +97,19 @@ const broker = Command.make(
       host,
       port,
       ...(Option.isSome(username) ? { username: username.value } : {}),
-      ...(Option.isSome(password) ? { password: password.value } : {})
+      ...(Option.isSome(password) ? { password: password.value } : {}),
+      ...(Option.isSome(tlsCert) && Option.isSome(tlsKey)
+        ? {
+            tls: {
+              certFile: tlsCert.value,
+              keyFile: tlsKey.value,
+              ...(Option.isSome(tlsPort) ? { port: tlsPort.value } : {})
+            }
+          }
+        : {})
     })
     yield* Console.log(`MQTT broker listening on ${started.url}`)
+    if (started.tlsUrl !== undefined) yield* Console.log(`MQTT broker listening on ${started.tlsUrl} (TLS)`)
     return yield* Effect.never
   }, Effect.scoped)
 ).pipe(Command.withDescription("Run the embedded MQTT broker (Aedes) until interrupted"))

@@ -2,6 +2,7 @@
  * `testbed plugins list [--plugins DIR]`: the service and environment plugins available, where each comes from,
  * and which programs a service plugin needs that are missing here.
  */
+import { Experiment } from "@testbed/experiments"
 import { PluginRegistry } from "@testbed/plugins"
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
@@ -18,7 +19,7 @@ const list = Command.make(
   },
   Effect.fn(function* ({ plugins }) {
     const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
-    const registry = yield* PluginRegistry.load({ directories: plugins }).pipe(
+    const registry = yield* PluginRegistry.load({ directories: plugins, builtins: Experiment.builtins }).pipe(
       Effect.catchTag("PluginInvalid", (error) => Effect.fail(new ExitWith({ code: 2, message: error.message })))
     )
     const installed = (program: string) =>

@@ -61,7 +61,10 @@ export const runCommand = Command.make(
         `${config}: OK — experiment "${plan.name}", ${plan.tests.length} test(s), concurrency ${plan.concurrency}`
       )
       for (const test of plan.tests) {
-        const services = test.services.map((s) => `${s.key}=${s.plugin.name}/${s.role}`).join(", ")
+        const services =
+          test.services.length > 0
+            ? test.services.map((s) => `${s.key}=${s.plugin.name}/${s.role}`).join(", ")
+            : `steps only (${test.steps.length})`
         yield* Console.log(
           `  ${test.name} [${test.environment}] ${services}${test.retries > 0 ? ` retries=${test.retries}` : ""}`
         )

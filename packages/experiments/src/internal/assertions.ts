@@ -6,7 +6,9 @@ import { ServiceCommand } from "@testbed/plugins"
 import { Duration, Effect, FileSystem, Path } from "effect"
 import type { Assertion } from "../ExperimentConfig.ts"
 import { parseDuration } from "../Plan.ts"
-import { type Attempt, describeExit } from "./attempt.ts"
+import * as Replay from "../Replay.ts"
+import * as Render from "./render.ts"
+import { type Attempt, describeExit, hostOf } from "./attempt.ts"
 import { httpStatus, pollUntil, tcpOpen } from "./probe.ts"
 
 interface Verdict {
@@ -83,7 +85,7 @@ const check = Effect.fnUntraced(function* (attempt: Attempt, assertion: Assertio
       }
       const timeout =
         (assertion.timeout === undefined ? undefined : parseDuration(assertion.timeout)) ?? Duration.seconds(5)
-      const host = attempt.environment.host
+      const host = hostOf(attempt, assertion.service)
       const where = `${host}:${runtime.port}`
       if (protocol === "tcp") {
         const open = yield* pollUntil(tcpOpen(host, runtime.port, 500), timeout, "100 millis")
@@ -107,8 +109,19 @@ const check = Effect.fnUntraced(function* (attempt: Attempt, assertion: Assertio
         message: `GET http://${where}${route}: ${status === undefined ? "no answer" : `status ${status}`}`
       }
     }
+    case "replay_passed": {
+      const outcome =
+        assertion.step !== undefined
+          ? (attempt.replays.get(assertion.step) ?? `step ${assertion.step} did not run`)
+          : yield* Replay.readOutcome(path.join(attempt.services.get(assertion.service!)!.dir, Replay.outcomeFile))
+      const subject = assertion.step !== undefined ? `step ${assertion.step}` : `service ${assertion.service}`
+      if (typeof outcome === "string") return { passed: false, message: `${subject}: ${outcome}` }
+      return { passed: outcome.passed, message: `${subject}: ${Replay.describe(outcome)}` }
+    }
     case "file_exists": {
-      const rendered = ServiceCommand.renderText(assertion.path, { ...attempt.variables, test_dir: attempt.dir })
+      const rendered = yield* Render.orFailed(
+        ServiceCommand.renderText(assertion.path, { ...attempt.variables, test_dir: attempt.dir })
+      )
       if (rendered instanceof ServiceCommand.TemplateFailed) return { passed: false, message: rendered.reason }
       const file = path.resolve(attempt.dir, rendered)
       const exists = yield* fs.exists(file).pipe(Effect.orElseSucceed(() => false))

@@ -4,6 +4,7 @@ import type { Machines, StateMachine, TestEvent } from "@testbed/events"
 import type { EnvironmentPlugin, ServicePlugin } from "@testbed/plugins"
 import { type Deferred, Schema } from "effect"
 import type { ServicePlan, TestPlan } from "../Plan.ts"
+import type * as Replay from "../Replay.ts"
 
 /** Ends an attempt early with a status and the reason a user reads in the report. */
 export class Abort extends Schema.TaggedError<Abort>()("Abort", {
@@ -53,6 +54,8 @@ export interface Attempt {
   environment: EnvironmentPlugin.Environment
   readonly services: Map<string, ServiceRuntime>
   readonly steps: Map<string, StepResult>
+  /** Outcomes of replay steps by name (or why there is none). */
+  readonly replays: Map<string, Replay.Outcome | string>
   /** Variables every template of this attempt sees (test_dir, `<service>.port`…). */
   readonly variables: Record<string, ServicePlugin.ParameterValue>
   /** Completed with the reason when a long-running service ends on its own (a crash). */
@@ -62,3 +65,7 @@ export interface Attempt {
 /** "exit code 3" or "killed by SIGTERM". */
 export const describeExit = (exit: { readonly exitCode: number | null; readonly signal: string | null }): string =>
   exit.signal !== null ? `killed by ${exit.signal}` : `exit code ${exit.exitCode}`
+
+/** Where a service is reached: its own address when the environment gives each service one (containers). */
+export const hostOf = (attempt: Attempt, service: string): string =>
+  attempt.environment.hostOf?.(service) ?? attempt.environment.host

@@ -2,7 +2,8 @@
 // output, or a probe command succeeded — bounded by a timeout, and cut short if the process ends first.
 import { ServiceCommand } from "@testbed/plugins"
 import { Duration, Effect, FileSystem, Option } from "effect"
-import { Abort, type Attempt, describeExit, type ServiceRuntime } from "./attempt.ts"
+import * as Render from "./render.ts"
+import { Abort, type Attempt, describeExit, hostOf, type ServiceRuntime } from "./attempt.ts"
 import { pollUntil, tcpOpen } from "./probe.ts"
 
 const defaultReadinessTimeout = Duration.seconds(10)
@@ -18,7 +19,7 @@ export const wait = Effect.fnUntraced(function* (attempt: Attempt, runtime: Serv
   const readiness = runtime.plan.readiness
   if (readiness.kind === "none") return
   const timeout = readinessTimeout(runtime, readiness.timeout)
-  const host = attempt.environment.host
+  const host = hostOf(attempt, runtime.plan.key)
   const check: Effect.Effect<boolean> =
     readiness.kind === "port"
       ? runtime.port === undefined
@@ -63,7 +64,9 @@ const probeCommand = (
   template: Parameters<typeof ServiceCommand.renderCommand>[0]
 ): Effect.Effect<boolean> =>
   Effect.gen(function* () {
-    const rendered = ServiceCommand.renderCommand(template, runtime.variables, { cwd: runtime.dir })
+    const rendered = yield* Render.orFailed(
+      ServiceCommand.renderCommand(template, runtime.variables, { cwd: runtime.dir })
+    )
     if (rendered instanceof ServiceCommand.TemplateFailed) return false
     return yield* Effect.scoped(
       Effect.gen(function* () {

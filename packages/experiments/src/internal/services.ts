@@ -4,7 +4,8 @@ import { EventBus, Machines, StateMachine } from "@testbed/events"
 import { ServiceCommand, type ServicePlugin } from "@testbed/plugins"
 import { Deferred, Duration, Effect, FileSystem, Option, Path, Scope } from "effect"
 import type { ServicePlan } from "../Plan.ts"
-import { Abort, type Attempt, describeExit, type ServiceRuntime } from "./attempt.ts"
+import * as Render from "./render.ts"
+import { Abort, type Attempt, describeExit, hostOf, type ServiceRuntime } from "./attempt.ts"
 import * as Readiness from "./readiness.ts"
 
 const stopGrace = Duration.seconds(2)
@@ -50,7 +51,7 @@ export const deployAll = Effect.fn("Service.deployAll")(function* (attempt: Atte
         ))
     }
     const prefix = runtime.plan.key
-    attempt.variables[`${prefix}.host`] = attempt.environment.host
+    attempt.variables[`${prefix}.host`] = hostOf(attempt, prefix)
     attempt.variables[`${prefix}.dir`] = runtime.dir
     if (runtime.port !== undefined) attempt.variables[`${prefix}.port`] = runtime.port
   }
@@ -59,20 +60,21 @@ export const deployAll = Effect.fn("Service.deployAll")(function* (attempt: Atte
     const target = plan.target === undefined ? undefined : attempt.services.get(plan.target)
     const base: Record<string, ServicePlugin.ParameterValue> = {
       ...attempt.variables,
-      host: attempt.environment.host,
+      host: hostOf(attempt, plan.key),
       service: plan.key,
       service_dir: runtime.dir,
       implementation: plan.plugin.name,
       version: plan.version,
       role: plan.role,
       ...(runtime.port === undefined ? {} : { port: runtime.port }),
-      ...(target === undefined ? {} : { target_host: attempt.environment.host }),
+      ...(target === undefined ? {} : { target_host: hostOf(attempt, target.plan.key) }),
       ...(target?.port === undefined ? {} : { target_port: target.port })
     }
     // Parameter values may themselves be templates (`program: "{{ node }}"`): rendered against the rest first.
     const parameters: Record<string, ServicePlugin.ParameterValue> = {}
     for (const [name, value] of Object.entries(plan.parameters)) {
-      const rendered = typeof value === "string" ? ServiceCommand.renderText(value, base) : value
+      const rendered =
+        typeof value === "string" ? yield* Render.orFailed(ServiceCommand.renderText(value, base)) : value
       if (rendered instanceof ServiceCommand.TemplateFailed) {
         yield* runtime.machine.transition("ERROR", "parameter template failed", {
           parameter: name,
@@ -83,10 +85,12 @@ export const deployAll = Effect.fn("Service.deployAll")(function* (attempt: Atte
       parameters[name] = rendered
     }
     runtime.variables = { ...base, ...parameters }
-    const rendered = ServiceCommand.renderCommand(plan.spec.command, runtime.variables, {
-      id: runtime.id,
-      cwd: runtime.dir
-    })
+    const rendered = yield* Render.orFailed(
+      ServiceCommand.renderCommand(plan.spec.command, runtime.variables, {
+        id: runtime.id,
+        cwd: runtime.dir
+      })
+    )
     if (rendered instanceof ServiceCommand.TemplateFailed) {
       yield* runtime.machine.transition("ERROR", "command template failed", { reason: rendered.reason })
       return yield* new Abort({ status: "failed", reason: `${runtime.id}: ${rendered.reason}` })
@@ -163,6 +167,7 @@ export const start = Effect.fn("Service.start")(function* (
   const process = yield* attempt.environment
     .launch({
       id: runtime.id,
+      node: plan.key,
       command: runtime.command!,
       stdoutPath: runtime.stdoutPath,
       stderrPath: runtime.stderrPath

@@ -1,11 +1,15 @@
 // The steps of a test, run in order: wait, or run a command (in the test's directory or a service's).
 // Each publishes step.started / step.finished; the first that fails ends the attempt.
 import { EventBus } from "@testbed/events"
+import { type Command, CommandRunner, LocalRunner } from "@testbed/commands"
 import { ServiceCommand } from "@testbed/plugins"
-import { Clock, Duration, Effect, FileSystem, Option, Path } from "effect"
+import { Clock, Duration, Effect, FileSystem, Path } from "effect"
+import type { ChildProcessSpawner } from "effect/process"
 import type { RunStep, Step } from "../ExperimentConfig.ts"
 import { parseDuration } from "../Plan.ts"
+import * as Render from "./render.ts"
 import { Abort, type Attempt } from "./attempt.ts"
+import { runReplay } from "./replayStep.ts"
 
 const defaultStepTimeout = Duration.minutes(1)
 
@@ -33,7 +37,7 @@ const finished = (
     })
   )
 
-interface StepOutcome {
+export interface StepOutcome {
   readonly status: "passed" | "failed" | "timeout"
   readonly message: string | undefined
 }
@@ -52,50 +56,61 @@ const runCommand = Effect.fnUntraced(function* (attempt: Attempt, index: number,
           args: step.command!.slice(1),
           ...(step.env === undefined ? {} : { env: step.env })
         }
-  const rendered = ServiceCommand.renderCommand(template, variables, {
-    id: `${attempt.test.name}/step/${index}`,
-    cwd: service?.dir ?? attempt.dir
-  })
+  const rendered = yield* Render.orFailed(
+    ServiceCommand.renderCommand(template, variables, {
+      id: `${attempt.test.name}/step/${index}`,
+      cwd: service?.dir ?? attempt.dir
+    })
+  )
   if (rendered instanceof ServiceCommand.TemplateFailed) return { status: "failed" as const, message: rendered.reason }
   const dir = path.join(attempt.dir, "steps")
   yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.orDie)
   const stdoutPath = path.join(dir, `${name}.stdout.log`)
   const stderrPath = path.join(dir, `${name}.stderr.log`)
   const timeout = (step.timeout === undefined ? undefined : parseDuration(step.timeout)) ?? defaultStepTimeout
-  return yield* Effect.scoped(
-    Effect.gen(function* () {
-      const process = yield* attempt.environment.launch({
-        id: `${attempt.test.name}/${name}`,
-        command: rendered,
-        stdoutPath,
-        stderrPath
-      })
-      const exit = yield* Effect.timeoutOption(process.exited, timeout)
-      if (Option.isNone(exit)) {
-        const stopped = yield* process.stop("2 seconds")
-        attempt.steps.set(name, { name, exitCode: stopped.exitCode, signal: stopped.signal, stdoutPath, stderrPath })
-        return { status: "timeout" as const, message: `step ${name} still running after ${Duration.format(timeout)}` }
-      }
-      const { exitCode, signal } = exit.value
-      attempt.steps.set(name, { name, exitCode, signal, stdoutPath, stderrPath })
-      const expected = step.expect_exit ?? 0
-      if (expected === "any" || exitCode === expected) return { status: "passed" as const, message: undefined }
-      return {
-        status: "failed" as const,
-        message: `step ${name}: ${signal !== null ? `killed by ${signal}` : `exit code ${exitCode}`} (expected ${expected})`
-      }
-    })
-  ).pipe(
-    Effect.catchTag("ServiceLaunchFailed", (error) =>
-      Effect.succeed({ status: "failed" as const, message: error.message })
-    )
+  // Through a CommandRunner (the environment's, else the local one), so the step's command also appears as
+  // command.started / command.completed|failed|timed_out in the event log.
+  const command: Command.Command = { ...rendered, timeout, killGracePeriod: Duration.seconds(2) }
+  const run = Effect.gen(function* () {
+    const runner = yield* CommandRunner.CommandRunner
+    return yield* runner.run(command)
+  })
+  const ran = yield* Effect.result(
+    attempt.environment.runner === undefined
+      ? Effect.provide(run, LocalRunner.layer)
+      : Effect.provideService(run, CommandRunner.CommandRunner, attempt.environment.runner)
   )
+  const failure = ran._tag === "Failure" ? ran.failure : undefined
+  if (failure !== undefined && failure._tag !== "CommandFailed" && failure._tag !== "CommandTimedOut") {
+    return { status: "failed" as const, message: `step ${name}: ${CommandRunner.describeError(failure)}` }
+  }
+  // A failed exit code is judged below against expect_exit (which may be another code, or `any`).
+  const result = ran._tag === "Success" ? ran.success : failure!.result
+  yield* fs.writeFileString(stdoutPath, result.stdout).pipe(Effect.orDie)
+  yield* fs.writeFileString(stderrPath, result.stderr).pipe(Effect.orDie)
+  const { exitCode, signal } = result
+  attempt.steps.set(name, { name, exitCode, signal, stdoutPath, stderrPath })
+  if (result.timedOut) {
+    return { status: "timeout" as const, message: `step ${name} still running after ${Duration.format(timeout)}` }
+  }
+  const expected = step.expect_exit ?? 0
+  if (expected === "any" || (signal === null && exitCode === expected))
+    return { status: "passed" as const, message: undefined }
+  return {
+    status: "failed" as const,
+    message: `step ${name}: ${signal !== null ? `killed by ${signal}` : `exit code ${exitCode}`} (expected ${expected})`
+  }
 })
 
 export const runAll = Effect.fn("Steps.runAll")(function* (attempt: Attempt, steps: ReadonlyArray<Step>) {
   for (const [index, step] of steps.entries()) {
-    const kind = "wait" in step ? "wait" : "run"
-    const description = "wait" in step ? step.description : (step.run.description ?? step.run.name)
+    const kind = "wait" in step ? "wait" : "run" in step ? "run" : "replay"
+    const description =
+      "wait" in step
+        ? step.description
+        : "run" in step
+          ? (step.run.description ?? step.run.name)
+          : (step.replay.description ?? step.replay.name)
     yield* EventBus.emit({
       type: "step.started",
       entityType: "step",
@@ -103,10 +118,16 @@ export const runAll = Effect.fn("Steps.runAll")(function* (attempt: Attempt, ste
       data: { test: attempt.test.name, index, kind, ...(description === undefined ? {} : { description }) }
     })
     const startedAt = yield* Clock.currentTimeMillis
-    const execute: Effect.Effect<StepOutcome, never, FileSystem.FileSystem | Path.Path> =
+    const execute: Effect.Effect<
+      StepOutcome,
+      never,
+      FileSystem.FileSystem | Path.Path | EventBus.EventBus | ChildProcessSpawner.ChildProcessSpawner
+    > =
       "wait" in step
         ? Effect.as(Effect.sleep(parseDuration(step.wait) ?? Duration.zero), { status: "passed", message: undefined })
-        : runCommand(attempt, index, step.run)
+        : "run" in step
+          ? runCommand(attempt, index, step.run)
+          : runReplay(attempt, index, step.replay)
     const result = yield* execute.pipe(
       Effect.onInterrupt(() => finished(attempt, index, kind, startedAt, "interrupted"))
     )

@@ -92,8 +92,37 @@ export const makeDispatcher = (
             .writeFileString(options.feedbackFile, `${feedbackLine(response)}\n`, { flag: "a" })
             .pipe(Effect.catch((e) => Effect.logWarning(`operator: cannot write feedback: ${e.message}`)))
 
-    const onRegistration = (id: string) =>
+    let refusedRegistrations = 0
+    // With a secret, only a signed registration names an agent; in compat mode the payload is the raw id.
+    const registrationId = (payload: string) =>
       Effect.gen(function* () {
+        if (options.signing._tag === "Compat") return Option.some(payload)
+        const decoded = Protocol.decodeRegistration(payload)
+        const now = yield* Clock.currentTimeMillis
+        const verdict = Option.match(decoded, {
+          onNone: () => Result.fail<Security.Refusal>("unsigned"),
+          onSome: (message) => Security.verifyRegistration(options.signing, message, now)
+        })
+        if (Result.isSuccess(verdict) && Option.isSome(decoded)) return Option.some(decoded.value.client_id)
+        const reason = Result.isFailure(verdict) ? verdict.failure : "unsigned"
+        refusedRegistrations++
+        // Counted and rate-limited: a flood of forged registrations must not flood the log or the event log too.
+        if (refusedRegistrations > 5 && refusedRegistrations % 1000 !== 0) return Option.none<string>()
+        yield* Effect.logWarning(`operator: ignored a ${reason} registration (${refusedRegistrations} so far)`)
+        yield* bus.emit({
+          type: "agent.registration_refused",
+          entityType: "agent",
+          entityId: Option.match(decoded, { onNone: () => "unknown", onSome: (m) => m.client_id.slice(0, 256) }),
+          data: { reason, refusedSoFar: refusedRegistrations }
+        })
+        return Option.none<string>()
+      })
+
+    const onRegistration = (payload: string) =>
+      Effect.gen(function* () {
+        const claimed = yield* registrationId(payload)
+        if (Option.isNone(claimed)) return
+        const id = claimed.value
         if (!validId(id)) return yield* Effect.logWarning("operator: ignored a malformed registration")
         const known = registered.has(id)
         registered.add(id)
@@ -175,25 +204,29 @@ export const makeDispatcher = (
       ])
       .pipe(Effect.timeout("10 seconds"), Effect.ignore)
 
-    const step = Effect.gen(function* () {
-      const inbound = yield* Queue.take(connection.inbound)
-      if (inbound._tag === "Connected") {
-        yield* subscribeAll
-        // The broker may have lost what was in flight: send every waiting command again (agents de-duplicate).
-        if (inbound.reconnect) for (const tracked of pending.values()) yield* tracked.resend
-        return
-      }
-      const { topic, payload } = inbound
-      if (topic === topics.registration) yield* onRegistration(payload)
-      else if (topic === topics.response) yield* onResponse(payload)
-      else if (topic === Protocol.runningTopic(topics)) {
-        const notice = Protocol.decodeRunning(payload)
-        if (Option.isSome(notice)) yield* pending.get(notice.value.command_id)?.onRunning ?? Effect.void
-      } else if (topic === Protocol.lostTopic(topics)) yield* onLost(payload)
-      else if (topic === topics.commandLoader && options.receiveCommands) yield* onLoader(payload)
-    })
+    const handle = (inbound: MqttConnection.Inbound) =>
+      Effect.gen(function* () {
+        if (inbound._tag === "Connected") {
+          yield* subscribeAll
+          // The broker may have lost what was in flight: send every waiting command again (agents de-duplicate).
+          if (inbound.reconnect) for (const tracked of pending.values()) yield* tracked.resend
+          return
+        }
+        const { topic, payload } = inbound
+        if (topic === topics.registration) yield* onRegistration(payload)
+        else if (topic === topics.response) yield* onResponse(payload)
+        else if (topic === Protocol.runningTopic(topics)) {
+          const notice = Protocol.decodeRunning(payload)
+          if (Option.isSome(notice)) yield* pending.get(notice.value.command_id)?.onRunning ?? Effect.void
+        } else if (topic === Protocol.lostTopic(topics)) yield* onLost(payload)
+        else if (topic === topics.commandLoader && options.receiveCommands) yield* onLoader(payload)
+      })
     // Subscribed before `start` returns, so nothing sent right after is missed (reconnects subscribe again).
     yield* subscribeAll
+    // Whatever has arrived is handled in one go: one wake-up per batch, not per message.
+    const step = Effect.flatMap(Queue.takeAll(connection.inbound), (batch) =>
+      Effect.forEach(batch, handle, { discard: true })
+    )
     yield* Effect.forkScoped(Effect.forever(step))
 
     return {

@@ -1,0 +1,125 @@
+/**
+ * Replay in experiments, through @testbed/replay: the `replay` service plugin (testbed's own replay server
+ * playing a recorded peer as a service) and the helpers the `replay` step and the `replay_passed` assertion
+ * share — loading a script with its blobs, and the outcome file a replay leaves behind.
+ */
+import { ServicePlugin } from "@testbed/plugins"
+import { Action, BlobStore, type ReplayServer, ScriptLoader } from "@testbed/replay"
+import { Effect, FileSystem, Layer, Path, Schema } from "effect"
+
+/** Where the replay server asset lives (run with the harness's Node). */
+export const serverAsset: string = decodeURIComponent(new URL("../assets/replay-server.ts", import.meta.url).pathname)
+
+/** The outcome file a replay service writes into its directory; `replay_passed` reads it. */
+export const outcomeFile = "replay-outcome.json"
+
+/**
+ * A replay server is a `task`: it serves its `connections`, writes the outcome and exits 0 (passed) or 1. Its
+ * readiness is the "listening" line, not a TCP probe: the replay server would count a probe's connection as a
+ * client's and fail the script.
+ */
+export const plugin: ServicePlugin.ServicePlugin = ServicePlugin.make({
+  name: "replay",
+  type: "tester",
+  description: "testbed's replay server: plays the server side of a recorded script, failing on the first divergence",
+  protocols: ["tcp"],
+  versions: ["bundled"],
+  roles: {
+    server: {
+      command: {
+        program: "{{ node }}",
+        args: [
+          "{{ replay_server }}",
+          "--script",
+          "{{ script }}",
+          "--name",
+          "{{ name }}",
+          "--host",
+          "{{ host }}",
+          "--port",
+          "{{ port }}",
+          "--connections",
+          "{{ connections }}",
+          "--step-timeout",
+          "{{ step_timeout }}",
+          "--outcome",
+          "{{ service_dir }}/replay-outcome.json"
+        ]
+      },
+      readiness: { kind: "log", pattern: "Test server listening on", timeout: "20 seconds" },
+      lifetime: "task",
+      parameters: {
+        script: {
+          type: "path",
+          required: true,
+          description: "The recorded script (JSON); templates allowed, e.g. {{ experiment_dir }}/session-1.json"
+        },
+        name: { type: "string", default: "recorded_script", description: "The entry of the script file to play" },
+        connections: { type: "int", default: 1, description: "Client connections to serve before the verdict" },
+        step_timeout: { type: "int", default: 10, description: "Seconds a step may wait for client input" }
+      }
+    }
+  },
+  artifacts: [{ name: "outcome", kind: "report", path: "replay-outcome.json", description: "The replay's verdict" }]
+})
+
+export const Failure = Schema.Struct({ tag: Schema.String, message: Schema.String })
+
+export const Outcome = Schema.Struct({
+  passed: Schema.Boolean,
+  summary: Schema.Struct({
+    connections: Schema.Int,
+    completed: Schema.Int,
+    stepsMatched: Schema.Int,
+    bytesReceived: Schema.Int,
+    bytesSent: Schema.Int
+  }),
+  failures: Schema.Array(Failure)
+})
+export type Outcome = typeof Outcome.Type
+
+export const fromServer = (outcome: ReplayServer.Outcome): Outcome => ({
+  passed: outcome.failures.length === 0,
+  summary: {
+    connections: outcome.summary.connections,
+    completed: outcome.summary.completed,
+    stepsMatched: outcome.summary.stepsMatched,
+    bytesReceived: outcome.summary.bytesReceived,
+    bytesSent: outcome.summary.bytesSent
+  },
+  failures: outcome.failures.map((failure) => ({ tag: failure._tag, message: failure.message }))
+})
+
+/** One line: "passed (6 steps matched)" or the first failure's message. */
+export const describe = (outcome: Outcome): string =>
+  outcome.passed
+    ? `replay passed (${outcome.summary.completed} connection(s), ${outcome.summary.stepsMatched} step(s) matched)`
+    : `replay failed: ${outcome.failures.map((failure) => failure.message).join("; ")}`
+
+const encodeOutcome = Schema.encodeSync(Schema.fromJsonString(Outcome))
+const decodeOutcome = Schema.decodeUnknownEffect(Schema.fromJsonString(Outcome))
+
+export const writeOutcome = (file: string, outcome: Outcome) =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.writeFileString(file, `${encodeOutcome(outcome)}\n`))
+
+/** The outcome a replay left in `file`, or a reason it is not there. */
+export const readOutcome = (file: string): Effect.Effect<Outcome | string, never, FileSystem.FileSystem> =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) =>
+    fs.readFileString(file).pipe(
+      Effect.flatMap(decodeOutcome),
+      Effect.catch((error) => Effect.succeed(`no replay outcome in ${file}: ${error.message}`))
+    )
+  )
+
+/** Loads a script with its blobs (`blobs/` beside it); only the built-in actions are available. */
+export const loadScript = (file: string, name?: string) =>
+  Effect.flatMap(Path.Path, (path) =>
+    ScriptLoader.load({ file, name }).pipe(
+      Effect.provide(
+        Layer.merge(
+          BlobStore.BlobStore.layer({ dir: path.join(path.dirname(file), "blobs") }),
+          Action.ActionRegistry.layerEmpty
+        )
+      )
+    )
+  )

@@ -1,0 +1,112 @@
+import { execFileSync } from "node:child_process"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, FileSystem, Schedule } from "effect"
+import { Experiment } from "../src/index.ts"
+import { fixtures, provide, runFixture } from "./support.ts"
+
+const docker = (args: ReadonlyArray<string>): string => execFileSync("docker", args, { encoding: "utf8" }).trim()
+
+/** Whether an engine answers. Without one these tests skip locally and fail in CI (CI=true). */
+const hasDocker = (() => {
+  try {
+    docker(["info", "--format", "{{.ServerVersion}}"])
+    return true
+  } catch {
+    return false
+  }
+})()
+
+/** The stage names the attempts of a run used (each attempt records its definition in stage.json). */
+const stagesOf = (runDir: string): ReadonlyArray<string> =>
+  readdirSync(`${runDir}/tests`).flatMap((test) =>
+    readdirSync(`${runDir}/tests/${test}`).flatMap((attempt) => {
+      const file = `${runDir}/tests/${test}/${attempt}/stage.json`
+      return existsSync(file) ? [(JSON.parse(readFileSync(file, "utf8")) as { name: string }).name] : []
+    })
+  )
+
+/** Containers and networks of a stage still on the engine. */
+const leftovers = (stage: string): ReadonlyArray<string> =>
+  [
+    ...docker(["ps", "-a", "--filter", `label=testbed.stage=${stage}`, "--format", "{{.Names}}"]).split("\n"),
+    ...docker(["network", "ls", "--filter", `label=testbed.stage=${stage}`, "--format", "{{.Name}}"]).split("\n")
+  ].filter((line) => line !== "")
+
+describe.skipIf(!hasDocker && process.env.CI === undefined)("docker environment", () => {
+  it.live("runs the busybox httpd × wget matrix in a stage of containers, then removes it", () =>
+    provide(
+      Effect.gen(function* () {
+        const outcome = yield* runFixture("busybox-http-docker.yaml")
+        const [test] = outcome.result!.tests
+        assert.strictEqual(test?.status, "passed", test?.reason)
+        // stage.* events are not in the TestbedEvent union: read the raw log.
+        const events = readFileSync(`${outcome.runDir}/events.jsonl`, "utf8")
+          .split("\n")
+          .filter((line) => line !== "")
+          .map((line) => JSON.parse(line) as { type: string; entityId: string; data: Record<string, unknown> })
+        const types = events.map((event) => event.type)
+        for (const type of ["stage.up_started", "stage.up", "stage.down"]) assert.include(types, type)
+        const attempt = `${outcome.runDir}/tests/${readdirSync(`${outcome.runDir}/tests`)[0]}/attempt-1`
+        const stage = JSON.parse(readFileSync(`${attempt}/stage.json`, "utf8")) as {
+          networks: { net: { subnet: string } }
+        }
+        assert.match(stage.networks.net.subnet, /^10\.2\d\d\.\d+\.0\/24$/)
+        const prefix = stage.networks.net.subnet.replace(/\.0\/24$/, "")
+        // Each service ran in a container of its own (docker exec), at its own address on the private network.
+        const started = events.filter((event) => event.type === "command.started")
+        const runners = started.map((event) => String(event.data.runner))
+        assert.strictEqual(runners.length, 2)
+        for (const runner of runners) assert.match(runner, /^docker:[0-9a-f]{64}$/)
+        assert.notStrictEqual(runners[0], runners[1])
+        assert.include(started[0]?.data.args as ReadonlyArray<string>, `${prefix}.10`)
+        assert.include(started[1]?.data.args as ReadonlyArray<string>, `http://${prefix}.10:8000/index.html`)
+        assert.include(readFileSync(`${attempt}/client/stdout.log`, "utf8"), "hello from busybox")
+        for (const name of stagesOf(outcome.runDir)) assert.deepStrictEqual(leftovers(name), [])
+      })
+    )
+  )
+
+  it.live("a failed test leaves no container or network", () =>
+    provide(
+      Effect.gen(function* () {
+        const outcome = yield* runFixture("cases/docker.yaml", { filter: "missing page" })
+        const [test] = outcome.result!.tests
+        assert.strictEqual(test?.status, "failed")
+        assert.include(test?.reason, "fetch (busybox-http) ended with exit code 1")
+        const stages = stagesOf(outcome.runDir)
+        assert.strictEqual(stages.length, 1)
+        for (const name of stages) assert.deepStrictEqual(leftovers(name), [])
+      })
+    )
+  )
+
+  it.live("an interrupted test leaves no container or network", () =>
+    provide(
+      Effect.gen(function* () {
+        const fs = yield* FileSystem.FileSystem
+        const outputDir = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-docker-" })
+        const fiber = yield* Effect.forkChild(
+          Experiment.run(`${fixtures}cases/docker.yaml`, { outputDir, filter: "hangs", progress: "none" })
+        )
+        const runDir = () => readdirSync(outputDir).map((name) => `${outputDir}/${name}`)[0]
+        // Interrupt once the stage is up and the test sits in its step.
+        const upAndWaiting = Effect.sync(() => {
+          const dir = runDir()
+          if (dir === undefined || !existsSync(`${dir}/events.jsonl`)) return false
+          const log = readFileSync(`${dir}/events.jsonl`, "utf8")
+          return log.includes(`"stage.up"`) && log.includes(`"step.started"`)
+        })
+        yield* upAndWaiting.pipe(
+          Effect.repeat({ until: (ready) => ready, schedule: Schedule.spaced("100 millis") }),
+          Effect.timeout("60 seconds")
+        )
+        const stages = stagesOf(runDir()!)
+        assert.strictEqual(stages.length, 1)
+        assert.isAbove(leftovers(stages[0]!).length, 0)
+        yield* Fiber.interrupt(fiber)
+        assert.deepStrictEqual(leftovers(stages[0]!), [])
+      })
+    )
+  )
+})
