@@ -8,6 +8,7 @@ import { Clock, Context, Duration, Effect, Schedule, Stream } from "effect"
 import * as Command from "./Command.ts"
 import { type CommandError, CommandFailed, CommandTimedOut } from "./CommandError.ts"
 import type { CommandResult, OutputChunk } from "./CommandResult.ts"
+import type * as OutputCapture from "./OutputCapture.ts"
 
 export class CommandRunner extends Context.Service<
   CommandRunner,
@@ -34,6 +35,54 @@ export interface Attempt {
   readonly run: (command: ValidCommand) => Effect.Effect<CommandResult, CommandError>
   /** One attempt as output chunks ending with an `Exit` chunk; fails like `run` when it did not succeed. */
   readonly stream: (command: ValidCommand) => Stream.Stream<OutputChunk, CommandError>
+}
+
+/** What a runner saw of one attempt, before the command's rules say whether it succeeded. */
+export interface Observed {
+  readonly exitCode: number | null
+  readonly signal: string | null
+  readonly stdout: OutputCapture.OutputCapture
+  readonly stderr: OutputCapture.OutputCapture
+  /** Epoch millis, from `Clock`. */
+  readonly startedAt: number
+  readonly endedAt: number
+  readonly timedOut: boolean
+}
+
+/** The result of one attempt, as every runner reports it. */
+export const attemptResult = (command: ValidCommand, observed: Observed): CommandResult => ({
+  commandId: command.id,
+  exitCode: observed.exitCode,
+  signal: observed.signal,
+  stdout: observed.stdout.text(),
+  stderr: observed.stderr.text(),
+  startedAt: new Date(observed.startedAt).toISOString(),
+  endedAt: new Date(observed.endedAt).toISOString(),
+  durationMs: observed.endedAt - observed.startedAt,
+  attempts: 1,
+  timedOut: observed.timedOut,
+  truncated: observed.stdout.truncated() || observed.stderr.truncated()
+})
+
+/** Applies the command's rules to an attempt's result: timed out, an exit code not in `successExitCodes`, or success. */
+export const judge = (
+  command: ValidCommand,
+  result: CommandResult
+): Effect.Effect<CommandResult, CommandTimedOut | CommandFailed> => {
+  if (result.timedOut) {
+    return Effect.fail(
+      new CommandTimedOut({
+        commandId: command.id,
+        timeoutMs: Duration.toMillis(command.timeout ?? Duration.zero),
+        result
+      })
+    )
+  }
+  const success = command.successExitCodes ?? [0]
+  if (result.exitCode === null || !success.includes(result.exitCode)) {
+    return Effect.fail(new CommandFailed({ commandId: command.id, result }))
+  }
+  return Effect.succeed(result)
 }
 
 /** Default first retry delay; each next one is `factor` (default 2) times longer. */

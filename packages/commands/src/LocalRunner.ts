@@ -4,29 +4,11 @@
  * KILL after the grace period. No grandchild outlives its command.
  */
 import type { EventBus } from "@testbed/events"
-import {
-  Array as Arr,
-  Clock,
-  Deferred,
-  Duration,
-  Effect,
-  Exit,
-  Layer,
-  type PlatformError,
-  type Scope,
-  Stream
-} from "effect"
+import { Array as Arr, Clock, Deferred, Effect, Exit, Layer, type PlatformError, type Scope, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { stat } from "node:fs/promises"
 import * as Command from "./Command.ts"
-import {
-  type CommandError,
-  CommandFailed,
-  CommandInvalid,
-  CommandNotFound,
-  CommandSpawnFailed,
-  CommandTimedOut
-} from "./CommandError.ts"
+import { type CommandError, CommandInvalid, CommandNotFound, CommandSpawnFailed } from "./CommandError.ts"
 import type { CommandResult, OutputChunk } from "./CommandResult.ts"
 import * as CommandRunner from "./CommandRunner.ts"
 import * as OutputCapture from "./OutputCapture.ts"
@@ -170,31 +152,18 @@ const spawnAttempt = (
     const finish = Effect.gen(function* () {
       const status = yield* Deferred.await(exited)
       const endedAt = yield* Clock.currentTimeMillis
-      const result: CommandResult = {
-        commandId: command.id,
-        exitCode: status.exitCode,
-        signal: status.signal,
-        stdout: stdout.text(),
-        stderr: stderr.text(),
-        startedAt: new Date(startedAt).toISOString(),
-        endedAt: new Date(endedAt).toISOString(),
-        durationMs: endedAt - startedAt,
-        attempts: 1,
-        timedOut,
-        truncated: stdout.truncated() || stderr.truncated()
-      }
-      if (timedOut) {
-        return yield* new CommandTimedOut({
-          commandId: command.id,
-          timeoutMs: Duration.toMillis(command.timeout ?? Duration.zero),
-          result
+      return yield* CommandRunner.judge(
+        command,
+        CommandRunner.attemptResult(command, {
+          exitCode: status.exitCode,
+          signal: status.signal,
+          stdout,
+          stderr,
+          startedAt,
+          endedAt,
+          timedOut
         })
-      }
-      const success = command.successExitCodes ?? [0]
-      if (status.exitCode === null || !success.includes(status.exitCode)) {
-        return yield* new CommandFailed({ commandId: command.id, result })
-      }
-      return result
+      )
     })
 
     return { stdout: read(handle.stdout, stdout), stderr: read(handle.stderr, stderr), finish }

@@ -6,7 +6,7 @@
  */
 import { Command, CommandError, type CommandResult, CommandRunner, OutputCapture } from "@testbed/commands"
 import type { EventBus } from "@testbed/events"
-import { Clock, Duration, Effect, Layer, Queue, Stream } from "effect"
+import { Clock, Effect, Layer, Queue, Stream } from "effect"
 import { Docker } from "./Docker.ts"
 import type { ExecSink } from "./internal/exec.ts"
 
@@ -62,26 +62,15 @@ const attempt = (
     const outcome = command.timeout === undefined ? Effect.asSome(exec) : Effect.timeoutOption(exec, command.timeout)
     const exitCode = yield* outcome
     const endedAt = yield* Clock.currentTimeMillis
-    const result: CommandResult.CommandResult = {
-      commandId: command.id,
+    const result = CommandRunner.attemptResult(command, {
       exitCode: exitCode._tag === "Some" ? exitCode.value : null,
       signal: null,
-      stdout: stdout.text(),
-      stderr: stderr.text(),
-      startedAt: new Date(startedAt).toISOString(),
-      endedAt: new Date(endedAt).toISOString(),
-      durationMs: endedAt - startedAt,
-      attempts: 1,
-      timedOut: exitCode._tag === "None",
-      truncated: stdout.truncated() || stderr.truncated()
-    }
-    if (exitCode._tag === "None") {
-      return yield* new CommandError.CommandTimedOut({
-        commandId: command.id,
-        timeoutMs: Duration.toMillis(command.timeout ?? Duration.zero),
-        result
-      })
-    }
+      stdout,
+      stderr,
+      startedAt,
+      endedAt,
+      timedOut: exitCode._tag === "None"
+    })
     // The engine reports a missing program as exit code 126/127 with the runtime's message as output.
     if (
       (result.exitCode === 126 || result.exitCode === 127) &&
@@ -89,10 +78,7 @@ const attempt = (
     ) {
       return yield* new CommandError.CommandNotFound({ commandId: command.id, program })
     }
-    if (result.exitCode === null || !(command.successExitCodes ?? [0]).includes(result.exitCode)) {
-      return yield* new CommandError.CommandFailed({ commandId: command.id, result })
-    }
-    return result
+    return yield* CommandRunner.judge(command, result)
   })
 
 const ignoreOutput: ExecSink = { stdout: () => undefined, stderr: () => undefined }
