@@ -4,12 +4,14 @@
  * so the event log and reports have a single vocabulary.
  */
 import { Schema } from "effect"
+import { AgentEvent } from "./AgentEvent.ts"
 import { AssertionEvent } from "./AssertionEvent.ts"
 import { CommandEvent } from "./CommandEvent.ts"
 import { EnvironmentEvent } from "./EnvironmentEvent.ts"
 import { ExperimentEvent } from "./ExperimentEvent.ts"
 import { PluginEvent } from "./PluginEvent.ts"
 import { ServiceEvent } from "./ServiceEvent.ts"
+import { StageEvent } from "./StageEvent.ts"
 import { StepEvent } from "./StepEvent.ts"
 import { TestEvent } from "./TestEvent.ts"
 
@@ -21,7 +23,9 @@ export const TestbedEvent = Schema.Union([
   ...PluginEvent.members,
   ...CommandEvent.members,
   ...StepEvent.members,
-  ...AssertionEvent.members
+  ...AssertionEvent.members,
+  ...AgentEvent.members,
+  ...StageEvent.members
 ])
 export type TestbedEvent = typeof TestbedEvent.Type
 export type TestbedEventType = TestbedEvent["type"]

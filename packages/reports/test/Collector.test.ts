@@ -146,7 +146,7 @@ describe("Collector", () => {
       const e = builder()
       const s = yield* fold([
         e("test.registered", "t", { name: "t", participants }),
-        e("agent.registered", "a1", { clientId: "a1" }),
+        e("probe.sent", "p1", { target: "a1" }),
         e("hologram.projected", "h", {}),
         e("test.finished", "t", { name: "t", attempt: "first" }),
         e("test.started", "t", { name: "t", attempt: 1 }),
@@ -154,7 +154,7 @@ describe("Collector", () => {
       ])
       assert.strictEqual(s.report_metadata.events_total, 6)
       assert.strictEqual(s.report_metadata.events_unknown, 2)
-      assert.deepStrictEqual(s.report_metadata.unknown_event_types, ["agent.registered", "hologram.projected"])
+      assert.deepStrictEqual(s.report_metadata.unknown_event_types, ["hologram.projected", "probe.sent"])
       assert.strictEqual(s.report_metadata.events_invalid, 1)
       assert.strictEqual(result(s, "t").status, "passed")
     })
