@@ -3,6 +3,7 @@
  */
 import { Schema } from "effect"
 import { family } from "./Event.ts"
+import { StateChangeData } from "./StateChange.ts"
 
 export const StepStarted = family(
   "step.started",
@@ -28,5 +29,8 @@ export const StepFinished = family(
   })
 )
 
-export const StepEvent = Schema.Union([StepStarted, StepFinished])
+/** A step with a state machine of its own moved (fleet steps: sent, running, succeeded, failed, timed out, lost). */
+export const StepStateChanged = family("step.state_changed", "step", StateChangeData)
+
+export const StepEvent = Schema.Union([StepStarted, StepFinished, StepStateChanged])
 export type StepEvent = typeof StepEvent.Type

@@ -77,10 +77,33 @@ export const ReplayStep = Schema.Struct({
 })
 export type ReplayStep = typeof ReplayStep.Type
 
+/**
+ * Pushes a pipeline of shell commands to a fleet of agents over MQTT (@testbed/fleet): `agents` local agents the
+ * step starts itself (with a secret it makes), or `expect` external ones (signed with `secret_file`).
+ */
+export const FleetStep = Schema.Struct({
+  name: Schema.optionalKey(Schema.String),
+  /** An MQTT broker URL; default: an embedded broker for the length of the step. */
+  broker: Schema.optionalKey(Schema.String),
+  agents: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  expect: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  /** Shell commands run in order on every agent. */
+  pipeline: Schema.Array(Schema.String),
+  /** Per command (default 1 minute). */
+  step_timeout: Schema.optionalKey(DurationInput),
+  /** How long to wait for every agent to register (default 30 seconds). */
+  registration_timeout: Schema.optionalKey(DurationInput),
+  /** The shared secret (relative to the experiment file); required with `expect`. */
+  secret_file: Schema.optionalKey(Schema.String),
+  description: Schema.optionalKey(Schema.String)
+})
+export type FleetStep = typeof FleetStep.Type
+
 export const Step = Schema.Union([
   Schema.Struct({ wait: DurationInput, description: Schema.optionalKey(Schema.String) }),
   Schema.Struct({ run: RunStep }),
-  Schema.Struct({ replay: ReplayStep })
+  Schema.Struct({ replay: ReplayStep }),
+  Schema.Struct({ fleet: FleetStep })
 ])
 export type Step = typeof Step.Type
 
@@ -132,7 +155,7 @@ const TestSettings = {
 
 export const TestConfig = Schema.Struct({
   name: Schema.String,
-  /** Optional only for a test made of replay steps. */
+  /** Optional only for a test made of replay or fleet steps. */
   services: Schema.optionalKey(Schema.Record(Schema.String, ServiceConfig)),
   ...TestSettings
 })

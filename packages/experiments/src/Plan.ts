@@ -189,7 +189,7 @@ export const make = (
         problem(`${servicePath}.target`, `no service "${config.target}" in this test (has: ${[...keys].join(", ")})`)
       else if (target[2].role !== "server") problem(`${servicePath}.target`, `"${config.target}" is not a server`)
     }
-    const hasReplayStep = Array.isArray(test.steps) && test.steps.some((step) => "replay" in step)
+    const hasReplayStep = Array.isArray(test.steps) && test.steps.some((step) => "replay" in step || "fleet" in step)
     if (services.length === 0 && !hasReplayStep) problem(`${path}.services`, "a test needs at least one service")
     const steps: ReadonlyArray<Step> = Array.isArray(test.steps)
       ? (test.steps as ReadonlyArray<Step>)
@@ -223,6 +223,23 @@ export const make = (
         }
         duration(`${stepPath}.replay.timeout`, replay.timeout)
         duration(`${stepPath}.replay.step_timeout`, replay.step_timeout)
+        return
+      }
+      if ("fleet" in step) {
+        const fleet = step.fleet
+        stepNames.add(fleet.name ?? `step${index}`)
+        if ((fleet.agents === undefined) === (fleet.expect === undefined))
+          problem(`${stepPath}.fleet`, "give exactly one of agents (started by the step) or expect (external agents)")
+        if (fleet.expect !== undefined && fleet.secret_file === undefined)
+          problem(`${stepPath}.fleet.secret_file`, "external agents (expect) need the shared secret file")
+        if (fleet.pipeline.length === 0) problem(`${stepPath}.fleet.pipeline`, "empty pipeline")
+        fleet.pipeline.forEach((command, at) => {
+          if (command.trim() === "") problem(`${stepPath}.fleet.pipeline[${at}]`, "empty command")
+        })
+        if (fleet.broker !== undefined && !/^(mqtts?|wss?|tcp|ssl):\/\/[^/]/.test(fleet.broker))
+          problem(`${stepPath}.fleet.broker`, `not an MQTT URL: ${fleet.broker}`)
+        duration(`${stepPath}.fleet.step_timeout`, fleet.step_timeout)
+        duration(`${stepPath}.fleet.registration_timeout`, fleet.registration_timeout)
         return
       }
       const run = step.run

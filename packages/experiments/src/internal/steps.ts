@@ -9,6 +9,7 @@ import type { RunStep, Step } from "../ExperimentConfig.ts"
 import { parseDuration } from "../Plan.ts"
 import * as Render from "./render.ts"
 import { Abort, type Attempt } from "./attempt.ts"
+import { runFleet } from "./fleetStep.ts"
 import { runReplay } from "./replayStep.ts"
 
 const defaultStepTimeout = Duration.minutes(1)
@@ -104,13 +105,15 @@ const runCommand = Effect.fnUntraced(function* (attempt: Attempt, index: number,
 
 export const runAll = Effect.fn("Steps.runAll")(function* (attempt: Attempt, steps: ReadonlyArray<Step>) {
   for (const [index, step] of steps.entries()) {
-    const kind = "wait" in step ? "wait" : "run" in step ? "run" : "replay"
+    const kind = "wait" in step ? "wait" : "run" in step ? "run" : "fleet" in step ? "fleet" : "replay"
     const description =
       "wait" in step
         ? step.description
         : "run" in step
           ? (step.run.description ?? step.run.name)
-          : (step.replay.description ?? step.replay.name)
+          : "fleet" in step
+            ? (step.fleet.description ?? step.fleet.name)
+            : (step.replay.description ?? step.replay.name)
     yield* EventBus.emit({
       type: "step.started",
       entityType: "step",
@@ -127,7 +130,9 @@ export const runAll = Effect.fn("Steps.runAll")(function* (attempt: Attempt, ste
         ? Effect.as(Effect.sleep(parseDuration(step.wait) ?? Duration.zero), { status: "passed", message: undefined })
         : "run" in step
           ? runCommand(attempt, index, step.run)
-          : runReplay(attempt, index, step.replay)
+          : "fleet" in step
+            ? runFleet(attempt, index, step.fleet)
+            : runReplay(attempt, index, step.replay)
     const result = yield* execute.pipe(
       Effect.onInterrupt(() => finished(attempt, index, kind, startedAt, "interrupted"))
     )
