@@ -8,9 +8,10 @@
 #   libxml2-utils    xmllint, to validate JUnit reports against their XSD
 #   chromium         headless browser to load the HTML report
 #   iproute2 procps  ip and ps for network and process checks
+#   tcpdump          per-service packet captures in experiments
 set -euo pipefail
 
-packages=(mosquitto docker.io busybox-static openssl gnutls-bin libxml2-utils chromium iproute2 procps ca-certificates)
+packages=(mosquitto docker.io busybox-static openssl gnutls-bin libxml2-utils chromium iproute2 procps tcpdump ca-certificates)
 
 missing=()
 for p in "${packages[@]}"; do
