@@ -149,6 +149,8 @@ const TestSettings = {
   network_environment: Schema.optionalKey(Environment),
   timeout: Schema.optionalKey(DurationInput),
   retries: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+  /** Record each localhost service's traffic (its ports, on loopback) with tcpdump into `<service>.pcap`. */
+  capture: Schema.optionalKey(Schema.Boolean),
   steps: Schema.optionalKey(Steps),
   assertions: Schema.optionalKey(Schema.Array(Assertion))
 }
@@ -191,6 +193,8 @@ export const ExperimentConfig = Schema.Struct({
   concurrency: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
   /** Default retries of every test. */
   retries: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+  /** Default `capture` of every test (packet capture per service with tcpdump). */
+  capture: Schema.optionalKey(Schema.Boolean),
   /** Default timeout of every test. Default 2 minutes. */
   test_timeout: Schema.optionalKey(DurationInput),
   /** The whole run; tests still running then end with status `timeout`, the rest are skipped. */

@@ -36,6 +36,8 @@ export interface TestPlan {
   readonly assertions: ReadonlyArray<Assertion>
   readonly timeout: Duration.Duration
   readonly retries: number
+  /** Capture each service's traffic with tcpdump (localhost only). */
+  readonly capture: boolean
   readonly matrix: { readonly row: string; readonly column: string } | undefined
 }
 
@@ -301,6 +303,7 @@ export const make = (
       assertions,
       timeout: duration(`${path}.timeout`, test.timeout) ?? testTimeout,
       retries: overrides.retries ?? test.retries ?? defaultRetries,
+      capture: test.capture ?? config.capture ?? false,
       matrix
     }
   }

@@ -9,6 +9,7 @@ import { Builtins, type Certificates, type EnvironmentPlugin } from "@testbed/pl
 import { Cause, Clock, Deferred, type Duration, Effect, FileSystem, Option, Path, Ref, Scope } from "effect"
 import { Abort, type Attempt } from "./internal/attempt.ts"
 import * as Assertions from "./internal/assertions.ts"
+import * as Capture from "./internal/capture.ts"
 import * as Services from "./internal/services.ts"
 import * as Steps from "./internal/steps.ts"
 import type { TestPlan } from "./Plan.ts"
@@ -70,7 +71,10 @@ const emitArtifacts = Effect.fnUntraced(function* (attempt: Attempt) {
         kind: artifact.kind,
         path: path.resolve(runtime.dir, artifact.path),
         ...(artifact.description === undefined ? {} : { description: artifact.description })
-      }))
+      })),
+      ...(runtime.capture === undefined
+        ? []
+        : [{ name: `${runtime.plan.key} capture`, kind: "capture" as const, path: runtime.capture.path }])
     ]
     for (const artifact of candidates) {
       if (!(yield* fs.exists(artifact.path).pipe(Effect.orElseSucceed(() => false)))) continue
@@ -140,6 +144,7 @@ const flow = Effect.fnUntraced(function* (
 
   yield* machine.transition("DEPLOYING", "deploy services")
   yield* Services.deployAll(attempt)
+  if (test.capture) yield* Capture.startAll(attempt, launchScope)
   for (const runtime of attempt.services.values()) yield* Services.start(attempt, runtime, launchScope)
   yield* machine.transition("DEPLOYED", "services ready")
 

@@ -67,6 +67,31 @@ describe.skipIf(!hasDocker && process.env.CI === undefined)("docker environment"
     )
   )
 
+  it.live("a run step with service runs in that service's node; without, on this machine", () =>
+    provide(
+      Effect.gen(function* () {
+        const outcome = yield* runFixture("cases/docker.yaml", { filter: "step in the client node" })
+        const [test] = outcome.result!.tests
+        assert.strictEqual(test?.status, "passed", test?.reason)
+        const events = readFileSync(`${outcome.runDir}/events.jsonl`, "utf8")
+          .split("\n")
+          .filter((line) => line !== "")
+          .map((line) => JSON.parse(line) as { type: string; data: Record<string, unknown> })
+        // Services and the `inside` step through a node's exec runner; the `outside` step through the local one.
+        const runners = events.filter((event) => event.type === "command.started").map((event) => event.data.runner)
+        assert.strictEqual(runners.length, 4)
+        assert.match(String(runners[2]), /^docker:[0-9a-f]{64}$/)
+        assert.notMatch(String(runners[3]), /^docker:/)
+        const steps = `${outcome.runDir}/tests/${readdirSync(`${outcome.runDir}/tests`)[0]}/attempt-1/steps`
+        assert.strictEqual(readFileSync(`${steps}/inside.stdout.log`, "utf8"), "in fetch\n")
+        assert.strictEqual(readFileSync(`${steps}/outside.stdout.log`, "utf8"), "not in the node\n")
+        const stages = stagesOf(outcome.runDir)
+        assert.strictEqual(stages.length, 1)
+        for (const name of stages) assert.deepStrictEqual(leftovers(name), [])
+      })
+    )
+  )
+
   it.live("a failed test leaves no container or network", () =>
     provide(
       Effect.gen(function* () {

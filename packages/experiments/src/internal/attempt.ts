@@ -5,6 +5,7 @@ import type { EnvironmentPlugin, ServicePlugin } from "@testbed/plugins"
 import { type Deferred, Schema } from "effect"
 import type { ServicePlan, TestPlan } from "../Plan.ts"
 import type * as Replay from "../Replay.ts"
+import type { Capture } from "./capture.ts"
 
 /** Ends an attempt early with a status and the reason a user reads in the report. */
 export class Abort extends Schema.TaggedError<Abort>()("Abort", {
@@ -31,6 +32,8 @@ export interface ServiceRuntime {
   command: Command.Command | undefined
   process: EnvironmentPlugin.ServiceProcess | undefined
   exit: EnvironmentPlugin.ServiceExit | undefined
+  /** Its packet capture, when the test asked for one and tcpdump started. */
+  capture?: Capture | undefined
   /** Completed once the service has reached DESTROYED and its exit was published. */
   readonly done: Deferred.Deferred<void>
   /** Opened once start-up (and readiness) is over, so only one fiber moves the machine at a time. */

@@ -6,6 +6,7 @@ import { Deferred, Duration, Effect, FileSystem, Option, Path, Scope } from "eff
 import type { ServicePlan } from "../Plan.ts"
 import * as Render from "./render.ts"
 import { Abort, type Attempt, describeExit, hostOf, type ServiceRuntime } from "./attempt.ts"
+import * as Capture from "./capture.ts"
 import * as Readiness from "./readiness.ts"
 
 const stopGrace = Duration.seconds(2)
@@ -235,4 +236,5 @@ export const teardown = Effect.fn("Service.teardown")(function* (attempt: Attemp
       }),
     { concurrency: "unbounded", discard: true }
   )
+  yield* Capture.stopAll(attempt)
 })

@@ -1,10 +1,12 @@
-// The steps of a test, run in order: wait, or run a command (in the test's directory or a service's).
+// The steps of a test, run in order: wait, or run a command (in the test's directory or a service's; in the
+// docker environment a step with `service` runs in that service's node).
 // Each publishes step.started / step.finished; the first that fails ends the attempt.
 import { EventBus } from "@testbed/events"
 import { type Command, CommandRunner, LocalRunner } from "@testbed/commands"
 import { ServiceCommand } from "@testbed/plugins"
 import { Clock, Duration, Effect, FileSystem, Path } from "effect"
 import type { ChildProcessSpawner } from "effect/process"
+import { runnerOf } from "../DockerEnvironment.ts"
 import type { RunStep, Step } from "../ExperimentConfig.ts"
 import { parseDuration } from "../Plan.ts"
 import * as Render from "./render.ts"
@@ -76,10 +78,13 @@ const runCommand = Effect.fnUntraced(function* (attempt: Attempt, index: number,
     const runner = yield* CommandRunner.CommandRunner
     return yield* runner.run(command)
   })
+  // With `service`, in that service's node when the environment has one per service (docker); else here.
+  const runner =
+    (step.service === undefined ? undefined : runnerOf(attempt.environment, step.service)) ?? attempt.environment.runner
   const ran = yield* Effect.result(
-    attempt.environment.runner === undefined
+    runner === undefined
       ? Effect.provide(run, LocalRunner.layer)
-      : Effect.provideService(run, CommandRunner.CommandRunner, attempt.environment.runner)
+      : Effect.provideService(run, CommandRunner.CommandRunner, runner)
   )
   const failure = ran._tag === "Failure" ? ran.failure : undefined
   if (failure !== undefined && failure._tag !== "CommandFailed" && failure._tag !== "CommandTimedOut") {
