@@ -62,20 +62,6 @@ export const stageOf = (
   }
 }
 
-/**
- * What an environment with a node per service adds to EnvironmentPlugin.Environment: the runner of one node, so a
- * `run` step with `service` runs where that service runs. (EnvironmentPlugin has a single `runner` only.)
- */
-export interface NodeRunners {
-  readonly runnerOf?: ((node: string) => CommandRunner.CommandRunner["Service"] | undefined) | undefined
-}
-
-/** The runner of a service's node, when the environment has one. */
-export const runnerOf = (
-  environment: EnvironmentPlugin.Environment,
-  node: string
-): CommandRunner.CommandRunner["Service"] | undefined => (environment as NodeRunners).runnerOf?.(node)
-
 const encoder = new TextEncoder()
 
 /** Runs one service command in its node, its output appended to the log files as it comes. */
@@ -189,7 +175,7 @@ export const plugin: EnvironmentPlugin.EnvironmentPlugin = {
       }
       let nextPort = 8000
       const first = [...addresses.values()][0] ?? "127.0.0.1"
-      const environment: NodeRunners & EnvironmentPlugin.Environment = {
+      const environment: EnvironmentPlugin.Environment = {
         runnerOf: (node) => runners.get(node),
         kind: "docker",
         host: first,

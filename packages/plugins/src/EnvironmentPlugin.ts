@@ -70,6 +70,11 @@ export interface Environment {
   readonly hostOf?: ((service: string) => string) | undefined
   /** Runs one-off commands (steps) where the services run; without it the harness uses the local runner. */
   readonly runner?: CommandRunner.CommandRunner["Service"] | undefined
+  /**
+   * The runner of one service's own place (its container), for environments with a node per service, so a step
+   * aimed at a service runs where that service runs; undefined falls back to `runner`.
+   */
+  readonly runnerOf?: ((service: string) => CommandRunner.CommandRunner["Service"] | undefined) | undefined
 }
 
 export type EnvironmentServices = FileSystem.FileSystem | Path.Path | ChildProcessSpawner.ChildProcessSpawner

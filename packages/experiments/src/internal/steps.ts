@@ -6,7 +6,6 @@ import { type Command, CommandRunner, LocalRunner } from "@testbed/commands"
 import { ServiceCommand } from "@testbed/plugins"
 import { Clock, Duration, Effect, FileSystem, Path } from "effect"
 import type { ChildProcessSpawner } from "effect/process"
-import { runnerOf } from "../DockerEnvironment.ts"
 import type { RunStep, Step } from "../ExperimentConfig.ts"
 import { parseDuration } from "../Plan.ts"
 import * as Render from "./render.ts"
@@ -80,7 +79,7 @@ const runCommand = Effect.fnUntraced(function* (attempt: Attempt, index: number,
   })
   // With `service`, in that service's node when the environment has one per service (docker); else here.
   const runner =
-    (step.service === undefined ? undefined : runnerOf(attempt.environment, step.service)) ?? attempt.environment.runner
+    (step.service === undefined ? undefined : attempt.environment.runnerOf?.(step.service)) ?? attempt.environment.runner
   const ran = yield* Effect.result(
     runner === undefined
       ? Effect.provide(run, LocalRunner.layer)
