@@ -79,7 +79,8 @@ const runCommand = Effect.fnUntraced(function* (attempt: Attempt, index: number,
   })
   // With `service`, in that service's node when the environment has one per service (docker); else here.
   const runner =
-    (step.service === undefined ? undefined : attempt.environment.runnerOf?.(step.service)) ?? attempt.environment.runner
+    (step.service === undefined ? undefined : attempt.environment.runnerOf?.(step.service)) ??
+    attempt.environment.runner
   const ran = yield* Effect.result(
     runner === undefined
       ? Effect.provide(run, LocalRunner.layer)
