@@ -4,20 +4,15 @@
  * KILL after the grace period. No grandchild outlives its command.
  */
 import type { EventBus } from "@testbed/events"
-import { Array as Arr, Clock, Deferred, Effect, Exit, Layer, type PlatformError, type Scope, Stream } from "effect"
+import { Array as Arr, Clock, Deferred, Effect, Layer, type PlatformError, type Scope, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { stat } from "node:fs/promises"
 import * as Command from "./Command.ts"
 import { type CommandError, CommandInvalid, CommandNotFound, CommandSpawnFailed } from "./CommandError.ts"
 import type { CommandResult, OutputChunk } from "./CommandResult.ts"
 import * as CommandRunner from "./CommandRunner.ts"
+import * as ExitStatus from "./ExitStatus.ts"
 import * as OutputCapture from "./OutputCapture.ts"
-
-/** How the leader process ended. */
-interface ExitStatus {
-  readonly exitCode: number | null
-  readonly signal: string | null
-}
 
 /** A spawned attempt: its output streams (captured as they are read) and the result once it has ended. */
 interface Running {
@@ -25,16 +20,6 @@ interface Running {
   readonly stderr: Stream.Stream<Uint8Array>
   /** Waits for the exit, then builds the result; fails unless the exit code counts as success. */
   readonly finish: Effect.Effect<CommandResult, CommandError>
-}
-
-// The spawner reports a signal death only as the message of a failed `exitCode`
-// ("Process interrupted due to receipt of signal: 'SIGTERM'"), so the name is read from there.
-const signalPattern = /signal: '(SIG[A-Z0-9]+)'/
-
-const exitStatus = (exit: Exit.Exit<number, PlatformError.PlatformError>): ExitStatus => {
-  if (Exit.isSuccess(exit)) return { exitCode: exit.value, signal: null }
-  const text = String(exit.cause)
-  return { exitCode: null, signal: signalPattern.exec(text)?.[1] ?? null }
 }
 
 const spawnError = (
@@ -116,8 +101,8 @@ const spawnAttempt = (
     )
     const stopLeftovers = Effect.flatMap(groupExists, (exists) => (exists ? stop : Effect.void))
     let timedOut = false
-    const exited = yield* Deferred.make<ExitStatus>()
-    const waitExit = Effect.map(Effect.exit(handle.exitCode), exitStatus)
+    const exited = yield* Deferred.make<ExitStatus.ExitStatus>()
+    const waitExit = Effect.map(Effect.exit(handle.exitCode), ExitStatus.fromExit)
     // Once the leader has gone, what is left of its group (background jobs holding the pipes open) is ended
     // too, so reading the output always finishes.
     const supervised =

@@ -6,6 +6,7 @@
 import * as Net from "node:net"
 import { Deferred, Duration, Effect, FileSystem, Fiber, Option, Ref, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { ExitStatus } from "@testbed/commands"
 import {
   type Environment,
   type EnvironmentPlugin,
@@ -36,18 +37,6 @@ export const allocatePort = (test: string): Effect.Effect<number, EnvironmentSet
     Effect.repeat({ until: (port) => !handedOut.has(port), times: 20 }),
     Effect.tap((port) => Effect.sync(() => handedOut.add(port)))
   )
-
-/** The signal named in the spawner's "Process interrupted due to receipt of signal: 'SIGTERM'" error. */
-const signalOf = (error: unknown): string | null => {
-  const texts: Array<string> = []
-  let current: unknown = error
-  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {
-    if (current instanceof Error) texts.push(current.message)
-    const next = current as { readonly cause?: unknown; readonly reason?: { readonly cause?: unknown } }
-    current = next.reason?.cause ?? next.cause
-  }
-  return /signal: '?(SIG[A-Z0-9]+)/.exec(texts.join(" "))?.[1] ?? null
-}
 
 const encoder = new TextEncoder()
 
@@ -95,7 +84,7 @@ export const launch = Effect.fn("LocalhostEnvironment.launch")(function* (servic
   const exit = yield* Deferred.make<ServiceExit>()
   yield* handle.exitCode.pipe(
     Effect.map((code): Omit<ServiceExit, "stopped"> => ({ exitCode: code, signal: null })),
-    Effect.catch((error) => Effect.succeed({ exitCode: null, signal: signalOf(error) })),
+    Effect.catch((error) => Effect.succeed({ exitCode: null, signal: ExitStatus.signalOf(error) })),
     // The pipes close once every process of the group is gone; bounded in case a grandchild keeps one open.
     Effect.tap(() => Effect.ignore(Effect.timeout(Fiber.awaitAll([stdout, stderr]), "2 seconds"))),
     Effect.flatMap((ended) =>
