@@ -77,8 +77,6 @@ export interface Environment {
   readonly runnerOf?: ((service: string) => CommandRunner.CommandRunner["Service"] | undefined) | undefined
 }
 
-export type EnvironmentServices = FileSystem.FileSystem | Path.Path | ChildProcessSpawner.ChildProcessSpawner
-
 /** A service of the test, as an environment that builds nodes per service needs to know it. */
 export interface EnvironmentService {
   readonly key: string
@@ -98,8 +96,8 @@ export interface EnvironmentPlugin {
   }) => Effect.Effect<
     Environment,
     EnvironmentSetupFailed,
-    // Spelled out rather than `EnvironmentServices`: declaration emit of packages that infer this type cannot name
-    // an alias reached only through `export * as EnvironmentPlugin`.
+    // Spelled out, not an alias: declaration emit of packages that infer this type cannot name an alias reached
+    // only through `export * as EnvironmentPlugin`.
     Scope.Scope | FileSystem.FileSystem | Path.Path | ChildProcessSpawner.ChildProcessSpawner
   >
 }

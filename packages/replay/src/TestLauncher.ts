@@ -49,6 +49,17 @@ const describe = (error: CommandError.CommandError): string =>
         ? `invalid command (${error.field}): ${error.reason}`
         : ""
 
+/**
+ * The environment a client test gets to find its replayed server: the older tool's `NDS_TEST_HOST`/`PORT` and
+ * testbed's own names. (`run` adds `NDS2_CHANNEL_DB_DIR`, a fresh directory of its own.)
+ */
+export const clientEnv = (host: string, port: number): Readonly<Record<string, string>> => ({
+  NDS_TEST_HOST: host,
+  NDS_TEST_PORT: String(port),
+  TESTBED_REPLAY_HOST: host,
+  TESTBED_REPLAY_PORT: String(port)
+})
+
 export const run = Effect.fn("TestLauncher.run")(function* (plan: Plan, options: TestOptions) {
   const fs = yield* FileSystem.FileSystem
   const runner = yield* CommandRunner.CommandRunner
@@ -56,16 +67,8 @@ export const run = Effect.fn("TestLauncher.run")(function* (plan: Plan, options:
     Effect.gen(function* () {
       const server = yield* ReplayServer.serve(plan, options)
       const channelDb = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-replay-" })
-      const host = server.host
-      const port = String(server.port)
       const command = Command.make(options.program, options.args, {
-        env: {
-          NDS_TEST_HOST: host,
-          NDS_TEST_PORT: port,
-          NDS2_CHANNEL_DB_DIR: channelDb,
-          TESTBED_REPLAY_HOST: host,
-          TESTBED_REPLAY_PORT: port
-        },
+        env: { ...clientEnv(server.host, server.port), NDS2_CHANNEL_DB_DIR: channelDb },
         envMode: "extend",
         // The runner keeps at most this much; everything is streamed through as it comes anyway.
         maxOutputBytes: 0

@@ -3,7 +3,7 @@
 // outcome is kept for `replay_passed`, and a divergence fails the step with the replay's own message (offset,
 // expected and received bytes).
 import { ServiceCommand } from "@testbed/plugins"
-import { ReplayServer } from "@testbed/replay"
+import { ReplayServer, TestLauncher } from "@testbed/replay"
 import { Deferred, Duration, Effect, FileSystem, Option, Path } from "effect"
 import type { ReplayStep } from "../ExperimentConfig.ts"
 import { parseDuration } from "../Plan.ts"
@@ -77,20 +77,13 @@ const replayForClient = Effect.fnUntraced(function* (
         announce: false,
         ...(stepTimeout === undefined ? {} : { stepTimeout })
       })
-      const address = { host: server.host, port: String(server.port) }
-      const variables = { ...attempt.variables, replay_host: address.host, replay_port: server.port }
+      const variables = { ...attempt.variables, replay_host: server.host, replay_port: server.port }
       const rendered = yield* Render.orFailed(
         ServiceCommand.renderCommand(
           {
             program: step.command![0]!,
             args: step.command!.slice(1),
-            env: {
-              NDS_TEST_HOST: address.host,
-              NDS_TEST_PORT: address.port,
-              TESTBED_REPLAY_HOST: address.host,
-              TESTBED_REPLAY_PORT: address.port,
-              ...step.env
-            }
+            env: { ...TestLauncher.clientEnv(server.host, server.port), ...step.env }
           },
           variables,
           { id: `${attempt.test.name}/step/${index}`, cwd: attempt.dir }
