@@ -176,7 +176,7 @@ describe("testbed run (the CLI)", () => {
 
         child.kill("SIGINT")
         const exit = yield* Effect.timeout(exitOf(child), "30 seconds")
-        assert.notStrictEqual(exit.code, 0, stdout)
+        assert.strictEqual(exit.code, 130, stdout)
 
         for (const pid of pids) assert.isFalse(alive(pid), `process ${pid} outlived the run`)
         const events = readEvents(runDir!)
