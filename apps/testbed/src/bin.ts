@@ -3,9 +3,10 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Console, Effect } from "effect"
 import { run } from "./Cli.ts"
-import { ExitWith } from "./ExitCode.ts"
+import { ExitWith, expected } from "./ExitCode.ts"
 
 run(process.argv.slice(2)).pipe(
+  Effect.mapError(expected),
   Effect.tapError((error) =>
     error instanceof ExitWith && error.message !== undefined && error.message !== ""
       ? Console.error(error.message)

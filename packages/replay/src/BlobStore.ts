@@ -7,7 +7,7 @@
 import * as Crypto from "node:crypto"
 import * as Path from "node:path"
 import * as Zlib from "node:zlib"
-import { Context, Effect, FileSystem, Layer, Option, Schema } from "effect"
+import { Context, Duration, Effect, FileSystem, Layer, Option, Schema } from "effect"
 
 export const legacyName = /_c[0-9]+$/
 const sha1Name = /^[0-9a-fA-F]{40}$/
@@ -55,7 +55,12 @@ export interface BlobStoreOptions {
   readonly dir: string
   /** Where missing blobs are fetched from: a directory or an http(s) URL. */
   readonly remote?: string | undefined
+  /** Longest one fetch from an http(s) remote may take, body included (default 30 seconds). */
+  readonly remoteTimeout?: Duration.Input | undefined
 }
+
+/** A remote cache that never answers (or trickles) cannot hang a replay: each fetch has this deadline. */
+export const defaultRemoteTimeout: Duration.Duration = Duration.seconds(30)
 
 export const sha1 = (bytes: Uint8Array): string => Crypto.createHash("sha1").update(bytes).digest("hex")
 
@@ -69,14 +74,19 @@ const gzip = (bytes: Uint8Array) =>
     Zlib.gzip(bytes, (error, out) => resume(error ? Effect.die(error) : Effect.succeed(out)))
   })
 
-const fetchBytes = (url: string) =>
+const fetchBytes = (url: string, timeout: Duration.Input) =>
   Effect.tryPromise({
     try: (signal) =>
       fetch(url, { signal }).then((response) =>
         response.ok ? response.arrayBuffer().then((body) => new Uint8Array(body)) : undefined
       ),
     catch: (error) => String(error)
-  })
+  }).pipe(
+    Effect.timeoutOrElse({
+      duration: timeout,
+      orElse: () => Effect.fail(`no answer within ${Duration.format(Duration.fromInputUnsafe(timeout))}`)
+    })
+  )
 
 export class BlobStore extends Context.Service<
   BlobStore,
@@ -127,7 +137,9 @@ export const make = Effect.fn("BlobStore.make")(function* (options: BlobStoreOpt
     if (!/^https?:\/\//.test(remote)) return yield* readLocal(remote, name)
     const base = remote.replace(/\/+$/, "")
     for (const location of [`${base}/${name}.gz`, `${base}/${name}`]) {
-      const raw = yield* fetchBytes(location).pipe(Effect.orElseSucceed(() => undefined))
+      const raw = yield* fetchBytes(location, options.remoteTimeout ?? defaultRemoteTimeout).pipe(
+        Effect.orElseSucceed(() => undefined)
+      )
       if (raw !== undefined) return Option.some(yield* decode(name, location, raw))
     }
     return Option.none<Uint8Array>()
