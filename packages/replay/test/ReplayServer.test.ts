@@ -136,6 +136,20 @@ describe("ReplayServer", () => {
     })
   )
 
+  it.live("a response to a client that reads nothing fails after the step timeout instead of waiting forever", () =>
+    Effect.gen(function* () {
+      const big: Plan = { _tag: "Single", steps: [exchange("get", Buffer.alloc(32 * 1024 * 1024, 1), "big")] }
+      const server = yield* serve(big, { connections: 1, stepTimeout: Duration.seconds(1) })
+      const client = yield* rawClient(server.port)
+      client.socket.pause()
+      yield* client.write("get")
+      const outcome = yield* server.done.pipe(Effect.timeout(Duration.seconds(30)))
+      const failure = outcome.failures[0]!
+      assert.strictEqual(failure._tag, "ScriptNotExhausted", failure.message)
+      assert.include(failure.message, "read nothing for 1000 ms")
+    })
+  )
+
   it.live("a line an action reads is capped: no newline within the bound is LineTooLong", () =>
     Effect.gen(function* () {
       const lines = Action.makeModule({
