@@ -87,6 +87,17 @@ export class ActionFailed extends Schema.TaggedError<ActionFailed>()("ActionFail
   }
 }
 
+/** A response kept in a blob file could not be read while it was sent (the file changed or went bad). */
+export class ResponseUnreadable extends Schema.TaggedError<ResponseUnreadable>()("ResponseUnreadable", {
+  connection: Schema.Int,
+  step: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `connection ${this.connection}, step ${this.step}: cannot send the response: ${this.reason}`
+  }
+}
+
 export type ReplayFailure =
   | ScriptMismatch
   | ScriptNotExhausted
@@ -94,3 +105,4 @@ export type ReplayFailure =
   | LineTooLong
   | UnexpectedConnection
   | ActionFailed
+  | ResponseUnreadable

@@ -14,6 +14,7 @@ import type { Plan, Step } from "./Plan.ts"
 import {
   ActionFailed,
   type ReplayFailure,
+  ResponseUnreadable,
   ScriptMismatch,
   ScriptNotExhausted,
   UnexpectedConnection
@@ -172,7 +173,13 @@ export const serve = Effect.fn("ReplayServer.serve")(function* (plan: Plan, opti
           ordinal++
           const fault = Fault.forStep(step.fault, rules, ordinal)
           if (fault !== undefined) counters.faultsInjected++
-          const ended = yield* respond(conn, step.response, fault).pipe(Effect.mapError((e) => lost(e.reason)))
+          const ended = yield* respond(conn, step.response, fault).pipe(
+            Effect.mapError((e) =>
+              e._tag === "BlobCorrupt"
+                ? new ResponseUnreadable({ connection: index, step: step.path, reason: e.message })
+                : lost(e.reason)
+            )
+          )
           if (ended) return
         } else if (step._tag === "Sleep") {
           yield* Effect.sleep(step.duration)
