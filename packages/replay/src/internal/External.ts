@@ -13,9 +13,9 @@ export const inside = (root: string, target: string): boolean => {
 export type Resolved =
   /** The real path of the file. */
   | { readonly _tag: "Found"; readonly real: string }
-  /** Every candidate inside the root was missing. */
+  /** Every candidate was missing (all inside the root). */
   | { readonly _tag: "Missing"; readonly tried: ReadonlyArray<string> }
-  /** The candidate found (or the only one) leaves the root. */
+  /** The file found leaves the root (through a link), or none was found inside it and a candidate leaves it. */
   | { readonly _tag: "Escapes" }
 
 export interface Where {
@@ -47,5 +47,6 @@ export const resolve = Effect.fn("External.resolve")(function* (target: string, 
     if (!where.allowOutsideRoot && !inside(where.root, real.value)) return { _tag: "Escapes" } as Resolved
     return { _tag: "Found", real: real.value } as Resolved
   }
-  return (escaped && tried.length === 0 ? { _tag: "Escapes" } : { _tag: "Missing", tried }) as Resolved
+  // Not found inside the root: a candidate that leaves it is the reason given (and is never looked at).
+  return (escaped ? { _tag: "Escapes" } : { _tag: "Missing", tried }) as Resolved
 })
