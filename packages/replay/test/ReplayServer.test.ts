@@ -1,9 +1,12 @@
+import * as Path from "node:path"
+import * as Zlib from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Fiber, Schema } from "effect"
+import { Deferred, Duration, Effect, Fiber, FileSystem, Schema } from "effect"
 import * as Action from "../src/Action.ts"
+import * as BlobStore from "../src/BlobStore.ts"
 import type { Plan, Step } from "../src/Plan.ts"
 import * as ReplayServer from "../src/ReplayServer.ts"
-import { rawClient } from "./support.ts"
+import { platform, rawClient, tempDir } from "./support.ts"
 
 const exchange = (
   command: string | Uint8Array,
@@ -388,6 +391,41 @@ describe("ReplayServer", () => {
       })
     )
   })
+
+  it.live(
+    "a blob too large for memory is streamed from its file, faults included; a file changed since it was verified fails",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const fs = yield* FileSystem.FileSystem
+        const store = yield* BlobStore.make({ dir })
+        const content = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) % 251))
+        const name = yield* store.put(content)
+        // keepInMemory 0: the step holds the blob, not its bytes.
+        const blob = yield* store.open(name)
+        assert.isUndefined(blob.bytes)
+        const plan: Plan = { _tag: "Single", steps: [{ ...exchange("get", new Uint8Array(0), "big"), response: blob }] }
+        const fetch = (options: ReplayServer.ServeOptions) =>
+          Effect.gen(function* () {
+            const server = yield* serve(plan, { connections: 1, ...options })
+            const client = yield* rawClient(server.port)
+            yield* client.write("get")
+            yield* client.end
+            return { received: (yield* client.received).bytes, outcome: yield* server.done }
+          })
+        const plain = yield* fetch({})
+        assert.isTrue(plain.received.equals(content))
+        assert.strictEqual(plain.outcome.summary.bytesSent, content.length)
+        const chunked = yield* fetch({ faults: [{ step: undefined, fault: { chunk: { size: 7777 } } }] })
+        assert.isTrue(chunked.received.equals(content))
+        const cut = yield* fetch({ faults: [{ step: undefined, fault: { truncate: 100_001 } }] })
+        assert.isTrue(cut.received.equals(content.subarray(0, 100_001)))
+        yield* fs.writeFile(Path.join(dir, `${name}.gz`), Zlib.gzipSync(Buffer.from("swapped")))
+        const changed = yield* fetch({})
+        assert.strictEqual(changed.outcome.failures[0]?._tag, "ResponseUnreadable")
+        assert.include(changed.outcome.failures[0]?.message ?? "", "changed since it was verified")
+      }).pipe(Effect.provide(platform))
+  )
 
   it.live("closing the scope stops the server and its connections", () =>
     Effect.gen(function* () {
