@@ -1,6 +1,8 @@
 // Memory stays bounded whatever the size of a blob or a session: `replay check`, the replay server and the record
 // proxy each move 256 MiB in a process of their own (test/memory-probe.ts), whose peak RSS must grow by less than
-// half of that over its idle footprint. Holding the data would grow it by at least 256 MiB.
+// 150 MiB over its idle footprint. Holding the data would grow it by at least 256 MiB (the code before streaming
+// grew it by 515-776 MiB); streaming grows it by 65-115 MiB whatever the size, V8 collecting the dead buffers of
+// the streams in batches of about 64 MiB.
 import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -9,7 +11,7 @@ import { node, platform, tempDir } from "./support.ts"
 
 const probe = Path.join(import.meta.dirname, "memory-probe.ts")
 const mib = 256
-const maxGrowthMiB = 128
+const maxGrowthMiB = 150
 
 interface Measured {
   readonly baselineMiB: number
