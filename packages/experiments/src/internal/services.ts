@@ -115,8 +115,12 @@ const watch = Effect.fnUntraced(function* (attempt: Attempt, runtime: ServiceRun
   runtime.exit = exit
   const plan = runtime.plan
   const unsupported = exit.exitCode !== null && (plan.plugin.unsupportedExitCodes ?? []).includes(exit.exitCode)
-  const clean = exit.stopped || unsupported || (exit.exitCode === 0 && plan.lifetime === "task")
-  const crashed = !exit.stopped && !unsupported && (plan.lifetime === "service" || exit.signal !== null)
+  // Exit code 0 is a finished service, not a crash, whatever its lifetime: a one-shot server (socat without `fork`)
+  // ends as soon as its only client is served, which races the client's own exit. Clients that needed it fail on
+  // their own, with their reason.
+  const finished = exit.exitCode === 0 && exit.signal === null
+  const clean = exit.stopped || unsupported || finished
+  const crashed = !exit.stopped && !unsupported && !finished && (plan.lifetime === "service" || exit.signal !== null)
   const trigger = exit.stopped ? "stopped by testbed" : unsupported ? "declared unsupported" : describeExit(exit)
   const metadata = { exitCode: exit.exitCode, signal: exit.signal }
   if (clean) {
@@ -147,7 +151,7 @@ const watch = Effect.fnUntraced(function* (attempt: Attempt, runtime: ServiceRun
         reason: `${plan.key} (${plan.plugin.name}) does not support this test (exit code ${exit.exitCode})`
       })
     )
-  } else if (plan.lifetime === "service" && !exit.stopped) {
+  } else if (plan.lifetime === "service" && crashed) {
     yield* Deferred.succeed(
       attempt.crashed,
       new Abort({
