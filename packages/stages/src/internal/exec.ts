@@ -12,6 +12,8 @@ export interface ExecSink {
 export interface InteractiveIo {
   readonly input: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown }
   readonly output: NodeJS.WritableStream & { columns?: number; rows?: number; on: NodeJS.WritableStream["on"] }
+  /** Where the command's stderr goes when there is no TTY (with a TTY both share `output`). Default: `output`. */
+  readonly error?: NodeJS.WritableStream
 }
 
 const sinkStream = (write: (bytes: Uint8Array) => void) =>
@@ -143,6 +145,63 @@ export const execInteractive = (
         })
     )
     return yield* exitCodeOf(host, exec)
+  })
+
+/**
+ * The same session without a TTY, for input that is not a terminal (a pipe, a file, /dev/null): the command reads
+ * the input until its end (which closes its stdin), its stdout and stderr are passed through apart, and the exit
+ * code is the command's. Nothing is lost when the input ends before the output.
+ */
+export const execPiped = (docker: Dockerode, host: string, id: string, cmd: ReadonlyArray<string>, io: InteractiveIo) =>
+  Effect.gen(function* () {
+    const exec = yield* call(host, "exec create", () =>
+      docker.getContainer(id).exec({
+        Cmd: [...cmd],
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: false
+      })
+    )
+    const stream = yield* call(host, "exec start", () => exec.start({ hijack: true, stdin: true, Tty: false }))
+    const stdout = passThrough(io.output)
+    const stderr = passThrough(io.error ?? io.output)
+    yield* Effect.callback<void>((resume) => {
+      let finished = false
+      const finish = () => {
+        if (!finished) {
+          finished = true
+          resume(Effect.void)
+        }
+      }
+      docker.modem.demuxStream(stream, stdout, stderr)
+      // The end of the input half-closes the connection: the command sees the end of its stdin, output goes on.
+      io.input.pipe(stream)
+      io.input.resume()
+      stream.on("end", finish)
+      stream.on("close", finish)
+      stream.on("error", finish)
+      return Effect.sync(() => {
+        io.input.unpipe(stream)
+        stream.destroy()
+      })
+    }).pipe(
+      Effect.ensuring(
+        Effect.sync(() => {
+          io.input.unpipe(stream)
+          io.input.pause()
+        })
+      )
+    )
+    return yield* exitCodeOf(host, exec)
+  })
+
+/** A writable that forwards to a terminal stream without ever ending it (stdout must outlive the session). */
+const passThrough = (target: NodeJS.WritableStream) =>
+  new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      target.write(chunk, () => done())
+    }
   })
 
 /** Logs of a container without a TTY come framed (8-byte headers); this keeps the payloads. */
