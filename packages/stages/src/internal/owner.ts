@@ -26,8 +26,14 @@ export const parse = (text: string): Owner | undefined => {
   return /^[1-9]\d{0,9}$/.test(pid) && host !== "" ? { host, boot, pid: Number(pid), start } : undefined
 }
 
-/** Field 22 of /proc/<pid>/stat, counted after the command name (which may hold spaces and parentheses). */
-const startOf = (stat: string): string => stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? ""
+/** Fields of /proc/<pid>/stat from the third on, split after the command name (which may hold spaces and `)`). */
+const fieldsOf = (stat: string): Array<string> => stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+
+/** Field 22: the start time. */
+const startOf = (stat: string): string => fieldsOf(stat)[19] ?? ""
+
+/** Field 3: a zombie (Z) or dead (X) process has exited; only its parent has not collected it yet. */
+const exited = (stat: string): boolean => /^[ZX]$/.test(fieldsOf(stat)[0] ?? "")
 
 const readOr = (fs: FileSystem.FileSystem, file: string) =>
   fs.readFileString(file).pipe(
@@ -64,5 +70,5 @@ export const liveness = Effect.fn("Owner.liveness")(function* (owner: Owner) {
   if (owner.boot !== boot) return (owner.boot === "" || boot === "" ? "elsewhere" : "dead") as Liveness
   if (owner.start === "") return yield* signalZero(owner.pid)
   const stat = yield* readOr(fs, `/proc/${owner.pid}/stat`)
-  return (stat !== undefined && startOf(stat) === owner.start ? "alive" : "dead") as Liveness
+  return (stat !== undefined && startOf(stat) === owner.start && !exited(stat) ? "alive" : "dead") as Liveness
 })
