@@ -28,7 +28,7 @@ const doubleQuoted = (raw: string): Value => {
   return { error: "no closing double quote on this line" }
 }
 
-const valueOf = (raw: string): Value => {
+const rawValue = (raw: string): Value => {
   if (raw.startsWith('"')) return doubleQuoted(raw)
   if (raw.startsWith("'")) {
     const close = raw.indexOf("'", 1)
@@ -63,7 +63,7 @@ export const parse = (
       problems.push({ path: at, message: "expected KEY=value (KEY: letters, digits, _, . or -)" })
       return
     }
-    const value = valueOf(body.slice(eq + 1).trim())
+    const value = rawValue(body.slice(eq + 1).trim())
     if ("error" in value) {
       problems.push({ path: at, message: value.error })
       return
