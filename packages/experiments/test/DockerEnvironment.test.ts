@@ -1,7 +1,7 @@
 import { execFileSync, spawn } from "node:child_process"
 import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, FileSystem, Schedule } from "effect"
+import { type Duration, Effect, Fiber, FileSystem, Schedule } from "effect"
 import { Experiment } from "../src/index.ts"
 import { fixtures, provide, runFixture } from "./support.ts"
 
@@ -35,6 +35,19 @@ const leftovers = (stage: string): ReadonlyArray<string> =>
     ...docker(["ps", "-a", "--filter", `label=testbed.stage=${stage}`, "--format", "{{.Names}}"]).split("\n"),
     ...docker(["network", "ls", "--filter", `label=testbed.stage=${stage}`, "--format", "{{.Name}}"]).split("\n")
   ].filter((line) => line !== "")
+
+/** The run directory under `outputDir`, once its stage is up and its test sits in a step. */
+const upAndWaiting = (outputDir: string, timeout: Duration.Input) =>
+  Effect.sync(() => {
+    const dir = readdirSync(outputDir).map((name) => `${outputDir}/${name}`)[0]
+    if (dir === undefined || !existsSync(`${dir}/events.jsonl`)) return undefined
+    const log = readFileSync(`${dir}/events.jsonl`, "utf8")
+    return log.includes(`"stage.up"`) && log.includes(`"step.started"`) ? dir : undefined
+  }).pipe(
+    Effect.repeat({ until: (dir) => dir !== undefined, schedule: Schedule.spaced("100 millis") }),
+    Effect.timeout(timeout),
+    Effect.map((dir) => dir as string)
+  )
 
 describe.skipIf(!hasDocker && process.env.CI === undefined)("docker environment", () => {
   it.live("runs the busybox httpd × wget matrix in a stage of containers, then removes it", () =>
@@ -117,19 +130,8 @@ describe.skipIf(!hasDocker && process.env.CI === undefined)("docker environment"
         const fiber = yield* Effect.forkChild(
           Experiment.run(`${fixtures}cases/docker.yaml`, { outputDir, filter: "hangs", progress: "none" })
         )
-        const runDir = () => readdirSync(outputDir).map((name) => `${outputDir}/${name}`)[0]
         // Interrupt once the stage is up and the test sits in its step.
-        const upAndWaiting = Effect.sync(() => {
-          const dir = runDir()
-          if (dir === undefined || !existsSync(`${dir}/events.jsonl`)) return false
-          const log = readFileSync(`${dir}/events.jsonl`, "utf8")
-          return log.includes(`"stage.up"`) && log.includes(`"step.started"`)
-        })
-        yield* upAndWaiting.pipe(
-          Effect.repeat({ until: (ready) => ready, schedule: Schedule.spaced("100 millis") }),
-          Effect.timeout("60 seconds")
-        )
-        const stages = stagesOf(runDir()!)
+        const stages = stagesOf(yield* upAndWaiting(outputDir, "60 seconds"))
         assert.strictEqual(stages.length, 1)
         assert.isAbove(leftovers(stages[0]!).length, 0)
         yield* Fiber.interrupt(fiber)
@@ -153,18 +155,7 @@ describe.skipIf(!hasDocker && process.env.CI === undefined)("docker environment"
           )
           const exited = new Promise((resolve) => child.on("exit", resolve))
           yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
-          const runDir = () => readdirSync(outputDir).map((name) => `${outputDir}/${name}`)[0]
-          const upAndWaiting = Effect.sync(() => {
-            const dir = runDir()
-            if (dir === undefined || !existsSync(`${dir}/events.jsonl`)) return false
-            const log = readFileSync(`${dir}/events.jsonl`, "utf8")
-            return log.includes(`"stage.up"`) && log.includes(`"step.started"`)
-          })
-          yield* upAndWaiting.pipe(
-            Effect.repeat({ until: (ready) => ready, schedule: Schedule.spaced("100 millis") }),
-            Effect.timeout("120 seconds")
-          )
-          const [stage] = stagesOf(runDir()!)
+          const [stage] = stagesOf(yield* upAndWaiting(outputDir, "120 seconds"))
           assert.isDefined(stage)
           assert.isAbove(leftovers(stage!).length, 0)
           child.kill("SIGKILL")

@@ -2,11 +2,11 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, FileSystem } from "effect"
 import { type Browser, chromium } from "playwright-core"
-import * as Collector from "../src/Collector.ts"
 import * as ReportWriter from "../src/ReportWriter.ts"
 import {
   chromiumPath,
   chromiumPresent,
+  collecting,
   generatedAt,
   renderFixture,
   required,
@@ -160,17 +160,7 @@ describe.runIf(required(chromiumPresent))("HtmlReport of a large run in headless
 
 describe("HtmlReport and MarkdownReport links", () => {
   it("link only to paths inside the run directory", () => {
-    const collector = Collector.make()
-    let n = 0
-    const add = (type: string, entityId: string, data: unknown) =>
-      collector.add({
-        id: `e${n}`,
-        type,
-        entityType: type.split(".")[0] ?? "",
-        entityId,
-        timestamp: new Date(Date.parse("2026-01-01T00:00:00.000Z") + n++).toISOString(),
-        data
-      })
+    const { add, summary: summarize } = collecting()
     add("experiment.started", "run", { name: "run", settings: {} })
     add("test.started", "t", { name: "t", attempt: 1 })
     const escaping = ["../../etc/passwd", "/etc/shadow", "//evil.example/x", "logs/../../../up", "a\\..\\..\\win"]
@@ -185,7 +175,7 @@ describe("HtmlReport and MarkdownReport links", () => {
       logsPath: "../outside-logs"
     })
     add("experiment.finished", "run", { status: "failed" })
-    const summary = collector.summary({ generatedAt })
+    const summary = summarize()
     const html = ReportWriter.render(summary, "html")
     const hrefs = [...html.matchAll(/href="([^"]*)"/g)].map((m) => m[1])
     assert.deepStrictEqual(hrefs, ["logs/t/server.log", "logs/./t/../t/client.log"])
@@ -197,25 +187,16 @@ describe("HtmlReport and MarkdownReport links", () => {
   })
 
   it("a message full of backtick runs renders (no spread of its runs onto the stack)", () => {
-    const collector = Collector.make()
-    const at = (i: number) => new Date(Date.parse("2026-01-01T00:00:00.000Z") + i).toISOString()
-    collector.add({
-      id: "1",
-      type: "test.started",
-      entityType: "test",
-      entityId: "t",
-      timestamp: at(1),
-      data: { name: "t", attempt: 1 }
+    const { add, summary } = collecting()
+    add("test.started", "t", { name: "t", attempt: 1 })
+    add("test.finished", "t", {
+      name: "t",
+      attempt: 1,
+      status: "failed",
+      durationMs: 1,
+      errorMessage: "`a".repeat(300_000)
     })
-    collector.add({
-      id: "2",
-      type: "test.finished",
-      entityType: "test",
-      entityId: "t",
-      timestamp: at(2),
-      data: { name: "t", attempt: 1, status: "failed", durationMs: 1, errorMessage: "`a".repeat(300_000) }
-    })
-    const md = ReportWriter.render(collector.summary({ generatedAt }), "md")
+    const md = ReportWriter.render(summary(), "md")
     assert.include(md, "```text\n`a`a")
   })
 })

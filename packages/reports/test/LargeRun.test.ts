@@ -3,12 +3,9 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, FileSystem } from "effect"
-import * as Collector from "../src/Collector.ts"
 import * as HtmlReport from "../src/HtmlReport.ts"
 import * as ReportWriter from "../src/ReportWriter.ts"
-import { generatedAt, writeLargeLog } from "./support.ts"
-
-const t0 = Date.parse("2026-01-01T00:00:00.000Z")
+import { collecting, generatedAt, writeLargeLog } from "./support.ts"
 
 describe("Large runs", () => {
   it.effect(
@@ -40,23 +37,13 @@ describe("Large runs", () => {
   )
 
   it("JSON reports come in pieces no larger than one test, whatever the size of the run", () => {
-    const collector = Collector.make()
-    let n = 0
-    const add = (type: string, entityId: string, data: unknown) =>
-      collector.add({
-        id: `e${n}`,
-        type,
-        entityType: type.split(".")[0] ?? "",
-        entityId,
-        timestamp: new Date(t0 + n++).toISOString(),
-        data
-      })
+    const { add, summary: summarize } = collecting()
     add("experiment.started", "run", { name: "run", settings: {} })
     for (let t = 0; t < 20_000; t++) {
       add("test.started", `t${t}`, { name: `t${t}`, attempt: 1 })
       add("test.finished", `t${t}`, { name: `t${t}`, attempt: 1, status: "passed", durationMs: 1 })
     }
-    const summary = collector.summary({ generatedAt })
+    const summary = summarize()
     for (const format of ["json", "ctrf"] as const) {
       let longest = 0
       let total = 0

@@ -3,6 +3,7 @@ import { spawnSync } from "node:child_process"
 import { appendFileSync, existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { Effect, FileSystem } from "effect"
+import * as Collector from "../src/Collector.ts"
 import * as ReportWriter from "../src/ReportWriter.ts"
 
 export const fixtures = fileURLToPath(new URL("../../../fixtures/reports/", import.meta.url))
@@ -76,4 +77,21 @@ export const writeLargeLog = (file: string, tests: number): void => {
   }
   emit("experiment.finished", "huge", { status: "completed" })
   appendFileSync(file, batch.length === 0 ? "" : `${batch.join("\n")}\n`)
+}
+
+/** A collector fed by `add(type, entityId, data)`, with ids and timestamps (1 ms apart) made up as it goes. */
+export const collecting = () => {
+  const collector = Collector.make()
+  const t0 = Date.parse("2026-01-01T00:00:00.000Z")
+  let n = 0
+  const add = (type: string, entityId: string, data: unknown) =>
+    collector.add({
+      id: `e${n}`,
+      type,
+      entityType: type.split(".")[0] ?? "",
+      entityId,
+      timestamp: new Date(t0 + n++).toISOString(),
+      data
+    })
+  return { add, summary: () => collector.summary({ generatedAt }) }
 }
