@@ -175,7 +175,7 @@ const prune = Command.make(
   "prune",
   {
     all: Flag.Boolean("all").pipe(
-      Flag.withDescription("Also other projects' stages (any testbed label)"),
+      Flag.withDescription("Also resources of any project made by older testbed versions (no owner label)"),
       Flag.withDefault(false)
     )
   },
@@ -183,6 +183,10 @@ const prune = Command.make(
     const removed = yield* withStages((stages) => stages.prune({ all }))
     yield* Console.log(`removed ${removed.containers} containers and ${removed.networks} networks`)
   })
-).pipe(Command.withDescription("Remove testbed containers and networks that no recorded stage owns"))
+).pipe(
+  Command.withDescription(
+    "Remove this project's containers and networks that no recorded stage owns, and those of dead runs of any project"
+  )
+)
 
 export const stageCommand = stage.pipe(Command.withSubcommands([list, up, down, status, connect, exec, prune]))
