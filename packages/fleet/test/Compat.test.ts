@@ -124,7 +124,12 @@ describe("compatibility", () => {
       yield* raw.awaitConnected("10 seconds")
       const now = yield* Clock.currentTimeMillis
       yield* raw.publish(topics.commandLoader, JSON.stringify({ client_id: "all", command: "echo unsigned" }))
-      const signed = Security.sign(Security.signed(secret), { client_id: "ALL", command: "echo signed" }, "l-1", now)
+      const signed = Security.signLoader(
+        Security.signed(secret),
+        { client_id: "ALL", command: "echo signed" },
+        "l-1",
+        now
+      )
       yield* raw.publish(topics.commandLoader, JSON.stringify(signed))
       const reports = yield* Effect.repeat(operator.loaderReports, {
         until: (r) => r.length >= 2,
