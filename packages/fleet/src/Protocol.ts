@@ -122,6 +122,10 @@ export const LostNotice = Schema.Struct({
 })
 export type LostNotice = typeof LostNotice.Type
 
+/** operator → agents on `queryTopic`: who is there? All agents, or only those named. */
+export const QueryMessage = Schema.Struct({ client_ids: Schema.optionalKey(Schema.Array(Schema.String)) })
+export type QueryMessage = typeof QueryMessage.Type
+
 export type Mode = "json" | "plain"
 
 const decodeCommandJson = Schema.decodeUnknownOption(Schema.fromJsonString(CommandMessage))
@@ -130,6 +134,7 @@ const decodeRunningJson = Schema.decodeUnknownOption(Schema.fromJsonString(Runni
 const decodeLostJson = Schema.decodeUnknownOption(Schema.fromJsonString(LostNotice))
 const decodeRegistrationJson = Schema.decodeUnknownOption(Schema.fromJsonString(RegistrationMessage))
 const decodeAckJson = Schema.decodeUnknownOption(Schema.fromJsonString(AckMessage))
+const decodeQueryJson = Schema.decodeUnknownOption(Schema.fromJsonString(QueryMessage))
 
 /** `id|command` (split on the first bar) in plain mode, a JSON object otherwise. */
 export const decodeCommand = (mode: Mode, payload: string): Option.Option<CommandMessage> => {
@@ -253,6 +258,10 @@ export const decodeRegistration = (payload: string): Option.Option<RegistrationM
 /** A signed ack; `None` for a raw id (what the original and compat mode send) or anything else. */
 export const decodeAck = (payload: string): Option.Option<AckMessage> =>
   payload.startsWith("{") ? decodeAckJson(payload) : Option.none()
+
+/** Anything that is not a query naming agents asks every agent: only testbed's operators send queries. */
+export const decodeQuery = (payload: string): QueryMessage =>
+  Option.getOrElse(decodeQueryJson(payload), (): QueryMessage => ({}))
 
 /**
  * At most `limit` characters of a text that came from outside (a refused command), with how much was left out:

@@ -60,6 +60,9 @@ describe("Config", () => {
       assert.strictEqual(Duration.toSeconds(config.operator.stepTimeout), 120)
       assert.strictEqual(Duration.toSeconds(config.agent.commandTimeout), 90)
       assert.deepStrictEqual(config.agent.allow, ["uname -a", "nproc", "echo *", "/sleep [0-9]+/"])
+      assert.strictEqual(Duration.toSeconds(config.operator.lostGrace), 30)
+      assert.strictEqual(config.agent.maxCommandBytes, 65536)
+      assert.deepStrictEqual(config.agent.passEnv, ["PATH", "HOME", "LC_*"])
     }).pipe(Effect.provide(NodeServices.layer))
   )
 

@@ -54,7 +54,7 @@ type Decision =
 
 const randomSuffix = (): string => Math.random().toString(36).slice(2, 10)
 
-// An operator asking who is there gets one round of registrations per second at most, however often it asks:
+// An operator asking who is there gets one registration per agent id and second at most, however often it asks:
 // anyone on the broker may ask, and the answers go to every subscriber.
 const queryAnswerInterval = 1000
 
@@ -81,7 +81,7 @@ export const makeAgentState = Effect.fn("Agent.makeState")(function* (
   const acked = new Set<string>()
   const memories = new Map<string, Map<string, Remembered>>(options.ids.map((id) => [id, new Map()]))
   const kick = yield* Queue.unbounded<void>()
-  let lastQueryAnswer = Number.NEGATIVE_INFINITY
+  const lastQueryAnswer = new Map<string, number>()
 
   const send = (topic: string, payload: string) =>
     connection.publish(topic, payload, 1).pipe(
@@ -277,11 +277,15 @@ export const makeAgentState = Effect.fn("Agent.makeState")(function* (
     for (const id of which) yield* send(topics.registration, Security.registrationPayload(signing, id, session, now))
   })
 
-  const onQuery = Effect.fn("Agent.onQuery")(function* () {
+  const onQuery = Effect.fn("Agent.onQuery")(function* (payload: string) {
+    const query = Protocol.decodeQuery(payload)
+    const named = query.client_ids === undefined ? options.ids : query.client_ids.filter((id) => ids.has(id))
     const now = yield* Clock.currentTimeMillis
-    if (now - lastQueryAnswer < queryAnswerInterval) return
-    lastQueryAnswer = now
-    yield* register(options.ids)
+    const answering = named.filter(
+      (id) => now - (lastQueryAnswer.get(id) ?? Number.NEGATIVE_INFINITY) >= queryAnswerInterval
+    )
+    for (const id of answering) lastQueryAnswer.set(id, now)
+    yield* register(answering)
   })
 
   const registerUntilAcknowledged = (interval: Duration.Input) =>
@@ -307,7 +311,7 @@ export const makeAgentState = Effect.fn("Agent.makeState")(function* (
     }
     if (inbound.topic === topics.ack) yield* onAck(inbound.payload)
     else if (inbound.topic === topics.command) yield* onCommand(inbound.payload)
-    else if (inbound.topic === Protocol.queryTopic(topics)) yield* onQuery()
+    else if (inbound.topic === Protocol.queryTopic(topics)) yield* onQuery(inbound.payload)
   })
 
   // A JSON key could appear twice; only a plain miss is skipped, anything addressed to us is fully decoded. Done

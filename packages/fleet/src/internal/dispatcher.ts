@@ -58,6 +58,8 @@ export const feedbackLine = (response: Protocol.ResponseMessage): string => {
   return JSON.stringify({ client_id, command, start_time, end_time, output: output ?? "", error, ...extra })
 }
 
+const queryInterval = 1000
+
 // An agent id is what the original sends raw: refuse anything that could not be one.
 const validId = (id: string): boolean => id.length > 0 && id.length <= 256 && !/[\u0000-\u001f|]/.test(id)
 
@@ -97,7 +99,29 @@ export const makeDispatcher = Effect.fn("Operator.makeDispatcher")(function* (
 
   const publish = (topic: string, payload: string) =>
     Effect.forkChild(connection.publish(topic, payload, 1).pipe(Effect.ignore))
-  const askWhoIsThere = publish(Protocol.queryTopic(topics), "who is there?")
+  // Every agent connection receives every query: at most one a second (what is asked during that second is sent
+  // at its end, merged), or a broker restart with 1,000 agents reported gone would fan out a million messages.
+  let lastQuery = Number.NEGATIVE_INFINITY
+  let queryPending = false
+  let askEveryone = false
+  const asked = new Set<string>()
+  const sendQuery = Effect.gen(function* () {
+    const payload: Protocol.QueryMessage = askEveryone ? {} : { client_ids: [...asked] }
+    queryPending = false
+    askEveryone = false
+    asked.clear()
+    lastQuery = yield* Clock.currentTimeMillis
+    yield* connection.publish(Protocol.queryTopic(topics), JSON.stringify(payload), 1).pipe(Effect.ignore)
+  })
+  /** Who is there: every agent (`undefined`), or those named. */
+  const askWhoIsThere = Effect.fn("Operator.askWhoIsThere")(function* (agents?: ReadonlyArray<string>) {
+    if (agents === undefined) askEveryone = true
+    else for (const agent of agents) asked.add(agent)
+    if (queryPending) return
+    queryPending = true
+    const wait = lastQuery + queryInterval - (yield* Clock.currentTimeMillis)
+    yield* Effect.forkIn(wait > 0 ? Effect.delay(sendQuery, Duration.millis(wait)) : sendQuery, scope)
+  })
 
   const findTracked = (response: Protocol.ResponseMessage) => {
     if (response.command_id !== undefined) {
@@ -166,7 +190,7 @@ export const makeDispatcher = Effect.fn("Operator.makeDispatcher")(function* (
     })
     yield* startGrace(agent)
     // A live agent answers at once (a forged or replayed notice then costs nothing); a gone one cannot.
-    yield* askWhoIsThere
+    yield* askWhoIsThere([agent])
   })
 
   /** A sign of life from an agent reported gone: its waiting commands go out again (it de-duplicates). */
@@ -326,7 +350,7 @@ export const makeDispatcher = Effect.fn("Operator.makeDispatcher")(function* (
     connected = true
     yield* subscribeAll
     // Agents that registered with an operator before this one (or before its restart) answer this.
-    yield* askWhoIsThere
+    yield* askWhoIsThere()
     if (!reconnect) return
     // The broker may have lost what was in flight: send every waiting command again (agents de-duplicate).
     yield* Effect.forEach(pending.values(), (tracked) => tracked.resend, { discard: true })

@@ -121,7 +121,7 @@ const describeDefect = (defect: unknown): string => {
   return e?.code === "E2BIG" ? `${text} (Argument list too long)` : Protocol.capEcho(text, 512)
 }
 
-const commandOf = (execution: Execution, message: Identified): Command.Command => {
+const commandOf = (execution: Execution, message: Identified, marker: string | undefined): Command.Command => {
   const limit = Duration.toMillis(execution.commandTimeout)
   const asked = message.timeout !== undefined && message.timeout > 0 ? message.timeout * 1000 : limit
   const options = {
@@ -132,13 +132,9 @@ const commandOf = (execution: Execution, message: Identified): Command.Command =
     envMode: "replace" as const
   }
   if (execution.toCommand) return execution.toCommand(message.command, options)
-  return Option.match(execution.watchdog, {
-    onNone: () => Command.shell(message.command, options),
-    onSome: (watchdog) => {
-      const { program, args } = watchdog.wrap(message.command)
-      return Command.make(program, args, options)
-    }
-  })
+  if (Option.isNone(execution.watchdog) || marker === undefined) return Command.shell(message.command, options)
+  const { program, args } = execution.watchdog.value.wrap(message.command, marker)
+  return Command.make(program, args, options)
 }
 
 /** Runs one command; never fails: every outcome becomes an encoded response. */
@@ -150,7 +146,9 @@ export const dispatchResult = Effect.fn("Agent.dispatchResult")(function* (
 ) {
   const couldNotStart = (failure: string, reason: string) =>
     Effect.map(Clock.currentTimeMillis, (endMs) => failedToStart(agentId, message, failure, reason, startMs, endMs))
-  const response = yield* execution.runner.run(commandOf(execution, message)).pipe(
+  // The watchdog's marker lives exactly as long as the run: a group left behind by a dead agent is the watchdog's.
+  const marker = execution.toCommand === undefined ? Option.map(execution.watchdog, (w) => w.marker()) : Option.none()
+  const response = yield* execution.runner.run(commandOf(execution, message, Option.getOrUndefined(marker))).pipe(
     Effect.map((result) => fromResult(agentId, message, result, "succeeded")),
     Effect.catchTags({
       CommandFailed: (e) => Effect.succeed(fromResult(agentId, message, e.result, "failed")),
@@ -159,7 +157,16 @@ export const dispatchResult = Effect.fn("Agent.dispatchResult")(function* (
       CommandSpawnFailed: (e) => couldNotStart(e._tag, e.reason),
       CommandInvalid: (e) => couldNotStart(e._tag, `${e.field}: ${e.reason}`)
     }),
-    Effect.catchDefect((defect) => couldNotStart("CommandSpawnFailed", describeDefect(defect)))
+    Effect.catchDefect((defect) => couldNotStart("CommandSpawnFailed", describeDefect(defect))),
+    Effect.ensuring(
+      Option.match(
+        Option.zipWith(execution.watchdog, marker, (w, m) => [w, m] as const),
+        {
+          onNone: () => Effect.void,
+          onSome: ([watchdog, path]) => watchdog.release(path)
+        }
+      )
+    )
   )
   return encode(execution, response)
 })
