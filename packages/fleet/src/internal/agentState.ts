@@ -58,6 +58,8 @@ const randomSuffix = (): string => Math.random().toString(36).slice(2, 10)
 // anyone on the broker may ask, and the answers go to every subscriber.
 const queryAnswerInterval = 1000
 
+// The per-message steps (handle, onCommand, act, answer) are `fnUntraced`: a span costs some 5 µs a call, and these run for every
+// message on the shared topic (see bench/fleet.ts); what runs per command once decided (`Agent.runCommand`) is traced.
 export const makeAgentState = Effect.fn("Agent.makeState")(function* (
   input: AgentStateOptions
 ): Effect.fn.Return<AgentState, never, Scope.Scope> {
@@ -140,11 +142,7 @@ export const makeAgentState = Effect.fn("Agent.makeState")(function* (
     yield* Effect.forkScoped(worker)
   }
 
-  const answer = Effect.fn("Agent.answer")(function* (
-    agentId: string,
-    commandId: string,
-    response: Protocol.ResponseMessage
-  ) {
+  const answer = Effect.fnUntraced(function* (agentId: string, commandId: string, response: Protocol.ResponseMessage) {
     const payload = encode(execution, response)
     remember(agentId, commandId, { state: "done", payload })
     yield* send(topics.response, payload)
@@ -204,7 +202,7 @@ export const makeAgentState = Effect.fn("Agent.makeState")(function* (
     return bytes > maxCommandBytes ? { _tag: "TooLarge", bytes } : { _tag: "Run" }
   }
 
-  const act = Effect.fn("Agent.act")(function* (agentId: string, message: Protocol.CommandMessage, now: number) {
+  const act = Effect.fnUntraced(function* (agentId: string, message: Protocol.CommandMessage, now: number) {
     const commandId = message.command_id ?? `${agentId}-${now}-${randomSuffix()}`
     const identified: Identified = { ...message, command_id: commandId }
     const decision = decide(agentId, message, commandId, now)
@@ -235,7 +233,7 @@ export const makeAgentState = Effect.fn("Agent.makeState")(function* (
     }
   })
 
-  const onCommand = Effect.fn("Agent.onCommand")(function* (payload: string) {
+  const onCommand = Effect.fnUntraced(function* (payload: string) {
     const decoded = Protocol.decodeCommand(execution.mode, payload)
     if (Option.isNone(decoded)) {
       const malformed = ++counters.malformed
@@ -298,7 +296,7 @@ export const makeAgentState = Effect.fn("Agent.makeState")(function* (
       })
     )
 
-  const handle = Effect.fn("Agent.handle")(function* (inbound: MqttConnection.Inbound) {
+  const handle = Effect.fnUntraced(function* (inbound: MqttConnection.Inbound) {
     if (inbound._tag === "Disconnected") return
     if (inbound._tag === "Connected") {
       // After a reconnect the operator may be new (or restarted): register again until acknowledged.

@@ -75,6 +75,8 @@ const boundedSet = (size: number) => {
   }
 }
 
+// The per-message steps (handle, onResponse, onRunning, settle) are `fnUntraced`: a span costs some 5 µs a call, and
+// these run for every answer (see bench/fleet.ts); rarer events (registrations, lost agents, loader) are traced.
 export const makeDispatcher = Effect.fn("Operator.makeDispatcher")(function* (
   options: DispatcherOptions
 ): Effect.fn.Return<Dispatcher, never, Scope.Scope | EventBus.EventBus | FileSystem.FileSystem> {
@@ -194,15 +196,18 @@ export const makeDispatcher = Effect.fn("Operator.makeDispatcher")(function* (
   })
 
   /** A sign of life from an agent reported gone: its waiting commands go out again (it de-duplicates). */
-  const alive = Effect.fn("Operator.agentReconnected")(function* (agent: string) {
-    const timer = suspects.get(agent)
-    if (timer === undefined) return
+  const reconnected = Effect.fn("Operator.agentReconnected")(function* (agent: string, timer: Fiber.Fiber<void>) {
     suspects.delete(agent)
     yield* Fiber.interrupt(timer)
     yield* Effect.logInfo(`operator: agent ${agent} is back`)
     yield* bus.emit({ type: "agent.reconnected", entityType: "agent", entityId: agent, data: {} })
     yield* resendTo(agent)
   })
+  // Called for every answer: only a suspect agent costs more than a map lookup.
+  const alive = (agent: string) => {
+    const timer = suspects.get(agent)
+    return timer === undefined ? Effect.void : reconnected(agent, timer)
+  }
 
   let refusedRegistrations = 0
   // With a secret, only a signed registration names an agent; in compat mode the payload is the raw id.
@@ -249,7 +254,7 @@ export const makeDispatcher = Effect.fn("Operator.makeDispatcher")(function* (
   })
 
   /** Takes an answer once: later copies (resends answered from the agent's memory) change nothing. */
-  const settle = Effect.fn("Operator.settle")(function* (
+  const settle = Effect.fnUntraced(function* (
     response: Protocol.ResponseMessage,
     found: Option.Option<readonly [string, Tracked]>
   ) {
@@ -264,7 +269,7 @@ export const makeDispatcher = Effect.fn("Operator.makeDispatcher")(function* (
     yield* Deferred.succeed(tracked.reply, { _tag: "Response", response })
   })
 
-  const onResponse = Effect.fn("Operator.onResponse")(function* (payload: string) {
+  const onResponse = Effect.fnUntraced(function* (payload: string) {
     const decoded = Protocol.decodeResponse(payload)
     if (Option.isNone(decoded)) {
       if (sampled(++malformed)) yield* Effect.logWarning(`operator: ignored a malformed message (${malformed} so far)`)
@@ -290,7 +295,7 @@ export const makeDispatcher = Effect.fn("Operator.makeDispatcher")(function* (
     yield* settle(response, found)
   })
 
-  const onRunning = Effect.fn("Operator.onRunning")(function* (payload: string) {
+  const onRunning = Effect.fnUntraced(function* (payload: string) {
     const notice = Protocol.decodeRunning(payload)
     if (Option.isNone(notice)) return
     const verdict = Security.verifyRunning(signing, notice.value)
@@ -361,7 +366,7 @@ export const makeDispatcher = Effect.fn("Operator.makeDispatcher")(function* (
     }
   })
 
-  const handle = Effect.fn("Operator.handle")(function* (inbound: MqttConnection.Inbound) {
+  const handle = Effect.fnUntraced(function* (inbound: MqttConnection.Inbound) {
     if (inbound._tag === "Connected") return yield* onConnected(inbound.reconnect)
     if (inbound._tag === "Disconnected") {
       connected = false
