@@ -1,14 +1,13 @@
 // A broker restarted in the middle of a pipeline loses no answer, whether it went down with SIGTERM (Mosquitto
 // then publishes every agent's will: the operator hears them reported gone) or SIGKILL (no wills); and an agent
 // reported gone by its will that comes back within the grace period fails nothing.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { EventBus } from "@testbed/events"
 import { Effect, Fiber, Schedule, Stream } from "effect"
 import { brokerKinds, startBroker } from "./brokers.ts"
-import { layer, tcpProxy } from "./helpers.ts"
+import { layer, tcpProxy, tempDir } from "./helpers.ts"
 import { startAgents, startOperator } from "./scenarios.ts"
 
 const eventually = <A>(effect: Effect.Effect<A>, until: (a: A) => boolean) =>
@@ -93,8 +92,7 @@ describe.each(brokerKinds)("an agent's connection dropping on %s", (kind) => {
         const operator = yield* startOperator(broker, { expectAgents: 1, lostGrace: "30 seconds" })
         yield* startAgents(throughProxy, ["hop"], { runningNoticeAfter: 0 })
         yield* operator.awaitRegistrations
-        const dir = mkdtempSync(join(tmpdir(), "fleet-hop-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+        const dir = yield* tempDir("fleet-hop-")
         const go = join(dir, "go")
         const run = yield* Effect.forkChild(
           operator.runPipelines([{ name: "p", steps: [`while [ ! -e ${go} ]; do sleep 0.05; done; echo done`] }])

@@ -1,13 +1,12 @@
 // Wire compatibility with the original tools (simulated at the MQTT level exactly as sut.py and operator.py
 // behave), the command loader and commander, the feedback file, and the events of a run.
-import { mkdtempSync, readFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { EventBus } from "@testbed/events"
 import { Clock, Effect, Option, Queue, Schedule, Stream } from "effect"
 import { Broker, Commander, MqttConnection, Protocol, Security } from "../src/index.ts"
-import { layer } from "./helpers.ts"
+import { layer, tempDir } from "./helpers.ts"
 import { connectionOf, secret, startAgents, startOperator } from "./scenarios.ts"
 
 const topics = Protocol.defaultTopics
@@ -165,7 +164,7 @@ describe("compatibility", () => {
   it.live("writes the feedback file (JSONL the old parser reads) and emits every step on the bus", () =>
     Effect.gen(function* () {
       const broker = yield* Broker.embedded({ port: 0 })
-      const feedbackFile = join(mkdtempSync(join(tmpdir(), "fleet-feedback-")), "feedback.txt")
+      const feedbackFile = join(yield* tempDir("fleet-feedback-"), "feedback.txt")
       const bus = yield* EventBus.EventBus
       const events = yield* bus.subscribe
       const operator = yield* startOperator(broker, { expectAgents: 1, feedbackFile })

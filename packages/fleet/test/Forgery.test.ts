@@ -1,15 +1,14 @@
 // In signed mode nothing unsigned (or signed with another secret, or re-targeted) changes what a peer believes:
 // forged answers, running notices and lost notices are refused by the operator, forged acks by the agent, a
 // command whose timeout was changed by the agent — each reported, on every broker.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { EventBus } from "@testbed/events"
 import { Clock, Effect, Fiber, Option, Queue, Redacted, Stream } from "effect"
 import { MqttConnection, Protocol, Security } from "../src/index.ts"
 import { brokerKinds, startBroker } from "./brokers.ts"
-import { layer } from "./helpers.ts"
+import { layer, tempDir } from "./helpers.ts"
 import { connectionOf, secret, startAgents, startOperator } from "./scenarios.ts"
 
 const topics = Protocol.defaultTopics
@@ -41,18 +40,13 @@ const collect = (type: string, n: number) =>
     )
   })
 
-const workDir = Effect.acquireRelease(
-  Effect.sync(() => mkdtempSync(join(tmpdir(), "fleet-forgery-"))),
-  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-)
-
 describe.each(brokerKinds)("forgeries on %s", (kind) => {
   it.live(
     "the operator refuses forged answers, running notices and lost notices; the agent a changed timeout",
     () =>
       Effect.gen(function* () {
         const broker = yield* startBroker(kind)
-        const dir = yield* workDir
+        const dir = yield* tempDir("fleet-forgery-")
         const feedbackFile = join(dir, "feedback.jsonl")
         const operator = yield* startOperator(broker, { expectAgents: 1, feedbackFile, lostGrace: "60 seconds" })
         const [agent] = yield* startAgents(broker, ["sut-a"], { runningNoticeAfter: 0 })

@@ -1,13 +1,12 @@
 // Agents that die or are stopped mid-command (their commands end with them), and a broker restarted mid-pipeline
 // (embedded broker).
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { EventBus } from "@testbed/events"
 import { Effect, Exit, Fiber, Redacted, Schedule, Scope, Stream } from "effect"
 import { Broker, Security } from "../src/index.ts"
-import { exitOf, freePort, killGroup, layer, testbed } from "./helpers.ts"
+import { exitOf, freePort, killGroup, layer, tempDir, testbed } from "./helpers.ts"
 import { secret, startAgents, startOperator } from "./scenarios.ts"
 
 /** Running (a zombie waiting to be reaped has ended). */
@@ -74,8 +73,7 @@ describe("fleet lifecycle", () => {
           TESTBED_FLEET_SECRET: Redacted.value(secret)
         })
         yield* operator.awaitRegistrations
-        const dir = mkdtempSync(join(tmpdir(), "fleet-doomed-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+        const dir = yield* tempDir("fleet-doomed-")
         const pidFile = join(dir, "pids")
         // A child in the background and one in the foreground: the whole group must go.
         const run = yield* Effect.forkChild(

@@ -19,6 +19,13 @@ export const layer = LocalRunner.layer.pipe(
   Layer.provideMerge(NodeServices.layer)
 )
 
+/** A fresh temp directory, removed with the Scope. */
+export const tempDir = (prefix: string): Effect.Effect<string, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), prefix))),
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
+
 export const freePort: Effect.Effect<number> = Effect.callback<number>((resume) => {
   const server = createServer()
   server.listen(0, "127.0.0.1", () => {
