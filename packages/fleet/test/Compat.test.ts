@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { EventBus } from "@testbed/events"
-import { Clock, Effect, Option, Queue, Schedule, Stream } from "effect"
+import { Clock, Effect, Logger, Option, Queue, Schedule, Stream } from "effect"
 import { Broker, Commander, MqttConnection, Protocol, Security } from "../src/index.ts"
 import { layer, tempDir } from "./helpers.ts"
 import { connectionOf, secret, startAgents, startOperator } from "./scenarios.ts"
@@ -56,6 +56,23 @@ const oldAgent = (url: string, id: string) =>
   })
 
 describe("compatibility", () => {
+  it.live("says at start that compat mode is the old unsigned protocol, in the agent and the operator", () => {
+    const logs: Array<string> = []
+    const capture = Logger.make<unknown, void>(({ message }) => {
+      logs.push(String(Array.isArray(message) ? message.join(" ") : message))
+    })
+    return Effect.gen(function* () {
+      const broker = yield* Broker.embedded({ port: 0 })
+      yield* startOperator(broker, { signing: Security.compat })
+      yield* startAgents(broker, ["old-style"], { signing: Security.compat })
+      const warnings = logs.filter((line) => line.includes(Security.compatWarning))
+      assert.deepStrictEqual(
+        warnings.map((line) => line.split(":")[0]),
+        ["operator", "agent"]
+      )
+    }).pipe(Effect.provide(layer), Effect.provide(Logger.layer([capture])))
+  })
+
   it.live("our operator drives an old agent (compat mode), old fields only", () =>
     Effect.gen(function* () {
       const broker = yield* Broker.embedded({ port: 0 })
