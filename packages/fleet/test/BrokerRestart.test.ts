@@ -46,7 +46,10 @@ describe.each(brokerKinds)("a restart of %s", (kind) => {
           yield* broker.start
           const summary = yield* Fiber.join(run)
           assert.deepStrictEqual(
-            summary.steps.map((s) => [s.agent, s.index, s.state, s.response?.output]),
+            // Agents that came back re-register in any order: compare per agent and step.
+            summary.steps
+              .map((s) => [s.agent, s.index, s.state, s.response?.output] as const)
+              .toSorted((a, b) => a[0].localeCompare(b[0]) || a[1] - b[1]),
             ids.flatMap((id) => [
               [id, 0, "succeeded", "slept\n"],
               [id, 1, "succeeded", "after\n"]
