@@ -1,4 +1,4 @@
-// Folding an event log into a RunSummary: events/s for `Collector.fold(EventLog.read(log))`, beside the raw
+// Folding an event log into an ExperimentSummary: events/s for `Collector.fold(EventLog.read(log))`, beside the raw
 // JSONL read-and-decode rate of the same file (`EventLog.read` drained) measured in the same run, and the fold
 // alone over events already in memory; then writing all five reports of the summary beside rendering each as one
 // string. Run: node_modules/.bin/node bench/reports.ts [events]
@@ -11,7 +11,7 @@ import type { Event } from "../packages/events/src/Event.ts"
 import * as EventLog from "../packages/events/src/EventLog.ts"
 import * as Collector from "../packages/reports/src/Collector.ts"
 import * as ReportWriter from "../packages/reports/src/ReportWriter.ts"
-import type { RunSummary } from "../packages/reports/src/RunSummary.ts"
+import type { ExperimentSummary } from "../packages/reports/src/ExperimentSummary.ts"
 
 const total = Number(process.argv[2] ?? 1_000_000)
 const t0 = Date.parse("2026-01-01T00:00:00.000Z")
@@ -154,7 +154,7 @@ const program = (path: string, events: number) =>
  * the baseline of rendering each format to one string, as the writer did before. For a large enough run the
  * baseline cannot be done at all (V8 strings stop near 512 MiB); the writer still can.
  */
-const writing = (summary: RunSummary, dir: string) =>
+const writing = (summary: ExperimentSummary, dir: string) =>
   Effect.gen(function* () {
     const out = join(dir, "reports")
     const ours = yield* time(ReportWriter.writeSummary(summary, out))
