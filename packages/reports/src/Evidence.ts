@@ -96,7 +96,9 @@ const assertionLogs = (
   files: StepFiles
 ): ReadonlyArray<string> => {
   const message = assertion.message ?? ""
-  for (const service of [...t.services].sort((a, b) => b.length - a.length)) {
+  const services = new Set([...t.services, ...t.artifacts.flatMap((a) => (a.service === null ? [] : [a.service]))])
+  // Longest first: a service named `client b` must not be taken for service `client`.
+  for (const service of [...services].sort((a, b) => b.length - a.length)) {
     const prefix = `service ${service} `
     if (!message.startsWith(prefix)) continue
     const keep = streamFilter(message.slice(prefix.length))

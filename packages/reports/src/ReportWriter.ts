@@ -181,12 +181,12 @@ const directoryOf = (file: string) => {
 
 /**
  * Folds an event log into a summary, with the evidence of its failures read from the log's directory (the run
- * directory its paths are relative to: `Evidence.attach`). `generated_at` defaults to now; the log is recorded by
- * its file name, so the summary does not depend on where the directory was when it was rendered.
+ * directory its paths are relative to: `Evidence.attach`; `evidence: false` leaves it out). `generated_at` defaults
+ * to now; the log is recorded by its file name, so the summary does not depend on where the directory was.
  */
 export const summarize = Effect.fn("ReportWriter.summarize")(function* (
   eventLogPath: string,
-  options: { readonly generatedAt?: string } = {}
+  options: { readonly generatedAt?: string; readonly evidence?: boolean } = {}
 ) {
   const summary = yield* Collector.fold(EventLog.read(eventLogPath), {
     eventLog: eventLogPath.slice(eventLogPath.lastIndexOf("/") + 1),
@@ -196,7 +196,7 @@ export const summarize = Effect.fn("ReportWriter.summarize")(function* (
       Effect.fail(new EventLogUnreadable({ path: e.path, reason: e.reason }))
     )
   )
-  return yield* Evidence.attach(summary, directoryOf(eventLogPath))
+  return options.evidence === false ? summary : yield* Evidence.attach(summary, directoryOf(eventLogPath))
 })
 
 /** Reads `<outputDir>/events.jsonl` and writes the reports beside it. Returns the files written. */

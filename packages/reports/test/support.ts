@@ -86,10 +86,10 @@ export const writeLargeLog = (file: string, tests: number): void => {
   appendFileSync(file, batch.length === 0 ? "" : `${batch.join("\n")}\n`)
 }
 
-/** A collector fed by `add(type, entityId, data)`, with ids and timestamps (1 ms apart) made up as it goes. */
-export const collecting = () => {
+/** A collector fed by `add(type, entityId, data)`, with ids and timestamps (1 ms apart from `start`) made up as it goes. */
+export const collecting = (start = "2026-01-01T00:00:00.000Z") => {
   const collector = Collector.make()
-  const t0 = Date.parse("2026-01-01T00:00:00.000Z")
+  const t0 = Date.parse(start)
   let n = 0
   const add = (type: string, entityId: string, data: unknown) =>
     collector.add({

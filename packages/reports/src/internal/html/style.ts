@@ -60,5 +60,7 @@ pre{background:#fff8f8;border:1px solid #ffcecb;border-radius:6px;padding:10px;w
 pre.log{background:#f6f8fa;border-color:var(--line);font-size:12px;max-height:420px;overflow:auto}
 ul{margin:6px 0;padding-left:22px}
 a{color:#0969da}
+.strip{display:inline-flex;gap:2px;flex-wrap:wrap}
+.sq{display:inline-block;width:12px;height:12px;border-radius:2px;border:1px solid var(--line)}
 footer{color:var(--muted);font-size:12px;margin-top:28px}
 `
