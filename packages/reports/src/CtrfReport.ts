@@ -50,6 +50,7 @@ const lines = (text: string): ReadonlyArray<string> => (text === "" ? [] : text.
 
 /** `trace` (the tails that explain the failure), `stdout` and `stderr` (the attempt's tails by stream). */
 const evidence = (explaining: Attempt | undefined, last: Attempt | undefined) => {
+  if ((explaining?.log_tails.length ?? 0) === 0 && (last?.log_tails.length ?? 0) === 0) return {}
   const trace = explaining === undefined ? "" : Tails.plain(Tails.split(explaining).primary)
   const stdout = last === undefined ? [] : lines(Tails.plain(Tails.ofStream(last, ["stdout", "log"])))
   const stderr = last === undefined ? [] : lines(Tails.plain(Tails.ofStream(last, ["stderr"])))

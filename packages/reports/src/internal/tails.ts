@@ -33,10 +33,14 @@ const linkedPaths = (a: Attempt): ReadonlySet<string> => {
   return paths
 }
 
+const none = { primary: [], others: [] } as const
+
 /** The tails that explain the failure first; the rest after. */
 export const split = (
   a: Attempt
 ): { readonly primary: ReadonlyArray<LogTail>; readonly others: ReadonlyArray<LogTail> } => {
+  // Most attempts have none (they passed, or the run had more failures than get evidence): keep those cheap.
+  if (a.log_tails.length === 0) return none
   const linked = linkedPaths(a)
   const primary = a.log_tails.filter((t) => linked.has(t.path))
   if (primary.length === 0) return { primary: a.log_tails, others: [] }
@@ -45,7 +49,7 @@ export const split = (
 
 /** The tails of one stream (JUnit's system-out and system-err, CTRF's stdout and stderr). */
 export const ofStream = (a: Attempt, streams: ReadonlyArray<LogTail["stream"]>): ReadonlyArray<LogTail> =>
-  a.log_tails.filter((t) => streams.includes(t.stream))
+  a.log_tails.length === 0 ? a.log_tails : a.log_tails.filter((t) => streams.includes(t.stream))
 
 /** Plain text of some tails, each under a header naming its file: for JUnit bodies, CTRF traces. */
 export const plain = (tails: ReadonlyArray<LogTail>): string =>
