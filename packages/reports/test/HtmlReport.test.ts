@@ -63,20 +63,27 @@ const readDom = `(() => ({
 }))()`
 
 /** Opens a report, records console errors and every request, reads the DOM, optionally takes a screenshot. */
-const visit = (b: Browser, file: string, screenshot?: string) =>
+/** A page open on a report, kept for the scope: console errors and every request recorded. */
+const openPage = (b: Browser, file: string) =>
   Effect.gen(function* () {
     const page = yield* Effect.acquireRelease(
       Effect.promise(() => b.newPage({ viewport: { width: 1240, height: 900 } })),
       (p) => Effect.promise(() => p.close())
     )
-    const consoleErrors: Array<string> = []
+    const errors: Array<string> = []
     const requests: Array<string> = []
     page.on("console", (m) => {
-      if (m.type() === "error") consoleErrors.push(m.text())
+      if (m.type() === "error") errors.push(m.text())
     })
-    page.on("pageerror", (e) => consoleErrors.push(e.message))
+    page.on("pageerror", (e) => errors.push(e.message))
     page.on("request", (r) => requests.push(r.url()))
     yield* Effect.promise(() => page.goto(`file://${file}`, { waitUntil: "load" }))
+    return { page, errors, requests }
+  })
+
+const visit = (b: Browser, file: string, screenshot?: string) =>
+  Effect.gen(function* () {
+    const { errors: consoleErrors, page, requests } = yield* openPage(b, file)
     const dom = (yield* Effect.promise(() => page.evaluate(readDom))) as DomFacts
     if (screenshot !== undefined) yield* Effect.promise(() => page.screenshot({ path: screenshot, fullPage: true }))
     return { consoleErrors, requests, ...dom } satisfies Visit
@@ -142,22 +149,6 @@ describe.runIf(required(chromiumPresent))("HtmlReport in headless Chromium", () 
     120_000
   )
 })
-
-/** A page kept open for a test to click and type in; console errors recorded. */
-const openPage = (b: Browser, file: string) =>
-  Effect.gen(function* () {
-    const page = yield* Effect.acquireRelease(
-      Effect.promise(() => b.newPage({ viewport: { width: 1240, height: 900 } })),
-      (p) => Effect.promise(() => p.close())
-    )
-    const errors: Array<string> = []
-    page.on("console", (m) => {
-      if (m.type() === "error") errors.push(m.text())
-    })
-    page.on("pageerror", (e) => errors.push(e.message))
-    yield* Effect.promise(() => page.goto(`file://${file}`, { waitUntil: "load" }))
-    return { page, errors }
-  })
 
 // Runs in the page: the tests listed and shown (not hidden by the filters), in page order.
 const visibleTests = `[...document.querySelectorAll("details.test")].filter((d) => !d.hidden).map((d) => d.querySelector(".name").textContent)`
