@@ -58,6 +58,9 @@ const streamOf = (path: string): LogTail["stream"] => {
 
 const streamRank = (path: string) => ["stdout", "stderr", "log"].indexOf(streamOf(path))
 
+/** Names to match against a message, longest first: `step a b: …` is step `a b`, not step `a`. */
+const longestFirst = (names: Iterable<string>): ReadonlyArray<string> => [...names].sort((a, b) => b.length - a.length)
+
 /** `step probe stderr` for `…/steps/probe.stderr.log`. */
 const stepFileName = (path: string): string => {
   const base = path.slice(path.lastIndexOf("/") + 1)
@@ -68,7 +71,7 @@ const stepFileName = (path: string): string => {
 /** The step whose message, description or default name (`step<index>`) names a step that left files. */
 const stepName = (step: StepResult, files: StepFiles): string | undefined => {
   const message = step.message ?? ""
-  for (const name of files.keys()) {
+  for (const name of longestFirst(files.keys())) {
     if (message.startsWith(`step ${name}:`) || message.startsWith(`step ${name} `)) return name
   }
   return [step.description, `step${step.index}`].find((name) => name !== null && files.has(name)) ?? undefined
@@ -97,8 +100,7 @@ const assertionLogs = (
 ): ReadonlyArray<string> => {
   const message = assertion.message ?? ""
   const services = new Set([...t.services, ...t.artifacts.flatMap((a) => (a.service === null ? [] : [a.service]))])
-  // Longest first: a service named `client b` must not be taken for service `client`.
-  for (const service of [...services].sort((a, b) => b.length - a.length)) {
+  for (const service of longestFirst(services)) {
     const prefix = `service ${service} `
     if (!message.startsWith(prefix)) continue
     const keep = streamFilter(message.slice(prefix.length))
@@ -106,9 +108,9 @@ const assertionLogs = (
       .filter((a) => a.service === service && keep(a.path))
       .map((a) => a.path)
   }
-  for (const [step, paths] of files) {
+  for (const step of longestFirst(files.keys())) {
     const prefix = `step ${step} `
-    if (message.startsWith(prefix)) return paths.filter(streamFilter(message.slice(prefix.length)))
+    if (message.startsWith(prefix)) return (files.get(step) ?? []).filter(streamFilter(message.slice(prefix.length)))
   }
   return []
 }

@@ -86,6 +86,18 @@ describe("Evidence", () => {
     }).pipe(Effect.provide(NodeServices.layer))
   )
 
+  it.effect("a step whose name starts with another step's name is told apart from it", () =>
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* runDir
+      yield* fs.writeFileString(`${dir}/tests/t/attempt-1/steps/probe.stdout.log`, "the short one\n")
+      // Listed after `probe.stdout.log` (":" sorts after "."), and its message starts with `step probe:` too.
+      yield* fs.writeFileString(`${dir}/tests/t/attempt-1/steps/probe: tls.stdout.log`, "the long one\n")
+      const s = yield* Evidence.attach(failedRun([], { message: "step probe: tls: exit code 1 (expected 0)" }), dir)
+      assert.deepStrictEqual(only(s).attempts[0]!.steps[0]!.logs, ["tests/t/attempt-1/steps/probe: tls.stdout.log"])
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
   it.effect(
     "a step without a message is found by its default name; a tail is at most tailBytes, from a line start",
     () =>
