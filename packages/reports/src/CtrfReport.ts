@@ -95,7 +95,7 @@ const test = (t: TestResult, suite: string) => {
     steps: (t.attempts[t.attempts.length - 1]?.steps ?? []).map((step) => ({
       name: `${step.index}: ${step.description ?? step.kind}`,
       status: step.status === "running" ? ("other" as const) : ctrfStatus[step.status],
-      extra: { kind: step.kind, rawStatus: step.status }
+      extra: { kind: step.kind, rawStatus: step.status, ...(step.logs.length === 0 ? {} : { logs: step.logs }) }
     })),
     extra: {
       participants: t.participants,

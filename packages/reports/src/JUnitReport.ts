@@ -62,6 +62,9 @@ const rerun = (a: Attempt, flaky: boolean): string | null => {
 const references = (t: TestResult): Array<string> => {
   const lines: Array<string> = []
   if (t.logs_path !== null) lines.push(`logs: ${t.logs_path}`)
+  for (const step of t.attempts[t.attempts.length - 1]?.steps ?? []) {
+    for (const path of step.logs) lines.push(`step ${step.index} ${step.status}: ${path}`)
+  }
   for (const a of t.artifacts) lines.push(`${a.kind}: ${a.path}${a.service === null ? "" : ` (${a.service})`}`)
   for (const p of t.participants) {
     lines.push(

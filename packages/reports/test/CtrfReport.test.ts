@@ -50,6 +50,10 @@ describe("CtrfReport", () => {
         "listening on 127.0.0.1:4433"
       ])
       assert.include(step.stderr.join("\n"), "exit 3")
+      assert.deepStrictEqual(step.steps[0].extra.logs, [
+        "tests/step-fails/attempt-1/steps/probe.stdout.log",
+        "tests/step-fails/attempt-1/steps/probe.stderr.log"
+      ])
       const flaky = tests.find((t: { rawStatus: string }) => t.rawStatus === "flaky")
       // Passed in the end: the trace is the earlier failure's, also on that attempt; the passing one has none.
       assert.include(flaky.trace, "--- step step0 stderr:")

@@ -49,6 +49,9 @@ describe.runIf(required(xmllintPresent))("JUnitReport (xmllint, fixtures/reports
       assert.include(failure, "step probe: exit code 3 (expected 0)\n\n--- step probe stdout:")
       assert.include(failure, "handshake failed ]]> </system-err> <script>alert(1)</script> & \\x01\\x02\\x07")
       assert.include(failure, "\uFFFD\uFFFD invalid UTF-8 above; a NUL \\x00 here")
+      // The failed step's files are named in system-out, linked by path.
+      const stepOut = yield* read('string(//testcase[@name="step fails"]/system-out)')
+      assert.include(stepOut, "step 0 failed: tests/step-fails/attempt-1/steps/probe.stderr.log")
       const err = yield* read('string(//testcase[@name="step fails"]/system-err)')
       assert.include(err, "--- step probe stderr: tests/step-fails/attempt-1/steps/probe.stderr.log")
       const out = yield* read('string(//testcase[@name="output mismatch"]/system-out)')
