@@ -145,7 +145,6 @@ export const checkAll = Effect.fn("Assertions.checkAll")(function* (
   const publish = (index: number, kind: string, verdict: Verdict) =>
     EventBus.emit({
       type: "assertion.checked",
-      entityType: "assertion",
       entityId: `${attempt.test.name}/assertion/${index}`,
       data: { test: attempt.test.name, index, kind, passed: verdict.passed, message: verdict.message }
     })

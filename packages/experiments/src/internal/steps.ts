@@ -27,7 +27,6 @@ const finished = (
   Effect.flatMap(Clock.currentTimeMillis, (now) =>
     EventBus.emit({
       type: "step.finished",
-      entityType: "step",
       entityId: `${attempt.test.name}/step/${index}`,
       data: {
         test: attempt.test.name,
@@ -119,7 +118,6 @@ export const runAll = Effect.fn("Steps.runAll")(function* (attempt: Attempt, ste
             : (step.replay.description ?? step.replay.name)
     yield* EventBus.emit({
       type: "step.started",
-      entityType: "step",
       entityId: `${attempt.test.name}/step/${index}`,
       data: { test: attempt.test.name, index, kind, ...(description === undefined ? {} : { description }) }
     })
