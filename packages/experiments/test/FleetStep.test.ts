@@ -141,7 +141,10 @@ describe("fleet step", () => {
             ["tests[0].steps[1].fleet.broker", "not an MQTT URL: localhost"],
             ["tests[0].steps[1].fleet.pipeline[1]", "empty command"],
             ["tests[0].steps[1].fleet.secret_file", "external agents (expect) need the shared secret file"],
-            ["tests[0].steps[1].fleet.step_timeout", `not a duration: "soon" (use seconds, or e.g. "500 millis")`]
+            [
+              "tests[0].steps[1].fleet.step_timeout",
+              `not a duration: "soon" (use seconds, or e.g. "2s", "500ms", "1m30s", "2 minutes")`
+            ]
           ]
         )
       })

@@ -1,6 +1,6 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Path, Schema } from "effect"
+import { Duration, Effect, Path, Schema } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Plan from "../src/internal/plan.ts"
@@ -105,6 +105,41 @@ describe("Stage", () => {
       )
       assert.strictEqual(stage.nodes.web?.ready?.length, 4)
     }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it.effect(
+    "durations take the TimeSpan forms (seconds, 2s, 1m30s, Effect's); a bad one names its path and value",
+    () =>
+      Effect.gen(function* () {
+        const stage = yield* Stage.decode(
+          {
+            name: "lab",
+            nodes: {
+              web: {
+                image: "x",
+                healthcheck: { test: ["true"], interval: "2s", timeout: 1.5 },
+                ready: [{ log: "up", timeout: "1m30s" }]
+              }
+            }
+          },
+          "inline"
+        )
+        assert.strictEqual(Duration.toMillis(stage.nodes.web!.healthcheck!.interval!), 2000)
+        assert.strictEqual(Duration.toMillis(stage.nodes.web!.healthcheck!.timeout!), 1500)
+        const ready = stage.nodes.web!.ready![0]!
+        assert.strictEqual(Duration.toMillis(ready.timeout!), 90_000)
+        const error = yield* Effect.flip(
+          Stage.decode({ name: "lab", nodes: { web: { image: "x", ready: [{ tcp: 80, timeout: "soon" }] } } }, "inline")
+        )
+        // (The readiness union also lists the alternatives it is not: issue 15's "name the branch meant".)
+        assert.deepInclude(
+          error.problems.map((p) => [p.path, p.message]),
+          [
+            "nodes.web.ready[0].timeout",
+            `not a duration: "soon" (use seconds, or e.g. "2s", "500ms", "1m30s", "2 minutes")`
+          ]
+        )
+      }).pipe(Effect.provide(NodeServices.layer))
   )
 
   it.effect("subnets and addresses are checked as the engine would: /33, host bits, octets, outside the subnet", () =>
