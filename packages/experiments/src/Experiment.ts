@@ -86,15 +86,33 @@ export const prepare = Effect.fn("Experiment.prepare")(function* (file: string, 
 
 const stamp = (millis: number) => new Date(millis).toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)
 
-/** Creates a fresh run directory `<output>/<name>-<YYYYMMDD-HHMMSS>` (suffixed when taken). */
+/** Suffixes tried after `<name>-<stamp>` is taken (`-2`, `-3`, …) before giving up. */
+const runDirAttempts = 1000
+
+/**
+ * Creates a fresh run directory `<output>/<name>-<YYYYMMDD-HHMMSS>`, suffixed `-2`, `-3`, … when taken. Each
+ * candidate is created with a non-recursive mkdir, which fails when the directory exists: two runs started in
+ * the same second (two processes, or two fibers) can never be handed the same directory.
+ */
 export const makeRunDir = Effect.fn("Experiment.makeRunDir")(function* (outputDir: string, name: string) {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
-  const base = path.resolve(outputDir, `${Plan.slugify(name)}-${stamp(yield* Clock.currentTimeMillis)}`)
-  let dir = base
-  for (let n = 2; yield* fs.exists(dir).pipe(Effect.orElseSucceed(() => false)); n++) dir = `${base}-${n}`
-  yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.orDie)
-  return dir
+  const parent = path.resolve(outputDir)
+  yield* fs.makeDirectory(parent, { recursive: true }).pipe(Effect.orDie)
+  const base = path.join(parent, `${Plan.slugify(name)}-${stamp(yield* Clock.currentTimeMillis)}`)
+  for (let n = 1; n <= runDirAttempts; n++) {
+    const dir = n === 1 ? base : `${base}-${n}`
+    const created = yield* fs.makeDirectory(dir).pipe(
+      Effect.as(true),
+      Effect.catchIf(
+        (error) => error.reason._tag === "AlreadyExists",
+        () => Effect.succeed(false)
+      ),
+      Effect.orDie
+    )
+    if (created) return dir
+  }
+  return yield* Effect.die(new Error(`no free run directory after ${runDirAttempts} tries: ${base}-N`))
 })
 
 /** Runs a prepared experiment and renders its reports (also when interrupted). */
