@@ -9,9 +9,10 @@
 #   chromium         headless browser to load the HTML report
 #   iproute2 procps  ip and ps for network and process checks
 #   tcpdump          per-service packet captures in experiments
+#   socat            the README tutorial's echo server (and its test)
 set -euo pipefail
 
-packages=(mosquitto docker.io busybox-static openssl gnutls-bin libxml2-utils chromium iproute2 procps tcpdump ca-certificates)
+packages=(mosquitto docker.io busybox-static openssl gnutls-bin libxml2-utils chromium iproute2 procps tcpdump socat ca-certificates)
 
 missing=()
 for p in "${packages[@]}"; do
