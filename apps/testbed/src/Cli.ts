@@ -5,7 +5,7 @@
  * that carry their summary, so `testbed --help` still lists every group and an unknown command still gets
  * suggestions. Commands decode flags, provide layers and call one library function — no logic of their own.
  */
-import type { NodeServices } from "@effect/platform-node"
+import type * as NodeServices from "@effect/platform-node/NodeServices"
 import { Effect } from "effect"
 import { Command } from "effect/cli"
 import packageJson from "../package.json" with { type: "json" }

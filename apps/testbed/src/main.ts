@@ -3,7 +3,9 @@
  * exit code (its message printed once on stderr). NodeRuntime.runMain interrupts the command on SIGINT/SIGTERM,
  * so finalizers run (services stopped, reports written) and the exit code is 130.
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
+// Deep imports: the package's index loads every Node module it has (HTTP, sockets, workers…), 300 ms on startup.
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Console, Effect } from "effect"
 import { run } from "./Cli.ts"
 import { ExitWith } from "./ExitCode.ts"

@@ -86,6 +86,16 @@ describe("testbed CLI", () => {
     })
   )
 
+  it.live("run --help loads no library: the experiment manager is loaded when an experiment runs", () =>
+    Effect.gen(function* () {
+      const modules = yield* modulesLoadedBy("run", "--help")
+      assert.deepStrictEqual(
+        modules.filter((url) => /\/packages\/[a-z]+\/src\/|\/@testbed\//.test(url)),
+        []
+      )
+    })
+  )
+
   it.live("--help still lists every command group, loaded or not", () =>
     Effect.gen(function* () {
       const { code, stdout } = yield* testbed("--help")

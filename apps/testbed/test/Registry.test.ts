@@ -32,7 +32,9 @@ const node = process.execPath
 const nodeDir = dirname(node)
 const verdaccioBin = join(repo, "node_modules/verdaccio/bin/verdaccio")
 const tscBin = join(repo, "node_modules/typescript/bin/tsc")
-const version: string = JSON.parse(readFileSync(join(repo, "apps/testbed/package.json"), "utf8")).version
+const cliManifest = JSON.parse(readFileSync(join(repo, "apps/testbed/package.json"), "utf8"))
+const version: string = cliManifest.version
+const engines: string = cliManifest.engines.node
 
 /** npm's own entry script, run with the pinned Node (the system `npm` starts whatever `node` is first on PATH). */
 const npmCli = (() => {
@@ -238,7 +240,7 @@ describe.skipIf(skipUnlessCI(prerequisites))("from a registry, as a newcomer", (
 
   layer(RegistryLive, { timeout: "15 minutes", excludeTestServices: true })((it) => {
     it.effect(
-      "npm install -g @testbed/cli, then testbed run quickstart.yaml in an empty directory",
+      "npm install -g @testbed/cli, then testbed run quickstart.yaml in an empty directory (on Node 24 and on the oldest Node engines admits)",
       () =>
         Effect.gen(function* () {
           const registry = yield* Registry
@@ -274,6 +276,23 @@ describe.skipIf(skipUnlessCI(prerequisites))("from a registry, as a newcomer", (
           assert.strictEqual(summary.tests.passed, 4)
           for (const report of ["report.html", "EXPERIMENT_REPORT.md", "junit.xml", "ctrf-report.json", "events.jsonl"])
             assert.include(readdirSync(runDir), report)
+
+          // The oldest Node that `engines` admits runs it too (the npm package `node`, into a directory of its own).
+          const floor = /(\d+\.\d+\.\d+)/.exec(engines)?.[1]
+          assert.isDefined(floor, `engines.node ${engines} names no version`)
+          yield* npm(["install", "--prefix", join(root, "oldest-node"), `node@${floor}`], work, env)
+          const oldest = join(root, "oldest-node/node_modules/node/bin/node")
+          const onOldest = yield* Process.run(
+            oldest,
+            [join(installed, "@testbed/cli/dist/bin.js"), "run", "quickstart.yaml", "--plain"],
+            {
+              cwd: work,
+              env: { ...env, PATH: [dirname(oldest), env.PATH].join(delimiter) },
+              timeoutMs: 5 * 60_000
+            }
+          )
+          assert.strictEqual(onOldest.code, 0, onOldest.output)
+          assert.include(onOldest.stdout, "4 passed")
         }),
       { timeout: 15 * 60_000 }
     )
