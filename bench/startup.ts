@@ -3,16 +3,22 @@
 // the same run, the commands interleaved so load on the machine hits all of them alike. Aims: --version within 5×
 // bare Node, --dry-run within 10×. Node's compile cache (enabled by bin.js) is warmed first; the same figures
 // without it (NODE_DISABLE_COMPILE_CACHE=1) show what a first run after an install costs.
-//   pnpm build && node_modules/.bin/node bench/startup.ts [--runs N]
+// In the workspace, dist/bin.js loads the libraries from their TypeScript sources (the packages' development
+// exports); `--bin PATH` measures an installed CLI instead (e.g. `$(npm root -g)/@testbed/cli/dist/bin.js`),
+// whose libraries are their published JavaScript.
+//   pnpm build && node_modules/.bin/node bench/startup.ts [--runs N] [--bin PATH]
 import { spawnSync } from "node:child_process"
 import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 
 const repo = fileURLToPath(new URL("..", import.meta.url))
-const bin = `${repo}apps/testbed/dist/bin.js`
+const option = (name: string): string | undefined => {
+  const index = process.argv.indexOf(name)
+  return index >= 0 ? process.argv[index + 1] : undefined
+}
+const bin = option("--bin") ?? `${repo}apps/testbed/dist/bin.js`
 const quickstart = `${repo}fixtures/experiments/quickstart.yaml`
-const runsFlag = process.argv.indexOf("--runs")
-const runs = runsFlag >= 0 ? Number(process.argv[runsFlag + 1]) : 21
+const runs = Number(option("--runs") ?? 21)
 
 if (!existsSync(bin)) {
   console.error(`${bin} is missing: run \`pnpm build\` first`)
