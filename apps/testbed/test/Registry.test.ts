@@ -22,6 +22,7 @@ import { delimiter, dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Schedule } from "effect"
+import { hiddenTypeProblems } from "../../../scripts/check-packages.ts"
 import { extractFile } from "../../../scripts/readme-examples.ts"
 import { isCI, missing, skipUnlessCI } from "./support/prerequisites.ts"
 import * as Process from "./support/process.ts"
@@ -257,6 +258,14 @@ describe.skipIf(skipUnlessCI(prerequisites))("from a registry, as a newcomer", (
               `${name} resolves into the checkout`
             )
           assert.deepStrictEqual(copiesOf(join(root, "prefix/lib"), "effect").length, 1, "copies of effect")
+
+          // What consumers get: no published declaration names an internal type that no public module exports.
+          const libraries = join(installed, "@testbed/cli/node_modules/@testbed")
+          const hidden = readdirSync(libraries).flatMap((name) => {
+            const dir = join(libraries, name)
+            return hiddenTypeProblems({ dir, manifest: JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) })
+          })
+          assert.deepStrictEqual(hidden, [])
 
           const versionLine = yield* Process.run("testbed", ["--version"], { cwd: work, env })
           assert.strictEqual(versionLine.stdout.trim(), `testbed v${version}`)
