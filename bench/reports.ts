@@ -1,14 +1,17 @@
 // Folding an event log into a RunSummary: events/s for `Collector.fold(EventLog.read(log))`, beside the raw
 // JSONL read-and-decode rate of the same file (`EventLog.read` drained) measured in the same run, and the fold
-// alone over events already in memory. Run: node_modules/.bin/node bench/reports.ts [events]
+// alone over events already in memory; then writing all five reports of the summary beside rendering each as one
+// string. Run: node_modules/.bin/node bench/reports.ts [events]
 import { appendFileSync, mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { Effect, Stream } from "effect"
 import type { Event } from "../packages/events/src/Event.ts"
 import * as EventLog from "../packages/events/src/EventLog.ts"
 import * as Collector from "../packages/reports/src/Collector.ts"
+import * as ReportWriter from "../packages/reports/src/ReportWriter.ts"
+import type { RunSummary } from "../packages/reports/src/RunSummary.ts"
 
 const total = Number(process.argv[2] ?? 1_000_000)
 const t0 = Date.parse("2026-01-01T00:00:00.000Z")
@@ -143,6 +146,32 @@ const program = (path: string, events: number) =>
     console.log(`read + decode + fold       : ${rate(ours)} events/s`)
     console.log(`fold alone (in memory)     : ${rate(memory)} events/s`)
     console.log(`ratio fold/raw             : ${(raw / ours).toFixed(2)}`)
+    yield* writing(yield* fold, dirname(path))
+  })
+
+/**
+ * Writing every report of the summary: the writer (pieces, batched writes through an exclusive temp file) beside
+ * the baseline of rendering each format to one string, as the writer did before. For a large enough run the
+ * baseline cannot be done at all (V8 strings stop near 512 MiB); the writer still can.
+ */
+const writing = (summary: RunSummary, dir: string) =>
+  Effect.gen(function* () {
+    const out = join(dir, "reports")
+    const ours = yield* time(ReportWriter.writeSummary(summary, out))
+    const bytes = ours.value.reduce((sum, file) => sum + statSync(file).size, 0)
+    const start = performance.now()
+    const baseline = yield* Effect.try(() => {
+      for (const format of ReportWriter.formats) ReportWriter.render(summary, format)
+    }).pipe(
+      Effect.map(() => (performance.now() - start) / 1000),
+      Effect.catch((error) => Effect.succeed(String(error.cause)))
+    )
+    console.log(`write all 5 reports        : ${ours.seconds.toFixed(2)} s (${(bytes / 1e6).toFixed(0)} MB)`)
+    if (typeof baseline === "string") console.log(`render each as one string  : impossible here (${baseline})`)
+    else {
+      console.log(`render each as one string  : ${baseline.toFixed(2)} s (no file written)`)
+      console.log(`ratio write/one-string     : ${(ours.seconds / baseline).toFixed(2)}`)
+    }
   })
 
 const dir = mkdtempSync(join(tmpdir(), "testbed-bench-reports-"))

@@ -18,3 +18,16 @@ export class ExitWith extends Schema.TaggedError<ExitWith>()("ExitWith", {
     return false
   }
 }
+
+/**
+ * An expected failure (a typed error: a bad file, a full disk) said in one line on stderr, with the exit code the
+ * error carries (2 for files, 3 for infrastructure; default 1) — never a stack trace on stdout. Errors already
+ * shown (the CLI's own usage errors) pass through untouched; defects (bugs) are not failures and keep their trace.
+ */
+export const expected = (error: unknown): unknown =>
+  error instanceof ExitWith || !Runtime.getErrorReported(error)
+    ? error
+    : new ExitWith({
+        code: Runtime.getErrorExitCode(error),
+        message: `testbed: ${error instanceof Error ? error.message : String(error)}`
+      })

@@ -8,10 +8,11 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Console, Effect } from "effect"
 import { run } from "./Cli.ts"
-import { ExitWith } from "./ExitCode.ts"
+import { ExitWith, expected } from "./ExitCode.ts"
 
 export const main = (argv: ReadonlyArray<string>): void =>
   run(argv).pipe(
+    Effect.mapError(expected),
     Effect.tapError((error) =>
       error instanceof ExitWith && error.message !== undefined && error.message !== ""
         ? Console.error(error.message)

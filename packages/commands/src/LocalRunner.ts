@@ -13,6 +13,7 @@ import type { CommandResult, OutputChunk } from "./CommandResult.ts"
 import * as CommandRunner from "./CommandRunner.ts"
 import * as ExitStatus from "./ExitStatus.ts"
 import * as OutputCapture from "./OutputCapture.ts"
+import * as Watchdog from "./Watchdog.ts"
 
 /** A spawned attempt: its output streams (captured as they are read) and the result once it has ended. */
 interface Running {
@@ -186,12 +187,17 @@ const makeAttempt = (spawner: ChildProcessSpawner.ChildProcessSpawner["Service"]
     )
 })
 
-/** The local runner: needs the event bus and a `ChildProcessSpawner` (`NodeServices.layer`). */
+/**
+ * The local runner: needs the event bus and a `ChildProcessSpawner` (`NodeServices.layer`). Every command's
+ * process group is guarded by the `Watchdog`, so it dies with this process even when that is SIGKILLed.
+ */
 export const layer: Layer.Layer<
   CommandRunner.CommandRunner,
   never,
   EventBus.EventBus | ChildProcessSpawner.ChildProcessSpawner
 > = Layer.effect(
   CommandRunner.CommandRunner,
-  Effect.flatMap(ChildProcessSpawner.ChildProcessSpawner, (spawner) => CommandRunner.make(makeAttempt(spawner)))
+  Effect.flatMap(ChildProcessSpawner.ChildProcessSpawner, (spawner) =>
+    CommandRunner.make(makeAttempt(Watchdog.spawner(spawner)))
+  )
 )

@@ -58,6 +58,19 @@ const parse = (name: string, source: string) =>
 const messageOf = (cause: unknown) =>
   (cause instanceof Error ? cause.message : String(cause)).replace(/^\(unknown path\)\s*/, "").replace(/\s+/g, " ")
 
+/**
+ * The context paths `source` reads (`port`, `server.port`), without rendering it: lets a caller check, before
+ * anything runs, that every variable a template uses will be given. Fails when the template does not parse.
+ */
+export const variables = (source: string): Result.Result<ReadonlyArray<ReadonlyArray<string>>, TemplateInvalid> =>
+  Result.map(
+    Result.try({
+      try: () => parser.parse(source),
+      catch: (cause) => new TemplateInvalid({ template: source, reason: messageOf(cause) })
+    }),
+    referencedPaths
+  )
+
 /** Checks the syntax now, so a broken template is reported when the plugin is loaded, not when it is used. */
 export const make = <P = Record<string, unknown>>(
   source: string,

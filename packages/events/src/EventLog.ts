@@ -2,11 +2,12 @@
  * The JSONL record of a run: one event per line, appended as they happen and read back as a Stream.
  * A crash can leave a half-written last line; reading reports and skips it, never losing an earlier line.
  */
-import { Cause, Context, Effect, Exit, FileSystem, Layer, Schema, Semaphore, Stream } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, FileSystem, Layer, Schema, Semaphore, Stream } from "effect"
 import * as Event from "./Event.ts"
 import { EventBus } from "./EventBus.ts"
+import * as WriteFailed from "./WriteFailed.ts"
 
-/** The log file could not be opened, written or read. */
+/** The log file could not be opened or read (a failed write is a `WriteFailed`). */
 export class EventLogUnavailable extends Schema.TaggedError<EventLogUnavailable>()("EventLogUnavailable", {
   path: Schema.String,
   reason: Schema.String
@@ -38,10 +39,14 @@ export class EventLog extends Context.Service<
   {
     readonly path: string
     /** Buffers one event; written at the latest by `flush` or when the layer's scope closes. */
-    readonly append: (event: Event.Event) => Effect.Effect<void, EventLogUnavailable>
+    readonly append: (event: Event.Event) => Effect.Effect<void, WriteFailed.WriteFailed>
     /** Appends events and writes them out before returning. */
-    readonly appendAll: (events: Iterable<Event.Event>) => Effect.Effect<void, EventLogUnavailable>
-    readonly flush: Effect.Effect<void, EventLogUnavailable>
+    readonly appendAll: (events: Iterable<Event.Event>) => Effect.Effect<void, WriteFailed.WriteFailed>
+    /**
+     * Writes out what is buffered. A write that fails (a full disk) is undone: the file is cut back to its last
+     * complete line, so it never ends in half an event, and the error names the file and the system's code.
+     */
+    readonly flush: Effect.Effect<void, WriteFailed.WriteFailed>
   }
 >()("@testbed/events/EventLog") {
   /** Appends to `path` (created with its parent directories); everything buffered is flushed when the scope closes. */
@@ -55,16 +60,27 @@ const open = Effect.fnUntraced(function* (path: string) {
   const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "."
   yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(unavailable))
   const file = yield* fs.open(path, { flag: "a" }).pipe(Effect.mapError(unavailable))
+  // Where the last complete line ends: a failed write is cut back to it.
+  let written = Number((yield* file.stat.pipe(Effect.mapError(unavailable))).size)
   const lock = yield* Semaphore.make(1)
   let buffer: Array<string> = []
   let buffered = 0
   const flush = lock.withPermits(1)(
     Effect.suspend(() => {
       if (buffer.length === 0) return Effect.void
-      const text = buffer.join("")
+      const bytes = encoder.encode(buffer.join(""))
       buffer = []
       buffered = 0
-      return file.writeAll(encoder.encode(text)).pipe(Effect.mapError(unavailable))
+      return file.writeAll(bytes).pipe(
+        Effect.tap(() =>
+          Effect.sync(() => {
+            written += bytes.length
+          })
+        ),
+        Effect.catch((error) =>
+          Effect.andThen(Effect.ignore(file.truncate(written)), Effect.fail(WriteFailed.fromError(path, error)))
+        )
+      )
     })
   )
   const push = (event: Event.Event) => {
@@ -170,14 +186,37 @@ export const read = (
   )
 
 /**
+ * The event log of a run, kept by `storage`. `failed` fails once a write has failed (and never succeeds): a run
+ * races its work against it, so a full disk stops the run instead of being silently ignored.
+ */
+export class EventLogStorage extends Context.Service<
+  EventLogStorage,
+  {
+    readonly path: string
+    readonly failed: Effect.Effect<never, WriteFailed.WriteFailed>
+  }
+>()("@testbed/events/EventLogStorage") {}
+
+/**
  * An observer that writes every event published on the bus to `path`. It subscribes when the layer is built,
  * writes each batch as it arrives, and on scope close writes whatever is still queued before the file closes.
+ * After a failed write it writes nothing more (the file ends at its last complete line) but keeps taking
+ * batches, so publishers never wait on it; the failure is in `EventLogStorage.failed`.
  */
-export const storage = (path: string): Layer.Layer<never, EventLogUnavailable, EventBus | FileSystem.FileSystem> =>
-  Layer.effectDiscard(
+export const storage = (
+  path: string
+): Layer.Layer<EventLogStorage, EventLogUnavailable, EventBus | FileSystem.FileSystem> =>
+  Layer.effect(
+    EventLogStorage,
     Effect.gen(function* () {
       const log = yield* open(path)
       const bus = yield* EventBus
-      yield* bus.observe((batch) => Effect.orDie(log.appendAll(batch)))
+      const failure = yield* Deferred.make<never, WriteFailed.WriteFailed>()
+      yield* bus.observe((batch) =>
+        Effect.flatMap(Deferred.isDone(failure), (failed) =>
+          failed ? Effect.void : log.appendAll(batch).pipe(Effect.catch((error) => Deferred.fail(failure, error)))
+        ).pipe(Effect.asVoid)
+      )
+      return EventLogStorage.of({ path, failed: Deferred.await(failure) })
     })
   )

@@ -4,7 +4,7 @@
  */
 import { Effect, type FileSystem, Layer, Metric } from "effect"
 import { EventBus } from "./EventBus.ts"
-import { type EventLogUnavailable, storage as storageLayer } from "./EventLog.ts"
+import { type EventLogStorage, type EventLogUnavailable, storage as storageLayer } from "./EventLog.ts"
 
 /** Logs every event at debug level with its type and entity, annotated with the event id. */
 export const logging: Layer.Layer<never, never, EventBus> = Layer.effectDiscard(
@@ -42,6 +42,7 @@ export const metrics: Layer.Layer<never, never, EventBus> = Layer.effectDiscard(
   )
 )
 
-/** Writes every event to a JSONL event log at `path`. */
-export const storage = (path: string): Layer.Layer<never, EventLogUnavailable, EventBus | FileSystem.FileSystem> =>
-  storageLayer(path)
+/** Writes every event to a JSONL event log at `path`; `EventLogStorage.failed` says when a write failed. */
+export const storage = (
+  path: string
+): Layer.Layer<EventLogStorage, EventLogUnavailable, EventBus | FileSystem.FileSystem> => storageLayer(path)

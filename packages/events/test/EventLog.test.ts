@@ -128,4 +128,45 @@ describe("EventLog", () => {
       )
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
   )
+
+  it.effect(
+    "a write that fails (a full disk) is WriteFailed with the file and ENOSPC; the run learns it, publishers never wait",
+    () =>
+      Effect.gen(function* () {
+        // /dev/full: every write fails as on a full disk.
+        const failed = yield* Effect.gen(function* () {
+          const bus = yield* EventBus
+          const storage = yield* EventLog.EventLogStorage
+          // Far more events than the bus holds: an observer that stopped taking them would block this loop.
+          for (let i = 0; i < 2_000; i++) {
+            yield* bus.emit({
+              type: "step.started",
+              entityType: "step",
+              entityId: `s${i}`,
+              data: { test: "t", index: i, kind: "wait" }
+            })
+          }
+          return yield* Effect.flip(storage.failed)
+        }).pipe(
+          Effect.provide(Observers.storage("/dev/full").pipe(Layer.provideMerge(EventBus.layerWith({ capacity: 64 }))))
+        )
+        assert.strictEqual(failed._tag, "WriteFailed")
+        assert.strictEqual(failed.path, "/dev/full")
+        assert.strictEqual(failed.code, "ENOSPC")
+        assert.strictEqual(failed.message, "cannot write /dev/full: no space left on device (ENOSPC)")
+        // The same through the log service itself: appendAll writes before returning, so it fails.
+        const event = yield* Event.make({
+          type: "test.started",
+          entityType: "test",
+          entityId: "t",
+          data: { name: "t", attempt: 1 }
+        })
+        const direct = yield* Effect.flip(
+          EventLog.EventLog.use((log) => log.appendAll([event])).pipe(
+            Effect.provide(EventLog.EventLog.layer("/dev/full"))
+          )
+        )
+        assert.strictEqual(direct._tag, "WriteFailed")
+      }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
+  )
 })

@@ -2,7 +2,8 @@
  * The `docker` environment: a test's services become a stage of @testbed/stages — one node (container) per
  * service from its plugin's image or build context, all on one private network with a subnet picked per test
  * in 10.200–254.x.0/24 (not 10.231.x) — brought up when the test sets up and down when its scope closes,
- * whatever happened.
+ * whatever happened. Its containers and network carry this process as their owner: when the run is killed outright
+ * (SIGKILL), the next run on this machine, or `testbed stage prune`, removes them.
  * Service commands run in their node through the stage's exec runner (`DockerExecRunner`), with the attempt's
  * directory bind-mounted at the same path so service directories, logs and artifacts are where they are on
  * localhost.
@@ -130,7 +131,9 @@ export const plugin: EnvironmentPlugin.EnvironmentPlugin = {
         FileSystem.FileSystem | Path.Path | ChildProcessSpawner.ChildProcessSpawner
       >()
       const stagesContext = yield* Layer.build(
-        Stages.Stages.layer({ stateDir: path.join(outputDir, ".stage"), catalog: outputDir }).pipe(
+        // Ephemeral: the stage belongs to this process; if it is killed (even SIGKILL), the next run's `up` or a
+        // `testbed stage prune` removes its containers and network.
+        Stages.Stages.layer({ stateDir: path.join(outputDir, ".stage"), catalog: outputDir, ephemeral: true }).pipe(
           Layer.provideMerge(
             Layer.mergeAll(
               Docker.Docker.layer,

@@ -3,10 +3,22 @@
  * tests, then run them with every event written to `<output>/<name>-<timestamp>/events.jsonl` and render the
  * reports from that log — also when the run is interrupted, so what ran is always reported.
  */
-import { EventBus, EventLog } from "@testbed/events"
+import { EventBus, EventLog, WriteFailed } from "@testbed/events"
 import { PluginRegistry } from "@testbed/plugins"
 import { ReportWriter } from "@testbed/reports"
-import { Clock, Effect, Exit, FileSystem, Layer, Path } from "effect"
+import {
+  Cause,
+  Clock,
+  Duration,
+  Effect,
+  Exit,
+  FileSystem,
+  Layer,
+  Path,
+  type PlatformError,
+  Runtime,
+  Schema
+} from "effect"
 import * as DockerEnvironment from "./DockerEnvironment.ts"
 import * as ExperimentConfig from "./ExperimentConfig.ts"
 import * as ExperimentManager from "./ExperimentManager.ts"
@@ -86,64 +98,160 @@ export const prepare = Effect.fn("Experiment.prepare")(function* (file: string, 
 
 const stamp = (millis: number) => new Date(millis).toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)
 
+/** The output directory cannot hold a run: it names a file, a place nothing can be created in (/proc)… */
+export class OutputDirUnusable extends Schema.TaggedError<OutputDirUnusable>()("OutputDirUnusable", {
+  path: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `output directory ${this.path}: ${this.reason}`
+  }
+  /** A usage problem (a bad `--output-dir` or `paths.output_dir`), like a bad file. */
+  override get [Runtime.errorExitCode](): number {
+    return 2
+  }
+}
+
+/** Creating the run directory may wait this long (a hung network file system): then the run does not start. */
+export const runDirTimeout: Duration.Duration = Duration.seconds(10)
+
+// Codes of a full or broken disk (infrastructure, exit 3) rather than of a wrong path (exit 2).
+const infrastructureCodes = new Set(["ENOSPC", "EDQUOT", "EIO", "EROFS"])
+
+/** What a failed mkdir means: a full or broken disk (exit 3), or an output directory that cannot hold a run. */
+const creationFailed = (
+  level: string,
+  error: PlatformError.PlatformError
+): OutputDirUnusable | WriteFailed.WriteFailed => {
+  const cause = WriteFailed.systemCause(error)
+  if (cause.code !== undefined && infrastructureCodes.has(cause.code)) return WriteFailed.fromError(level, error)
+  return new OutputDirUnusable({
+    path: level,
+    reason: `cannot create it: ${cause.reason}${cause.code === undefined ? "" : ` (${cause.code})`}`
+  })
+}
+
+/**
+ * Creates `dir` and its missing parents one level at a time. Node's recursive mkdir loops forever under /proc
+ * (each level "does not exist" and cannot be created); one level at a time, that is a plain ENOENT.
+ */
+const makeDirectories = (dir: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const missing: Array<string> = []
+    for (let at = dir; !(yield* fs.exists(at).pipe(Effect.orElseSucceed(() => false))); at = path.dirname(at)) {
+      missing.unshift(at)
+      if (path.dirname(at) === at) break
+    }
+    for (const level of missing) {
+      yield* fs
+        .makeDirectory(level)
+        .pipe(
+          Effect.catch((error) =>
+            WriteFailed.systemCause(error).code === "EEXIST" ? Effect.void : Effect.fail(creationFailed(level, error))
+          )
+        )
+    }
+  })
+
 /** Suffixes tried after `<name>-<stamp>` is taken (`-2`, `-3`, …) before giving up. */
 const runDirAttempts = 1000
 
 /**
- * Creates a fresh run directory `<output>/<name>-<YYYYMMDD-HHMMSS>`, suffixed `-2`, `-3`, … when taken. Each
- * candidate is created with a non-recursive mkdir, which fails when the directory exists: two runs started in
- * the same second (two processes, or two fibers) can never be handed the same directory.
+ * Creates a fresh run directory `<output>/<name>-<YYYYMMDD-HHMMSS>`, suffixed `-2`, `-3`, … when taken, within
+ * `runDirTimeout`. The output directory is created as needed, then each candidate with a single mkdir, which fails
+ * when the directory exists: two runs started in the same second (two processes, or two fibers) never share one.
  */
 export const makeRunDir = Effect.fn("Experiment.makeRunDir")(function* (outputDir: string, name: string) {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
   const parent = path.resolve(outputDir)
-  yield* fs.makeDirectory(parent, { recursive: true }).pipe(Effect.orDie)
   const base = path.join(parent, `${Plan.slugify(name)}-${stamp(yield* Clock.currentTimeMillis)}`)
-  for (let n = 1; n <= runDirAttempts; n++) {
-    const dir = n === 1 ? base : `${base}-${n}`
-    const created = yield* fs.makeDirectory(dir).pipe(
+  // true: created here, so this run owns it; false: it exists (another run's), try the next suffix.
+  const claim = (dir: string) =>
+    fs.makeDirectory(dir).pipe(
       Effect.as(true),
-      Effect.catchIf(
-        (error) => error.reason._tag === "AlreadyExists",
-        () => Effect.succeed(false)
-      ),
-      Effect.orDie
+      Effect.catch((error) =>
+        WriteFailed.systemCause(error).code === "EEXIST"
+          ? Effect.succeed(false)
+          : Effect.fail(creationFailed(dir, error))
+      )
     )
-    if (created) return dir
-  }
-  return yield* Effect.die(new Error(`no free run directory after ${runDirAttempts} tries: ${base}-N`))
+  const create = Effect.gen(function* () {
+    yield* makeDirectories(parent)
+    for (let n = 1; n <= runDirAttempts; n++) {
+      const dir = n === 1 ? base : `${base}-${n}`
+      if (yield* claim(dir)) return dir
+    }
+    return yield* new OutputDirUnusable({
+      path: parent,
+      reason: `no free run directory after ${runDirAttempts} tries (${base}-N)`
+    })
+  })
+  return yield* create.pipe(
+    Effect.timeoutOrElse({
+      duration: runDirTimeout,
+      orElse: () =>
+        Effect.fail(
+          new OutputDirUnusable({
+            path: parent,
+            reason: `creating the run directory did not finish within ${Duration.format(runDirTimeout)}`
+          })
+        )
+    })
+  )
 })
+
+/** Whether a run ended because one of its files could not be written. */
+const stoppedByWrite = (exit: Exit.Exit<unknown, unknown>): boolean =>
+  Exit.isFailure(exit) &&
+  exit.cause.reasons.some((reason) => Cause.isFailReason(reason) && WriteFailed.isWriteFailed(reason.error))
 
 /** Runs a prepared experiment and renders its reports (also when interrupted). */
 export const runPrepared = Effect.fn("Experiment.runPrepared")(function* (prepared: Prepared, options: Options = {}) {
   const path = yield* Path.Path
   const outputDir = options.outputDir ?? prepared.config.paths?.output_dir ?? "outputs"
   const runDir = yield* makeRunDir(outputDir, prepared.plan.name)
-  const layers = Layer.mergeAll(
-    EventLog.storage(path.join(runDir, ReportWriter.eventLogName)),
-    Progress.layer(options.progress ?? Progress.detect())
-  ).pipe(Layer.provideMerge(EventBus.EventBus.layer))
+  const logPath = path.join(runDir, ReportWriter.eventLogName)
+  const layers = Layer.mergeAll(EventLog.storage(logPath), Progress.layer(options.progress ?? Progress.detect())).pipe(
+    Layer.provideMerge(EventBus.EventBus.layer)
+  )
   const render = ReportWriter.renderDirectory(runDir, options.formats === undefined ? {} : { formats: options.formats })
   let reports: ReadonlyArray<string> = []
-  const result = yield* ExperimentManager.run(prepared.plan, {
-    runDir,
-    configurationFile: path.resolve(prepared.file),
-    registry: prepared.registry
-  }).pipe(
+  const result = yield* Effect.flatMap(EventLog.EventLogStorage, (storage) =>
+    ExperimentManager.run(prepared.plan, {
+      runDir,
+      configurationFile: path.resolve(prepared.file),
+      registry: prepared.registry,
+      // The event log failing to write (a full disk) stops the run at once.
+      abortOn: storage.failed
+    })
+  ).pipe(
     Effect.provide(layers),
-    // Runs after the event log is closed, on success and on interruption alike.
+    // The event log could not even be opened in the fresh run directory: the disk, not the user.
+    Effect.catchTag("EventLogUnavailable", (error) =>
+      Effect.fail(new WriteFailed.WriteFailed({ path: error.path, reason: error.reason }))
+    ),
+    // Runs after the event log is closed, on success and on interruption alike; not after a write failure
+    // (the disk is full: rendering would fail too, leaving half-written files). What was recorded is kept.
     Effect.onExit((exit) =>
-      Effect.flatMap(Effect.result(render), (rendered) =>
-        Effect.sync(() => {
-          if (rendered._tag === "Success") reports = rendered.success
-          else process.stderr.write(`reports not written: ${rendered.failure.message}\n`)
-          if (Exit.isFailure(exit) && rendered._tag === "Success") {
-            const html = rendered.success.find((file) => file.endsWith(".html"))
-            process.stderr.write(`run stopped; reports of what ran: ${html ?? runDir}\n`)
-          }
-        })
-      )
+      stoppedByWrite(exit)
+        ? Effect.sync(() => {
+            process.stderr.write(
+              `run stopped; what was recorded is in ${logPath}; once the disk has room: testbed report ${runDir}\n`
+            )
+          })
+        : Effect.flatMap(Effect.result(render), (rendered) =>
+            Effect.sync(() => {
+              if (rendered._tag === "Success") reports = rendered.success
+              else process.stderr.write(`reports not written: ${rendered.failure.message}\n`)
+              if (Exit.isFailure(exit) && rendered._tag === "Success") {
+                const html = rendered.success.find((file) => file.endsWith(".html"))
+                process.stderr.write(`run stopped; reports of what ran: ${html ?? runDir}\n`)
+              }
+            })
+          )
     )
   )
   return {

@@ -4,7 +4,7 @@
  * interop `matrices`, `environment`). Decoding reports every problem at once, each with its YAML path.
  */
 import { Problems, ServicePlugin } from "@testbed/plugins"
-import { Effect, FileSystem, Schema } from "effect"
+import { Effect, FileSystem, Result, Runtime, Schema } from "effect"
 import * as Yaml from "yaml"
 
 /** Seconds as a number (PANTHER's `wait: 2`) or a duration string ("500 millis", "2 minutes"). */
@@ -24,7 +24,7 @@ export const ServiceConfig = Schema.Struct({
   /** The key of the server service a client talks to. */
   target: Schema.optionalKey(Schema.String),
   /** A fixed port instead of a free one (a server). */
-  port: Schema.optionalKey(Schema.Int),
+  port: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 }))),
   /** PANTHER's docker port mappings; kept for compatibility, unused on localhost. */
   ports: Schema.optionalKey(Schema.Array(Schema.Union([Schema.String, Schema.Int]))),
   parameters: Schema.optionalKey(Schema.Record(Schema.String, ParameterValue)),
@@ -224,7 +224,17 @@ export class ExperimentConfigInvalid extends Schema.TaggedError<ExperimentConfig
   override get message(): string {
     return `${this.file}: ${this.problems.length} problem(s)\n${Problems.format(this.problems)}`
   }
+  /** A file with problems is a usage error: exit code 2. */
+  override get [Runtime.errorExitCode](): number {
+    return 2
+  }
 }
+
+/**
+ * Aliases a file may expand. A "billion laughs" file (aliases of aliases of lists) expands exponentially; real
+ * experiment files use a handful. Past this, the file is refused with a problem instead of filling memory.
+ */
+export const maxAliasCount = 1000
 
 /** Where each kept test and matrix was in the file, so later problems point at the right entry. */
 export interface Indices {
@@ -253,7 +263,24 @@ export const parsePartial = (text: string, file: string): Effect.Effect<Partial,
   const document = Yaml.parseDocument(text, { prettyErrors: false })
   if (document.errors.length > 0)
     return Effect.fail(new ExperimentConfigInvalid({ file, problems: yamlProblems(document) }))
-  const json: unknown = document.toJS()
+  const converted = Result.try({
+    try: (): unknown => document.toJS({ maxAliasCount }),
+    catch: (error) => (error instanceof Error ? error.message : String(error))
+  })
+  if (Result.isFailure(converted)) {
+    return Effect.fail(
+      new ExperimentConfigInvalid({
+        file,
+        problems: [
+          {
+            path: "",
+            message: `aliases expand too far (more than ${maxAliasCount} alias uses; a "billion laughs" file?): ${converted.failure}`
+          }
+        ]
+      })
+    )
+  }
+  const json = converted.success
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return Effect.fail(
       new ExperimentConfigInvalid({ file, problems: [{ path: "", message: "expected a mapping with tests" }] })

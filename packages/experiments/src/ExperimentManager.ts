@@ -4,7 +4,7 @@
  * first failure when fast-fail is on, and ends tests still running when the experiment's timeout passes.
  * Interrupted (Ctrl-C) it still publishes how every test ended, so the event log tells the whole story.
  */
-import { EventBus, Machines, StateMachine, type TestEvent } from "@testbed/events"
+import { EventBus, Machines, StateMachine, type TestEvent, type WriteFailed } from "@testbed/events"
 import { Certificates, type PluginRegistry } from "@testbed/plugins"
 import { Clock, Deferred, Duration, Effect, Fiber, Option, Path, Ref } from "effect"
 import type { ExperimentPlan, TestPlan } from "./Plan.ts"
@@ -14,6 +14,8 @@ export interface RunOptions {
   readonly runDir: string
   readonly configurationFile?: string | undefined
   readonly registry: PluginRegistry.PluginRegistry["Service"]
+  /** Fails when the run must stop because its record cannot be written (the event log's `failed`). */
+  readonly abortOn?: Effect.Effect<never, WriteFailed.WriteFailed> | undefined
 }
 
 export interface TestResult {
@@ -210,7 +212,16 @@ export const run = Effect.fn("ExperimentManager.run")(function* (plan: Experimen
           })
         )
 
-  yield* Effect.forEach(plan.tests, runTest, { concurrency: plan.concurrency, discard: true }).pipe(
+  const abort = (options.abortOn ?? Effect.never).pipe(
+    // Read by the tests it interrupts: they end saying why.
+    Effect.tapError((error) =>
+      Ref.set(stopCause, Option.some({ status: "interrupted" as const, reason: `the run stopped: ${error.message}` }))
+    )
+  )
+  yield* Effect.raceFirst(
+    Effect.forEach(plan.tests, runTest, { concurrency: plan.concurrency, discard: true }),
+    abort
+  ).pipe(
     Effect.onInterrupt(() =>
       Effect.gen(function* () {
         for (const test of plan.tests) {
@@ -218,6 +229,18 @@ export const run = Effect.fn("ExperimentManager.run")(function* (plan: Experimen
         }
         yield* Effect.orDie(machine.transition("FINISHED_EARLY", "interrupted"))
         yield* finished("interrupted", "the run was interrupted", false)
+      })
+    ),
+    // A file of the run could not be written (a full disk): the tests still running were interrupted; the rest
+    // are recorded as not run, as far as the record can still be written, and the run fails with the error.
+    Effect.tapError((error) =>
+      Effect.gen(function* () {
+        const reason = `the run stopped: ${error.message}`
+        for (const test of plan.tests) {
+          if (!started.has(test.name) && !results.has(test.name)) yield* skip(test, `not run: ${reason}`)
+        }
+        yield* Effect.orDie(machine.transition("FAILED", "write failed", { reason }))
+        yield* finished("failed", reason, false)
       })
     )
   )

@@ -4,8 +4,27 @@
  * assertions) resolved. Every problem is collected with its YAML path, so `--dry-run` reports them all at once.
  */
 import { type Problems, ServiceCommand, ServicePlugin } from "@testbed/plugins"
-import { Duration, Option } from "effect"
+import { Duration, Option, Result } from "effect"
 import type { Assertion, ExperimentConfig, MatrixEntry, ServiceConfig, Step, TestConfig } from "./ExperimentConfig.ts"
+import { displayProblem, fileNameProblem } from "./internal/names.ts"
+import * as TemplateCheck from "./internal/templateCheck.ts"
+import * as Pattern from "./Pattern.ts"
+
+/** How a service says it is ready, with its pattern compiled and its deadline decided. */
+export type PlannedReadiness =
+  | { readonly kind: "none" }
+  | { readonly kind: "port"; readonly timeout: Duration.Duration }
+  | { readonly kind: "log"; readonly pattern: Pattern.Pattern; readonly timeout: Duration.Duration }
+  | {
+      readonly kind: "command"
+      readonly command: ServicePlugin.CommandTemplate
+      readonly timeout: Duration.Duration
+    }
+
+/** An assertion as planned: `output_matches` carries its compiled pattern. */
+export type PlannedAssertion =
+  | Exclude<Assertion, { readonly type: "output_matches" }>
+  | (Extract<Assertion, { readonly type: "output_matches" }> & { readonly matcher: Pattern.Pattern })
 
 export interface ServicePlan {
   /** The key under `services`: how steps, assertions and `target` refer to it. */
@@ -17,7 +36,7 @@ export interface ServicePlan {
   readonly role: ServicePlugin.Role
   readonly spec: ServicePlugin.RoleSpec
   readonly lifetime: "service" | "task"
-  readonly readiness: ServicePlugin.Readiness
+  readonly readiness: PlannedReadiness
   readonly target: string | undefined
   readonly fixedPort: number | undefined
   readonly parameters: Readonly<Record<string, ServicePlugin.ParameterValue>>
@@ -33,7 +52,7 @@ export interface TestPlan {
   /** Servers first, in file order, then the others: the order services start in. */
   readonly services: ReadonlyArray<ServicePlan>
   readonly steps: ReadonlyArray<Step>
-  readonly assertions: ReadonlyArray<Assertion>
+  readonly assertions: ReadonlyArray<PlannedAssertion>
   readonly timeout: Duration.Duration
   readonly retries: number
   /** Capture each service's traffic with tcpdump (localhost only). */
@@ -90,6 +109,7 @@ export const slugify = (name: string): string =>
     .replace(/^-+|-+$/g, "") || "test"
 
 const defaultTestTimeout = Duration.minutes(2)
+const defaultReadinessTimeout = Duration.seconds(10)
 
 const environmentName = (value: string | { readonly type: string } | undefined): string | undefined =>
   value === undefined ? undefined : typeof value === "string" ? value : value.type
@@ -109,6 +129,30 @@ export const make = (
       problem(path, `not a duration: ${JSON.stringify(input)} (use seconds, or e.g. "500 millis")`)
     return parsed
   }
+  // A deadline of zero would end what it bounds before it starts.
+  const deadline = (path: string, input: number | string | undefined): Duration.Duration | undefined => {
+    const parsed = duration(path, input)
+    if (parsed !== undefined && !Duration.isGreaterThan(parsed, Duration.zero)) {
+      problem(path, `a timeout must be longer than zero, got ${JSON.stringify(input)}`)
+      return undefined
+    }
+    return parsed
+  }
+  const fileName = (path: string, name: string | undefined) => {
+    const reason = name === undefined ? undefined : fileNameProblem(name)
+    if (reason !== undefined) problem(path, `not usable as a name: ${reason}`)
+  }
+  const displayName = (path: string, name: string | undefined) => {
+    const reason = name === undefined ? undefined : displayProblem(name)
+    if (reason !== undefined) problem(path, `not usable as a name: ${reason}`)
+  }
+  const compiled = (path: string, source: string): Pattern.Pattern | undefined => {
+    const result = Pattern.compile(source)
+    if (Result.isFailure(result)) problem(path, result.failure)
+    return Result.isSuccess(result) ? result.success : undefined
+  }
+  // Templates are checked at the end, once it is known whether the run makes a certificate.
+  const templates: Array<TemplateCheck.Pending> = []
 
   if (overrides.concurrency !== undefined && !(Number.isInteger(overrides.concurrency) && overrides.concurrency >= 1)) {
     problem("concurrency", `--concurrency must be a whole number of at least 1, got ${overrides.concurrency}`)
@@ -116,8 +160,8 @@ export const make = (
   if (overrides.retries !== undefined && !(Number.isInteger(overrides.retries) && overrides.retries >= 0)) {
     problem("retries", `--retries must be a whole number of at least 0, got ${overrides.retries}`)
   }
-  const experimentTimeout = duration("timeout", config.timeout)
-  const testTimeout = duration("test_timeout", config.test_timeout) ?? defaultTestTimeout
+  const experimentTimeout = deadline("timeout", config.timeout)
+  const testTimeout = deadline("test_timeout", config.test_timeout) ?? defaultTestTimeout
   const defaultEnvironment = environmentName(config.environment) ?? "localhost"
   const defaultRetries = overrides.retries ?? config.retries ?? 0
 
@@ -147,15 +191,16 @@ export const make = (
       problem(`${path}.parameters.${parameter}`, reason)
     }
     const readiness = service.readiness ?? ServicePlugin.readinessOf(service.role, spec)
-    if (readiness.kind === "log") {
-      try {
-        new RegExp(readiness.pattern)
-      } catch {
-        problem(`${path}.readiness.pattern`, `not a regular expression: ${readiness.pattern}`)
-      }
-    }
+    const where = service.readiness === undefined ? `${path}.implementation` : `${path}.readiness`
+    const ownTimeout = deadline(`${path}.timeout`, service.timeout)
+    const readinessTimeout =
+      ownTimeout ??
+      (readiness.kind === "none" ? undefined : deadline(`${where}.timeout`, readiness.timeout)) ??
+      defaultReadinessTimeout
+    const matcher = readiness.kind === "log" ? compiled(`${where}.pattern`, readiness.pattern) : undefined
     if (service.role === "client" && service.port !== undefined)
       problem(`${path}.port`, "only a server listens on a port")
+    displayName(`${path}.name`, service.name)
     return {
       key,
       name: service.name ?? key,
@@ -165,11 +210,19 @@ export const make = (
       role: service.role,
       spec,
       lifetime: ServicePlugin.lifetimeOf(service.role, spec),
-      readiness,
+      readiness:
+        // A pattern that did not compile is a problem already: this plan is never run.
+        readiness.kind === "none" || (readiness.kind === "log" && matcher === undefined)
+          ? { kind: "none" }
+          : readiness.kind === "log"
+            ? { kind: "log", pattern: matcher!, timeout: readinessTimeout }
+            : readiness.kind === "port"
+              ? { kind: "port", timeout: readinessTimeout }
+              : { kind: "command", command: readiness.command, timeout: readinessTimeout },
       target: service.target,
       fixedPort: service.port,
       parameters: ServiceCommand.resolveParameters(spec.parameters ?? {}, given),
-      timeout: duration(`${path}.timeout`, service.timeout)
+      timeout: ownTimeout
     }
   }
 
@@ -180,10 +233,22 @@ export const make = (
     matrix: TestPlan["matrix"]
   ): TestPlan => {
     const planned = services.flatMap(([servicePath, key, config]) => {
+      fileName(servicePath, key)
       const plannedService = planService(servicePath, key, config)
       return plannedService === undefined ? [] : [plannedService]
     })
     const keys = new Set(services.map(([, key]) => key))
+    const testKnown = new Set([
+      ...TemplateCheck.attemptVariables,
+      ...services.flatMap(([, key, config]) => TemplateCheck.perService(key, config.role === "server"))
+    ])
+    const serviceKnown = new Map<string, ReadonlySet<string>>()
+    for (const service of planned) {
+      const servicePath = services.find(([, key]) => key === service.key)![0]
+      const checked = TemplateCheck.ofService(servicePath, service, testKnown)
+      serviceKnown.set(service.key, checked.known)
+      templates.push(...checked.pending)
+    }
     for (const [servicePath, , config] of services) {
       if (config.target === undefined) continue
       const target = services.find(([, key]) => key === config.target)
@@ -202,6 +267,13 @@ export const make = (
     const replaySteps = new Set<string>()
     steps.forEach((step, index) => {
       const stepPath = `${path}.steps[${index}]`
+      if (!("wait" in step)) {
+        const kind = "run" in step ? "run" : "replay" in step ? "replay" : "fleet"
+        fileName(
+          `${stepPath}.${kind}.name`,
+          "run" in step ? step.run.name : "replay" in step ? step.replay.name : step.fleet.name
+        )
+      }
       if ("wait" in step) {
         duration(`${stepPath}.wait`, step.wait)
         return
@@ -222,9 +294,16 @@ export const make = (
           if (replay.script === undefined) problem(`${stepPath}.replay.script`, "give the recorded script (or service)")
           if (replay.command === undefined || replay.command.length === 0)
             problem(`${stepPath}.replay.command`, "give the client command run against the replay")
+          if (replay.script !== undefined)
+            templates.push({ path: `${stepPath}.replay.script`, source: replay.script, known: testKnown })
+          const clientKnown = new Set([...testKnown, "replay_host", "replay_port"])
+          for (const [at, source] of (replay.command ?? []).entries())
+            templates.push({ path: `${stepPath}.replay.command[${at}]`, source, known: clientKnown })
+          for (const [name, source] of Object.entries(replay.env ?? {}))
+            templates.push({ path: `${stepPath}.replay.env.${name}`, source, known: clientKnown })
         }
-        duration(`${stepPath}.replay.timeout`, replay.timeout)
-        duration(`${stepPath}.replay.step_timeout`, replay.step_timeout)
+        deadline(`${stepPath}.replay.timeout`, replay.timeout)
+        deadline(`${stepPath}.replay.step_timeout`, replay.step_timeout)
         return
       }
       if ("fleet" in step) {
@@ -240,8 +319,8 @@ export const make = (
         })
         if (fleet.broker !== undefined && !/^(mqtts?|wss?|tcp|ssl):\/\/[^/]/.test(fleet.broker))
           problem(`${stepPath}.fleet.broker`, `not an MQTT URL: ${fleet.broker}`)
-        duration(`${stepPath}.fleet.step_timeout`, fleet.step_timeout)
-        duration(`${stepPath}.fleet.registration_timeout`, fleet.registration_timeout)
+        deadline(`${stepPath}.fleet.step_timeout`, fleet.step_timeout)
+        deadline(`${stepPath}.fleet.registration_timeout`, fleet.registration_timeout)
         return
       }
       const run = step.run
@@ -251,12 +330,26 @@ export const make = (
       if (run.command !== undefined && run.command.length === 0) problem(`${stepPath}.run.command`, "empty command")
       if (run.service !== undefined && !keys.has(run.service))
         problem(`${stepPath}.run.service`, `no service "${run.service}" in this test`)
-      duration(`${stepPath}.run.timeout`, run.timeout)
+      deadline(`${stepPath}.run.timeout`, run.timeout)
+      const known = (run.service === undefined ? undefined : serviceKnown.get(run.service)) ?? testKnown
+      for (const [at, source] of (run.command ?? []).entries())
+        templates.push({ path: `${stepPath}.run.command[${at}]`, source, known })
+      if (run.shell !== undefined) templates.push({ path: `${stepPath}.run.shell`, source: run.shell, known })
+      for (const [name, source] of Object.entries(run.env ?? {}))
+        templates.push({ path: `${stepPath}.run.env.${name}`, source, known })
     })
     const assertions = test.assertions ?? []
+    const plannedAssertions: Array<PlannedAssertion> = []
     assertions.forEach((assertion, index) => {
       const assertionPath = `${path}.assertions[${index}]`
-      if (assertion.type === "file_exists") return
+      if (assertion.type === "output_matches") {
+        const matcher = compiled(`${assertionPath}.pattern`, assertion.pattern)
+        if (matcher !== undefined) plannedAssertions.push({ ...assertion, matcher })
+      } else plannedAssertions.push(assertion)
+      if (assertion.type === "file_exists") {
+        templates.push({ path: `${assertionPath}.path`, source: assertion.path, known: testKnown })
+        return
+      }
       if ("step" in assertion && assertion.step !== undefined) {
         if (!stepNames.has(assertion.step)) problem(`${assertionPath}.step`, `no step named "${assertion.step}"`)
         if (assertion.service !== undefined) problem(assertionPath, "give service or step, not both")
@@ -272,15 +365,8 @@ export const make = (
         if (target !== undefined && target[2].implementation !== "replay")
           problem(`${assertionPath}.service`, `"${assertion.service}" is not a replay service`)
       }
-      if (assertion.type === "output_matches") {
-        try {
-          new RegExp(assertion.pattern)
-        } catch {
-          problem(`${assertionPath}.pattern`, `not a regular expression: ${assertion.pattern}`)
-        }
-      }
       if (assertion.type === "service_responsive") {
-        duration(`${assertionPath}.timeout`, assertion.timeout)
+        deadline(`${assertionPath}.timeout`, assertion.timeout)
         const target = services.find(([, key]) => key === assertion.service)
         if (target !== undefined && target[2].role !== "server")
           problem(`${assertionPath}.service`, "only a server has a port to probe")
@@ -300,8 +386,8 @@ export const make = (
       environment,
       services: [...planned.filter((s) => s.role === "server"), ...planned.filter((s) => s.role !== "server")],
       steps,
-      assertions,
-      timeout: duration(`${path}.timeout`, test.timeout) ?? testTimeout,
+      assertions: plannedAssertions,
+      timeout: deadline(`${path}.timeout`, test.timeout) ?? testTimeout,
       retries: overrides.retries ?? test.retries ?? defaultRetries,
       capture: test.capture ?? config.capture ?? false,
       matrix
@@ -311,6 +397,7 @@ export const make = (
   const tests: Array<TestPlan> = []
   ;(config.tests ?? []).forEach((test, index) => {
     const path = `tests[${overrides.indices?.tests[index] ?? index}]`
+    displayName(`${path}.name`, test.name)
     const services = Object.entries(test.services ?? {}).map(
       ([key, service]) => [`${path}.services.${key}`, key, service] as const
     )
@@ -319,6 +406,7 @@ export const make = (
   const entry = (value: MatrixEntry) => (typeof value === "string" ? { implementation: value } : value)
   ;(config.matrices ?? []).forEach((matrix, index) => {
     const path = `matrices[${overrides.indices?.matrices[index] ?? index}]`
+    displayName(`${path}.name`, matrix.name)
     if (matrix.servers.length === 0) problem(`${path}.servers`, "a matrix needs at least one server")
     if (matrix.clients.length === 0) problem(`${path}.clients`, "a matrix needs at least one client")
     matrix.servers.forEach((serverEntry, row) => {
@@ -350,9 +438,18 @@ export const make = (
   })
   const selected =
     overrides.filter === undefined ? named : named.filter((test) => test.name.includes(overrides.filter!))
+  const needsCertificate = selected.some((test) =>
+    test.services.some((service) => service.plugin.requires?.includes("certificate") ?? false)
+  )
+  const extra = needsCertificate ? TemplateCheck.certificateVariables : []
+  for (const pending of templates) {
+    const reason = TemplateCheck.check(pending, extra)
+    if (reason !== undefined) problem(pending.path, pending.what === undefined ? reason : `${pending.what}: ${reason}`)
+  }
   if (named.length === 0 && problems.length === 0)
     problem("tests", "the experiment has no tests (give tests or matrices)")
-  else if (selected.length === 0) problem("tests", `no test name contains "${overrides.filter}"`)
+  else if (selected.length === 0 && overrides.filter !== undefined)
+    problem("tests", `no test name contains "${overrides.filter}"`)
 
   if (problems.length > 0) return { ok: false, problems }
   return {
@@ -365,9 +462,7 @@ export const make = (
       timeout: experimentTimeout,
       fastFail: config.fast_fail?.enabled ?? false,
       testLevelFastFail: config.fast_fail?.test_level ?? false,
-      needsCertificate: selected.some((test) =>
-        test.services.some((service) => service.plugin.requires?.includes("certificate") ?? false)
-      )
+      needsCertificate
     }
   }
 }

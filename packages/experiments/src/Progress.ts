@@ -3,6 +3,7 @@
  * current state, redrawn as events arrive; elsewhere (CI, pipes) one plain line per thing that happened.
  */
 import { EventBus, type Event } from "@testbed/events"
+import { Problems } from "@testbed/plugins"
 import { Effect, Layer } from "effect"
 
 export type Mode = "live" | "plain" | "none"
@@ -28,8 +29,16 @@ const seconds = (ms: unknown) => (typeof ms === "number" ? `${(ms / 1000).toFixe
 const data = (event: Event.Event): Record<string, unknown> =>
   typeof event.data === "object" && event.data !== null ? (event.data as Record<string, unknown>) : {}
 
-/** One plain line for an event, or undefined when it is not worth a line. */
+/**
+ * One plain line for an event, or undefined when it is not worth a line. Names and messages come from files and
+ * from programs under test: control characters are shown escaped, never sent to the terminal as they are.
+ */
 export const line = (event: Event.Event): string | undefined => {
+  const text = rawLine(event)
+  return text === undefined ? undefined : Problems.sanitize(text)
+}
+
+const rawLine = (event: Event.Event): string | undefined => {
   const d = data(event)
   switch (event.type) {
     case "experiment.started":
@@ -69,7 +78,8 @@ const live = Effect.gen(function* () {
     ]
     const up = drawn > 0 ? `\x1b[${drawn}F` : ""
     drawn = lines.length
-    return write(`${up}${lines.map((text) => `\x1b[2K${text}`).join("\n")}\n`)
+    // Only the table's own escape sequences reach the terminal; its text is sanitized (one row per line).
+    return write(`${up}${lines.map((text) => `\x1b[2K${Problems.sanitize(text).replaceAll("\n", " ")}`).join("\n")}\n`)
   }
   const shown = new Set([
     "experiment.started",

@@ -4,12 +4,13 @@
  * tear down. A server that dies on its own ends the attempt at once with the reason. Whatever happens
  * (failure, timeout, interruption) the attempt's scope stops every process and a `test.finished` is published.
  */
-import { EventBus, Machines, StateMachine, type TestEvent } from "@testbed/events"
+import { EventBus, Machines, StateMachine, type TestEvent, type WriteFailed } from "@testbed/events"
 import { Builtins, type Certificates, type EnvironmentPlugin } from "@testbed/plugins"
 import { Cause, Clock, Deferred, type Duration, Effect, FileSystem, Option, Path, Ref, Scope } from "effect"
-import { Abort, type Attempt } from "./internal/attempt.ts"
+import { Abort, type Attempt, writeFailed } from "./internal/attempt.ts"
 import * as Assertions from "./internal/assertions.ts"
 import * as Capture from "./internal/capture.ts"
+import { inside } from "./internal/runPath.ts"
 import * as Services from "./internal/services.ts"
 import * as Steps from "./internal/steps.ts"
 import type { TestPlan } from "./Plan.ts"
@@ -66,12 +67,21 @@ const emitArtifacts = Effect.fnUntraced(function* (attempt: Attempt) {
     const candidates = [
       { name: `${runtime.plan.key} stdout`, kind: "log" as const, path: runtime.stdoutPath },
       { name: `${runtime.plan.key} stderr`, kind: "log" as const, path: runtime.stderrPath },
-      ...(runtime.plan.plugin.artifacts ?? []).map((artifact) => ({
-        name: `${runtime.plan.key} ${artifact.name}`,
-        kind: artifact.kind,
-        path: path.resolve(runtime.dir, artifact.path),
-        ...(artifact.description === undefined ? {} : { description: artifact.description })
-      })),
+      // A plugin's artifact outside the service's directory is not the service's: it is not reported.
+      ...(yield* Effect.forEach(runtime.plan.plugin.artifacts ?? [], (artifact) =>
+        Effect.map(Effect.option(inside(runtime.dir, artifact.path)), (file) =>
+          file._tag === "None"
+            ? []
+            : [
+                {
+                  name: `${runtime.plan.key} ${artifact.name}`,
+                  kind: artifact.kind,
+                  path: file.value,
+                  ...(artifact.description === undefined ? {} : { description: artifact.description })
+                }
+              ]
+        )
+      )).flat(),
       ...(runtime.capture === undefined
         ? []
         : [{ name: `${runtime.plan.key} capture`, kind: "capture" as const, path: runtime.capture.path }])
@@ -189,14 +199,21 @@ export const runAttempt = Effect.fn("TestCase.runAttempt")(function* (
   })
   const startedAt = yield* Clock.currentTimeMillis
 
-  const finish = Effect.fnUntraced(function* (status: TestEvent.TestStatus, reason: string | undefined) {
+  const finish = Effect.fnUntraced(function* (
+    status: TestEvent.TestStatus,
+    reason: string | undefined,
+    // The run is stopping (a file could not be written): no retry, no fast-fail, just the record.
+    stopping = false
+  ) {
     const now = yield* Clock.currentTimeMillis
     const current = yield* machine.current
     if (status === "passed" && current === "TEARING_DOWN") yield* machine.transition("COMPLETED", "passed")
     else if (!StateMachine.isFinalState(Machines.Test, current)) {
       yield* machine.transition("FAILED", status, reason === undefined ? {} : { reason })
     }
-    const { willRetry, fastFailTriggered } = context.decide(status)
+    const { willRetry, fastFailTriggered } = stopping
+      ? { willRetry: false, fastFailTriggered: false }
+      : context.decide(status)
     yield* EventBus.emit({
       type: "test.finished",
       entityType: "test",
@@ -218,7 +235,7 @@ export const runAttempt = Effect.fn("TestCase.runAttempt")(function* (
   const body = Effect.scoped(
     Effect.gen(function* () {
       yield* machine.transition("SETTING_UP", `attempt ${number}`, { attempt: number })
-      yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.orDie)
+      yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(writeFailed(dir)))
       const attempt: Attempt = {
         test,
         number,
@@ -239,7 +256,8 @@ export const runAttempt = Effect.fn("TestCase.runAttempt")(function* (
           experiment_dir: context.experimentDir ?? process.cwd(),
           ...(context.certificate === undefined ? {} : { ...context.certificate })
         },
-        crashed: yield* Deferred.make<Abort>()
+        crashed: yield* Deferred.make<Abort>(),
+        fatal: yield* Deferred.make<WriteFailed.WriteFailed>()
       }
       // Closed after the teardown below has stopped the services: it holds the processes, their watchers and
       // the environment, so nothing started for this attempt outlives it.
@@ -247,10 +265,11 @@ export const runAttempt = Effect.fn("TestCase.runAttempt")(function* (
       yield* Effect.addFinalizer(() =>
         Effect.andThen(Services.teardown(attempt), Effect.ignore(emitArtifacts(attempt)))
       )
-      yield* Effect.raceFirst(
+      yield* Effect.raceAllFirst([
         flow(attempt, machine, context, launchScope),
-        Effect.flatMap(Deferred.await(attempt.crashed), Effect.fail)
-      )
+        Effect.flatMap(Deferred.await(attempt.crashed), Effect.fail),
+        Effect.flatMap(Deferred.await(attempt.fatal), Effect.fail)
+      ])
     })
   ).pipe(
     Effect.timeoutOption(context.timeout),
@@ -264,12 +283,14 @@ export const runAttempt = Effect.fn("TestCase.runAttempt")(function* (
             }))
     ),
     Effect.catch(
-      (error): Effect.Effect<Outcome> =>
-        Effect.succeed(
-          error._tag === "Abort"
-            ? { status: error.status, reason: error.reason }
-            : { status: "failed", reason: `internal error: ${error.message}` }
-        )
+      (error): Effect.Effect<Outcome, WriteFailed.WriteFailed> =>
+        error._tag === "WriteFailed"
+          ? Effect.fail(error)
+          : Effect.succeed(
+              error._tag === "Abort"
+                ? { status: error.status, reason: error.reason }
+                : { status: "failed", reason: `internal error: ${error.message}` }
+            )
     ),
     Effect.catchDefect(
       (defect): Effect.Effect<Outcome> =>
@@ -278,6 +299,8 @@ export const runAttempt = Effect.fn("TestCase.runAttempt")(function* (
   )
 
   const outcome = yield* body.pipe(
+    // Recorded as far as the record can still be written, then the run stops.
+    Effect.tapError((error) => finish("failed", `the run stopped: ${error.message}`, true)),
     Effect.onInterrupt(() =>
       Effect.flatMap(Ref.get(context.stopCause), (cause) =>
         Effect.asVoid(

@@ -123,6 +123,19 @@ describe("ExperimentManager", () => {
       )
   )
 
+  it.live.skipIf(!hasTlsTools && process.env.CI === undefined)(
+    "OpenSSL's server × the node-echo client fails: the client checks the echo it claims",
+    () =>
+      provide(
+        Effect.gen(function* () {
+          const outcome = yield* runFixture("cases/no-echo.yaml")
+          const [test] = outcome.result!.tests
+          assert.strictEqual(test?.status, "failed")
+          assert.match(test?.reason ?? "", /client \(node-echo\) ended with exit code 1/)
+        })
+      )
+  )
+
   it.live("a crashing server fails its test with the reason while the other test passes", () =>
     provide(
       Effect.gen(function* () {
@@ -153,7 +166,10 @@ describe("ExperimentManager", () => {
         const outcome = yield* runFixture("cases/hang.yaml")
         const byName = new Map(outcome.result!.tests.map((test) => [test.name, test]))
         assert.strictEqual(byName.get("never ready")?.status, "timeout")
-        assert.match(byName.get("never ready")?.reason ?? "", /not ready after 1s: port 127\.0\.0\.1:\d+ not open/)
+        assert.match(
+          byName.get("never ready")?.reason ?? "",
+          /not ready after 1s: port 127\.0\.0\.1:\d+ not listening \(probe: the kernel's socket table/
+        )
         assert.strictEqual(byName.get("hung client")?.status, "timeout")
         assert.match(byName.get("hung client")?.reason ?? "", /^test timed out after 2s \(in [A-Z_]+\)$/)
         assert.strictEqual(byName.get("slow task")?.status, "timeout")

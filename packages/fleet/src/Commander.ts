@@ -2,7 +2,7 @@
  * The commander (the original's `commander.py`): publishes one command through the operator's command
  * loader topic and collects the answers as they arrive, until enough came or the time is up.
  */
-import { Clock, Duration, Effect, Option, Queue, type Scope } from "effect"
+import { Clock, Duration, Effect, Option, Queue, Result, type Scope } from "effect"
 import * as MqttConnection from "./MqttConnection.ts"
 import * as Protocol from "./Protocol.ts"
 import * as Security from "./Security.ts"
@@ -32,8 +32,9 @@ export interface SendResult {
 
 export const send = (
   options: SendOptions
-): Effect.Effect<SendResult, MqttConnection.BrokerUnreachable | MqttConnection.PublishFailed, Scope.Scope> =>
+): Effect.Effect<SendResult, MqttConnection.ConnectFailed | MqttConnection.PublishFailed, Scope.Scope> =>
   Effect.gen(function* () {
+    if (options.signing._tag === "Compat") yield* Effect.logWarning(`commander: ${Security.compatWarning}`)
     const topics = options.topics ?? Protocol.defaultTopics
     const mode = options.mode ?? "json"
     const to = options.to.toLowerCase() === "all" ? "all" : options.to
@@ -47,17 +48,29 @@ export const send = (
     yield* connection.subscribe([topics.response], 1)
     const now = yield* Clock.currentTimeMillis
     const commandId = `cmd-${now.toString(36)}-${Math.random().toString(36).slice(2, 8)}`
-    const message = Security.sign(options.signing, { client_id: to, command: options.command }, commandId, now)
+    const message = Security.signLoader(options.signing, { client_id: to, command: options.command }, commandId, now)
     yield* connection.publish(topics.commandLoader, Protocol.encodeCommand(mode, message), 1)
     const responses: Array<Protocol.ResponseMessage> = []
+    // Signed: only an answer signed for one of our ids (the operator sends ours as `<id>/<agent>`). Compat: old
+    // agents send no id, so an answer to the same command text counts too.
     const mine = (r: Protocol.ResponseMessage) =>
-      r.command_id?.startsWith(`${commandId}/`) ? true : r.command === options.command
+      r.command_id?.startsWith(`${commandId}/`) === true ||
+      (options.signing._tag === "Compat" && r.command === options.command)
+    let refused = 0
     const collect = Effect.gen(function* () {
       while (expect === undefined || responses.length < expect) {
         const inbound = yield* Queue.take(connection.inbound)
         if (inbound._tag !== "Message" || inbound.topic !== topics.response) continue
         const decoded = Protocol.decodeResponse(inbound.payload)
         if (Option.isNone(decoded) || !mine(decoded.value)) continue
+        const verdict = Security.verifyResponse(options.signing, decoded.value)
+        if (Result.isFailure(verdict)) {
+          refused++
+          if (refused <= 5 || refused % 1000 === 0) {
+            yield* Effect.logWarning(`commander: ignored a ${verdict.failure} answer (${refused} so far)`)
+          }
+          continue
+        }
         responses.push(decoded.value)
         if (options.onResponse) yield* options.onResponse(decoded.value)
       }

@@ -1,6 +1,7 @@
 /**
- * Fleet configuration: the old `config.ini` read as is (sections, keys, `pipelineN` in file order), or the
- * same sections in YAML; testbed's extra keys are optional in both. `MQTT_BROKER` and `CLIENT_ID` override.
+ * Fleet configuration: the old `config.ini` read as is (sections, keys, `pipelineN` in file order, and values
+ * interpolated as Python's configparser does: `%%` is `%`, `%(key)s` another key), or the same sections in YAML
+ * (no interpolation); testbed's extra keys are optional in both. `MQTT_BROKER` and `CLIENT_ID` override.
  */
 import { Duration, Effect, FileSystem, Option, Schema } from "effect"
 import { parse as parseYaml } from "yaml"
@@ -50,11 +51,17 @@ export interface FleetConfig {
     readonly stepTimeout: Duration.Duration
     readonly onFailure: FailurePolicy
     readonly abortAbovePercent: number | undefined
+    /** How long an agent reported gone may take to come back before its steps fail. */
+    readonly lostGrace: Duration.Duration
   }
   readonly agent: {
     readonly id: string
     readonly allow: ReadonlyArray<string> | undefined
     readonly commandTimeout: Duration.Duration
+    /** Variables passed to commands (one name or `*` glob per line); absent: all but testbed's secrets. */
+    readonly passEnv: ReadonlyArray<string> | undefined
+    /** Longest command (bytes) the agent tries to run. */
+    readonly maxCommandBytes: number | undefined
   }
   readonly commander: { readonly jsonify: boolean }
   readonly security: {
@@ -97,11 +104,30 @@ type Values = ReadonlyMap<string, unknown>
 const truthy = new Set(["1", "yes", "true", "on"])
 const falsy = new Set(["0", "no", "false", "off"])
 
-const reader = (path: string, sectionName: string, values: Values | undefined) => {
+/**
+ * Reads the keys of one section. With `interpolation` (config.ini) a value is interpolated when it is read, as
+ * configparser does on `get`: a bad `%` in a key nobody reads is no error, one in a key testbed reads is, and is
+ * recorded in `problems`.
+ */
+const reader = (
+  path: string,
+  sectionName: string,
+  values: Values | undefined,
+  interpolation: boolean,
+  problems: Array<ConfigInvalid>
+) => {
   const bad = (key: string, expected: string, got: unknown) =>
     new ConfigInvalid({ path, reason: `[${sectionName}] ${key}: expected ${expected}, got ${JSON.stringify(got)}` })
-  const get = (key: string) => values?.get(key)
+  const get = (key: string): unknown => {
+    const raw = values?.get(key)
+    if (!interpolation || typeof raw !== "string") return raw
+    const value = Ini.interpolate(values as ReadonlyMap<string, string>, sectionName, key)
+    if (typeof value === "string") return value
+    problems.push(new ConfigInvalid({ path, reason: `[${sectionName}] ${key}: ${value.reason}` }))
+    return undefined
+  }
   return {
+    get,
     string: (key: string, fallback: string): string => {
       const v = get(key)
       return v === undefined || v === null ? fallback : String(v)
@@ -149,9 +175,9 @@ const reader = (path: string, sectionName: string, values: Values | undefined) =
 const check = <A>(value: A | ConfigInvalid): Effect.Effect<Exclude<A, ConfigInvalid>, ConfigInvalid> =>
   value instanceof ConfigInvalid ? Effect.fail(value) : Effect.succeed(value as Exclude<A, ConfigInvalid>)
 
-const pipelinesOf = (operator: Values | undefined): ReadonlyArray<Pipeline> => {
+const pipelinesOf = (operator: Values | undefined, get: (key: string) => unknown): ReadonlyArray<Pipeline> => {
   const out: Array<Pipeline> = []
-  const list = operator?.get("pipelines")
+  const list = get("pipelines")
   if (Array.isArray(list)) {
     list.forEach((entry, index) => {
       if (typeof entry === "string") out.push({ name: `pipeline${index + 1}`, steps: splitPipeline(entry) })
@@ -163,9 +189,9 @@ const pipelinesOf = (operator: Values | undefined): ReadonlyArray<Pipeline> => {
     })
   }
   // The original takes every key starting with "pipeline" in file order (configparser keeps insertion order).
-  for (const [key, value] of operator ?? []) {
+  for (const key of operator?.keys() ?? []) {
     if (key.startsWith("pipeline") && key !== "pipelines" && key !== "pipeline_mode") {
-      out.push({ name: key, steps: splitPipeline(String(value)) })
+      out.push({ name: key, steps: splitPipeline(String(get(key) ?? "")) })
     }
   }
   return out
@@ -174,15 +200,18 @@ const pipelinesOf = (operator: Values | undefined): ReadonlyArray<Pipeline> => {
 /** Builds the configuration from sections (INI or YAML), filling in the original's defaults. */
 export const fromSections = (
   path: string,
-  sections: ReadonlyMap<string, Values>
+  sections: ReadonlyMap<string, Values>,
+  options: { readonly interpolation?: boolean } = {}
 ): Effect.Effect<FleetConfig, ConfigInvalid> =>
   Effect.gen(function* () {
-    const mqtt = reader(path, "mqtt", sections.get("mqtt"))
+    const problems: Array<ConfigInvalid> = []
+    const section = (name: string) => reader(path, name, sections.get(name), options.interpolation ?? false, problems)
+    const mqtt = section("mqtt")
     const operatorValues = sections.get("operator")
-    const op = reader(path, "operator", operatorValues)
-    const agent = reader(path, "agent", sections.get("agent"))
-    const commander = reader(path, "commander", sections.get("commander"))
-    const security = reader(path, "security", sections.get("security"))
+    const op = section("operator")
+    const agent = section("agent")
+    const commander = section("commander")
+    const security = section("security")
     const port = (yield* check(mqtt.number("port"))) ?? 1883
     const onFailure = op.string("on_failure", "stop")
     if (onFailure !== "stop" && onFailure !== "continue") {
@@ -196,7 +225,8 @@ export const fromSections = (
       return yield* new ConfigInvalid({ path, reason: "[operator] abort_above_percent: expected 0..100" })
     }
     const expect = yield* check(op.number("expect_agents"))
-    return {
+    const maxCommandBytes = yield* check(agent.number("max_command_bytes"))
+    const config: FleetConfig = {
       broker: {
         broker: mqtt.string("broker", "localhost"),
         port,
@@ -224,15 +254,18 @@ export const fromSections = (
         saveFeedback: yield* check(op.boolean("save_feedback", true)),
         feedbackFile: op.string("feedback_file", "feedback.txt"),
         receiveCommands: yield* check(op.boolean("receive_commands", true)),
-        pipelines: pipelinesOf(operatorValues),
+        pipelines: pipelinesOf(operatorValues, op.get),
         stepTimeout: yield* check(op.duration("step_timeout", "10 minutes")),
         onFailure,
-        abortAbovePercent: abort
+        abortAbovePercent: abort,
+        lostGrace: yield* check(op.duration("lost_grace", "10 seconds"))
       },
       agent: {
         id: agent.string("id", "client1"),
         allow: agent.list("allow"),
-        commandTimeout: yield* check(agent.duration("command_timeout", "10 minutes"))
+        commandTimeout: yield* check(agent.duration("command_timeout", "10 minutes")),
+        passEnv: agent.list("pass_env"),
+        maxCommandBytes: maxCommandBytes === undefined ? undefined : Math.floor(maxCommandBytes)
       },
       commander: { jsonify: yield* check(commander.boolean("jsonify", true)) },
       security: {
@@ -241,6 +274,8 @@ export const fromSections = (
         maxSkew: yield* check(security.duration("max_skew", "30 seconds"))
       }
     }
+    const [problem] = problems
+    return problem === undefined ? config : yield* problem
   })
 
 /** The configuration with every default and no file. */
@@ -275,7 +310,7 @@ export const parse = (path: string, text: string): Effect.Effect<FleetConfig, Co
   if (sections instanceof Ini.IniSyntaxError) {
     return Effect.fail(new ConfigInvalid({ path, reason: `line ${sections.line}: ${sections.reason}` }))
   }
-  return fromSections(path, sections)
+  return fromSections(path, sections, { interpolation: true })
 }
 
 export const load = (path: string): Effect.Effect<FleetConfig, ConfigInvalid, FileSystem.FileSystem> =>

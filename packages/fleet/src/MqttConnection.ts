@@ -1,7 +1,9 @@
 /**
  * One MQTT connection (mqtt.js) as a scoped resource: inbound messages and (re)connections arrive on one
- * queue, in order, so a single fiber can own all protocol state. Reconnects are automatic; QoS 1 publishes
- * made while the broker is away are queued by mqtt.js and sent when it comes back.
+ * queue, in order, so a single fiber can own all protocol state. Reconnects are automatic, with a backoff
+ * that doubles up to a ceiling, and every failed attempt is logged; QoS 1 publishes made while the broker is
+ * away are queued by mqtt.js and sent when it comes back. Credentials the broker refuses and broker
+ * certificates that do not verify fail the first connection at once: waiting would not heal them.
  */
 import { readFileSync } from "node:fs"
 import { Deferred, Duration, Effect, Queue, Redacted, Schema, type Scope } from "effect"
@@ -24,11 +26,17 @@ export interface ConnectOptions {
   readonly tls?: Tls
   readonly will?: { readonly topic: string; readonly payload: string; readonly qos: 0 | 1 }
   readonly keepaliveSeconds?: number
+  /** Wait before the first reconnect attempt, doubled after each failed one. Default 1 second. */
   readonly reconnectPeriod?: Duration.Input
+  /** The longest wait between attempts. Default 30 seconds. */
+  readonly maxReconnectPeriod?: Duration.Input
+  /** How long one attempt waits for the broker's answer. Default 10 seconds. */
+  readonly connectTimeout?: Duration.Input
 }
 
 export type Inbound =
   | { readonly _tag: "Connected"; readonly reconnect: boolean }
+  | { readonly _tag: "Disconnected" }
   | { readonly _tag: "Message"; readonly topic: string; readonly payload: string }
 
 export class BrokerUnreachable extends Schema.TaggedError<BrokerUnreachable>()("BrokerUnreachable", {
@@ -40,10 +48,22 @@ export class BrokerUnreachable extends Schema.TaggedError<BrokerUnreachable>()("
   }
 }
 
+/** The broker answered and said no: bad user name or password, or not authorised. Retrying will not help. */
+export class AuthRefused extends Schema.TaggedError<AuthRefused>()("AuthRefused", {
+  url: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `the MQTT broker at ${this.url} refused the connection: ${this.reason} (check the user name and password)`
+  }
+}
+
 export class PublishFailed extends Schema.TaggedError<PublishFailed>()("PublishFailed", {
   topic: Schema.String,
   reason: Schema.String
 }) {}
+
+export type ConnectFailed = BrokerUnreachable | AuthRefused
 
 export interface MqttConnection {
   readonly clientId: string
@@ -54,7 +74,12 @@ export interface MqttConnection {
   /** Subscriptions are renewed by mqtt.js after every reconnect. */
   readonly subscribe: (topics: ReadonlyArray<string>, qos?: 0 | 1) => Effect.Effect<void, PublishFailed>
   /** Waits for the first connection, failing if the broker refuses or does not answer in time. */
-  readonly awaitConnected: (timeout: Duration.Input) => Effect.Effect<void, BrokerUnreachable>
+  readonly awaitConnected: (timeout: Duration.Input) => Effect.Effect<void, ConnectFailed>
+  /**
+   * Waits for the outcome of the first attempt: connected, or failed in a way worth retrying (then retries go on
+   * in the background, each logged); fails with `AuthRefused` / `BrokerUnreachable` when retrying cannot help.
+   */
+  readonly awaitFirstAttempt: Effect.Effect<void, ConnectFailed>
   readonly isConnected: Effect.Effect<boolean>
 }
 
@@ -63,9 +88,14 @@ export const safeUrl = (url: string): string => url.replace(/\/\/[^@/]*@/, "//")
 
 // CONNACK 4/5 (MQTT 3.1.1) and 134/135 (MQTT 5): bad user name or password, not authorised.
 const refusedCodes = new Set<unknown>([4, 5, 134, 135])
-const isPermanent = (error: Error & { readonly code?: unknown }): boolean =>
-  refusedCodes.has(error.code) ||
-  (typeof error.code === "string" && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(error.code))
+type ClientError = Error & { readonly code?: unknown }
+const isAuthRefusal = (error: ClientError): boolean => refusedCodes.has(error.code)
+const isTlsRejection = (error: ClientError): boolean =>
+  typeof error.code === "string" && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(error.code)
+const describe = (error: ClientError): string =>
+  typeof error.code === "string" && !error.message.includes(error.code)
+    ? `${error.code}: ${error.message}`
+    : error.message
 
 const clientOptions = (options: ConnectOptions): IClientOptions => {
   const tls = options.tls
@@ -73,8 +103,10 @@ const clientOptions = (options: ConnectOptions): IClientOptions => {
     clientId: options.clientId,
     clean: true,
     keepalive: options.keepaliveSeconds ?? 60,
-    reconnectPeriod: Duration.toMillis(options.reconnectPeriod ?? "1 second"),
-    connectTimeout: 10_000,
+    reconnectPeriod: Duration.toMillis(Duration.fromInputUnsafe(options.reconnectPeriod ?? "1 second")),
+    connectTimeout: Duration.toMillis(Duration.fromInputUnsafe(options.connectTimeout ?? "10 seconds")),
+    // A refusal after the first connection may be a broker being reconfigured: keep trying, with the backoff.
+    reconnectOnConnackError: true,
     resubscribe: true,
     ...(options.username !== undefined ? { username: options.username } : {}),
     ...(options.password !== undefined ? { password: Redacted.value(options.password) } : {}),
@@ -99,75 +131,179 @@ const clientOptions = (options: ConnectOptions): IClientOptions => {
   }
 }
 
-export const make = (options: ConnectOptions): Effect.Effect<MqttConnection, BrokerUnreachable, Scope.Scope> =>
-  Effect.gen(function* () {
-    const inbound = yield* Queue.unbounded<Inbound>()
-    const firstConnect = yield* Deferred.make<void, BrokerUnreachable>()
-    const url = safeUrl(options.url)
-    const opts = yield* Effect.try({
-      try: () => clientOptions(options),
-      catch: (cause) => new BrokerUnreachable({ url, reason: `TLS files: ${String(cause)}` })
-    })
-    let connects = 0
-    let lastError = "no answer"
-    const client: MqttClient = yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        const c = connect(options.url, opts)
-        c.on("connect", () => {
-          connects++
-          Queue.offerUnsafe(inbound, { _tag: "Connected", reconnect: connects > 1 })
-          Deferred.doneUnsafe(firstConnect, Effect.void)
-        })
-        c.on("message", (topic, payload) => {
-          Queue.offerUnsafe(inbound, { _tag: "Message", topic, payload: payload.toString("utf8") })
-        })
-        // mqtt.js keeps reconnecting after errors; remembered so a failed first connect can say why. A broker
-        // certificate that does not verify, or credentials the broker refused, will not heal by waiting.
-        c.on("error", (error) => {
-          lastError = error.message
-          if (connects === 0 && isPermanent(error)) {
-            Deferred.doneUnsafe(firstConnect, Effect.fail(new BrokerUnreachable({ url, reason: error.message })))
-          }
-        })
-        return c
-      }),
-      (c) =>
-        Effect.callback<void>((resume) => {
-          c.end(false, {}, () => resume(Effect.void))
-        }).pipe(
-          Effect.timeout("2 seconds"),
-          Effect.catch(() => Effect.sync(() => c.end(true))),
-          Effect.andThen(Queue.shutdown(inbound))
-        )
-    )
-    const publish = (topic: string, payload: string, qos: 0 | 1 = 1) =>
-      Effect.callback<void, PublishFailed>((resume) => {
-        client.publish(topic, payload, { qos }, (error) =>
-          resume(error ? Effect.fail(new PublishFailed({ topic, reason: error.message })) : Effect.void)
-        )
-      })
-    const subscribe = (topics: ReadonlyArray<string>, qos: 0 | 1 = 1) =>
-      Effect.callback<void, PublishFailed>((resume) => {
-        client.subscribe([...topics], { qos }, (error) =>
-          resume(
-            error ? Effect.fail(new PublishFailed({ topic: topics.join(","), reason: error.message })) : Effect.void
-          )
-        )
-      })
-    const awaitConnected = (timeout: Duration.Input) =>
-      Deferred.await(firstConnect).pipe(
-        Effect.timeoutOrElse({
-          duration: timeout,
-          orElse: () => Effect.suspend(() => Effect.fail(new BrokerUnreachable({ url, reason: lastError })))
-        })
+/** What the connection reports about itself, logged by one fiber (mqtt.js calls back outside any effect). */
+type Status =
+  | { readonly _tag: "AttemptFailed"; readonly attempt: number; readonly reason: string; readonly retryInMs: number }
+  | { readonly _tag: "Lost"; readonly reason: string; readonly retryInMs: number }
+  | { readonly _tag: "Reconnected"; readonly attempts: number }
+
+const logStatus = (url: string, clientId: string) =>
+  Effect.fn("MqttConnection.logStatus")(function* (status: Status) {
+    const retry = (ms: number) => Duration.format(Duration.millis(ms))
+    if (status._tag === "AttemptFailed") {
+      yield* Effect.logWarning(
+        `mqtt ${clientId}: cannot connect to ${url} (${status.reason}); attempt ${status.attempt} failed, next in ${retry(status.retryInMs)}`
       )
-    return {
-      clientId: options.clientId,
-      url,
-      inbound,
-      publish,
-      subscribe,
-      awaitConnected,
-      isConnected: Effect.sync(() => client.connected)
+    } else if (status._tag === "Lost") {
+      yield* Effect.logWarning(
+        `mqtt ${clientId}: lost the connection to ${url} (${status.reason}); reconnecting in ${retry(status.retryInMs)}`
+      )
+    } else {
+      yield* Effect.logInfo(`mqtt ${clientId}: connected to ${url} after ${status.attempts} attempts`)
     }
   })
+
+/** Deferreds and counters one client's callbacks update; read by the effects of `make`. */
+interface Progress {
+  readonly firstConnect: Deferred.Deferred<void, ConnectFailed>
+  readonly firstAttempt: Deferred.Deferred<void, ConnectFailed>
+  readonly inbound: Queue.Queue<Inbound>
+  readonly status: Queue.Queue<Status>
+  /** Connected right now (as far as our own events tell). */
+  up: boolean
+  connects: number
+  /** Failed attempts since the last connection. */
+  failedAttempts: number
+  lastError: string
+  ending: boolean
+}
+
+interface Backoff {
+  readonly first: number
+  readonly max: number
+}
+
+const onConnect = (client: MqttClient, progress: Progress, backoff: Backoff) => () => {
+  if (progress.failedAttempts > 0) {
+    Queue.offerUnsafe(progress.status, { _tag: "Reconnected", attempts: progress.failedAttempts + 1 })
+  }
+  progress.up = true
+  progress.connects++
+  progress.failedAttempts = 0
+  client.options.reconnectPeriod = backoff.first
+  Queue.offerUnsafe(progress.inbound, { _tag: "Connected", reconnect: progress.connects > 1 })
+  Deferred.doneUnsafe(progress.firstConnect, Effect.void)
+  Deferred.doneUnsafe(progress.firstAttempt, Effect.void)
+}
+
+/** Before the first connection, a refusal or an untrusted certificate fails it: waiting would not heal either. */
+const onFirstError = (url: string, progress: Progress, error: ClientError): void => {
+  const refused = isAuthRefusal(error)
+  if (!refused && !isTlsRejection(error)) return
+  const failure = refused
+    ? new AuthRefused({ url, reason: describe(error) })
+    : new BrokerUnreachable({ url, reason: describe(error) })
+  Deferred.doneUnsafe(progress.firstConnect, Effect.fail(failure))
+  Deferred.doneUnsafe(progress.firstAttempt, Effect.fail(failure))
+}
+
+/** Wires mqtt.js's events to the queues and deferreds, with the doubling backoff between attempts. */
+const watch = (client: MqttClient, url: string, progress: Progress, backoff: Backoff): void => {
+  let lastFailure: ClientError | undefined
+  client.on("connect", () => {
+    lastFailure = undefined
+    onConnect(client, progress, backoff)()
+  })
+  client.on("message", (topic, payload) => {
+    Queue.offerUnsafe(progress.inbound, { _tag: "Message", topic, payload: payload.toString("utf8") })
+  })
+  client.on("error", (error: ClientError) => {
+    lastFailure = error
+    progress.lastError = describe(error)
+    if (progress.connects === 0) onFirstError(url, progress, error)
+  })
+  // mqtt.js's own close handler (registered first) has armed the next attempt with the current period; the
+  // period doubles for the one after.
+  client.on("close", () => {
+    if (progress.ending) return
+    const retryInMs = client.options.reconnectPeriod ?? backoff.first
+    const reason = lastFailure === undefined ? "connection closed" : describe(lastFailure)
+    lastFailure = undefined
+    if (progress.up) {
+      progress.up = false
+      Queue.offerUnsafe(progress.inbound, { _tag: "Disconnected" })
+      Queue.offerUnsafe(progress.status, { _tag: "Lost", reason, retryInMs })
+    } else {
+      progress.failedAttempts++
+      Queue.offerUnsafe(progress.status, { _tag: "AttemptFailed", attempt: progress.failedAttempts, reason, retryInMs })
+      client.options.reconnectPeriod = Math.min(retryInMs * 2, backoff.max)
+    }
+    Deferred.doneUnsafe(progress.firstAttempt, Effect.void)
+  })
+}
+
+export const make = Effect.fn("MqttConnection.make")(function* (
+  options: ConnectOptions
+): Effect.fn.Return<MqttConnection, BrokerUnreachable, Scope.Scope> {
+  const url = safeUrl(options.url)
+  const opts = yield* Effect.try({
+    try: () => clientOptions(options),
+    catch: (cause) => new BrokerUnreachable({ url, reason: `TLS files: ${String(cause)}` })
+  })
+  const progress: Progress = {
+    firstConnect: yield* Deferred.make<void, ConnectFailed>(),
+    firstAttempt: yield* Deferred.make<void, ConnectFailed>(),
+    inbound: yield* Queue.unbounded<Inbound>(),
+    status: yield* Queue.unbounded<Status>(),
+    up: false,
+    connects: 0,
+    failedAttempts: 0,
+    lastError: "no answer",
+    ending: false
+  }
+  yield* Effect.forkScoped(
+    Effect.forever(Effect.flatMap(Queue.take(progress.status), logStatus(url, options.clientId)))
+  )
+  const backoff = {
+    first: opts.reconnectPeriod ?? 1000,
+    max: Math.max(
+      opts.reconnectPeriod ?? 1000,
+      Duration.toMillis(Duration.fromInputUnsafe(options.maxReconnectPeriod ?? "30 seconds"))
+    )
+  }
+  const client: MqttClient = yield* Effect.acquireRelease(
+    Effect.sync(() => {
+      const c = connect(options.url, opts)
+      watch(c, url, progress, backoff)
+      return c
+    }),
+    (c) =>
+      Effect.callback<void>((resume) => {
+        progress.ending = true
+        c.end(false, {}, () => resume(Effect.void))
+      }).pipe(
+        Effect.timeout("2 seconds"),
+        Effect.catch(() => Effect.sync(() => c.end(true))),
+        Effect.andThen(Queue.shutdown(progress.inbound))
+      )
+  )
+  const publish = (topic: string, payload: string, qos: 0 | 1 = 1) =>
+    Effect.callback<void, PublishFailed>((resume) => {
+      client.publish(topic, payload, { qos }, (error) =>
+        resume(error ? Effect.fail(new PublishFailed({ topic, reason: error.message })) : Effect.void)
+      )
+    })
+  const subscribe = (topics: ReadonlyArray<string>, qos: 0 | 1 = 1) =>
+    Effect.callback<void, PublishFailed>((resume) => {
+      client.subscribe([...topics], { qos }, (error) =>
+        resume(error ? Effect.fail(new PublishFailed({ topic: topics.join(","), reason: error.message })) : Effect.void)
+      )
+    })
+  const awaitConnected = (timeout: Duration.Input) =>
+    Deferred.await(progress.firstConnect).pipe(
+      Effect.timeoutOrElse({
+        duration: timeout,
+        orElse: () => Effect.suspend(() => Effect.fail(new BrokerUnreachable({ url, reason: progress.lastError })))
+      })
+    )
+  return {
+    clientId: options.clientId,
+    url,
+    inbound: progress.inbound,
+    publish,
+    subscribe,
+    awaitConnected,
+    awaitFirstAttempt: Deferred.await(progress.firstAttempt),
+    isConnected: Effect.sync(() => client.connected)
+  }
+})

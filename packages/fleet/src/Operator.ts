@@ -4,7 +4,7 @@
  * a failure policy, live commands (stdin and the command loader topic), and the feedback file.
  */
 import { EventBus, StateMachine } from "@testbed/events"
-import { Clock, Deferred, Duration, Effect, type FileSystem, Option, Ref, Schedule, type Scope, Stream } from "effect"
+import { Clock, Deferred, Duration, Effect, type FileSystem, Option, Ref, type Scope, Stream } from "effect"
 import type { FailurePolicy, Pipeline } from "./Config.ts"
 import { type Dispatcher, makeDispatcher, type NoAgentsRegistered, type Reply } from "./internal/dispatcher.ts"
 import * as MqttConnection from "./MqttConnection.ts"
@@ -40,6 +40,14 @@ export interface OperatorOptions {
   readonly onResponse?: (response: Protocol.ResponseMessage) => Effect.Effect<void>
   /** Emit `step.*` events and keep a state machine per step (default true; the benchmark measures both). */
   readonly events?: boolean
+  /**
+   * How long an agent the broker reports gone (its MQTT will) may take to come back before its steps end as
+   * `agent_lost`, counted while the operator itself is connected. A broker stopped with SIGTERM reports every
+   * agent gone. Default 10 seconds.
+   */
+  readonly lostGrace?: Duration.Input
+  /** How long to wait for the broker at start; a refusal of the credentials fails at once. Default 30 seconds. */
+  readonly connectTimeout?: Duration.Input
 }
 
 export interface Operator {
@@ -87,9 +95,10 @@ const stepStatus = (state: StepOutcome) =>
 
 export const start = (
   options: OperatorOptions
-): Effect.Effect<Operator, MqttConnection.BrokerUnreachable, Scope.Scope | EventBus.EventBus | FileSystem.FileSystem> =>
+): Effect.Effect<Operator, MqttConnection.ConnectFailed, Scope.Scope | EventBus.EventBus | FileSystem.FileSystem> =>
   Effect.gen(function* () {
     const bus = yield* EventBus.EventBus
+    if (options.signing._tag === "Compat") yield* Effect.logWarning(`operator: ${Security.compatWarning}`)
     const topics = options.topics ?? Protocol.defaultTopics
     const mode = options.mode ?? "json"
     const withEvents = options.events ?? true
@@ -98,8 +107,9 @@ export const start = (
     const waitLimit = Duration.sum(stepTimeout, Duration.seconds(5))
     const mqttClientId = `testbed-operator-${randomTag()}`
     const connection = yield* MqttConnection.make({ ...options.connection, clientId: mqttClientId })
-    // Agents may wait for a broker that is not up yet; an operator with no broker should say so at once.
-    yield* connection.awaitConnected("30 seconds")
+    // Agents may wait for a broker that is not up yet; an operator logs every failed attempt (the first one at
+    // once) and gives up after `connectTimeout`, or at once when the broker refuses its credentials.
+    yield* connection.awaitConnected(options.connectTimeout ?? "30 seconds")
     const runTag = randomTag()
     let sequence = 0
     const loaderReports = yield* Ref.make<ReadonlyArray<StepReport>>([])
@@ -166,6 +176,7 @@ export const start = (
       topics,
       signing: options.signing,
       receiveCommands: options.receiveCommands ?? true,
+      lostGrace: Duration.fromInputUnsafe(options.lostGrace ?? "10 seconds"),
       ...(options.feedbackFile !== undefined ? { feedbackFile: options.feedbackFile } : {}),
       ...(options.onResponse !== undefined ? { onResponse: options.onResponse } : {}),
       onLoaderCommand: (agent, command, commandId) =>
@@ -247,8 +258,11 @@ export const start = (
         )
       })
 
+    // Woken by each new registration, not polled.
     const waitUntil = (condition: () => boolean) =>
-      Effect.repeat(Effect.sync(condition), { until: (done) => done, schedule: Schedule.spaced("10 millis") })
+      Effect.gen(function* () {
+        while (!condition()) yield* dispatcher.nextRegistration
+      })
 
     const awaitRegistrations = Effect.gen(function* () {
       const first = Duration.fromInputUnsafe(options.firstRegistrationTimeout ?? "5 minutes")

@@ -28,6 +28,8 @@ export const defaultTopics: Topics = {
  */
 export const runningTopic = (topics: Topics): string => `${topics.response}/running`
 export const lostTopic = (topics: Topics): string => `${topics.registration}/lost`
+/** "Who is there?": an operator asks on start and after a reconnect; every agent answers with a registration. */
+export const queryTopic = (topics: Topics): string => `${topics.registration}/query`
 
 /** operator → agents. `client_id` and `command` are the old protocol; the rest is testbed's. */
 export const CommandMessage = Schema.Struct({
@@ -45,16 +47,25 @@ export const CommandMessage = Schema.Struct({
 export type CommandMessage = typeof CommandMessage.Type
 
 /**
- * agent → operator when a shared secret is configured: the id, when it was signed (epoch ms) and the
- * signature (see `Security.signRegistration`). Without a secret (`--compat`) the payload is the raw id, as
- * the original sends it.
+ * agent → operator when a shared secret is configured: the id, when it was signed (epoch ms), the agent
+ * process's random `session` (its acks and its lost notice name it) and the signature (see
+ * `Security.registrationPayload`). Without a secret (`--compat`) the payload is the raw id, as the original sends it.
  */
 export const RegistrationMessage = Schema.Struct({
   client_id: Schema.String,
   timestamp: Schema.Finite,
+  session: Schema.String,
   signature: Schema.String
 })
 export type RegistrationMessage = typeof RegistrationMessage.Type
+
+/** operator → agents when a shared secret is configured: the ack of one registration session, signed. */
+export const AckMessage = Schema.Struct({
+  client_id: Schema.String,
+  session: Schema.String,
+  signature: Schema.String
+})
+export type AckMessage = typeof AckMessage.Type
 
 /** commander → operator: the same shape; `client_id` may be `all` in any case. */
 export const LoaderMessage = CommandMessage
@@ -81,8 +92,12 @@ export const ResponseMessage = Schema.Struct({
   duration: Schema.optionalKey(Schema.Finite),
   timed_out: Schema.optionalKey(Schema.Boolean),
   status: Schema.optionalKey(ResponseStatus),
-  /** Why the agent refused to run the command (allowlist, signature, staleness, replay). */
-  refusal: Schema.optionalKey(Schema.String)
+  /** Why the agent refused to run the command (allowlist, signature, staleness, replay, size). */
+  refusal: Schema.optionalKey(Schema.String),
+  /** Why the command could not be started, as a tag: `CommandTooLarge`, `CommandSpawnFailed`, `CommandNotFound`, … */
+  failure: Schema.optionalKey(Schema.String),
+  /** Hex HMAC-SHA256 of every field above, when a shared secret is configured (see `Security.signResponse`). */
+  signature: Schema.optionalKey(Schema.String)
 })
 export type ResponseMessage = typeof ResponseMessage.Type
 
@@ -91,13 +106,25 @@ export const RunningNotice = Schema.Struct({
   client_id: Schema.String,
   command_id: Schema.String,
   command: Schema.String,
-  start_time: Schema.String
+  start_time: Schema.String,
+  signature: Schema.optionalKey(Schema.String)
 })
 export type RunningNotice = typeof RunningNotice.Type
 
-/** The agent connection's MQTT will on `lostTopic`: the broker publishes it when the agent vanishes. */
-export const LostNotice = Schema.Struct({ client_ids: Schema.Array(Schema.String) })
+/**
+ * The agent connection's MQTT will on `lostTopic`: the broker publishes it when the agent vanishes (and, for
+ * every agent at once, when it shuts down on SIGTERM). Signed over the agent process's session, fixed at connect.
+ */
+export const LostNotice = Schema.Struct({
+  client_ids: Schema.Array(Schema.String),
+  session: Schema.optionalKey(Schema.String),
+  signature: Schema.optionalKey(Schema.String)
+})
 export type LostNotice = typeof LostNotice.Type
+
+/** operator → agents on `queryTopic`: who is there? All agents, or only those named. */
+export const QueryMessage = Schema.Struct({ client_ids: Schema.optionalKey(Schema.Array(Schema.String)) })
+export type QueryMessage = typeof QueryMessage.Type
 
 export type Mode = "json" | "plain"
 
@@ -106,6 +133,8 @@ const decodeResponseJson = Schema.decodeUnknownOption(Schema.fromJsonString(Resp
 const decodeRunningJson = Schema.decodeUnknownOption(Schema.fromJsonString(RunningNotice))
 const decodeLostJson = Schema.decodeUnknownOption(Schema.fromJsonString(LostNotice))
 const decodeRegistrationJson = Schema.decodeUnknownOption(Schema.fromJsonString(RegistrationMessage))
+const decodeAckJson = Schema.decodeUnknownOption(Schema.fromJsonString(AckMessage))
+const decodeQueryJson = Schema.decodeUnknownOption(Schema.fromJsonString(QueryMessage))
 
 /** `id|command` (split on the first bar) in plain mode, a JSON object otherwise. */
 export const decodeCommand = (mode: Mode, payload: string): Option.Option<CommandMessage> => {
@@ -146,7 +175,8 @@ const plainExtras: ReadonlyArray<readonly [string, keyof ResponseMessage]> = [
   ["Duration", "duration"],
   ["Timed Out", "timed_out"],
   ["Command Id", "command_id"],
-  ["Refusal", "refusal"]
+  ["Refusal", "refusal"],
+  ["Failure", "failure"]
 ]
 
 /**
@@ -225,6 +255,20 @@ export const decodeLost = (payload: string): Option.Option<LostNotice> => decode
 /** A signed registration; `None` for a raw id (or anything else). */
 export const decodeRegistration = (payload: string): Option.Option<RegistrationMessage> =>
   payload.startsWith("{") ? decodeRegistrationJson(payload) : Option.none()
+/** A signed ack; `None` for a raw id (what the original and compat mode send) or anything else. */
+export const decodeAck = (payload: string): Option.Option<AckMessage> =>
+  payload.startsWith("{") ? decodeAckJson(payload) : Option.none()
+
+/** Anything that is not a query naming agents asks every agent: only testbed's operators send queries. */
+export const decodeQuery = (payload: string): QueryMessage =>
+  Option.getOrElse(decodeQueryJson(payload), (): QueryMessage => ({}))
+
+/**
+ * At most `limit` characters of a text that came from outside (a refused command), with how much was left out:
+ * a 20 MB command must not draw a 20 MB refusal or log line.
+ */
+export const capEcho = (text: string, limit = 1024): string =>
+  text.length <= limit ? text : `${text.slice(0, limit)}… [${text.length - limit} more characters not echoed]`
 
 /** Epoch seconds as the original formats them (`datetime.timestamp()` printed as a string). */
 export const epochSeconds = (millis: number): string => (millis / 1000).toString()

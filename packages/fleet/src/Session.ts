@@ -20,6 +20,8 @@ export interface SessionOptions {
   readonly stepTimeout?: Duration.Duration
   readonly onFailure?: "stop" | "continue"
   readonly abortAbovePercent?: number
+  /** Replaces the file's `lost_grace`. */
+  readonly lostGrace?: Duration.Duration
   /** `undefined` keeps the file's setting; `null` turns the feedback file off. */
   readonly feedbackFile?: string | null
   readonly realtime: boolean
@@ -48,7 +50,7 @@ export const run = (
   options: SessionOptions
 ): Effect.Effect<
   RunSummary,
-  MqttConnection.BrokerUnreachable | Operator.NoAgentsRegistered,
+  MqttConnection.ConnectFailed | Operator.NoAgentsRegistered,
   Scope.Scope | EventBus.EventBus | FileSystem.FileSystem
 > =>
   Effect.gen(function* () {
@@ -72,6 +74,7 @@ export const run = (
       ...(abortAbovePercent !== undefined ? { abortAbovePercent } : {}),
       ...(feedbackFile !== undefined ? { feedbackFile } : {}),
       receiveCommands: op.receiveCommands,
+      lostGrace: options.lostGrace ?? op.lostGrace,
       onResponse: (response) => options.print(describeResponse(response))
     })
     yield* options.print(`operator: waiting for agents on ${connection.url}`)

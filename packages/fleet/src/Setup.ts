@@ -31,8 +31,12 @@ export interface Resolved {
 
 const readSecret = (fs: FileSystem.FileSystem, path: string, what: string) =>
   fs.readFileString(path).pipe(
-    Effect.map((text) => Redacted.make(text.trim())),
-    Effect.mapError((e) => new Config.ConfigInvalid({ path, reason: `cannot read the ${what}: ${e.message}` }))
+    Effect.mapError((e) => new Config.ConfigInvalid({ path, reason: `cannot read the ${what}: ${e.message}` })),
+    Effect.flatMap((text) =>
+      text.trim() === ""
+        ? Effect.fail(new Config.ConfigInvalid({ path, reason: `the ${what} is empty` }))
+        : Effect.succeed(Redacted.make(text.trim()))
+    )
   )
 
 const env = (name: string): Effect.Effect<Option.Option<string>> =>
@@ -106,6 +110,9 @@ export const resolve = (
         ? Option.some(yield* readSecret(fs, secretFile, "secret file"))
         : yield* envSecret("TESTBED_FLEET_SECRET")
     const where = overrides.config ?? "(flags)"
+    if (Option.isSome(secret) && Redacted.value(secret.value).trim() === "") {
+      return yield* new Config.ConfigInvalid({ path: where, reason: "TESTBED_FLEET_SECRET is empty" })
+    }
     if (compat && Option.isSome(secret)) {
       return yield* new Config.ConfigInvalid({
         path: where,

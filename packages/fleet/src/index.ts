@@ -1,6 +1,7 @@
 // @testbed/fleet: drive a fleet of agents over MQTT (operator, agent, commander, embedded broker).
 export * as Agent from "./Agent.ts"
 export * as Broker from "./Broker.ts"
+export * as CommandEnvironment from "./CommandEnvironment.ts"
 export * as Config from "./Config.ts"
 export * as MqttConnection from "./MqttConnection.ts"
 export * as Protocol from "./Protocol.ts"

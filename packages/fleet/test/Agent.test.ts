@@ -1,11 +1,10 @@
 // The agent under attack and abuse, on the embedded broker: garbage, forbidden commands, forged and replayed ones.
-import { mkdtempSync, readFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Option, Queue, Redacted, Schedule } from "effect"
 import { Broker, MqttConnection, Protocol, Security } from "../src/index.ts"
-import { layer } from "./helpers.ts"
+import { layer, tempDir } from "./helpers.ts"
 import { connectionOf, secret, startAgents, startOperator } from "./scenarios.ts"
 
 const topics = Protocol.defaultTopics
@@ -102,7 +101,7 @@ describe("Agent", () => {
         const inbound = yield* Queue.take(mallory.inbound).pipe(Effect.timeout("30 seconds"))
         if (inbound._tag === "Message" && inbound.topic === topics.registration) break
       }
-      const dir = mkdtempSync(join(tmpdir(), "fleet-replay-"))
+      const dir = yield* tempDir("fleet-replay-")
       const marker = join(dir, "ran")
       const command = `echo ran >> ${marker}`
       const now = yield* Clock.currentTimeMillis

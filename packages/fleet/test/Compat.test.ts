@@ -1,13 +1,12 @@
 // Wire compatibility with the original tools (simulated at the MQTT level exactly as sut.py and operator.py
 // behave), the command loader and commander, the feedback file, and the events of a run.
-import { mkdtempSync, readFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { EventBus } from "@testbed/events"
-import { Clock, Effect, Option, Queue, Schedule, Stream } from "effect"
+import { Clock, Effect, Logger, Option, Queue, Schedule, Stream } from "effect"
 import { Broker, Commander, MqttConnection, Protocol, Security } from "../src/index.ts"
-import { layer } from "./helpers.ts"
+import { layer, tempDir } from "./helpers.ts"
 import { connectionOf, secret, startAgents, startOperator } from "./scenarios.ts"
 
 const topics = Protocol.defaultTopics
@@ -57,6 +56,23 @@ const oldAgent = (url: string, id: string) =>
   })
 
 describe("compatibility", () => {
+  it.live("says at start that compat mode is the old unsigned protocol, in the agent and the operator", () => {
+    const logs: Array<string> = []
+    const capture = Logger.make<unknown, void>(({ message }) => {
+      logs.push(String(Array.isArray(message) ? message.join(" ") : message))
+    })
+    return Effect.gen(function* () {
+      const broker = yield* Broker.embedded({ port: 0 })
+      yield* startOperator(broker, { signing: Security.compat })
+      yield* startAgents(broker, ["old-style"], { signing: Security.compat })
+      const warnings = logs.filter((line) => line.includes(Security.compatWarning))
+      assert.deepStrictEqual(
+        warnings.map((line) => line.split(":")[0]),
+        ["operator", "agent"]
+      )
+    }).pipe(Effect.provide(layer), Effect.provide(Logger.layer([capture])))
+  })
+
   it.live("our operator drives an old agent (compat mode), old fields only", () =>
     Effect.gen(function* () {
       const broker = yield* Broker.embedded({ port: 0 })
@@ -124,7 +140,12 @@ describe("compatibility", () => {
       yield* raw.awaitConnected("10 seconds")
       const now = yield* Clock.currentTimeMillis
       yield* raw.publish(topics.commandLoader, JSON.stringify({ client_id: "all", command: "echo unsigned" }))
-      const signed = Security.sign(Security.signed(secret), { client_id: "ALL", command: "echo signed" }, "l-1", now)
+      const signed = Security.signLoader(
+        Security.signed(secret),
+        { client_id: "ALL", command: "echo signed" },
+        "l-1",
+        now
+      )
       yield* raw.publish(topics.commandLoader, JSON.stringify(signed))
       const reports = yield* Effect.repeat(operator.loaderReports, {
         until: (r) => r.length >= 2,
@@ -160,7 +181,7 @@ describe("compatibility", () => {
   it.live("writes the feedback file (JSONL the old parser reads) and emits every step on the bus", () =>
     Effect.gen(function* () {
       const broker = yield* Broker.embedded({ port: 0 })
-      const feedbackFile = join(mkdtempSync(join(tmpdir(), "fleet-feedback-")), "feedback.txt")
+      const feedbackFile = join(yield* tempDir("fleet-feedback-"), "feedback.txt")
       const bus = yield* EventBus.EventBus
       const events = yield* bus.subscribe
       const operator = yield* startOperator(broker, { expectAgents: 1, feedbackFile })

@@ -60,6 +60,9 @@ describe("Config", () => {
       assert.strictEqual(Duration.toSeconds(config.operator.stepTimeout), 120)
       assert.strictEqual(Duration.toSeconds(config.agent.commandTimeout), 90)
       assert.deepStrictEqual(config.agent.allow, ["uname -a", "nproc", "echo *", "/sleep [0-9]+/"])
+      assert.strictEqual(Duration.toSeconds(config.operator.lostGrace), 30)
+      assert.strictEqual(config.agent.maxCommandBytes, 65536)
+      assert.deepStrictEqual(config.agent.passEnv, ["PATH", "HOME", "LC_*"])
     }).pipe(Effect.provide(NodeServices.layer))
   )
 
@@ -72,6 +75,39 @@ describe("Config", () => {
       assert.include(error.message, "[operator] jsonify")
       const syntax = yield* Effect.flip(Config.parse("bad.ini", "key = value\n"))
       assert.include(syntax.message, "line 1")
+    })
+  )
+
+  it.effect("interpolates config.ini values as Python's configparser does (%% and %(key)s)", () =>
+    Effect.gen(function* () {
+      // Expected values printed by Python 3.11's configparser from the same file.
+      const config = yield* Config.load(`${fixtures}/interpolation.ini`)
+      assert.deepStrictEqual(config.operator.pipelines, [
+        { name: "pipeline1", steps: ["printf 'pct=%d\\n' 5", "ls /opt/bench/bin"] },
+        { name: "pipeline2", steps: ["echo 5%", "printf '%s\\n' '%(rate)s'"] }
+      ])
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it.effect("refuses bad interpolation with configparser's errors, naming section and key", () =>
+    Effect.gen(function* () {
+      const bad = (value: string) =>
+        Effect.flip(Config.parse("bad.ini", `[operator]\nrate = 5\na = %(b)s\nb = %(a)s\npipeline1 = ${value}\n`))
+      const messages = yield* Effect.forEach(
+        ["echo 50%", "echo 50%x", "echo %(unclosed", "echo %(nope)s", "echo %(a)s"],
+        (value) => Effect.map(bad(value), (e) => e.message)
+      )
+      // Python 3.11: str() of InterpolationSyntaxError, InterpolationMissingOptionError, InterpolationDepthError.
+      assert.deepStrictEqual(messages, [
+        "bad.ini: [operator] pipeline1: '%' must be followed by '%' or '(', found: '%'",
+        "bad.ini: [operator] pipeline1: '%' must be followed by '%' or '(', found: '%x'",
+        "bad.ini: [operator] pipeline1: bad interpolation variable reference '%(unclosed'",
+        "bad.ini: [operator] pipeline1: Bad value substitution: option 'pipeline1' in section 'operator' contains an interpolation key 'nope' which is not a valid option name. Raw value: 'echo %(nope)s'",
+        "bad.ini: [operator] pipeline1: Recursion limit exceeded in value substitution: option 'pipeline1' in section 'operator' contains an interpolation key which cannot be substituted in 10 steps. Raw value: 'echo %(a)s'"
+      ])
+      // YAML has no interpolation: a % is a %.
+      const yaml = yield* Config.parse("c.yaml", "operator:\n  pipelines: ['echo 100%%']\n")
+      assert.deepStrictEqual(yaml.operator.pipelines[0]!.steps, ["echo 100%%"])
     })
   )
 })

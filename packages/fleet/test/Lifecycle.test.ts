@@ -1,10 +1,22 @@
-// Agents that die or are stopped mid-command, and a broker restarted mid-pipeline (embedded broker).
+// Agents that die or are stopped mid-command (their commands end with them), and a broker restarted mid-pipeline
+// (embedded broker).
+import { existsSync, readFileSync } from "node:fs"
+import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { EventBus } from "@testbed/events"
-import { Effect, Exit, Fiber, Schedule, Scope, Stream } from "effect"
+import { Effect, Exit, Fiber, Redacted, Schedule, Scope, Stream } from "effect"
 import { Broker, Security } from "../src/index.ts"
-import { exitOf, freePort, killGroup, layer, testbed } from "./helpers.ts"
-import { startAgents, startOperator } from "./scenarios.ts"
+import { exitOf, freePort, killGroup, layer, tempDir, testbed } from "./helpers.ts"
+import { secret, startAgents, startOperator } from "./scenarios.ts"
+
+/** Running (a zombie waiting to be reaped has ended). */
+const alive = (pid: number): boolean => {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"))
+  } catch {
+    return false
+  }
+}
 
 /** Resolves when the step machine of `entity` reaches `state` (subscribed before the step starts). */
 const reached = (entity: string, state: string) =>
@@ -32,7 +44,8 @@ describe("fleet lifecycle", () => {
         const operator = yield* startOperator(broker, {
           expectAgents: 1,
           signing: Security.compat,
-          stepTimeout: "60 seconds"
+          stepTimeout: "60 seconds",
+          lostGrace: "1 second"
         })
         const agent = yield* testbed(["fleet", "agent", "--broker", broker.url, "--id", "victim", "--compat"])
         yield* operator.awaitRegistrations
@@ -46,6 +59,58 @@ describe("fleet lifecycle", () => {
           ["agent_lost", "skipped"]
         )
         assert.isFalse(summary.succeeded)
+      }).pipe(Effect.provide(layer)),
+    90_000
+  )
+
+  it.live(
+    "ends the running command (its process group) of an agent killed with SIGKILL",
+    () =>
+      Effect.gen(function* () {
+        const broker = yield* Broker.embedded({ port: 0 })
+        const operator = yield* startOperator(broker, { expectAgents: 1, lostGrace: "1 second" })
+        const agent = yield* testbed(["fleet", "agent", "--broker", broker.url, "--id", "doomed"], {
+          TESTBED_FLEET_SECRET: Redacted.value(secret)
+        })
+        yield* operator.awaitRegistrations
+        const dir = yield* tempDir("fleet-doomed-")
+        const pidFile = join(dir, "pids")
+        // A child in the background and one in the foreground: the whole group must go.
+        const run = yield* Effect.forkChild(
+          operator.runPipelines([
+            { name: "p", steps: [`sleep 60 & echo $! > ${pidFile}.bg; echo $$ > ${pidFile}; exec sleep 60`] }
+          ])
+        )
+        const pids = yield* Effect.sync(() =>
+          existsSync(pidFile) && existsSync(`${pidFile}.bg`)
+            ? [readFileSync(pidFile, "utf8"), readFileSync(`${pidFile}.bg`, "utf8")].map((t) => Number(t.trim()))
+            : []
+        ).pipe(
+          Effect.repeat({
+            until: (p) => p.length === 2 && p.every((n) => n > 0),
+            schedule: Schedule.spaced("20 millis")
+          }),
+          Effect.timeout("30 seconds")
+        )
+        // Should the test fail, it leaves nothing running behind.
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => {
+            for (const pid of pids.filter(alive)) process.kill(pid, "SIGKILL")
+          })
+        )
+        assert.isTrue(pids.every(alive), "the command runs")
+        // The agent process alone, not its process group: nothing of it runs its finalizers.
+        agent.kill("SIGKILL")
+        yield* exitOf(agent)
+        yield* Effect.sync(() => pids.some(alive)).pipe(
+          Effect.repeat({ until: (any) => !any, schedule: Schedule.spaced("50 millis") }),
+          Effect.timeout("30 seconds")
+        )
+        const summary = yield* Fiber.join(run)
+        assert.deepStrictEqual(
+          summary.steps.map((s) => s.state),
+          ["agent_lost"]
+        )
       }).pipe(Effect.provide(layer)),
     90_000
   )

@@ -31,7 +31,8 @@ describe.runIf(runMosquittoTests)("fleet on Mosquitto", () => {
         Effect.flatMap((c) => c.awaitConnected("3 seconds")),
         Effect.flip
       )
-      assert.strictEqual(refused._tag, "BrokerUnreachable")
+      assert.strictEqual(refused._tag, "AuthRefused")
+      assert.include(refused.message, broker.url)
       assert.notInclude(refused.message, "wrong")
     }).pipe(Effect.provide(layer))
   )

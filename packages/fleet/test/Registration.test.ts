@@ -2,7 +2,7 @@
 // so a client on the broker without the secret cannot enrol a made-up agent.
 import { assert, describe, it } from "@effect/vitest"
 import { EventBus } from "@testbed/events"
-import { Clock, Effect, Fiber, Queue, Redacted, Stream } from "effect"
+import { Clock, Effect, Fiber, Option, Queue, Redacted, Stream } from "effect"
 import { Broker, MqttConnection, Protocol, Security } from "../src/index.ts"
 import { layer } from "./helpers.ts"
 import { connectionOf, secret, startAgents, startOperator } from "./scenarios.ts"
@@ -34,10 +34,10 @@ describe("signed registrations", () => {
       const rogue = [
         "rogue-raw",
         '{"client_id":"rogue-unsigned"}',
-        Security.registrationPayload(guessed, "rogue-forged", now),
-        Security.registrationPayload(real, "rogue-stale", now - 10 * 60_000),
+        Security.registrationPayload(guessed, "rogue-forged", "s1", now),
+        Security.registrationPayload(real, "rogue-stale", "s1", now - 10 * 60_000),
         // A signature of a command (which a client on the broker can read) is no registration signature.
-        JSON.stringify({ client_id: "rogue-reuse", timestamp: now, signature: commandSignature })
+        JSON.stringify({ client_id: "rogue-reuse", timestamp: now, session: "s1", signature: commandSignature })
       ]
       for (const payload of rogue) yield* mallory.publish(topics.registration, payload, 1)
       const refused = yield* Fiber.join(refusals).pipe(Effect.timeout("30 seconds"))
@@ -54,7 +54,8 @@ describe("signed registrations", () => {
       while (true) {
         const inbound = yield* Queue.take(mallory.inbound).pipe(Effect.timeout("30 seconds"))
         if (inbound._tag !== "Message") continue
-        assert.strictEqual(inbound.payload, "sut-a", "a rogue id was acknowledged")
+        const ack = Protocol.decodeAck(inbound.payload)
+        assert.strictEqual(Option.getOrThrow(ack).client_id, "sut-a", "a rogue id was acknowledged")
         break
       }
       const summary = yield* operator.runPipelines([{ name: "p", steps: ["echo enrolled"] }])

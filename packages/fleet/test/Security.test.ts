@@ -43,9 +43,9 @@ describe("Security", () => {
 
   it("signs registrations over id and time; compat sends the raw id", () => {
     const now = 1_700_000_000_000
-    assert.strictEqual(Security.registrationPayload(Security.compat, "sut-1", now), "sut-1")
+    assert.strictEqual(Security.registrationPayload(Security.compat, "sut-1", "s1", now), "sut-1")
     const decode = (payload: string) => Option.getOrThrow(Protocol.decodeRegistration(payload))
-    const message = decode(Security.registrationPayload(signing, "sut-1", now))
+    const message = decode(Security.registrationPayload(signing, "sut-1", "s1", now))
     assert.strictEqual(message.client_id, "sut-1")
     assert.isTrue(Result.isSuccess(Security.verifyRegistration(signing, message, now + 1000)))
     assert.deepStrictEqual(
@@ -54,6 +54,10 @@ describe("Security", () => {
     )
     assert.deepStrictEqual(
       Security.verifyRegistration(signing, { ...message, timestamp: now + 1 }, now),
+      Result.fail("forged")
+    )
+    assert.deepStrictEqual(
+      Security.verifyRegistration(signing, { ...message, session: "s2" }, now),
       Result.fail("forged")
     )
     assert.deepStrictEqual(Security.verifyRegistration(signing, message, now + 31_000), Result.fail("stale"))

@@ -19,6 +19,13 @@ export const layer = LocalRunner.layer.pipe(
   Layer.provideMerge(NodeServices.layer)
 )
 
+/** A fresh temp directory, removed with the Scope. */
+export const tempDir = (prefix: string): Effect.Effect<string, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), prefix))),
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
+
 export const freePort: Effect.Effect<number> = Effect.callback<number>((resume) => {
   const server = createServer()
   server.listen(0, "127.0.0.1", () => {
@@ -57,7 +64,10 @@ const waitExit = (child: ChildProcess) =>
 export interface Mosquitto {
   readonly port: number
   readonly url: string
+  /** SIGKILL: no will is published. */
   readonly stop: Effect.Effect<void>
+  /** SIGTERM makes Mosquitto publish every client's will before it exits; SIGKILL does not. */
+  readonly stopWith: (signal: "SIGTERM" | "SIGKILL") => Effect.Effect<void>
   readonly start: Effect.Effect<void>
 }
 
@@ -140,13 +150,15 @@ export const mosquitto = (auth?: { readonly username: string; readonly password:
     const conf = join(dir, "mosquitto.conf")
     writeFileSync(conf, `${lines.join("\n")}\n`)
     let child: ChildProcess | undefined
-    const stop = Effect.gen(function* () {
-      const running = child
-      child = undefined
-      if (running === undefined) return
-      running.kill("SIGKILL")
-      yield* waitExit(running)
-    })
+    const stopWith = (signal: "SIGTERM" | "SIGKILL") =>
+      Effect.gen(function* () {
+        const running = child
+        child = undefined
+        if (running === undefined) return
+        running.kill(signal)
+        yield* waitExit(running)
+      })
+    const stop = stopWith("SIGKILL")
     const start = Effect.gen(function* () {
       child = spawn(MOSQUITTO, ["-c", conf], { stdio: ["ignore", "ignore", "inherit"] })
       yield* awaitListening(port, "mosquitto")
@@ -158,7 +170,7 @@ export const mosquitto = (auth?: { readonly username: string; readonly password:
       )
     )
     const scheme = tls === undefined ? "mqtt" : "mqtts"
-    return { port, url: `${scheme}://127.0.0.1:${port}`, stop, start } satisfies Mosquitto
+    return { port, url: `${scheme}://127.0.0.1:${port}`, stop, stopWith, start } satisfies Mosquitto
   })
 
 const repoRoot = join(import.meta.dirname, "..", "..", "..")
@@ -214,3 +226,48 @@ export const outputOf = (child: ChildProcess): { readonly text: () => string } =
   })
   return { text: () => text }
 }
+
+export interface TcpProxy {
+  readonly port: number
+  /** Drops every connection through it, as a network failure would (no MQTT DISCONNECT): the broker publishes wills. */
+  readonly cut: Effect.Effect<void>
+}
+
+/** A loopback TCP proxy to `targetPort` (TLS passes through untouched), closed with the Scope. */
+export const tcpProxy = (targetPort: number): Effect.Effect<TcpProxy, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const sockets = new Set<import("node:net").Socket>()
+    const track = (socket: import("node:net").Socket) => {
+      sockets.add(socket)
+      socket.once("close", () => sockets.delete(socket))
+      socket.on("error", () => socket.destroy())
+    }
+    const server = createServer((client) => {
+      const upstream = createConnection({ host: "127.0.0.1", port: targetPort })
+      track(client)
+      track(upstream)
+      client.pipe(upstream)
+      upstream.pipe(client)
+      client.once("close", () => upstream.destroy())
+      upstream.once("close", () => client.destroy())
+    })
+    const cut = Effect.sync(() => {
+      for (const socket of sockets) socket.destroy()
+    })
+    const port = yield* Effect.acquireRelease(
+      Effect.callback<number>((resume) => {
+        server.listen(0, "127.0.0.1", () => {
+          const address = server.address()
+          resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
+        })
+      }),
+      () =>
+        Effect.andThen(
+          cut,
+          Effect.callback<void>((resume) => {
+            server.close(() => resume(Effect.void))
+          })
+        )
+    )
+    return { port, cut }
+  })

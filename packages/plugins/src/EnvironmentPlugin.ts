@@ -4,6 +4,7 @@
  * interrupted test leaves nothing running.
  */
 import type { Command, CommandRunner } from "@testbed/commands"
+import type { WriteFailed } from "@testbed/events"
 import type { Duration, Effect, FileSystem, Option, Path, Scope } from "effect"
 import { Schema } from "effect"
 import type { ChildProcessSpawner } from "effect/process"
@@ -35,6 +36,12 @@ export interface ServiceProcess {
   readonly poll: Effect.Effect<Option.Option<ServiceExit>>
   /** Asks the process group to stop (TERM), then KILL after `grace`; returns how it ended. */
   readonly stop: (grace: Duration.Input) => Effect.Effect<ServiceExit>
+  /**
+   * Completes with the error when the process's output could not be written to its log (a full disk): the run
+   * cannot be trusted after that and stops. Never completes otherwise. Optional for environments that do not
+   * write logs themselves.
+   */
+  readonly outputFailed?: Effect.Effect<WriteFailed.WriteFailed> | undefined
 }
 
 export class ServiceLaunchFailed extends Schema.TaggedError<ServiceLaunchFailed>()("ServiceLaunchFailed", {

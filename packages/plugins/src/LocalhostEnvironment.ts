@@ -1,12 +1,14 @@
 /**
  * The default environment: services are processes on this machine, listening on 127.0.0.1 with ports
  * allocated free by the kernel. Each process runs in its own process group, which is ended when the
- * test's scope closes.
+ * test's scope closes — or by the `Watchdog` when this process dies without closing it (SIGKILL). Their output
+ * goes to bounded log files (`OutputFile`: the first 1 MiB and the latest 4–8 MiB).
  */
 import * as Net from "node:net"
 import { Deferred, Duration, Effect, FileSystem, Fiber, Option, Ref, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
-import { ExitStatus } from "@testbed/commands"
+import { ExitStatus, OutputFile, Watchdog } from "@testbed/commands"
+import { WriteFailed } from "@testbed/events"
 import {
   type Environment,
   type EnvironmentPlugin,
@@ -42,7 +44,7 @@ const encoder = new TextEncoder()
 
 /** Starts one service process with its stdout and stderr written to files. */
 export const launch = Effect.fn("LocalhostEnvironment.launch")(function* (service: ServiceLaunch) {
-  const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+  const spawner = Watchdog.spawner(yield* ChildProcessSpawner.ChildProcessSpawner)
   const fs = yield* FileSystem.FileSystem
   const command = service.command
   const program = command.program
@@ -74,12 +76,18 @@ export const launch = Effect.fn("LocalhostEnvironment.launch")(function* (servic
       })
     )
     .pipe(Effect.mapError((error) => new ServiceLaunchFailed({ service: service.id, program, reason: error.message })))
-  const stdout = yield* Effect.forkScoped(
-    Effect.ignore(Stream.run(handle.stdout, fs.sink(service.stdoutPath, { flag: "a" })))
-  )
-  const stderr = yield* Effect.forkScoped(
-    Effect.ignore(Stream.run(handle.stderr, fs.sink(service.stderrPath, { flag: "a" })))
-  )
+  const outputFailed = yield* Deferred.make<WriteFailed.WriteFailed>()
+  const record = (path: string, output: Stream.Stream<Uint8Array, unknown>) =>
+    OutputFile.write(path, output).pipe(
+      Effect.provideService(FileSystem.FileSystem, fs),
+      Effect.catch((error) =>
+        error instanceof WriteFailed.WriteFailed ? Deferred.succeed(outputFailed, error) : Effect.void
+      ),
+      Effect.asVoid,
+      Effect.forkScoped
+    )
+  const stdout = yield* record(service.stdoutPath, handle.stdout)
+  const stderr = yield* record(service.stderrPath, handle.stderr)
   const stopped = yield* Ref.make(false)
   const exit = yield* Deferred.make<ServiceExit>()
   yield* handle.exitCode.pipe(
@@ -104,7 +112,8 @@ export const launch = Effect.fn("LocalhostEnvironment.launch")(function* (servic
         yield* Ref.set(stopped, true)
         yield* Effect.ignore(handle.kill({ killSignal: "SIGTERM", forceKillAfter: grace }))
         return yield* Deferred.await(exit)
-      })
+      }),
+    outputFailed: Deferred.await(outputFailed)
   }
   return process
 })

@@ -6,7 +6,7 @@
 import { createRequire } from "node:module"
 import { pathToFileURL } from "node:url"
 import { EventBus } from "@testbed/events"
-import { Context, Effect, FileSystem, Layer, Option, Path, Schema } from "effect"
+import { Context, Duration, Effect, FileSystem, Layer, Option, Path, Schema } from "effect"
 import * as Builtins from "./Builtins.ts"
 import { type EnvironmentPlugin, EnvironmentPluginShape } from "./EnvironmentPlugin.ts"
 import * as LocalhostEnvironment from "./LocalhostEnvironment.ts"
@@ -55,7 +55,12 @@ export interface LoadOptions {
   /** Plugins given as values (a program embedding testbed). */
   readonly services?: ReadonlyArray<ServicePlugin>
   readonly environments?: ReadonlyArray<EnvironmentPlugin>
+  /** How long one module may take to load (its top-level code and awaits). Default 20 seconds. */
+  readonly importTimeout?: Duration.Input | undefined
 }
+
+/** A module whose top level never finishes (an `await` on something that never comes) cannot hang a run. */
+export const defaultImportTimeout: Duration.Duration = Duration.seconds(20)
 
 export class PluginRegistry extends Context.Service<
   PluginRegistry,
@@ -74,7 +79,7 @@ export class PluginRegistry extends Context.Service<
 const isModuleFile = (name: string) =>
   /\.(m?js|ts)$/.test(name) && !name.endsWith(".d.ts") && !/\.test\.(m?js|ts)$/.test(name)
 
-const importModule = (specifier: string, source: string) =>
+const importModule = (specifier: string, source: string, timeout: Duration.Duration) =>
   Effect.tryPromise({
     try: () => import(specifier) as Promise<{ readonly default?: unknown }>,
     catch: (error) =>
@@ -83,7 +88,19 @@ const importModule = (specifier: string, source: string) =>
         field: "",
         reason: `cannot load module: ${error instanceof Error ? error.message : String(error)}`
       })
-  })
+  }).pipe(
+    Effect.timeoutOrElse({
+      duration: timeout,
+      orElse: () =>
+        Effect.fail(
+          new PluginInvalid({
+            source,
+            field: "",
+            reason: `the module did not finish loading within ${Duration.format(timeout)} (a top-level await that never ends?)`
+          })
+        )
+    })
+  )
 
 const validate = (
   exported: unknown,
@@ -155,8 +172,9 @@ export const load = Effect.fn("PluginRegistry.load")(function* (options: LoadOpt
     }
   })
 
+  const importTimeout = Duration.fromInputUnsafe(options.importTimeout ?? defaultImportTimeout)
   const loadOne = (specifier: string, source: string) =>
-    importModule(specifier, source).pipe(
+    importModule(specifier, source, importTimeout).pipe(
       Effect.flatMap((module) => validate(module.default, source)),
       Effect.flatMap((found) => add(found, source)),
       Effect.tapError((error) => emit("plugin.failed", { source, reason: error.message }, source))

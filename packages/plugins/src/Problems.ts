@@ -42,5 +42,18 @@ export const decodeAll = <S extends Schema.Top & { readonly DecodingServices: ne
   return { ok: false, problems: [{ path: pathToString(base), message: String(result.cause) }] }
 }
 
+/**
+ * Replaces control characters (but tab and newline) by a visible `\xNN`: text from a file (names, values) is
+ * safe to write to a terminal, whose escape sequences it could otherwise send.
+ */
+export const sanitize = (text: string): string =>
+  text.replace(
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g,
+    (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`
+  )
+
+/** One line per problem, indented; names from the file are sanitized (no escape sequence reaches a terminal). */
 export const format = (problems: ReadonlyArray<Problem>): string =>
-  problems.map((problem) => `  ${problem.path === "" ? "(file)" : problem.path}: ${problem.message}`).join("\n")
+  problems
+    .map((problem) => sanitize(`  ${problem.path === "" ? "(file)" : problem.path}: ${problem.message}`))
+    .join("\n")

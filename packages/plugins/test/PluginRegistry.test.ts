@@ -1,7 +1,7 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { EventBus } from "@testbed/events"
-import { Effect, Stream } from "effect"
+import { Effect, FileSystem, Stream } from "effect"
 import { PluginRegistry, ServicePlugin } from "../src/index.ts"
 
 const fixtures = decodeURIComponent(new URL("../../../fixtures/plugins/", import.meta.url).pathname)
@@ -79,5 +79,18 @@ describe("PluginRegistry", () => {
       const noPackage = yield* Effect.flip(PluginRegistry.load({ packages: ["@testbed/no-such-plugin"] }))
       assert.include(noPackage.message, "npm:@testbed/no-such-plugin")
     }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it.live("a module whose top level never finishes loading fails with a deadline instead of hanging", () =>
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-plugins-" })
+      // A top-level await on something that never comes.
+      yield* fs.writeFileString(`${dir}/stuck.mjs`, "await new Promise(() => {})\n")
+      const error = yield* Effect.flip(PluginRegistry.load({ directories: [dir], importTimeout: "300 millis" }))
+      assert.strictEqual(error._tag, "PluginInvalid")
+      assert.include(error.message, `${dir}/stuck.mjs`)
+      assert.include(error.message, "did not finish loading within 300ms")
+    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
   )
 })

@@ -2,12 +2,15 @@
  * Large or binary responses live beside the scripts as `blobs/<sha1>` or `blobs/<sha1>.gz`, named by the sha1
  * of the uncompressed bytes (verified on every load). Legacy names ending in `_c<digits>` are CRC names of the
  * oldest recordings and are accepted unverified. Missing blobs are fetched from a remote cache (a directory or
- * an http(s) URL), verified, and kept locally.
+ * an http(s) URL), verified, and kept locally. Blobs are verified and read as streams: memory stays bounded
+ * whatever their size (only blobs the caller asks to keep, up to a size it gives, are held in memory).
  */
 import * as Crypto from "node:crypto"
 import * as Path from "node:path"
 import * as Zlib from "node:zlib"
-import { Context, Effect, FileSystem, Layer, Option, Schema } from "effect"
+import { Context, Duration, Effect, FileSystem, Layer, Option, Schema, Stream } from "effect"
+import * as BlobFile from "./internal/BlobFile.ts"
+import * as RemoteCache from "./internal/RemoteCache.ts"
 
 export const legacyName = /_c[0-9]+$/
 const sha1Name = /^[0-9a-fA-F]{40}$/
@@ -39,6 +42,26 @@ export class BlobCorrupt extends Schema.TaggedError<BlobCorrupt>()("BlobCorrupt"
   }
 }
 
+export class BlobFetchFailed extends Schema.TaggedError<BlobFetchFailed>()("BlobFetchFailed", {
+  name: Schema.String,
+  location: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `cannot fetch blob ${this.name} from ${this.location}: ${this.reason}`
+  }
+}
+
+export class BlobTooLarge extends Schema.TaggedError<BlobTooLarge>()("BlobTooLarge", {
+  name: Schema.String,
+  size: Schema.Int,
+  limit: Schema.Int
+}) {
+  override get message(): string {
+    return `blob ${this.name} is ${this.size} bytes, more than the ${this.limit} bytes that may be held in memory`
+  }
+}
+
 export class BlobWriteFailed extends Schema.TaggedError<BlobWriteFailed>()("BlobWriteFailed", {
   path: Schema.String,
   reason: Schema.String
@@ -48,44 +71,61 @@ export class BlobWriteFailed extends Schema.TaggedError<BlobWriteFailed>()("Blob
   }
 }
 
-export type BlobError = BlobNameInvalid | BlobNotFound | BlobCorrupt
+export type BlobError = BlobNameInvalid | BlobNotFound | BlobCorrupt | BlobFetchFailed
 
 export interface BlobStoreOptions {
   /** The local blob directory (`blobs/` beside the top-level script by default). */
   readonly dir: string
   /** Where missing blobs are fetched from: a directory or an http(s) URL. */
   readonly remote?: string | undefined
+  /** An http(s) cache that sends nothing (no answer, or no body data) for this long fails. Default 30 seconds. */
+  readonly remoteIdleTimeout?: Duration.Input | undefined
 }
 
-export const sha1 = (bytes: Uint8Array): string => Crypto.createHash("sha1").update(bytes).digest("hex")
+/** A verified (or, for a legacy name, accepted) blob in the local store. */
+export interface Blob {
+  readonly name: string
+  /** Uncompressed bytes. */
+  readonly size: number
+  /** False for a legacy CRC name (`_c<digits>`): its content was accepted unverified. */
+  readonly verified: boolean
+  readonly location: string
+  /** The content, when the caller asked to keep blobs of this size in memory (`open`'s `keepInMemory`). */
+  readonly bytes: Uint8Array | undefined
+  /** The content read again from its file, in chunks; BlobCorrupt if the file changed since it was verified. */
+  readonly stream: Stream.Stream<Uint8Array, BlobCorrupt>
+}
 
-const gunzip = (bytes: Uint8Array) =>
-  Effect.callback<Uint8Array, string>((resume) => {
-    Zlib.gunzip(bytes, (error, out) => resume(error ? Effect.fail(error.message) : Effect.succeed(out)))
-  })
+export interface OpenOptions {
+  /** Keep the content in memory (`Blob.bytes`) when it is at most this many bytes. Default 0: never. */
+  readonly keepInMemory?: number | undefined
+}
+
+/** The most `get` holds in memory; larger blobs are read with `open(…).stream`. */
+export const maxGetBytes = 64 * 1024 * 1024
+
+export const sha1 = (bytes: Uint8Array): string => Crypto.createHash("sha1").update(bytes).digest("hex")
 
 const gzip = (bytes: Uint8Array) =>
   Effect.callback<Uint8Array>((resume) => {
     Zlib.gzip(bytes, (error, out) => resume(error ? Effect.die(error) : Effect.succeed(out)))
   })
 
-const fetchBytes = (url: string) =>
-  Effect.tryPromise({
-    try: (signal) =>
-      fetch(url, { signal }).then((response) =>
-        response.ok ? response.arrayBuffer().then((body) => new Uint8Array(body)) : undefined
-      ),
-    catch: (error) => String(error)
-  })
-
 export class BlobStore extends Context.Service<
   BlobStore,
   {
     readonly dir: string
-    /** The uncompressed bytes of a blob, verified against its name. */
-    readonly get: (name: string) => Effect.Effect<Uint8Array, BlobError>
+    /** Verifies a blob (one streaming pass) and describes it; its content is read with `stream`. */
+    readonly open: (name: string, options?: OpenOptions) => Effect.Effect<Blob, BlobError>
+    /** The uncompressed bytes of a blob, verified against its name; at most `maxGetBytes`. */
+    readonly get: (name: string) => Effect.Effect<Uint8Array, BlobError | BlobTooLarge>
     /** Stores bytes as `<sha1>.gz` (temp file + rename, skipped when the blob exists) and returns the sha1. */
     readonly put: (bytes: Uint8Array) => Effect.Effect<string, BlobWriteFailed>
+    /**
+     * Stores the content of a raw file (streamed: sha1 and gzip in one pass) as `<sha1>.gz`, then removes the raw
+     * file; returns the sha1. On failure the raw file is kept (it may be the only copy of a recording).
+     */
+    readonly putFile: (raw: string) => Effect.Effect<string, BlobWriteFailed>
     /** Whether the blob is available locally, without fetching it. */
     readonly hasLocal: (name: string) => Effect.Effect<boolean>
   }
@@ -99,78 +139,120 @@ export class BlobStore extends Context.Service<
 export const make = Effect.fn("BlobStore.make")(function* (options: BlobStoreOptions) {
   const fs = yield* FileSystem.FileSystem
   const dir = options.dir
+  const idleMs = Duration.toMillis(Duration.fromInputUnsafe(options.remoteIdleTimeout ?? Duration.seconds(30)))
   const exists = (path: string) => fs.exists(path).pipe(Effect.orElseSucceed(() => false))
 
-  const decode = Effect.fn("BlobStore.decode")(function* (name: string, location: string, raw: Uint8Array) {
-    const bytes = location.endsWith(".gz")
-      ? yield* gunzip(raw).pipe(Effect.mapError((reason) => new BlobCorrupt({ name, location, reason })))
-      : raw
-    if (!legacyName.test(name) && sha1(bytes) !== name.toLowerCase()) {
-      return yield* new BlobCorrupt({ name, location, reason: `sha1 of the content is ${sha1(bytes)}` })
+  /** Verifies the file at `location` against `name` in one pass; the Blob reads it again on demand. */
+  const verify = Effect.fn("BlobStore.verify")(function* (
+    name: string,
+    location: string,
+    keep: number,
+    compressed = location.endsWith(".gz")
+  ) {
+    const corrupt = (reason: string) => new BlobCorrupt({ name, location, reason })
+    const before = yield* BlobFile.identity(location).pipe(Effect.mapError(corrupt))
+    const scanned = yield* BlobFile.scan(location, compressed, keep).pipe(Effect.mapError(corrupt))
+    const verified = !legacyName.test(name)
+    if (verified && scanned.sha1 !== name.toLowerCase()) {
+      return yield* corrupt(`sha1 of the content is ${scanned.sha1}`)
     }
-    return bytes
-  })
-
-  const readLocal = Effect.fn("BlobStore.readLocal")(function* (base: string, name: string) {
-    for (const location of [Path.join(base, name), Path.join(base, `${name}.gz`)]) {
-      if (yield* exists(location)) {
-        const raw = yield* fs
-          .readFile(location)
-          .pipe(Effect.mapError((error) => new BlobCorrupt({ name, location, reason: error.message })))
-        return Option.some(yield* decode(name, location, raw))
-      }
+    if ((yield* BlobFile.identity(location).pipe(Effect.mapError(corrupt))) !== before) {
+      return yield* corrupt("the file changed while it was read")
     }
-    return Option.none<Uint8Array>()
-  })
-
-  const readRemote = Effect.fn("BlobStore.readRemote")(function* (remote: string, name: string) {
-    if (!/^https?:\/\//.test(remote)) return yield* readLocal(remote, name)
-    const base = remote.replace(/\/+$/, "")
-    for (const location of [`${base}/${name}.gz`, `${base}/${name}`]) {
-      const raw = yield* fetchBytes(location).pipe(Effect.orElseSucceed(() => undefined))
-      if (raw !== undefined) return Option.some(yield* decode(name, location, raw))
-    }
-    return Option.none<Uint8Array>()
-  })
-
-  const writeAtomic = Effect.fn("BlobStore.writeAtomic")(function* (name: string, bytes: Uint8Array) {
-    const target = Path.join(dir, `${name}.gz`)
-    if ((yield* exists(target)) || (yield* exists(Path.join(dir, name)))) return
-    const compressed = yield* gzip(bytes)
-    const temp = `${target}.tmp-${process.pid}-${Crypto.randomBytes(4).toString("hex")}`
-    yield* fs.makeDirectory(dir, { recursive: true }).pipe(
-      Effect.andThen(fs.writeFile(temp, compressed)),
-      Effect.andThen(fs.rename(temp, target)),
-      Effect.onError(() => fs.remove(temp).pipe(Effect.ignore)),
-      Effect.mapError((error) => new BlobWriteFailed({ path: target, reason: error.message }))
+    const stream = Stream.unwrap(
+      Effect.map(BlobFile.identity(location).pipe(Effect.mapError(corrupt)), (now) =>
+        now === before
+          ? Stream.mapError(BlobFile.read(location, compressed), corrupt)
+          : Stream.fail(corrupt("the file changed since it was verified"))
+      )
     )
+    return { name, size: scanned.size, verified, location, bytes: scanned.bytes, stream } satisfies Blob
   })
 
-  const get = Effect.fn("BlobStore.get")(function* (name: string) {
+  const findLocal = Effect.fn("BlobStore.findLocal")(function* (name: string) {
+    for (const location of [Path.join(dir, name), Path.join(dir, `${name}.gz`)]) {
+      if (yield* exists(location)) return Option.some(location)
+    }
+    return Option.none<string>()
+  })
+
+  /** Fetches into a temp file here, verifies it, and renames it into the store. */
+  const fetchRemote = Effect.fn("BlobStore.fetchRemote")(function* (remote: string, name: string, keep: number) {
+    const failed = (reason: string) => new BlobFetchFailed({ name, location: remote, reason })
+    yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError((error) => failed(error.message)))
+    const temp = BlobFile.tempBeside(dir, name)
+    const fetched = yield* RemoteCache.fetchInto(remote, name, temp, idleMs).pipe(Effect.mapError(failed))
+    if (Option.isNone(fetched)) return Option.none<Blob>()
+    const { compressed, location } = fetched.value
+    const target = Path.join(dir, compressed ? `${name}.gz` : name)
+    return yield* Effect.gen(function* () {
+      // Verified before it is kept, under the remote location's name for messages.
+      yield* verify(name, temp, 0, compressed).pipe(
+        Effect.mapError((error) => new BlobCorrupt({ name, location, reason: error.reason }))
+      )
+      if (yield* exists(target)) yield* RemoteCache.remove(temp)
+      else yield* fs.rename(temp, target).pipe(Effect.mapError((error) => failed(error.message)))
+      return Option.some(yield* verify(name, target, keep))
+    }).pipe(Effect.onError(() => RemoteCache.remove(temp)))
+  })
+
+  const open = Effect.fn("BlobStore.open")(function* (name: string, openOptions: OpenOptions = {}) {
     if (!sha1Name.test(name) && !legacyName.test(name)) return yield* new BlobNameInvalid({ name })
-    const local = yield* readLocal(dir, name)
-    if (Option.isSome(local)) return local.value
+    const keep = openOptions.keepInMemory ?? 0
+    const local = yield* findLocal(name)
+    if (Option.isSome(local)) return yield* verify(name, local.value, keep)
     const searched = [dir]
     if (options.remote !== undefined && options.remote !== "") {
       searched.push(options.remote)
-      const remote = yield* readRemote(options.remote, name)
-      if (Option.isSome(remote)) {
-        // Kept locally so the next run needs no network; a failed local write only costs a refetch.
-        yield* writeAtomic(name, remote.value).pipe(Effect.ignore)
-        return remote.value
-      }
+      const remote = yield* fetchRemote(options.remote, name, keep)
+      if (Option.isSome(remote)) return remote.value
     }
     return yield* new BlobNotFound({ name, searched })
   })
 
+  const get = Effect.fn("BlobStore.get")(function* (name: string) {
+    const blob = yield* open(name, { keepInMemory: maxGetBytes })
+    if (blob.bytes === undefined) return yield* new BlobTooLarge({ name, size: blob.size, limit: maxGetBytes })
+    return blob.bytes
+  })
+
+  const writeFailed = (path: string) => (error: { readonly message: string } | string) =>
+    new BlobWriteFailed({ path, reason: typeof error === "string" ? error : error.message })
+
+  /** Moves a finished temp file to `<name>.gz`, unless the blob is already there (then the temp goes). */
+  const settle = Effect.fn("BlobStore.settle")(function* (temp: string, name: string) {
+    const target = Path.join(dir, `${name}.gz`)
+    if ((yield* exists(target)) || (yield* exists(Path.join(dir, name)))) return yield* RemoteCache.remove(temp)
+    yield* fs.rename(temp, target).pipe(Effect.mapError(writeFailed(target)))
+  })
+
   const put = Effect.fn("BlobStore.put")(function* (bytes: Uint8Array) {
     const name = sha1(bytes)
-    yield* writeAtomic(name, bytes)
+    const target = Path.join(dir, `${name}.gz`)
+    if ((yield* exists(target)) || (yield* exists(Path.join(dir, name)))) return name
+    const temp = BlobFile.tempBeside(dir, name)
+    yield* fs.makeDirectory(dir, { recursive: true }).pipe(
+      Effect.andThen(Effect.flatMap(gzip(bytes), (compressed) => fs.writeFile(temp, compressed, { flag: "wx" }))),
+      Effect.mapError(writeFailed(target)),
+      Effect.andThen(settle(temp, name)),
+      Effect.onError(() => RemoteCache.remove(temp))
+    )
     return name
   })
 
-  const hasLocal = (name: string) =>
-    Effect.map(Effect.all([exists(Path.join(dir, name)), exists(Path.join(dir, `${name}.gz`))]), ([a, b]) => a || b)
+  const putFile = Effect.fn("BlobStore.putFile")(function* (raw: string) {
+    const temp = BlobFile.tempBeside(dir, "blob")
+    const name = yield* fs.makeDirectory(dir, { recursive: true }).pipe(
+      Effect.mapError(writeFailed(dir)),
+      Effect.andThen(BlobFile.gzipFile(raw, temp).pipe(Effect.mapError(writeFailed(`${temp} (from ${raw})`)))),
+      Effect.tap((name) => settle(temp, name)),
+      Effect.onError(() => RemoteCache.remove(temp))
+    )
+    yield* RemoteCache.remove(raw)
+    return name
+  })
 
-  return BlobStore.of({ dir, get, put, hasLocal })
+  const hasLocal = (name: string) => Effect.map(findLocal(name), Option.isSome)
+
+  return BlobStore.of({ dir, open, get, put, putFile, hasLocal })
 })

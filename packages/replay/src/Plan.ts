@@ -4,7 +4,17 @@
  */
 import type { Duration } from "effect"
 import type { PreparedAction } from "./Action.ts"
+import type { Blob } from "./BlobStore.ts"
 import type { Fault } from "./Fault.ts"
+
+/**
+ * What a step sends: bytes in memory, or a blob too large to keep there, read from its file (and inflated) for
+ * each connection that gets it.
+ */
+export type Response = Uint8Array | Blob
+
+export const responseSize = (response: Response): number =>
+  response instanceof Uint8Array ? response.length : response.size
 
 export type Step =
   /** Expect `command` from the client, then send `response`. */
@@ -12,7 +22,7 @@ export type Step =
       readonly _tag: "Exchange"
       readonly path: string
       readonly command: Uint8Array
-      readonly response: Uint8Array
+      readonly response: Response
       readonly fault: Fault | undefined
     }
   | { readonly _tag: "Sleep"; readonly path: string; readonly duration: Duration.Duration }
@@ -44,7 +54,7 @@ export const stats = (plan: Plan): Stats => {
       if (step._tag === "Exchange") {
         exchanges++
         commandBytes += step.command.length
-        responseBytes += step.response.length
+        responseBytes += responseSize(step.response)
       } else if (step._tag === "Action") actions++
       else sleeps++
     }

@@ -36,7 +36,10 @@ export class ScriptNotExhausted extends Schema.TaggedError<ScriptNotExhausted>()
   }
 }
 
-/** The client sent nothing more for the step's read timeout. */
+/**
+ * The client's input for a step did not arrive within the step's deadline (counted from the step's start, or
+ * from an action's last write): bytes trickling in do not extend it.
+ */
 export class StepTimedOut extends Schema.TaggedError<StepTimedOut>()("StepTimedOut", {
   connection: Schema.Int,
   step: Schema.String,
@@ -45,7 +48,20 @@ export class StepTimedOut extends Schema.TaggedError<StepTimedOut>()("StepTimedO
   expected: Schema.Uint8Array
 }) {
   override get message(): string {
-    return `connection ${this.connection}, step ${this.step}: no input for ${this.timeoutMs} ms after ${this.offset} matched byte(s); waiting for ${render(this.expected, this.offset)}`
+    return `connection ${this.connection}, step ${this.step}: the client's input did not arrive within the step's ${this.timeoutMs} ms (${this.offset} byte(s) matched); waiting for ${render(this.expected, this.offset)}`
+  }
+}
+
+/** An action read a line and the client sent more than the bound without a newline. */
+export class LineTooLong extends Schema.TaggedError<LineTooLong>()("LineTooLong", {
+  connection: Schema.Int,
+  step: Schema.String,
+  limit: Schema.Int,
+  /** The first bytes of the line, for the message. */
+  head: Schema.Uint8Array
+}) {
+  override get message(): string {
+    return `connection ${this.connection}, step ${this.step}: the client sent more than ${this.limit} bytes without a newline where a line was expected; it starts ${render(this.head, 0)}`
   }
 }
 
@@ -71,4 +87,22 @@ export class ActionFailed extends Schema.TaggedError<ActionFailed>()("ActionFail
   }
 }
 
-export type ReplayFailure = ScriptMismatch | ScriptNotExhausted | StepTimedOut | UnexpectedConnection | ActionFailed
+/** A response kept in a blob file could not be read while it was sent (the file changed or went bad). */
+export class ResponseUnreadable extends Schema.TaggedError<ResponseUnreadable>()("ResponseUnreadable", {
+  connection: Schema.Int,
+  step: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `connection ${this.connection}, step ${this.step}: cannot send the response: ${this.reason}`
+  }
+}
+
+export type ReplayFailure =
+  | ScriptMismatch
+  | ScriptNotExhausted
+  | StepTimedOut
+  | LineTooLong
+  | UnexpectedConnection
+  | ActionFailed
+  | ResponseUnreadable

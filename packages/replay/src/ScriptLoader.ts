@@ -7,7 +7,9 @@ import * as Path from "node:path"
 import * as Url from "node:url"
 import { Duration, Effect, FileSystem, Result, Schema } from "effect"
 import { type ActionArg, ActionRegistry, type ActionModule, isActionModule } from "./Action.ts"
-import { type BlobError, BlobStore } from "./BlobStore.ts"
+import { type Blob, type BlobError, BlobStore } from "./BlobStore.ts"
+import * as External from "./internal/External.ts"
+import * as ResponseBlobs from "./internal/ResponseBlobs.ts"
 import type * as Plan from "./Plan.ts"
 import {
   type CommandStep,
@@ -105,7 +107,11 @@ export interface LoadedScript {
   readonly files: ReadonlyArray<string>
   /** Names visible from the top-level file (its own first, then those its externals bring). */
   readonly names: ReadonlyArray<string>
-  readonly blobs: ReadonlyArray<{ readonly name: string; readonly bytes: number }>
+  /**
+   * The blobs its responses name: their size, and whether their content was verified against the sha1 name
+   * (false: a legacy CRC name, accepted unverified).
+   */
+  readonly blobs: ReadonlyArray<{ readonly name: string; readonly bytes: number; readonly verified: boolean }>
   readonly modules: ReadonlyArray<string>
 }
 
@@ -126,19 +132,22 @@ const walk = (node: Node, path: string, visit: (node: Node, path: string) => voi
 }
 
 const utf8 = new TextEncoder()
-const inside = (root: string, target: string) => {
-  const rel = Path.relative(root, target)
-  return rel === "" || (!rel.startsWith("..") && !Path.isAbsolute(rel))
-}
 
 export const load = Effect.fn("ScriptLoader.load")(function* (options: LoadOptions) {
+  return yield* loadWith(options, ResponseBlobs.make(yield* BlobStore))
+})
+
+const loadWith = Effect.fn("ScriptLoader.loadWith")(function* (
+  options: LoadOptions,
+  blobs: ResponseBlobs.ResponseBlobs
+) {
   const fs = yield* FileSystem.FileSystem
-  const blobs = yield* BlobStore
   const registry = yield* ActionRegistry
   const name = options.name ?? defaultName
   const realPath = (file: string) =>
     fs.realPath(file).pipe(Effect.mapError((error) => new ScriptNotFound({ file, reason: error.message })))
   const topReal = yield* realPath(options.file)
+  const topDir = yield* realPath(Path.dirname(options.file))
   const root = yield* realPath(options.root ?? Path.dirname(options.file))
   const files = new Map<string, LoadedFile>()
   const imports: Array<{ file: LoadedFile; path: string; args: ReadonlyArray<unknown> }> = []
@@ -169,13 +178,22 @@ export const load = Effect.fn("ScriptLoader.load")(function* (options: LoadOptio
         })
       }
       for (const external of externals) {
-        const target = Path.resolve(Path.dirname(real), external.target)
-        const escapes = () =>
-          new ScriptPathEscapes({ file: display, path: external.path, target: external.target, root })
-        if (!options.allowOutsideRoot && !inside(root, target)) return yield* escapes()
-        const targetReal = yield* realPath(target)
-        if (!options.allowOutsideRoot && !inside(root, targetReal)) return yield* escapes()
-        const sub = yield* loadFile(targetReal, [...chain, real])
+        const resolved = yield* External.resolve(external.target, {
+          including: real,
+          topDir,
+          root,
+          allowOutsideRoot: options.allowOutsideRoot === true
+        }).pipe(Effect.provideService(FileSystem.FileSystem, fs))
+        if (resolved._tag === "Escapes") {
+          return yield* new ScriptPathEscapes({ file: display, path: external.path, target: external.target, root })
+        }
+        if (resolved._tag === "Missing") {
+          return yield* new ScriptNotFound({
+            file: external.target,
+            reason: `no such file (the external of ${display} at ${external.path}; looked for ${resolved.tried.join(" and ")})`
+          })
+        }
+        const sub = yield* loadFile(resolved.real, [...chain, real])
         // Local names win; among externals, the first to bring a name wins (as in the older tool).
         for (const [n, v] of sub.scope) if (!file.scope.has(n)) file.scope.set(n, v)
       }
@@ -214,24 +232,40 @@ export const load = Effect.fn("ScriptLoader.load")(function* (options: LoadOptio
     modules.set(loaded.default.name, loaded.default)
   }
 
-  const blobCache = new Map<string, Uint8Array>()
-  const blob = (blobName: string) =>
-    Effect.suspend(() => {
-      const cached = blobCache.get(blobName)
-      if (cached !== undefined) return Effect.succeed(cached)
-      return Effect.tap(blobs.get(blobName), (bytes) => Effect.sync(() => blobCache.set(blobName, bytes)))
-    })
-
+  const used = new Map<string, Blob>()
+  /** The response of a step: bytes, or (a large blob) the blob, served from its file. */
   const response = (file: LoadedFile, path: string, node: ScriptStep | CommandStep) =>
     Effect.gen(function* () {
       const source = responseField(node)
       if (source === undefined) return undefined
       if (source._tag === "Text") return utf8.encode(source.text)
-      if (source._tag === "Blob") return yield* blob(source.name)
+      if (source._tag === "Blob") {
+        const blob = yield* blobs.response(source.name)
+        used.set(blob.name, blob)
+        return blob.bytes ?? blob
+      }
       if (!/^([0-9a-fA-F]{2})*$/.test(source.hex)) {
         return yield* new ScriptInvalid({ file: file.display, path: `${path}.response_hex`, reason: "not hex" })
       }
       return new Uint8Array(Buffer.from(source.hex, "hex"))
+    })
+
+  /** The response of a command step, as the bytes its action gets. */
+  const actionBytes = (file: LoadedFile, path: string, node: CommandStep) =>
+    Effect.gen(function* () {
+      const source = responseField(node)
+      if (source?._tag !== "Blob") return (yield* response(file, path, node)) as Uint8Array | undefined
+      const { blob, bytes } = yield* blobs.bytes(source.name)
+      used.set(blob.name, blob)
+      if (bytes === undefined) {
+        return yield* new ActionInvalid({
+          file: file.display,
+          path,
+          action: node.action,
+          reason: `its response blob ${blob.name} is ${blob.size} bytes; an action gets at most ${ResponseBlobs.maxActionBytes}`
+        })
+      }
+      return bytes
     })
 
   const compile = (
@@ -302,7 +336,7 @@ export const load = Effect.fn("ScriptLoader.load")(function* (options: LoadOptio
           if (module === undefined) {
             return yield* invalid(`module "${node.action.slice(0, dot)}" is not imported by the script`)
           }
-          const extra = yield* response(file, path, node)
+          const extra = yield* actionBytes(file, path, node)
           const args: ReadonlyArray<ActionArg> = extra === undefined ? node.args : [...node.args, extra]
           const prepared = module.prepare(node.action.slice(dot + 1), args)
           if (Result.isFailure(prepared)) return yield* invalid(prepared.failure)
@@ -381,7 +415,7 @@ export const load = Effect.fn("ScriptLoader.load")(function* (options: LoadOptio
     plan,
     files: [...files.values()].map((f) => f.display),
     names: [...top.scope.keys()],
-    blobs: [...blobCache].map(([blobName, bytes]) => ({ name: blobName, bytes: bytes.length })),
+    blobs: [...used.values()].map((blob) => ({ name: blob.name, bytes: blob.size, verified: blob.verified })),
     modules: [...modules.keys()]
   } satisfies LoadedScript
 })
@@ -398,9 +432,12 @@ export const loadAll = Effect.fn("ScriptLoader.loadAll")(function* (
     .readFileString(options.file)
     .pipe(Effect.mapError((error) => new ScriptNotFound({ file: options.file, reason: error.message })))
   const entries = yield* parseFile(options.file, text)
+  // One set of blobs for all entries: each is verified once, and memory stays within one load's budget.
+  const blobs = ResponseBlobs.make(yield* BlobStore)
   const scripts: Array<LoadedScript> = []
   for (const [n] of entries) {
-    scripts.push(yield* load({ ...options, name: n, moduleChecks: n === (options.moduleChecksOn ?? defaultName) }))
+    const moduleChecks = n === (options.moduleChecksOn ?? defaultName)
+    scripts.push(yield* loadWith({ ...options, name: n, moduleChecks }, blobs))
   }
   return scripts
 })

@@ -11,7 +11,11 @@ import { commandFields, type Compound, defaultName, type Node, responseFields, s
 export interface Exchange {
   /** What the client sent before the server answered (empty when the server spoke first). */
   readonly command: Uint8Array
-  readonly response: Uint8Array
+  /**
+   * The server's answer: bytes, or a raw file already holding them (the record proxy's large responses), which
+   * becomes a blob (the file is moved into the blob store).
+   */
+  readonly response: Uint8Array | { readonly file: string; readonly size: number }
 }
 
 export class ScriptWriteFailed extends Schema.TaggedError<ScriptWriteFailed>()("ScriptWriteFailed", {
@@ -28,7 +32,10 @@ export const toCompound = Effect.fn("ScriptWriter.toCompound")(function* (exchan
   const blobs = yield* BlobStore
   const scripts: Array<Node> = []
   for (const exchange of exchanges) {
-    const response = yield* responseFields(exchange.response, blobs.put)
+    const response =
+      exchange.response instanceof Uint8Array
+        ? yield* responseFields(exchange.response, blobs.put)
+        : { response_blob: yield* blobs.putFile(exchange.response.file) }
     scripts.push({ type: "script", ...commandFields(exchange.command), ...response })
   }
   return { type: "compound", scripts } satisfies Compound

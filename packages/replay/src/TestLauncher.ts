@@ -3,6 +3,7 @@
  * the older sock_test.py gave it (NDS_TEST_HOST, NDS_TEST_PORT, NDS2_CHANNEL_DB_DIR: a fresh temp dir removed
  * afterwards) plus TESTBED_REPLAY_HOST/PORT, streams its output, and decides the exit code: the command's own,
  * or 1 when the replay failed (a divergence, a script not run to its end), 124 when the overall timeout hit.
+ * A failed replay does not wait for the command: after a short grace it is stopped (SIGTERM, then SIGKILL).
  */
 import { Command, type CommandError, CommandRunner } from "@testbed/commands"
 import { Console, Duration, Effect, FileSystem, Stream } from "effect"
@@ -17,6 +18,13 @@ export interface TestOptions extends ReplayServer.ServeOptions {
   readonly timeout?: Duration.Input | undefined
   /** How long open connections may take to finish after the command exits. Default 2 seconds. */
   readonly grace?: Duration.Input | undefined
+  /**
+   * Once the replay has failed, how long the command may take to end by itself before it gets SIGTERM (then
+   * SIGKILL after `killGrace`): a failed replay does not wait for a client that lingers. Default 2 seconds.
+   */
+  readonly failureGrace?: Duration.Input | undefined
+  /** Between SIGTERM and SIGKILL of the command's process group. Default 2 seconds. */
+  readonly killGrace?: Duration.Input | undefined
 }
 
 export interface TestResult {
@@ -71,7 +79,8 @@ export const run = Effect.fn("TestLauncher.run")(function* (plan: Plan, options:
         env: { ...clientEnv(server.host, server.port), NDS2_CHANNEL_DB_DIR: channelDb },
         envMode: "extend",
         // The runner keeps at most this much; everything is streamed through as it comes anyway.
-        maxOutputBytes: 0
+        maxOutputBytes: 0,
+        killGracePeriod: Duration.fromInputUnsafe(options.killGrace ?? Duration.seconds(2))
       })
       const stdout = process.stdout
       const stderr = process.stderr
@@ -92,7 +101,15 @@ export const run = Effect.fn("TestLauncher.run")(function* (plan: Plan, options:
           )
         )
       )
-      const finished = yield* client.pipe(Effect.timeoutOption(options.timeout ?? Duration.minutes(5)))
+      // Once the replay has failed its verdict is known: the command gets a short grace, then is interrupted
+      // (the runner sends its process group SIGTERM, then SIGKILL) rather than awaited.
+      const stopped = Effect.as(
+        Effect.andThen(server.failed, Effect.sleep(options.failureGrace ?? Duration.seconds(2))),
+        null
+      )
+      const finished = yield* Effect.raceFirst(client, stopped).pipe(
+        Effect.timeoutOption(options.timeout ?? Duration.minutes(5))
+      )
       const outcome = yield* server.finish(options.grace ?? Duration.seconds(2))
       const timedOut = finished._tag === "None"
       const code = timedOut ? null : finished.value

@@ -1,6 +1,7 @@
 // @testbed/replay: Record a TCP session through a proxy, replay the server side and fail on the first divergence
 export * as Action from "./Action.ts"
 export * as BlobStore from "./BlobStore.ts"
+export * as CheckReport from "./CheckReport.ts"
 export * as Fault from "./Fault.ts"
 export * as Nds1 from "./nds/Nds1.ts"
 export * as Nds2 from "./nds/Nds2.ts"

@@ -111,6 +111,29 @@ describe("BlobStore", () => {
     }).pipe(Effect.provide(platform))
   )
 
+  it.live("a remote cache that never answers fails after the idle timeout instead of hanging", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const silent = yield* Effect.acquireRelease(
+        Effect.callback<Http.Server>((resume) => {
+          const server = Http.createServer(() => {})
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) =>
+          Effect.sync(() => {
+            server.closeAllConnections()
+            server.close()
+          })
+      )
+      const url = `http://127.0.0.1:${(silent.address() as { port: number }).port}/blobs`
+      const blobs = yield* make({ dir, remote: url, remoteIdleTimeout: "300 millis" })
+      const exit = yield* Effect.exit(blobs.open("d".repeat(40))).pipe(Effect.timeout("30 seconds"))
+      const failure = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
+      assert.strictEqual(failure?._tag === "Fail" ? failure.error._tag : "none", "BlobFetchFailed")
+      assert.deepStrictEqual(yield* (yield* FileSystem.FileSystem).readDirectory(dir), [])
+    }).pipe(Effect.provide(platform))
+  )
+
   it.live("is a service with a layer", () =>
     Effect.gen(function* () {
       const blobs = yield* BlobStore

@@ -19,7 +19,7 @@ import {
 } from "./support.ts"
 
 /** Runs the proxy in the background; `result` waits for it to write. */
-const startProxy = (dir: string, remotePort: number, connections?: number) =>
+const startProxy = (dir: string, remotePort: number, connections?: number, keepEmpty?: boolean) =>
   Effect.gen(function* () {
     const listening = yield* Deferred.make<number>()
     const fiber = yield* Effect.forkChild(
@@ -30,6 +30,7 @@ const startProxy = (dir: string, remotePort: number, connections?: number) =>
         remotePort,
         base: Path.join(dir, "session"),
         connections,
+        keepEmpty,
         onListening: (_, port) => Deferred.succeed(listening, port)
       }).pipe(Effect.provide(BlobStore.layer({ dir: Path.join(dir, "blobs") }).pipe(Layer.provideMerge(platform))))
     )
@@ -91,6 +92,47 @@ describe("RecordProxy", () => {
         const early = yield* replay(dir, "session-1.json", ["--stop-after", "2", ...args])
         assert.strictEqual(early.exitCode, 1)
         assert.strictEqual(early.outcome.failures[0]?._tag, "ScriptNotExhausted")
+      }).pipe(Effect.provide(platform)),
+    120_000
+  )
+
+  it.live(
+    "drops connections a port probe opened and closed without a byte; keepEmpty keeps them",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const fs = yield* FileSystem.FileSystem
+        const greeter = yield* startGreeter
+        /** A wait-for-port probe: connect, then close (FIN) or reset (RST) at once. */
+        const probe = (port: number, reset: boolean) =>
+          Effect.scoped(
+            Effect.flatMap(rawClient(port), (c) =>
+              Effect.andThen(
+                Effect.sync(() => (reset ? c.socket.resetAndDestroy() : c.socket.end())),
+                c.received
+              )
+            )
+          )
+        const proxy = yield* startProxy(dir, greeter.port, 1)
+        yield* probe(proxy.port, false)
+        yield* probe(proxy.port, true)
+        const direct = yield* runClient(proxy.port)
+        assert.strictEqual(direct.code, 0, direct.output)
+        const recorded = yield* proxy.result
+        assert.strictEqual(recorded.connections, 1)
+        assert.strictEqual(recorded.emptyDropped, 2)
+        const json = JSON.parse(yield* fs.readFileString(recorded.file!))
+        assert.strictEqual(json.recorded_script.type, "compound")
+        const passed = yield* replay(dir, Path.basename(recorded.file!), [])
+        assert.strictEqual(passed.exitCode, 0)
+
+        const keeping = yield* startProxy(dir, greeter.port, 2, true)
+        yield* probe(keeping.port, false)
+        assert.strictEqual((yield* runClient(keeping.port)).code, 0)
+        const kept = yield* keeping.result
+        assert.strictEqual(kept.connections, 2)
+        const keptJson = JSON.parse(yield* fs.readFileString(kept.file!))
+        assert.strictEqual(keptJson.recorded_script.type, "compound_multi")
       }).pipe(Effect.provide(platform)),
     120_000
   )

@@ -1,9 +1,12 @@
+import * as Path from "node:path"
+import * as Zlib from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Fiber, Schema } from "effect"
+import { Deferred, Duration, Effect, Fiber, FileSystem, Schema } from "effect"
 import * as Action from "../src/Action.ts"
+import * as BlobStore from "../src/BlobStore.ts"
 import type { Plan, Step } from "../src/Plan.ts"
 import * as ReplayServer from "../src/ReplayServer.ts"
-import { rawClient } from "./support.ts"
+import { platform, rawClient, tempDir } from "./support.ts"
 
 const exchange = (
   command: string | Uint8Array,
@@ -115,6 +118,114 @@ describe("ReplayServer", () => {
       const outcome = yield* server.done
       const failure = outcome.failures[0]!
       assert.isTrue(failure._tag === "StepTimedOut" && failure.offset === 6 && failure.step === "g[1]")
+    })
+  )
+
+  it.live("a step's timeout is a deadline for the whole step: a client trickling bytes cannot keep it alive", () =>
+    Effect.gen(function* () {
+      const slow: Plan = { _tag: "Single", steps: [exchange("0123456789abcdefghij", "ok", "slow")] }
+      const server = yield* serve(slow, { connections: 1, stepTimeout: Duration.millis(1500) })
+      const client = yield* rawClient(server.port)
+      // One byte every 150 ms: each read comes well within the timeout, the whole command (3 s) does not.
+      yield* Effect.forEach(
+        "0123456789abcdefghij".split(""),
+        (byte) => Effect.andThen(Effect.sleep(Duration.millis(150)), client.write(byte)),
+        { discard: true }
+      ).pipe(Effect.forkChild)
+      const outcome = yield* server.done
+      const failure = outcome.failures[0]!
+      assert.strictEqual(failure._tag, "StepTimedOut", failure.message)
+      assert.isTrue(failure._tag === "StepTimedOut" && failure.offset < 20 && failure.step === "slow")
+    })
+  )
+
+  it.live("a response to a client that reads nothing fails after the step timeout instead of waiting forever", () =>
+    Effect.gen(function* () {
+      const big: Plan = { _tag: "Single", steps: [exchange("get", Buffer.alloc(32 * 1024 * 1024, 1), "big")] }
+      const server = yield* serve(big, { connections: 1, stepTimeout: Duration.seconds(1) })
+      const client = yield* rawClient(server.port)
+      client.socket.pause()
+      yield* client.write("get")
+      const outcome = yield* server.done.pipe(Effect.timeout(Duration.seconds(30)))
+      const failure = outcome.failures[0]!
+      assert.strictEqual(failure._tag, "ScriptNotExhausted", failure.message)
+      assert.include(failure.message, "read nothing for 1000 ms")
+    })
+  )
+
+  it.live("a line an action reads is capped: no newline within the bound is LineTooLong", () =>
+    Effect.gen(function* () {
+      const lines = Action.makeModule({
+        name: "lines",
+        state: () => ({}),
+        actions: {
+          read: Action.make(Schema.Tuple([]), (_args, _state: object, io) => Effect.asVoid(io.readLine))
+        }
+      })
+      const prepared = lines.prepare("read", [])
+      if (prepared._tag !== "Success") return assert.fail("invalid")
+      const plan: Plan = {
+        _tag: "Single",
+        steps: [{ _tag: "Action", path: "r", action: "lines.read", prepared: prepared.success }]
+      }
+      const server = yield* serve(plan, { connections: 1, stepTimeout: Duration.seconds(60) })
+      const client = yield* rawClient(server.port)
+      yield* client.write(Buffer.alloc(4 * 1024 * 1024, "x"))
+      const outcome = yield* server.done.pipe(Effect.timeout(Duration.seconds(30)))
+      const failure = outcome.failures[0]!
+      assert.strictEqual(failure._tag, "LineTooLong", failure.message)
+      assert.include(failure.message, "65536")
+    })
+  )
+
+  it.live("a plain script no client connected to is not exhausted, unless connections are optional", () =>
+    Effect.gen(function* () {
+      const unused = yield* serve(greeting)
+      const outcome = yield* unused.finish(0)
+      const failure = outcome.failures[0]!
+      assert.strictEqual(outcome.failures.length, 1)
+      assert.isTrue(failure._tag === "ScriptNotExhausted" && failure.connection === 0 && failure.remainingSteps === 3)
+      assert.include(failure.message, "never opened")
+      const two = yield* serve(greeting, { connections: 2 })
+      const client = yield* rawClient(two.port)
+      yield* client.write("NAME bob\nQUIT\n")
+      yield* client.received
+      const missing = (yield* two.finish(Duration.seconds(5))).failures
+      assert.deepStrictEqual(
+        missing.map((f) => [f._tag, f.connection]),
+        [["ScriptNotExhausted", 1]]
+      )
+      const optional = yield* serve(greeting, { optionalConnections: true })
+      assert.deepStrictEqual((yield* optional.finish(0)).failures, [])
+      const multi = yield* serve({ _tag: "Multi", connections: [[exchange("a", "b")]] }, { optionalConnections: true })
+      assert.deepStrictEqual((yield* multi.finish(0)).failures, [])
+      // An empty script has nothing to leave unused.
+      assert.deepStrictEqual((yield* (yield* serve({ _tag: "Single", steps: [] })).finish(0)).failures, [])
+    })
+  )
+
+  it.live("the summary counts the bytes of every connection, those still open when the run ends included", () =>
+    Effect.gen(function* () {
+      const server = yield* serve(greeting)
+      const clients = yield* Effect.forEach(Array.from({ length: 500 }), () => rawClient(server.port), {
+        concurrency: 50
+      })
+      // Half of them run the script to its end, the other half stay after the first answer.
+      const [done, open] = [clients.slice(0, 250), clients.slice(250)]
+      yield* Effect.forEach(done, (c) => Effect.andThen(c.write("NAME bob\nQUIT\n"), c.received), {
+        concurrency: 50,
+        discard: true
+      })
+      yield* Effect.forEach(open, (c) => Effect.andThen(c.write("NAME bob\n"), c.readAtLeast(13)), {
+        concurrency: 50,
+        discard: true
+      })
+      const outcome = yield* server.finish(0)
+      assert.strictEqual(outcome.summary.connections, 500)
+      assert.strictEqual(outcome.summary.completed, 250)
+      assert.strictEqual(outcome.summary.bytesReceived, 250 * 14 + 250 * 9)
+      assert.strictEqual(outcome.summary.bytesSent, 250 * 17 + 250 * 13)
+      assert.strictEqual(outcome.failures.length, 250)
     })
   )
 
@@ -280,6 +391,41 @@ describe("ReplayServer", () => {
       })
     )
   })
+
+  it.live(
+    "a blob too large for memory is streamed from its file, faults included; a file changed since it was verified fails",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const fs = yield* FileSystem.FileSystem
+        const store = yield* BlobStore.make({ dir })
+        const content = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) % 251))
+        const name = yield* store.put(content)
+        // keepInMemory 0: the step holds the blob, not its bytes.
+        const blob = yield* store.open(name)
+        assert.isUndefined(blob.bytes)
+        const plan: Plan = { _tag: "Single", steps: [{ ...exchange("get", new Uint8Array(0), "big"), response: blob }] }
+        const fetch = (options: ReplayServer.ServeOptions) =>
+          Effect.gen(function* () {
+            const server = yield* serve(plan, { connections: 1, ...options })
+            const client = yield* rawClient(server.port)
+            yield* client.write("get")
+            yield* client.end
+            return { received: (yield* client.received).bytes, outcome: yield* server.done }
+          })
+        const plain = yield* fetch({})
+        assert.isTrue(plain.received.equals(content))
+        assert.strictEqual(plain.outcome.summary.bytesSent, content.length)
+        const chunked = yield* fetch({ faults: [{ step: undefined, fault: { chunk: { size: 7777 } } }] })
+        assert.isTrue(chunked.received.equals(content))
+        const cut = yield* fetch({ faults: [{ step: undefined, fault: { truncate: 100_001 } }] })
+        assert.isTrue(cut.received.equals(content.subarray(0, 100_001)))
+        yield* fs.writeFile(Path.join(dir, `${name}.gz`), Zlib.gzipSync(Buffer.from("swapped")))
+        const changed = yield* fetch({})
+        assert.strictEqual(changed.outcome.failures[0]?._tag, "ResponseUnreadable")
+        assert.include(changed.outcome.failures[0]?.message ?? "", "changed since it was verified")
+      }).pipe(Effect.provide(platform))
+  )
 
   it.live("closing the scope stops the server and its connections", () =>
     Effect.gen(function* () {

@@ -2,7 +2,7 @@ import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Schema } from "effect"
 import * as Action from "../src/Action.ts"
-import { loadIn, platform, tempDir, writeFiles } from "./support.ts"
+import { fixtures, inMemory, loadIn, platform, tempDir, writeFiles } from "./support.ts"
 
 const step = (command: string, response: string) => ({ type: "script", command, response })
 
@@ -66,7 +66,9 @@ describe("ScriptLoader", () => {
       assert.strictEqual(loaded.plan._tag, "Single")
       const steps = loaded.plan._tag === "Single" ? loaded.plan.steps : []
       assert.deepStrictEqual(
-        steps.map((s) => (s._tag === "Exchange" ? `${Buffer.from(s.command)}=${Buffer.from(s.response)}` : s._tag)),
+        steps.map((s) =>
+          s._tag === "Exchange" ? `${Buffer.from(s.command)}=${Buffer.from(inMemory(s.response))}` : s._tag
+        ),
         ["a=1", "d=4", "l=main wins", "Sleep"]
       )
       assert.include(steps[1]!.path, "recorded_script.scripts[2] -> shared.scripts[1] -> deep")
@@ -113,6 +115,70 @@ describe("ScriptLoader", () => {
       assert.include(error.message, "../outside.json")
       const allowed = yield* loadIn(root, "s.json", { allowOutsideRoot: true })
       assert.strictEqual(allowed.plan._tag === "Single" ? allowed.plan.steps.length : 0, 1)
+    }).pipe(Effect.provide(platform))
+  )
+
+  it.live("loads nested externals written for the older tool (paths from the top script's directory)", () =>
+    Effect.gen(function* () {
+      // fixtures/replay/nested: parts/greeting.json names "parts/words.json", as the older tool resolved it.
+      const nested = Path.join(fixtures, "nested")
+      const loaded = yield* loadIn(nested, "session.json")
+      const steps = loaded.plan._tag === "Single" ? loaded.plan.steps : []
+      assert.deepStrictEqual(
+        steps.map((s) => (s._tag === "Exchange" ? Buffer.from(s.command).toString() : s._tag)),
+        ["", "NAME testbed\n", "QUIT\n"]
+      )
+      assert.deepStrictEqual(
+        loaded.files.map((f) => Path.relative(nested, Path.resolve(f))),
+        ["session.json", Path.join("parts", "greeting.json"), Path.join("parts", "words.json")]
+      )
+    }).pipe(Effect.provide(platform))
+  )
+
+  it.live("an external resolves beside its including file first, then in the top script's directory, confined", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const root = Path.join(dir, "root")
+      yield* writeFiles(dir, {
+        "secret.json": { x: step("s", "secret") },
+        "root/top.json": {
+          recorded_script: {
+            type: "compound",
+            scripts: [
+              { type: "external", file: "parts/a.json" },
+              { type: "named", name: "which" }
+            ]
+          }
+        },
+        "root/parts/a.json": { a: { type: "external", file: "b.json" } },
+        // Both exist: the one beside parts/a.json wins.
+        "root/parts/b.json": { which: step("w", "beside the including file") },
+        "root/b.json": { which: step("w", "top directory") },
+        "root/escape.json": {
+          recorded_script: { type: "compound", scripts: [{ type: "external", file: "parts/up.json" }] }
+        },
+        // ../secret.json from parts/ is root/secret.json (missing); from the top directory it leaves the root.
+        "root/parts/up.json": { u: { type: "external", file: "../secret.json" } },
+        "root/missing.json": {
+          recorded_script: { type: "compound", scripts: [{ type: "external", file: "parts/none.json" }] }
+        },
+        "root/parts/none.json": { n: { type: "external", file: "nowhere.json" } }
+      })
+      const loaded = yield* loadIn(root, "top.json")
+      const steps = loaded.plan._tag === "Single" ? loaded.plan.steps : []
+      const first = steps[0]
+      assert.strictEqual(
+        first?._tag === "Exchange" && first.response instanceof Uint8Array
+          ? Buffer.from(first.response).toString()
+          : "",
+        "beside the including file"
+      )
+      const escapes = yield* failure(loadIn(root, "escape.json"))
+      assert.strictEqual(escapes._tag, "ScriptPathEscapes", escapes.message)
+      const missing = yield* failure(loadIn(root, "missing.json"))
+      assert.strictEqual(missing._tag, "ScriptNotFound")
+      assert.include(missing.message, Path.join(root, "parts", "nowhere.json"))
+      assert.include(missing.message, Path.join(root, "nowhere.json"))
     }).pipe(Effect.provide(platform))
   )
 

@@ -56,6 +56,55 @@ describe("TestLauncher", () => {
     }).pipe(Effect.provide(layers))
   )
 
+  it.live(
+    "once the replay failed, a client that lingers is stopped (TERM, then KILL) and the run exits 1 promptly",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const fs = yield* FileSystem.FileSystem
+        const pidFile = Path.join(dir, "pid")
+        // Connects, sends nothing (the step times out), ignores SIGTERM and would sleep for a minute.
+        const lingering = [
+          "-e",
+          `require("fs").writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));` +
+            `process.on("SIGTERM", () => {});` +
+            `require("net").connect(Number(process.env.NDS_TEST_PORT), process.env.NDS_TEST_HOST).on("error", () => {});` +
+            `setTimeout(() => {}, 60000)`
+        ]
+        const result = yield* launch((yield* greeting).plan, node, lingering, {
+          stepTimeout: Duration.seconds(1),
+          timeout: Duration.minutes(5)
+        }).pipe(Effect.timeout(Duration.seconds(40)))
+        assert.strictEqual(result.exitCode, 1)
+        assert.isFalse(result.timedOut)
+        assert.strictEqual(result.outcome.failures[0]?._tag, "StepTimedOut")
+        const pid = Number(yield* fs.readFileString(pidFile))
+        const alive = yield* Effect.sync(() => {
+          try {
+            process.kill(pid, 0)
+            return true
+          } catch {
+            return false
+          }
+        })
+        assert.isFalse(alive, "the client was left running")
+      }).pipe(Effect.provide(layers)),
+    60_000
+  )
+
+  it.live("a client that never connects fails the run, unless connections are optional", () =>
+    Effect.gen(function* () {
+      const plan = (yield* greeting).plan
+      const never = yield* launch(plan, "true", [])
+      assert.strictEqual(never.exitCode, 1)
+      assert.strictEqual(never.commandExitCode, 0)
+      const failure = never.outcome.failures[0]
+      assert.isTrue(failure?._tag === "ScriptNotExhausted" && failure.message.includes("never opened"))
+      const optional = yield* launch(plan, "true", [], { optionalConnections: true })
+      assert.strictEqual(optional.exitCode, 0)
+    }).pipe(Effect.provide(layers))
+  )
+
   it.live("exits 124 when the overall timeout hits, and ends the command", () =>
     Effect.gen(function* () {
       const result = yield* launch(empty, "sleep", ["30"], { timeout: Duration.millis(500) })
@@ -102,6 +151,14 @@ describe("TestLauncher", () => {
         const check = yield* run(["check", Path.join(fixtures, "multi-1.json")])
         assert.strictEqual(check.code, 0, check.output)
         assert.include(check.output, "recorded_script: 2 connection(s)")
+        const blobs = yield* run(["check", Path.join(fixtures, "greeting-1.json")])
+        assert.include(blobs.output, "99cdfefc9717aa740d26c476135674a0d622afdf: 5000 bytes, verified (sha1")
+        const greeting = Path.join(fixtures, "greeting-1.json")
+        const never = yield* run(["test", "-i", greeting, "--", "true"])
+        assert.strictEqual(never.code, 1, never.output)
+        assert.include(never.output, "the client never opened this connection")
+        const optional = yield* run(["test", "-i", greeting, "--optional-connections", "--", "true"])
+        assert.strictEqual(optional.code, 0, optional.output)
         const missing = yield* run(["check", Path.join(fixtures, "nope.json")])
         assert.strictEqual(missing.code, 2)
       }),

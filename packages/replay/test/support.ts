@@ -8,6 +8,7 @@ import { LocalRunner } from "@testbed/commands"
 import { Effect, FileSystem, Layer, Option, type Scope } from "effect"
 import { ActionRegistry, type ActionModule } from "../src/Action.ts"
 import { BlobStore } from "../src/BlobStore.ts"
+import type { Response } from "../src/Plan.ts"
 import * as ScriptLoader from "../src/ScriptLoader.ts"
 
 export const repo = Path.resolve(import.meta.dirname, "../../..")
@@ -177,3 +178,9 @@ export const rawClient = (port: number) =>
   )
 
 export const getOrThrow = <A>(option: Option.Option<A>): A => Option.getOrThrow(option)
+
+/** A step's response held in memory (a small one); a streamed blob is a test failure here. */
+export const inMemory = (response: Response): Uint8Array => {
+  if (response instanceof Uint8Array) return response
+  throw new Error(`the response is the streamed blob ${response.name}, not bytes in memory`)
+}

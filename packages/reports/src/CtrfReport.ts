@@ -3,6 +3,8 @@
  * ours map onto them and the original is kept in `rawStatus`: flaky → passed with `flaky: true`, timeout → failed,
  * unsupported → skipped, interrupted → other.
  */
+import { concat } from "./internal/chunks.ts"
+import { pieces } from "./internal/json.ts"
 import type { Attempt, ArtifactRef, RunSummary, Status, TestResult } from "./RunSummary.ts"
 
 export const fileName = "ctrf-report.json"
@@ -85,7 +87,8 @@ const test = (t: TestResult, suite: string) => {
   }
 }
 
-export const render = (s: RunSummary): string => {
+/** The document in pieces (one test at a time): a run of any size is written without one huge string. */
+export function* chunks(s: RunSummary): Generator<string> {
   const suite = s.experiment_name ?? s.experiment_id
   const report = {
     reportFormat: "CTRF",
@@ -126,5 +129,8 @@ export const render = (s: RunSummary): string => {
       extra: { eventsTotal: s.report_metadata.events_total, eventsUnknown: s.report_metadata.events_unknown }
     }
   }
-  return `${JSON.stringify(report, null, 2)}\n`
+  yield* pieces(report)
+  yield "\n"
 }
+
+export const render = (s: RunSummary): string => concat(chunks(s))

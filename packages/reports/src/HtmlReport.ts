@@ -3,10 +3,11 @@
  * tests and services as inline SVG, every test with its failure details, the services. No script, no network:
  * a Content-Security-Policy forbids both, and every text from the run is escaped.
  */
-import { attr, href, human, text } from "./internal/escape.ts"
-import { colour } from "./internal/labels.ts"
+import { concat } from "./internal/chunks.ts"
+import { attr, href, human, insideRun, text } from "./internal/escape.ts"
+import { cellAt, colour } from "./internal/labels.ts"
 import { phases, phaseOf, render as timeline } from "./internal/timeline.ts"
-import { type RunSummary, type Status, statuses, type TestResult } from "./RunSummary.ts"
+import { type RunSummary, type ServiceResult, type Status, statuses, type TestResult } from "./RunSummary.ts"
 
 export const fileName = "report.html"
 
@@ -87,8 +88,9 @@ const legend = (present: ReadonlyArray<Status>, extra = "") =>
 const matrix = (s: RunSummary): string => {
   if (s.matrix === null) return ""
   const { cells, columns, rows } = s.matrix
+  const at = cellAt(s.matrix)
   const td = (row: string, column: string) => {
-    const c = cells.find((x) => x.row === row && x.column === column)
+    const c = at(row, column)
     if (c === undefined) return '<td class="empty">·</td>'
     const title = c.tests.join(", ")
     const count = c.tests.length > 1 ? ` ×${c.tests.length}` : ""
@@ -118,7 +120,11 @@ const timelineSection = (s: RunSummary): string => {
   return ["<h2>Timeline</h2>", `<div class="panel">${svg}${legend(present, phaseLegend)}</div>`].join("\n")
 }
 
-const link = (label: string, path: string) => `<a href="${attr(href(path))}">${text(label)}</a>`
+/** A link only to a path inside the run directory; anything else is shown as text, never followed. */
+const link = (label: string, path: string) =>
+  insideRun(path)
+    ? `<a href="${attr(href(path))}">${text(label)}</a>`
+    : `${text(label === path ? path : `${label} (${path})`)} <i>(outside the run directory, not linked)</i>`
 
 const testDetails = (t: TestResult): string => {
   const open = t.status === "failed" || t.status === "timeout" || t.status === "interrupted"
@@ -165,22 +171,74 @@ const testDetails = (t: TestResult): string => {
   return `<details${open ? " open" : ""}><summary>${pill(t.status)}<span class="name">${text(t.name)}</span><span class="meta">${meta}</span></summary>${parts.join("")}</details>`
 }
 
-const servicesTable = (s: RunSummary): string => {
-  if (s.services.length === 0) return ""
-  const rows = s.services.map(
-    (v) =>
-      `<tr><td>${text(v.test)}</td><td>${text(v.service_name)}</td><td>${text(v.implementation ?? "—")}</td><td>${v.service_type ?? "—"}</td>` +
-      `<td>${text(v.status)}${v.unsupported ? " (unsupported)" : ""}</td><td class="num">${v.exit_code ?? text(v.signal ?? "—")}</td><td>${v.crashed ? "yes" : "no"}</td></tr>`
-  )
-  return [
-    "<h2>Services</h2>",
-    '<div class="panel"><table><tr><th>Test</th><th>Service</th><th>Implementation</th><th>Type</th><th>Final state</th><th>Exit</th><th>Crashed</th></tr>',
-    ...rows,
-    "</table></div>"
-  ].join("\n")
+/** Above this many tests, only those that did not pass get their details (all of them are in the JSON report). */
+export const detailLimit = 2000
+
+/** Above this many services, only those that ended badly are listed. */
+export const serviceLimit = 2000
+
+const notice = (message: string) => `<p class="sub">${message}</p>`
+
+function* testsSection(s: RunSummary): Generator<string> {
+  const results = s.tests.results
+  yield '<h2>Tests</h2>\n<div class="panel">'
+  if (results.length === 0) {
+    yield "<p>No tests were declared.</p></div>"
+    return
+  }
+  const all = results.length <= detailLimit
+  let shown = 0
+  let left = 0
+  for (const t of results) {
+    if (!all && t.status === "passed") continue
+    if (shown >= detailLimit) {
+      left++
+      continue
+    }
+    yield `${shown === 0 ? "" : "\n"}${testDetails(t)}`
+    shown++
+  }
+  if (!all) {
+    const passed = s.tests.passed
+    const more = left === 0 ? "" : ` and ${left} more that did not pass`
+    yield notice(
+      `${results.length} tests: too many to list each here (over ${detailLimit}). Shown: ${shown} that did not pass; not shown: ${passed} passed${more}. experiment_summary.json and junit.xml have every test.`
+    )
+  }
+  yield "</div>"
 }
 
-export const render = (s: RunSummary): string => {
+const endedBadly = (v: ServiceResult) =>
+  v.crashed || v.unsupported || v.status === "ERROR" || (v.exit_code !== null && v.exit_code !== 0) || v.signal !== null
+
+const serviceRow = (v: ServiceResult) =>
+  `<tr><td>${text(v.test)}</td><td>${text(v.service_name)}</td><td>${text(v.implementation ?? "—")}</td><td>${v.service_type ?? "—"}</td>` +
+  `<td>${text(v.status)}${v.unsupported ? " (unsupported)" : ""}</td><td class="num">${v.exit_code ?? text(v.signal ?? "—")}</td><td>${v.crashed ? "yes" : "no"}</td></tr>`
+
+function* servicesSection(s: RunSummary): Generator<string> {
+  if (s.services.length === 0) return
+  yield '<h2>Services</h2>\n<div class="panel"><table><tr><th>Test</th><th>Service</th><th>Implementation</th><th>Type</th><th>Final state</th><th>Exit</th><th>Crashed</th></tr>'
+  const all = s.services.length <= serviceLimit
+  let shown = 0
+  let bad = 0
+  for (const v of s.services) {
+    if (!all && !endedBadly(v)) continue
+    bad++
+    if (shown >= serviceLimit) continue
+    yield `\n${serviceRow(v)}`
+    shown++
+  }
+  yield "\n</table>"
+  if (!all) {
+    yield notice(
+      `${s.services.length} services: too many to list each here (over ${serviceLimit}). Shown: ${shown} of the ${bad} that crashed, failed or ended with a code or signal. experiment_summary.json has every service.`
+    )
+  }
+  yield "</div>"
+}
+
+/** The page in pieces, one test at a time: a run of any size is written without one huge string. */
+export function* chunks(s: RunSummary): Generator<string> {
   const name = s.experiment_name ?? s.experiment_id
   const meta = s.report_metadata
   const sub = [
@@ -190,7 +248,7 @@ export const render = (s: RunSummary): string => {
     s.configuration_file === null ? null : `from ${text(s.configuration_file)}`
   ].filter((x) => x !== null)
   const reason = s.reason === null ? "" : `<p class="sub">${text(s.reason)}</p>`
-  return `<!DOCTYPE html>
+  yield `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -207,12 +265,16 @@ ${reason}
 ${cards(s)}
 ${matrix(s)}
 ${timelineSection(s)}
-<h2>Tests</h2>
-<div class="panel">${s.tests.results.length === 0 ? "<p>No tests were declared.</p>" : s.tests.results.map(testDetails).join("\n")}</div>
-${servicesTable(s)}
+`
+  yield* testsSection(s)
+  yield "\n"
+  yield* servicesSection(s)
+  yield `
 <footer>Generated by testbed at ${text(meta.generated_at)} from ${meta.event_log === null ? "the event stream" : text(meta.event_log)} · ${meta.events_total} events${meta.events_unknown > 0 ? ` · ${meta.events_unknown} of unknown types skipped` : ""}${meta.events_invalid > 0 ? ` · ${meta.events_invalid} invalid skipped` : ""}</footer>
 </main>
 </body>
 </html>
 `
 }
+
+export const render = (s: RunSummary): string => concat(chunks(s))

@@ -4,16 +4,20 @@
  * failed attempts → `<rerunFailure>`/`<rerunError>`, or `<flakyFailure>`/`<flakyError>` when the test passed in
  * the end. Logs and artifacts go to `<system-out>` by path.
  */
+import { concat } from "./internal/chunks.ts"
 import { attr, seconds, text } from "./internal/escape.ts"
 import type { Attempt, RunSummary, TestResult } from "./RunSummary.ts"
 
 export const fileName = "junit.xml"
 
-const element = (name: string, attrs: ReadonlyArray<readonly [string, string | number | null]>, body?: string) => {
-  const a = attrs
+const attributes = (attrs: ReadonlyArray<readonly [string, string | number | null]>) =>
+  attrs
     .filter((pair): pair is readonly [string, string | number] => pair[1] !== null)
     .map(([k, v]) => ` ${k}="${attr(String(v))}"`)
     .join("")
+
+const element = (name: string, attrs: ReadonlyArray<readonly [string, string | number | null]>, body?: string) => {
+  const a = attributes(attrs)
   return body === undefined ? `<${name}${a}/>` : `<${name}${a}>${body}</${name}>`
 }
 
@@ -100,7 +104,8 @@ const testcase = (t: TestResult, suite: string): string => {
   )
 }
 
-export const render = (s: RunSummary): string => {
+/** The document in pieces, one testcase each: a run of any size is written without one huge string. */
+export function* chunks(s: RunSummary): Generator<string> {
   const suite = s.experiment_name ?? s.experiment_id
   const failures = s.tests.failed
   const errors = s.tests.timeout + s.tests.interrupted
@@ -124,32 +129,27 @@ export const render = (s: RunSummary): string => {
         ])}`
     )
     .join("")
-  const cases = s.tests.results.map((t) => `\n    ${testcase(t, suite)}`).join("")
   const time = seconds(s.duration_seconds)
-  const testsuite = element(
-    "testsuite",
-    [
-      ["name", suite],
-      ["tests", s.tests.total],
-      ["failures", failures],
-      ["errors", errors],
-      ["skipped", skipped],
-      ["time", time],
-      ["timestamp", s.start_time],
-      ["id", s.experiment_id]
-    ],
-    `\n    <properties>${props}\n    </properties>${cases}\n  `
-  )
-  const root = element(
-    "testsuites",
-    [
-      ["name", suite],
-      ["tests", s.tests.total],
-      ["failures", failures],
-      ["errors", errors],
-      ["time", time]
-    ],
-    `\n  ${testsuite}\n`
-  )
-  return `<?xml version="1.0" encoding="UTF-8"?>\n${root}\n`
+  const root = attributes([
+    ["name", suite],
+    ["tests", s.tests.total],
+    ["failures", failures],
+    ["errors", errors],
+    ["time", time]
+  ])
+  const testsuite = attributes([
+    ["name", suite],
+    ["tests", s.tests.total],
+    ["failures", failures],
+    ["errors", errors],
+    ["skipped", skipped],
+    ["time", time],
+    ["timestamp", s.start_time],
+    ["id", s.experiment_id]
+  ])
+  yield `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites${root}>\n  <testsuite${testsuite}>\n    <properties>${props}\n    </properties>`
+  for (const t of s.tests.results) yield `\n    ${testcase(t, suite)}`
+  yield "\n  </testsuite>\n</testsuites>\n"
 }
+
+export const render = (s: RunSummary): string => concat(chunks(s))

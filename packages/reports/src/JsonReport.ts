@@ -3,13 +3,21 @@
  * log and the same `generated_at` always give the same bytes.
  */
 import { Schema } from "effect"
+import { concat } from "./internal/chunks.ts"
+import { pieces } from "./internal/json.ts"
 import { RunSummary } from "./RunSummary.ts"
 
 export const fileName = "experiment_summary.json"
 
 const encode = Schema.encodeSync(RunSummary)
 
-export const render = (summary: RunSummary): string => `${JSON.stringify(encode(summary), null, 2)}\n`
+/** The document in pieces (one test, one service at a time): a run of any size is written without one string. */
+export function* chunks(summary: RunSummary): Generator<string> {
+  yield* pieces(encode(summary))
+  yield "\n"
+}
+
+export const render = (summary: RunSummary): string => concat(chunks(summary))
 
 /** Reads a summary written by `render` (or by the older tool, for the fields they share) back. */
 export const decode = Schema.decodeUnknownEffect(Schema.fromJsonString(RunSummary))

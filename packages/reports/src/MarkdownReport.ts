@@ -2,15 +2,20 @@
  * `EXPERIMENT_REPORT.md`: what a person reads first — run facts, counts, the interop matrix when the run has
  * one, every test, then each failure with its message and links to its logs and artifacts.
  */
-import { human, md, mdFence, href } from "./internal/escape.ts"
-import { mark, runMark } from "./internal/labels.ts"
+import { concat, joinLines } from "./internal/chunks.ts"
+import { human, href, insideRun, md, mdFence } from "./internal/escape.ts"
+import { cellAt, mark, runMark } from "./internal/labels.ts"
 import { type RunSummary, type Status, statuses, type TestResult } from "./RunSummary.ts"
 
 export const fileName = "EXPERIMENT_REPORT.md"
 
 const status = (s: Status) => `${mark[s]} ${s}`
 
-const link = (label: string, path: string) => `[${md(label)}](${href(path)})`
+/** A link only to a path inside the run directory; anything else is shown as text, never linked. */
+const link = (label: string, path: string) =>
+  insideRun(path)
+    ? `[${md(label)}](${href(path)})`
+    : `${md(label === path ? path : `${label} (${path})`)} (outside the run directory, not linked)`
 
 const facts = (s: RunSummary): Array<string> => {
   const rows: Array<[string, string]> = [
@@ -41,9 +46,10 @@ const counts = (s: RunSummary): Array<string> => [
 
 const matrix = (s: RunSummary): Array<string> => {
   if (s.matrix === null) return []
-  const { cells, columns, rows } = s.matrix
+  const { columns, rows } = s.matrix
+  const at = cellAt(s.matrix)
   const cell = (row: string, column: string) => {
-    const found = cells.find((c) => c.row === row && c.column === column)
+    const found = at(row, column)
     if (found === undefined) return "·"
     return found.tests.length === 1 ? status(found.status) : `${status(found.status)} (${found.tests.length} tests)`
   }
@@ -117,14 +123,15 @@ const services = (s: RunSummary): Array<string> => {
   ]
 }
 
-export const render = (s: RunSummary): string => {
+/** The report's lines; a run of 100,000 tests is a long list of short lines, never one huge string. */
+const lines = (s: RunSummary): Array<string> => {
   const problems = s.tests.results.filter(isProblem)
   const meta = s.report_metadata
   const skippedEvents =
     meta.events_unknown + meta.events_invalid === 0
       ? ""
       : `; skipped ${meta.events_unknown} of unknown types${meta.unknown_event_types.length === 0 ? "" : ` (${meta.unknown_event_types.map(md).join(", ")})`} and ${meta.events_invalid} invalid`
-  const lines = [
+  return [
     `# Experiment report: ${md(s.experiment_name ?? s.experiment_id)}`,
     "",
     ...facts(s),
@@ -152,5 +159,9 @@ export const render = (s: RunSummary): string => {
       `(${meta.events_total} events${skippedEvents}).`,
     ""
   ]
-  return lines.join("\n")
 }
+
+/** The document in pieces, one line each. */
+export const chunks = (s: RunSummary): Iterable<string> => joinLines(lines(s))
+
+export const render = (s: RunSummary): string => concat(chunks(s))

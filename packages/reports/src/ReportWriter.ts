@@ -3,7 +3,8 @@
  * a summary already folded. Every renderer is a pure function of the RunSummary, so re-rendering a log gives the
  * same bytes for the same `generatedAt`.
  */
-import { Effect, FileSystem, Schema, SchemaTransformation } from "effect"
+import { randomUUID } from "node:crypto"
+import { Effect, Exit, FileSystem, Schema, SchemaTransformation } from "effect"
 import { EventLog } from "@testbed/events"
 import * as Collector from "./Collector.ts"
 import * as CtrfReport from "./CtrfReport.ts"
@@ -40,7 +41,14 @@ export const formats: ReadonlyArray<Format> = ["json", "md", "junit", "ctrf", "h
 /** The name of the event log inside an output directory. */
 export const eventLogName = "events.jsonl"
 
-const renderers: Record<Format, { readonly fileName: string; readonly render: (summary: RunSummary) => string }> = {
+interface Renderer {
+  readonly fileName: string
+  readonly render: (summary: RunSummary) => string
+  /** The same text in pieces, for files too large to hold as one string. */
+  readonly chunks: (summary: RunSummary) => Iterable<string>
+}
+
+const renderers: Record<Format, Renderer> = {
   json: JsonReport,
   md: MarkdownReport,
   junit: JUnitReport,
@@ -50,8 +58,11 @@ const renderers: Record<Format, { readonly fileName: string; readonly render: (s
 
 export const fileName = (format: Format): string => renderers[format].fileName
 
-/** Renders one format to a string. */
+/** Renders one format to a string (a run too large for one string is written with `writeSummary`). */
 export const render = (summary: RunSummary, format: Format): string => renderers[format].render(summary)
+
+/** Renders one format as pieces whose concatenation is `render(summary, format)`. */
+export const chunks = (summary: RunSummary, format: Format): Iterable<string> => renderers[format].chunks(summary)
 
 /** A report file could not be written. */
 export class ReportWriteFailed extends Schema.TaggedError<ReportWriteFailed>()("ReportWriteFailed", {
@@ -85,6 +96,50 @@ const join = (dir: string, name: string) => (dir === "" ? name : dir.endsWith("/
 const unique = (fs: ReadonlyArray<Format> | undefined): ReadonlyArray<Format> =>
   fs === undefined || fs.length === 0 ? formats : formats.filter((f) => fs.includes(f))
 
+/** Pieces are gathered to about this many characters before each write. */
+const batchLength = 1 << 20
+
+const encoder = new TextEncoder()
+
+/**
+ * Writes pieces of text to `file` through a temporary file beside it, then renames it into place, so a reader never
+ * sees half a report. The temporary name is unique and unguessable and the file is created exclusively (`wx`,
+ * O_CREAT|O_EXCL): an existing file or a symbolic link planted at that name is never opened or followed. A rename
+ * replaces a link at `file` itself rather than writing through it. On failure or interruption the temporary file
+ * is removed.
+ */
+export const writeAtomically = Effect.fn("ReportWriter.writeAtomically")(function* (
+  file: string,
+  content: Iterable<string>
+) {
+  const fs = yield* FileSystem.FileSystem
+  const failed = (error: { readonly message: string }) => new ReportWriteFailed({ path: file, reason: error.message })
+  const slash = file.lastIndexOf("/")
+  const temp = `${file.slice(0, slash + 1)}.${file.slice(slash + 1)}.${randomUUID()}.tmp`
+  let created = false
+  const write = Effect.gen(function* () {
+    const handle = yield* fs.open(temp, { flag: "wx", mode: 0o644 })
+    created = true
+    let batch: Array<string> = []
+    let length = 0
+    for (const piece of content) {
+      batch.push(piece)
+      length += piece.length
+      if (length >= batchLength) {
+        yield* handle.writeAll(encoder.encode(batch.join("")))
+        batch = []
+        length = 0
+      }
+    }
+    if (batch.length > 0) yield* handle.writeAll(encoder.encode(batch.join("")))
+    yield* handle.sync
+  }).pipe(Effect.scoped)
+  yield* Effect.andThen(write, fs.rename(temp, file)).pipe(
+    Effect.mapError(failed),
+    Effect.onExit((exit) => (Exit.isSuccess(exit) || !created ? Effect.void : Effect.ignore(fs.remove(temp))))
+  )
+})
+
 /** Writes the chosen formats (default: all) of a summary into `outputDir`; returns the paths written. */
 export const writeSummary = Effect.fn("ReportWriter.writeSummary")(function* (
   summary: RunSummary,
@@ -92,16 +147,13 @@ export const writeSummary = Effect.fn("ReportWriter.writeSummary")(function* (
   options: WriteOptions = {}
 ) {
   const fs = yield* FileSystem.FileSystem
-  const failed = (file: string) => (error: { readonly message: string }) =>
-    new ReportWriteFailed({ path: file, reason: error.message })
-  yield* fs.makeDirectory(outputDir, { recursive: true }).pipe(Effect.mapError(failed(outputDir)))
+  yield* fs
+    .makeDirectory(outputDir, { recursive: true })
+    .pipe(Effect.mapError((error) => new ReportWriteFailed({ path: outputDir, reason: error.message })))
   const written: Array<string> = []
   for (const format of unique(options.formats)) {
     const file = join(outputDir, fileName(format))
-    // Through a temporary file and a rename, so a reader never sees half a report.
-    const temp = `${file}.tmp`
-    yield* fs.writeFileString(temp, render(summary, format)).pipe(Effect.mapError(failed(file)))
-    yield* fs.rename(temp, file).pipe(Effect.mapError(failed(file)))
+    yield* writeAtomically(file, chunks(summary, format))
     written.push(file)
   }
   return written as ReadonlyArray<string>

@@ -2,7 +2,18 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, FileSystem } from "effect"
 import { type Browser, chromium } from "playwright-core"
-import { chromiumPath, chromiumPresent, renderFixture, required, scenarios, testResults } from "./support.ts"
+import * as ReportWriter from "../src/ReportWriter.ts"
+import {
+  chromiumPath,
+  chromiumPresent,
+  collecting,
+  generatedAt,
+  renderFixture,
+  required,
+  scenarios,
+  testResults,
+  writeLargeLog
+} from "./support.ts"
 
 // Offline by construction: no background traffic, no component updates, no first-run pages.
 const args = [
@@ -29,6 +40,7 @@ interface Visit {
   readonly testNames: ReadonlyArray<string>
   readonly matrixCells: ReadonlyArray<{ readonly text: string; readonly background: string }>
   readonly timelineBars: number
+  readonly buckets: number
 }
 
 type DomFacts = Omit<Visit, "consoleErrors" | "requests">
@@ -43,7 +55,8 @@ const readDom = `(() => ({
     text: e.textContent ?? "",
     background: getComputedStyle(e).backgroundColor
   })),
-  timelineBars: document.querySelectorAll("svg.timeline rect.attempt").length
+  timelineBars: document.querySelectorAll("svg.timeline rect.attempt").length,
+  buckets: document.querySelectorAll("svg.timeline rect.bucket").length
 }))()`
 
 /** Opens a report, records console errors and every request, reads the DOM, optionally takes a screenshot. */
@@ -122,4 +135,68 @@ describe.runIf(required(chromiumPresent))("HtmlReport in headless Chromium", () 
       }).pipe(Effect.provide(NodeServices.layer)),
     120_000
   )
+})
+
+describe.runIf(required(chromiumPresent))("HtmlReport of a large run in headless Chromium", () => {
+  it.live(
+    "3,000 tests: an aggregated timeline, the tests that did not pass, no console error",
+    () =>
+      Effect.gen(function* () {
+        const fs = yield* FileSystem.FileSystem
+        const dir = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-reports-large-" })
+        writeLargeLog(`${dir}/${ReportWriter.eventLogName}`, 3000)
+        yield* ReportWriter.renderDirectory(dir, { formats: ["html"], generatedAt })
+        const b = yield* browser
+        const page = yield* visit(b, `${dir}/report.html`)
+        assert.deepStrictEqual(page.consoleErrors, [])
+        assert.strictEqual(page.timelineBars, 0)
+        assert.isAbove(page.buckets, 10)
+        // Every 17th test failed: 177 of 3,000.
+        assert.strictEqual(page.testNames.length, 177)
+      }).pipe(Effect.provide(NodeServices.layer)),
+    120_000
+  )
+})
+
+describe("HtmlReport and MarkdownReport links", () => {
+  it("link only to paths inside the run directory", () => {
+    const { add, summary: summarize } = collecting()
+    add("experiment.started", "run", { name: "run", settings: {} })
+    add("test.started", "t", { name: "t", attempt: 1 })
+    const escaping = ["../../etc/passwd", "/etc/shadow", "//evil.example/x", "logs/../../../up", "a\\..\\..\\win"]
+    for (const path of [...escaping, "logs/t/server.log", "logs/./t/../t/client.log"]) {
+      add("test.artifact", "t", { name: path, kind: "log", path })
+    }
+    add("test.finished", "t", {
+      name: "t",
+      attempt: 1,
+      status: "failed",
+      durationMs: 1,
+      logsPath: "../outside-logs"
+    })
+    add("experiment.finished", "run", { status: "failed" })
+    const summary = summarize()
+    const html = ReportWriter.render(summary, "html")
+    const hrefs = [...html.matchAll(/href="([^"]*)"/g)].map((m) => m[1])
+    assert.deepStrictEqual(hrefs, ["logs/t/server.log", "logs/./t/../t/client.log"])
+    assert.include(html, "../../etc/passwd <i>(outside the run directory, not linked)</i>")
+    const md = ReportWriter.render(summary, "md")
+    const targets = [...md.matchAll(/\]\(([^)]*)\)/g)].map((m) => m[1])
+    assert.deepStrictEqual(targets, ["logs/t/server.log", "logs/./t/../t/client.log"])
+    assert.include(md, "(outside the run directory, not linked)")
+  })
+
+  it("a message full of backtick runs renders (no spread of its runs onto the stack)", () => {
+    const { add, summary } = collecting()
+    add("test.started", "t", { name: "t", attempt: 1 })
+    add("test.finished", "t", {
+      name: "t",
+      attempt: 1,
+      status: "failed",
+      durationMs: 1,
+      errorMessage: "`a".repeat(300_000)
+    })
+    const md = ReportWriter.render(summary(), "md")
+    assert.include(md, "```text\n`a`a")
+  })
 })

@@ -1,6 +1,7 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, FileSystem } from "effect"
+import { lstatSync } from "node:fs"
 import * as ReportWriter from "../src/ReportWriter.ts"
 import { fixtures, generatedAt, golden, renderFixture, scenarios } from "./support.ts"
 
@@ -74,5 +75,42 @@ describe("ReportWriter", () => {
       const error = yield* Effect.flip(decode("json,pdf"))
       assert.include(error.message, `"json" | "md" | "junit" | "ctrf" | "html"`)
     })
+  )
+
+  it.effect("never writes through a symbolic link planted at a temporary name or at a report's own name", () =>
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-reports-" })
+      const outside = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-reports-victim-" })
+      const victim = `${outside}/victim`
+      yield* fs.writeFileString(victim, "keep me\n")
+      yield* fs.copyFile(`${fixtures}passing/events.jsonl`, `${dir}/events.jsonl`)
+      // The names an attacker with write access to the run directory could guess, pointing at the victim.
+      for (const format of ReportWriter.formats) {
+        yield* fs.symlink(victim, `${dir}/${ReportWriter.fileName(format)}.tmp`)
+      }
+      yield* fs.symlink(victim, `${dir}/report.html`)
+      yield* ReportWriter.renderDirectory(dir, { generatedAt })
+      assert.strictEqual(yield* fs.readFileString(victim), "keep me\n")
+      // The link at the report's name was replaced by the report itself, not written through.
+      assert.strictEqual((yield* fs.stat(`${dir}/report.html`)).type, "File")
+      assert.isTrue(lstatSync(`${dir}/report.html`).isFile())
+      assert.include(yield* fs.readFileString(`${dir}/report.html`), "<!DOCTYPE html>")
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it.effect("a report that cannot be put in place fails with ReportWriteFailed and leaves no temporary file", () =>
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-reports-" })
+      yield* fs.copyFile(`${fixtures}passing/events.jsonl`, `${dir}/events.jsonl`)
+      // A non-empty directory where junit.xml should go: the rename into place fails.
+      yield* fs.makeDirectory(`${dir}/junit.xml/inside`, { recursive: true })
+      const error = yield* Effect.flip(ReportWriter.renderDirectory(dir, { formats: ["junit"], generatedAt }))
+      assert.strictEqual(error._tag, "ReportWriteFailed")
+      assert.include(error.message, `${dir}/junit.xml`)
+      const left = (yield* fs.readDirectory(dir)).filter((name) => name.includes("tmp"))
+      assert.deepStrictEqual(left, [])
+    }).pipe(Effect.provide(NodeServices.layer))
   )
 })

@@ -1,10 +1,17 @@
 /**
  * docker-compose.yml → stage. The subset a network lab uses is translated (services with image/build/command/
  * environment/networks+ipv4_address/volumes/cap_add/sysctls/stdin_open/tty/hostname/working_dir/extends;
- * networks with ipam subnets); every other key is reported by its path instead of being ignored.
+ * networks with ipam subnets and driver_opts); every other key is reported by its path instead of being ignored.
+ * Variables are substituted as compose does (`$VAR`, `${VAR:-default}`, `.env` beside the file), except that an
+ * unset variable without a default is an error.
  */
+import { homedir } from "node:os"
 import { Effect, FileSystem, Path } from "effect"
 import * as Yaml from "yaml"
+import { notAMapping } from "./internal/document.ts"
+import * as DotEnv from "./internal/dotenv.ts"
+import { interpolateTree, type Lookup, type Problem } from "./internal/interpolate.ts"
+import { isOtherUsersHome, mountSource } from "./internal/mountSource.ts"
 import { shellWords } from "./internal/shellWords.ts"
 import * as Stage from "./Stage.ts"
 import { ComposeUnsupported, StageInvalid, StageNotFound } from "./StageError.ts"
@@ -28,7 +35,7 @@ const serviceKeys = new Set([
   "working_dir",
   "extends"
 ])
-const networkKeys = new Set(["driver", "ipam", "internal"])
+const networkKeys = new Set(["driver", "driver_opts", "ipam", "internal"])
 
 /** `x-` keys are compose's own extension fields: free for users, meaningless to the engine. */
 const unknownKeys = (value: unknown, allowed: ReadonlySet<string>, at: string): Array<string> =>
@@ -53,23 +60,61 @@ const keyValues = (value: unknown): Record<string, string> => {
     : {}
 }
 
+export interface LoadOptions {
+  /** Variables for substitution; default: this process's environment. They override the `.env` file's. */
+  readonly environment?: Readonly<Record<string, string | undefined>>
+  /** What `~` in a volume stands for; default: the user's home directory. */
+  readonly home?: string
+}
+
 interface Ctx {
   readonly fs: FileSystem.FileSystem
   readonly path: Path.Path
   readonly unsupported: Array<string>
+  readonly lookup: Lookup
+  readonly home: string
 }
 
+const invalid = (file: string, problems: ReadonlyArray<{ readonly path: string; readonly message: string }>) =>
+  new StageInvalid({ source: file, problems })
+
+/** A YAML mapping, with every variable substituted; an empty file or a list is an error, not an empty stage. */
 const readYaml = (ctx: Ctx, file: string) =>
   ctx.fs.readFileString(file).pipe(
     Effect.mapError(() => new StageNotFound({ name: file, looked: [file] })),
     Effect.flatMap((text) =>
       Effect.try({
         try: () => Yaml.parse(text) as unknown,
-        catch: (e) => new StageInvalid({ source: file, problems: [{ path: "", message: `not YAML: ${String(e)}` }] })
+        catch: (e) => invalid(file, [{ path: "", message: `not YAML: ${String(e)}` }])
       })
     ),
-    Effect.map((doc) => (isRecord(doc) ? doc : {}))
+    Effect.flatMap((doc) => {
+      const problem = notAMapping(doc, "a compose file needs services", "services:, networks:")
+      if (problem !== undefined || !isRecord(doc))
+        return Effect.fail(invalid(file, [{ path: "", message: `${problem}` }]))
+      const problems: Array<Problem> = []
+      const substituted = interpolateTree(doc, ctx.lookup, problems) as Json
+      return problems.length === 0 ? Effect.succeed(substituted) : Effect.fail(invalid(file, problems))
+    })
   )
+
+/** The environment first, then `<dir>/.env` (as compose reads it) when there is one. */
+const variables = Effect.fn("Compose.variables")(function* (
+  ctx: { readonly fs: FileSystem.FileSystem; readonly path: Path.Path },
+  dir: string,
+  environment: Readonly<Record<string, string | undefined>>
+) {
+  const outer: Lookup = (name) => environment[name]
+  const file = ctx.path.join(dir, ".env")
+  if (!(yield* ctx.fs.exists(file).pipe(Effect.orElseSucceed(() => false)))) return outer
+  const text = yield* ctx.fs
+    .readFileString(file)
+    .pipe(Effect.mapError((e) => invalid(file, [{ path: "", message: `cannot read: ${e.message}` }])))
+  const problems: Array<Problem> = []
+  const vars = DotEnv.parse(text, ".env", outer, problems)
+  if (problems.length > 0) return yield* invalid(file, problems)
+  return ((name: string) => outer(name) ?? vars.get(name)) satisfies Lookup
+})
 
 /** Resolves one service, following `extends` (paths made absolute against the file that wrote them). */
 const service = (
@@ -104,7 +149,11 @@ const service = (
           ctx.unsupported.push(`${at}volumes[${i}] (only bind mounts of host paths)`)
           return []
         }
-        return [{ ...bind, source: ctx.path.resolve(dir, bind.source) }]
+        if (isOtherUsersHome(bind.source)) {
+          ctx.unsupported.push(`${at}volumes[${i}] (only ~ and ~/… are expanded)`)
+          return []
+        }
+        return [{ ...bind, source: mountSource(ctx.path, dir, bind.source, ctx.home) }]
       })
     }
     if (own.extends === undefined || depth > 8) return own
@@ -175,6 +224,8 @@ const network = (value: unknown, ctx: Ctx, at: string): Json => {
   if (value.driver !== undefined && value.driver !== "bridge") ctx.unsupported.push(`${at}driver (only bridge)`)
   const out: Json = {}
   if (value.internal !== undefined) out.internal = value.internal
+  // Checked by the stage schema: bridge options only, and a bridge name the host can take.
+  if (value.driver_opts !== undefined) out.driverOptions = keyValues(value.driver_opts)
   if (isRecord(value.ipam)) {
     ctx.unsupported.push(...unknownKeys(value.ipam, new Set(["driver", "config"]), `${at}ipam.`))
     const configs = Array.isArray(value.ipam.config) ? value.ipam.config : []
@@ -190,13 +241,16 @@ const network = (value: unknown, ctx: Ctx, at: string): Json => {
 }
 
 /** Reads a compose file as a stage named `defaultName` unless the file names itself (top-level `name`). */
-export const load = Effect.fn("Compose.load")(function* (file: string, defaultName: string) {
+export const load = Effect.fn("Compose.load")(function* (file: string, defaultName: string, options: LoadOptions = {}) {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
-  const ctx: Ctx = { fs, path, unsupported: [] }
+  const lookup = yield* variables({ fs, path }, path.dirname(file), options.environment ?? process.env)
+  const ctx: Ctx = { fs, path, unsupported: [], lookup, home: options.home ?? homedir() }
   const doc = yield* readYaml(ctx, file)
   ctx.unsupported.push(...unknownKeys(doc, topKeys, ""))
   const services = isRecord(doc.services) ? Object.keys(doc.services) : []
+  if (services.length === 0)
+    return yield* invalid(file, [{ path: "services", message: "no services: nothing to bring up" }])
   const nodes: Json = {}
   for (const name of services) nodes[name] = node(yield* service(ctx, file, doc, name, 0), ctx, `services.${name}.`)
   const networks: Json = {}

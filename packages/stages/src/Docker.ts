@@ -6,7 +6,14 @@
 import { Context, Effect, Layer, Schedule, Schema } from "effect"
 import Dockerode from "dockerode"
 import { call, containerOptions, describeHost, ignoreMissing, unavailable } from "./internal/engine.ts"
-import { demuxToString, execAttached, execInteractive, type ExecSink, type InteractiveIo } from "./internal/exec.ts"
+import {
+  demuxToString,
+  execAttached,
+  execInteractive,
+  execPiped,
+  type ExecSink,
+  type InteractiveIo
+} from "./internal/exec.ts"
 import { DockerFailed, type DockerUnavailable, ImageBuildFailed, NetworkConflict } from "./StageError.ts"
 
 export type EngineError = DockerFailed | DockerUnavailable
@@ -18,6 +25,8 @@ export interface NetworkSpec {
   readonly internal?: boolean | undefined
   /** Host-side bridge interface name (at most 15 characters), so host settings can address it. */
   readonly bridgeName?: string | undefined
+  /** Other options of the bridge driver (`com.docker.network.…`). */
+  readonly options?: Readonly<Record<string, string>> | undefined
   readonly labels: Readonly<Record<string, string>>
 }
 
@@ -135,6 +144,12 @@ export class Docker extends Context.Service<
       cmd: ReadonlyArray<string>,
       io: InteractiveIo
     ) => Effect.Effect<number | null, EngineError>
+    /** The same without a TTY: input piped to the command's stdin, stdout and stderr passed through apart. */
+    readonly piped: (
+      id: string,
+      cmd: ReadonlyArray<string>,
+      io: InteractiveIo
+    ) => Effect.Effect<number | null, EngineError>
   }
 >()("@testbed/stages/Docker") {
   /** The engine named by DOCKER_HOST (default: the local socket). */
@@ -198,7 +213,10 @@ const make = (docker: Dockerode, host: string) => {
           CheckDuplicate: true,
           Internal: spec.internal ?? false,
           Labels: { ...spec.labels },
-          ...(spec.bridgeName ? { Options: { "com.docker.network.bridge.name": spec.bridgeName } } : {}),
+          Options: {
+            ...spec.options,
+            ...(spec.bridgeName ? { "com.docker.network.bridge.name": spec.bridgeName } : {})
+          },
           ...(spec.subnet
             ? {
                 IPAM: {
@@ -283,6 +301,7 @@ const make = (docker: Dockerode, host: string) => {
         Effect.map((buffer) => demuxToString(buffer as unknown as Uint8Array))
       ),
     exec: (id, spec, sink) => execAttached(docker, host, local, id, spec, sink),
-    interactive: (id, cmd, io) => execInteractive(docker, host, id, cmd, io)
+    interactive: (id, cmd, io) => execInteractive(docker, host, id, cmd, io),
+    piped: (id, cmd, io) => execPiped(docker, host, id, cmd, io)
   })
 }

@@ -12,6 +12,9 @@ const IFF_NOARP = 0x80
 
 const sysctlPath = (key: string) => `/proc/sys/${key.replaceAll(".", "/")}`
 
+/** The hint is for users who are not root; to root it would only mislead (e.g. a read-only /proc/sys). */
+const rootHint = (hint: string): string => (process.getuid?.() === 0 ? "" : ` (${hint})`)
+
 export const readSysctl = Effect.fn("HostSettings.readSysctl")(function* (key: string) {
   const fs = yield* FileSystem.FileSystem
   return yield* fs.readFileString(sysctlPath(key)).pipe(
@@ -22,13 +25,15 @@ export const readSysctl = Effect.fn("HostSettings.readSysctl")(function* (key: s
 
 const writeSysctl = Effect.fn("HostSettings.writeSysctl")(function* (key: string, value: string) {
   const fs = yield* FileSystem.FileSystem
-  yield* fs
-    .writeFileString(sysctlPath(key), `${value}\n`)
-    .pipe(
-      Effect.mapError(
-        (e) => new HostSettingFailed({ setting: key, reason: `${e.message} (changing host settings needs root)` })
-      )
+  yield* fs.writeFileString(sysctlPath(key), `${value}\n`).pipe(
+    Effect.mapError(
+      (e) =>
+        new HostSettingFailed({
+          setting: key,
+          reason: `${e.message}${rootHint("changing host settings needs root")}`
+        })
     )
+  )
 })
 
 /** Whether ARP is on for an interface, from its flags in sysfs. */
@@ -46,7 +51,8 @@ const setArp = Effect.fn("HostSettings.setArp")(function* (iface: string, on: bo
   const code = yield* spawner
     .exitCode(ChildProcess.make("ip", ["link", "set", "dev", iface, "arp", on ? "on" : "off"]))
     .pipe(Effect.mapError((e) => new HostSettingFailed({ setting, reason: `${e.message} (needs iproute2)` })))
-  if (code !== 0) return yield* new HostSettingFailed({ setting, reason: `ip exited with ${code} (needs root)` })
+  if (code !== 0)
+    return yield* new HostSettingFailed({ setting, reason: `ip exited with ${code}${rootHint("needs root")}` })
 })
 
 /**

@@ -4,6 +4,9 @@
  */
 import { Effect, Schema, SchemaIssue } from "effect"
 import * as Yaml from "yaml"
+import { crossCheck } from "./internal/checks.ts"
+import { notAMapping } from "./internal/document.ts"
+import { parseAddress, parseSubnet } from "./internal/ipv4.ts"
 import { InvalidStageName, StageInvalid } from "./StageError.ts"
 
 const namePattern = /^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/
@@ -26,17 +29,30 @@ export const validateName = (name: string): Effect.Effect<string, InvalidStageNa
       )
 
 const Ipv4 = Schema.String.check(
-  Schema.isPattern(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, { message: "expected an IPv4 address" })
+  Schema.makeFilter((s: string) =>
+    parseAddress(s) === undefined ? "expected an IPv4 address (a.b.c.d, 0–255)" : undefined
+  )
 )
 const Cidr = Schema.String.check(
-  Schema.isPattern(/^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\/\d{1,2}$/, { message: "expected an IPv4 subnet a.b.c.d/n" })
+  Schema.makeFilter((s: string) => {
+    const subnet = parseSubnet(s)
+    return typeof subnet === "string" ? subnet : undefined
+  })
 )
+
+/** The option that names a network's bridge interface on the host (at most 15 characters, IFNAMSIZ). */
+export { bridgeNameOption } from "./internal/checks.ts"
 
 export const Network = Schema.Struct({
   subnet: Schema.optionalKey(Cidr),
   gateway: Schema.optionalKey(Ipv4),
   /** No route to the outside world (Docker `internal`). */
-  internal: Schema.optionalKey(Schema.Boolean)
+  internal: Schema.optionalKey(Schema.Boolean),
+  /**
+   * Options of the bridge driver (compose `driver_opts`), e.g. `com.docker.network.bridge.name: net1` to give the
+   * host bridge a fixed name that scripts and `host.interfaces` can use. Without it the bridge gets a unique name.
+   */
+  driverOptions: Schema.optionalKey(Schema.Record(Schema.String, Schema.String))
 })
 export type Network = typeof Network.Type
 
@@ -170,41 +186,11 @@ export const decodeYaml = (text: string, source: string): Effect.Effect<Stage, S
   Effect.try({
     try: () => Yaml.parse(text) as unknown,
     catch: (error) => new StageInvalid({ source, problems: [{ path: "", message: `not YAML: ${String(error)}` }] })
-  }).pipe(Effect.flatMap((value) => decode(value, source)))
-
-const crossCheck = (stage: Stage): Array<{ path: string; message: string }> => {
-  const problems: Array<{ path: string; message: string }> = []
-  const networks = new Set(Object.keys(stage.networks ?? {}))
-  const nodes = new Set(Object.keys(stage.nodes))
-  for (const [name, node] of Object.entries(stage.nodes)) {
-    if (node.image === undefined && node.build === undefined) {
-      problems.push({ path: `nodes.${name}`, message: "needs an image or a build context" })
-    }
-    for (const [i, attachment] of (node.networks ?? []).entries()) {
-      if (!networks.has(attachment.network)) {
-        problems.push({
-          path: `nodes.${name}.networks[${i}].network`,
-          message: `no network ${attachment.network} in networks`
-        })
-      }
-    }
-    for (const [i, ready] of (node.ready ?? []).entries()) {
-      if ("healthy" in ready && node.healthcheck === undefined) {
-        problems.push({ path: `nodes.${name}.ready[${i}]`, message: "`healthy` needs a healthcheck on the node" })
-      }
-    }
-  }
-  for (const phase of ["up", "down"] as const) {
-    for (const [i, hook] of (stage.hooks?.[phase] ?? []).entries()) {
-      if (!nodes.has(hook.node)) problems.push({ path: `hooks.${phase}[${i}].node`, message: `no node ${hook.node}` })
-    }
-  }
-  for (const [i, iface] of (stage.host?.interfaces ?? []).entries()) {
-    if ((iface.network === undefined) === (iface.name === undefined)) {
-      problems.push({ path: `host.interfaces[${i}]`, message: "give exactly one of network or name" })
-    } else if (iface.network !== undefined && !networks.has(iface.network)) {
-      problems.push({ path: `host.interfaces[${i}].network`, message: `no network ${iface.network} in networks` })
-    }
-  }
-  return problems
-}
+  }).pipe(
+    Effect.flatMap((value) => {
+      const problem = notAMapping(value, "a stage needs a name and nodes", "name:, nodes:")
+      return problem === undefined
+        ? decode(value, source)
+        : Effect.fail(new StageInvalid({ source, problems: [{ path: "", message: problem }] }))
+    })
+  )

@@ -150,6 +150,22 @@ export class StateFileFailed extends Schema.TaggedError<StateFileFailed>()("Stat
   }
 }
 
+/** Another `up`, `down` or `prune` of the same project holds its lock, and did not let go in time. */
+export class StageBusy extends Schema.TaggedError<StageBusy>()("StageBusy", {
+  stateDir: Schema.String,
+  operation: Schema.String,
+  pid: Schema.NullOr(Schema.Int),
+  host: Schema.NullOr(Schema.String),
+  since: Schema.NullOr(Schema.String),
+  waitedMs: Schema.Finite
+}) {
+  override get message(): string {
+    const who =
+      this.pid === null ? "another testbed process" : `testbed (pid ${this.pid}${this.host ? ` on ${this.host}` : ""})`
+    return `${who} is running \`stage ${this.operation}\` for ${this.stateDir}${this.since ? ` since ${this.since}` : ""}; waited ${Math.round(this.waitedMs / 1000)} s for it to finish. Try again when it is done, or stop it.`
+  }
+}
+
 export type StageError =
   | InvalidStageName
   | StageNotFound
@@ -166,3 +182,4 @@ export type StageError =
   | HookFailed
   | HostSettingFailed
   | StateFileFailed
+  | StageBusy

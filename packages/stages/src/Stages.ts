@@ -5,6 +5,7 @@
  * testbed.run, testbed.node / testbed.network.
  */
 import { randomUUID } from "node:crypto"
+import { homedir } from "node:os"
 import { CommandRunner } from "@testbed/commands"
 import { EventBus } from "@testbed/events"
 import { Clock, Context, Duration, Effect, Exit, FileSystem, Layer, Option, Path, Ref } from "effect"
@@ -13,7 +14,10 @@ import * as Catalog from "./Catalog.ts"
 import { Docker, type EngineError } from "./Docker.ts"
 import * as DockerExecRunner from "./DockerExecRunner.ts"
 import * as HostSettings from "./HostSettings.ts"
+import * as Cleanup from "./internal/cleanup.ts"
 import * as Images from "./internal/images.ts"
+import { withLock } from "./internal/lock.ts"
+import * as Owner from "./internal/owner.ts"
 import * as Plan from "./internal/plan.ts"
 import type { InteractiveIo } from "./internal/exec.ts"
 import { waitReady } from "./internal/readiness.ts"
@@ -29,6 +33,14 @@ export interface StagesOptions {
   readonly catalog: string
   /** Containers created and started at once. Default 8. */
   readonly concurrency?: number
+  /**
+   * The stage lives only as long as the process that brought it up: once that process is gone (even SIGKILLed),
+   * any later `up` or `prune` on this machine removes it, recorded or not. The docker environment of experiments
+   * uses this; `testbed stage up` does not (its stage stays up after the command ends).
+   */
+  readonly ephemeral?: boolean
+  /** How long `up`, `down` and `prune` wait for another one of the same project (state directory). Default 2 min. */
+  readonly lockTimeout?: Duration.Duration
 }
 
 export interface NodeStatus {
@@ -46,9 +58,26 @@ export interface Status {
   readonly nodes: ReadonlyArray<NodeStatus>
 }
 
+/** What a failed or interrupted `up` removed and put back before it ended. */
+export interface Undone {
+  readonly reason: "failed" | "interrupted"
+  readonly containers: number
+  readonly networks: number
+  readonly hostSettings: number
+}
+
+/** One line for a person: what a failed or interrupted `up` undid. */
+export const describeUndone = (undone: Undone): string => {
+  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`
+  const restored = undone.hostSettings === 0 ? "" : `, restored ${plural(undone.hostSettings, "host setting")}`
+  return `up ${undone.reason}: removed ${plural(undone.containers, "container")} and ${plural(undone.networks, "network")}${restored}; nothing of it is left`
+}
+
 export interface UpOptions {
   /** Build images from their context even when present. */
   readonly rebuild?: boolean
+  /** Told what was undone when `up` fails or is interrupted (the CLI prints it). */
+  readonly onUndone?: (undone: Undone) => Effect.Effect<void>
 }
 
 /** The shell `connect` opens: bash when the image has it, sh otherwise. */
@@ -80,18 +109,20 @@ export const make = (options: StagesOptions) =>
     const emit = (type: string, stage: string, data: unknown) =>
       Effect.asVoid(bus.emit({ type: `stage.${type}`, entityType: "stage", entityId: stage, data }))
 
-    /** Removes containers, then networks, carrying all the given labels (within this namespace). */
     const removeLabelled = (
       labels: Readonly<Record<string, string>>,
-      keep: (l: Readonly<Record<string, string>>) => boolean = () => false
+      keep?: (l: Readonly<Record<string, string>>) => Effect.Effect<boolean, never, FileSystem.FileSystem | Path.Path>
     ) =>
-      Effect.gen(function* () {
-        const containers = (yield* docker.listContainers(labels)).filter((c) => !keep(c.Labels))
-        yield* Effect.forEach(containers, (c) => docker.removeContainer(c.Id), { concurrency, discard: true })
-        const networks = (yield* docker.listNetworks(labels)).filter((n) => !keep(n.Labels ?? {}))
-        yield* Effect.forEach(networks, (n) => docker.removeNetwork(n.Id), { concurrency, discard: true })
-        return { containers: containers.length, networks: networks.length }
-      })
+      Cleanup.removeLabelled(docker, concurrency, labels, keep).pipe(
+        Effect.provideService(FileSystem.FileSystem, fs),
+        Effect.provideService(Path.Path, path)
+      )
+    const removeOrphans = Cleanup.removeOrphans(docker, concurrency).pipe(
+      Effect.provideService(FileSystem.FileSystem, fs),
+      Effect.provideService(Path.Path, path)
+    )
+    const locked = <A, E, R>(operation: string, effect: Effect.Effect<A, E, R>) =>
+      withLock({ stateDir, operation, ...(options.lockTimeout ? { timeout: options.lockTimeout } : {}) }, effect)
 
     const containersOf = (stage: string) =>
       docker.listContainers({ [Plan.label.namespace]: namespace, [Plan.label.stage]: stage })
@@ -121,7 +152,7 @@ export const make = (options: StagesOptions) =>
           if (code !== 0) return yield* failed(code)
         })
 
-    const down = Effect.fn("Stages.down")(function* () {
+    const downUnlocked = Effect.fn("Stages.down")(function* () {
       const current = yield* StageState.read(stateDir)
       if (Option.isNone(current)) return Option.none<string>()
       const { name, hostRestore, source } = current.value
@@ -148,14 +179,24 @@ export const make = (options: StagesOptions) =>
       return Option.some(name)
     })
 
+    const down = () => locked("down", downUnlocked())
+
+    /** Labels that let any later process tell whether this run's owner is gone and whether anything keeps it. */
+    const ownership = Effect.map(Owner.of(), (owner) => ({
+      [Plan.label.owner]: Owner.format(owner),
+      ...(options.ephemeral ? { [Plan.label.lifetime]: "process" } : { [Plan.label.state]: stateDir })
+    })).pipe(Effect.provideService(FileSystem.FileSystem, fs))
+
     const up = Effect.fn("Stages.up")(function* (loaded: Loaded, upOptions: UpOptions = {}) {
       const { stage } = loaded
       yield* docker.ping
-      yield* down()
-      // Leftovers of an `up` that was killed before it could clean up (nothing of this project is recorded now).
+      yield* downUnlocked()
+      // Leftovers of an `up` that was killed before it could clean up (nothing of this project is recorded now),
+      // and of dead processes of any project (a SIGKILLed `testbed run`), never anything of a live one.
       yield* removeLabelled({ [Plan.label.namespace]: namespace })
+      yield* removeOrphans.pipe(Effect.catch((e) => Effect.logWarning(`removing leftovers of dead runs: ${e.message}`)))
       const runId = randomUUID()
-      const plan = Plan.make(loaded, namespace, runId, path)
+      const plan = Plan.make(loaded, namespace, runId, path, { home: homedir(), ownership: yield* ownership })
       const restores = yield* Ref.make<ReadonlyArray<StageState.Restore>>([])
       const startedAt = new Date(yield* Clock.currentTimeMillis).toISOString()
       yield* emit("up_started", stage.name, { runId, nodes: plan.nodes.length, networks: plan.networks.length })
@@ -220,17 +261,22 @@ export const make = (options: StagesOptions) =>
           Exit.isSuccess(exit)
             ? Effect.void
             : Effect.gen(function* () {
-                yield* HostSettings.restore(yield* Ref.get(restores))
-                yield* removeLabelled({ [Plan.label.run]: runId }).pipe(
+                const restored = yield* Ref.get(restores)
+                yield* HostSettings.restore(restored)
+                const removed = yield* removeLabelled({ [Plan.label.run]: runId }).pipe(
                   Effect.retry({ times: 3 }),
                   Effect.catch((e) =>
-                    Effect.logError(`cleanup of run ${runId} failed: ${e.message}; run \`testbed stage prune\``)
+                    Effect.as(
+                      Effect.logError(`cleanup of run ${runId} failed: ${e.message}; run \`testbed stage prune\``),
+                      { containers: 0, networks: 0 }
+                    )
                   )
                 )
-                yield* emit("up_failed", stage.name, {
-                  runId,
-                  reason: Exit.hasInterrupts(exit) ? "interrupted" : "failed"
-                })
+                const reason = Exit.hasInterrupts(exit) ? "interrupted" : "failed"
+                yield* emit("up_failed", stage.name, { runId, reason })
+                if (upOptions.onUndone) {
+                  yield* upOptions.onUndone({ reason, ...removed, hostSettings: restored.length })
+                }
               })
         )
       )
@@ -280,10 +326,28 @@ export const make = (options: StagesOptions) =>
       return found.Id
     })
 
+    /**
+     * This project's containers and networks that the recorded stage does not own, and the orphans (dead owner,
+     * nothing keeps them) of every project. `all` also takes resources of any project made by testbed versions
+     * that did not label their owner; resources of a live process are kept either way.
+     */
     const prune = Effect.fn("Stages.prune")(function* (pruneOptions: { readonly all?: boolean } = {}) {
       const current = Option.getOrNull(yield* StageState.read(stateDir))
-      const scope = pruneOptions.all ? { [Plan.label.stage]: "" } : { [Plan.label.namespace]: namespace }
-      return yield* removeLabelled(scope, (labels) => current !== null && labels[Plan.label.run] === current.runId)
+      const keep = (labels: Readonly<Record<string, string>>) =>
+        current !== null && labels[Plan.label.run] === current.runId
+          ? Effect.succeed(true)
+          : Cleanup.ownerAlive(labels).pipe(Effect.provideService(FileSystem.FileSystem, fs))
+      const own = yield* removeLabelled({ [Plan.label.namespace]: namespace }, keep)
+      const orphans = yield* removeOrphans
+      const unowned = pruneOptions.all
+        ? yield* removeLabelled({ [Plan.label.stage]: "" }, (labels) =>
+            Effect.succeed(labels[Plan.label.owner] !== undefined)
+          )
+        : { containers: 0, networks: 0 }
+      return {
+        containers: own.containers + orphans.containers + unowned.containers,
+        networks: own.networks + orphans.networks + unowned.networks
+      }
     })
 
     return {
@@ -292,11 +356,11 @@ export const make = (options: StagesOptions) =>
       catalog,
       list: provide(Catalog.list(catalog)),
       load: (ref: string) => provide(Catalog.load(ref, catalog)),
-      up: (loaded: Loaded, upOptions?: UpOptions) => provide(up(loaded, upOptions)),
+      up: (loaded: Loaded, upOptions?: UpOptions) => provide(locked("up", up(loaded, upOptions))),
       down: () => provide(down()),
       status: () => provide(status()),
       containerOf: (node: string) => provide(containerOf(node)),
-      prune: (pruneOptions?: { readonly all?: boolean }) => provide(prune(pruneOptions)),
+      prune: (pruneOptions?: { readonly all?: boolean }) => provide(locked("prune", prune(pruneOptions))),
       /** A CommandRunner whose commands run in the node's container (see DockerExecRunner). */
       runner: (node: string) =>
         provide(
@@ -304,8 +368,16 @@ export const make = (options: StagesOptions) =>
             DockerExecRunner.make(id).pipe(Effect.provideService(EventBus.EventBus, bus))
           )
         ),
+      /**
+       * A shell in the node. With a terminal as input: interactive, with a TTY. Otherwise (a pipe, a file,
+       * /dev/null): the shell reads its commands from the input, without a TTY, and its output is passed through.
+       */
       connect: (node: string, io: InteractiveIo) =>
-        provide(Effect.flatMap(containerOf(node), (id) => docker.interactive(id, shellCommand, io)))
+        provide(
+          Effect.flatMap(containerOf(node), (id) =>
+            io.input.isTTY === true ? docker.interactive(id, shellCommand, io) : docker.piped(id, shellCommand, io)
+          )
+        )
     }
   })
 

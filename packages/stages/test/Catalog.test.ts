@@ -16,8 +16,9 @@ describe("Catalog", () => {
         [
           ["routing-lab", "stage"],
           ["routing-lab-arp-off", "stage"],
-          ["routing-lab-compose", "compose"]
-        ]
+          ["routing-lab-compose", "compose"],
+          ["pyroute-stage1", "compose"]
+        ].sort()
       )
     }).pipe(Effect.provide(NodeServices.layer))
   )

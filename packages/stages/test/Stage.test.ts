@@ -1,8 +1,9 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { Effect, Path, Schema } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
+import * as Plan from "../src/internal/plan.ts"
 import * as Stage from "../src/Stage.ts"
 import { fixtures } from "./paths.ts"
 
@@ -104,5 +105,111 @@ describe("Stage", () => {
       )
       assert.strictEqual(stage.nodes.web?.ready?.length, 4)
     }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it.effect("subnets and addresses are checked as the engine would: /33, host bits, octets, outside the subnet", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        Stage.decode(
+          {
+            name: "lab",
+            networks: {
+              a: { subnet: "10.1.2.0/33" },
+              b: { subnet: "10.1.2.5/24" },
+              c: { subnet: "10.1.256.0/24" },
+              d: { subnet: "10.9.0.0/16", gateway: "10.8.0.1" },
+              e: { gateway: "10.1.1.1" }
+            },
+            nodes: { n: { image: "x", networks: [{ network: "a", address: "10.1.2.300" }] } }
+          },
+          "inline"
+        )
+      )
+      assert.deepStrictEqual(
+        error.problems.map((p) => [p.path, p.message]),
+        [
+          ["networks.a.subnet", "prefix /33 is longer than 32 bits"],
+          ["networks.b.subnet", "host bits are set: the subnet is 10.1.2.0/24"],
+          ["networks.c.subnet", "expected an IPv4 subnet a.b.c.d/n"],
+          ["nodes.n.networks[0].address", "expected an IPv4 address (a.b.c.d, 0–255)"]
+        ]
+      )
+      const cross = yield* Effect.flip(
+        Stage.decode(
+          {
+            name: "lab",
+            networks: { d: { subnet: "10.9.0.0/16", gateway: "10.8.0.1" }, e: { gateway: "10.1.1.1" } },
+            nodes: {
+              n: {
+                image: "x",
+                networks: [{ network: "d", address: "10.10.0.1" }],
+                mounts: [{ source: "~bob/x", target: "/x" }]
+              }
+            }
+          },
+          "inline"
+        )
+      )
+      assert.deepStrictEqual(
+        cross.problems.map((p) => [p.path, p.message]),
+        [
+          ["networks.d.gateway", "10.8.0.1 is not in 10.9.0.0/16"],
+          ["networks.e.gateway", "a gateway needs a subnet"],
+          ["nodes.n.networks[0].address", "10.10.0.1 is not in 10.9.0.0/16"],
+          ["nodes.n.mounts[0].source", "only ~ and ~/… are expanded (to your home)"]
+        ]
+      )
+      const fine = yield* Stage.decode(
+        {
+          name: "lab",
+          networks: { w: { subnet: "0.0.0.0/0" }, h: { subnet: "10.0.0.7/32" } },
+          nodes: { n: { image: "x" } }
+        },
+        "inline"
+      )
+      assert.strictEqual(fine.networks?.h?.subnet, "10.0.0.7/32")
+    })
+  )
+
+  it.effect("a stage without nodes, an empty file and a list are refused", () =>
+    Effect.gen(function* () {
+      const none = yield* Effect.flip(Stage.decode({ name: "lab", nodes: {} }, "inline"))
+      assert.deepStrictEqual(
+        none.problems.map((p) => [p.path, p.message]),
+        [["nodes", "a stage needs at least one node"]]
+      )
+      assert.include((yield* Effect.flip(Stage.decodeYaml("", "empty.yaml"))).message, "the file is empty")
+      assert.include((yield* Effect.flip(Stage.decodeYaml("- a\n- b\n", "list.yaml"))).message, "found a list")
+    })
+  )
+
+  it.effect("~ and ~/… mounts are the home directory, other sources relative to the definition", () =>
+    Effect.gen(function* () {
+      const loaded = {
+        source: "/labs/x/stage.yaml",
+        baseDir: "/labs/x",
+        stage: {
+          name: "x",
+          nodes: {
+            n: {
+              image: "busybox",
+              mounts: [
+                { source: "~/src", target: "/a" },
+                { source: "~", target: "/b" },
+                { source: "src", target: "/c" },
+                { source: "/abs", target: "/d" }
+              ]
+            }
+          }
+        }
+      } satisfies Stage.Loaded
+      const plan = Plan.make(loaded, "ns", "run", yield* Path.Path, { home: "/home/student" })
+      assert.deepStrictEqual(plan.nodes[0]?.spec.binds, [
+        "/home/student/src:/a",
+        "/home/student:/b",
+        "/labs/x/src:/c",
+        "/abs:/d"
+      ])
+    }).pipe(Effect.provide(Path.layer))
   )
 })

@@ -2,11 +2,11 @@
 // through a pseudo-terminal by python3's pty module), Ctrl-C in the middle of `up`, exit codes.
 import { assert, describe, it } from "@effect/vitest"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
-import { existsSync } from "node:fs"
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import Dockerode from "dockerode"
 import { Effect, Schedule } from "effect"
-import { ci, engineAvailable, repo, sandbox } from "./support.ts"
+import { ci, engineAvailable, fixtures, repo, sandbox } from "./support.ts"
 import * as StageState from "../src/StageState.ts"
 
 // The real Node 24 binary: node_modules/.bin/node is a shell wrapper that would not pass SIGINT on.
@@ -73,6 +73,26 @@ describe.skipIf(!engineAvailable)("testbed stage (CLI, real Docker)", () => {
         assert.include(seen.seen, "/dev/pts/")
         assert.strictEqual(seen.code, 7)
 
+        // Without a terminal: the shell reads its commands from the pipe, its output comes back, and it says so.
+        const piped = spawnSync(node, [bin, "stage", "connect", "client1"], {
+          cwd: box.dir,
+          encoding: "utf8",
+          timeout: 60_000,
+          input: "echo from-$(hostname)\necho oops >&2\nexit 4\n"
+        })
+        assert.strictEqual(piped.status, 4, piped.stderr)
+        assert.strictEqual(piped.stdout, "from-client1\n")
+        assert.include(piped.stderr, "oops")
+        assert.include(piped.stderr, "stdin is not a terminal")
+        const nothing = spawnSync(node, [bin, "stage", "connect", "client1"], {
+          cwd: box.dir,
+          encoding: "utf8",
+          timeout: 60_000,
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+        assert.strictEqual(nothing.status, 0, nothing.stderr)
+        assert.include(nothing.stderr, "stdin is not a terminal")
+
         const down = cli(["down"], { cwd: box.dir })
         assert.strictEqual(down.status, 0, down.stderr)
         assert.strictEqual(down.stdout.trim(), "stage routing-lab is down")
@@ -105,8 +125,15 @@ describe.skipIf(!engineAvailable)("testbed stage (CLI, real Docker)", () => {
         )
       let child: ChildProcess | undefined
       return Effect.gen(function* () {
-        const proc = spawn(node, [bin, "stage", "up", "routing-lab"], { cwd: box.dir, stdio: "ignore" })
+        const proc = spawn(node, [bin, "stage", "up", "routing-lab"], {
+          cwd: box.dir,
+          stdio: ["ignore", "ignore", "pipe"]
+        })
         child = proc
+        let stderr = ""
+        proc.stderr?.on("data", (chunk: Buffer) => {
+          stderr += chunk.toString("utf8")
+        })
         const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)))
         yield* labelled().pipe(
           Effect.filterOrFail(([cs]) => cs.length === 2 && cs.every((c) => c.State === "running")),
@@ -116,6 +143,7 @@ describe.skipIf(!engineAvailable)("testbed stage (CLI, real Docker)", () => {
         proc.kill("SIGINT")
         const code = yield* Effect.promise(() => exited).pipe(Effect.timeout("90 seconds"))
         assert.strictEqual(code, 130)
+        assert.include(stderr, "up interrupted: removed 2 containers and 2 networks; nothing of it is left")
         const [containers, networks] = yield* labelled()
         assert.deepStrictEqual([containers.length, networks.length], [0, 0])
         assert.isFalse(existsSync(join(box.stateDir, "stage.json")))
@@ -136,6 +164,12 @@ describe.skipIf(!engineAvailable)("testbed stage (CLI, real Docker)", () => {
     "a bad definition exits 2 naming the YAML path; a name with .. is refused",
     () => {
       const box = sandbox(["routing-lab"], (text) => text.replace("subnet: 10.231.1.0/24", "subnet: 10.231.1.0"))
+      // pyroute's compose file without its .env: the variable it needs is not set.
+      mkdirSync(join(box.dir, "pyroute"))
+      copyFileSync(
+        join(fixtures, "stages", "pyroute-stage1", "docker-compose.yml"),
+        join(box.dir, "pyroute", "docker-compose.yml")
+      )
       return Effect.sync(() => {
         const bad = cli(["up", "routing-lab"], { cwd: box.dir })
         assert.strictEqual(bad.status, 2)
@@ -143,11 +177,87 @@ describe.skipIf(!engineAvailable)("testbed stage (CLI, real Docker)", () => {
         const escaping = cli(["up", "../x"], { cwd: box.dir })
         assert.strictEqual(escaping.status, 2)
         assert.include(escaping.stderr, "invalid stage name")
+        // An empty compose file or a list is a definition to fix, not an empty stage that "is up".
+        for (const [folder, text, message] of [
+          ["empty", "", "the file is empty"],
+          ["listed", "- client1\n- client2\n", "found a list"]
+        ] as const) {
+          mkdirSync(join(box.dir, folder))
+          writeFileSync(join(box.dir, folder, "docker-compose.yml"), text)
+          const result = cli(["up", `./${folder}`], { cwd: box.dir })
+          assert.strictEqual(result.status, 2, result.stdout)
+          assert.include(result.stderr, message)
+          assert.notInclude(result.stdout, "is up")
+        }
+        const unset = cli(["up", "./pyroute"], { cwd: box.dir })
+        assert.strictEqual(unset.status, 2)
+        assert.include(unset.stderr, "services.client1.volumes[0]: variable PYROUTE_SRC_DIR is not set")
       }).pipe(
         Effect.onError(() => Effect.sync(() => cli(["prune"], { cwd: box.dir }))),
         Effect.ensuring(Effect.sync(() => box.cleanup()))
       )
     },
     120_000
+  )
+
+  it.live(
+    "a SIGKILLed up leaves its containers only until the next prune, from any project; a live up is never touched",
+    () => {
+      const neverReady = (text: string) =>
+        text.replaceAll(
+          "[{ command: [test, -d, /root/src], timeout: 20 seconds }]",
+          `[{ command: ["false"], timeout: 10 minutes }]`
+        )
+      const killed = sandbox(["routing-lab"], neverReady)
+      const live = sandbox(["routing-lab"], neverReady)
+      const other = sandbox([])
+      const docker = new Dockerode()
+      const count = (box: typeof killed) =>
+        Effect.promise(() =>
+          docker.listContainers({
+            all: true,
+            filters: { label: [`testbed.namespace=${StageState.namespaceOf(box.stateDir)}`] }
+          })
+        )
+      const running = (box: typeof killed) =>
+        count(box).pipe(
+          Effect.filterOrFail((cs) => cs.length === 2 && cs.every((c) => c.State === "running")),
+          Effect.retry(Schedule.spaced("200 millis")),
+          Effect.timeout("120 seconds")
+        )
+      const children: Array<ChildProcess> = []
+      return Effect.gen(function* () {
+        for (const box of [killed, live]) {
+          children.push(spawn(node, [bin, "stage", "up", "routing-lab"], { cwd: box.dir, stdio: "ignore" }))
+        }
+        yield* running(killed)
+        yield* running(live)
+        const [victim, survivor] = children
+        const gone = new Promise((resolve) => victim?.on("exit", resolve))
+        victim?.kill("SIGKILL")
+        yield* Effect.promise(() => gone)
+        // Another project (its own state directory) prunes: the dead up's stage goes, the live one stays.
+        const prune = cli(["prune"], { cwd: other.dir })
+        assert.strictEqual(prune.status, 0, prune.stderr)
+        assert.deepStrictEqual((yield* count(killed)).length, 0)
+        assert.deepStrictEqual((yield* count(live)).length, 2)
+        const stopped = new Promise<number | null>((resolve) => survivor?.on("exit", (code) => resolve(code)))
+        survivor?.kill("SIGINT")
+        assert.strictEqual(yield* Effect.promise(() => stopped).pipe(Effect.timeout("90 seconds")), 130)
+        assert.deepStrictEqual((yield* count(live)).length, 0)
+      }).pipe(
+        Effect.ensuring(
+          Effect.sync(() => {
+            for (const child of children) child.kill("SIGKILL")
+            for (const box of [killed, live]) {
+              cli(["prune"], { cwd: box.dir })
+              box.cleanup()
+            }
+            other.cleanup()
+          })
+        )
+      )
+    },
+    300_000
   )
 })

@@ -2,11 +2,12 @@
 // interrupts and failures that leave nothing behind, host settings put back to their earlier values.
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, type FileSystem, Option, Schedule } from "effect"
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Docker } from "../src/Docker.ts"
 import * as HostSettings from "../src/HostSettings.ts"
+import * as Owner from "../src/internal/owner.ts"
 import { Stages } from "../src/Stages.ts"
 import { engineAvailable, fixtures, leftovers, type Sandbox, sandbox, stagesLayer } from "./support.ts"
 
@@ -297,5 +298,114 @@ describe.skipIf(!engineAvailable)("Stages (real Docker)", () => {
         })
       ),
     180_000
+  )
+
+  it.live(
+    "pyroute stage1 comes up as written: $PYROUTE_SRC_DIR from its .env, host bridges named by driver_opts",
+    () => {
+      // Unique bridge names: other tests (and other stages on this engine) may run at the same time.
+      const tag = Math.floor(Math.random() * 0xfffff).toString(16)
+      const bridges = [`tbp1${tag}`, `tbp2${tag}`] as const
+      return withSandbox(
+        ["pyroute-stage1", "routing-lab"],
+        (stages, box) =>
+          Effect.gen(function* () {
+            const loaded = yield* stages.load("pyroute-stage1")
+            yield* stages.up(loaded)
+            for (const bridge of bridges) assert.isTrue(existsSync(`/sys/class/net/${bridge}`), bridge)
+            const runner = yield* stages.runner("client1")
+            const result = yield* runner.run({ shell: "ls /~/src; ip -4 -o addr show eth0" })
+            assert.include(result.stdout, "hello.sh")
+            assert.include(result.stdout, `${box.prefixes[0]}.10/24`)
+            yield* stages.down()
+            for (const bridge of bridges) assert.isFalse(existsSync(`/sys/class/net/${bridge}`), bridge)
+            yield* nothingLeft(stages)
+          }),
+        (text) =>
+          text
+            .replace("bridge.name: net1", `bridge.name: ${bridges[0]}`)
+            .replace("bridge.name: net2", `bridge.name: ${bridges[1]}`)
+      )
+    },
+    180_000
+  )
+
+  it.live(
+    "two ups and a down of one project at the same time take turns: nothing fails, one stage is left",
+    () =>
+      withSandbox(["routing-lab"], (stages, box) =>
+        Effect.gen(function* () {
+          const loaded = yield* stages.load("routing-lab")
+          const results = yield* Effect.all([stages.up(loaded), stages.up(loaded), stages.up(loaded)], {
+            concurrency: "unbounded"
+          })
+          const recorded = JSON.parse(readFileSync(join(box.stateDir, "stage.json"), "utf8")).runId as string
+          assert.include(
+            results.map((r) => r.runId),
+            recorded
+          )
+          const docker = yield* Docker
+          const containers = yield* docker.listContainers({ "testbed.namespace": stages.namespace })
+          assert.deepStrictEqual(
+            containers.map((c) => [c.Labels["testbed.run"], c.State]),
+            [
+              [recorded, "running"],
+              [recorded, "running"]
+            ]
+          )
+          assert.strictEqual((yield* docker.listNetworks({ "testbed.namespace": stages.namespace })).length, 2)
+          const [down, up] = yield* Effect.all([stages.down(), stages.up(loaded)], { concurrency: "unbounded" })
+          assert.isTrue(Option.isSome(down))
+          assert.strictEqual((yield* stages.status()).current?.runId ?? up.runId, up.runId)
+        })
+      ),
+    300_000
+  )
+
+  it.live(
+    "orphans of dead processes go, whatever their project; a live owner's and a recorded stage's stay",
+    () =>
+      withSandbox([], (stages, box) =>
+        Effect.gen(function* () {
+          const docker = yield* Docker
+          const me = yield* Owner.of()
+          const dead = Owner.format({ ...me, pid: spawnSync("true").pid as number })
+          const tag = Math.floor(Math.random() * 0xffffff).toString(16)
+          const elsewhere = join(box.dir, "elsewhere")
+          mkdirSync(elsewhere)
+          // A record in another project that keeps the run "kept-run" (a stage brought up and left up).
+          writeFileSync(
+            join(elsewhere, "stage.json"),
+            JSON.stringify({
+              name: "kept",
+              runId: `kept-${tag}`,
+              namespace: "other",
+              source: "/x",
+              startedAt: "2026-01-01T00:00:00.000Z",
+              hostRestore: []
+            })
+          )
+          const make = (name: string, labels: Record<string, string>) =>
+            docker.createNetwork({
+              name: `orphan-${name}-${tag}`,
+              labels: {
+                "testbed.namespace": `other-${tag}`,
+                "testbed.stage": "s",
+                "testbed.run": `${name}-${tag}`,
+                ...labels
+              }
+            })
+          yield* make("killed-run", { "testbed.owner": dead, "testbed.lifetime": "process" })
+          yield* make("killed-up", { "testbed.owner": dead, "testbed.state": join(box.dir, "nowhere") })
+          yield* make("live", { "testbed.owner": Owner.format(me), "testbed.lifetime": "process" })
+          yield* make("kept", { "testbed.owner": dead, "testbed.state": elsewhere })
+          yield* make("unlabelled", {})
+          yield* stages.prune()
+          const left = (yield* docker.listNetworks({ "testbed.namespace": `other-${tag}` })).map((n) => n.Name).sort()
+          assert.deepStrictEqual(left, [`orphan-kept-${tag}`, `orphan-live-${tag}`, `orphan-unlabelled-${tag}`])
+          for (const name of left) yield* docker.removeNetwork(name)
+        })
+      ),
+    120_000
   )
 })

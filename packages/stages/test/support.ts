@@ -52,7 +52,7 @@ export const sandbox = (
   const prefixes = randomSubnets()
   for (const name of names) {
     cpSync(join(fixtures, "stages", name), join(catalog, name), { recursive: true })
-    for (const file of ["stage.yaml", "docker-compose.yml", "common.yml"]) {
+    for (const file of ["stage.yaml", "docker-compose.yml", "common.yml", ".env"]) {
       const path = join(catalog, name, file)
       let text: string
       try {

@@ -123,13 +123,18 @@ const agent = Command.make(
       Flag.withDescription("Allow only matching commands: exact text, a glob with *, or /regex/ (repeatable)"),
       Flag.atLeast(0)
     ),
-    commandTimeout: duration("command-timeout", "Longest any command may run")
+    commandTimeout: duration("command-timeout", "Longest any command may run"),
+    passEnv: Flag.String("pass-env").pipe(
+      Flag.withDescription("Pass only these variables (NAME or a * glob) to commands (repeatable); secrets never pass"),
+      Flag.atLeast(0)
+    )
   },
   Effect.fn(function* (flags) {
     const resolved = yield* Setup.resolve(overrides(flags), "agent")
     const { config } = resolved
     const id = Option.getOrElse(flags.id, () => config.agent.id)
     const allow = flags.allow.length > 0 ? flags.allow : config.agent.allow
+    const passEnv = flags.passEnv.length > 0 ? flags.passEnv : config.agent.passEnv
     const commandTimeout = yield* Setup.durationFlag("command-timeout", flags.commandTimeout)
     yield* Console.log(`agent ${id}: connecting to ${MqttConnection.safeUrl(resolved.connection.url)}`)
     return yield* Agent.run({
@@ -139,6 +144,8 @@ const agent = Command.make(
       mode: config.operator.jsonify ? "json" : "plain",
       signing: resolved.signing,
       ...(allow !== undefined ? { allow } : {}),
+      ...(passEnv !== undefined ? { passEnv } : {}),
+      ...(config.agent.maxCommandBytes !== undefined ? { maxCommandBytes: config.agent.maxCommandBytes } : {}),
       commandTimeout: Option.getOrElse(commandTimeout, () => config.agent.commandTimeout)
     }).pipe(Effect.provide(runnerLayer))
   })
@@ -154,6 +161,7 @@ const operator = Command.make(
     ),
     registrationTimeout: duration("registration-timeout", "Registration window after the first agent"),
     stepTimeout: duration("step-timeout", "Longest a step may take"),
+    lostGrace: duration("lost-grace", "How long an agent reported gone may take to come back (default 10 s)"),
     onFailure: Flag.Literals("on-failure", ["stop", "continue"]).pipe(
       Flag.withDescription("stop: a failed step ends that agent's pipeline; continue: go on"),
       Flag.optional
@@ -181,6 +189,7 @@ const operator = Command.make(
     const stdio = yield* Stdio.Stdio
     const registrationTimeout = yield* Setup.durationFlag("registration-timeout", flags.registrationTimeout)
     const stepTimeout = yield* Setup.durationFlag("step-timeout", flags.stepTimeout)
+    const lostGrace = yield* Setup.durationFlag("lost-grace", flags.lostGrace)
     const summary = yield* Session.run({
       resolved,
       ...(flags.pipeline.length > 0
@@ -194,6 +203,7 @@ const operator = Command.make(
       ...(Option.isSome(flags.expect) ? { expectAgents: flags.expect.value } : {}),
       ...(Option.isSome(registrationTimeout) ? { registrationTimeout: registrationTimeout.value } : {}),
       ...(Option.isSome(stepTimeout) ? { stepTimeout: stepTimeout.value } : {}),
+      ...(Option.isSome(lostGrace) ? { lostGrace: lostGrace.value } : {}),
       ...(Option.isSome(flags.onFailure) ? { onFailure: flags.onFailure.value } : {}),
       ...(Option.isSome(flags.abortAbove) ? { abortAbovePercent: flags.abortAbove.value } : {}),
       ...(flags.noFeedback
@@ -202,7 +212,12 @@ const operator = Command.make(
           ? { feedbackFile: flags.feedbackFile.value }
           : {}),
       realtime: !flags.noRealtime && resolved.config.operator.realtimeMode,
-      lines: stdio.stdin.pipe(Stream.decodeText, Stream.splitLines),
+      // Stdio leaves stdin open, which keeps the process alive after `exit`: close it once the lines are done.
+      lines: stdio.stdin.pipe(
+        Stream.decodeText,
+        Stream.splitLines,
+        Stream.ensuring(Effect.sync(() => process.stdin.destroy()))
+      ),
       print: (line) => Console.log(line)
     }).pipe(Effect.scoped, Effect.provide(EventBus.EventBus.layer))
     yield* Console.log(RunSummary.format(summary))

@@ -9,10 +9,10 @@ import { EventBus } from "@testbed/events"
 import {
   Action,
   BlobStore,
+  CheckReport,
   Fault,
   Nds1,
   Nds2,
-  Plan,
   RecordProxy,
   ReplayServer,
   Script,
@@ -74,6 +74,10 @@ const scriptFlags = {
   allowModulePath: Flag.Boolean("allow-module-path").pipe(
     Flag.withDescription("Let `import` load action modules from file paths"),
     Flag.withDefault(false)
+  ),
+  optionalConnections: Flag.Boolean("optional-connections").pipe(
+    Flag.withDescription("Connections of the script that no client opened are not failures"),
+    Flag.withDefault(false)
   )
 }
 
@@ -109,7 +113,12 @@ const loadScript = (flags: ScriptFlags) =>
     Effect.provide(Layer.merge(blobLayer(flags.input, flags), registry))
   )
 
-const serveOptions = (flags: { listen: string; stepTimeout: Option.Option<number>; fault: ReadonlyArray<string> }) =>
+const serveOptions = (flags: {
+  listen: string
+  stepTimeout: Option.Option<number>
+  fault: ReadonlyArray<string>
+  optionalConnections: boolean
+}) =>
   Effect.gen(function* () {
     const address = yield* parseAddress(flags.listen, "127.0.0.1")
     const faults = yield* Effect.forEach(flags.fault, Fault.parseRule)
@@ -117,6 +126,7 @@ const serveOptions = (flags: { listen: string; stepTimeout: Option.Option<number
       host: address.host,
       port: address.port,
       faults,
+      optionalConnections: flags.optionalConnections,
       stepTimeout: Option.getOrUndefined(Option.map(flags.stepTimeout, (s) => Duration.millis(s * 1000)))
     }
   }).pipe(Effect.catch((error) => Effect.fail(new ExitWith({ code: 2, message: error.message }))))
@@ -139,6 +149,10 @@ const record = Command.make(
       Flag.withAlias("n"),
       Flag.withDescription("Stop after this many connections (default: until SIGINT/SIGTERM)"),
       Flag.optional
+    ),
+    keepEmpty: Flag.Boolean("keep-empty").pipe(
+      Flag.withDescription("Keep connections closed before a byte was exchanged (port probes)"),
+      Flag.withDefault(false)
     )
   },
   (flags) =>
@@ -152,6 +166,7 @@ const record = Command.make(
         remotePort: remote.port,
         base: flags.output,
         connections: Option.getOrUndefined(flags.connections),
+        keepEmpty: flags.keepEmpty,
         onListening: (host, port) =>
           Console.log(`Recording proxy listening on ${host}:${port}, forwarding to ${remote.host}:${remote.port}`)
       }).pipe(Effect.provide(BlobStore.BlobStore.layer({ dir: Path.join(Path.dirname(flags.output), "blobs") })))
@@ -240,19 +255,7 @@ const check = Command.make(
         Effect.catch((error) => Effect.fail(new ExitWith({ code: 2, message: error.message }))),
         Effect.provide(Layer.merge(blobLayer(flags.file, flags), registry))
       )
-      const first = scripts[0]
-      yield* Console.log(`${flags.file}: OK`)
-      if (first !== undefined) yield* Console.log(`  files: ${first.files.join(", ")}`)
-      for (const script of scripts) {
-        const s = Plan.stats(script.plan)
-        const connections = s.connections === "any" ? "every connection" : `${s.connections} connection(s)`
-        yield* Console.log(
-          `  ${script.name}: ${connections}, ${s.exchanges} exchange(s), ${s.actions} action(s), ${s.sleeps} sleep(s), ` +
-            `${s.commandBytes} byte(s) expected, ${s.responseBytes} byte(s) sent`
-        )
-        for (const blob of script.blobs) yield* Console.log(`    blob ${blob.name}: ${blob.bytes} bytes, verified`)
-        if (script.modules.length > 0) yield* Console.log(`    modules: ${script.modules.join(", ")}`)
-      }
+      for (const line of CheckReport.lines(flags.file, scripts)) yield* Console.log(line)
     })
 ).pipe(Command.withDescription("Validate a script and its blobs and print what it holds"))
 

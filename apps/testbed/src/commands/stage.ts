@@ -28,13 +28,18 @@ const stage = Command.make("stage").pipe(
 const exit = (code: number, message?: string) =>
   Effect.fail(new ExitWith(message === undefined ? { code } : { code, message }))
 
-/** Exit codes: 2 for a definition or name the user must fix, 3 when the engine is not reachable, else 1. */
+/**
+ * Exit codes: 2 for a definition or name the user must fix, 3 when the engine is not reachable, 75 (EX_TEMPFAIL)
+ * when another up/down/prune of the project held its lock too long, else 1.
+ */
 const exitCodeOf = (tag: string): number =>
   ["InvalidStageName", "StageNotFound", "StageInvalid", "ComposeUnsupported"].includes(tag)
     ? 2
     : tag === "DockerUnavailable"
       ? 3
-      : 1
+      : tag === "StageBusy"
+        ? 75
+        : 1
 
 const withStages = <A, E extends { readonly _tag: string; readonly message: string }>(
   f: (stages: Stages.Stages["Service"]) => Effect.Effect<A, E>
@@ -77,8 +82,9 @@ const up = Command.make(
     )
   },
   Effect.fn(function* ({ ref, rebuild }) {
+    const onUndone = (undone: Stages.Undone) => Console.error(Stages.describeUndone(undone))
     const result = yield* withStages((stages) =>
-      Effect.flatMap(stages.load(ref), (loaded) => stages.up(loaded, { rebuild }))
+      Effect.flatMap(stages.load(ref), (loaded) => stages.up(loaded, { rebuild, onUndone }))
     )
     yield* Console.log(`stage ${result.name} is up (${result.nodes.map((n) => n.node).join(", ")})`)
   })
@@ -119,7 +125,11 @@ const connect = Command.make(
   "connect",
   { node: Argument.String("NODE") },
   Effect.fn(function* ({ node }) {
-    const code = yield* withStages((stages) => stages.connect(node, { input: process.stdin, output: process.stdout }))
+    if (!process.stdin.isTTY) {
+      yield* Console.error("stdin is not a terminal: the shell runs without a TTY and reads its commands from stdin")
+    }
+    const io = { input: process.stdin, output: process.stdout, error: process.stderr }
+    const code = yield* withStages((stages) => stages.connect(node, io))
     if (code !== 0) return yield* exit(code ?? 1)
   })
 ).pipe(Command.withDescription("Open an interactive shell (bash, else sh) in a node of the current stage"))
@@ -165,7 +175,7 @@ const prune = Command.make(
   "prune",
   {
     all: Flag.Boolean("all").pipe(
-      Flag.withDescription("Also other projects' stages (any testbed label)"),
+      Flag.withDescription("Also resources of any project made by older testbed versions (no owner label)"),
       Flag.withDefault(false)
     )
   },
@@ -173,6 +183,10 @@ const prune = Command.make(
     const removed = yield* withStages((stages) => stages.prune({ all }))
     yield* Console.log(`removed ${removed.containers} containers and ${removed.networks} networks`)
   })
-).pipe(Command.withDescription("Remove testbed containers and networks that no recorded stage owns"))
+).pipe(
+  Command.withDescription(
+    "Remove this project's containers and networks that no recorded stage owns, and those of dead runs of any project"
+  )
+)
 
 export const stageCommand = stage.pipe(Command.withSubcommands([list, up, down, status, connect, exec, prune]))

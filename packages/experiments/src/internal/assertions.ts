@@ -4,11 +4,11 @@
 import { EventBus } from "@testbed/events"
 import { ServiceCommand } from "@testbed/plugins"
 import { Duration, Effect, FileSystem, Path } from "effect"
-import type { Assertion } from "../ExperimentConfig.ts"
-import { parseDuration } from "../Plan.ts"
+import { type PlannedAssertion, parseDuration } from "../Plan.ts"
 import * as Replay from "../Replay.ts"
 import * as Render from "./render.ts"
 import { type Attempt, describeExit, hostOf } from "./attempt.ts"
+import * as Output from "./output.ts"
 import { httpStatus, pollUntil, tcpOpen } from "./probe.ts"
 
 interface Verdict {
@@ -16,12 +16,12 @@ interface Verdict {
   readonly message: string
 }
 
-const outputOf = Effect.fnUntraced(function* (
+/** The log files an output assertion reads, or undefined when its service or step did not run. */
+const logsOf = (
   attempt: Attempt,
   target: { readonly service?: string; readonly step?: string },
   stream: "stdout" | "stderr" | "any"
-) {
-  const fs = yield* FileSystem.FileSystem
+): ReadonlyArray<string> | undefined => {
   const paths =
     target.step !== undefined
       ? attempt.steps.get(target.step)
@@ -29,13 +29,21 @@ const outputOf = Effect.fnUntraced(function* (
         ? attempt.services.get(target.service)
         : undefined
   if (paths === undefined) return undefined
-  const read = (file: string) => fs.readFileString(file).pipe(Effect.orElseSucceed(() => ""))
-  if (stream === "stdout") return yield* read(paths.stdoutPath)
-  if (stream === "stderr") return yield* read(paths.stderrPath)
-  return `${yield* read(paths.stdoutPath)}\n${yield* read(paths.stderrPath)}`
-})
+  return stream === "stdout"
+    ? [paths.stdoutPath]
+    : stream === "stderr"
+      ? [paths.stderrPath]
+      : [paths.stdoutPath, paths.stderrPath]
+}
 
-const check = Effect.fnUntraced(function* (attempt: Attempt, assertion: Assertion) {
+/** Matched log by log, each within its bounded window (`Output.window`), in linear time (`Pattern`). */
+const matchesAny = (logs: ReadonlyArray<string>, pattern: PlannedAssertion & { readonly type: "output_matches" }) =>
+  Effect.map(
+    Effect.forEach(logs, (log) => Output.matches(log, pattern.matcher)),
+    (found) => found.some((matched) => matched)
+  )
+
+const check = Effect.fnUntraced(function* (attempt: Attempt, assertion: PlannedAssertion) {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
   switch (assertion.type) {
@@ -55,19 +63,13 @@ const check = Effect.fnUntraced(function* (attempt: Attempt, assertion: Assertio
     case "output_matches": {
       const stream = assertion.stream ?? "any"
       const subject = assertion.step !== undefined ? `step ${assertion.step}` : `service ${assertion.service}`
-      const pattern = new RegExp(assertion.pattern, "m")
-      const first = yield* outputOf(attempt, assertion, stream)
-      if (first === undefined) return { passed: false, message: `${subject} produced no output (it did not run)` }
+      const logs = logsOf(attempt, assertion, stream)
+      if (logs === undefined) return { passed: false, message: `${subject} produced no output (it did not run)` }
       const running = assertion.service !== undefined && attempt.services.get(assertion.service)?.exit === undefined
       // A running service's output reaches its log file a moment after it was written: give it that moment.
       const passed =
-        pattern.test(first) ||
-        (running &&
-          (yield* pollUntil(
-            Effect.map(outputOf(attempt, assertion, stream), (text) => text !== undefined && pattern.test(text)),
-            Duration.seconds(2),
-            "50 millis"
-          )))
+        (yield* matchesAny(logs, assertion)) ||
+        (running && (yield* pollUntil(matchesAny(logs, assertion), Duration.seconds(2), "200 millis")))
       return {
         passed,
         message: `${subject} ${stream === "any" ? "output" : stream} ${passed ? "matches" : "does not match"} /${assertion.pattern}/`
@@ -136,7 +138,7 @@ const check = Effect.fnUntraced(function* (attempt: Attempt, assertion: Assertio
 /** Checks everything; returns the failures' messages (empty when all passed). */
 export const checkAll = Effect.fn("Assertions.checkAll")(function* (
   attempt: Attempt,
-  assertions: ReadonlyArray<Assertion>,
+  assertions: ReadonlyArray<PlannedAssertion>,
   stopAtFirstFailure: boolean
 ) {
   const failures: Array<string> = []

@@ -1,6 +1,6 @@
 // The state of one test attempt shared by its services, steps and assertions.
 import type { Command } from "@testbed/commands"
-import type { Machines, StateMachine, TestEvent } from "@testbed/events"
+import { type Machines, type StateMachine, type TestEvent, WriteFailed } from "@testbed/events"
 import type { EnvironmentPlugin, ServicePlugin } from "@testbed/plugins"
 import { type Deferred, Schema } from "effect"
 import type { ServicePlan, TestPlan } from "../Plan.ts"
@@ -63,7 +63,15 @@ export interface Attempt {
   readonly variables: Record<string, ServicePlugin.ParameterValue>
   /** Completed with the reason when a long-running service ends on its own (a crash). */
   readonly crashed: Deferred.Deferred<Abort>
+  /** Completed when a file of the run could not be written (a full disk): the whole run stops. */
+  readonly fatal: Deferred.Deferred<WriteFailed.WriteFailed>
 }
+
+/** A file or directory of the run could not be written: the error that stops the run. */
+export const writeFailed =
+  (path: string) =>
+  (error: unknown): WriteFailed.WriteFailed =>
+    WriteFailed.fromError(path, error)
 
 /** "exit code 3" or "killed by SIGTERM". */
 export const describeExit = (exit: { readonly exitCode: number | null; readonly signal: string | null }): string =>

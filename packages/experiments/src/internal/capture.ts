@@ -2,8 +2,10 @@
 // and stopped (SIGINT, so it flushes the file) once the services are down. tcpdump missing or refusing to start
 // is a warning, never a failure: the capture is an extra, the test is what is judged.
 import { type ChildProcess, spawn } from "node:child_process"
-import { Duration, Effect, Path, Scope } from "effect"
+import { Watchdog } from "@testbed/commands"
+import { Duration, Effect, Scope } from "effect"
 import type { Attempt, ServiceRuntime } from "./attempt.ts"
+import { inside } from "./runPath.ts"
 
 export interface Capture {
   readonly path: string
@@ -23,7 +25,8 @@ const stopChild = (child: ChildProcess): Effect.Effect<void> =>
     child.kill("SIGINT")
   }).pipe(
     Effect.timeoutOption(stopTimeout),
-    Effect.andThen(Effect.sync(() => (exited(child) ? undefined : child.kill("SIGKILL"))))
+    Effect.andThen(Effect.sync(() => (exited(child) ? undefined : child.kill("SIGKILL")))),
+    Effect.ensuring(Effect.sync(() => child.pid !== undefined && Watchdog.release(child.pid)))
   )
 
 /** Spawns tcpdump and waits until it says it is listening (else fails with what it said). */
@@ -33,9 +36,12 @@ const spawnTcpdump = (file: string, ports: ReadonlyArray<number>) =>
     // --immediate-mode: without it packets wait in the kernel's buffer and a short test's are lost at SIGINT.
     // -Z root: as root tcpdump would otherwise drop to its own user, who may not write into the test's directory.
     const args = ["-i", "lo", "-n", "-U", "--immediate-mode", "-Z", "root", "-w", file, filter]
+    // Its own process group, guarded by the watchdog: a SIGKILLed run leaves no capture running.
     const child = spawn("tcpdump", args, {
-      stdio: ["ignore", "ignore", "pipe"]
+      stdio: ["ignore", "ignore", "pipe"],
+      detached: true
     })
+    if (child.pid !== undefined) Watchdog.guard(child.pid)
     let said = ""
     child.stderr?.on("data", (chunk: Buffer) => {
       if (said.length < 4096) said += chunk.toString("utf8")
@@ -44,9 +50,10 @@ const spawnTcpdump = (file: string, ports: ReadonlyArray<number>) =>
     child.once("error", (error: NodeJS.ErrnoException) =>
       resume(Effect.fail(error.code === "ENOENT" ? "tcpdump is not installed (not on PATH)" : error.message))
     )
-    child.once("exit", (code, signal) =>
+    child.once("exit", (code, signal) => {
+      if (child.pid !== undefined) Watchdog.release(child.pid)
       resume(Effect.fail(`tcpdump ended (${signal ?? `exit code ${code}`}): ${said.trim()}`))
-    )
+    })
     return Effect.sync(() => {
       if (!exited(child)) child.kill("SIGKILL")
     })
@@ -63,8 +70,7 @@ const startOne = Effect.fnUntraced(function* (
   port: number,
   launchScope: Scope.Scope
 ) {
-  const path = yield* Path.Path
-  const file = path.join(runtime.dir, `${runtime.plan.key}.pcap`)
+  const file = yield* inside(runtime.dir, `${runtime.plan.key}.pcap`)
   const started = yield* Effect.result(
     Effect.acquireRelease(spawnTcpdump(file, [port]), stopChild).pipe(Effect.provideService(Scope.Scope, launchScope))
   )

@@ -5,13 +5,14 @@
 // which the reports keep apart from the test's own steps), so this step emits nothing of its own.
 import { randomBytes } from "node:crypto"
 import { LocalRunner } from "@testbed/commands"
-import type { EventBus } from "@testbed/events"
+import type { EventBus, WriteFailed } from "@testbed/events"
 import { Agent, Broker, Operator, RunSummary, Security } from "@testbed/fleet"
 import { Duration, Effect, FileSystem, Path, Redacted } from "effect"
 import type { ChildProcessSpawner } from "effect/process"
 import type { FleetStep } from "../ExperimentConfig.ts"
 import { parseDuration } from "../Plan.ts"
-import type { Attempt } from "./attempt.ts"
+import { type Attempt, writeFailed } from "./attempt.ts"
+import { stepLog } from "./stepLog.ts"
 
 const defaultStepTimeout = Duration.minutes(1)
 const defaultRegistrationTimeout = Duration.seconds(30)
@@ -38,7 +39,6 @@ const secretOf = (attempt: Attempt, step: FleetStep) =>
 
 const run = Effect.fnUntraced(function* (attempt: Attempt, name: string, step: FleetStep) {
   const fs = yield* FileSystem.FileSystem
-  const path = yield* Path.Path
   const stepTimeout =
     (step.step_timeout === undefined ? undefined : parseDuration(step.step_timeout)) ?? defaultStepTimeout
   const registrationTimeout =
@@ -70,9 +70,8 @@ const run = Effect.fnUntraced(function* (attempt: Attempt, name: string, step: F
       `${registered.length} of ${wanted} agent(s) registered within ${Duration.format(registrationTimeout)}`
     )
   const summary = yield* operator.runPipelines([{ name: `${attempt.test.name}/${name}`, steps: step.pipeline }])
-  const dir = path.join(attempt.dir, "steps")
-  yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.orDie)
-  yield* fs.writeFileString(path.join(dir, `${name}.fleet.log`), `${RunSummary.format(summary)}\n`).pipe(Effect.orDie)
+  const log = yield* stepLog(attempt, name, ".fleet.log")
+  yield* fs.writeFileString(log, `${RunSummary.format(summary)}\n`).pipe(Effect.mapError(writeFailed(log)))
   if (summary.succeeded) return { status: "passed", message: undefined } satisfies Outcome
   const bad = summary.steps.filter((report) => report.state !== "succeeded" && report.state !== "skipped")
   return {
@@ -87,16 +86,18 @@ export const runFleet = (
   step: FleetStep
 ): Effect.Effect<
   Outcome,
-  never,
+  WriteFailed.WriteFailed,
   FileSystem.FileSystem | Path.Path | EventBus.EventBus | ChildProcessSpawner.ChildProcessSpawner
 > => {
   const name = step.name ?? `step${index}`
   return Effect.scoped(run(attempt, name, step)).pipe(
     Effect.catch((error) =>
-      Effect.succeed<Outcome>({
-        status: "failed",
-        message: `step ${name}: ${typeof error === "string" ? error : error.message}`
-      })
+      typeof error !== "string" && error._tag === "WriteFailed"
+        ? Effect.fail(error)
+        : Effect.succeed<Outcome>({
+            status: "failed",
+            message: `step ${name}: ${typeof error === "string" ? error : error.message}`
+          })
     ),
     Effect.provide(LocalRunner.layer)
   )

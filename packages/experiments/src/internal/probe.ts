@@ -1,8 +1,9 @@
 // Network probes used by readiness checks and `service_responsive` assertions: one TCP connect, one HTTP GET,
-// each bounded by its own timer so a black-holed port cannot hang a test.
+// each bounded by its own timer so a black-holed port cannot hang a test; and a look at the kernel's socket
+// table, which learns that a port listens without taking a connection from it.
 import * as Http from "node:http"
 import * as Net from "node:net"
-import { type Duration, Effect, Schedule } from "effect"
+import { type Duration, Effect, FileSystem, Schedule } from "effect"
 
 /** Whether a TCP connection to host:port is accepted within `timeoutMs`. */
 export const tcpOpen = (host: string, port: number, timeoutMs = 1000): Effect.Effect<boolean> =>
@@ -51,4 +52,31 @@ export const pollUntil = <R>(
     Effect.repeat({ schedule: Schedule.spaced(interval), until: (ok) => ok }),
     Effect.timeoutOption(timeout),
     Effect.map((result) => result._tag === "Some" && result.value)
+  )
+
+/** `0100007F:1F90` → 8080; the state column of a listening socket is `0A`. */
+const listensOn = (table: string, port: number): boolean => {
+  const hex = port.toString(16).toUpperCase().padStart(4, "0")
+  return table.split("\n").some((line) => {
+    const fields = line.trim().split(/\s+/)
+    return fields[3] === "0A" && fields[1]?.endsWith(`:${hex}`) === true
+  })
+}
+
+/**
+ * Whether something listens on TCP `port` on this machine, read from the kernel's socket tables
+ * (/proc/net/tcp, /proc/net/tcp6) without connecting; undefined when they cannot be read (not Linux).
+ */
+export const listening = (port: number): Effect.Effect<boolean | undefined, never, FileSystem.FileSystem> =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) =>
+    Effect.map(
+      Effect.all(
+        ["/proc/net/tcp", "/proc/net/tcp6"].map((table) => Effect.option(fs.readFileString(table))),
+        { concurrency: 2 }
+      ),
+      (tables) => {
+        const read = tables.flatMap((table) => (table._tag === "Some" ? [table.value] : []))
+        return read.length === 0 ? undefined : read.some((table) => listensOn(table, port))
+      }
+    )
   )

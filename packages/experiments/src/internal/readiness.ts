@@ -1,38 +1,67 @@
-// Readiness: when a started service can be talked to — its port accepts connections, a line appeared in its
-// output, or a probe command succeeded — bounded by a timeout, and cut short if the process ends first.
+// Readiness: when a started service can be talked to — its port is listening, a line appeared in its output, or a
+// probe command succeeded — bounded by a timeout, and cut short if the process ends first. A port on this machine
+// is checked in the kernel's socket table, without connecting: a one-shot server (socat without `fork`) would take
+// a probe's connection for its only client.
 import { ServiceCommand } from "@testbed/plugins"
-import { Duration, Effect, FileSystem, Option } from "effect"
+import { Duration, Effect, type FileSystem, type Path } from "effect"
+import type { PlannedReadiness } from "../Plan.ts"
 import * as Render from "./render.ts"
 import { Abort, type Attempt, describeExit, hostOf, type ServiceRuntime } from "./attempt.ts"
-import { pollUntil, tcpOpen } from "./probe.ts"
+import * as Output from "./output.ts"
+import { listening, pollUntil, tcpOpen } from "./probe.ts"
+import { inside } from "./runPath.ts"
 
-const defaultReadinessTimeout = Duration.seconds(10)
+/** The check polled, and what to say when it never passed. */
+interface Probe {
+  readonly check: Effect.Effect<boolean, never, FileSystem.FileSystem | Path.Path>
+  readonly failure: () => string
+}
 
-const readinessTimeout = (runtime: ServiceRuntime, timeout: string | undefined) =>
-  runtime.plan.timeout ??
-  (timeout === undefined ? undefined : Option.getOrUndefined(Duration.fromInput(timeout as Duration.Input))) ??
-  defaultReadinessTimeout
+/** On this machine, the socket table (no connection made); elsewhere (a container's address), a TCP connect. */
+const portProbe = (attempt: Attempt, runtime: ServiceRuntime): Probe => {
+  const port = runtime.port
+  if (port === undefined) return { check: Effect.succeed(true), failure: () => "" }
+  const host = hostOf(attempt, runtime.plan.key)
+  let kernel: boolean | undefined
+  const local = attempt.environment.kind === "localhost"
+  return {
+    check: local
+      ? Effect.flatMap(listening(port), (answer) => {
+          kernel = answer
+          // Without a readable socket table (not Linux), a connect is the only way to know.
+          return answer === undefined ? tcpOpen(host, port, 500) : Effect.succeed(answer)
+        })
+      : tcpOpen(host, port, 500),
+    failure: () =>
+      local && kernel !== undefined
+        ? `port ${host}:${port} not listening (probe: the kernel's socket table, /proc/net/tcp and tcp6, shows no listener)`
+        : `port ${host}:${port} not open (probe: a TCP connect was refused or timed out)`
+  }
+}
+
+const logProbe = (runtime: ServiceRuntime, readiness: Extract<PlannedReadiness, { kind: "log" }>): Probe => {
+  const stdout = Output.scanner(runtime.stdoutPath, readiness.pattern)
+  const stderr = Output.scanner(runtime.stderrPath, readiness.pattern)
+  return {
+    check: Effect.flatMap(stdout, (found) => (found ? Effect.succeed(true) : stderr)),
+    failure: () => `no output line matching /${readiness.pattern.source}/ (probe: the service's stdout and stderr logs)`
+  }
+}
 
 /** Waits until the service is ready as its plugin says, failing fast if it ends first. */
 export const wait = Effect.fnUntraced(function* (attempt: Attempt, runtime: ServiceRuntime) {
-  const fs = yield* FileSystem.FileSystem
   const readiness = runtime.plan.readiness
   if (readiness.kind === "none") return
-  const timeout = readinessTimeout(runtime, readiness.timeout)
-  const host = hostOf(attempt, runtime.plan.key)
-  const check: Effect.Effect<boolean> =
+  const timeout = readiness.timeout
+  const probe: Probe =
     readiness.kind === "port"
-      ? runtime.port === undefined
-        ? Effect.succeed(true)
-        : tcpOpen(host, runtime.port, 500)
+      ? portProbe(attempt, runtime)
       : readiness.kind === "log"
-        ? Effect.map(
-            Effect.all([fs.readFileString(runtime.stdoutPath), fs.readFileString(runtime.stderrPath)]).pipe(
-              Effect.orElseSucceed(() => ["", ""])
-            ),
-            ([out, err]) => new RegExp(readiness.pattern).test(`${out}\n${err}`)
-          )
-        : probeCommand(attempt, runtime, readiness.command)
+        ? logProbe(runtime, readiness)
+        : {
+            check: probeCommand(attempt, runtime, readiness.command),
+            failure: () => "readiness command never succeeded (probe: its exit code)"
+          }
   const exitedEarly = runtime.process!.exited.pipe(
     Effect.map(
       (exit) =>
@@ -40,20 +69,14 @@ export const wait = Effect.fnUntraced(function* (attempt: Attempt, runtime: Serv
     )
   )
   const outcome = yield* Effect.raceFirst(
-    Effect.map(pollUntil(check, timeout), (ok) => (ok ? undefined : "timeout")),
+    Effect.map(pollUntil(probe.check, timeout), (ok) => (ok ? undefined : "timeout")),
     exitedEarly
   )
   if (outcome instanceof Abort) return yield* outcome
   if (outcome === "timeout") {
-    const what =
-      readiness.kind === "port"
-        ? `port ${host}:${runtime.port} not open`
-        : readiness.kind === "log"
-          ? `no output line matching /${readiness.pattern}/`
-          : "readiness command never succeeded"
     return yield* new Abort({
       status: "timeout",
-      reason: `${runtime.id} not ready after ${Duration.format(timeout)}: ${what}`
+      reason: `${runtime.id} not ready after ${Duration.format(timeout)}: ${probe.failure()}`
     })
   }
 })
@@ -62,22 +85,24 @@ const probeCommand = (
   attempt: Attempt,
   runtime: ServiceRuntime,
   template: Parameters<typeof ServiceCommand.renderCommand>[0]
-): Effect.Effect<boolean> =>
+): Effect.Effect<boolean, never, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function* () {
     const rendered = yield* Render.orFailed(
       ServiceCommand.renderCommand(template, runtime.variables, { cwd: runtime.dir })
     )
     if (rendered instanceof ServiceCommand.TemplateFailed) return false
+    const stdoutPath = yield* inside(runtime.dir, "readiness.stdout.log")
+    const stderrPath = yield* inside(runtime.dir, "readiness.stderr.log")
     return yield* Effect.scoped(
       Effect.gen(function* () {
         const process = yield* attempt.environment.launch({
           id: `${runtime.id}/readiness`,
           command: rendered,
-          stdoutPath: `${runtime.dir}/readiness.stdout.log`,
-          stderrPath: `${runtime.dir}/readiness.stderr.log`
+          stdoutPath,
+          stderrPath
         })
         const exit = yield* process.exited
         return exit.exitCode === 0
       })
-    ).pipe(Effect.orElseSucceed(() => false))
-  })
+    )
+  }).pipe(Effect.orElseSucceed(() => false))

@@ -4,12 +4,14 @@
 // expected and received bytes).
 import { ServiceCommand } from "@testbed/plugins"
 import { ReplayServer, TestLauncher } from "@testbed/replay"
-import { Deferred, Duration, Effect, FileSystem, Option, Path } from "effect"
+import type { WriteFailed } from "@testbed/events"
+import { Deferred, Duration, Effect, type FileSystem, Option, Path } from "effect"
 import type { ReplayStep } from "../ExperimentConfig.ts"
 import { parseDuration } from "../Plan.ts"
 import * as Replay from "../Replay.ts"
 import * as Render from "./render.ts"
 import { type Attempt, describeExit } from "./attempt.ts"
+import { stepLog } from "./stepLog.ts"
 
 const defaultTimeout = Duration.minutes(1)
 
@@ -50,9 +52,8 @@ const replayForClient = Effect.fnUntraced(function* (
   index: number,
   name: string,
   step: ReplayStep
-): Effect.fn.Return<Outcome, never, FileSystem.FileSystem | Path.Path> {
+): Effect.fn.Return<Outcome, WriteFailed.WriteFailed, FileSystem.FileSystem | Path.Path> {
   const path = yield* Path.Path
-  const fs = yield* FileSystem.FileSystem
   const scriptText = yield* Render.orFailed(ServiceCommand.renderText(step.script!, attempt.variables))
   if (scriptText instanceof ServiceCommand.TemplateFailed) return failed(`step ${name}: ${scriptText.reason}`)
   const experimentDir = String(attempt.variables.experiment_dir ?? ".")
@@ -62,10 +63,14 @@ const replayForClient = Effect.fnUntraced(function* (
     attempt.replays.set(name, loaded.failure.message)
     return failed(`step ${name}: cannot load ${script}: ${loaded.failure.message}`)
   }
-  const dir = path.join(attempt.dir, "steps")
-  yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.orDie)
-  const stdoutPath = path.join(dir, `${name}.stdout.log`)
-  const stderrPath = path.join(dir, `${name}.stderr.log`)
+  const logs = yield* Effect.result(
+    Effect.all([stepLog(attempt, name, ".stdout.log"), stepLog(attempt, name, ".stderr.log")])
+  )
+  if (logs._tag === "Failure") {
+    if (logs.failure._tag === "PathOutsideRun") return failed(`step ${name}: ${logs.failure.message}`)
+    return yield* Effect.fail(logs.failure)
+  }
+  const [stdoutPath, stderrPath] = logs.success
   const timeout = (step.timeout === undefined ? undefined : parseDuration(step.timeout)) ?? defaultTimeout
   const stepTimeout = (step.step_timeout === undefined ? undefined : parseDuration(step.step_timeout)) ?? undefined
   return yield* Effect.scoped(
@@ -96,6 +101,8 @@ const replayForClient = Effect.fnUntraced(function* (
         stdoutPath,
         stderrPath
       })
+      if (client.outputFailed !== undefined)
+        yield* Effect.forkScoped(Effect.flatMap(client.outputFailed, (error) => Deferred.succeed(attempt.fatal, error)))
       const exit = yield* Effect.timeoutOption(client.exited, timeout)
       const ended = Option.isSome(exit) ? exit.value : yield* client.stop("2 seconds")
       attempt.steps.set(name, { name, exitCode: ended.exitCode, signal: ended.signal, stdoutPath, stderrPath })
@@ -125,7 +132,7 @@ export const runReplay = (
   attempt: Attempt,
   index: number,
   step: ReplayStep
-): Effect.Effect<Outcome, never, FileSystem.FileSystem | Path.Path> => {
+): Effect.Effect<Outcome, WriteFailed.WriteFailed, FileSystem.FileSystem | Path.Path> => {
   const name = step.name ?? `step${index}`
   return step.service !== undefined ? checkService(attempt, name, step) : replayForClient(attempt, index, name, step)
 }

@@ -2,27 +2,29 @@
 // deployed (port and command), started (process and readiness), watched until it ends, stopped at teardown.
 import { EventBus, Machines, StateMachine } from "@testbed/events"
 import { ServiceCommand, type ServicePlugin } from "@testbed/plugins"
-import { Deferred, Duration, Effect, FileSystem, Option, Path, Scope } from "effect"
+import { Deferred, Duration, Effect, FileSystem, Option, Scope } from "effect"
 import type { ServicePlan } from "../Plan.ts"
 import * as Render from "./render.ts"
-import { Abort, type Attempt, describeExit, hostOf, type ServiceRuntime } from "./attempt.ts"
+import { Abort, type Attempt, describeExit, hostOf, type ServiceRuntime, writeFailed } from "./attempt.ts"
 import * as Capture from "./capture.ts"
 import * as Readiness from "./readiness.ts"
+import { inside } from "./runPath.ts"
 
 const stopGrace = Duration.seconds(2)
 
 export const prepare = Effect.fn("Service.prepare")(function* (attempt: Attempt, plan: ServicePlan) {
   const fs = yield* FileSystem.FileSystem
-  const path = yield* Path.Path
   const id = `${attempt.test.name}/${plan.key}`
   const machine = yield* StateMachine.make(Machines.Service, id)
-  const dir = path.join(attempt.dir, plan.key)
+  const refused = (error: { readonly message: string }) =>
+    new Abort({ status: "failed", reason: `${id}: ${error.message}` })
+  const dir = yield* inside(attempt.dir, plan.key).pipe(Effect.mapError(refused))
   const runtime: ServiceRuntime = {
     plan,
     id,
     dir,
-    stdoutPath: path.join(dir, "stdout.log"),
-    stderrPath: path.join(dir, "stderr.log"),
+    stdoutPath: yield* inside(dir, "stdout.log").pipe(Effect.mapError(refused)),
+    stderrPath: yield* inside(dir, "stderr.log").pipe(Effect.mapError(refused)),
     machine,
     port: undefined,
     variables: {},
@@ -34,7 +36,7 @@ export const prepare = Effect.fn("Service.prepare")(function* (attempt: Attempt,
   }
   attempt.services.set(plan.key, runtime)
   yield* machine.transition("PREPARING", "prepare", { implementation: plan.plugin.name, role: plan.role })
-  yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.orDie)
+  yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(writeFailed(dir)))
   yield* machine.transition("PREPARED", "directory ready", { dir })
   return runtime
 })
@@ -113,8 +115,12 @@ const watch = Effect.fnUntraced(function* (attempt: Attempt, runtime: ServiceRun
   runtime.exit = exit
   const plan = runtime.plan
   const unsupported = exit.exitCode !== null && (plan.plugin.unsupportedExitCodes ?? []).includes(exit.exitCode)
-  const clean = exit.stopped || unsupported || (exit.exitCode === 0 && plan.lifetime === "task")
-  const crashed = !exit.stopped && !unsupported && (plan.lifetime === "service" || exit.signal !== null)
+  // Exit code 0 is a finished service, not a crash, whatever its lifetime: a one-shot server (socat without `fork`)
+  // ends as soon as its only client is served, which races the client's own exit. Clients that needed it fail on
+  // their own, with their reason.
+  const finished = exit.exitCode === 0 && exit.signal === null
+  const clean = exit.stopped || unsupported || finished
+  const crashed = !exit.stopped && !unsupported && !finished && (plan.lifetime === "service" || exit.signal !== null)
   const trigger = exit.stopped ? "stopped by testbed" : unsupported ? "declared unsupported" : describeExit(exit)
   const metadata = { exitCode: exit.exitCode, signal: exit.signal }
   if (clean) {
@@ -145,7 +151,7 @@ const watch = Effect.fnUntraced(function* (attempt: Attempt, runtime: ServiceRun
         reason: `${plan.key} (${plan.plugin.name}) does not support this test (exit code ${exit.exitCode})`
       })
     )
-  } else if (plan.lifetime === "service" && !exit.stopped) {
+  } else if (plan.lifetime === "service" && crashed) {
     yield* Deferred.succeed(
       attempt.crashed,
       new Abort({
@@ -181,6 +187,13 @@ export const start = Effect.fn("Service.start")(function* (
       Effect.mapError((error) => new Abort({ status: "failed", reason: error.message }))
     )
   runtime.process = process
+  // The service's log could not be written (a full disk): the run cannot go on.
+  if (process.outputFailed !== undefined) {
+    yield* Effect.forkIn(
+      Effect.flatMap(process.outputFailed, (error) => Deferred.succeed(attempt.fatal, error)),
+      launchScope
+    )
+  }
   yield* EventBus.emit({
     type: "service.started",
     entityType: "service",

@@ -1,17 +1,18 @@
 // The steps of a test, run in order: wait, or run a command (in the test's directory or a service's; in the
 // docker environment a step with `service` runs in that service's node).
 // Each publishes step.started / step.finished; the first that fails ends the attempt.
-import { EventBus } from "@testbed/events"
+import { EventBus, type WriteFailed } from "@testbed/events"
 import { type Command, CommandRunner, LocalRunner } from "@testbed/commands"
 import { ServiceCommand } from "@testbed/plugins"
-import { Clock, Duration, Effect, FileSystem, Path } from "effect"
+import { Clock, Duration, Effect, FileSystem, type Path } from "effect"
 import type { ChildProcessSpawner } from "effect/process"
 import type { RunStep, Step } from "../ExperimentConfig.ts"
 import { parseDuration } from "../Plan.ts"
 import * as Render from "./render.ts"
-import { Abort, type Attempt } from "./attempt.ts"
+import { Abort, type Attempt, writeFailed } from "./attempt.ts"
 import { runFleet } from "./fleetStep.ts"
 import { runReplay } from "./replayStep.ts"
+import { stepLog } from "./stepLog.ts"
 
 const defaultStepTimeout = Duration.minutes(1)
 
@@ -45,7 +46,6 @@ export interface StepOutcome {
 }
 
 const runCommand = Effect.fnUntraced(function* (attempt: Attempt, index: number, step: RunStep) {
-  const path = yield* Path.Path
   const fs = yield* FileSystem.FileSystem
   const name = step.name ?? `step${index}`
   const service = step.service === undefined ? undefined : attempt.services.get(step.service)
@@ -65,10 +65,8 @@ const runCommand = Effect.fnUntraced(function* (attempt: Attempt, index: number,
     })
   )
   if (rendered instanceof ServiceCommand.TemplateFailed) return { status: "failed" as const, message: rendered.reason }
-  const dir = path.join(attempt.dir, "steps")
-  yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.orDie)
-  const stdoutPath = path.join(dir, `${name}.stdout.log`)
-  const stderrPath = path.join(dir, `${name}.stderr.log`)
+  const stdoutPath = yield* stepLog(attempt, name, ".stdout.log")
+  const stderrPath = yield* stepLog(attempt, name, ".stderr.log")
   const timeout = (step.timeout === undefined ? undefined : parseDuration(step.timeout)) ?? defaultStepTimeout
   // Through a CommandRunner (the environment's, else the local one), so the step's command also appears as
   // command.started / command.completed|failed|timed_out in the event log.
@@ -92,8 +90,8 @@ const runCommand = Effect.fnUntraced(function* (attempt: Attempt, index: number,
   }
   // A failed exit code is judged below against expect_exit (which may be another code, or `any`).
   const result = ran._tag === "Success" ? ran.success : failure!.result
-  yield* fs.writeFileString(stdoutPath, result.stdout).pipe(Effect.orDie)
-  yield* fs.writeFileString(stderrPath, result.stderr).pipe(Effect.orDie)
+  yield* fs.writeFileString(stdoutPath, result.stdout).pipe(Effect.mapError(writeFailed(stdoutPath)))
+  yield* fs.writeFileString(stderrPath, result.stderr).pipe(Effect.mapError(writeFailed(stderrPath)))
   const { exitCode, signal } = result
   attempt.steps.set(name, { name, exitCode, signal, stdoutPath, stderrPath })
   if (result.timedOut) {
@@ -128,13 +126,17 @@ export const runAll = Effect.fn("Steps.runAll")(function* (attempt: Attempt, ste
     const startedAt = yield* Clock.currentTimeMillis
     const execute: Effect.Effect<
       StepOutcome,
-      never,
+      WriteFailed.WriteFailed,
       FileSystem.FileSystem | Path.Path | EventBus.EventBus | ChildProcessSpawner.ChildProcessSpawner
     > =
       "wait" in step
         ? Effect.as(Effect.sleep(parseDuration(step.wait) ?? Duration.zero), { status: "passed", message: undefined })
         : "run" in step
-          ? runCommand(attempt, index, step.run)
+          ? runCommand(attempt, index, step.run).pipe(
+              Effect.catchTag("PathOutsideRun", (error) =>
+                Effect.succeed<StepOutcome>({ status: "failed", message: error.message })
+              )
+            )
           : "fleet" in step
             ? runFleet(attempt, index, step.fleet)
             : runReplay(attempt, index, step.replay)

@@ -1,10 +1,12 @@
 // The operator's single inbound fiber: registrations and acks, answers matched to waiting steps, running
-// notices, lost agents, command loader messages, the feedback file, and resends after a reconnect.
+// notices, lost agents (with a grace period, so a broker restart fails nothing), command loader messages, the
+// feedback file, and resends after a reconnect. In signed mode nothing unsigned changes what it believes.
 import { EventBus } from "@testbed/events"
-import { Clock, Deferred, Duration, Effect, FileSystem, Option, Queue, Result, Schema, type Scope } from "effect"
+import { Clock, Deferred, Duration, Effect, Fiber, FileSystem, Option, Queue, Result, Schema, type Scope } from "effect"
 import type * as MqttConnection from "../MqttConnection.ts"
 import * as Protocol from "../Protocol.ts"
 import * as Security from "../Security.ts"
+import { makeRefusals, sampled } from "./refusals.ts"
 
 export class NoAgentsRegistered extends Schema.TaggedError<NoAgentsRegistered>()("NoAgentsRegistered", {
   waitedMs: Schema.Finite
@@ -29,9 +31,12 @@ export interface Tracked {
 
 export interface Dispatcher {
   readonly registered: ReadonlySet<string>
+  /** Agents gone for longer than the grace period: their steps end as `agent_lost`. */
   readonly lost: ReadonlySet<string>
   readonly track: (commandId: string, tracked: Tracked) => void
   readonly untrack: (commandId: string) => void
+  /** Completes at the next new registration (whatever has registered already is in `registered`). */
+  readonly nextRegistration: Effect.Effect<void>
   readonly noAgents: (waited: Duration.Duration) => Effect.Effect<never, NoAgentsRegistered>
 }
 
@@ -40,6 +45,8 @@ export interface DispatcherOptions {
   readonly topics: Protocol.Topics
   readonly signing: Security.Signing
   readonly receiveCommands: boolean
+  /** How long an agent reported gone may take to come back (counted while the operator is connected). */
+  readonly lostGrace: Duration.Duration
   readonly feedbackFile?: string
   readonly onResponse?: (response: Protocol.ResponseMessage) => Effect.Effect<void>
   readonly onLoaderCommand: (agent: string, command: string, commandId: string) => Effect.Effect<void>
@@ -47,203 +54,355 @@ export interface DispatcherOptions {
 
 /** The original's six fields first and in its order (`output` always present), then testbed's. */
 export const feedbackLine = (response: Protocol.ResponseMessage): string => {
-  const { client_id, command, start_time, end_time, output, error, ...extra } = response
+  const { client_id, command, start_time, end_time, output, error, signature: _signature, ...extra } = response
   return JSON.stringify({ client_id, command, start_time, end_time, output: output ?? "", error, ...extra })
 }
+
+const queryInterval = 1000
 
 // An agent id is what the original sends raw: refuse anything that could not be one.
 const validId = (id: string): boolean => id.length > 0 && id.length <= 256 && !/[\u0000-\u001f|]/.test(id)
 
-export const makeDispatcher = (
-  options: DispatcherOptions
-): Effect.Effect<Dispatcher, never, Scope.Scope | EventBus.EventBus | FileSystem.FileSystem> =>
-  Effect.gen(function* () {
-    const bus = yield* EventBus.EventBus
-    const fs = yield* FileSystem.FileSystem
-    const { connection, topics } = options
-    const registered = new Set<string>()
-    const lost = new Set<string>()
-    const pending = new Map<string, Tracked>()
-    const loaderSeen = new Set<string>()
-    const staleRetries = new Map<string, number>()
-    const publish = (topic: string, payload: string) =>
-      Effect.forkChild(connection.publish(topic, payload, 1).pipe(Effect.ignore))
-
-    const findTracked = (response: {
-      readonly client_id: string
-      readonly command: string
-      readonly command_id?: string
-    }) => {
-      if (response.command_id !== undefined) {
-        const byId = pending.get(response.command_id)
-        if (byId !== undefined) return Option.some([response.command_id, byId] as const)
-      }
-      // Old agents (and plain mode) carry no id: the oldest waiting step of that agent with that command.
-      for (const entry of pending) {
-        if (entry[1].agent === response.client_id && entry[1].command === response.command) return Option.some(entry)
-      }
-      return Option.none()
+/** Remembers the last `size` keys: answers already taken, loader ids already forwarded. */
+const boundedSet = (size: number) => {
+  const keys = new Set<string>()
+  return {
+    has: (key: string) => keys.has(key),
+    add: (key: string) => {
+      keys.add(key)
+      if (keys.size > size) keys.delete(keys.values().next().value!)
     }
+  }
+}
 
-    const writeFeedback = (response: Protocol.ResponseMessage) =>
-      options.feedbackFile === undefined
-        ? Effect.void
-        : fs
-            .writeFileString(options.feedbackFile, `${feedbackLine(response)}\n`, { flag: "a" })
-            .pipe(Effect.catch((e) => Effect.logWarning(`operator: cannot write feedback: ${e.message}`)))
+// The per-message steps (handle, onResponse, onRunning, settle) are `fnUntraced`: a span costs some 5 µs a call, and
+// these run for every answer (see bench/fleet.ts); rarer events (registrations, lost agents, loader) are traced.
+export const makeDispatcher = Effect.fn("Operator.makeDispatcher")(function* (
+  options: DispatcherOptions
+): Effect.fn.Return<Dispatcher, never, Scope.Scope | EventBus.EventBus | FileSystem.FileSystem> {
+  const bus = yield* EventBus.EventBus
+  const fs = yield* FileSystem.FileSystem
+  const scope = yield* Effect.scope
+  const { connection, topics, signing } = options
+  const signed = signing._tag === "Signed"
+  const refusals = makeRefusals(bus, "operator")
+  const registered = new Set<string>()
+  const sessions = new Map<string, string>()
+  const lost = new Set<string>()
+  /** Agents reported gone, waiting for them to come back: the timer that gives up on each. */
+  const suspects = new Map<string, Fiber.Fiber<void>>()
+  const pending = new Map<string, Tracked>()
+  const answered = boundedSet(10_000)
+  const loaderSeen = boundedSet(10_000)
+  const staleRetries = new Map<string, number>()
+  const registrations = yield* Queue.sliding<void>(1)
+  let connected = true
+  let malformed = 0
 
-    let refusedRegistrations = 0
-    // With a secret, only a signed registration names an agent; in compat mode the payload is the raw id.
-    const registrationId = (payload: string) =>
-      Effect.gen(function* () {
-        if (options.signing._tag === "Compat") return Option.some(payload)
-        const decoded = Protocol.decodeRegistration(payload)
-        const now = yield* Clock.currentTimeMillis
-        const verdict = Option.match(decoded, {
-          onNone: () => Result.fail<Security.Refusal>("unsigned"),
-          onSome: (message) => Security.verifyRegistration(options.signing, message, now)
-        })
-        if (Result.isSuccess(verdict) && Option.isSome(decoded)) return Option.some(decoded.value.client_id)
-        const reason = Result.isFailure(verdict) ? verdict.failure : "unsigned"
-        refusedRegistrations++
-        // Counted and rate-limited: a flood of forged registrations must not flood the log or the event log too.
-        if (refusedRegistrations > 5 && refusedRegistrations % 1000 !== 0) return Option.none<string>()
-        yield* Effect.logWarning(`operator: ignored a ${reason} registration (${refusedRegistrations} so far)`)
-        yield* bus.emit({
-          type: "agent.registration_refused",
-          entityType: "agent",
-          entityId: Option.match(decoded, { onNone: () => "unknown", onSome: (m) => m.client_id.slice(0, 256) }),
-          data: { reason, refusedSoFar: refusedRegistrations }
-        })
-        return Option.none<string>()
-      })
+  const publish = (topic: string, payload: string) =>
+    Effect.forkChild(connection.publish(topic, payload, 1).pipe(Effect.ignore))
+  // Every agent connection receives every query: at most one a second (what is asked during that second is sent
+  // at its end, merged), or a broker restart with 1,000 agents reported gone would fan out a million messages.
+  let lastQuery = Number.NEGATIVE_INFINITY
+  let queryPending = false
+  let askEveryone = false
+  const asked = new Set<string>()
+  const sendQuery = Effect.gen(function* () {
+    const payload: Protocol.QueryMessage = askEveryone ? {} : { client_ids: [...asked] }
+    queryPending = false
+    askEveryone = false
+    asked.clear()
+    lastQuery = yield* Clock.currentTimeMillis
+    yield* connection.publish(Protocol.queryTopic(topics), JSON.stringify(payload), 1).pipe(Effect.ignore)
+  })
+  /** Who is there: every agent (`undefined`), or those named. */
+  const askWhoIsThere = Effect.fn("Operator.askWhoIsThere")(function* (agents?: ReadonlyArray<string>) {
+    if (agents === undefined) askEveryone = true
+    else for (const agent of agents) asked.add(agent)
+    if (queryPending) return
+    queryPending = true
+    const wait = lastQuery + queryInterval - (yield* Clock.currentTimeMillis)
+    yield* Effect.forkIn(wait > 0 ? Effect.delay(sendQuery, Duration.millis(wait)) : sendQuery, scope)
+  })
 
-    const onRegistration = (payload: string) =>
-      Effect.gen(function* () {
-        const claimed = yield* registrationId(payload)
-        if (Option.isNone(claimed)) return
-        const id = claimed.value
-        if (!validId(id)) return yield* Effect.logWarning("operator: ignored a malformed registration")
-        const known = registered.has(id)
-        registered.add(id)
-        lost.delete(id)
-        // Acks are resent on every registration: the original acked only the first and a lost ack stranded the agent.
-        yield* publish(topics.ack, id)
-        if (known) {
-          for (const tracked of pending.values()) if (tracked.agent === id) yield* tracked.resend
-          return
-        }
-        yield* Effect.logInfo(`operator: registered ${id}`)
-        yield* bus.emit({ type: "agent.registered", entityType: "agent", entityId: id, data: {} })
-      })
+  const findTracked = (response: Protocol.ResponseMessage) => {
+    if (response.command_id !== undefined) {
+      const byId = pending.get(response.command_id)
+      if (byId !== undefined) return Option.some([response.command_id, byId] as const)
+    }
+    // Old agents (and plain mode) carry no id: the oldest waiting step of that agent with that command. Never in
+    // signed mode, where every answer carries the id it was signed for.
+    if (signed) return Option.none()
+    for (const entry of pending) {
+      if (entry[1].agent === response.client_id && entry[1].command === response.command) return Option.some(entry)
+    }
+    return Option.none()
+  }
 
-    const onResponse = (payload: string) =>
-      Effect.gen(function* () {
-        const decoded = Protocol.decodeResponse(payload)
-        if (Option.isNone(decoded)) return yield* Effect.logWarning("operator: ignored a malformed response")
-        const response = decoded.value
-        const found = findTracked(response)
-        // A copy of our own command delayed past the agent's skew window (an MQTT redelivery after a reconnect, an
-        // overloaded host): the command itself is still wanted, so send it again freshly signed, a few times.
-        if (Option.isSome(found) && response.status === "refused" && response.refusal?.startsWith("stale")) {
-          const [commandId, tracked] = found.value
-          const tries = (staleRetries.get(commandId) ?? 0) + 1
-          staleRetries.set(commandId, tries)
-          if (tries <= 3) return yield* tracked.resend
-        }
-        yield* writeFeedback(response)
-        if (options.onResponse) yield* options.onResponse(response)
-        if (Option.isSome(found)) {
-          staleRetries.delete(found.value[0])
-          pending.delete(found.value[0])
-          yield* Deferred.succeed(found.value[1].reply, { _tag: "Response", response })
-        }
-      })
+  const writeFeedback = (response: Protocol.ResponseMessage) =>
+    options.feedbackFile === undefined
+      ? Effect.void
+      : fs
+          .writeFileString(options.feedbackFile, `${feedbackLine(response)}\n`, { flag: "a" })
+          .pipe(Effect.catch((e) => Effect.logWarning(`operator: cannot write feedback: ${e.message}`)))
 
-    const onLost = (payload: string) =>
-      Effect.gen(function* () {
-        const decoded = Protocol.decodeLost(payload)
-        if (Option.isNone(decoded)) return
-        for (const id of decoded.value.client_ids) {
-          if (!registered.has(id)) continue
-          lost.add(id)
-          yield* Effect.logWarning(`operator: lost agent ${id}`)
-          yield* bus.emit({ type: "agent.lost", entityType: "agent", entityId: id, data: {} })
-          for (const [commandId, tracked] of pending) {
-            if (tracked.agent !== id) continue
-            pending.delete(commandId)
-            yield* Deferred.succeed(tracked.reply, { _tag: "Lost" })
-          }
-        }
-      })
+  const resendTo = (agent: string) =>
+    Effect.forEach(pending.values(), (tracked) => (tracked.agent === agent ? tracked.resend : Effect.void), {
+      discard: true
+    })
 
-    const onLoader = (payload: string) =>
-      Effect.gen(function* () {
-        const decoded = Protocol.decodeLoader(payload)
-        if (Option.isNone(decoded)) return yield* Effect.logWarning("operator: ignored a malformed loader message")
-        const message = decoded.value
-        const now = yield* Clock.currentTimeMillis
-        const verdict = Security.verify(options.signing, message, now)
-        if (Result.isFailure(verdict)) {
-          return yield* Effect.logWarning(`operator: refused a loader command (${verdict.failure})`)
-        }
-        const base = message.command_id ?? `loader-${now.toString(36)}-${Math.random().toString(36).slice(2, 6)}`
-        if (loaderSeen.has(base)) return yield* Effect.logWarning("operator: refused a replayed loader command")
-        loaderSeen.add(base)
-        const targets = message.client_id.toLowerCase() === "all" ? [...registered] : [message.client_id]
-        for (const agent of targets) yield* options.onLoaderCommand(agent, message.command, `${base}/${agent}`)
-      })
-
-    const subscribeAll = connection
-      .subscribe([
-        topics.registration,
-        topics.response,
-        Protocol.runningTopic(topics),
-        Protocol.lostTopic(topics),
-        ...(options.receiveCommands ? [topics.commandLoader] : [])
-      ])
-      .pipe(Effect.timeout("10 seconds"), Effect.ignore)
-
-    const handle = (inbound: MqttConnection.Inbound) =>
-      Effect.gen(function* () {
-        if (inbound._tag === "Connected") {
-          yield* subscribeAll
-          // The broker may have lost what was in flight: send every waiting command again (agents de-duplicate).
-          if (inbound.reconnect) for (const tracked of pending.values()) yield* tracked.resend
-          return
-        }
-        const { topic, payload } = inbound
-        if (topic === topics.registration) yield* onRegistration(payload)
-        else if (topic === topics.response) yield* onResponse(payload)
-        else if (topic === Protocol.runningTopic(topics)) {
-          const notice = Protocol.decodeRunning(payload)
-          if (Option.isSome(notice)) yield* pending.get(notice.value.command_id)?.onRunning ?? Effect.void
-        } else if (topic === Protocol.lostTopic(topics)) yield* onLost(payload)
-        else if (topic === topics.commandLoader && options.receiveCommands) yield* onLoader(payload)
-      })
-    // Subscribed before `start` returns, so nothing sent right after is missed (reconnects subscribe again).
-    yield* subscribeAll
-    // Whatever has arrived is handled in one go: one wake-up per batch, not per message.
-    const step = Effect.flatMap(Queue.takeAll(connection.inbound), (batch) =>
-      Effect.forEach(batch, handle, { discard: true })
+  const giveUp = Effect.fn("Operator.agentLost")(function* (agent: string) {
+    suspects.delete(agent)
+    lost.add(agent)
+    yield* Effect.logWarning(
+      `operator: lost agent ${agent}: it did not come back within ${Duration.format(options.lostGrace)}`
     )
-    yield* Effect.forkScoped(Effect.forever(step))
-
-    return {
-      registered,
-      lost,
-      track: (commandId, tracked) => {
-        pending.set(commandId, tracked)
-        // The agent may have vanished already: answer at once rather than wait for the timeout.
-        if (lost.has(tracked.agent)) {
-          pending.delete(commandId)
-          Deferred.doneUnsafe(tracked.reply, Effect.succeed({ _tag: "Lost" }))
-        }
-      },
-      untrack: (commandId) => {
-        pending.delete(commandId)
-        staleRetries.delete(commandId)
-      },
-      noAgents: (waited) => Effect.fail(new NoAgentsRegistered({ waitedMs: Duration.toMillis(waited) }))
+    yield* bus.emit({ type: "agent.lost", entityType: "agent", entityId: agent, data: {} })
+    for (const [commandId, tracked] of pending) {
+      if (tracked.agent !== agent) continue
+      pending.delete(commandId)
+      yield* Deferred.succeed(tracked.reply, { _tag: "Lost" })
     }
   })
+
+  // The grace runs only while the operator is connected: a broker that is down says nothing about the agents. When
+  // it expires while disconnected, the reconnect starts it again.
+  const startGrace = (agent: string) =>
+    Effect.gen(function* () {
+      const timer = yield* Effect.forkIn(
+        Effect.andThen(
+          Effect.sleep(options.lostGrace),
+          Effect.suspend(() => (connected ? giveUp(agent) : Effect.void))
+        ),
+        scope
+      )
+      suspects.set(agent, timer)
+    })
+
+  const suspect = Effect.fn("Operator.agentDisconnected")(function* (agent: string) {
+    if (suspects.has(agent) || lost.has(agent)) return
+    yield* Effect.logWarning(
+      `operator: agent ${agent} disconnected; waiting up to ${Duration.format(options.lostGrace)} for it to come back`
+    )
+    yield* bus.emit({
+      type: "agent.disconnected",
+      entityType: "agent",
+      entityId: agent,
+      data: { graceMs: Duration.toMillis(options.lostGrace) }
+    })
+    yield* startGrace(agent)
+    // A live agent answers at once (a forged or replayed notice then costs nothing); a gone one cannot.
+    yield* askWhoIsThere([agent])
+  })
+
+  /** A sign of life from an agent reported gone: its waiting commands go out again (it de-duplicates). */
+  const reconnected = Effect.fn("Operator.agentReconnected")(function* (agent: string, timer: Fiber.Fiber<void>) {
+    suspects.delete(agent)
+    yield* Fiber.interrupt(timer)
+    yield* Effect.logInfo(`operator: agent ${agent} is back`)
+    yield* bus.emit({ type: "agent.reconnected", entityType: "agent", entityId: agent, data: {} })
+    yield* resendTo(agent)
+  })
+  // Called for every answer: only a suspect agent costs more than a map lookup.
+  const alive = (agent: string) => {
+    const timer = suspects.get(agent)
+    return timer === undefined ? Effect.void : reconnected(agent, timer)
+  }
+
+  let refusedRegistrations = 0
+  // With a secret, only a signed registration names an agent; in compat mode the payload is the raw id.
+  const claimOf = Effect.fn("Operator.registrationClaim")(function* (payload: string) {
+    if (!signed) return Option.some({ id: payload, session: undefined as string | undefined })
+    const decoded = Protocol.decodeRegistration(payload)
+    const now = yield* Clock.currentTimeMillis
+    const verdict = Option.match(decoded, {
+      onNone: () => Result.fail<Security.Refusal>("unsigned"),
+      onSome: (message) => Security.verifyRegistration(signing, message, now)
+    })
+    if (Result.isSuccess(verdict) && Option.isSome(decoded)) {
+      return Option.some({ id: decoded.value.client_id, session: decoded.value.session as string | undefined })
+    }
+    const reason = Result.isFailure(verdict) ? verdict.failure : "unsigned"
+    refusedRegistrations++
+    if (!sampled(refusedRegistrations)) return Option.none()
+    yield* Effect.logWarning(`operator: ignored a ${reason} registration (${refusedRegistrations} so far)`)
+    yield* bus.emit({
+      type: "agent.registration_refused",
+      entityType: "agent",
+      entityId: Option.match(decoded, { onNone: () => "unknown", onSome: (m) => m.client_id.slice(0, 256) }),
+      data: { reason, refusedSoFar: refusedRegistrations }
+    })
+    return Option.none()
+  })
+
+  const onRegistration = Effect.fn("Operator.onRegistration")(function* (payload: string) {
+    const claim = yield* claimOf(payload)
+    if (Option.isNone(claim)) return
+    const { id, session } = claim.value
+    if (!validId(id)) return yield* Effect.logWarning("operator: ignored a malformed registration")
+    const known = registered.has(id)
+    registered.add(id)
+    lost.delete(id)
+    if (session !== undefined) sessions.set(id, session)
+    // Acks are resent on every registration: the original acked only the first and a lost ack stranded the agent.
+    yield* publish(topics.ack, Security.ackPayload(signing, id, session ?? ""))
+    if (suspects.has(id)) return yield* alive(id)
+    if (known) return yield* resendTo(id)
+    yield* Effect.logInfo(`operator: registered ${id}`)
+    yield* bus.emit({ type: "agent.registered", entityType: "agent", entityId: id, data: {} })
+    yield* Queue.offer(registrations, undefined)
+  })
+
+  /** Takes an answer once: later copies (resends answered from the agent's memory) change nothing. */
+  const settle = Effect.fnUntraced(function* (
+    response: Protocol.ResponseMessage,
+    found: Option.Option<readonly [string, Tracked]>
+  ) {
+    if (response.command_id !== undefined && answered.has(response.command_id)) return
+    if (response.command_id !== undefined && Option.isSome(found)) answered.add(response.command_id)
+    yield* writeFeedback(response)
+    if (options.onResponse) yield* options.onResponse(response)
+    if (Option.isNone(found)) return
+    const [commandId, tracked] = found.value
+    staleRetries.delete(commandId)
+    pending.delete(commandId)
+    yield* Deferred.succeed(tracked.reply, { _tag: "Response", response })
+  })
+
+  const onResponse = Effect.fnUntraced(function* (payload: string) {
+    const decoded = Protocol.decodeResponse(payload)
+    if (Option.isNone(decoded)) {
+      if (sampled(++malformed)) yield* Effect.logWarning(`operator: ignored a malformed message (${malformed} so far)`)
+      return
+    }
+    const response = decoded.value
+    const verdict = Security.verifyResponse(signing, response)
+    if (Result.isFailure(verdict)) return yield* refusals.report("response", response.client_id, verdict.failure)
+    const found = findTracked(response)
+    // Signed by some holder of the secret, but for a command sent to another agent: not that agent's answer.
+    if (Option.isSome(found) && found.value[1].agent !== response.client_id) {
+      return yield* refusals.report("response", response.client_id, `for a command sent to ${found.value[1].agent}`)
+    }
+    yield* alive(response.client_id)
+    // A copy of our own command delayed past the agent's skew window (an MQTT redelivery after a reconnect, an
+    // overloaded host): the command itself is still wanted, so send it again freshly signed, a few times.
+    if (Option.isSome(found) && response.status === "refused" && response.refusal?.startsWith("stale")) {
+      const [commandId, tracked] = found.value
+      const tries = (staleRetries.get(commandId) ?? 0) + 1
+      staleRetries.set(commandId, tries)
+      if (tries <= 3) return yield* tracked.resend
+    }
+    yield* settle(response, found)
+  })
+
+  const onRunning = Effect.fnUntraced(function* (payload: string) {
+    const notice = Protocol.decodeRunning(payload)
+    if (Option.isNone(notice)) return
+    const verdict = Security.verifyRunning(signing, notice.value)
+    if (Result.isFailure(verdict))
+      return yield* refusals.report("running notice", notice.value.client_id, verdict.failure)
+    const tracked = pending.get(notice.value.command_id)
+    if (tracked === undefined || tracked.agent !== notice.value.client_id) return
+    yield* alive(tracked.agent)
+    yield* tracked.onRunning
+  })
+
+  const onLost = Effect.fn("Operator.onLost")(function* (payload: string) {
+    const decoded = Protocol.decodeLost(payload)
+    if (Option.isNone(decoded)) return
+    const notice = decoded.value
+    const verdict = Security.verifyLost(signing, notice)
+    const named = notice.client_ids[0] ?? "unknown"
+    if (Result.isFailure(verdict)) return yield* refusals.report("lost notice", named, verdict.failure)
+    for (const id of notice.client_ids) {
+      if (!registered.has(id)) continue
+      // The will of an agent process that has since been replaced (or an old will replayed) is not about this one.
+      if (signed && sessions.get(id) !== notice.session) {
+        yield* refusals.report("lost notice", id, "of another session of that agent")
+        continue
+      }
+      yield* suspect(id)
+    }
+  })
+
+  const onLoader = Effect.fn("Operator.onLoader")(function* (payload: string) {
+    const decoded = Protocol.decodeLoader(payload)
+    if (Option.isNone(decoded)) return yield* Effect.logWarning("operator: ignored a malformed loader message")
+    const message = decoded.value
+    const now = yield* Clock.currentTimeMillis
+    const verdict = Security.verifyLoader(signing, message, now)
+    if (Result.isFailure(verdict)) {
+      return yield* Effect.logWarning(`operator: refused a loader command (${verdict.failure})`)
+    }
+    const base = message.command_id ?? `loader-${now.toString(36)}-${Math.random().toString(36).slice(2, 6)}`
+    if (loaderSeen.has(base)) return yield* Effect.logWarning("operator: refused a replayed loader command")
+    loaderSeen.add(base)
+    const targets = message.client_id.toLowerCase() === "all" ? [...registered] : [message.client_id]
+    for (const agent of targets) yield* options.onLoaderCommand(agent, message.command, `${base}/${agent}`)
+  })
+
+  const subscribeAll = connection
+    .subscribe([
+      topics.registration,
+      topics.response,
+      Protocol.runningTopic(topics),
+      Protocol.lostTopic(topics),
+      ...(options.receiveCommands ? [topics.commandLoader] : [])
+    ])
+    .pipe(Effect.timeout("10 seconds"), Effect.ignore)
+
+  const onConnected = Effect.fn("Operator.onConnected")(function* (reconnect: boolean) {
+    connected = true
+    yield* subscribeAll
+    // Agents that registered with an operator before this one (or before its restart) answer this.
+    yield* askWhoIsThere()
+    if (!reconnect) return
+    // The broker may have lost what was in flight: send every waiting command again (agents de-duplicate).
+    yield* Effect.forEach(pending.values(), (tracked) => tracked.resend, { discard: true })
+    // Agents reported gone while the broker went down get a full grace period from now to come back.
+    for (const [agent, timer] of suspects) {
+      yield* Fiber.interrupt(timer)
+      yield* startGrace(agent)
+    }
+  })
+
+  const handle = Effect.fnUntraced(function* (inbound: MqttConnection.Inbound) {
+    if (inbound._tag === "Connected") return yield* onConnected(inbound.reconnect)
+    if (inbound._tag === "Disconnected") {
+      connected = false
+      return
+    }
+    const { topic, payload } = inbound
+    if (topic === topics.registration) yield* onRegistration(payload)
+    else if (topic === topics.response) yield* onResponse(payload)
+    else if (topic === Protocol.runningTopic(topics)) yield* onRunning(payload)
+    else if (topic === Protocol.lostTopic(topics)) yield* onLost(payload)
+    else if (topic === topics.commandLoader && options.receiveCommands) yield* onLoader(payload)
+  })
+  // Subscribed before `start` returns, so nothing sent right after is missed (reconnects subscribe again).
+  yield* subscribeAll
+  // Whatever has arrived is handled in one go: one wake-up per batch, not per message.
+  const step = Effect.flatMap(Queue.takeAll(connection.inbound), (batch) =>
+    Effect.forEach(batch, handle, { discard: true })
+  )
+  yield* Effect.forkScoped(Effect.forever(step))
+
+  return {
+    registered,
+    lost,
+    track: (commandId, tracked) => {
+      pending.set(commandId, tracked)
+      // The agent may have vanished already: answer at once rather than wait for the timeout.
+      if (lost.has(tracked.agent)) {
+        pending.delete(commandId)
+        Deferred.doneUnsafe(tracked.reply, Effect.succeed({ _tag: "Lost" }))
+      }
+    },
+    untrack: (commandId) => {
+      pending.delete(commandId)
+      staleRetries.delete(commandId)
+    },
+    nextRegistration: Queue.take(registrations),
+    noAgents: (waited) => Effect.fail(new NoAgentsRegistered({ waitedMs: Duration.toMillis(waited) }))
+  }
+})

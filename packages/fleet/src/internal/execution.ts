@@ -1,13 +1,21 @@
-// How an agent turns a command message into a run of the CommandRunner and the run into a compatible response.
+// How an agent turns a command message into a run of the CommandRunner and the run into a compatible, signed
+// response. Every outcome is an answer: a command that cannot even be started (too large for the kernel, a
+// program missing, a spawn that throws) is answered with a typed failure, never left to hang the agent.
 import { Command, type CommandResult, type CommandRunner } from "@testbed/commands"
-import { Clock, Duration, Effect } from "effect"
+import { Clock, Duration, Effect, Option } from "effect"
 import * as Protocol from "../Protocol.ts"
+import * as Security from "../Security.ts"
+import type { Watchdog } from "./watchdog.ts"
 
 export interface Execution {
   readonly runner: CommandRunner.CommandRunner["Service"]
   readonly mode: Protocol.Mode
+  readonly signing: Security.Signing
   readonly commandTimeout: Duration.Duration
   readonly maxOutputBytes: number
+  /** The environment commands run with (already stripped of secrets). */
+  readonly env: Readonly<Record<string, string>>
+  readonly watchdog: Option.Option<Watchdog>
   readonly toCommand?: (
     command: string,
     options: Omit<Command.Command, "program" | "args" | "shell">
@@ -45,6 +53,11 @@ const fromResult = (
   }
 }
 
+/** The response in the agent's mode, signed when a secret is configured. */
+export const encode = (execution: Pick<Execution, "mode" | "signing">, response: Protocol.ResponseMessage): string =>
+  Protocol.encodeResponse(execution.mode, Security.signResponse(execution.signing, response))
+
+/** A refusal echoes at most a capped prefix of what it refuses. */
 export const refusedResponse = (
   agentId: string,
   message: Protocol.CommandMessage,
@@ -52,7 +65,7 @@ export const refusedResponse = (
   nowMs: number
 ): Protocol.ResponseMessage => ({
   client_id: agentId,
-  command: message.command,
+  command: Protocol.capEcho(message.command),
   start_time: Protocol.epochSeconds(nowMs),
   end_time: Protocol.epochSeconds(nowMs),
   output: "",
@@ -63,6 +76,28 @@ export const refusedResponse = (
   timed_out: false,
   status: "refused",
   refusal: reason
+})
+
+/**
+ * Could not start: `error` begins "Failed to execute command" as the original's did (old readers count that as a
+ * failure), `failure` names what happened as a tag.
+ */
+export const failedToStart = (
+  agentId: string,
+  message: Identified,
+  failure: string,
+  reason: string,
+  startMs: number,
+  endMs: number
+): Protocol.ResponseMessage => ({
+  ...base(agentId, message, startMs, endMs),
+  command: Protocol.capEcho(message.command),
+  output: "",
+  error: `Failed to execute command: ${reason}`,
+  exit_code: null,
+  timed_out: false,
+  status: "error",
+  failure
 })
 
 export const interruptedResponse = (
@@ -79,42 +114,59 @@ export const interruptedResponse = (
   status: "interrupted"
 })
 
-/** Runs one command; never fails: every outcome becomes an encoded response. */
-export const dispatchResult = (
-  execution: Execution,
-  agentId: string,
-  message: Identified,
-  startMs: number
-): Effect.Effect<string> => {
+// What a spawn that threw (rather than failed with a typed error) left: Node's errors carry code and syscall.
+const describeDefect = (defect: unknown): string => {
+  const e = defect as { readonly code?: unknown; readonly message?: unknown }
+  const text = typeof e?.message === "string" ? e.message : String(defect)
+  return e?.code === "E2BIG" ? `${text} (Argument list too long)` : Protocol.capEcho(text, 512)
+}
+
+const commandOf = (execution: Execution, message: Identified, marker: string | undefined): Command.Command => {
   const limit = Duration.toMillis(execution.commandTimeout)
   const asked = message.timeout !== undefined && message.timeout > 0 ? message.timeout * 1000 : limit
   const options = {
     id: message.command_id,
     timeout: Duration.millis(Math.min(limit, asked)),
-    maxOutputBytes: execution.maxOutputBytes
+    maxOutputBytes: execution.maxOutputBytes,
+    env: execution.env,
+    envMode: "replace" as const
   }
-  const command = execution.toCommand
-    ? execution.toCommand(message.command, options)
-    : Command.shell(message.command, options)
-  return execution.runner.run(command).pipe(
+  if (execution.toCommand) return execution.toCommand(message.command, options)
+  if (Option.isNone(execution.watchdog) || marker === undefined) return Command.shell(message.command, options)
+  const { program, args } = execution.watchdog.value.wrap(message.command, marker)
+  return Command.make(program, args, options)
+}
+
+/** Runs one command; never fails: every outcome becomes an encoded response. */
+export const dispatchResult = Effect.fn("Agent.dispatchResult")(function* (
+  execution: Execution,
+  agentId: string,
+  message: Identified,
+  startMs: number
+) {
+  const couldNotStart = (failure: string, reason: string) =>
+    Effect.map(Clock.currentTimeMillis, (endMs) => failedToStart(agentId, message, failure, reason, startMs, endMs))
+  // The watchdog's marker lives exactly as long as the run: a group left behind by a dead agent is the watchdog's.
+  const marker = execution.toCommand === undefined ? Option.map(execution.watchdog, (w) => w.marker()) : Option.none()
+  const response = yield* execution.runner.run(commandOf(execution, message, Option.getOrUndefined(marker))).pipe(
     Effect.map((result) => fromResult(agentId, message, result, "succeeded")),
     Effect.catchTags({
       CommandFailed: (e) => Effect.succeed(fromResult(agentId, message, e.result, "failed")),
-      CommandTimedOut: (e) => Effect.succeed(fromResult(agentId, message, e.result, "timed_out"))
+      CommandTimedOut: (e) => Effect.succeed(fromResult(agentId, message, e.result, "timed_out")),
+      CommandNotFound: (e) => couldNotStart(e._tag, `${e.program}: not found`),
+      CommandSpawnFailed: (e) => couldNotStart(e._tag, e.reason),
+      CommandInvalid: (e) => couldNotStart(e._tag, `${e.field}: ${e.reason}`)
     }),
-    Effect.catch((e) =>
-      Effect.map(
-        Clock.currentTimeMillis,
-        (endMs): Protocol.ResponseMessage => ({
-          ...base(agentId, message, startMs, endMs),
-          output: "",
-          error: `Failed to execute command: ${e._tag}${"reason" in e ? `: ${e.reason}` : ""}`,
-          exit_code: null,
-          timed_out: false,
-          status: "error"
-        })
+    Effect.catchDefect((defect) => couldNotStart("CommandSpawnFailed", describeDefect(defect))),
+    Effect.ensuring(
+      Option.match(
+        Option.zipWith(execution.watchdog, marker, (w, m) => [w, m] as const),
+        {
+          onNone: () => Effect.void,
+          onSome: ([watchdog, path]) => watchdog.release(path)
+        }
       )
-    ),
-    Effect.map((response) => Protocol.encodeResponse(execution.mode, response))
+    )
   )
-}
+  return encode(execution, response)
+})

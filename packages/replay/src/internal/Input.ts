@@ -1,13 +1,21 @@
-// The client side of a replayed connection: byte-exact matching against expected bytes, with a read timeout.
+// The client side of a replayed connection: byte-exact matching against expected bytes, within the step's deadline.
 import { Effect, Option } from "effect"
-import { ScriptMismatch, ScriptNotExhausted, StepTimedOut } from "../ReplayError.ts"
+import { LineTooLong, ScriptMismatch, ScriptNotExhausted, StepTimedOut } from "../ReplayError.ts"
 import { firstDifference } from "./Bytes.ts"
 import type { Connection } from "./Tcp.ts"
+
+/** The longest line `readLine` accepts (NDS request lines are tens of bytes): beyond it, LineTooLong. */
+export const maxLineBytes = 64 * 1024
 
 export interface Position {
   readonly step: string
   /** Steps of the script not yet done, this one included. */
   readonly remaining: number
+  /**
+   * When the client's input for this step must have arrived (ms, the clock of `now`). One deadline per step, not
+   * per read: a client trickling bytes cannot keep a step alive. An action's write moves it (the client's turn).
+   */
+  deadline: number
 }
 
 export interface Input {
@@ -15,18 +23,18 @@ export interface Input {
     expected: Uint8Array,
     at: Position
   ) => Effect.Effect<void, ScriptMismatch | ScriptNotExhausted | StepTimedOut>
-  readonly readLine: (at: Position) => Effect.Effect<Uint8Array, ScriptNotExhausted | StepTimedOut>
+  readonly readLine: (at: Position) => Effect.Effect<Uint8Array, ScriptNotExhausted | StepTimedOut | LineTooLong>
   readonly readBytes: (n: number, at: Position) => Effect.Effect<Uint8Array, ScriptNotExhausted | StepTimedOut>
 }
 
-export const make = (conn: Connection, connection: number, timeoutMs: number): Input => {
-  /** The next chunk; the run's end (EOF, reset, timeout) becomes the failure the caller is owed. */
+export const make = (conn: Connection, connection: number, timeoutMs: number, now: () => number): Input => {
+  /** The next chunk; the run's end (EOF, reset, the deadline) becomes the failure the caller is owed. */
   const next = (
     at: Position,
     offset: number,
     expected: Uint8Array
   ): Effect.Effect<Uint8Array, ScriptNotExhausted | StepTimedOut> =>
-    conn.readWithin(timeoutMs).pipe(
+    conn.readWithin(Math.max(0, at.deadline - now())).pipe(
       Effect.mapError(
         (lost) =>
           new ScriptNotExhausted({
@@ -73,7 +81,8 @@ export const make = (conn: Connection, connection: number, timeoutMs: number): I
       }
     })
 
-  const readUntil = (at: Position, done: (bytes: Buffer) => number) =>
+  /** Reads until `done` finds the end; `overflow` bounds what is held while looking (an error once too much). */
+  const readUntil = <E>(at: Position, done: (bytes: Buffer) => number, overflow: (bytes: Buffer) => E | undefined) =>
     Effect.gen(function* () {
       let acc = Buffer.alloc(0)
       while (true) {
@@ -84,17 +93,29 @@ export const make = (conn: Connection, connection: number, timeoutMs: number): I
           conn.unread(acc.subarray(end))
           return new Uint8Array(acc.subarray(0, end))
         }
+        const error = overflow(acc)
+        if (error !== undefined) return yield* Effect.fail(error)
       }
     })
+
+  const lineTooLong = (at: Position) => (bytes: Buffer) =>
+    bytes.length > maxLineBytes
+      ? new LineTooLong({ connection, step: at.step, limit: maxLineBytes, head: bytes.subarray(0, 48) })
+      : undefined
+  const unbounded = () => undefined
 
   return {
     expect,
     readLine: (at) =>
-      readUntil(at, (bytes) => {
-        const i = bytes.indexOf(0x0a)
-        return i < 0 ? -1 : i + 1
-      }),
+      readUntil(
+        at,
+        (bytes) => {
+          const i = bytes.indexOf(0x0a)
+          return i < 0 || i >= maxLineBytes ? -1 : i + 1
+        },
+        lineTooLong(at)
+      ),
     readBytes: (n, at) =>
-      n === 0 ? Effect.succeed(new Uint8Array(0)) : readUntil(at, (bytes) => (bytes.length >= n ? n : -1))
+      n === 0 ? Effect.succeed(new Uint8Array(0)) : readUntil(at, (bytes) => (bytes.length >= n ? n : -1), unbounded)
   }
 }

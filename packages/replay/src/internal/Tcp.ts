@@ -55,7 +55,12 @@ export interface Connection {
   readonly awaitClose: (millis: number) => Effect.Effect<void>
 }
 
-const wrap = (socket: Net.Socket): Connection => {
+export interface ConnectionOptions {
+  /** A write waiting this long for a peer that reads nothing fails with ConnectionLost (default: no bound). */
+  readonly writeStallMs?: number | undefined
+}
+
+const wrap = (socket: Net.Socket, options: ConnectionOptions): Connection => {
   const queue: Array<Uint8Array> = []
   let queued = 0
   let ended = false
@@ -147,17 +152,29 @@ const wrap = (socket: Net.Socket): Connection => {
       }
       if (socket.write(bytes)) return Effect.void
       return Effect.callback<void, ConnectionLost>((resume) => {
+        const stall = options.writeStallMs
+        const timer =
+          stall === undefined
+            ? undefined
+            : setTimeout(() => {
+                socket.off("drain", onDrain)
+                socket.off("close", onClose)
+                resume(Effect.fail(new ConnectionLost({ reason: `the peer read nothing for ${stall} ms` })))
+              }, stall)
         const onDrain = () => {
+          clearTimeout(timer)
           socket.off("close", onClose)
           resume(Effect.void)
         }
         const onClose = () => {
+          clearTimeout(timer)
           socket.off("drain", onDrain)
           resume(Effect.fail(new ConnectionLost({ reason: failure ?? "connection closed" })))
         }
         socket.once("drain", onDrain)
         socket.once("close", onClose)
         return Effect.sync(() => {
+          clearTimeout(timer)
           socket.off("drain", onDrain)
           socket.off("close", onClose)
         })
@@ -193,9 +210,12 @@ const wrap = (socket: Net.Socket): Connection => {
 }
 
 /** Wraps a socket for the lifetime of the current scope; closing the scope destroys it. */
-export const connection = (socket: Net.Socket): Effect.Effect<Connection, never, Scope.Scope> =>
+export const connection = (
+  socket: Net.Socket,
+  options: ConnectionOptions = {}
+): Effect.Effect<Connection, never, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.sync(() => wrap(socket)),
+    Effect.sync(() => wrap(socket, options)),
     (conn) =>
       Effect.sync(() => {
         if (!conn.socket.destroyed) conn.socket.destroy()
@@ -223,6 +243,8 @@ export const listen = <R>(
     const server = yield* Effect.acquireRelease(
       Effect.callback<Net.Server, ListenFailed>((resume) => {
         const server = Net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
+          // A peer that resets before its handler listens (a port probe) must not be an unhandled 'error'.
+          socket.on("error", () => {})
           sockets.add(socket)
           socket.once("close", () => sockets.delete(socket))
           const index = accepted++

@@ -26,6 +26,22 @@ export const attr = (s: string): string =>
     .replace(/\r/g, "&#13;")
     .replace(/\t/g, "&#9;")
 
+/**
+ * Whether a path from the run (an artifact, a logs folder) stays inside the run directory the report is written
+ * to: relative, and never above its root once `.` and `..` are resolved. Only such paths become links, so a
+ * report never points its reader at `/etc/…`, `../../elsewhere` or `//host/…`.
+ */
+export const insideRun = (path: string): boolean => {
+  if (path === "" || path.startsWith("/") || path.includes("\\") || /^[a-zA-Z]:/.test(path)) return false
+  let depth = 0
+  for (const part of path.split("/")) {
+    if (part === "..") depth--
+    else if (part !== "." && part !== "") depth++
+    if (depth < 0) return false
+  }
+  return true
+}
+
 /** A relative or absolute file path as a URL reference (href, Markdown link target). */
 export const href = (path: string): string => {
   // A path that looks like a URL scheme (`javascript:…`) must stay a relative path.
@@ -43,7 +59,9 @@ export const md = (s: string): string =>
 
 /** A fenced Markdown code block that no content can close early. */
 export const mdFence = (s: string, info = "text"): string => {
-  const longest = Math.max(2, ...[...s.matchAll(/`+/g)].map((m) => m[0].length))
+  // A loop, not `Math.max(...runs)`: a message with a hundred thousand backtick runs must not overflow the stack.
+  let longest = 2
+  for (const m of s.matchAll(/`+/g)) if (m[0].length > longest) longest = m[0].length
   const fence = "`".repeat(longest + 1)
   return `${fence}${info}\n${xmlSafe(s)}\n${fence}`
 }

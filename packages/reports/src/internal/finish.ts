@@ -108,27 +108,29 @@ const serviceResult = (s: ServiceAcc): RS.ServiceResult => ({
 })
 
 const matrixOf = (results: ReadonlyArray<RS.TestResult>): RS.Matrix | null => {
-  const rows: Array<string> = []
-  const columns: Array<string> = []
+  // Positions in first-seen order, kept in maps: a run of 100,000 tests must not search lists per test.
+  const rows = new Map<string, number>()
+  const columns = new Map<string, number>()
   const cells = new Map<string, { row: string; column: string; tests: Array<string>; statuses: Array<RS.Status> }>()
   for (const r of results) {
     if (r.matrix === null) continue
     const { column, row } = r.matrix
-    if (!rows.includes(row)) rows.push(row)
-    if (!columns.includes(column)) columns.push(column)
+    if (!rows.has(row)) rows.set(row, rows.size)
+    if (!columns.has(column)) columns.set(column, columns.size)
     const key = JSON.stringify([row, column])
     const cell = cells.get(key) ?? { row, column, tests: [], statuses: [] }
     cell.tests.push(r.name)
     cell.statuses.push(r.status)
     cells.set(key, cell)
   }
-  if (rows.length === 0) return null
+  if (rows.size === 0) return null
   const ordered = [...cells.values()].sort(
-    (a, b) => rows.indexOf(a.row) - rows.indexOf(b.row) || columns.indexOf(a.column) - columns.indexOf(b.column)
+    (a, b) =>
+      (rows.get(a.row) ?? 0) - (rows.get(b.row) ?? 0) || (columns.get(a.column) ?? 0) - (columns.get(b.column) ?? 0)
   )
   return {
-    rows,
-    columns,
+    rows: [...rows.keys()],
+    columns: [...columns.keys()],
     cells: ordered.map((c) => ({ row: c.row, column: c.column, tests: c.tests, status: RS.worst(c.statuses) }))
   }
 }

@@ -1,5 +1,5 @@
 // How each status is shown to people: a mark for text reports and a colour pair for the HTML report.
-import type { RunStatus, Status } from "../RunSummary.ts"
+import type { Matrix, MatrixCell, RunStatus, Status } from "../RunSummary.ts"
 
 export const mark: Record<Status, string> = {
   passed: "✅",
@@ -27,4 +27,11 @@ export const colour: Record<Status, { readonly bg: string; readonly fg: string }
   interrupted: { bg: "#8250df", fg: "#ffffff" },
   unsupported: { bg: "#8c959f", fg: "#ffffff" },
   skipped: { bg: "#d0d7de", fg: "#1f2328" }
+}
+
+/** The cell at a row and column, found in constant time (a run may declare thousands of cells). */
+export const cellAt = (matrix: Matrix): ((row: string, column: string) => MatrixCell | undefined) => {
+  const byPosition = new Map<string, MatrixCell>()
+  for (const cell of matrix.cells) byPosition.set(JSON.stringify([cell.row, cell.column]), cell)
+  return (row, column) => byPosition.get(JSON.stringify([row, column]))
 }

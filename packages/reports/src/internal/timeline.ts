@@ -1,6 +1,6 @@
 // The timeline of the HTML report as inline SVG: one lane per test (its attempts, coloured by status) and under
 // it one thinner lane per service (its state machine, coloured by phase), on a shared time axis.
-import type { RunSummary, ServiceResult, TestResult } from "../RunSummary.ts"
+import type { AttemptStatus, RunSummary, ServiceResult, TestResult } from "../RunSummary.ts"
 import { attr, human, text } from "./escape.ts"
 import { colour } from "./labels.ts"
 
@@ -124,52 +124,159 @@ const testRows = (
   }
   let y = y0 + testLane
   for (const s of services) {
-    rows.push(...serviceRows(f, s, y, end))
+    for (const row of serviceRows(f, s, y, end)) rows.push(row)
     y += serviceLane
   }
   return { rows, height: y - y0 + 6 }
 }
 
-/** The SVG, or null when the log holds no timestamps to draw. */
-export const render = (s: RunSummary): string | null => {
-  const times = [
-    ms(s.start_time),
-    ms(s.end_time),
-    ...s.tests.results.flatMap((t) => t.attempts.flatMap((a) => [ms(a.start_time), ms(a.end_time)]))
-  ].filter((v): v is number => v !== null)
-  const tested = s.tests.results.filter((t) => t.attempts.length > 0)
-  if (times.length === 0 || tested.length === 0) return null
-  const t0 = Math.min(...times)
-  const end = Math.max(...times)
-  const frame: Frame = { t0, span: Math.max(1, end - t0) }
-  const bands: Array<string> = []
-  const body: Array<string> = []
-  let y = axisHeight
-  tested.forEach((t, i) => {
-    const services = s.services.filter((v) => v.test === t.name)
-    const lane = testRows(frame, t, services, y, end)
-    if (i % 2 === 0) {
-      bands.push(`<rect class="band" x="0" y="${num(y)}" width="${width}" height="${num(lane.height)}"/>`)
+/** Above this many tests the timeline draws one aggregated chart instead of a lane per test. */
+export const laneLimit = 500
+
+const aggregatedHeight = 160
+const buckets = 120
+
+interface Span {
+  readonly t0: number
+  readonly end: number
+}
+
+/** First and last time of the run, in one pass (no spreading: a run may have hundreds of thousands of attempts). */
+const spanOf = (s: RunSummary): Span | null => {
+  let t0 = Number.POSITIVE_INFINITY
+  let end = Number.NEGATIVE_INFINITY
+  const see = (iso: string | null) => {
+    const v = ms(iso)
+    if (v === null) return
+    if (v < t0) t0 = v
+    if (v > end) end = v
+  }
+  see(s.start_time)
+  see(s.end_time)
+  for (const t of s.tests.results) {
+    for (const a of t.attempts) {
+      see(a.start_time)
+      see(a.end_time)
     }
-    body.push(...lane.rows)
-    y += lane.height
-  })
-  const height = y + 8
+  }
+  return t0 === Number.POSITIVE_INFINITY ? null : { t0, end }
+}
+
+const axis = (frame: Frame, height: number): Array<string> => {
   const step = niceStep(frame.span)
   const ticks: Array<string> = []
   for (let t = 0; t <= frame.span + 0.5; t += step) {
-    const tx = num(x(frame, t0 + t))
+    const tx = num(x(frame, frame.t0 + t))
     ticks.push(
       `<line class="grid" x1="${tx}" x2="${tx}" y1="${axisHeight - 6}" y2="${height - 4}"/>`,
       `<text class="tick" x="${tx}" y="${axisHeight - 10}" text-anchor="middle">${tickLabel(t, step, frame.span)}</text>`
     )
   }
+  return ticks
+}
+
+const svg = (label: string, height: number, parts: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const out = [
+    `<svg class="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${num(height)}" width="100%" role="img" aria-label="${attr(label)}">`
+  ]
+  for (const part of parts) for (const line of part) out.push(line)
+  out.push("</svg>")
+  return out.join("\n")
+}
+
+/** One lane per test, its services under it. */
+const lanes = (s: RunSummary, tested: ReadonlyArray<TestResult>, span: Span): string => {
+  const frame: Frame = { t0: span.t0, span: Math.max(1, span.end - span.t0) }
+  const servicesOf = new Map<string, Array<ServiceResult>>()
+  for (const v of s.services) {
+    const list = servicesOf.get(v.test)
+    if (list === undefined) servicesOf.set(v.test, [v])
+    else list.push(v)
+  }
+  const bands: Array<string> = []
+  const body: Array<string> = []
+  let y = axisHeight
+  tested.forEach((t, i) => {
+    const lane = testRows(frame, t, servicesOf.get(t.name) ?? [], y, span.end)
+    if (i % 2 === 0) {
+      bands.push(`<rect class="band" x="0" y="${num(y)}" width="${width}" height="${num(lane.height)}"/>`)
+    }
+    for (const row of lane.rows) body.push(row)
+    y += lane.height
+  })
+  const height = y + 8
   const label = `Timeline of ${tested.length} tests and their services over ${human(frame.span)}`
-  return [
-    `<svg class="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${num(height)}" width="100%" role="img" aria-label="${attr(label)}">`,
-    ...bands,
-    ...ticks,
-    ...body,
-    "</svg>"
-  ].join("\n")
+  return svg(label, height, [bands, axis(frame, height), body])
+}
+
+/** Stacking order of the aggregated bars, bottom first. */
+const statusOrder: ReadonlyArray<AttemptStatus> = [
+  "passed",
+  "failed",
+  "timeout",
+  "interrupted",
+  "unsupported",
+  "skipped"
+]
+
+/**
+ * Too many tests for a lane each: attempts started per time slice, stacked by status, so the shape of a huge run
+ * (when failures came, how the load went) still shows. Every bar has a title with its counts.
+ */
+const aggregated = (tested: ReadonlyArray<TestResult>, span: Span): string => {
+  const frame: Frame = { t0: span.t0, span: Math.max(1, span.end - span.t0) }
+  const counts = Array.from({ length: buckets }, () => new Map<AttemptStatus, number>())
+  let attempts = 0
+  for (const t of tested) {
+    for (const a of t.attempts) {
+      const from = ms(a.start_time) ?? ms(a.end_time)
+      if (from === null) continue
+      const bucket = Math.min(buckets - 1, Math.max(0, Math.floor(((from - frame.t0) / frame.span) * buckets)))
+      const map = counts[bucket] as Map<AttemptStatus, number>
+      map.set(a.status, (map.get(a.status) ?? 0) + 1)
+      attempts++
+    }
+  }
+  let highest = 1
+  for (const map of counts) {
+    let total = 0
+    for (const n of map.values()) total += n
+    if (total > highest) highest = total
+  }
+  const top = axisHeight + 4
+  const bottom = top + aggregatedHeight
+  const slice = frame.span / buckets
+  const bars: Array<string> = [
+    `<text class="test" x="${labelWidth - 8}" y="${top + 12}" text-anchor="end">${highest} attempts</text>`,
+    `<text class="svc" x="${labelWidth - 8}" y="${bottom}" text-anchor="end">0</text>`,
+    `<text class="svc" x="${labelWidth - 8}" y="${top + aggregatedHeight / 2}" text-anchor="end">attempts started per ${human(slice)}</text>`
+  ]
+  counts.forEach((map, i) => {
+    const from = frame.t0 + i * slice
+    let y = bottom
+    const parts: Array<string> = []
+    for (const status of statusOrder) {
+      const n = map.get(status) ?? 0
+      if (n === 0) continue
+      parts.push(`${n} ${status}`)
+      const h = (n / highest) * aggregatedHeight
+      y -= h
+      const w = Math.max(1, x(frame, from + slice) - x(frame, from) - 1)
+      const title = `${human(from - frame.t0)} – ${human(from + slice - frame.t0)}: ${n} ${status}`
+      bars.push(
+        `<rect class="bucket ${status}" x="${num(x(frame, from))}" y="${num(y)}" width="${num(w)}" height="${num(Math.max(h, 0.5))}" fill="${colour[status].bg}"><title>${text(title)}</title></rect>`
+      )
+    }
+  })
+  const height = bottom + 12
+  const label = `Timeline of ${tested.length} tests (${attempts} attempts) over ${human(frame.span)}, aggregated: more than ${laneLimit} tests`
+  return svg(label, height, [axis(frame, height), bars])
+}
+
+/** The SVG, or null when the log holds no timestamps to draw. */
+export const render = (s: RunSummary): string | null => {
+  const span = spanOf(s)
+  const tested = s.tests.results.filter((t) => t.attempts.length > 0)
+  if (span === null || tested.length === 0) return null
+  return tested.length <= laneLimit ? lanes(s, tested, span) : aggregated(tested, span)
 }

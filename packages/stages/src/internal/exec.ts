@@ -12,6 +12,8 @@ export interface ExecSink {
 export interface InteractiveIo {
   readonly input: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown }
   readonly output: NodeJS.WritableStream & { columns?: number; rows?: number; on: NodeJS.WritableStream["on"] }
+  /** Where the command's stderr goes when there is no TTY (with a TTY both share `output`). Default: `output`. */
+  readonly error?: NodeJS.WritableStream
 }
 
 const sinkStream = (write: (bytes: Uint8Array) => void) =>
@@ -42,6 +44,57 @@ const killExec = (host: string, local: boolean, exec: Dockerode.Exec) =>
       )
     : Effect.void
 
+/** Creates and starts an exec with its streams attached; `stdin` and `tty` as the session needs them. */
+const startExec = (
+  docker: Dockerode,
+  host: string,
+  id: string,
+  options: {
+    readonly cmd: ReadonlyArray<string>
+    readonly stdin: boolean
+    readonly tty: boolean
+    readonly env?: ReadonlyArray<string> | undefined
+    readonly workingDir?: string | undefined
+  }
+) =>
+  Effect.gen(function* () {
+    const exec = yield* call(host, "exec create", () =>
+      docker.getContainer(id).exec({
+        Cmd: [...options.cmd],
+        AttachStdout: true,
+        AttachStderr: true,
+        AttachStdin: options.stdin,
+        Tty: options.tty,
+        ...(options.env ? { Env: [...options.env] } : {}),
+        ...(options.workingDir ? { WorkingDir: options.workingDir } : {})
+      })
+    )
+    const stream = yield* call(host, "exec start", () =>
+      exec.start({ hijack: true, stdin: options.stdin, Tty: options.tty })
+    )
+    return { exec, stream }
+  })
+
+/** Resumes once the exec's stream has ended, closed or failed; `setup` wires it, interruption destroys it. */
+const untilEnded = (stream: NodeJS.ReadWriteStream & { destroy: () => void }, setup: () => void, cleanup = () => {}) =>
+  Effect.callback<void>((resume) => {
+    let finished = false
+    const finish = () => {
+      if (!finished) {
+        finished = true
+        resume(Effect.void)
+      }
+    }
+    setup()
+    stream.on("end", finish)
+    stream.on("close", finish)
+    stream.on("error", finish)
+    return Effect.sync(() => {
+      cleanup()
+      stream.destroy()
+    })
+  })
+
 export const execAttached = (
   docker: Dockerode,
   host: string,
@@ -57,35 +110,19 @@ export const execAttached = (
 ) =>
   Effect.gen(function* () {
     const withStdin = spec.stdin !== undefined
-    const exec = yield* call(host, "exec create", () =>
-      docker.getContainer(id).exec({
-        Cmd: [...spec.cmd],
-        AttachStdout: true,
-        AttachStderr: true,
-        AttachStdin: withStdin,
-        Tty: false,
-        ...(spec.env ? { Env: [...spec.env] } : {}),
-        ...(spec.workingDir ? { WorkingDir: spec.workingDir } : {})
-      })
-    )
-    const stream = yield* call(host, "exec start", () => exec.start({ hijack: true, stdin: withStdin, Tty: false }))
-    yield* Effect.callback<void>((resume) => {
-      let finished = false
-      const finish = () => {
-        if (!finished) {
-          finished = true
-          resume(Effect.void)
-        }
-      }
+    const { exec, stream } = yield* startExec(docker, host, id, {
+      cmd: spec.cmd,
+      stdin: withStdin,
+      tty: false,
+      env: spec.env,
+      workingDir: spec.workingDir
+    })
+    yield* untilEnded(stream, () => {
       docker.modem.demuxStream(stream, sinkStream(sink.stdout), sinkStream(sink.stderr))
-      stream.on("end", finish)
-      stream.on("close", finish)
-      stream.on("error", finish)
       if (withStdin) {
         stream.write(spec.stdin ?? "")
         stream.end()
       }
-      return Effect.sync(() => stream.destroy())
     }).pipe(Effect.onInterrupt(() => killExec(host, local, exec)))
     return yield* exitCodeOf(host, exec)
   })
@@ -99,17 +136,8 @@ export const execInteractive = (
   io: InteractiveIo
 ) =>
   Effect.gen(function* () {
-    const exec = yield* call(host, "exec create", () =>
-      docker.getContainer(id).exec({
-        Cmd: [...cmd],
-        AttachStdin: true,
-        AttachStdout: true,
-        AttachStderr: true,
-        Tty: true,
-        Env: [`TERM=${process.env.TERM ?? "xterm"}`]
-      })
-    )
-    const stream = yield* call(host, "exec start", () => exec.start({ hijack: true, stdin: true, Tty: true }))
+    const env = [`TERM=${process.env.TERM ?? "xterm"}`]
+    const { exec, stream } = yield* startExec(docker, host, id, { cmd, stdin: true, tty: true, env })
     const resize = () => {
       if (io.output.columns && io.output.rows) {
         exec.resize({ h: io.output.rows, w: io.output.columns }).catch(() => undefined)
@@ -143,6 +171,41 @@ export const execInteractive = (
         })
     )
     return yield* exitCodeOf(host, exec)
+  })
+
+/**
+ * The same session without a TTY, for input that is not a terminal (a pipe, a file, /dev/null): the command reads
+ * the input until its end (which closes its stdin), its stdout and stderr are passed through apart, and the exit
+ * code is the command's. Nothing is lost when the input ends before the output.
+ */
+export const execPiped = (docker: Dockerode, host: string, id: string, cmd: ReadonlyArray<string>, io: InteractiveIo) =>
+  Effect.gen(function* () {
+    const { exec, stream } = yield* startExec(docker, host, id, { cmd, stdin: true, tty: false })
+    const stdout = passThrough(io.output)
+    const stderr = passThrough(io.error ?? io.output)
+    const detach = () => {
+      io.input.unpipe(stream)
+      io.input.pause()
+    }
+    yield* untilEnded(
+      stream,
+      () => {
+        docker.modem.demuxStream(stream, stdout, stderr)
+        // The end of the input half-closes the connection: the command sees the end of its stdin, output goes on.
+        io.input.pipe(stream)
+        io.input.resume()
+      },
+      detach
+    ).pipe(Effect.ensuring(Effect.sync(detach)))
+    return yield* exitCodeOf(host, exec)
+  })
+
+/** A writable that forwards to a terminal stream without ever ending it (stdout must outlive the session). */
+const passThrough = (target: NodeJS.WritableStream) =>
+  new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      target.write(chunk, () => done())
+    }
   })
 
 /** Logs of a container without a TTY come framed (8-byte headers); this keeps the payloads. */

@@ -3,13 +3,21 @@ import { createHash } from "node:crypto"
 import { Duration, type Path } from "effect"
 import type { ContainerSpec, NetworkSpec } from "../Docker.ts"
 import type { Loaded, Node } from "../Stage.ts"
+import { bridgeNameOption } from "./checks.ts"
+import { mountSource } from "./mountSource.ts"
 
 export const label = {
   namespace: "testbed.namespace",
   stage: "testbed.stage",
   run: "testbed.run",
   node: "testbed.node",
-  network: "testbed.network"
+  network: "testbed.network",
+  /** The process that made it: `host/boot/pid/start` (see owner.ts). */
+  owner: "testbed.owner",
+  /** The state directory whose record keeps the run (absent for ephemeral runs). */
+  state: "testbed.state",
+  /** `process`: the run dies with its owner, recorded or not. */
+  lifetime: "testbed.lifetime"
 } as const
 
 export interface Plan {
@@ -37,12 +45,28 @@ const short = (runId: string) => runId.replaceAll("-", "").slice(0, 8)
 const nanos = (ms: number) => Math.round(ms * 1_000_000)
 const toMs = (d: Duration.Duration) => Duration.toMillis(d)
 
-export const make = (loaded: Loaded, namespace: string, runId: string, path: Path.Path): Plan => {
+export const make = (
+  loaded: Loaded,
+  namespace: string,
+  runId: string,
+  path: Path.Path,
+  options: {
+    readonly home: string
+    /** Owner, state and lifetime labels (see cleanup.ts). */
+    readonly ownership?: Readonly<Record<string, string>>
+  }
+): Plan => {
   const { stage, baseDir } = loaded
-  const labels = { [label.namespace]: namespace, [label.stage]: stage.name, [label.run]: runId }
+  const labels = {
+    ...options.ownership,
+    [label.namespace]: namespace,
+    [label.stage]: stage.name,
+    [label.run]: runId
+  }
   const networkName = (net: string) => `${stage.name}-${net}-${short(runId)}`
   // At most 15 characters (IFNAMSIZ); unique per run so a stale bridge never collides.
   const bridgeOf = (net: string) =>
+    stage.networks?.[net]?.driverOptions?.[bridgeNameOption] ??
     `tb${createHash("sha256").update(`${namespace}/${stage.name}/${net}/${runId}`).digest("hex").slice(0, 11)}`
   const networks = Object.entries(stage.networks ?? {}).map(([name, network]) => ({
     name,
@@ -52,6 +76,7 @@ export const make = (loaded: Loaded, namespace: string, runId: string, path: Pat
       gateway: network.gateway,
       internal: network.internal,
       bridgeName: bridgeOf(name),
+      options: network.driverOptions ?? {},
       labels: { ...labels, [label.network]: name }
     } satisfies NetworkSpec
   }))
@@ -59,7 +84,7 @@ export const make = (loaded: Loaded, namespace: string, runId: string, path: Pat
   const nodes = Object.entries(stage.nodes).map(([name, node]) => {
     const [first, ...extra] = node.networks ?? []
     const binds = (node.mounts ?? []).map((mount) => {
-      const source = path.resolve(baseDir, mount.source)
+      const source = mountSource(path, baseDir, mount.source, options.home)
       mountSources.push(source)
       return `${source}:${mount.target}${mount.readOnly ? ":ro" : ""}`
     })

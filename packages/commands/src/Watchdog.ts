@@ -1,0 +1,113 @@
+/**
+ * Children die with their run, even when the run is SIGKILLed (which runs no finalizer). One small `sh` process per
+ * Node process — the watchdog — reads a pipe from it: `+<pgid>` when a process group is started, `-<pgid>` when it
+ * is gone. When the pipe closes (the Node process exited, or was killed) the watchdog sends TERM to every group
+ * still listed, then KILL a second later, and exits. Guarding a command costs two short writes to that pipe, no
+ * process of its own. The pipe's write end is close-on-exec, so no child holds it open.
+ *
+ * Every process started through `Watchdog.spawner` (LocalRunner, the localhost environment) is guarded.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { Effect, Layer } from "effect"
+import { ChildProcessSpawner } from "effect/process"
+
+// `read` returns non-zero at end of input: the loop ends when the pipe closes. Signals meant for the run (a
+// terminal's Ctrl-C reaches its whole process group) do not end the watchdog: only the pipe does.
+const script = `trap '' INT TERM HUP
+groups=" "
+while IFS= read -r line; do
+  case "$line" in
+    +*) groups="$groups\${line#+} " ;;
+    -*) g="\${line#-}"
+        case "$groups" in *" $g "*) groups="\${groups%%" $g "*} \${groups#*" $g "}" ;; esac ;;
+  esac
+done
+set -- $groups
+[ "$#" -eq 0 ] && exit 0
+for g in "$@"; do kill -s TERM -- "-$g" 2>/dev/null; done
+sleep 1
+for g in "$@"; do kill -s KILL -- "-$g" 2>/dev/null; done
+exit 0
+`
+
+type State =
+  | { readonly kind: "idle" }
+  | { readonly kind: "running"; readonly child: ChildProcess }
+  | { readonly kind: "off" }
+
+let state: State = { kind: "idle" }
+
+/** Starts the watchdog on first use; without `sh` (or on Windows) guarding does nothing. */
+const watchdog = (): ChildProcess | undefined => {
+  if (state.kind === "running") return state.child
+  if (state.kind === "off") return undefined
+  if (process.platform === "win32") {
+    state = { kind: "off" }
+    return undefined
+  }
+  // Its own process group, so a signal to the run's group (Ctrl-C) does not reach it.
+  const child = spawn("/bin/sh", ["-c", script], { stdio: ["pipe", "ignore", "ignore"], detached: true })
+  child.once("error", () => {
+    state = { kind: "off" }
+  })
+  child.once("exit", () => {
+    state = { kind: "off" }
+  })
+  child.stdin?.on("error", () => {
+    state = { kind: "off" }
+  })
+  // Neither the watchdog nor its pipe keeps this process alive.
+  child.unref()
+  ;(child.stdin as { unref?: () => void } | null)?.unref?.()
+  state = { kind: "running", child }
+  return child
+}
+
+const send = (line: string): void => {
+  const child = watchdog()
+  if (child?.stdin?.writable === true) child.stdin.write(line)
+}
+
+/** Ends the process group `pgid` when this process dies before `release(pgid)`. */
+export const guard = (pgid: number): void => send(`+${pgid}\n`)
+
+/** The group `pgid` is gone (its processes were reaped): forget it, so a reused number is never signalled. */
+export const release = (pgid: number): void => send(`-${pgid}\n`)
+
+/** The watchdog's own pid, once started (for tests and diagnostics). */
+export const pid = (): number | undefined => (state.kind === "running" ? state.child.pid : undefined)
+
+/** Whether a spawned command leads a process group of its own (the spawner's default off Windows). */
+const leadsGroup = (command: Parameters<ChildProcessSpawner.ChildProcessSpawner["Service"]["spawn"]>[0]) =>
+  command._tag === "StandardCommand" && command.options.detached !== false
+
+/**
+ * A spawner that guards every process group it starts. The release is registered before the spawn, so it runs
+ * after the inner spawner's own cleanup has ended the group.
+ */
+export const spawner = (
+  inner: ChildProcessSpawner.ChildProcessSpawner["Service"]
+): ChildProcessSpawner.ChildProcessSpawner["Service"] =>
+  ChildProcessSpawner.make((command) =>
+    Effect.gen(function* () {
+      let guarded: number | undefined
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          if (guarded !== undefined) release(guarded)
+        })
+      )
+      const handle = yield* inner.spawn(command)
+      if (leadsGroup(command)) {
+        guarded = handle.pid
+        guard(handle.pid)
+      }
+      return handle
+    })
+  )
+
+/** Replaces the `ChildProcessSpawner` in context by one that guards what it starts. */
+export const layer: Layer.Layer<
+  ChildProcessSpawner.ChildProcessSpawner,
+  never,
+  ChildProcessSpawner.ChildProcessSpawner
+> = Layer.effect(ChildProcessSpawner.ChildProcessSpawner, Effect.map(ChildProcessSpawner.ChildProcessSpawner, spawner))

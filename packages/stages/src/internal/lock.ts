@@ -1,0 +1,135 @@
+// One `up`, `down` or `prune` at a time per project, across processes: `<stateDir>/stage.lock` names its holder
+// (owner identity, a token, the operation, since when). It is created whole and atomically (written under a
+// unique temporary name, then hard-linked into place, which fails if a lock exists), so nobody ever reads half a
+// lock. A lock whose holder is dead (SIGKILL, power loss) is broken — but only by the one process holding
+// `stage.lock.break`, which checks again that the same dead lock is still there before removing it. Waiting is
+// bounded: past the deadline the caller gets `StageBusy`, naming the holder.
+import { randomUUID } from "node:crypto"
+import { Clock, Duration, Effect, FileSystem, Path, Schedule, Schema } from "effect"
+import { StageBusy, StateFileFailed } from "../StageError.ts"
+import * as Owner from "./owner.ts"
+
+const Holder = Schema.Struct({
+  owner: Schema.String,
+  token: Schema.String,
+  operation: Schema.String,
+  since: Schema.String
+})
+type Holder = typeof Holder.Type
+const HolderJson = Schema.fromJsonString(Holder)
+
+/** A breaker older than this belongs to a process that died in the middle of breaking (it takes milliseconds). */
+const breakerStaleMs = 10_000
+
+type Attempt = { readonly _tag: "Acquired" } | { readonly _tag: "Held"; readonly holder: Holder | undefined }
+
+export interface LockOptions {
+  readonly stateDir: string
+  readonly operation: string
+  /** How long to wait for another holder; default 2 minutes. */
+  readonly timeout?: Duration.Duration
+}
+
+const files = (path: Path.Path, stateDir: string) => {
+  const lock = path.join(stateDir, "stage.lock")
+  return { lock, breaker: `${lock}.break` }
+}
+
+const readHolder = (fs: FileSystem.FileSystem, file: string) =>
+  fs.readFileString(file).pipe(
+    Effect.flatMap(Schema.decodeUnknownEffect(HolderJson)),
+    Effect.map((holder): Holder | undefined => holder),
+    Effect.orElseSucceed(() => undefined)
+  )
+
+/** One try: link a complete lock file into place. */
+const tryCreate = Effect.fn("StageLock.tryCreate")(function* (lock: string, holder: Holder) {
+  const fs = yield* FileSystem.FileSystem
+  const fail = (e: { readonly message: string }) => new StateFileFailed({ path: lock, reason: e.message })
+  const temp = `${lock}.${holder.token}.tmp`
+  yield* fs.writeFileString(temp, `${JSON.stringify(holder)}\n`, { flag: "wx" }).pipe(Effect.mapError(fail))
+  const linked = yield* fs.link(temp, lock).pipe(
+    Effect.as(true),
+    Effect.catchReason("PlatformError", "AlreadyExists", () => Effect.succeed(false)),
+    Effect.mapError(fail),
+    Effect.ensuring(Effect.ignore(fs.remove(temp)))
+  )
+  return linked ? ({ _tag: "Acquired" } as Attempt) : ({ _tag: "Held", holder: yield* readHolder(fs, lock) } as Attempt)
+})
+
+/** Removes `lock` if it still holds `dead`, under the breaker so two processes never break at once. */
+const breakDead = Effect.fn("StageLock.breakDead")(function* (lock: string, breaker: string, dead: Holder | undefined) {
+  const fs = yield* FileSystem.FileSystem
+  const mine = yield* fs.writeFileString(breaker, `${process.pid}\n`, { flag: "wx" }).pipe(
+    Effect.as(true),
+    Effect.orElseSucceed(() => false)
+  )
+  if (!mine) {
+    const info = yield* Effect.option(fs.stat(breaker))
+    const now = yield* Clock.currentTimeMillis
+    const modified = info._tag === "Some" && info.value.mtime._tag === "Some" ? info.value.mtime.value.getTime() : now
+    if (now - modified > breakerStaleMs) yield* Effect.ignore(fs.remove(breaker))
+    return
+  }
+  const still = yield* readHolder(fs, lock)
+  if (still?.token === dead?.token) yield* Effect.ignore(fs.remove(lock))
+  yield* Effect.ignore(fs.remove(breaker))
+})
+
+const isDead = (holder: Holder | undefined) =>
+  holder === undefined
+    ? // A lock file that does not decode cannot be anyone's: links are whole, so it is not being written.
+      Effect.succeed(true)
+    : Effect.flatMap(Effect.succeed(Owner.parse(holder.owner)), (owner) =>
+        owner === undefined ? Effect.succeed(true) : Effect.map(Owner.liveness(owner), (l) => l === "dead")
+      )
+
+const busy = (stateDir: string, holder: Holder | undefined, waited: Duration.Duration) => {
+  const owner = holder === undefined ? undefined : Owner.parse(holder.owner)
+  return new StageBusy({
+    stateDir,
+    operation: holder?.operation ?? "unknown",
+    pid: owner?.pid ?? null,
+    host: owner?.host ?? null,
+    since: holder?.since ?? null,
+    waitedMs: Duration.toMillis(waited)
+  })
+}
+
+/** Runs `effect` holding the project's stage lock; the lock is released when it ends, however it ends. */
+export const withLock = <A, E, R>(
+  options: LockOptions,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | StageBusy | StateFileFailed, R | FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const { breaker, lock } = files(path, options.stateDir)
+    const timeout = options.timeout ?? Duration.minutes(2)
+    yield* fs
+      .makeDirectory(options.stateDir, { recursive: true })
+      .pipe(Effect.mapError((e) => new StateFileFailed({ path: options.stateDir, reason: e.message })))
+    const holder: Holder = {
+      owner: Owner.format(yield* Owner.of()),
+      token: randomUUID(),
+      operation: options.operation,
+      since: new Date(yield* Clock.currentTimeMillis).toISOString()
+    }
+    let last: Holder | undefined
+    const acquire = Effect.gen(function* () {
+      const attempt = yield* tryCreate(lock, holder)
+      if (attempt._tag === "Acquired") return true
+      last = attempt.holder
+      if (yield* isDead(attempt.holder)) yield* breakDead(lock, breaker, attempt.holder)
+      return false
+    }).pipe(
+      Effect.repeat({ until: (acquired) => acquired, schedule: Schedule.spaced("100 millis") }),
+      Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(busy(options.stateDir, last, timeout)) })
+    )
+    const release = readHolder(fs, lock).pipe(
+      Effect.flatMap((now) => (now?.token === holder.token ? Effect.ignore(fs.remove(lock)) : Effect.void))
+    )
+    // Waiting stays interruptible (Ctrl-C); the release runs whatever happens and removes only a lock with our
+    // token, so an interrupt landing just after the lock was linked cannot leave it behind.
+    return yield* Effect.andThen(acquire, effect).pipe(Effect.ensuring(release))
+  })
