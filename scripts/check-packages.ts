@@ -57,10 +57,13 @@ export const packageOf = (specifier: string): string | undefined => {
   return builtinModules.includes(name) ? undefined : name
 }
 
-/** Every package the shipped code of a workspace imports (src/ and assets/), with one file that does. */
-export const importsOf = (workspace: Workspace): ReadonlyMap<string, string> => {
+/** Every package the given folders of a workspace import (default: the shipped src/ and assets/), with one file that does. */
+export const importsOf = (
+  workspace: Workspace,
+  folders: ReadonlyArray<string> = ["src", "assets"]
+): ReadonlyMap<string, string> => {
   const found = new Map<string, string>()
-  for (const file of [...sourceFiles(join(workspace.dir, "src")), ...sourceFiles(join(workspace.dir, "assets"))]) {
+  for (const file of folders.flatMap((folder) => sourceFiles(join(workspace.dir, folder)))) {
     const text = readFileSync(file, "utf8")
     for (const match of [...text.matchAll(staticImport), ...text.matchAll(dynamicImport)]) {
       const name = packageOf(match[1] ?? match[2] ?? "")
@@ -70,6 +73,10 @@ export const importsOf = (workspace: Workspace): ReadonlyMap<string, string> => 
   }
   return found
 }
+
+// The workspace root's devDependencies (vitest, @effect/vitest, …) resolve from every package's tests.
+const rootDev: Record<string, string> =
+  JSON.parse(readFileSync(join(root, "package.json"), "utf8")).devDependencies ?? {}
 
 const isEffect = (name: string) => name === "effect" || name.startsWith("@effect/")
 
@@ -85,6 +92,12 @@ export const dependencyProblems = (workspace: Workspace): ReadonlyArray<string> 
   for (const [name, file] of imports) {
     if (!(name in dependencies) && !(name in peers))
       problems.push(`${where}: ${file} imports "${name}", which is neither a dependency nor a peerDependency`)
+  }
+  // Tests run from the workspace too: what they import must be declared somewhere (a devDependency at least), or a
+  // fresh install resolves it only by luck of hoisting.
+  for (const [name, file] of importsOf(workspace, ["test"])) {
+    if (!(name in dependencies) && !(name in peers) && !(name in dev) && !(name in rootDev) && !imports.has(name))
+      problems.push(`${where}: ${file} imports "${name}", which the package does not declare (add a devDependency)`)
   }
   for (const name of [...Object.keys(dependencies), ...Object.keys(peers)]) {
     if (!imports.has(name)) problems.push(`${where}: declares "${name}" but nothing in src/ or assets/ imports it`)
