@@ -10,7 +10,7 @@
 // checker behind a synchronous pipe), so lengths come from the syntax tree and the emit figure from the checker.
 import { readdirSync, readFileSync, statSync } from "node:fs"
 import { join, relative, resolve } from "node:path"
-import { type Node, type SourceFile, SyntaxKind } from "typescript/unstable/ast"
+import { type Expression, type Node, type SourceFile, SyntaxKind } from "typescript/unstable/ast"
 import { API, type Checker, type Project } from "typescript/unstable/sync"
 
 const args = process.argv.slice(2)
@@ -27,8 +27,8 @@ interface LongFunction {
 
 interface PackageFigures {
   readonly name: string
-  readonly srcFiles: number
-  readonly functions: number
+  srcFiles: number
+  functions: number
   readonly longFunctions: Array<LongFunction>
   looseEmits: number
   typedEmits: number
@@ -41,8 +41,20 @@ interface PackageFigures {
   testClockFiles: number
 }
 
-// Nodes of the tsgo AST carry their fields as properties; these few are all the walk needs.
-type Any = Node & Record<string, any>
+/** The few fields of tsgo's AST nodes this walk reads; each is present on some kinds of node only. */
+interface Loose extends Node {
+  readonly parent: Loose
+  readonly name?: Loose
+  readonly expression?: Loose
+  readonly initializer?: Loose
+  readonly body?: Loose
+  readonly text?: string
+  readonly arguments?: ReadonlyArray<Loose>
+  readonly properties?: ReadonlyArray<Loose>
+  readonly members?: ReadonlyArray<Loose>
+  readonly modifiers?: ReadonlyArray<Loose>
+  readonly declarationList?: { readonly declarations: ReadonlyArray<Loose> }
+}
 
 const packagesOf = (): ReadonlyArray<{ readonly name: string; readonly dir: string }> =>
   ["packages", "apps"].flatMap((group) => {
@@ -93,26 +105,26 @@ const isFunctionLike = (node: Node): boolean =>
 const containsFunction = (node: Node): boolean =>
   isFunctionLike(node) || node.forEachChild((child) => (containsFunction(child) ? true : undefined)) === true
 
-const hasExport = (node: Any): boolean =>
-  (node.modifiers as ReadonlyArray<Node> | undefined)?.some((m) => m.kind === SyntaxKind.ExportKeyword) ?? false
+const hasExport = (node: Loose): boolean => node.modifiers?.some((m) => m.kind === SyntaxKind.ExportKeyword) ?? false
 
-const nameOf = (node: Any): string => (node?.text as string | undefined) ?? node?.getText?.() ?? "?"
+const nameOf = (node: Loose | undefined): string => node?.text ?? node?.getText() ?? "?"
 
 /** Top-level functions of a file: function declarations, consts holding a function, members of top-level classes. */
 const topLevelFunctions = (file: SourceFile): ReadonlyArray<{ readonly name: string; readonly node: Node }> => {
   const out: Array<{ name: string; node: Node }> = []
-  for (const statement of file.statements as ReadonlyArray<Any>) {
+  for (const statement of file.statements as unknown as ReadonlyArray<Loose>) {
     if (statement.kind === SyntaxKind.FunctionDeclaration) out.push({ name: nameOf(statement.name), node: statement })
     else if (statement.kind === SyntaxKind.VariableStatement) {
-      for (const declaration of statement.declarationList.declarations as ReadonlyArray<Any>) {
+      const declarations = statement.declarationList?.declarations ?? []
+      for (const declaration of declarations) {
         if (declaration.initializer !== undefined && containsFunction(declaration.initializer)) {
           // The whole statement when it declares one name, so its `export const` line counts too.
-          const node = statement.declarationList.declarations.length === 1 ? statement : declaration
+          const node = declarations.length === 1 ? statement : declaration
           out.push({ name: nameOf(declaration.name), node })
         }
       }
     } else if (statement.kind === SyntaxKind.ClassDeclaration) {
-      for (const member of statement.members as ReadonlyArray<Any>) {
+      for (const member of statement.members ?? []) {
         const holdsFunction =
           member.kind === SyntaxKind.MethodDeclaration ||
           (member.kind === SyntaxKind.PropertyDeclaration &&
@@ -125,36 +137,40 @@ const topLevelFunctions = (file: SourceFile): ReadonlyArray<{ readonly name: str
   return out
 }
 
-const isEffectMember = (node: Any, member: string): boolean =>
+const isEffectMember = (node: Loose, member: string): boolean =>
   node.kind === SyntaxKind.PropertyAccessExpression &&
   nameOf(node.name) === member &&
-  node.expression.kind === SyntaxKind.Identifier &&
+  node.expression?.kind === SyntaxKind.Identifier &&
   nameOf(node.expression) === "Effect"
 
 /** `Effect.gen(…)`, possibly followed by `.pipe(…)` calls, after parentheses. */
-const isEffectGenCall = (node: Any): boolean => {
+const isEffectGenCall = (node: Loose | undefined): boolean => {
   let current = node
-  while (current.kind === SyntaxKind.ParenthesizedExpression) current = current.expression
+  while (current?.kind === SyntaxKind.ParenthesizedExpression) current = current.expression
   while (
-    current.kind === SyntaxKind.CallExpression &&
-    current.expression.kind === SyntaxKind.PropertyAccessExpression &&
+    current?.kind === SyntaxKind.CallExpression &&
+    current.expression?.kind === SyntaxKind.PropertyAccessExpression &&
     nameOf(current.expression.name) === "pipe"
   ) {
     current = current.expression.expression
   }
-  return current.kind === SyntaxKind.CallExpression && isEffectMember(current.expression, "gen")
+  return (
+    current?.kind === SyntaxKind.CallExpression &&
+    current.expression !== undefined &&
+    isEffectMember(current.expression, "gen")
+  )
 }
 
 /** A named arrow (a const, a property, a class field) whose body is an `Effect.gen`: effectful, but no span name. */
-const genWrapper = (node: Any): "exported" | "inner" | undefined => {
+const genWrapper = (node: Loose): "exported" | "inner" | undefined => {
   if (node.kind !== SyntaxKind.ArrowFunction || !isEffectGenCall(node.body)) return undefined
-  const parent = node.parent as Any
+  const parent = node.parent
   const named =
     parent.kind === SyntaxKind.VariableDeclaration ||
     parent.kind === SyntaxKind.PropertyAssignment ||
     parent.kind === SyntaxKind.PropertyDeclaration
   if (!named) return undefined
-  const statement = parent.kind === SyntaxKind.VariableDeclaration ? (parent.parent?.parent as Any) : undefined
+  const statement = parent.kind === SyntaxKind.VariableDeclaration ? parent.parent?.parent : undefined
   const exported =
     (statement?.kind === SyntaxKind.VariableStatement &&
       statement.parent?.kind === SyntaxKind.SourceFile &&
@@ -168,11 +184,11 @@ const genWrapper = (node: Any): "exported" | "inner" | undefined => {
  * first argument that is text (a producer's own wrapper, `emit("stage.down", …)`). Undefined for anything else (a
  * pass-through such as `bus.emit(input)`, Node's `stream.emit("drain")` is filtered by its declaration).
  */
-const emittedType = (call: Any): Any | undefined => {
-  const [first] = call.arguments as ReadonlyArray<Any>
+const emittedType = (call: Loose): Loose | undefined => {
+  const [first] = call.arguments ?? []
   if (first === undefined) return undefined
   if (first.kind === SyntaxKind.ObjectLiteralExpression) {
-    for (const property of first.properties as ReadonlyArray<Any>) {
+    for (const property of first.properties ?? []) {
       if (nameOf(property.name) !== "type") continue
       if (property.kind === SyntaxKind.PropertyAssignment) return property.initializer
       if (property.kind === SyntaxKind.ShorthandPropertyAssignment) return property.name
@@ -186,30 +202,33 @@ const emittedType = (call: Any): Any | undefined => {
   return textual ? first : undefined
 }
 
-const calleeName = (call: Any): string | undefined => {
-  const callee = call.expression as Any
+const calleeName = (call: Loose): string | undefined => {
+  const callee = call.expression
+  if (callee === undefined) return undefined
   if (callee.kind === SyntaxKind.Identifier) return nameOf(callee)
   if (callee.kind === SyntaxKind.PropertyAccessExpression) return nameOf(callee.name)
   return undefined
 }
 
 /** Whether the callee of a call is declared in this repository (not Node's EventEmitter, not a library). */
-const declaredHere = (checker: Checker, call: Any): boolean => {
-  const callee = call.expression as Any
-  const symbol = checker.getSymbolAtLocation(callee.kind === SyntaxKind.PropertyAccessExpression ? callee.name : callee)
+const declaredHere = (checker: Checker, call: Loose): boolean => {
+  const callee = call.expression
+  const named = callee?.kind === SyntaxKind.PropertyAccessExpression ? callee.name : callee
+  if (named === undefined) return false
+  const symbol = checker.getSymbolAtLocation(named)
   const path = symbol?.declarations[0]?.path
   return path !== undefined && !path.includes("/node_modules/")
 }
 
 /** Whether the compiler would accept any string where the event type goes: then it is not held to the union. */
-const acceptsAnyString = (checker: Checker, expression: Any): boolean => {
-  const contextual = checker.getContextualType(expression)
+const acceptsAnyString = (checker: Checker, expression: Loose): boolean => {
+  const contextual = checker.getContextualType(expression as unknown as Expression)
   if (contextual === undefined) return true
   return checker.isTypeAssignableTo(checker.getStringType(), contextual)
 }
 
-const walk = (node: Node, visit: (node: Any) => void): void => {
-  visit(node as Any)
+const walk = (node: Node, visit: (node: Loose) => void): void => {
+  visit(node as Loose)
   node.forEachChild((child) => {
     walk(child, visit)
     return undefined
