@@ -2,11 +2,11 @@
 // Queue offer/take baseline measured in the same run. Run: node_modules/.bin/node bench/events.ts [events]
 import { Effect, Fiber, Queue, Stream } from "effect"
 import { EventBus } from "../packages/events/src/EventBus.ts"
-import type { Event } from "../packages/events/src/Event.ts"
+import type { EventOf } from "../packages/events/src/TestbedEvent.ts"
 
 const total = Number(process.argv[2] ?? 1_000_000)
 const capacity = 4096
-const event: Event = {
+const event: EventOf<"step.started"> = {
   id: "0",
   type: "step.started",
   entityType: "step",
@@ -24,7 +24,7 @@ const time = <A, E>(effect: Effect.Effect<A, E>) =>
 
 // The baseline: what the bus is built on, with nothing of ours around it.
 const rawQueue = Effect.gen(function* () {
-  const queue = yield* Queue.bounded<Event>(capacity)
+  const queue = yield* Queue.bounded<EventOf<"step.started">>(capacity)
   const consumer = yield* Effect.forkChild(
     Effect.gen(function* () {
       let seen = 0

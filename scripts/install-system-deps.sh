@@ -9,7 +9,8 @@
 #   chromium         headless browser to load the HTML report
 #   iproute2 procps  ip and ps for network and process checks
 #   tcpdump          per-service packet captures in experiments
-#   socat            a one-shot server (no fork) for the readiness test that must not take its only connection
+#   socat            the README tutorial's echo server (and its test); a one-shot server (no fork) for the readiness
+#                    test that must not take its only connection
 set -euo pipefail
 
 packages=(mosquitto docker.io busybox-static openssl gnutls-bin libxml2-utils chromium iproute2 procps tcpdump socat ca-certificates)

@@ -3,7 +3,7 @@
  * (this machine, a container, a fleet agent); each is a layer of this one service, so nothing here is local.
  * `make` turns a runner's single attempt into the full service: validation, ids, retries and events.
  */
-import { EventBus } from "@testbed/events"
+import { type CommandEvent, EventBus, type TestbedEvent } from "@testbed/events"
 import { Clock, Context, Duration, Effect, Schedule, Stream } from "effect"
 import * as Command from "./Command.ts"
 import { type CommandError, CommandFailed, CommandTimedOut } from "./CommandError.ts"
@@ -122,8 +122,11 @@ export const describeError = (error: CommandError): string => {
 export const make = (attempt: Attempt): Effect.Effect<CommandRunner["Service"], never, EventBus.EventBus> =>
   Effect.gen(function* () {
     const bus = yield* EventBus.EventBus
-    const emit = <D>(type: string, entityId: string, data: D) =>
-      Effect.asVoid(bus.emit({ type, entityType: "command", entityId, data }))
+    const emit = <T extends CommandEvent.CommandEvent["type"]>(
+      type: T,
+      entityId: string,
+      data: TestbedEvent.DataOf<T>
+    ) => Effect.asVoid(bus.emit({ type, entityId, data }))
 
     const emitStarted = (command: ValidCommand, number: number) => {
       const { program, args } = Command.argv(command)

@@ -4,7 +4,7 @@
  * event is ever dropped silently. `dropping` and `sliding` are explicit opt-ins for best-effort observers.
  */
 import { Cause, Context, Effect, Fiber, Layer, Queue, type Scope, Stream } from "effect"
-import * as Event from "./Event.ts"
+import * as TestbedEvent from "./TestbedEvent.ts"
 
 /** What happens when a subscriber falls `capacity` events behind. */
 export type SlowSubscriberPolicy = "backpressure" | "dropping" | "sliding"
@@ -16,32 +16,33 @@ export interface EventBusOptions {
   readonly policy?: SlowSubscriberPolicy
 }
 
-export interface EmitInput<D> {
-  readonly type: string
-  readonly entityType: string
-  readonly entityId: string
-  readonly data: D
-}
+/** What `emit` takes: a member of `TestbedEvent` without its id and time (`type` selects the shape of `data`). */
+export type EmitInput<T extends TestbedEvent.TestbedEventType> = TestbedEvent.Input<T>
 
 export class EventBus extends Context.Service<
   EventBus,
   {
     /** Publishes one event. Subscribers registered before this call see it. */
-    readonly publish: (event: Event.Event) => Effect.Effect<void>
-    readonly publishAll: (events: Iterable<Event.Event>) => Effect.Effect<void>
-    /** Stamps a payload with id and timestamp, publishes it, and returns the event. */
-    readonly emit: <D>(input: EmitInput<D>) => Effect.Effect<Event.Event>
+    readonly publish: (event: TestbedEvent.TestbedEvent) => Effect.Effect<void>
+    readonly publishAll: (events: Iterable<TestbedEvent.TestbedEvent>) => Effect.Effect<void>
+    /**
+     * Stamps a payload with id and timestamp, publishes it, and returns the event. Only members of `TestbedEvent`
+     * get in: `type` selects the entity type and the shape of `data`, checked by the compiler.
+     */
+    readonly emit: <T extends TestbedEvent.TestbedEventType>(
+      input: EmitInput<T>
+    ) => Effect.Effect<TestbedEvent.EventOf<T>>
     /**
      * Registers a subscriber now (so nothing published after this effect returns is missed) and returns
      * the stream of its events. The subscription lives as long as the enclosing Scope.
      */
-    readonly subscribe: Effect.Effect<Stream.Stream<Event.Event>, never, Scope.Scope>
+    readonly subscribe: Effect.Effect<Stream.Stream<TestbedEvent.TestbedEvent>, never, Scope.Scope>
     /**
      * Runs `handle` on every batch of events published from now until the enclosing Scope closes. Closing the
      * scope hands over every event published before it closed, then stops: an observer never loses a batch.
      */
     readonly observe: (
-      handle: (batch: ReadonlyArray<Event.Event>) => Effect.Effect<void>
+      handle: (batch: ReadonlyArray<TestbedEvent.TestbedEvent>) => Effect.Effect<void>
     ) => Effect.Effect<void, never, Scope.Scope>
   }
 >()("@testbed/events/EventBus") {
@@ -54,22 +55,22 @@ export class EventBus extends Context.Service<
         // offer (PubSub's per-message bookkeeping made it 10x slower than a raw queue here; see bench/events.ts).
         const makeQueue = () =>
           options.policy === "dropping"
-            ? Queue.dropping<Event.Event, Cause.Done>(capacity)
+            ? Queue.dropping<TestbedEvent.TestbedEvent, Cause.Done>(capacity)
             : options.policy === "sliding"
-              ? Queue.sliding<Event.Event, Cause.Done>(capacity)
-              : Queue.bounded<Event.Event, Cause.Done>(capacity)
-        let subscribers: ReadonlyArray<Queue.Queue<Event.Event, Cause.Done>> = []
+              ? Queue.sliding<TestbedEvent.TestbedEvent, Cause.Done>(capacity)
+              : Queue.bounded<TestbedEvent.TestbedEvent, Cause.Done>(capacity)
+        let subscribers: ReadonlyArray<Queue.Queue<TestbedEvent.TestbedEvent, Cause.Done>> = []
         yield* Effect.addFinalizer(() =>
           Effect.forEach(subscribers, (queue) => Queue.shutdown(queue), { discard: true })
         )
 
-        const publish = (event: Event.Event): Effect.Effect<void> => {
+        const publish = (event: TestbedEvent.TestbedEvent): Effect.Effect<void> => {
           const current = subscribers
           if (current.length === 0) return Effect.void
           if (current.length === 1) return Effect.asVoid(Queue.offer(current[0]!, event))
           return Effect.forEach(current, (queue) => Queue.offer(queue, event), { discard: true })
         }
-        const publishAll = (events: Iterable<Event.Event>): Effect.Effect<void> => {
+        const publishAll = (events: Iterable<TestbedEvent.TestbedEvent>): Effect.Effect<void> => {
           const batch = Array.from(events)
           return Effect.forEach(subscribers, (queue) => Queue.offerAll(queue, batch), { discard: true })
         }
@@ -90,7 +91,7 @@ export class EventBus extends Context.Service<
             )
         )
 
-        const observe = (handle: (batch: ReadonlyArray<Event.Event>) => Effect.Effect<void>) =>
+        const observe = (handle: (batch: ReadonlyArray<TestbedEvent.TestbedEvent>) => Effect.Effect<void>) =>
           Effect.gen(function* () {
             const queue = yield* subscribeQueue
             // Stopped by ending the queue, not by interruption: an interrupted taker can lose the batch it
@@ -105,7 +106,7 @@ export class EventBus extends Context.Service<
         return EventBus.of({
           publish,
           publishAll,
-          emit: (input) => Effect.tap(Event.make(input), publish),
+          emit: (input) => Effect.tap(TestbedEvent.make(input), publish),
           subscribe: Effect.map(subscribeQueue, (queue) => Stream.fromQueue(queue)),
           observe
         })
@@ -117,5 +118,6 @@ export class EventBus extends Context.Service<
 }
 
 /** Publishes through the bus in context. */
-export const emit = <D>(input: EmitInput<D>): Effect.Effect<Event.Event, never, EventBus> =>
-  EventBus.use((bus) => bus.emit(input))
+export const emit = <T extends TestbedEvent.TestbedEventType>(
+  input: EmitInput<T>
+): Effect.Effect<TestbedEvent.EventOf<T>, never, EventBus> => EventBus.use((bus) => bus.emit(input))

@@ -6,11 +6,13 @@
 import { Clock, Effect, Ref, Schema } from "effect"
 import { EventBus } from "./EventBus.ts"
 import type { Metadata } from "./StateChange.ts"
+import type { MachineEntityType } from "./TestbedEvent.ts"
 
 export interface Definition<S extends string> {
-  /** Machine name, e.g. `service`; also the entity type of its events. */
+  /** Machine name, e.g. `service`. */
   readonly name: string
-  readonly entityType: string
+  /** The entity its moves are about: each move is published as `<entityType>.state_changed`. */
+  readonly entityType: MachineEntityType
   readonly states: ReadonlyArray<S>
   readonly initial: S
   /** Allowed moves: `transitions[from]` lists every `to`. A state absent from the table has no moves. */
@@ -122,8 +124,7 @@ export const make = <S extends string>(
         return yield* new InvalidTransition({ machine: definition.name, entityId, from: moved, to, trigger })
       }
       yield* bus.emit({
-        type: `${definition.entityType}.state_changed`,
-        entityType: definition.entityType,
+        type: `${definition.entityType}.state_changed` as const,
         entityId,
         data: { machine: definition.name, from: moved.from, to, trigger, metadata }
       })

@@ -4,8 +4,7 @@ import { TestClock } from "effect/testing"
 import { EventBus } from "../src/EventBus.ts"
 
 const sample = (n: number) => ({
-  type: "test.started",
-  entityType: "test",
+  type: "test.started" as const,
   entityId: `t${n}`,
   data: { name: `t${n}`, attempt: 1 }
 })
@@ -92,6 +91,34 @@ describe("EventBus", () => {
         rb.map((e) => e.id)
       )
       assert.strictEqual(ra.length, 3)
+    }).pipe(Effect.provide(EventBus.layer))
+  )
+
+  it.effect("emit takes only members of TestbedEvent: the type picks the entity and the shape of the data", () =>
+    Effect.gen(function* () {
+      const bus = yield* EventBus
+      const stream = yield* bus.subscribe
+      const event = yield* bus.emit({ type: "agent.disconnected", entityId: "sut-a", data: { graceMs: 500 } })
+      assert.strictEqual(event.entityType, "agent")
+      // Typed all the way: the returned event's data is the family's payload, and so is the subscriber's.
+      assert.strictEqual(event.data.graceMs, 500)
+      const [seen] = yield* stream.pipe(Stream.take(1), Stream.runCollect)
+      assert.strictEqual(seen?.type === "agent.disconnected" ? seen.data.graceMs : undefined, 500)
+      // What the compiler refuses (`pnpm run typecheck`): an unused @ts-expect-error is itself an error, so each
+      // line below fails the typecheck as soon as emit accepts it. Never run: only their count is checked here.
+      const refused = [
+        // @ts-expect-error an event type outside the union
+        () => bus.emit({ type: "agent.vanished", entityId: "a", data: {} }),
+        // @ts-expect-error the data of another family
+        () => bus.emit({ type: "test.started", entityId: "t", data: { graceMs: 1 } }),
+        // @ts-expect-error a field of the wrong type
+        () => bus.emit({ type: "test.started", entityId: "t", data: { name: "t", attempt: "1" } }),
+        // @ts-expect-error a required field missing
+        () => bus.emit({ type: "test.finished", entityId: "t", data: { name: "t", attempt: 1 } }),
+        // @ts-expect-error a value outside the family's literals
+        () => bus.emit({ type: "stage.up_failed", entityId: "s", data: { runId: "r", reason: "gave up" } })
+      ]
+      assert.strictEqual(refused.length, 5)
     }).pipe(Effect.provide(EventBus.layer))
   )
 })

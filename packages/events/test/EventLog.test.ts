@@ -114,7 +114,6 @@ describe("EventLog", () => {
         for (let i = 0; i < total; i++) {
           yield* bus.emit({
             type: "step.started",
-            entityType: "step",
             entityId: `s${i}`,
             data: { test: "t", index: i, kind: "wait" }
           })
@@ -141,7 +140,6 @@ describe("EventLog", () => {
           for (let i = 0; i < 2_000; i++) {
             yield* bus.emit({
               type: "step.started",
-              entityType: "step",
               entityId: `s${i}`,
               data: { test: "t", index: i, kind: "wait" }
             })

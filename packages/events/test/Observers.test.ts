@@ -8,11 +8,14 @@ const emitSome = Effect.gen(function* () {
   for (let i = 0; i < 3; i++)
     yield* bus.emit({
       type: "test.started",
-      entityType: "test",
       entityId: `t${i}`,
       data: { name: `t${i}`, attempt: 1 }
     })
-  yield* bus.emit({ type: "test.finished", entityType: "test", entityId: "t0", data: {} })
+  yield* bus.emit({
+    type: "test.finished",
+    entityId: "t0",
+    data: { name: "t0", attempt: 1, status: "passed", durationMs: 1 }
+  })
 })
 
 describe("Observers", () => {

@@ -6,7 +6,19 @@
 import { EventBus, EventLog, WriteFailed } from "@testbed/events"
 import { PluginRegistry } from "@testbed/plugins"
 import { ReportWriter } from "@testbed/reports"
-import { Cause, Clock, Duration, Effect, Exit, FileSystem, Layer, Path, Runtime, Schema } from "effect"
+import {
+  Cause,
+  Clock,
+  Duration,
+  Effect,
+  Exit,
+  FileSystem,
+  Layer,
+  Path,
+  type PlatformError,
+  Runtime,
+  Schema
+} from "effect"
 import * as DockerEnvironment from "./DockerEnvironment.ts"
 import * as ExperimentConfig from "./ExperimentConfig.ts"
 import * as ExperimentManager from "./ExperimentManager.ts"
@@ -106,6 +118,19 @@ export const runDirTimeout: Duration.Duration = Duration.seconds(10)
 // Codes of a full or broken disk (infrastructure, exit 3) rather than of a wrong path (exit 2).
 const infrastructureCodes = new Set(["ENOSPC", "EDQUOT", "EIO", "EROFS"])
 
+/** What a failed mkdir means: a full or broken disk (exit 3), or an output directory that cannot hold a run. */
+const creationFailed = (
+  level: string,
+  error: PlatformError.PlatformError
+): OutputDirUnusable | WriteFailed.WriteFailed => {
+  const cause = WriteFailed.systemCause(error)
+  if (cause.code !== undefined && infrastructureCodes.has(cause.code)) return WriteFailed.fromError(level, error)
+  return new OutputDirUnusable({
+    path: level,
+    reason: `cannot create it: ${cause.reason}${cause.code === undefined ? "" : ` (${cause.code})`}`
+  })
+}
+
 /**
  * Creates `dir` and its missing parents one level at a time. Node's recursive mkdir loops forever under /proc
  * (each level "does not exist" and cannot be created); one level at a time, that is a plain ENOENT.
@@ -120,33 +145,49 @@ const makeDirectories = (dir: string) =>
       if (path.dirname(at) === at) break
     }
     for (const level of missing) {
-      yield* fs.makeDirectory(level).pipe(
-        Effect.catch((error): Effect.Effect<void, OutputDirUnusable | WriteFailed.WriteFailed> => {
-          const cause = WriteFailed.systemCause(error)
-          if (cause.code === "EEXIST") return Effect.void
-          if (cause.code !== undefined && infrastructureCodes.has(cause.code))
-            return Effect.fail(WriteFailed.fromError(level, error))
-          return Effect.fail(
-            new OutputDirUnusable({
-              path: level,
-              reason: `cannot create it: ${cause.reason}${cause.code === undefined ? "" : ` (${cause.code})`}`
-            })
+      yield* fs
+        .makeDirectory(level)
+        .pipe(
+          Effect.catch((error) =>
+            WriteFailed.systemCause(error).code === "EEXIST" ? Effect.void : Effect.fail(creationFailed(level, error))
           )
-        })
-      )
+        )
     }
   })
 
-/** Creates a fresh run directory `<output>/<name>-<YYYYMMDD-HHMMSS>` (suffixed when taken), within `runDirTimeout`. */
+/** Suffixes tried after `<name>-<stamp>` is taken (`-2`, `-3`, …) before giving up. */
+const runDirAttempts = 1000
+
+/**
+ * Creates a fresh run directory `<output>/<name>-<YYYYMMDD-HHMMSS>`, suffixed `-2`, `-3`, … when taken, within
+ * `runDirTimeout`. The output directory is created as needed, then each candidate with a single mkdir, which fails
+ * when the directory exists: two runs started in the same second (two processes, or two fibers) never share one.
+ */
 export const makeRunDir = Effect.fn("Experiment.makeRunDir")(function* (outputDir: string, name: string) {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
-  const base = path.resolve(outputDir, `${Plan.slugify(name)}-${stamp(yield* Clock.currentTimeMillis)}`)
+  const parent = path.resolve(outputDir)
+  const base = path.join(parent, `${Plan.slugify(name)}-${stamp(yield* Clock.currentTimeMillis)}`)
+  // true: created here, so this run owns it; false: it exists (another run's), try the next suffix.
+  const claim = (dir: string) =>
+    fs.makeDirectory(dir).pipe(
+      Effect.as(true),
+      Effect.catch((error) =>
+        WriteFailed.systemCause(error).code === "EEXIST"
+          ? Effect.succeed(false)
+          : Effect.fail(creationFailed(dir, error))
+      )
+    )
   const create = Effect.gen(function* () {
-    let dir = base
-    for (let n = 2; yield* fs.exists(dir).pipe(Effect.orElseSucceed(() => false)); n++) dir = `${base}-${n}`
-    yield* makeDirectories(dir)
-    return dir
+    yield* makeDirectories(parent)
+    for (let n = 1; n <= runDirAttempts; n++) {
+      const dir = n === 1 ? base : `${base}-${n}`
+      if (yield* claim(dir)) return dir
+    }
+    return yield* new OutputDirUnusable({
+      path: parent,
+      reason: `no free run directory after ${runDirAttempts} tries (${base}-N)`
+    })
   })
   return yield* create.pipe(
     Effect.timeoutOrElse({
@@ -154,7 +195,7 @@ export const makeRunDir = Effect.fn("Experiment.makeRunDir")(function* (outputDi
       orElse: () =>
         Effect.fail(
           new OutputDirUnusable({
-            path: path.resolve(outputDir),
+            path: parent,
             reason: `creating the run directory did not finish within ${Duration.format(runDirTimeout)}`
           })
         )

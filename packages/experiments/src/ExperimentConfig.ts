@@ -3,13 +3,16 @@
  * `fast_fail`, `paths`, `logging`) plus testbed's own keys (per-test `timeout` and `retries`, `concurrency`,
  * interop `matrices`, `environment`). Decoding reports every problem at once, each with its YAML path.
  */
+import { TimeSpan } from "@testbed/events"
 import { Problems, ServicePlugin } from "@testbed/plugins"
 import { Effect, FileSystem, Result, Runtime, Schema } from "effect"
 import * as Yaml from "yaml"
 
-/** Seconds as a number (PANTHER's `wait: 2`) or a duration string ("500 millis", "2 minutes"). */
-export const DurationInput = Schema.Union([Schema.Finite, Schema.String])
-export type DurationInput = typeof DurationInput.Type
+/**
+ * Every length of time in the file: seconds as a number (PANTHER's `wait: 2`) or text ("500ms", "1m30s",
+ * "2 minutes"), decoded here to a `Duration` (see `TimeSpan` in @testbed/events).
+ */
+const DurationInput = TimeSpan.TimeSpan
 
 const ParameterValue = ServicePlugin.ParameterValue
 const Readiness = ServicePlugin.Readiness
@@ -256,6 +259,39 @@ const yamlProblems = (document: Yaml.Document): ReadonlyArray<Problems.Problem> 
   }))
 
 /**
+ * `value` without the struct keys whose values failed to decode. An optional value that was wrong (`timeout: soon`)
+ * is left out so the rest can still be checked; without a required one, decoding fails again.
+ */
+const withoutFailed = (value: unknown, failed: ReadonlyArray<ReadonlyArray<PropertyKey>>): unknown => {
+  const copy = structuredClone(value)
+  for (const at of failed) {
+    const key = at[at.length - 1]
+    const parent = at
+      .slice(0, -1)
+      .reduce<unknown>(
+        (node, step) =>
+          typeof node === "object" && node !== null ? (node as Record<PropertyKey, unknown>)[step] : undefined,
+        copy
+      )
+    if (key !== undefined && typeof parent === "object" && parent !== null && !Array.isArray(parent)) {
+      delete (parent as Record<PropertyKey, unknown>)[key]
+    }
+  }
+  return copy
+}
+
+/**
+ * Decodes one part of the file with every problem; when it has problems, also decodes it without the values that
+ * failed, so planning can still report the part's other problems (the file has problems: it is never run).
+ */
+const decodeForChecking = <A>(schema: Schema.Codec<A, unknown>, value: unknown, base: ReadonlyArray<PropertyKey>) => {
+  const decoded = Problems.decodeAll(schema, value, base)
+  if (decoded.ok) return { value: decoded.value, problems: [] }
+  const again = Problems.decodeAll(schema, withoutFailed(value, decoded.at))
+  return { value: again.ok ? again.value : undefined, problems: decoded.problems }
+}
+
+/**
  * Decodes what it can: the top level, then each test and matrix on its own, so one broken test does not hide
  * the problems of the others (which only planning against the plugins can find).
  */
@@ -288,8 +324,8 @@ export const parsePartial = (text: string, file: string): Effect.Effect<Partial,
   }
   const { tests, matrices, ...rest } = json as Record<string, unknown>
   const problems: Array<Problems.Problem> = []
-  const top = Problems.decodeAll(ExperimentConfig, rest)
-  if (!top.ok) problems.push(...top.problems)
+  const top = decodeForChecking(ExperimentConfig as unknown as Schema.Codec<ExperimentConfig, unknown>, rest, [])
+  problems.push(...top.problems)
   const keep = <A>(key: "tests" | "matrices", value: unknown, schema: Schema.Codec<A, unknown>) => {
     const kept: Array<A> = []
     const indices: Array<number> = []
@@ -299,18 +335,19 @@ export const parsePartial = (text: string, file: string): Effect.Effect<Partial,
       return { kept, indices }
     }
     value.forEach((item, index) => {
-      const decoded = Problems.decodeAll(schema, item, [key, index])
-      if (decoded.ok) {
+      const decoded = decodeForChecking(schema, item, [key, index])
+      problems.push(...decoded.problems)
+      if (decoded.value !== undefined) {
         kept.push(decoded.value)
         indices.push(index)
-      } else problems.push(...decoded.problems)
+      }
     })
     return { kept, indices }
   }
   const keptTests = keep("tests", tests, TestConfig as unknown as Schema.Codec<TestConfig, unknown>)
   const keptMatrices = keep("matrices", matrices, MatrixConfig as unknown as Schema.Codec<MatrixConfig, unknown>)
   return Effect.succeed({
-    config: { ...(top.ok ? top.value : {}), tests: keptTests.kept, matrices: keptMatrices.kept },
+    config: { ...top.value, tests: keptTests.kept, matrices: keptMatrices.kept },
     problems,
     indices: { tests: keptTests.indices, matrices: keptMatrices.indices }
   })

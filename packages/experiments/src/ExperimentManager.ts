@@ -53,7 +53,6 @@ export const run = Effect.fn("ExperimentManager.run")(function* (plan: Experimen
 
   yield* bus.emit({
     type: "experiment.started",
-    entityType: "experiment",
     entityId: plan.name,
     data: {
       name: plan.name,
@@ -82,7 +81,6 @@ export const run = Effect.fn("ExperimentManager.run")(function* (plan: Experimen
   for (const test of plan.tests) {
     yield* bus.emit({
       type: "test.registered",
-      entityType: "test",
       entityId: test.name,
       data: {
         name: test.name,
@@ -115,7 +113,6 @@ export const run = Effect.fn("ExperimentManager.run")(function* (plan: Experimen
     results.set(test.name, { name: test.name, status, attempts: 0, flaky: false, reason })
     return bus.emit({
       type: "test.finished",
-      entityType: "test",
       entityId: test.name,
       data: { name: test.name, attempt: 1, status, durationMs: 0, errorMessage: reason }
     })
@@ -123,7 +120,6 @@ export const run = Effect.fn("ExperimentManager.run")(function* (plan: Experimen
   function finished(status: ExperimentResult["status"], reason: string | undefined, fastFailTriggered: boolean) {
     return bus.emit({
       type: "experiment.finished",
-      entityType: "experiment",
       entityId: plan.name,
       data: { status, ...(reason === undefined ? {} : { reason }), ...(fastFailTriggered ? { fastFailTriggered } : {}) }
     })

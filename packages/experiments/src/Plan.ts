@@ -3,8 +3,9 @@
  * per server × client, defaults are filled in, durations parsed, references (targets, steps, services in
  * assertions) resolved. Every problem is collected with its YAML path, so `--dry-run` reports them all at once.
  */
+import { TimeSpan } from "@testbed/events"
 import { type Problems, ServiceCommand, ServicePlugin } from "@testbed/plugins"
-import { Duration, Option, Result } from "effect"
+import { Duration, Result } from "effect"
 import type { Assertion, ExperimentConfig, MatrixEntry, ServiceConfig, Step, TestConfig } from "./ExperimentConfig.ts"
 import { displayProblem, fileNameProblem } from "./internal/names.ts"
 import * as TemplateCheck from "./internal/templateCheck.ts"
@@ -94,14 +95,6 @@ export type PlanResult =
   | { readonly ok: true; readonly plan: ExperimentPlan }
   | { readonly ok: false; readonly problems: ReadonlyArray<Problems.Problem> }
 
-/** Parses a YAML duration: a number is seconds, a string is anything `Duration` reads ("500 millis"). */
-export const parseDuration = (input: number | string): Duration.Duration | undefined =>
-  typeof input === "number"
-    ? input >= 0
-      ? Duration.seconds(input)
-      : undefined
-    : Option.getOrUndefined(Duration.fromInput(input as Duration.Input))
-
 export const slugify = (name: string): string =>
   name
     .toLowerCase()
@@ -122,21 +115,20 @@ export const make = (
 ): PlanResult => {
   const problems: Array<Problems.Problem> = []
   const problem = (path: string, message: string) => problems.push({ path, message })
-  const duration = (path: string, input: number | string | undefined): Duration.Duration | undefined => {
-    if (input === undefined) return undefined
-    const parsed = parseDuration(input)
-    if (parsed === undefined)
-      problem(path, `not a duration: ${JSON.stringify(input)} (use seconds, or e.g. "500 millis")`)
-    return parsed
-  }
-  // A deadline of zero would end what it bounds before it starts.
-  const deadline = (path: string, input: number | string | undefined): Duration.Duration | undefined => {
-    const parsed = duration(path, input)
-    if (parsed !== undefined && !Duration.isGreaterThan(parsed, Duration.zero)) {
-      problem(path, `a timeout must be longer than zero, got ${JSON.stringify(input)}`)
+  // The file's durations are decoded already (TimeSpan); a deadline of zero would end what it bounds before it starts.
+  const deadline = (path: string, duration: Duration.Duration | undefined): Duration.Duration | undefined => {
+    if (duration !== undefined && !Duration.isGreaterThan(duration, Duration.zero)) {
+      problem(path, `a timeout must be longer than zero, got ${TimeSpan.format(duration)}`)
       return undefined
     }
-    return parsed
+    return duration
+  }
+  // A plugin's readiness timeout is text in the plugin's own definition: read the same way as the file's.
+  const pluginDeadline = (path: string, input: string | undefined): Duration.Duration | undefined => {
+    if (input === undefined) return undefined
+    const parsed = TimeSpan.parse(input)
+    if (Result.isFailure(parsed)) problem(path, parsed.failure)
+    return Result.isSuccess(parsed) ? deadline(path, parsed.success) : undefined
   }
   const fileName = (path: string, name: string | undefined) => {
     const reason = name === undefined ? undefined : fileNameProblem(name)
@@ -195,7 +187,7 @@ export const make = (
     const ownTimeout = deadline(`${path}.timeout`, service.timeout)
     const readinessTimeout =
       ownTimeout ??
-      (readiness.kind === "none" ? undefined : deadline(`${where}.timeout`, readiness.timeout)) ??
+      (readiness.kind === "none" ? undefined : pluginDeadline(`${where}.timeout`, readiness.timeout)) ??
       defaultReadinessTimeout
     const matcher = readiness.kind === "log" ? compiled(`${where}.pattern`, readiness.pattern) : undefined
     if (service.role === "client" && service.port !== undefined)
@@ -274,10 +266,7 @@ export const make = (
           "run" in step ? step.run.name : "replay" in step ? step.replay.name : step.fleet.name
         )
       }
-      if ("wait" in step) {
-        duration(`${stepPath}.wait`, step.wait)
-        return
-      }
+      if ("wait" in step) return
       if ("replay" in step) {
         const replay = step.replay
         const name = replay.name ?? `step${index}`

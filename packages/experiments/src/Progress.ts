@@ -2,7 +2,7 @@
  * What a person watching `testbed run` sees, folded from the bus: on a terminal a live table of tests and their
  * current state, redrawn as events arrive; elsewhere (CI, pipes) one plain line per thing that happened.
  */
-import { EventBus, type Event } from "@testbed/events"
+import { EventBus, type TestbedEvent } from "@testbed/events"
 import { Problems } from "@testbed/plugins"
 import { Effect, Layer } from "effect"
 
@@ -24,34 +24,33 @@ const symbols: Record<string, string> = {
   interrupted: "!"
 }
 
-const seconds = (ms: unknown) => (typeof ms === "number" ? `${(ms / 1000).toFixed(1)}s` : "")
-
-const data = (event: Event.Event): Record<string, unknown> =>
-  typeof event.data === "object" && event.data !== null ? (event.data as Record<string, unknown>) : {}
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`
 
 /**
  * One plain line for an event, or undefined when it is not worth a line. Names and messages come from files and
  * from programs under test: control characters are shown escaped, never sent to the terminal as they are.
  */
-export const line = (event: Event.Event): string | undefined => {
+export const line = (event: TestbedEvent.TestbedEvent): string | undefined => {
   const text = rawLine(event)
   return text === undefined ? undefined : Problems.sanitize(text)
 }
 
-const rawLine = (event: Event.Event): string | undefined => {
-  const d = data(event)
+const rawLine = (event: TestbedEvent.TestbedEvent): string | undefined => {
   switch (event.type) {
     case "experiment.started":
-      return `▶ ${d.name} → ${d.outputDir}`
-    case "test.started":
-      return `  … ${d.name}${Number(d.attempt) > 1 ? ` (attempt ${d.attempt})` : ""}`
+      return `▶ ${event.data.name} → ${event.data.outputDir}`
+    case "test.started": {
+      const { name, attempt } = event.data
+      return `  … ${name}${attempt > 1 ? ` (attempt ${attempt})` : ""}`
+    }
     case "test.finished": {
+      const d = event.data
       const retry = d.willRetry === true ? " — will retry" : ""
-      const reason = typeof d.errorMessage === "string" ? ` — ${d.errorMessage}` : ""
-      return `  ${symbols[String(d.status)] ?? "?"} ${d.status} ${d.name} ${seconds(d.durationMs)}${reason}${retry}`
+      const reason = d.errorMessage !== undefined ? ` — ${d.errorMessage}` : ""
+      return `  ${symbols[d.status] ?? "?"} ${d.status} ${d.name} ${seconds(d.durationMs)}${reason}${retry}`
     }
     case "experiment.finished":
-      return `■ ${d.status}${typeof d.reason === "string" ? `: ${d.reason}` : ""}`
+      return `■ ${event.data.status}${event.data.reason !== undefined ? `: ${event.data.reason}` : ""}`
     default:
       return undefined
   }
@@ -92,22 +91,21 @@ const live = Effect.gen(function* () {
   yield* bus.observe((batch) => {
     if (!batch.some((event) => shown.has(event.type))) return Effect.void
     for (const event of batch) {
-      const d = data(event)
-      const name = String(d.name ?? event.entityId)
-      if (event.type === "experiment.started") header.push(`▶ ${d.name} → ${d.outputDir}`)
+      if (event.type === "experiment.started") header.push(`▶ ${event.data.name} → ${event.data.outputDir}`)
       else if (event.type === "test.registered")
-        rows.set(name, { state: "registered", status: undefined, attempt: 1, detail: undefined })
+        rows.set(event.data.name, { state: "registered", status: undefined, attempt: 1, detail: undefined })
       else if (event.type === "test.started") {
-        const row = rows.get(name)
-        if (row !== undefined) Object.assign(row, { attempt: Number(d.attempt), status: undefined, detail: undefined })
+        const row = rows.get(event.data.name)
+        if (row !== undefined) Object.assign(row, { attempt: event.data.attempt, status: undefined, detail: undefined })
       } else if (event.type === "test.state_changed") {
         const row = rows.get(event.entityId)
-        if (row !== undefined && row.status === undefined) row.state = String(d.to)
+        if (row !== undefined && row.status === undefined) row.state = event.data.to
       } else if (event.type === "test.finished") {
-        const row = rows.get(name)
+        const d = event.data
+        const row = rows.get(d.name)
         if (row !== undefined) {
-          row.status = d.willRetry === true ? `${d.status}, retrying` : String(d.status)
-          row.detail = typeof d.errorMessage === "string" ? d.errorMessage.slice(0, 120) : seconds(d.durationMs)
+          row.status = d.willRetry === true ? `${d.status}, retrying` : d.status
+          row.detail = d.errorMessage !== undefined ? d.errorMessage.slice(0, 120) : seconds(d.durationMs)
         }
       } else if (event.type === "experiment.finished") footer.push(line(event)!)
     }

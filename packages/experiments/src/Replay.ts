@@ -7,8 +7,13 @@ import { ServicePlugin } from "@testbed/plugins"
 import { Action, BlobStore, type ReplayServer, ScriptLoader } from "@testbed/replay"
 import { Effect, FileSystem, Layer, Path, Schema } from "effect"
 
-/** Where the replay server asset lives (run with the harness's Node). */
-export const serverAsset: string = decodeURIComponent(new URL("../assets/replay-server.ts", import.meta.url).pathname)
+/**
+ * Where the replay server asset lives (run with the harness's Node): the TypeScript source in a checkout, its
+ * compiled JavaScript (dist/assets) in an installed package, where Node does not strip types.
+ */
+export const serverAsset: string = decodeURIComponent(
+  new URL(`../assets/replay-server.${import.meta.url.endsWith(".ts") ? "ts" : "js"}`, import.meta.url).pathname
+)
 
 /** The outcome file a replay service writes into its directory; `replay_passed` reads it. */
 export const outcomeFile = "replay-outcome.json"

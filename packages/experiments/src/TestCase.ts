@@ -90,7 +90,6 @@ const emitArtifacts = Effect.fnUntraced(function* (attempt: Attempt) {
       if (!(yield* fs.exists(artifact.path).pipe(Effect.orElseSucceed(() => false)))) continue
       yield* EventBus.emit({
         type: "test.artifact",
-        entityType: "test",
         entityId: attempt.test.name,
         data: { ...artifact, path: path.relative(attempt.runDir, artifact.path), service: runtime.plan.key }
       })
@@ -146,7 +145,6 @@ const flow = Effect.fnUntraced(function* (
   yield* environmentMachine.transition("READY", "ready")
   yield* EventBus.emit({
     type: "environment.ready",
-    entityType: "environment",
     entityId: `${test.name}/environment`,
     data: { kind: attempt.environment.kind, test: test.name, details: { host: attempt.environment.host } }
   })
@@ -193,7 +191,6 @@ export const runAttempt = Effect.fn("TestCase.runAttempt")(function* (
   const dir = path.join(context.runDir, "tests", test.slug, `attempt-${number}`)
   yield* EventBus.emit({
     type: "test.started",
-    entityType: "test",
     entityId: test.name,
     data: { name: test.name, attempt: number }
   })
@@ -216,7 +213,6 @@ export const runAttempt = Effect.fn("TestCase.runAttempt")(function* (
       : context.decide(status)
     yield* EventBus.emit({
       type: "test.finished",
-      entityType: "test",
       entityId: test.name,
       data: {
         name: test.name,

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { type Duration, Effect, Fiber, FileSystem, Schedule } from "effect"
 import { Experiment } from "../src/index.ts"
-import { fixtures, provide, runFixture } from "./support.ts"
+import { fixtures, provide, readEvents, runFixture } from "./support.ts"
 
 /** The CLI's entry point, run as a real process by the SIGKILL test. */
 const bin = decodeURIComponent(new URL("../../../apps/testbed/src/bin.ts", import.meta.url).pathname)
@@ -56,11 +56,7 @@ describe.skipIf(!hasDocker && process.env.CI === undefined)("docker environment"
         const outcome = yield* runFixture("busybox-http-docker.yaml")
         const [test] = outcome.result!.tests
         assert.strictEqual(test?.status, "passed", test?.reason)
-        // stage.* events are not in the TestbedEvent union: read the raw log.
-        const events = readFileSync(`${outcome.runDir}/events.jsonl`, "utf8")
-          .split("\n")
-          .filter((line) => line !== "")
-          .map((line) => JSON.parse(line) as { type: string; entityId: string; data: Record<string, unknown> })
+        const events = readEvents(outcome.runDir)
         const types = events.map((event) => event.type)
         for (const type of ["stage.up_started", "stage.up", "stage.down"]) assert.include(types, type)
         const attempt = `${outcome.runDir}/tests/${readdirSync(`${outcome.runDir}/tests`)[0]}/attempt-1`
@@ -70,13 +66,13 @@ describe.skipIf(!hasDocker && process.env.CI === undefined)("docker environment"
         assert.match(stage.networks.net.subnet, /^10\.2\d\d\.\d+\.0\/24$/)
         const prefix = stage.networks.net.subnet.replace(/\.0\/24$/, "")
         // Each service ran in a container of its own (docker exec), at its own address on the private network.
-        const started = events.filter((event) => event.type === "command.started")
-        const runners = started.map((event) => String(event.data.runner))
+        const started = events.flatMap((event) => (event.type === "command.started" ? [event.data] : []))
+        const runners = started.map((command) => command.runner)
         assert.strictEqual(runners.length, 2)
         for (const runner of runners) assert.match(runner, /^docker:[0-9a-f]{64}$/)
         assert.notStrictEqual(runners[0], runners[1])
-        assert.include(started[0]?.data.args as ReadonlyArray<string>, `${prefix}.10`)
-        assert.include(started[1]?.data.args as ReadonlyArray<string>, `http://${prefix}.10:8000/index.html`)
+        assert.include(started[0]?.args ?? [], `${prefix}.10`)
+        assert.include(started[1]?.args ?? [], `http://${prefix}.10:8000/index.html`)
         assert.include(readFileSync(`${attempt}/client/stdout.log`, "utf8"), "hello from busybox")
         for (const name of stagesOf(outcome.runDir)) assert.deepStrictEqual(leftovers(name), [])
       })
@@ -89,12 +85,10 @@ describe.skipIf(!hasDocker && process.env.CI === undefined)("docker environment"
         const outcome = yield* runFixture("cases/docker.yaml", { filter: "step in the client node" })
         const [test] = outcome.result!.tests
         assert.strictEqual(test?.status, "passed", test?.reason)
-        const events = readFileSync(`${outcome.runDir}/events.jsonl`, "utf8")
-          .split("\n")
-          .filter((line) => line !== "")
-          .map((line) => JSON.parse(line) as { type: string; data: Record<string, unknown> })
         // Services and the `inside` step through a node's exec runner; the `outside` step through the local one.
-        const runners = events.filter((event) => event.type === "command.started").map((event) => event.data.runner)
+        const runners = readEvents(outcome.runDir).flatMap((event) =>
+          event.type === "command.started" ? [event.data.runner] : []
+        )
         assert.strictEqual(runners.length, 4)
         assert.match(String(runners[2]), /^docker:[0-9a-f]{64}$/)
         assert.notMatch(String(runners[3]), /^docker:/)

@@ -1,6 +1,6 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import { Experiment, ExperimentConfig } from "../src/index.ts"
 import { fixtures } from "./support.ts"
 
@@ -81,9 +81,47 @@ describe("Experiment.prepare (--dry-run)", () => {
         "panther.yaml"
       )
       assert.strictEqual(config.tests?.[0]?.services?.s?.name, "srv")
-      assert.deepStrictEqual(config.tests?.[0]?.steps, { wait: 2 })
+      assert.deepStrictEqual(config.tests?.[0]?.steps, { wait: Duration.seconds(2) })
       const broken = yield* Effect.flip(ExperimentConfig.parse("tests: [\n", "broken.yaml"))
       assert.strictEqual(broken.problems.length > 0, true)
+    })
+  )
+
+  it.effect("durations in the file take the TimeSpan forms and are decoded once, with the file", () =>
+    Effect.gen(function* () {
+      const config = yield* ExperimentConfig.parse(
+        [
+          "test_timeout: 1m30s",
+          "timeout: 2 minutes",
+          "tests:",
+          "  - name: t",
+          "    timeout: 45",
+          "    services: { s: { implementation: node-echo, role: server, timeout: 500ms } }",
+          "    steps:",
+          "      - wait: 1.5",
+          "      - run: { command: ['true'], timeout: 1h }",
+          "    assertions: [{ type: service_responsive, service: s, timeout: 250ms }]"
+        ].join("\n"),
+        "durations.yaml"
+      )
+      const test = config.tests![0]!
+      const [wait, run] = test.steps as ReadonlyArray<ExperimentConfig.Step>
+      assert.deepStrictEqual(
+        [
+          config.test_timeout,
+          config.timeout,
+          test.timeout,
+          test.services!.s!.timeout,
+          wait && "wait" in wait ? wait.wait : undefined,
+          run && "run" in run ? run.run.timeout : undefined
+        ].map((d) => (d === undefined ? undefined : Duration.toMillis(d))),
+        [90_000, 120_000, 45_000, 500, 1500, 3_600_000]
+      )
+      const bad = yield* Effect.flip(ExperimentConfig.parse("tests: [{ name: t, timeout: soon }]", "bad.yaml"))
+      assert.deepStrictEqual(
+        bad.problems.map((p) => [p.path, p.message]),
+        [["tests[0].timeout", `not a duration: "soon" (use seconds, or e.g. "2s", "500ms", "1m30s", "2 minutes")`]]
+      )
     })
   )
 })

@@ -1,18 +1,14 @@
-import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { LocalRunner } from "@testbed/commands"
 import { EventBus } from "@testbed/events"
 import { Agent, Broker, Security } from "@testbed/fleet"
 import { Effect, FileSystem, Layer, Redacted } from "effect"
 import { Experiment } from "../src/index.ts"
-import { provide, runFixture } from "./support.ts"
+import { provide, readEvents, runFixture } from "./support.ts"
 
-// The fleet's own step.state_changed events are not in TestbedEvent, so the log is read as plain JSON here.
-const rawEvents = (runDir: string): ReadonlyArray<{ type: string; data: Record<string, unknown> }> =>
-  readFileSync(`${runDir}/events.jsonl`, "utf8")
-    .split("\n")
-    .filter((line) => line !== "")
-    .map((line) => JSON.parse(line))
+/** The `step.finished` payloads of a run, read from its log (every line decoded as a `TestbedEvent`). */
+const stepsFinished = (runDir: string) =>
+  readEvents(runDir).flatMap((e) => (e.type === "step.finished" ? [e.data] : []))
 
 const writeExperiment = (lines: ReadonlyArray<string>) =>
   Effect.gen(function* () {
@@ -35,18 +31,18 @@ describe("fleet step", () => {
             [test?.name, test?.status, test?.reason],
             ["fleet pipeline on three agents", "passed", undefined]
           )
-          const finished = rawEvents(outcome.runDir).filter((e) => e.type === "step.finished")
-          const fleet = finished.filter((e) => String(e.data.test).startsWith("fleet:"))
+          const finished = stepsFinished(outcome.runDir)
+          const fleet = finished.filter((step) => step.test.startsWith("fleet:"))
           assert.strictEqual(fleet.length, 6)
-          for (const event of fleet) {
-            assert.strictEqual(event.data.status, "passed")
-            assert.match(String(event.data.test), /^fleet:fleet pipeline on three agents\/smoke:agent-[123]$/)
+          for (const step of fleet) {
+            assert.strictEqual(step.status, "passed")
+            assert.match(step.test, /^fleet:fleet pipeline on three agents\/smoke:agent-[123]$/)
           }
           // The test's own step, under the test's own name.
           assert.deepStrictEqual(
             finished
-              .filter((e) => e.data.test === "fleet pipeline on three agents")
-              .map((e) => [e.data.kind, e.data.status]),
+              .filter((step) => step.test === "fleet pipeline on three agents")
+              .map((step) => [step.kind, step.status]),
             [["fleet", "passed"]]
           )
         })
@@ -72,18 +68,16 @@ describe("fleet step", () => {
           assert.match(test!.reason!, /^step push: /)
           assert.include(test!.reason, "agent agent-1 step 1 (false): exit code 1")
           assert.include(test!.reason, "agent agent-2 step 1 (false): exit code 1")
-          const fleet = rawEvents(outcome.runDir).filter(
-            (e) => e.type === "step.finished" && String(e.data.test).startsWith("fleet:fails/push:")
-          )
+          const fleet = stepsFinished(outcome.runDir).filter((step) => step.test.startsWith("fleet:fails/push:"))
           // `true` passed on both, `false` failed on both, and the last step was skipped (never sent).
-          assert.deepStrictEqual(fleet.map((e) => `${e.data.index}:${e.data.status}`).sort(), [
+          assert.deepStrictEqual(fleet.map((step) => `${step.index}:${step.status}`).sort(), [
             "0:passed",
             "0:passed",
             "1:failed",
             "1:failed"
           ])
           // The step after the failed one did not run.
-          assert.isFalse(rawEvents(outcome.runDir).some((e) => e.type === "step.started" && e.data.kind === "run"))
+          assert.isFalse(readEvents(outcome.runDir).some((e) => e.type === "step.started" && e.data.kind === "run"))
         })
       ),
     30_000
@@ -114,9 +108,9 @@ describe("fleet step", () => {
           yield* fs.writeFileString(`${dir}/secret`, "a shared secret for the test\n")
           const outcome = yield* Experiment.run(file, { outputDir: `${dir}/out`, progress: "none" })
           assert.strictEqual(outcome.result!.tests[0]?.status, "passed")
-          const agents = rawEvents(outcome.runDir)
-            .filter((e) => e.type === "step.finished" && String(e.data.test).startsWith("fleet:external/step0:"))
-            .map((e) => String(e.data.test).split(":")[2])
+          const agents = stepsFinished(outcome.runDir)
+            .filter((step) => step.test.startsWith("fleet:external/step0:"))
+            .map((step) => step.test.split(":")[2])
             .sort()
           assert.deepStrictEqual(agents, ["outside-1", "outside-2"])
         })
@@ -147,7 +141,10 @@ describe("fleet step", () => {
             ["tests[0].steps[1].fleet.broker", "not an MQTT URL: localhost"],
             ["tests[0].steps[1].fleet.pipeline[1]", "empty command"],
             ["tests[0].steps[1].fleet.secret_file", "external agents (expect) need the shared secret file"],
-            ["tests[0].steps[1].fleet.step_timeout", `not a duration: "soon" (use seconds, or e.g. "500 millis")`]
+            [
+              "tests[0].steps[1].fleet.step_timeout",
+              `not a duration: "soon" (use seconds, or e.g. "2s", "500ms", "1m30s", "2 minutes")`
+            ]
           ]
         )
       })

@@ -3,7 +3,8 @@
  * interpolated as Python's configparser does: `%%` is `%`, `%(key)s` another key), or the same sections in YAML
  * (no interpolation); testbed's extra keys are optional in both. `MQTT_BROKER` and `CLIENT_ID` override.
  */
-import { Duration, Effect, FileSystem, Option, Schema } from "effect"
+import { TimeSpan } from "@testbed/events"
+import { Duration, Effect, FileSystem, Result, Schema } from "effect"
 import { parse as parseYaml } from "yaml"
 import * as Ini from "./internal/ini.ts"
 import { defaultTopics, type Topics } from "./Protocol.ts"
@@ -149,15 +150,13 @@ const reader = (
       const n = typeof v === "number" ? v : Number(String(v).trim())
       return Number.isFinite(n) && n >= 0 ? n : bad(key, "a non-negative number", v)
     },
-    /** Bare numbers are seconds, as in the original; strings like "250 millis" are durations. */
-    duration: (key: string, fallback: Duration.Input): Duration.Duration | ConfigInvalid => {
+    /** Bare numbers are seconds, as in the original; otherwise any `TimeSpan` form ("250ms", "2 minutes"). */
+    duration: (key: string, fallback: Duration.Duration): Duration.Duration | ConfigInvalid => {
       const v = get(key)
-      if (v === undefined || v === null || v === "") return Duration.fromInputUnsafe(fallback)
-      const n = typeof v === "number" ? v : Number(String(v).trim())
-      if (Number.isFinite(n) && n >= 0) return Duration.seconds(n)
-      return Option.match(Duration.fromInput(String(v) as Duration.Input), {
-        onNone: () => bad(key, 'seconds or a duration such as "2 minutes"', v),
-        onSome: (d) => d
+      if (v === undefined || v === null || v === "") return fallback
+      return Result.match(TimeSpan.parse(typeof v === "number" ? v : String(v)), {
+        onFailure: (reason) => new ConfigInvalid({ path, reason: `[${sectionName}] ${key}: ${reason}` }),
+        onSuccess: (duration) => duration
       })
     },
     list: (key: string): ReadonlyArray<string> | undefined => {
@@ -245,7 +244,7 @@ export const fromSections = (
         commandLoader: mqtt.string("command_loader_topic", defaultTopics.commandLoader)
       },
       operator: {
-        registrationTimeout: yield* check(op.duration("registration_timeout", "5 seconds")),
+        registrationTimeout: yield* check(op.duration("registration_timeout", Duration.seconds(5))),
         expectAgents: expect === undefined ? undefined : Math.floor(expect),
         pipelineMode: yield* check(op.boolean("enable_pipeline_mode", true)),
         realtimeMode: yield* check(op.boolean("enable_realtime_mode", true)),
@@ -255,15 +254,15 @@ export const fromSections = (
         feedbackFile: op.string("feedback_file", "feedback.txt"),
         receiveCommands: yield* check(op.boolean("receive_commands", true)),
         pipelines: pipelinesOf(operatorValues, op.get),
-        stepTimeout: yield* check(op.duration("step_timeout", "10 minutes")),
+        stepTimeout: yield* check(op.duration("step_timeout", Duration.minutes(10))),
         onFailure,
         abortAbovePercent: abort,
-        lostGrace: yield* check(op.duration("lost_grace", "10 seconds"))
+        lostGrace: yield* check(op.duration("lost_grace", Duration.seconds(10)))
       },
       agent: {
         id: agent.string("id", "client1"),
         allow: agent.list("allow"),
-        commandTimeout: yield* check(agent.duration("command_timeout", "10 minutes")),
+        commandTimeout: yield* check(agent.duration("command_timeout", Duration.minutes(10))),
         passEnv: agent.list("pass_env"),
         maxCommandBytes: maxCommandBytes === undefined ? undefined : Math.floor(maxCommandBytes)
       },
@@ -271,7 +270,7 @@ export const fromSections = (
       security: {
         secretFile: security.optionalString("secret_file"),
         compat: yield* check(security.boolean("compat", false)),
-        maxSkew: yield* check(security.duration("max_skew", "30 seconds"))
+        maxSkew: yield* check(security.duration("max_skew", Duration.seconds(30)))
       }
     }
     const [problem] = problems

@@ -136,7 +136,6 @@ export const start = (
         if (withEvents) {
           yield* bus.emit({
             type: "step.started",
-            entityType: "step",
             entityId: `${test}/step/${index}`,
             data: { test, index, kind: "fleet", description: command }
           })
@@ -151,7 +150,6 @@ export const start = (
         if (withEvents) {
           yield* bus.emit({
             type: "step.finished",
-            entityType: "step",
             entityId: `${test}/step/${index}`,
             data: { test, index, kind: "fleet", status: stepStatus(state), durationMs: end - now, message: trigger }
           })

@@ -3,7 +3,7 @@
  * same way for `fleet agent`, `operator` and `send`. Secrets come from files or the environment, never
  * argv, and stay `Redacted` from here on.
  */
-import { Config as EffectConfig, Duration, Effect, FileSystem, Option, Redacted } from "effect"
+import { Config as EffectConfig, Effect, FileSystem, Option, Redacted } from "effect"
 import * as Config from "./Config.ts"
 import type * as MqttConnection from "./MqttConnection.ts"
 import * as Security from "./Security.ts"
@@ -43,27 +43,6 @@ const env = (name: string): Effect.Effect<Option.Option<string>> =>
   Effect.orDie(EffectConfig.option(EffectConfig.String(name)))
 const envSecret = (name: string): Effect.Effect<Option.Option<Redacted.Redacted<string>>> =>
   Effect.orDie(EffectConfig.option(EffectConfig.Redacted(name)))
-
-/** Bare numbers are seconds (as in config.ini); otherwise "250 millis", "2 minutes", … */
-export const parseDuration = (text: string): Option.Option<Duration.Duration> => {
-  const n = Number(text.trim())
-  if (text.trim() !== "" && Number.isFinite(n) && n >= 0) return Option.some(Duration.seconds(n))
-  return Duration.fromInput(text as Duration.Input)
-}
-
-/** A duration flag's text, or a `ConfigInvalid` naming the flag. */
-export const durationFlag = (
-  name: string,
-  text: Option.Option<string>
-): Effect.Effect<Option.Option<Duration.Duration>, Config.ConfigInvalid> =>
-  Option.match(text, {
-    onNone: () => Effect.succeedNone,
-    onSome: (t) =>
-      Option.match(parseDuration(t), {
-        onNone: () => Effect.fail(new Config.ConfigInvalid({ path: `--${name}`, reason: `not a duration: ${t}` })),
-        onSome: Effect.succeedSome
-      })
-  })
 
 export const resolve = (
   overrides: Overrides,

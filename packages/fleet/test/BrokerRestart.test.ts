@@ -27,7 +27,7 @@ describe.each(brokerKinds)("a restart of %s", (kind) => {
           const seen: Array<{ readonly type: string; readonly to?: string }> = []
           yield* Effect.forkScoped(
             Stream.runForEach(events, (e) =>
-              Effect.sync(() => seen.push({ type: e.type, ...(e.data as { to?: string }) }))
+              Effect.sync(() => seen.push(e.type === "step.state_changed" ? { type: e.type, to: e.data.to } : e))
             )
           )
           const operator = yield* startOperator(broker, { expectAgents: 3, lostGrace: "30 seconds" })
@@ -88,7 +88,7 @@ describe.each(brokerKinds)("an agent's connection dropping on %s", (kind) => {
           )
         )
         const running = events.pipe(
-          Stream.filter((e) => e.type === "step.state_changed" && (e.data as { to?: string }).to === "running"),
+          Stream.filter((e) => e.type === "step.state_changed" && e.data.to === "running"),
           Stream.take(1),
           Stream.runDrain
         )

@@ -199,16 +199,14 @@ describe("compatibility", () => {
       }
       const seen = yield* events.pipe(
         Stream.filter((e) => e.type.startsWith("step.") || e.type.startsWith("agent.")),
-        Stream.takeUntil((e) => e.type === "step.finished" && (e.data as { index: number }).index === 1),
+        Stream.takeUntil((e) => e.type === "step.finished" && e.data.index === 1),
         Stream.runCollect
       )
       const types = seen.map((e) => e.type)
       assert.include(types, "agent.registered")
       assert.strictEqual(types.filter((t) => t === "step.started").length, 2)
       assert.strictEqual(types.filter((t) => t === "step.finished").length, 2)
-      const moves = seen
-        .filter((e) => e.type === "step.state_changed" && e.entityId === "p/f1/0")
-        .map((e) => (e.data as { to: string }).to)
+      const moves = seen.flatMap((e) => (e.type === "step.state_changed" && e.entityId === "p/f1/0" ? [e.data.to] : []))
       assert.deepStrictEqual(moves, ["sent", "running", "succeeded"])
       assert.isTrue(Option.isSome(Option.fromNullishOr(summary.steps[0]?.response)))
     }).pipe(Effect.provide(layer))

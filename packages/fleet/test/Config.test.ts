@@ -78,6 +78,32 @@ describe("Config", () => {
     })
   )
 
+  it.effect("durations take every TimeSpan form in both files; a bad one names section, key and value", () =>
+    Effect.gen(function* () {
+      const ini = yield* Config.parse(
+        "c.ini",
+        "[operator]\nregistration_timeout = 90\nstep_timeout = 1m30s\nlost_grace = 2 minutes\n[agent]\ncommand_timeout = 500ms\n"
+      )
+      assert.deepStrictEqual(
+        [
+          ini.operator.registrationTimeout,
+          ini.operator.stepTimeout,
+          ini.operator.lostGrace,
+          ini.agent.commandTimeout
+        ].map(Duration.toMillis),
+        [90_000, 90_000, 120_000, 500]
+      )
+      const yaml = yield* Config.parse("c.yaml", "operator:\n  lost_grace: 1.5\nsecurity:\n  max_skew: 45s\n")
+      assert.strictEqual(Duration.toMillis(yaml.operator.lostGrace), 1500)
+      assert.strictEqual(Duration.toMillis(yaml.security.maxSkew), 45_000)
+      const error = yield* Effect.flip(Config.parse("bad.ini", "[operator]\nlost_grace = soon\n"))
+      assert.strictEqual(
+        error.message,
+        `bad.ini: [operator] lost_grace: not a duration: "soon" (use seconds, or e.g. "2s", "500ms", "1m30s", "2 minutes")`
+      )
+    })
+  )
+
   it.effect("interpolates config.ini values as Python's configparser does (%% and %(key)s)", () =>
     Effect.gen(function* () {
       // Expected values printed by Python 3.11's configparser from the same file.

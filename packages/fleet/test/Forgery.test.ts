@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { EventBus } from "@testbed/events"
+import { EventBus, type TestbedEvent } from "@testbed/events"
 import { Clock, Effect, Fiber, Option, Queue, Redacted, Stream } from "effect"
 import { MqttConnection, Protocol, Security } from "../src/index.ts"
 import { brokerKinds, startBroker } from "./brokers.ts"
@@ -26,13 +26,13 @@ const next = <A>(connection: MqttConnection.MqttConnection, topic: string, pick:
   }).pipe(Effect.timeout("30 seconds"))
 
 /** The first `n` events of `type`, collected from now on. */
-const collect = (type: string, n: number) =>
+const collect = <T extends TestbedEvent.TestbedEventType>(type: T, n: number) =>
   Effect.gen(function* () {
     const bus = yield* EventBus.EventBus
     const events = yield* bus.subscribe
     return yield* Effect.forkChild(
       events.pipe(
-        Stream.filter((e) => e.type === type),
+        Stream.filter((e): e is TestbedEvent.EventOf<T> => e.type === type),
         Stream.take(n),
         Stream.runCollect,
         Effect.timeout("30 seconds")
@@ -97,7 +97,7 @@ describe.each(brokerKinds)("forgeries on %s", (kind) => {
         yield* say(topics.command, { ...command, timeout: 100_000 })
         const refused = yield* Fiber.join(refusals)
         assert.deepStrictEqual(
-          refused.map((e) => [(e.data as { kind: string }).kind, (e.data as { reason: string }).reason]),
+          refused.map((e) => [e.data.kind, e.data.reason]),
           [
             ["response", "unsigned"],
             ["response", "forged"],
@@ -108,7 +108,7 @@ describe.each(brokerKinds)("forgeries on %s", (kind) => {
           ]
         )
         const [agentRefusal] = yield* Fiber.join(commandRefused)
-        assert.match((agentRefusal!.data as { reason: string }).reason, /^forged/)
+        assert.match(agentRefusal!.data.reason, /^forged/)
         writeFileSync(go, "")
         const summary = yield* Fiber.join(run)
         assert.deepStrictEqual(
@@ -137,7 +137,7 @@ describe.each(brokerKinds)("forgeries on %s", (kind) => {
       yield* mallory.publish(topics.ack, Security.ackPayload(Security.signed(secret), "sut-a", "old-session"))
       const refused = yield* Fiber.join(refusals)
       assert.deepStrictEqual(
-        refused.map((e) => [(e.data as { kind: string }).kind, (e.data as { reason: string }).reason]),
+        refused.map((e) => [e.data.kind, e.data.reason]),
         [
           ["ack", "unsigned"],
           ["ack", "forged"],

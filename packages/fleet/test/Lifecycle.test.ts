@@ -24,9 +24,7 @@ const reached = (entity: string, state: string) =>
     const bus = yield* EventBus.EventBus
     const events = yield* bus.subscribe
     return events.pipe(
-      Stream.filter(
-        (e) => e.type === "step.state_changed" && e.entityId === entity && (e.data as { to?: string }).to === state
-      ),
+      Stream.filter((e) => e.type === "step.state_changed" && e.entityId === entity && e.data.to === state),
       Stream.take(1),
       Stream.runDrain
     )

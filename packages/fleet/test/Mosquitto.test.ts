@@ -48,7 +48,7 @@ describe.runIf(runMosquittoTests)("fleet on Mosquitto", () => {
         const agents = yield* startAgents(broker, ["m1", "m2"])
         yield* operator.awaitRegistrations
         const bothRunning = events.pipe(
-          Stream.filter((e) => e.type === "step.state_changed" && (e.data as { to?: string }).to === "running"),
+          Stream.filter((e) => e.type === "step.state_changed" && e.data.to === "running"),
           Stream.take(2),
           Stream.runDrain
         )

@@ -18,7 +18,7 @@ describe("signed registrations", () => {
       const refusals = yield* Effect.forkChild(
         events.pipe(
           Stream.filter((e) => e.type === "agent.registration_refused"),
-          Stream.map((e) => [e.entityId, (e.data as { reason: string }).reason] as const),
+          Stream.map((e) => [e.entityId, e.data.reason] as const),
           Stream.take(5),
           Stream.runCollect
         )

@@ -5,7 +5,7 @@
  */
 import { createRequire } from "node:module"
 import { pathToFileURL } from "node:url"
-import { EventBus } from "@testbed/events"
+import { EventBus, type PluginEvent, type TestbedEvent } from "@testbed/events"
 import { Context, Duration, Effect, FileSystem, Layer, Option, Path, Schema } from "effect"
 import * as Builtins from "./Builtins.ts"
 import { type EnvironmentPlugin, EnvironmentPluginShape } from "./EnvironmentPlugin.ts"
@@ -143,10 +143,10 @@ export const load = Effect.fn("PluginRegistry.load")(function* (options: LoadOpt
     { plugin: LocalhostEnvironment.plugin, source: "builtin" }
   ]
 
-  const emit = (type: string, data: Record<string, unknown>, entityId: string) =>
+  const emit = <T extends PluginEvent.PluginEvent["type"]>(type: T, data: TestbedEvent.DataOf<T>, entityId: string) =>
     Option.match(bus, {
       onNone: () => Effect.void,
-      onSome: (b) => Effect.asVoid(b.emit({ type, entityType: "plugin", entityId, data }))
+      onSome: (b) => Effect.asVoid(b.emit({ type, entityId, data }))
     })
 
   const add = Effect.fnUntraced(function* (

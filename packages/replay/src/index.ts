@@ -13,3 +13,6 @@ export * as Script from "./Script.ts"
 export * as ScriptLoader from "./ScriptLoader.ts"
 export * as ScriptWriter from "./ScriptWriter.ts"
 export * as TestLauncher from "./TestLauncher.ts"
+// Errors of the public API (`ReplayServer.serve`, `RecordProxy.record`, `TestLauncher.run`) defined with the
+// internal TCP helpers: importable by name so a caller can catch them.
+export { ConnectFailed, ConnectionLost, ListenFailed } from "./internal/Tcp.ts"

@@ -135,7 +135,7 @@ const readRuns = Effect.fn("History.readRuns")(function* (dir: string) {
   const runs: Array<RunStatuses> = []
   for (const name of names) {
     const summary = yield* RunDirectory.read(path.join(dir, name), { evidence: false }).pipe(
-      Effect.map(Option.some),
+      Effect.asSome,
       Effect.catchTag("RunNotFound", () => Effect.succeed(Option.none<ExperimentSummary>()))
     )
     if (Option.isSome(summary)) runs.push(reduce(name, summary.value))

@@ -24,7 +24,7 @@ const builder = () => {
 const fold = (events: ReadonlyArray<Event.Event>) =>
   Collector.fold(Stream.fromIterable(events), { generatedAt: "2026-01-02T00:00:00.000Z" })
 
-const participants = [{ service: "server", implementation: "picoquic", type: "iut", role: "server" }]
+const participants = [{ service: "server", implementation: "picoquic", type: "iut", role: "server" }] as const
 
 const result = (s: ExperimentSummary, name: string) => {
   const found = s.tests.results.find((r) => r.name === name)
@@ -268,21 +268,18 @@ describe("Collector", () => {
       )
       yield* bus.emit({
         type: "experiment.started",
-        entityType: "experiment",
         entityId: "live",
         data: { name: "live" }
       })
-      yield* bus.emit({ type: "test.registered", entityType: "test", entityId: "t", data: { name: "t", participants } })
-      yield* bus.emit({ type: "test.started", entityType: "test", entityId: "t", data: { name: "t", attempt: 1 } })
+      yield* bus.emit({ type: "test.registered", entityId: "t", data: { name: "t", participants } })
+      yield* bus.emit({ type: "test.started", entityId: "t", data: { name: "t", attempt: 1 } })
       yield* bus.emit({
         type: "test.finished",
-        entityType: "test",
         entityId: "t",
         data: { name: "t", attempt: 1, status: "passed", durationMs: 3 }
       })
       yield* bus.emit({
         type: "experiment.finished",
-        entityType: "experiment",
         entityId: "live",
         data: { status: "completed" }
       })

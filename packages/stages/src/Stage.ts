@@ -2,6 +2,7 @@
  * The stage definition (stage.yaml): networks, nodes, readiness, hooks and host settings. Decoding is strict
  * (unknown keys are errors) and every problem names its YAML path, so a typo never silently does nothing.
  */
+import { TimeSpan } from "@testbed/events"
 import { Effect, Schema, SchemaIssue } from "effect"
 import * as Yaml from "yaml"
 import { crossCheck } from "./internal/checks.ts"
@@ -80,12 +81,12 @@ export type Mount = typeof Mount.Type
 
 export const Healthcheck = Schema.Struct({
   test: Schema.Array(Schema.String),
-  interval: Schema.optionalKey(Schema.DurationFromString),
-  timeout: Schema.optionalKey(Schema.DurationFromString),
+  interval: Schema.optionalKey(TimeSpan.TimeSpan),
+  timeout: Schema.optionalKey(TimeSpan.TimeSpan),
   retries: Schema.optionalKey(Schema.Int)
 })
 
-const timeout = Schema.optionalKey(Schema.DurationFromString)
+const timeout = Schema.optionalKey(TimeSpan.TimeSpan)
 
 /** What "ready" means for a node; each condition has its own timeout (default 30 seconds). */
 export const Readiness = Schema.Union([

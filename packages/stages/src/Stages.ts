@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto"
 import { homedir } from "node:os"
 import { CommandRunner } from "@testbed/commands"
-import { EventBus } from "@testbed/events"
+import { EventBus, type StageEvent, type TestbedEvent } from "@testbed/events"
 import { Clock, Context, Duration, Effect, Exit, FileSystem, Layer, Option, Path, Ref } from "effect"
 import type { ChildProcessSpawner } from "effect/process"
 import * as Catalog from "./Catalog.ts"
@@ -106,8 +106,8 @@ export const make = (options: StagesOptions) =>
     const catalog = path.resolve(options.catalog)
     const namespace = StageState.namespaceOf(stateDir)
     const concurrency = options.concurrency ?? 8
-    const emit = (type: string, stage: string, data: unknown) =>
-      Effect.asVoid(bus.emit({ type: `stage.${type}`, entityType: "stage", entityId: stage, data }))
+    const emit = <T extends StageEvent.StageEvent["type"]>(type: T, stage: string, data: TestbedEvent.DataOf<T>) =>
+      Effect.asVoid(bus.emit({ type, entityId: stage, data }))
 
     const removeLabelled = (
       labels: Readonly<Record<string, string>>,
@@ -175,7 +175,7 @@ export const make = (options: StagesOptions) =>
           yield* StageState.clear(stateDir)
         })
       )
-      yield* emit("down", name, { runId: current.value.runId })
+      yield* emit("stage.down", name, { runId: current.value.runId })
       return Option.some(name)
     })
 
@@ -199,7 +199,7 @@ export const make = (options: StagesOptions) =>
       const plan = Plan.make(loaded, namespace, runId, path, { home: homedir(), ownership: yield* ownership })
       const restores = yield* Ref.make<ReadonlyArray<StageState.Restore>>([])
       const startedAt = new Date(yield* Clock.currentTimeMillis).toISOString()
-      yield* emit("up_started", stage.name, { runId, nodes: plan.nodes.length, networks: plan.networks.length })
+      yield* emit("stage.up_started", stage.name, { runId, nodes: plan.nodes.length, networks: plan.networks.length })
 
       const body = Effect.gen(function* () {
         // Host settings would change this machine while the stage's bridges live on the engine's machine.
@@ -222,7 +222,7 @@ export const make = (options: StagesOptions) =>
               ids.set(n.name, id)
               for (const extra of n.extra) yield* docker.connectNetwork(extra.network, id, extra.address)
               yield* docker.startContainer(id)
-              yield* emit("node_started", stage.name, { node: n.name, container: n.spec.name })
+              yield* emit("stage.node_started", stage.name, { node: n.name, container: n.spec.name })
             }),
           { concurrency, discard: true }
         )
@@ -253,7 +253,7 @@ export const make = (options: StagesOptions) =>
           startedAt,
           hostRestore: yield* Ref.get(restores)
         })
-        yield* emit("up", stage.name, { runId })
+        yield* emit("stage.up", stage.name, { runId })
       })
 
       yield* body.pipe(
@@ -273,7 +273,7 @@ export const make = (options: StagesOptions) =>
                   )
                 )
                 const reason = Exit.hasInterrupts(exit) ? "interrupted" : "failed"
-                yield* emit("up_failed", stage.name, { runId, reason })
+                yield* emit("stage.up_failed", stage.name, { runId, reason })
                 if (upOptions.onUndone) {
                   yield* upOptions.onUndone({ reason, ...removed, hostSettings: restored.length })
                 }

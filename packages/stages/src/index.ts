@@ -8,3 +8,5 @@ export * as Stage from "./Stage.ts"
 export * as StageError from "./StageError.ts"
 export * as Stages from "./Stages.ts"
 export * as StageState from "./StageState.ts"
+// Shapes the public API takes (`Docker.exec`, `Stages.connect`), defined with the internal exec helpers.
+export type { ExecSink, InteractiveIo } from "./internal/exec.ts"

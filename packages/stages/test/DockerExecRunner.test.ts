@@ -136,7 +136,8 @@ describe.skipIf(!engineAvailable)("DockerExecRunner (real Docker)", () => {
           seen.map((e) => e.type),
           ["command.started", "command.started", "command.completed"]
         )
-        assert.strictEqual((seen[0]?.data as { runner?: string } | undefined)?.runner, `docker:${container}`)
+        const [first] = seen
+        assert.strictEqual(first?.type === "command.started" ? first.data.runner : undefined, `docker:${container}`)
       })
     )
 

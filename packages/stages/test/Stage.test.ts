@@ -1,6 +1,6 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Path, Schema } from "effect"
+import { Duration, Effect, Path, Schema } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Plan from "../src/internal/plan.ts"
@@ -88,7 +88,7 @@ describe("Stage", () => {
     })
   )
 
-  it.effect("durations and readiness conditions decode", () =>
+  it.effect("durations (every TimeSpan form: seconds, 2s, 1m30s, Effect's) and readiness conditions decode", () =>
     Effect.gen(function* () {
       const stage = yield* Stage.decode(
         {
@@ -96,14 +96,42 @@ describe("Stage", () => {
           nodes: {
             web: {
               image: "x",
-              healthcheck: { test: ["true"], interval: "1 second" },
-              ready: [{ healthy: true }, { log: "up", timeout: "5 seconds" }, { tcp: 80 }, { command: ["true"] }]
+              healthcheck: { test: ["true"], interval: "2s", timeout: 1.5 },
+              ready: [
+                { healthy: true },
+                { log: "up", timeout: "1m30s" },
+                { tcp: 80 },
+                { command: ["true"], timeout: "5 seconds" }
+              ]
             }
           }
         },
         "inline"
       )
-      assert.strictEqual(stage.nodes.web?.ready?.length, 4)
+      const web = stage.nodes.web!
+      assert.strictEqual(web.ready?.length, 4)
+      assert.deepStrictEqual(
+        [web.healthcheck?.interval, web.healthcheck?.timeout, web.ready?.[1]?.timeout, web.ready?.[3]?.timeout].map(
+          (duration) => (duration === undefined ? undefined : Duration.toMillis(duration))
+        ),
+        [2000, 1500, 90_000, 5000]
+      )
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it.effect("a bad duration names its path and value", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        Stage.decode({ name: "lab", nodes: { web: { image: "x", ready: [{ tcp: 80, timeout: "soon" }] } } }, "inline")
+      )
+      // (The readiness union also lists the alternatives it is not: issue 15's "name the branch meant".)
+      assert.deepInclude(
+        error.problems.map((p) => [p.path, p.message]),
+        [
+          "nodes.web.ready[0].timeout",
+          `not a duration: "soon" (use seconds, or e.g. "2s", "500ms", "1m30s", "2 minutes")`
+        ]
+      )
     }).pipe(Effect.provide(NodeServices.layer))
   )
 

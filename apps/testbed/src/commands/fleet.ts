@@ -8,9 +8,7 @@ import { Agent, Broker, Commander, Config, MqttConnection, RunSummary, Session, 
 import { Console, Effect, FileSystem, Layer, Option, Redacted, Stdio, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { ExitWith } from "../ExitCode.ts"
-
-const duration = (name: string, description: string) =>
-  Flag.String(name).pipe(Flag.withDescription(`${description} (seconds, or e.g. "2 minutes")`), Flag.optional)
+import * as TimeSpanFlag from "../TimeSpanFlag.ts"
 
 const optionalString = (name: string, description: string) =>
   Flag.String(name).pipe(Flag.withDescription(description), Flag.optional)
@@ -123,7 +121,7 @@ const agent = Command.make(
       Flag.withDescription("Allow only matching commands: exact text, a glob with *, or /regex/ (repeatable)"),
       Flag.atLeast(0)
     ),
-    commandTimeout: duration("command-timeout", "Longest any command may run"),
+    commandTimeout: TimeSpanFlag.optional("command-timeout", "Longest any command may run"),
     passEnv: Flag.String("pass-env").pipe(
       Flag.withDescription("Pass only these variables (NAME or a * glob) to commands (repeatable); secrets never pass"),
       Flag.atLeast(0)
@@ -135,7 +133,6 @@ const agent = Command.make(
     const id = Option.getOrElse(flags.id, () => config.agent.id)
     const allow = flags.allow.length > 0 ? flags.allow : config.agent.allow
     const passEnv = flags.passEnv.length > 0 ? flags.passEnv : config.agent.passEnv
-    const commandTimeout = yield* Setup.durationFlag("command-timeout", flags.commandTimeout)
     yield* Console.log(`agent ${id}: connecting to ${MqttConnection.safeUrl(resolved.connection.url)}`)
     return yield* Agent.run({
       ids: [id],
@@ -146,7 +143,7 @@ const agent = Command.make(
       ...(allow !== undefined ? { allow } : {}),
       ...(passEnv !== undefined ? { passEnv } : {}),
       ...(config.agent.maxCommandBytes !== undefined ? { maxCommandBytes: config.agent.maxCommandBytes } : {}),
-      commandTimeout: Option.getOrElse(commandTimeout, () => config.agent.commandTimeout)
+      commandTimeout: Option.getOrElse(flags.commandTimeout, () => config.agent.commandTimeout)
     }).pipe(Effect.provide(runnerLayer))
   })
 ).pipe(Command.withDescription("Run an agent: register, run the commands addressed to it, answer (Ctrl-C stops it)"))
@@ -159,9 +156,12 @@ const operator = Command.make(
       Flag.withDescription("Start as soon as this many agents registered"),
       Flag.optional
     ),
-    registrationTimeout: duration("registration-timeout", "Registration window after the first agent"),
-    stepTimeout: duration("step-timeout", "Longest a step may take"),
-    lostGrace: duration("lost-grace", "How long an agent reported gone may take to come back (default 10 s)"),
+    registrationTimeout: TimeSpanFlag.optional("registration-timeout", "Registration window after the first agent"),
+    stepTimeout: TimeSpanFlag.optional("step-timeout", "Longest a step may take"),
+    lostGrace: TimeSpanFlag.optional(
+      "lost-grace",
+      "How long an agent reported gone may take to come back (default 10 s)"
+    ),
     onFailure: Flag.Literals("on-failure", ["stop", "continue"]).pipe(
       Flag.withDescription("stop: a failed step ends that agent's pipeline; continue: go on"),
       Flag.optional
@@ -187,9 +187,7 @@ const operator = Command.make(
   Effect.fn(function* (flags) {
     const resolved = yield* Setup.resolve(overrides(flags), "operator")
     const stdio = yield* Stdio.Stdio
-    const registrationTimeout = yield* Setup.durationFlag("registration-timeout", flags.registrationTimeout)
-    const stepTimeout = yield* Setup.durationFlag("step-timeout", flags.stepTimeout)
-    const lostGrace = yield* Setup.durationFlag("lost-grace", flags.lostGrace)
+    const { registrationTimeout, stepTimeout, lostGrace } = flags
     const summary = yield* Session.run({
       resolved,
       ...(flags.pipeline.length > 0
@@ -234,7 +232,7 @@ const send = Command.make(
       Flag.withDescription("Answers to wait for (default 1, or the timeout for all)"),
       Flag.optional
     ),
-    timeout: duration("timeout", "How long to wait for answers (default 30 s)"),
+    timeout: TimeSpanFlag.optional("timeout", "How long to wait for answers (default 30 s)"),
     command: Argument.String("command").pipe(
       Argument.variadic({ min: 1 }),
       Argument.withDescription("The command, after --")
@@ -242,7 +240,7 @@ const send = Command.make(
   },
   Effect.fn(function* (flags) {
     const resolved = yield* Setup.resolve(overrides(flags), "commander")
-    const timeout = yield* Setup.durationFlag("timeout", flags.timeout)
+    const { timeout } = flags
     const result = yield* Commander.send({
       connection: resolved.connection,
       topics: resolved.config.topics,

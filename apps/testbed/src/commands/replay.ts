@@ -19,9 +19,10 @@ import {
   ScriptLoader,
   TestLauncher
 } from "@testbed/replay"
-import { Console, Duration, Effect, Layer, Option, Schema } from "effect"
+import { Console, type Duration, Effect, Layer, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { ExitWith } from "../ExitCode.ts"
+import * as TimeSpanFlag from "../TimeSpanFlag.ts"
 
 export class AddressInvalid extends Schema.TaggedError<AddressInvalid>()("AddressInvalid", {
   address: Schema.String
@@ -39,9 +40,6 @@ const parseAddress = (address: string, defaultHost: string) => {
   return Effect.succeed({ host: match[1] || match[2] || defaultHost, port })
 }
 
-const seconds = (name: string, description: string) =>
-  Flag.Finite(name).pipe(Flag.withDescription(description), Flag.optional)
-
 const scriptFlags = {
   input: Flag.String("input").pipe(Flag.withAlias("i"), Flag.withDescription("The script file")),
   name: Flag.String("test-name").pipe(
@@ -54,7 +52,7 @@ const scriptFlags = {
     Flag.withDescription("HOST:PORT to listen on (port 0: any free port)"),
     Flag.withDefault("127.0.0.1:0")
   ),
-  stepTimeout: seconds("step-timeout", "Seconds a step may wait for client input (default 10)"),
+  stepTimeout: TimeSpanFlag.optional("step-timeout", "How long a step may wait for client input (default 10 s)"),
   fault: Flag.String("fault").pipe(
     Flag.withDescription(
       "Misbehave: delay=S, chunk=SIZE[/PAUSE], truncate=BYTES, reset; optionally @N (the N-th response)"
@@ -115,7 +113,7 @@ const loadScript = (flags: ScriptFlags) =>
 
 const serveOptions = (flags: {
   listen: string
-  stepTimeout: Option.Option<number>
+  stepTimeout: Option.Option<Duration.Duration>
   fault: ReadonlyArray<string>
   optionalConnections: boolean
 }) =>
@@ -127,7 +125,7 @@ const serveOptions = (flags: {
       port: address.port,
       faults,
       optionalConnections: flags.optionalConnections,
-      stepTimeout: Option.getOrUndefined(Option.map(flags.stepTimeout, (s) => Duration.millis(s * 1000)))
+      stepTimeout: Option.getOrUndefined(flags.stepTimeout)
     }
   }).pipe(Effect.catch((error) => Effect.fail(new ExitWith({ code: 2, message: error.message }))))
 
@@ -208,7 +206,7 @@ const test = Command.make(
   "test",
   {
     ...scriptFlags,
-    timeout: seconds("timeout", "Overall timeout in seconds (default 300); exit 124 when it hits"),
+    timeout: TimeSpanFlag.optional("timeout", "Overall timeout (default 300 s); exit 124 when it hits"),
     command: Argument.String("command").pipe(
       Argument.withDescription("The client test to run (after --), with its arguments"),
       Argument.variadic({ min: 1 })
@@ -223,7 +221,7 @@ const test = Command.make(
         ...options,
         program: program!,
         args,
-        timeout: Option.getOrUndefined(Option.map(flags.timeout, (s) => Duration.millis(s * 1000)))
+        timeout: Option.getOrUndefined(flags.timeout)
       }).pipe(
         Effect.provide(LocalRunner.layer.pipe(Layer.provide(EventBus.EventBus.layer))),
         Effect.catch((error) => Effect.fail(new ExitWith({ code: 1, message: String(error) })))

@@ -3,13 +3,20 @@
  * runs an experiment file and points at its HTML report. Exit 0 only when every test passed (skipped and
  * unsupported do not fail a run), 1 when one did not, 2 when the file has problems.
  */
-import { Experiment, ExperimentManager } from "@testbed/experiments"
-import { Problems } from "@testbed/plugins"
+import type { Experiment } from "@testbed/experiments"
 import { Console, Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { ExitWith } from "../ExitCode.ts"
 
 const optionalValue = <A>(option: Option.Option<A>): A | undefined => Option.getOrUndefined(option)
+
+// The experiment manager (and through it every library) is loaded when the command runs, not for `run --help`.
+const libraries = Effect.promise(() =>
+  Promise.all([import("@testbed/experiments"), import("@testbed/plugins")]).then(([experiments, plugins]) => ({
+    ...experiments,
+    Problems: plugins.Problems
+  }))
+)
 
 export const runCommand = Command.make(
   "run",
@@ -39,6 +46,7 @@ export const runCommand = Command.make(
     )
   },
   Effect.fn(function* ({ config, outputDir, dryRun, filter, concurrency, retries, plugins, plain }) {
+    const { Experiment, ExperimentManager, Problems } = yield* libraries
     const options: Experiment.Options = {
       outputDir: optionalValue(outputDir),
       filter: optionalValue(filter),

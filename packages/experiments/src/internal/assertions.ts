@@ -4,7 +4,7 @@
 import { EventBus } from "@testbed/events"
 import { ServiceCommand } from "@testbed/plugins"
 import { Duration, Effect, FileSystem, Path } from "effect"
-import { type PlannedAssertion, parseDuration } from "../Plan.ts"
+import type { PlannedAssertion } from "../Plan.ts"
 import * as Replay from "../Replay.ts"
 import * as Render from "./render.ts"
 import { type Attempt, describeExit, hostOf } from "./attempt.ts"
@@ -85,8 +85,7 @@ const check = Effect.fnUntraced(function* (attempt: Attempt, assertion: PlannedA
           message: `service ${assertion.service} is not running (${describeExit(runtime.exit)})`
         }
       }
-      const timeout =
-        (assertion.timeout === undefined ? undefined : parseDuration(assertion.timeout)) ?? Duration.seconds(5)
+      const timeout = assertion.timeout ?? Duration.seconds(5)
       const host = hostOf(attempt, assertion.service)
       const where = `${host}:${runtime.port}`
       if (protocol === "tcp") {
@@ -145,7 +144,6 @@ export const checkAll = Effect.fn("Assertions.checkAll")(function* (
   const publish = (index: number, kind: string, verdict: Verdict) =>
     EventBus.emit({
       type: "assertion.checked",
-      entityType: "assertion",
       entityId: `${attempt.test.name}/assertion/${index}`,
       data: { test: attempt.test.name, index, kind, passed: verdict.passed, message: verdict.message }
     })

@@ -10,7 +10,6 @@ import { Agent, Broker, Operator, RunSummary, Security } from "@testbed/fleet"
 import { Duration, Effect, FileSystem, Path, Redacted } from "effect"
 import type { ChildProcessSpawner } from "effect/process"
 import type { FleetStep } from "../ExperimentConfig.ts"
-import { parseDuration } from "../Plan.ts"
 import { type Attempt, writeFailed } from "./attempt.ts"
 import { stepLog } from "./stepLog.ts"
 
@@ -39,11 +38,8 @@ const secretOf = (attempt: Attempt, step: FleetStep) =>
 
 const run = Effect.fnUntraced(function* (attempt: Attempt, name: string, step: FleetStep) {
   const fs = yield* FileSystem.FileSystem
-  const stepTimeout =
-    (step.step_timeout === undefined ? undefined : parseDuration(step.step_timeout)) ?? defaultStepTimeout
-  const registrationTimeout =
-    (step.registration_timeout === undefined ? undefined : parseDuration(step.registration_timeout)) ??
-    defaultRegistrationTimeout
+  const stepTimeout = step.step_timeout ?? defaultStepTimeout
+  const registrationTimeout = step.registration_timeout ?? defaultRegistrationTimeout
   const wanted = step.agents ?? step.expect ?? 1
   const signing = Security.signed(yield* secretOf(attempt, step))
   const url = step.broker ?? (yield* Broker.embedded({ host: "127.0.0.1", port: 0 })).url

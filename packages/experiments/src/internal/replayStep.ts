@@ -7,7 +7,6 @@ import { ReplayServer, TestLauncher } from "@testbed/replay"
 import type { WriteFailed } from "@testbed/events"
 import { Deferred, Duration, Effect, type FileSystem, Option, Path } from "effect"
 import type { ReplayStep } from "../ExperimentConfig.ts"
-import { parseDuration } from "../Plan.ts"
 import * as Replay from "../Replay.ts"
 import * as Render from "./render.ts"
 import { type Attempt, describeExit } from "./attempt.ts"
@@ -34,7 +33,7 @@ const checkService = Effect.fnUntraced(function* (
 ): Effect.fn.Return<Outcome, never, FileSystem.FileSystem | Path.Path> {
   const path = yield* Path.Path
   const runtime = attempt.services.get(step.service!)!
-  const timeout = (step.timeout === undefined ? undefined : parseDuration(step.timeout)) ?? defaultTimeout
+  const timeout = step.timeout ?? defaultTimeout
   const ended = yield* Effect.timeoutOption(Deferred.await(runtime.done), timeout)
   if (Option.isNone(ended)) {
     const reason = `${step.service} still replaying after ${Duration.format(timeout)}`
@@ -71,8 +70,8 @@ const replayForClient = Effect.fnUntraced(function* (
     return yield* Effect.fail(logs.failure)
   }
   const [stdoutPath, stderrPath] = logs.success
-  const timeout = (step.timeout === undefined ? undefined : parseDuration(step.timeout)) ?? defaultTimeout
-  const stepTimeout = (step.step_timeout === undefined ? undefined : parseDuration(step.step_timeout)) ?? undefined
+  const timeout = step.timeout ?? defaultTimeout
+  const stepTimeout = step.step_timeout
   return yield* Effect.scoped(
     Effect.gen(function* () {
       const server = yield* ReplayServer.serve(loaded.success.plan, {

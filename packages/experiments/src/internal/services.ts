@@ -132,7 +132,6 @@ const watch = Effect.fnUntraced(function* (attempt: Attempt, runtime: ServiceRun
   yield* runtime.machine.transition("DESTROYED", "process gone")
   yield* EventBus.emit({
     type: "service.exited",
-    entityType: "service",
     entityId: runtime.id,
     data: {
       test: attempt.test.name,
@@ -196,7 +195,6 @@ export const start = Effect.fn("Service.start")(function* (
   }
   yield* EventBus.emit({
     type: "service.started",
-    entityType: "service",
     entityId: runtime.id,
     data: {
       test: attempt.test.name,

@@ -7,7 +7,6 @@ import { ServiceCommand } from "@testbed/plugins"
 import { Clock, Duration, Effect, FileSystem, type Path } from "effect"
 import type { ChildProcessSpawner } from "effect/process"
 import type { RunStep, Step } from "../ExperimentConfig.ts"
-import { parseDuration } from "../Plan.ts"
 import * as Render from "./render.ts"
 import { Abort, type Attempt, writeFailed } from "./attempt.ts"
 import { runFleet } from "./fleetStep.ts"
@@ -27,7 +26,6 @@ const finished = (
   Effect.flatMap(Clock.currentTimeMillis, (now) =>
     EventBus.emit({
       type: "step.finished",
-      entityType: "step",
       entityId: `${attempt.test.name}/step/${index}`,
       data: {
         test: attempt.test.name,
@@ -67,7 +65,7 @@ const runCommand = Effect.fnUntraced(function* (attempt: Attempt, index: number,
   if (rendered instanceof ServiceCommand.TemplateFailed) return { status: "failed" as const, message: rendered.reason }
   const stdoutPath = yield* stepLog(attempt, name, ".stdout.log")
   const stderrPath = yield* stepLog(attempt, name, ".stderr.log")
-  const timeout = (step.timeout === undefined ? undefined : parseDuration(step.timeout)) ?? defaultStepTimeout
+  const timeout = step.timeout ?? defaultStepTimeout
   // Through a CommandRunner (the environment's, else the local one), so the step's command also appears as
   // command.started / command.completed|failed|timed_out in the event log.
   const command: Command.Command = { ...rendered, timeout, killGracePeriod: Duration.seconds(2) }
@@ -119,7 +117,6 @@ export const runAll = Effect.fn("Steps.runAll")(function* (attempt: Attempt, ste
             : (step.replay.description ?? step.replay.name)
     yield* EventBus.emit({
       type: "step.started",
-      entityType: "step",
       entityId: `${attempt.test.name}/step/${index}`,
       data: { test: attempt.test.name, index, kind, ...(description === undefined ? {} : { description }) }
     })
@@ -130,7 +127,7 @@ export const runAll = Effect.fn("Steps.runAll")(function* (attempt: Attempt, ste
       FileSystem.FileSystem | Path.Path | EventBus.EventBus | ChildProcessSpawner.ChildProcessSpawner
     > =
       "wait" in step
-        ? Effect.as(Effect.sleep(parseDuration(step.wait) ?? Duration.zero), { status: "passed", message: undefined })
+        ? Effect.as(Effect.sleep(step.wait), { status: "passed", message: undefined })
         : "run" in step
           ? runCommand(attempt, index, step.run).pipe(
               Effect.catchTag("PathOutsideRun", (error) =>

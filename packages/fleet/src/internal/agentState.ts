@@ -159,7 +159,6 @@ export const makeAgentState = Effect.fn("Agent.makeState")(function* (
     const commandId = message.command_id === undefined ? null : Protocol.capEcho(message.command_id, 256)
     yield* bus.emit({
       type: "agent.command_refused",
-      entityType: "agent",
       entityId: agentId,
       data: { commandId, reason }
     })
@@ -253,7 +252,7 @@ export const makeAgentState = Effect.fn("Agent.makeState")(function* (
   const acknowledge = Effect.fn("Agent.acknowledge")(function* (id: string) {
     if (acked.has(id)) return
     acked.add(id)
-    yield* bus.emit({ type: "agent.acknowledged", entityType: "agent", entityId: id, data: {} })
+    yield* bus.emit({ type: "agent.acknowledged", entityId: id, data: {} })
     if (acked.size === ids.size) yield* allAcked.open
   })
 

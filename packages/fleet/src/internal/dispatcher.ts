@@ -157,7 +157,7 @@ export const makeDispatcher = Effect.fn("Operator.makeDispatcher")(function* (
     yield* Effect.logWarning(
       `operator: lost agent ${agent}: it did not come back within ${Duration.format(options.lostGrace)}`
     )
-    yield* bus.emit({ type: "agent.lost", entityType: "agent", entityId: agent, data: {} })
+    yield* bus.emit({ type: "agent.lost", entityId: agent, data: {} })
     for (const [commandId, tracked] of pending) {
       if (tracked.agent !== agent) continue
       pending.delete(commandId)
@@ -186,7 +186,6 @@ export const makeDispatcher = Effect.fn("Operator.makeDispatcher")(function* (
     )
     yield* bus.emit({
       type: "agent.disconnected",
-      entityType: "agent",
       entityId: agent,
       data: { graceMs: Duration.toMillis(options.lostGrace) }
     })
@@ -200,7 +199,7 @@ export const makeDispatcher = Effect.fn("Operator.makeDispatcher")(function* (
     suspects.delete(agent)
     yield* Fiber.interrupt(timer)
     yield* Effect.logInfo(`operator: agent ${agent} is back`)
-    yield* bus.emit({ type: "agent.reconnected", entityType: "agent", entityId: agent, data: {} })
+    yield* bus.emit({ type: "agent.reconnected", entityId: agent, data: {} })
     yield* resendTo(agent)
   })
   // Called for every answer: only a suspect agent costs more than a map lookup.
@@ -228,7 +227,6 @@ export const makeDispatcher = Effect.fn("Operator.makeDispatcher")(function* (
     yield* Effect.logWarning(`operator: ignored a ${reason} registration (${refusedRegistrations} so far)`)
     yield* bus.emit({
       type: "agent.registration_refused",
-      entityType: "agent",
       entityId: Option.match(decoded, { onNone: () => "unknown", onSome: (m) => m.client_id.slice(0, 256) }),
       data: { reason, refusedSoFar: refusedRegistrations }
     })
@@ -249,7 +247,7 @@ export const makeDispatcher = Effect.fn("Operator.makeDispatcher")(function* (
     if (suspects.has(id)) return yield* alive(id)
     if (known) return yield* resendTo(id)
     yield* Effect.logInfo(`operator: registered ${id}`)
-    yield* bus.emit({ type: "agent.registered", entityType: "agent", entityId: id, data: {} })
+    yield* bus.emit({ type: "agent.registered", entityId: id, data: {} })
     yield* Queue.offer(registrations, undefined)
   })
 

@@ -25,7 +25,6 @@ export const makeRefusals = (bus: EventBus.EventBus["Service"], who: string): Re
     )
     yield* bus.emit({
       type: "agent.message_refused",
-      entityType: "agent",
       entityId: agentId.slice(0, 256),
       data: { kind, reason, refusedSoFar: count }
     })
