@@ -1,8 +1,9 @@
-// Folding an event log into a RunSummary: events/s for `Collector.fold(EventLog.read(log))`, beside the raw
+// Folding an event log into an ExperimentSummary: events/s for `Collector.fold(EventLog.read(log))`, beside the raw
 // JSONL read-and-decode rate of the same file (`EventLog.read` drained) measured in the same run, and the fold
-// alone over events already in memory; then writing all five reports of the summary beside rendering each as one
-// string. Run: node_modules/.bin/node bench/reports.ts [events]
-import { appendFileSync, mkdtempSync, rmSync, statSync } from "node:fs"
+// alone over events already in memory; then reading the evidence of the failures (log tails) beside the fold; then
+// writing all five reports of the summary beside rendering each as one string.
+// Run: node_modules/.bin/node bench/reports.ts [events]
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
@@ -10,8 +11,9 @@ import { Effect, Stream } from "effect"
 import type { Event } from "../packages/events/src/Event.ts"
 import * as EventLog from "../packages/events/src/EventLog.ts"
 import * as Collector from "../packages/reports/src/Collector.ts"
+import * as Evidence from "../packages/reports/src/Evidence.ts"
 import * as ReportWriter from "../packages/reports/src/ReportWriter.ts"
-import type { RunSummary } from "../packages/reports/src/RunSummary.ts"
+import type { ExperimentSummary } from "../packages/reports/src/ExperimentSummary.ts"
 
 const total = Number(process.argv[2] ?? 1_000_000)
 const t0 = Date.parse("2026-01-01T00:00:00.000Z")
@@ -146,7 +148,34 @@ const program = (path: string, events: number) =>
     console.log(`read + decode + fold       : ${rate(ours)} events/s`)
     console.log(`fold alone (in memory)     : ${rate(memory)} events/s`)
     console.log(`ratio fold/raw             : ${(raw / ours).toFixed(2)}`)
-    yield* writing(yield* fold, dirname(path))
+    const summary = yield* fold
+    yield* evidence(summary, dirname(path), ours)
+    yield* writing(summary, dirname(path))
+  })
+
+/**
+ * Reading the evidence of the failures: a server log of 300 lines for each failed test (where the log's artifact
+ * says it is), its tail read for each of the first `Evidence.testLimit` failed tests — beside the fold of the log.
+ */
+const evidence = (summary: ExperimentSummary, dir: string, foldSeconds: number) =>
+  Effect.gen(function* () {
+    const failed = summary.tests.results.filter(Evidence.needsEvidence)
+    const text = Array.from({ length: 300 }, (_, i) => `server line ${i}: ${"x".repeat(60)}\n`).join("")
+    for (const t of failed) {
+      mkdirSync(join(dir, "logs", t.name), { recursive: true })
+      writeFileSync(join(dir, "logs", t.name, "server.log"), text)
+    }
+    let best = Number.POSITIVE_INFINITY
+    let tails = 0
+    for (let r = 0; r < 3; r++) {
+      const run = yield* time(Evidence.attach(summary, dir))
+      best = Math.min(best, run.seconds)
+      tails = run.value.tests.results.reduce((n, t) => n + t.attempts.reduce((m, a) => m + a.log_tails.length, 0), 0)
+    }
+    console.log(
+      `read evidence              : ${best.toFixed(2)} s (${tails} log tails of ${failed.length} tests that did not pass)`
+    )
+    console.log(`ratio evidence/fold        : ${(best / foldSeconds).toFixed(2)}`)
   })
 
 /**
@@ -154,7 +183,7 @@ const program = (path: string, events: number) =>
  * the baseline of rendering each format to one string, as the writer did before. For a large enough run the
  * baseline cannot be done at all (V8 strings stop near 512 MiB); the writer still can.
  */
-const writing = (summary: RunSummary, dir: string) =>
+const writing = (summary: ExperimentSummary, dir: string) =>
   Effect.gen(function* () {
     const out = join(dir, "reports")
     const ours = yield* time(ReportWriter.writeSummary(summary, out))

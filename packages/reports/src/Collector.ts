@@ -1,11 +1,11 @@
 /**
- * Folds a stream of events — live from the bus or read back from an event log — into a RunSummary.
+ * Folds a stream of events — live from the bus or read back from an event log — into an ExperimentSummary.
  * Each envelope is decoded with the typed event family its `type` names; events of a type this version does not
  * know (a log from a newer testbed) and events whose payload does not decode are skipped and counted, never fatal.
  */
 import { Clock, Effect, Result, Schema, Stream } from "effect"
 import { type Event, TestbedEvent } from "@testbed/events"
-import type { RunSummary } from "./RunSummary.ts"
+import type { ExperimentSummary } from "./ExperimentSummary.ts"
 import * as Fold from "./internal/fold.ts"
 import { finish } from "./internal/finish.ts"
 
@@ -33,13 +33,24 @@ const decoders: ReadonlyMap<string, Family> = new Map(
   ])
 )
 
+// A matrix's name, when a `test.registered` carries one (`matrix.name`): newer logs may; the typed family of this
+// version does not have the field, so it is read from the raw payload with its own schema.
+const decodeMatrixName = Schema.decodeUnknownResult(
+  Schema.Struct({ matrix: Schema.optionalKey(Schema.Struct({ name: Schema.optionalKey(Schema.String) })) })
+)
+
+const matrixNameOf = (data: unknown): string | undefined => {
+  const decoded = decodeMatrixName(data)
+  return Result.isSuccess(decoded) ? decoded.success.matrix?.name : undefined
+}
+
 /** The event types this version folds or knowingly ignores. */
 export const knownTypes: ReadonlyArray<string> = [...decoders.keys()]
 
 /** An incremental collector, for callers that hold events already (a live observer, a benchmark). */
 export interface Collector {
   readonly add: (event: Event.Event) => void
-  readonly summary: (meta: { readonly generatedAt: string; readonly eventLog?: string }) => RunSummary
+  readonly summary: (meta: { readonly generatedAt: string; readonly eventLog?: string }) => ExperimentSummary
 }
 
 export const make = (): Collector => {
@@ -59,26 +70,29 @@ export const make = (): Collector => {
         return
       }
       // Safe: `type` names the family, `entityType` matches it and `data` decoded with its schema.
-      Fold.add(state, { ...event, data: data.success } as TestbedEvent.TestbedEvent)
+      const typed = { ...event, data: data.success } as TestbedEvent.TestbedEvent
+      Fold.add(state, typed, typed.type === "test.registered" ? matrixNameOf(event.data) : undefined)
     },
     summary: (meta) => finish(state, { generatedAt: meta.generatedAt, eventLog: meta.eventLog ?? null })
   }
 }
 
-/** Folds every event of the stream into a RunSummary; a stream that ends mid-test gives an interrupted run. */
-export const fold = <E, R>(
+/** Folds every event of the stream into an ExperimentSummary; a stream that ends mid-test gives an interrupted run. */
+export const fold: <E, R>(
+  events: Stream.Stream<Event.Event, E, R>,
+  options?: FoldOptions
+) => Effect.Effect<ExperimentSummary, E, R> = Effect.fn("Collector.fold")(function* <E, R>(
   events: Stream.Stream<Event.Event, E, R>,
   options: FoldOptions = {}
-): Effect.Effect<RunSummary, E, R> =>
-  Effect.gen(function* () {
-    const collector = make()
-    yield* Stream.runForEachArray(events, (chunk) =>
-      Effect.sync(() => {
-        for (const event of chunk) collector.add(event)
-      })
-    )
-    const generatedAt = options.generatedAt ?? new Date(yield* Clock.currentTimeMillis).toISOString()
-    return collector.summary(
-      options.eventLog === undefined ? { generatedAt } : { generatedAt, eventLog: options.eventLog }
-    )
-  })
+) {
+  const collector = make()
+  yield* Stream.runForEachArray(events, (chunk) =>
+    Effect.sync(() => {
+      for (const event of chunk) collector.add(event)
+    })
+  )
+  const generatedAt = options.generatedAt ?? new Date(yield* Clock.currentTimeMillis).toISOString()
+  return collector.summary(
+    options.eventLog === undefined ? { generatedAt } : { generatedAt, eventLog: options.eventLog }
+  )
+})

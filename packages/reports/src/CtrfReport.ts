@@ -5,7 +5,8 @@
  */
 import { concat } from "./internal/chunks.ts"
 import { pieces } from "./internal/json.ts"
-import type { Attempt, ArtifactRef, RunSummary, Status, TestResult } from "./RunSummary.ts"
+import * as Tails from "./internal/tails.ts"
+import type { Attempt, ArtifactRef, ExperimentSummary, Status, TestResult } from "./ExperimentSummary.ts"
 
 export const fileName = "ctrf-report.json"
 
@@ -45,6 +46,21 @@ const attachment = (a: ArtifactRef) => ({ name: a.name, contentType: contentType
 const optional = <K extends string, V>(key: K, value: V | null): { [P in K]?: V } =>
   (value === null ? {} : { [key]: value }) as { [P in K]?: V }
 
+const lines = (text: string): ReadonlyArray<string> => (text === "" ? [] : text.replace(/\n$/, "").split("\n"))
+
+/** `trace` (the tails that explain the failure), `stdout` and `stderr` (the attempt's tails by stream). */
+const evidence = (explaining: Attempt | undefined, last: Attempt | undefined) => {
+  if ((explaining?.log_tails.length ?? 0) === 0 && (last?.log_tails.length ?? 0) === 0) return {}
+  const trace = explaining === undefined ? "" : Tails.plain(Tails.split(explaining).primary)
+  const stdout = last === undefined ? [] : lines(Tails.plain(Tails.ofStream(last, ["stdout", "log"])))
+  const stderr = last === undefined ? [] : lines(Tails.plain(Tails.ofStream(last, ["stderr"])))
+  return {
+    ...(trace === "" ? {} : { trace }),
+    ...(stdout.length === 0 ? {} : { stdout }),
+    ...(stderr.length === 0 ? {} : { stderr })
+  }
+}
+
 const test = (t: TestResult, suite: string) => {
   const artifacts = t.artifacts
   return {
@@ -55,6 +71,7 @@ const test = (t: TestResult, suite: string) => {
     stop: epoch(t.end_time),
     suite: [suite],
     ...optional("message", t.error_message),
+    ...evidence(Tails.failedAttempt(t), t.attempts[t.attempts.length - 1]),
     rawStatus: t.status,
     tags: t.participants.map((p) => p.implementation),
     type: t.matrix === null ? "experiment" : "interop",
@@ -69,6 +86,7 @@ const test = (t: TestResult, suite: string) => {
       ...optional("message", a.error_message),
       start: epoch(a.start_time),
       stop: epoch(a.end_time),
+      ...evidence(a, a),
       attachments: artifacts.filter((x) => x.attempt === a.attempt).map(attachment),
       extra: { rawStatus: a.status, finished: a.finished }
     })),
@@ -77,7 +95,7 @@ const test = (t: TestResult, suite: string) => {
     steps: (t.attempts[t.attempts.length - 1]?.steps ?? []).map((step) => ({
       name: `${step.index}: ${step.description ?? step.kind}`,
       status: step.status === "running" ? ("other" as const) : ctrfStatus[step.status],
-      extra: { kind: step.kind, rawStatus: step.status }
+      extra: { kind: step.kind, rawStatus: step.status, ...(step.logs.length === 0 ? {} : { logs: step.logs }) }
     })),
     extra: {
       participants: t.participants,
@@ -88,7 +106,7 @@ const test = (t: TestResult, suite: string) => {
 }
 
 /** The document in pieces (one test at a time): a run of any size is written without one huge string. */
-export function* chunks(s: RunSummary): Generator<string> {
+export function* chunks(s: ExperimentSummary): Generator<string> {
   const suite = s.experiment_name ?? s.experiment_id
   const report = {
     reportFormat: "CTRF",
@@ -133,4 +151,4 @@ export function* chunks(s: RunSummary): Generator<string> {
   yield "\n"
 }
 
-export const render = (s: RunSummary): string => concat(chunks(s))
+export const render = (s: ExperimentSummary): string => concat(chunks(s))

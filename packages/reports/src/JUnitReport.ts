@@ -2,11 +2,14 @@
  * `junit.xml` as CI servers read it (the Ant/Surefire/Jenkins dialect): one testsuite per run, one testcase per
  * test. failed → `<failure>`; timeout and interrupted → `<error>`; skipped and unsupported → `<skipped>`; earlier
  * failed attempts → `<rerunFailure>`/`<rerunError>`, or `<flakyFailure>`/`<flakyError>` when the test passed in
- * the end. Logs and artifacts go to `<system-out>` by path.
+ * the end. A failure's body carries its message and the tails of the logs that explain it (the failed step's
+ * output, the output an assertion read); `<system-out>` lists the logs and artifacts by path with the tails of
+ * the stdout logs, `<system-err>` the tails of the stderr logs.
  */
 import { concat } from "./internal/chunks.ts"
 import { attr, seconds, text } from "./internal/escape.ts"
-import type { Attempt, RunSummary, TestResult } from "./RunSummary.ts"
+import * as Tails from "./internal/tails.ts"
+import type { Attempt, ExperimentSummary, TestResult } from "./ExperimentSummary.ts"
 
 export const fileName = "junit.xml"
 
@@ -19,6 +22,23 @@ const attributes = (attrs: ReadonlyArray<readonly [string, string | number | nul
 const element = (name: string, attrs: ReadonlyArray<readonly [string, string | number | null]>, body?: string) => {
   const a = attributes(attrs)
   return body === undefined ? `<${name}${a}/>` : `<${name}${a}>${body}</${name}>`
+}
+
+/** A failure's text: its message, then the tails of the logs that explain it. */
+const explained = (message: string, a: Attempt | undefined): string => {
+  const tails = a === undefined ? [] : Tails.split(a).primary
+  return tails.length === 0 ? message : `${message}\n\n${Tails.plain(tails)}`
+}
+
+/** `<system-out>` (the lines given, then the stdout tails) and `<system-err>` (the stderr tails), when not empty. */
+const streams = (a: Attempt | undefined, head: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const stdout = a === undefined ? "" : Tails.plain(Tails.ofStream(a, ["stdout", "log"]))
+  const stderr = a === undefined ? "" : Tails.plain(Tails.ofStream(a, ["stderr"]))
+  const out = [...head, stdout].filter((p) => p !== "").join("\n")
+  return [
+    ...(out === "" ? [] : [`<system-out>${text(out)}</system-out>`]),
+    ...(stderr === "" ? [] : [`<system-err>${text(stderr)}</system-err>`])
+  ]
 }
 
 /** An earlier attempt that did not pass, as a rerun (test failed in the end) or flaky (test passed) element. */
@@ -35,13 +55,16 @@ const rerun = (a: Attempt, flaky: boolean): string | null => {
       ["message", message],
       ["type", a.status]
     ],
-    `<stackTrace>${text(message)}</stackTrace><system-out>${text(out.join("\n"))}</system-out>`
+    `<stackTrace>${text(explained(message, a))}</stackTrace>${streams(a, out).join("")}`
   )
 }
 
-const systemOut = (t: TestResult): string => {
+const references = (t: TestResult): Array<string> => {
   const lines: Array<string> = []
   if (t.logs_path !== null) lines.push(`logs: ${t.logs_path}`)
+  for (const step of t.attempts[t.attempts.length - 1]?.steps ?? []) {
+    for (const path of step.logs) lines.push(`step ${step.index} ${step.status}: ${path}`)
+  }
   for (const a of t.artifacts) lines.push(`${a.kind}: ${a.path}${a.service === null ? "" : ` (${a.service})`}`)
   for (const p of t.participants) {
     lines.push(
@@ -49,8 +72,14 @@ const systemOut = (t: TestResult): string => {
     )
   }
   if (t.retries > 0) lines.push(`attempts: ${t.attempts.length}`)
-  return lines.length === 0 ? "" : `\n      <system-out>${text(lines.join("\n"))}</system-out>`
+  return lines
 }
+
+/** The test's logs and artifacts by path, with the tails of its final attempt's logs. */
+const systemOutAndErr = (t: TestResult): string =>
+  streams(t.attempts[t.attempts.length - 1], references(t))
+    .map((p) => `\n      ${p}`)
+    .join("")
 
 const verdict = (t: TestResult): string => {
   const message = t.error_message ?? t.status
@@ -62,7 +91,7 @@ const verdict = (t: TestResult): string => {
           ["message", message],
           ["type", "failed"]
         ],
-        text(message)
+        text(explained(message, Tails.failedAttempt(t)))
       )
     case "timeout":
     case "interrupted":
@@ -72,7 +101,7 @@ const verdict = (t: TestResult): string => {
           ["message", message],
           ["type", t.status]
         ],
-        text(message)
+        text(explained(message, Tails.failedAttempt(t)))
       )
     case "skipped":
       return element("skipped", [["message", message]])
@@ -92,7 +121,7 @@ const testcase = (t: TestResult, suite: string): string => {
   const flaky = t.status === "flaky"
   const earlier = t.attempts.slice(0, flaky ? t.attempts.length : Math.max(0, t.attempts.length - 1))
   const parts = [verdict(t), ...earlier.map((a) => rerun(a, flaky))].filter((p): p is string => p !== null && p !== "")
-  const body = parts.map((p) => `\n      ${p}`).join("") + systemOut(t)
+  const body = parts.map((p) => `\n      ${p}`).join("") + systemOutAndErr(t)
   return element(
     "testcase",
     [
@@ -105,7 +134,7 @@ const testcase = (t: TestResult, suite: string): string => {
 }
 
 /** The document in pieces, one testcase each: a run of any size is written without one huge string. */
-export function* chunks(s: RunSummary): Generator<string> {
+export function* chunks(s: ExperimentSummary): Generator<string> {
   const suite = s.experiment_name ?? s.experiment_id
   const failures = s.tests.failed
   const errors = s.tests.timeout + s.tests.interrupted
@@ -152,4 +181,4 @@ export function* chunks(s: RunSummary): Generator<string> {
   yield "\n  </testsuite>\n</testsuites>\n"
 }
 
-export const render = (s: RunSummary): string => concat(chunks(s))
+export const render = (s: ExperimentSummary): string => concat(chunks(s))

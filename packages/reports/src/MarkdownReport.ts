@@ -1,11 +1,21 @@
 /**
- * `EXPERIMENT_REPORT.md`: what a person reads first — run facts, counts, the interop matrix when the run has
- * one, every test, then each failure with its message and links to its logs and artifacts.
+ * `EXPERIMENT_REPORT.md`: what a person reads first — run facts, counts, the matrices when the run has them, every
+ * test, then each failure with its message, the tails of the logs that explain it (a failed step's output, the
+ * output an assertion read) and links to its logs and artifacts.
  */
 import { concat, joinLines } from "./internal/chunks.ts"
 import { human, href, insideRun, md, mdFence } from "./internal/escape.ts"
-import { cellAt, mark, runMark } from "./internal/labels.ts"
-import { type RunSummary, type Status, statuses, type TestResult } from "./RunSummary.ts"
+import { axisCorner, cellAt, mark, matrixTitle, runMark } from "./internal/labels.ts"
+import * as Tails from "./internal/tails.ts"
+import {
+  type Attempt,
+  type ExperimentSummary,
+  type LogTail,
+  type Matrix,
+  type Status,
+  statuses,
+  type TestResult
+} from "./ExperimentSummary.ts"
 
 export const fileName = "EXPERIMENT_REPORT.md"
 
@@ -17,7 +27,7 @@ const link = (label: string, path: string) =>
     ? `[${md(label)}](${href(path)})`
     : `${md(label === path ? path : `${label} (${path})`)} (outside the run directory, not linked)`
 
-const facts = (s: RunSummary): Array<string> => {
+const facts = (s: ExperimentSummary): Array<string> => {
   const rows: Array<[string, string]> = [
     ["Experiment", md(s.experiment_name ?? s.experiment_id)],
     ["Run id", md(s.experiment_id)],
@@ -37,31 +47,39 @@ const facts = (s: RunSummary): Array<string> => {
   return ["| | |", "| --- | --- |", ...rows.map(([k, v]) => `| ${k} | ${v} |`)]
 }
 
-const counts = (s: RunSummary): Array<string> => [
+const counts = (s: ExperimentSummary): Array<string> => [
   "| Status | Tests |",
   "| --- | ---: |",
   ...statuses.filter((st) => s.tests[st] > 0).map((st) => `| ${status(st)} | ${s.tests[st]} |`),
   `| **total** | **${s.tests.total}** |`
 ]
 
-const matrix = (s: RunSummary): Array<string> => {
-  if (s.matrix === null) return []
-  const { columns, rows } = s.matrix
-  const at = cellAt(s.matrix)
+const matrix = (m: Matrix, many: boolean): Array<string> => {
+  const { columns, rows } = m
+  const at = cellAt(m)
   const cell = (row: string, column: string) => {
     const found = at(row, column)
     if (found === undefined) return "·"
     return found.tests.length === 1 ? status(found.status) : `${status(found.status)} (${found.tests.length} tests)`
   }
   return [
-    "## Interop matrix",
+    many || m.name !== null ? `### ${md(matrixTitle(m))}` : "",
     "",
-    `| | ${columns.map(md).join(" | ")} |`,
+    `| ${axisCorner(m)} | ${columns.map(md).join(" | ")} |`,
     `| --- |${columns.map(() => " --- |").join("")}`,
     ...rows.map((row) => `| **${md(row)}** | ${columns.map((col) => cell(row, col)).join(" | ")} |`),
     ""
   ]
 }
+
+const matrices = (s: ExperimentSummary): Array<string> =>
+  s.matrices.length === 0
+    ? []
+    : [
+        s.matrices.length === 1 ? "## Interop matrix" : "## Interop matrices",
+        "",
+        ...s.matrices.flatMap((m) => matrix(m, s.matrices.length > 1))
+      ]
 
 const testRow = (t: TestResult) => {
   const logs = t.logs_path === null ? "" : link("logs", t.logs_path)
@@ -71,6 +89,39 @@ const testRow = (t: TestResult) => {
 const isProblem = (t: TestResult) =>
   t.status === "failed" || t.status === "timeout" || t.status === "interrupted" || t.status === "flaky"
 
+const logLinks = (paths: ReadonlyArray<string>) =>
+  paths.length === 0 ? "" : ` — ${paths.map((p) => link(p.slice(p.lastIndexOf("/") + 1), p)).join(" · ")}`
+
+const attemptLines = (a: Attempt): Array<string> => {
+  const out = [`- attempt ${a.attempt}: ${status(a.status)} after ${human(a.duration_ms)}`]
+  if (a.logs_path !== null) out.push(`  - logs: ${link(a.logs_path, a.logs_path)}`)
+  for (const step of a.steps.filter((x) => x.status !== "passed")) {
+    const note = step.message === null ? "" : `: ${md(step.message)}`
+    out.push(`  - step ${step.index} (${md(step.kind)}) ${step.status}${note}${logLinks(step.logs)}`)
+  }
+  for (const as of a.assertions.filter((x) => !x.passed)) {
+    const note = as.message === null ? "" : `: ${md(as.message)}`
+    out.push(`  - assertion ${as.index} (${md(as.kind)}) failed${note}${logLinks(as.logs)}`)
+  }
+  return out
+}
+
+const tailBlock = (tail: LogTail): Array<string> => [
+  `${md(tail.name)} (${Tails.extent(tail)}, ${link(tail.path, tail.path)}):`,
+  "",
+  mdFence(tail.text),
+  ""
+]
+
+/** The tails that explain each failed attempt's failure, after its message. */
+const evidence = (t: TestResult): Array<string> =>
+  t.attempts.flatMap((a) => {
+    const { primary } = Tails.split(a)
+    if (primary.length === 0) return []
+    const heading = t.attempts.length > 1 ? `Log tails, attempt ${a.attempt}:` : "Log tails:"
+    return [heading, "", ...primary.flatMap(tailBlock)]
+  })
+
 const details = (t: TestResult): Array<string> => {
   const out = [`### ${mark[t.status]} ${md(t.name)} — ${t.status}`, ""]
   if (t.description !== null) out.push(md(t.description), "")
@@ -79,21 +130,11 @@ const details = (t: TestResult): Array<string> => {
       (t.last_state === null ? "" : `, last state ${md(t.last_state)}`),
     ""
   )
-  for (const a of t.attempts) {
-    if (a.status === "passed" && t.status !== "flaky") continue
-    out.push(`- attempt ${a.attempt}: ${status(a.status)} after ${human(a.duration_ms)}`)
-    if (a.logs_path !== null) out.push(`  - logs: ${link(a.logs_path, a.logs_path)}`)
-    for (const step of a.steps.filter((x) => x.status !== "passed")) {
-      const note = step.message === null ? "" : `: ${md(step.message)}`
-      out.push(`  - step ${step.index} (${md(step.kind)}) ${step.status}${note}`)
-    }
-    for (const as of a.assertions.filter((x) => !x.passed)) {
-      out.push(`  - assertion ${as.index} (${md(as.kind)}) failed${as.message === null ? "" : `: ${md(as.message)}`}`)
-    }
-  }
+  for (const a of t.attempts) if (a.status !== "passed" || t.status === "flaky") out.push(...attemptLines(a))
   out.push("")
   const message = t.error_message ?? t.attempts.findLast((a) => a.error_message !== null)?.error_message ?? null
   if (message !== null) out.push(mdFence(message), "")
+  out.push(...evidence(t))
   if (t.artifacts.length > 0) {
     out.push("Artifacts:", "")
     for (const a of t.artifacts) {
@@ -106,7 +147,7 @@ const details = (t: TestResult): Array<string> => {
   return out
 }
 
-const services = (s: RunSummary): Array<string> => {
+const services = (s: ExperimentSummary): Array<string> => {
   if (s.services.length === 0) return []
   return [
     "## Services",
@@ -124,7 +165,7 @@ const services = (s: RunSummary): Array<string> => {
 }
 
 /** The report's lines; a run of 100,000 tests is a long list of short lines, never one huge string. */
-const lines = (s: RunSummary): Array<string> => {
+const lines = (s: ExperimentSummary): Array<string> => {
   const problems = s.tests.results.filter(isProblem)
   const meta = s.report_metadata
   const skippedEvents =
@@ -140,7 +181,7 @@ const lines = (s: RunSummary): Array<string> => {
     "",
     ...counts(s),
     "",
-    ...matrix(s),
+    ...matrices(s),
     "## Tests",
     "",
     ...(s.tests.results.length === 0
@@ -162,6 +203,6 @@ const lines = (s: RunSummary): Array<string> => {
 }
 
 /** The document in pieces, one line each. */
-export const chunks = (s: RunSummary): Iterable<string> => joinLines(lines(s))
+export const chunks = (s: ExperimentSummary): Iterable<string> => joinLines(lines(s))
 
-export const render = (s: RunSummary): string => concat(chunks(s))
+export const render = (s: ExperimentSummary): string => concat(chunks(s))

@@ -1,18 +1,19 @@
 /**
  * Writes the reports of a run into its output directory, from its event log (`<outputDir>/events.jsonl`) or from
- * a summary already folded. Every renderer is a pure function of the RunSummary, so re-rendering a log gives the
+ * a summary already folded. Every renderer is a pure function of the ExperimentSummary, so re-rendering a log gives the
  * same bytes for the same `generatedAt`.
  */
 import { randomUUID } from "node:crypto"
-import { Effect, Exit, FileSystem, Schema, SchemaTransformation } from "effect"
-import { EventLog } from "@testbed/events"
+import { Effect, Exit, FileSystem, Runtime, Schema, SchemaTransformation } from "effect"
+import { EventLog, WriteFailed } from "@testbed/events"
 import * as Collector from "./Collector.ts"
+import * as Evidence from "./Evidence.ts"
 import * as CtrfReport from "./CtrfReport.ts"
 import * as HtmlReport from "./HtmlReport.ts"
 import * as JsonReport from "./JsonReport.ts"
 import * as JUnitReport from "./JUnitReport.ts"
 import * as MarkdownReport from "./MarkdownReport.ts"
-import type { RunSummary } from "./RunSummary.ts"
+import type { ExperimentSummary } from "./ExperimentSummary.ts"
 
 export const Format = Schema.Literals(["json", "md", "junit", "ctrf", "html"])
 export type Format = typeof Format.Type
@@ -43,9 +44,9 @@ export const eventLogName = "events.jsonl"
 
 interface Renderer {
   readonly fileName: string
-  readonly render: (summary: RunSummary) => string
+  readonly render: (summary: ExperimentSummary) => string
   /** The same text in pieces, for files too large to hold as one string. */
-  readonly chunks: (summary: RunSummary) => Iterable<string>
+  readonly chunks: (summary: ExperimentSummary) => Iterable<string>
 }
 
 const renderers: Record<Format, Renderer> = {
@@ -59,10 +60,11 @@ const renderers: Record<Format, Renderer> = {
 export const fileName = (format: Format): string => renderers[format].fileName
 
 /** Renders one format to a string (a run too large for one string is written with `writeSummary`). */
-export const render = (summary: RunSummary, format: Format): string => renderers[format].render(summary)
+export const render = (summary: ExperimentSummary, format: Format): string => renderers[format].render(summary)
 
 /** Renders one format as pieces whose concatenation is `render(summary, format)`. */
-export const chunks = (summary: RunSummary, format: Format): Iterable<string> => renderers[format].chunks(summary)
+export const chunks = (summary: ExperimentSummary, format: Format): Iterable<string> =>
+  renderers[format].chunks(summary)
 
 /** A report file could not be written. */
 export class ReportWriteFailed extends Schema.TaggedError<ReportWriteFailed>()("ReportWriteFailed", {
@@ -71,6 +73,10 @@ export class ReportWriteFailed extends Schema.TaggedError<ReportWriteFailed>()("
 }) {
   override get message(): string {
     return `cannot write ${this.path}: ${this.reason}`
+  }
+  /** The disk or the directory's permissions, not the run: the infrastructure exit code. */
+  override get [Runtime.errorExitCode](): number {
+    return WriteFailed.infrastructureExitCode
   }
 }
 
@@ -81,6 +87,10 @@ export class EventLogUnreadable extends Schema.TaggedError<EventLogUnreadable>()
 }) {
   override get message(): string {
     return `cannot read the event log ${this.path}: ${this.reason}`
+  }
+  /** A wrong path or an unreadable file given by the user: the usage exit code. */
+  override get [Runtime.errorExitCode](): number {
+    return 2
   }
 }
 
@@ -142,7 +152,7 @@ export const writeAtomically = Effect.fn("ReportWriter.writeAtomically")(functio
 
 /** Writes the chosen formats (default: all) of a summary into `outputDir`; returns the paths written. */
 export const writeSummary = Effect.fn("ReportWriter.writeSummary")(function* (
-  summary: RunSummary,
+  summary: ExperimentSummary,
   outputDir: string,
   options: WriteOptions = {}
 ) {
@@ -164,35 +174,39 @@ export interface RenderOptions extends WriteOptions {
   readonly generatedAt?: string
 }
 
+const directoryOf = (file: string) => {
+  const slash = file.lastIndexOf("/")
+  return slash < 0 ? "." : slash === 0 ? "/" : file.slice(0, slash)
+}
+
 /**
- * Folds an event log into a summary. `generated_at` defaults to now; the log is recorded by its file name, so
- * the summary does not depend on where the directory was when it was rendered.
+ * Folds an event log into a summary, with the evidence of its failures read from the log's directory (the run
+ * directory its paths are relative to: `Evidence.attach`; `evidence: false` leaves it out). `generated_at` defaults
+ * to now; the log is recorded by its file name, so the summary does not depend on where the directory was.
  */
-export const summarize = (
+export const summarize = Effect.fn("ReportWriter.summarize")(function* (
   eventLogPath: string,
-  options: { readonly generatedAt?: string } = {}
-): Effect.Effect<RunSummary, EventLogUnreadable | EventLog.EventLogLineInvalid, FileSystem.FileSystem> =>
-  Collector.fold(EventLog.read(eventLogPath), {
+  options: { readonly generatedAt?: string; readonly evidence?: boolean } = {}
+) {
+  const summary = yield* Collector.fold(EventLog.read(eventLogPath), {
     eventLog: eventLogPath.slice(eventLogPath.lastIndexOf("/") + 1),
     ...(options.generatedAt === undefined ? {} : { generatedAt: options.generatedAt })
   }).pipe(
     Effect.catchTag("EventLogUnavailable", (e) =>
       Effect.fail(new EventLogUnreadable({ path: e.path, reason: e.reason }))
-    ),
-    Effect.withSpan("ReportWriter.summarize")
+    )
   )
+  return options.evidence === false ? summary : yield* Evidence.attach(summary, directoryOf(eventLogPath))
+})
 
-/**
- * Reads `<outputDir>/events.jsonl` and writes the reports beside it. Returns the files written.
- */
-export const renderDirectory = (
+/** Reads `<outputDir>/events.jsonl` and writes the reports beside it. Returns the files written. */
+export const renderDirectory = Effect.fn("ReportWriter.renderDirectory")(function* (
   outputDir: string,
   options: RenderOptions = {}
-): Effect.Effect<ReadonlyArray<string>, ReportError, FileSystem.FileSystem> =>
-  Effect.gen(function* () {
-    const summary = yield* summarize(
-      join(outputDir, eventLogName),
-      options.generatedAt === undefined ? {} : { generatedAt: options.generatedAt }
-    )
-    return yield* writeSummary(summary, outputDir, options.formats === undefined ? {} : { formats: options.formats })
-  }).pipe(Effect.withSpan("ReportWriter.renderDirectory"))
+) {
+  const summary = yield* summarize(
+    join(outputDir, eventLogName),
+    options.generatedAt === undefined ? {} : { generatedAt: options.generatedAt }
+  )
+  return yield* writeSummary(summary, outputDir, options.formats === undefined ? {} : { formats: options.formats })
+})

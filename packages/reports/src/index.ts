@@ -1,9 +1,18 @@
-// @testbed/reports: run summaries folded from the event log, rendered as JSON, Markdown, JUnit XML, CTRF and HTML
+// @testbed/reports: run summaries folded from the event log, rendered as JSON, Markdown, JUnit XML, CTRF and HTML;
+// failures explained with log tails; runs compared, charted over time and merged from shards
 export * as Collector from "./Collector.ts"
+export * as Comparison from "./Comparison.ts"
+export * as ComparisonReport from "./ComparisonReport.ts"
 export * as CtrfReport from "./CtrfReport.ts"
+export * as Evidence from "./Evidence.ts"
+export * as ExperimentSummary from "./ExperimentSummary.ts"
+export * as History from "./History.ts"
+export * as HistoryReport from "./HistoryReport.ts"
 export * as HtmlReport from "./HtmlReport.ts"
 export * as JsonReport from "./JsonReport.ts"
 export * as JUnitReport from "./JUnitReport.ts"
 export * as MarkdownReport from "./MarkdownReport.ts"
+export * as Merge from "./Merge.ts"
+export * as ReportJob from "./ReportJob.ts"
 export * as ReportWriter from "./ReportWriter.ts"
-export * as RunSummary from "./RunSummary.ts"
+export * as RunDirectory from "./RunDirectory.ts"

@@ -4,7 +4,7 @@ import { type Event, EventBus } from "@testbed/events"
 import * as Collector from "../src/Collector.ts"
 import * as JsonReport from "../src/JsonReport.ts"
 import * as ReportWriter from "../src/ReportWriter.ts"
-import { type RunSummary, statuses } from "../src/RunSummary.ts"
+import { type ExperimentSummary, statuses } from "../src/ExperimentSummary.ts"
 
 const t0 = Date.parse("2026-01-01T00:00:00.000Z")
 
@@ -26,7 +26,7 @@ const fold = (events: ReadonlyArray<Event.Event>) =>
 
 const participants = [{ service: "server", implementation: "picoquic", type: "iut", role: "server" }] as const
 
-const result = (s: RunSummary, name: string) => {
+const result = (s: ExperimentSummary, name: string) => {
   const found = s.tests.results.find((r) => r.name === name)
   assert.isDefined(found, `test ${name} in the summary`)
   return found!
@@ -176,16 +176,54 @@ describe("Collector", () => {
         events.push(e("test.finished", name, { name, attempt: 1, status, durationMs: 1 }))
       }
       const s = yield* fold(events)
-      assert.deepStrictEqual(s.matrix?.rows, ["picoquic", "quant"])
-      assert.deepStrictEqual(s.matrix?.columns, ["quant", "picoquic"])
+      assert.strictEqual(s.matrices.length, 1)
+      const [matrix] = s.matrices
+      assert.deepStrictEqual(matrix?.rows, ["picoquic", "quant"])
+      assert.deepStrictEqual(matrix?.columns, ["quant", "picoquic"])
       assert.deepStrictEqual(
-        s.matrix?.cells.map((c) => [c.row, c.column, c.tests, c.status]),
+        matrix?.cells.map((c) => [c.row, c.column, c.tests, c.status]),
         [
           ["picoquic", "quant", ["x1", "x4"], "timeout"],
           ["picoquic", "picoquic", ["x3"], "passed"],
           ["quant", "quant", ["x2"], "failed"]
         ]
       )
+      // Rows are not always the server's implementation (the quant row's server is picoquic): no axis names.
+      assert.strictEqual(matrix?.row_axis, null)
+      assert.strictEqual(matrix?.column_axis, null)
+    })
+  )
+
+  it.effect("two matrices over the same implementations are two grids, not one cell of ×2", () =>
+    Effect.gen(function* () {
+      const e = builder()
+      const pair = [
+        { service: "server", implementation: "echo", type: "iut", role: "server" },
+        { service: "client", implementation: "echo", type: "iut", role: "client" }
+      ]
+      const events = [] as Array<Event.Event>
+      const tests = [
+        // Named the way experiments names matrix tests: the matrix's name comes from the test's name.
+        ["m1 [echo server, echo client]", { row: "echo", column: "echo" }, "passed"],
+        ["m2 [echo server, echo client]", { row: "echo", column: "echo" }, "failed"],
+        // A newer log names its matrix in the event: that name wins.
+        ["handshake", { row: "echo", column: "echo", name: "named" }, "passed"]
+      ] as const
+      for (const [name, matrix, status] of tests) {
+        events.push(e("test.registered", name, { name, participants: pair, matrix }))
+        events.push(e("test.started", name, { name, attempt: 1 }))
+        events.push(e("test.finished", name, { name, attempt: 1, status, durationMs: 1 }))
+      }
+      const s = yield* fold(events)
+      assert.deepStrictEqual(
+        s.matrices.map((m) => [m.name, m.row_axis, m.column_axis, m.cells.map((c) => [c.tests, c.status])]),
+        [
+          ["m1", "server", "client", [[["m1 [echo server, echo client]"], "passed"]]],
+          ["m2", "server", "client", [[["m2 [echo server, echo client]"], "failed"]]],
+          ["named", "server", "client", [[["handshake"], "passed"]]]
+        ]
+      )
+      assert.deepStrictEqual(result(s, "handshake").matrix, { row: "echo", column: "echo", name: "named" })
     })
   )
 

@@ -34,6 +34,35 @@ describe("CtrfReport", () => {
     )
   }
 
+  it.effect("a failed test carries its log tails: trace (what explains it), stdout and stderr", () =>
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const { dir } = yield* renderFixture("triage")
+      const { tests } = JSON.parse(yield* fs.readFileString(`${dir}/ctrf-report.json`)).results
+      const step = tests.find((t: { name: string }) => t.name === "step fails")
+      assert.include(
+        step.trace,
+        "--- step probe stderr: tests/step-fails/attempt-1/steps/probe.stderr.log (whole file, 156 B) ---"
+      )
+      assert.include(step.trace, "handshake failed ]]> </system-err> <script>alert(1)</script>")
+      assert.deepStrictEqual(step.stdout.slice(-2), [
+        "--- server stdout: tests/step-fails/attempt-1/server/stdout.log (whole file, 28 B) ---",
+        "listening on 127.0.0.1:4433"
+      ])
+      assert.include(step.stderr.join("\n"), "exit 3")
+      assert.deepStrictEqual(step.steps[0].extra.logs, [
+        "tests/step-fails/attempt-1/steps/probe.stdout.log",
+        "tests/step-fails/attempt-1/steps/probe.stderr.log"
+      ])
+      const flaky = tests.find((t: { rawStatus: string }) => t.rawStatus === "flaky")
+      // Passed in the end: the trace is the earlier failure's, also on that attempt; the passing one has none.
+      assert.include(flaky.trace, "--- step step0 stderr:")
+      assert.include(flaky.retryAttempts[0].trace, "--- step step0 stderr:")
+      assert.isUndefined(flaky.retryAttempts[1].trace)
+      assert.isUndefined(tests.find((t: { name: string }) => t.name === "m1 [echo server, echo client]").stdout)
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
   it.effect("the schema is really applied: a status CTRF does not know is rejected", () =>
     Effect.gen(function* () {
       const validate = yield* validator

@@ -40,6 +40,30 @@ describe.runIf(required(xmllintPresent))("JUnitReport (xmllint, fixtures/reports
     }).pipe(Effect.provide(NodeServices.layer))
   )
 
+  it.live("log tails with hostile bytes read back out of the failure body, system-out and system-err", () =>
+    Effect.gen(function* () {
+      const { dir } = yield* renderFixture("triage")
+      const file = `${dir}/junit.xml`
+      const read = (xpath: string) => Effect.map(xmllint("--xpath", xpath, file), (r) => r.stdout)
+      const failure = yield* read('string(//testcase[@name="step fails"]/failure)')
+      assert.include(failure, "step probe: exit code 3 (expected 0)\n\n--- step probe stdout:")
+      assert.include(failure, "handshake failed ]]> </system-err> <script>alert(1)</script> & \\x01\\x02\\x07")
+      assert.include(failure, "\uFFFD\uFFFD invalid UTF-8 above; a NUL \\x00 here")
+      // The failed step's files are named in system-out, linked by path.
+      const stepOut = yield* read('string(//testcase[@name="step fails"]/system-out)')
+      assert.include(stepOut, "step 0 failed: tests/step-fails/attempt-1/steps/probe.stderr.log")
+      const err = yield* read('string(//testcase[@name="step fails"]/system-err)')
+      assert.include(err, "--- step probe stderr: tests/step-fails/attempt-1/steps/probe.stderr.log")
+      const out = yield* read('string(//testcase[@name="output mismatch"]/system-out)')
+      assert.include(out, "logs: tests/output-mismatch/attempt-1")
+      assert.include(out, "echo line 100")
+      assert.notInclude(out, "echo line 60\n")
+      // An earlier attempt of a flaky test carries its own evidence.
+      const flaky = yield* read("string(//flakyFailure/stackTrace)")
+      assert.include(flaky, "--- step step0 stderr:")
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
   it.live("names and messages full of markup come back out of the XML exactly as they went in", () =>
     Effect.gen(function* () {
       const { dir } = yield* renderFixture("failing")

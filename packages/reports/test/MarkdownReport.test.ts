@@ -30,6 +30,30 @@ describe("MarkdownReport", () => {
     }).pipe(Effect.provide(NodeServices.layer))
   )
 
+  it.effect("an output assertion's failure shows the tail of the actual output; a failed step links its logs", () =>
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const { dir } = yield* renderFixture("triage")
+      const md = yield* fs.readFileString(`${dir}/EXPERIMENT_REPORT.md`)
+      assert.include(
+        md,
+        "  - assertion 0 (output\\_matches) failed: service client stdout does not match /echo ok: 5 messages/ — [stdout.log](tests/output-mismatch/attempt-1/client/stdout.log)"
+      )
+      assert.include(
+        md,
+        "client stdout (last 40 lines, 521 B of 1.3 KiB, [tests/output-mismatch/attempt-1/client/stdout.log](tests/output-mismatch/attempt-1/client/stdout.log)):\n\n```text\necho line 61\n"
+      )
+      assert.include(md, "echo line 100\n```")
+      assert.include(
+        md,
+        "step 0 (run) failed: step probe: exit code 3 (expected 0) — [probe.stdout.log](tests/step-fails/attempt-1/steps/probe.stdout.log) · [probe.stderr.log](tests/step-fails/attempt-1/steps/probe.stderr.log)"
+      )
+      // The two matrices are two grids, their axes named.
+      assert.include(md, "### m1\n\n| server ↓ · client → | echo | exec |")
+      assert.include(md, "### m2\n\n| server ↓ · client → | echo |")
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
   it.effect("an interrupted run says why, and a test that never started is listed as not run", () =>
     Effect.gen(function* () {
       const fs = yield* FileSystem.FileSystem

@@ -11,18 +11,25 @@ export const fixtures = fileURLToPath(new URL("../../../fixtures/reports/", impo
 export const golden = fileURLToPath(new URL("./golden/", import.meta.url))
 export const testResults = fileURLToPath(new URL("../../../test-results/reports/", import.meta.url))
 
-export const scenarios = ["passing", "failing", "interrupted", "retries"] as const
+export const scenarios = ["passing", "failing", "interrupted", "retries", "triage"] as const
 export type Scenario = (typeof scenarios)[number]
 
 /** The fixed `generated_at` of the golden files. */
 export const generatedAt = "2026-03-15T00:00:00.000Z"
 
-/** Copies a fixture log into a fresh directory and renders every format there; returns the directory. */
-export const renderFixture = (scenario: Scenario) =>
+/** Copies a fixture run directory (its log and the files it names) into a fresh directory; returns that. */
+export const copyFixture = (scenario: string) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
-    const dir = yield* fs.makeTempDirectoryScoped({ prefix: `testbed-reports-${scenario}-` })
-    yield* fs.copyFile(`${fixtures}${scenario}/events.jsonl`, `${dir}/${ReportWriter.eventLogName}`)
+    const dir = yield* fs.makeTempDirectoryScoped({ prefix: `testbed-reports-${scenario.replace(/\W/g, "-")}-` })
+    yield* fs.copy(`${fixtures}${scenario}`, dir, { overwrite: true })
+    return dir
+  })
+
+/** Copies a fixture run directory and renders every format there; returns the directory and the files written. */
+export const renderFixture = (scenario: Scenario) =>
+  Effect.gen(function* () {
+    const dir = yield* copyFixture(scenario)
     const written = yield* ReportWriter.renderDirectory(dir, { generatedAt })
     return { dir, written }
   })
@@ -79,10 +86,10 @@ export const writeLargeLog = (file: string, tests: number): void => {
   appendFileSync(file, batch.length === 0 ? "" : `${batch.join("\n")}\n`)
 }
 
-/** A collector fed by `add(type, entityId, data)`, with ids and timestamps (1 ms apart) made up as it goes. */
-export const collecting = () => {
+/** A collector fed by `add(type, entityId, data)`, with ids and timestamps (1 ms apart from `start`) made up as it goes. */
+export const collecting = (start = "2026-01-01T00:00:00.000Z") => {
   const collector = Collector.make()
-  const t0 = Date.parse("2026-01-01T00:00:00.000Z")
+  const t0 = Date.parse(start)
   let n = 0
   const add = (type: string, entityId: string, data: unknown) =>
     collector.add({

@@ -1,7 +1,8 @@
-// Turns the folded state into a RunSummary: final statuses (flaky, interrupted for a cut-off log, skipped for
+// Turns the folded state into an ExperimentSummary: final statuses (flaky, interrupted for a cut-off log, skipped for
 // tests that never started), counts, the matrix and the metadata.
-import * as RS from "../RunSummary.ts"
+import * as RS from "../ExperimentSummary.ts"
 import type { AttemptAcc, ServiceAcc, State, TestAcc } from "./fold.ts"
+import { matricesOf } from "./matrices.ts"
 
 export interface Meta {
   readonly generatedAt: string
@@ -34,7 +35,9 @@ const attemptResult = (a: AttemptAcc, state: State, lastState: string | null): R
     fast_fail_triggered: a.fast_fail_triggered,
     finished,
     steps: [...a.steps.values()].sort((x, y) => x.index - y.index),
-    assertions: [...a.assertions.values()].sort((x, y) => x.index - y.index)
+    assertions: [...a.assertions.values()].sort((x, y) => x.index - y.index),
+    // Read from the run directory afterwards (`Evidence.attach`): folding touches no file.
+    log_tails: []
   }
 }
 
@@ -107,34 +110,6 @@ const serviceResult = (s: ServiceAcc): RS.ServiceResult => ({
   state_history: s.history
 })
 
-const matrixOf = (results: ReadonlyArray<RS.TestResult>): RS.Matrix | null => {
-  // Positions in first-seen order, kept in maps: a run of 100,000 tests must not search lists per test.
-  const rows = new Map<string, number>()
-  const columns = new Map<string, number>()
-  const cells = new Map<string, { row: string; column: string; tests: Array<string>; statuses: Array<RS.Status> }>()
-  for (const r of results) {
-    if (r.matrix === null) continue
-    const { column, row } = r.matrix
-    if (!rows.has(row)) rows.set(row, rows.size)
-    if (!columns.has(column)) columns.set(column, columns.size)
-    const key = JSON.stringify([row, column])
-    const cell = cells.get(key) ?? { row, column, tests: [], statuses: [] }
-    cell.tests.push(r.name)
-    cell.statuses.push(r.status)
-    cells.set(key, cell)
-  }
-  if (rows.size === 0) return null
-  const ordered = [...cells.values()].sort(
-    (a, b) =>
-      (rows.get(a.row) ?? 0) - (rows.get(b.row) ?? 0) || (columns.get(a.column) ?? 0) - (columns.get(b.column) ?? 0)
-  )
-  return {
-    rows: [...rows.keys()],
-    columns: [...columns.keys()],
-    cells: ordered.map((c) => ({ row: c.row, column: c.column, tests: c.tests, status: RS.worst(c.statuses) }))
-  }
-}
-
 // The older tool kept `fast_fail.enabled` in its configuration; ours arrives in the experiment's settings.
 const fastFailEnabled = (settings: Record<string, unknown>): boolean | null => {
   const value = settings.fastFail ?? settings.fast_fail
@@ -145,15 +120,30 @@ const fastFailEnabled = (settings: Record<string, unknown>): boolean | null => {
   return null
 }
 
-export const finish = (state: State, meta: Meta): RS.RunSummary => {
+/** Counts per final status (they add up to the total) and the success rate. */
+export const countTests = (results: ReadonlyArray<RS.TestResult>): RS.Tests => {
+  const counts: Record<RS.Status, number> = {
+    passed: 0,
+    failed: 0,
+    skipped: 0,
+    timeout: 0,
+    interrupted: 0,
+    unsupported: 0,
+    flaky: 0
+  }
+  for (const r of results) counts[r.status]++
+  const verdicts = results.length - counts.skipped - counts.unsupported
+  return {
+    total: results.length,
+    ...counts,
+    success_rate: verdicts === 0 ? 0 : round(((counts.passed + counts.flaky) / verdicts) * 100, 2),
+    results
+  }
+}
+
+export const finish = (state: State, meta: Meta): RS.ExperimentSummary => {
   const cutOff = state.finished === null
   const results = [...state.tests.values()].map((t) => testResult(t, state, cutOff))
-  const count = (s: RS.Status) => results.filter((r) => r.status === s).length
-  const passed = count("passed")
-  const flaky = count("flaky")
-  const skipped = count("skipped")
-  const unsupported = count("unsupported")
-  const verdicts = results.length - skipped - unsupported
   const startTime = state.started?.timestamp ?? state.firstTimestamp
   const endTime = state.finished?.timestamp ?? state.lastTimestamp
   const settings = state.started?.data.settings ?? {}
@@ -166,18 +156,7 @@ export const finish = (state: State, meta: Meta): RS.RunSummary => {
     end_time: endTime,
     duration_seconds: round(millisBetween(startTime, endTime) / 1000, 3),
     configuration_file: state.started?.data.configurationFile ?? null,
-    tests: {
-      total: results.length,
-      passed,
-      failed: count("failed"),
-      skipped,
-      timeout: count("timeout"),
-      interrupted: count("interrupted"),
-      unsupported,
-      flaky,
-      success_rate: verdicts === 0 ? 0 : round(((passed + flaky) / verdicts) * 100, 2),
-      results
-    },
+    tests: countTests(results),
     fast_fail: {
       enabled: fastFailEnabled(settings),
       triggered,
@@ -187,7 +166,7 @@ export const finish = (state: State, meta: Meta): RS.RunSummary => {
     services: [...state.services.values()].map(serviceResult),
     report_metadata: {
       generator: "testbed",
-      format_version: 1,
+      format_version: RS.formatVersion,
       generated_at: meta.generatedAt,
       event_log: meta.eventLog,
       events_total: state.total,
@@ -199,7 +178,7 @@ export const finish = (state: State, meta: Meta): RS.RunSummary => {
     reason: state.finished?.data.reason ?? (cutOff ? "the event log ends before experiment.finished" : null),
     output_dir: state.started?.data.outputDir ?? null,
     settings,
-    matrix: matrixOf(results),
+    matrices: matricesOf(results),
     state_history: state.history
   }
 }

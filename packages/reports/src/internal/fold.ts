@@ -1,19 +1,12 @@
 // The mutable accumulator behind Collector.fold: one `add` per typed event, one `finish` at the end. Mutable
 // on purpose — a log of a million events must fold in one pass without copying the state per event.
 import type { TestbedEvent } from "@testbed/events"
-import type * as RS from "../RunSummary.ts"
+import type * as RS from "../ExperimentSummary.ts"
 
 type E = TestbedEvent.TestbedEvent
 type Ev<T extends TestbedEvent.TestbedEventType> = TestbedEvent.EventOf<T>
 
-interface StepAcc {
-  index: number
-  kind: string
-  description: string | null
-  status: RS.StepResult["status"]
-  duration_ms: number | null
-  message: string | null
-}
+type StepAcc = RS.StepResult
 
 interface AttemptAcc {
   attempt: number
@@ -190,124 +183,174 @@ const stateChange = (
   attempt: number | null
 ): RS.StateChange => ({ from: data.from, to: data.to, trigger: data.trigger, timestamp, attempt })
 
-export const add = (state: State, event: E): void => {
+const experimentEvent = (
+  state: State,
+  event: Ev<"experiment.started"> | Ev<"experiment.state_changed"> | Ev<"experiment.finished">
+): void => {
+  if (event.type === "experiment.started") state.started = event
+  else if (event.type === "experiment.finished") state.finished = event
+  else state.history.push(stateChange(event.data, event.timestamp, null))
+}
+
+/**
+ * A test was declared. Its matrix name comes from the event when it carries one (`matrixName`, read from the raw
+ * payload by the Collector), else from the name experiments gives matrix tests: `<matrix> [<row> server, <column>
+ * client]`; else it has none (the run's one unnamed matrix).
+ */
+const testRegistered = (state: State, event: Ev<"test.registered">, matrixName: string | undefined): void => {
+  const acc = test(state, event.entityId)
+  const position = event.data.matrix
+  acc.description = event.data.description ?? null
+  acc.matrix =
+    position === undefined
+      ? null
+      : { row: position.row, column: position.column, name: matrixName ?? matrixNameFromTest(acc.name, position) }
+  acc.participants = event.data.participants.map((p) => ({
+    service: p.service,
+    implementation: p.implementation,
+    type: p.type,
+    role: p.role ?? null,
+    version: p.version ?? null
+  }))
+}
+
+const matrixNameFromTest = (name: string, position: { readonly row: string; readonly column: string }) => {
+  const suffix = ` [${position.row} server, ${position.column} client]`
+  return name.endsWith(suffix) && name.length > suffix.length ? name.slice(0, -suffix.length) : null
+}
+
+const testStarted = (state: State, event: Ev<"test.started">): void => {
+  const acc = test(state, event.entityId)
+  const existing = acc.attempts.find((a) => a.attempt === event.data.attempt)
+  if (existing) existing.start_time ??= event.timestamp
+  else acc.attempts.push(newAttempt(event.data.attempt, event.timestamp))
+}
+
+const testFinished = (state: State, event: Ev<"test.finished">): void => {
+  const attempt = attemptOf(test(state, event.entityId), event.data.attempt)
+  attempt.status = event.data.status
+  attempt.end_time = event.timestamp
+  attempt.duration_ms = event.data.durationMs
+  attempt.error_message = event.data.errorMessage ?? null
+  attempt.logs_path = event.data.logsPath ?? null
+  attempt.fast_fail_triggered = event.data.fastFailTriggered ?? false
+  attempt.willRetry = event.data.willRetry ?? false
+}
+
+const testArtifact = (state: State, event: Ev<"test.artifact">): void => {
+  const acc = test(state, event.entityId)
+  acc.artifacts.push({
+    name: event.data.name,
+    kind: event.data.kind,
+    path: event.data.path,
+    service: event.data.service ?? null,
+    description: event.data.description ?? null,
+    attempt: acc.attempts[acc.attempts.length - 1]?.attempt ?? null
+  })
+}
+
+const serviceStarted = (state: State, event: Ev<"service.started">): void => {
+  const acc = service(state, event.entityId, event.data.test, event.data.service)
+  acc.starts++
+  acc.type = event.data.type
+  acc.implementation = event.data.implementation
+  acc.role = event.data.role ?? null
+  acc.startedAt ??= event.timestamp
+}
+
+const serviceExited = (state: State, event: Ev<"service.exited">): void => {
+  const acc = service(state, event.entityId, event.data.test, event.data.service)
+  acc.exited = true
+  acc.exitCode = event.data.exitCode
+  acc.signal = event.data.signal
+  acc.crashed = event.data.crashed
+  acc.exitedAt = event.timestamp
+  if (event.data.unsupported === true) {
+    acc.unsupported = true
+    const owner = test(state, acc.test)
+    if (!owner.unsupportedBy.includes(acc.name)) owner.unsupportedBy.push(acc.name)
+  }
+}
+
+const stepStarted = (state: State, event: Ev<"step.started">): void => {
+  current(state, event.data.test)?.steps.set(event.data.index, {
+    index: event.data.index,
+    kind: event.data.kind,
+    description: event.data.description ?? null,
+    status: "running",
+    duration_ms: null,
+    message: null,
+    logs: []
+  })
+}
+
+const stepFinished = (state: State, event: Ev<"step.finished">): void => {
+  const attempt = current(state, event.data.test)
+  if (attempt === undefined) return
+  const step = attempt.steps.get(event.data.index)
+  attempt.steps.set(event.data.index, {
+    index: event.data.index,
+    kind: event.data.kind,
+    description: step?.description ?? null,
+    status: event.data.status,
+    duration_ms: event.data.durationMs,
+    message: event.data.message ?? null,
+    logs: []
+  })
+}
+
+const assertionChecked = (state: State, event: Ev<"assertion.checked">): void => {
+  current(state, event.data.test)?.assertions.set(event.data.index, {
+    index: event.data.index,
+    kind: event.data.kind,
+    passed: event.data.passed,
+    message: event.data.message ?? null,
+    logs: []
+  })
+}
+
+/** Folds one typed event into the state; `matrixName` is the matrix a `test.registered` names, when it does. */
+export const add = (state: State, event: E, matrixName?: string): void => {
   switch (event.type) {
     case "experiment.started":
-      state.started = event
-      return
     case "experiment.state_changed":
-      state.history.push(stateChange(event.data, event.timestamp, null))
-      return
     case "experiment.finished":
-      state.finished = event
+      experimentEvent(state, event)
       return
-    case "test.registered": {
-      const acc = test(state, event.entityId)
-      acc.description = event.data.description ?? null
-      acc.matrix = event.data.matrix ? { row: event.data.matrix.row, column: event.data.matrix.column } : null
-      acc.participants = event.data.participants.map((p) => ({
-        service: p.service,
-        implementation: p.implementation,
-        type: p.type,
-        role: p.role ?? null,
-        version: p.version ?? null
-      }))
+    case "test.registered":
+      testRegistered(state, event, matrixName)
       return
-    }
-    case "test.started": {
-      const acc = test(state, event.entityId)
-      const existing = acc.attempts.find((a) => a.attempt === event.data.attempt)
-      if (existing) existing.start_time ??= event.timestamp
-      else acc.attempts.push(newAttempt(event.data.attempt, event.timestamp))
+    case "test.started":
+      testStarted(state, event)
       return
-    }
     case "test.state_changed":
       test(state, event.entityId).lastState = event.data.to
       return
-    case "test.finished": {
-      const attempt = attemptOf(test(state, event.entityId), event.data.attempt)
-      attempt.status = event.data.status
-      attempt.end_time = event.timestamp
-      attempt.duration_ms = event.data.durationMs
-      attempt.error_message = event.data.errorMessage ?? null
-      attempt.logs_path = event.data.logsPath ?? null
-      attempt.fast_fail_triggered = event.data.fastFailTriggered ?? false
-      attempt.willRetry = event.data.willRetry ?? false
+    case "test.finished":
+      testFinished(state, event)
       return
-    }
-    case "test.artifact": {
-      const acc = test(state, event.entityId)
-      acc.artifacts.push({
-        name: event.data.name,
-        kind: event.data.kind,
-        path: event.data.path,
-        service: event.data.service ?? null,
-        description: event.data.description ?? null,
-        attempt: acc.attempts[acc.attempts.length - 1]?.attempt ?? null
-      })
+    case "test.artifact":
+      testArtifact(state, event)
       return
-    }
-    case "service.started": {
-      const acc = service(state, event.entityId, event.data.test, event.data.service)
-      acc.starts++
-      acc.type = event.data.type
-      acc.implementation = event.data.implementation
-      acc.role = event.data.role ?? null
-      acc.startedAt ??= event.timestamp
+    case "service.started":
+      serviceStarted(state, event)
       return
-    }
     case "service.state_changed": {
       const acc = service(state, event.entityId)
       acc.history.push(stateChange(event.data, event.timestamp, current(state, acc.test)?.attempt ?? null))
       return
     }
-    case "service.exited": {
-      const acc = service(state, event.entityId, event.data.test, event.data.service)
-      acc.exited = true
-      acc.exitCode = event.data.exitCode
-      acc.signal = event.data.signal
-      acc.crashed = event.data.crashed
-      acc.exitedAt = event.timestamp
-      if (event.data.unsupported === true) {
-        acc.unsupported = true
-        const owner = test(state, acc.test)
-        if (!owner.unsupportedBy.includes(acc.name)) owner.unsupportedBy.push(acc.name)
-      }
+    case "service.exited":
+      serviceExited(state, event)
       return
-    }
-    case "step.started": {
-      const attempt = current(state, event.data.test)
-      attempt?.steps.set(event.data.index, {
-        index: event.data.index,
-        kind: event.data.kind,
-        description: event.data.description ?? null,
-        status: "running",
-        duration_ms: null,
-        message: null
-      })
+    case "step.started":
+      stepStarted(state, event)
       return
-    }
-    case "step.finished": {
-      const attempt = current(state, event.data.test)
-      if (attempt === undefined) return
-      const step = attempt.steps.get(event.data.index)
-      attempt.steps.set(event.data.index, {
-        index: event.data.index,
-        kind: event.data.kind,
-        description: step?.description ?? null,
-        status: event.data.status,
-        duration_ms: event.data.durationMs,
-        message: event.data.message ?? null
-      })
+    case "step.finished":
+      stepFinished(state, event)
       return
-    }
     case "assertion.checked":
-      current(state, event.data.test)?.assertions.set(event.data.index, {
-        index: event.data.index,
-        kind: event.data.kind,
-        passed: event.data.passed,
-        message: event.data.message ?? null
-      })
+      assertionChecked(state, event)
       return
     default:
       // Commands, environments and plugins are in the log for other observers; the summary does not need them.

@@ -1,5 +1,5 @@
 // How each status is shown to people: a mark for text reports and a colour pair for the HTML report.
-import type { Matrix, MatrixCell, RunStatus, Status } from "../RunSummary.ts"
+import type { Matrix, MatrixCell, RunStatus, Status } from "../ExperimentSummary.ts"
 
 export const mark: Record<Status, string> = {
   passed: "✅",
@@ -35,3 +35,10 @@ export const cellAt = (matrix: Matrix): ((row: string, column: string) => Matrix
   for (const cell of matrix.cells) byPosition.set(JSON.stringify([cell.row, cell.column]), cell)
   return (row, column) => byPosition.get(JSON.stringify([row, column]))
 }
+
+/** The heading of a matrix: its name, or what the run's one unnamed matrix is. */
+export const matrixTitle = (matrix: Matrix): string => matrix.name ?? "Interop matrix"
+
+/** What the rows and the columns of a matrix are, for its corner cell: `server ↓ · client →`. */
+export const axisCorner = (matrix: Matrix): string =>
+  `${matrix.row_axis ?? "row"} ↓ · ${matrix.column_axis ?? "column"} →`

@@ -1,12 +1,18 @@
 // The timeline of the HTML report as inline SVG: one lane per test (its attempts, coloured by status) and under
 // it one thinner lane per service (its state machine, coloured by phase), on a shared time axis.
-import type { AttemptStatus, RunSummary, ServiceResult, TestResult } from "../RunSummary.ts"
+import type { AttemptStatus, ExperimentSummary, ServiceResult, TestResult } from "../ExperimentSummary.ts"
 import { attr, human, text } from "./escape.ts"
 import { colour } from "./labels.ts"
+import { wrap } from "./wrap.ts"
 
-const width = 1100
-const labelWidth = 260
-const plotWidth = width - labelWidth - 20
+const width = 1140
+/** The label column: as wide as the longest label needs, within these bounds; longer labels wrap (up to 4 lines). */
+const minLabelWidth = 200
+const maxLabelWidth = 440
+const labelLines = 4
+const lineHeight = 14
+// Average advance of a character of the 12px semibold label font.
+const charWidth = 7.2
 const testLane = 24
 const serviceLane = 16
 const axisHeight = 28
@@ -53,14 +59,37 @@ const tickLabel = (t: number, step: number, span: number): string => {
 
 const num = (n: number) => (Math.round(n * 10) / 10).toString()
 
-const truncate = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s)
-
 interface Frame {
   readonly t0: number
   readonly span: number
+  /** Width of the label column. */
+  readonly label: number
 }
 
-const x = (f: Frame, t: number) => labelWidth + ((t - f.t0) / f.span) * plotWidth
+const plotWidth = (f: Frame) => width - f.label - 20
+
+const x = (f: Frame, t: number) => f.label + ((t - f.t0) / f.span) * plotWidth(f)
+
+const labelWidthFor = (labels: Iterable<string>): number => {
+  let longest = 0
+  for (const label of labels) longest = Math.max(longest, label.length)
+  return Math.min(maxLabelWidth, Math.max(minLabelWidth, Math.ceil(longest * charWidth) + 24))
+}
+
+/** A label's lines, as many as it needs (within `labelLines`) to be shown whole in the label column. */
+const labelLinesOf = (f: Frame, full: string) => wrap(full, Math.floor((f.label - 16) / charWidth), labelLines)
+
+/** A right-aligned label whose first line's baseline is at `y`; a label that had to be cut keeps its whole text as a title. */
+const labelText = (cls: string, f: Frame, y: number, full: string) => {
+  const { cut, lines } = labelLinesOf(f, full)
+  const spans = lines.map(
+    (line, i) => `<tspan x="${f.label - 8}" dy="${i === 0 ? 0 : lineHeight}">${text(line)}</tspan>`
+  )
+  return `<text class="${cls}" x="${f.label - 8}" y="${num(y)}" text-anchor="end">${cut ? `<title>${text(full)}</title>` : ""}${spans.join("")}</text>`
+}
+
+/** How much taller than one line a label makes its lane. */
+const extraHeight = (f: Frame, full: string) => (labelLinesOf(f, full).lines.length - 1) * lineHeight
 
 const bar = (f: Frame, y: number, h: number, from: number, to: number, fill: string, title: string, cls: string) => {
   const x0 = x(f, from)
@@ -69,9 +98,7 @@ const bar = (f: Frame, y: number, h: number, from: number, to: number, fill: str
 }
 
 const serviceRows = (f: Frame, s: ServiceResult, y: number, end: number): Array<string> => {
-  const out = [
-    `<text class="svc" x="${labelWidth - 8}" y="${num(y + serviceLane - 4)}" text-anchor="end">${text(truncate(s.service_name, 30))}</text>`
-  ]
+  const out = [labelText("svc", f, y + serviceLane - 4, s.service_name)]
   // Consecutive states of one phase (PREPARING … STARTING) draw as one segment, titled with all of them.
   const segments: Array<{ from: number; to: number; fill: string; states: Array<string> }> = []
   s.state_history.forEach((change, i) => {
@@ -112,9 +139,7 @@ const testRows = (
   y0: number,
   end: number
 ): { rows: Array<string>; height: number } => {
-  const rows = [
-    `<text class="test" x="${labelWidth - 8}" y="${num(y0 + testLane - 8)}" text-anchor="end"><title>${text(t.name)}</title>${text(truncate(t.name, 34))}</text>`
-  ]
+  const rows = [labelText("test", f, y0 + testLane - 8, t.name)]
   for (const a of t.attempts) {
     const from = ms(a.start_time) ?? ms(a.end_time)
     const to = ms(a.end_time) ?? end
@@ -122,10 +147,10 @@ const testRows = (
     const title = `${t.name} — attempt ${a.attempt}: ${a.status}, ${human(a.duration_ms)}`
     rows.push(bar(f, y0 + 4, testLane - 8, from, Math.max(from, to), colour[a.status].bg, title, `attempt ${a.status}`))
   }
-  let y = y0 + testLane
+  let y = y0 + testLane + extraHeight(f, t.name)
   for (const s of services) {
     for (const row of serviceRows(f, s, y, end)) rows.push(row)
-    y += serviceLane
+    y += serviceLane + extraHeight(f, s.service_name)
   }
   return { rows, height: y - y0 + 6 }
 }
@@ -142,7 +167,7 @@ interface Span {
 }
 
 /** First and last time of the run, in one pass (no spreading: a run may have hundreds of thousands of attempts). */
-const spanOf = (s: RunSummary): Span | null => {
+const spanOf = (s: ExperimentSummary): Span | null => {
   let t0 = Number.POSITIVE_INFINITY
   let end = Number.NEGATIVE_INFINITY
   const see = (iso: string | null) => {
@@ -175,9 +200,9 @@ const axis = (frame: Frame, height: number): Array<string> => {
   return ticks
 }
 
-const svg = (label: string, height: number, parts: ReadonlyArray<ReadonlyArray<string>>): string => {
+const svg = (title: string, height: number, parts: ReadonlyArray<ReadonlyArray<string>>): string => {
   const out = [
-    `<svg class="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${num(height)}" width="100%" role="img" aria-label="${attr(label)}">`
+    `<svg class="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${num(height)}" width="100%" role="img" aria-label="${attr(title)}">`
   ]
   for (const part of parts) for (const line of part) out.push(line)
   out.push("</svg>")
@@ -185,13 +210,17 @@ const svg = (label: string, height: number, parts: ReadonlyArray<ReadonlyArray<s
 }
 
 /** One lane per test, its services under it. */
-const lanes = (s: RunSummary, tested: ReadonlyArray<TestResult>, span: Span): string => {
-  const frame: Frame = { t0: span.t0, span: Math.max(1, span.end - span.t0) }
+const lanes = (s: ExperimentSummary, tested: ReadonlyArray<TestResult>, span: Span): string => {
   const servicesOf = new Map<string, Array<ServiceResult>>()
   for (const v of s.services) {
     const list = servicesOf.get(v.test)
     if (list === undefined) servicesOf.set(v.test, [v])
     else list.push(v)
+  }
+  const frame: Frame = {
+    t0: span.t0,
+    span: Math.max(1, span.end - span.t0),
+    label: labelWidthFor(tested.flatMap((t) => [t.name, ...(servicesOf.get(t.name) ?? []).map((v) => v.service_name)]))
   }
   const bands: Array<string> = []
   const body: Array<string> = []
@@ -224,7 +253,7 @@ const statusOrder: ReadonlyArray<AttemptStatus> = [
  * (when failures came, how the load went) still shows. Every bar has a title with its counts.
  */
 const aggregated = (tested: ReadonlyArray<TestResult>, span: Span): string => {
-  const frame: Frame = { t0: span.t0, span: Math.max(1, span.end - span.t0) }
+  const frame: Frame = { t0: span.t0, span: Math.max(1, span.end - span.t0), label: minLabelWidth + 60 }
   const counts = Array.from({ length: buckets }, () => new Map<AttemptStatus, number>())
   let attempts = 0
   for (const t of tested) {
@@ -247,9 +276,9 @@ const aggregated = (tested: ReadonlyArray<TestResult>, span: Span): string => {
   const bottom = top + aggregatedHeight
   const slice = frame.span / buckets
   const bars: Array<string> = [
-    `<text class="test" x="${labelWidth - 8}" y="${top + 12}" text-anchor="end">${highest} attempts</text>`,
-    `<text class="svc" x="${labelWidth - 8}" y="${bottom}" text-anchor="end">0</text>`,
-    `<text class="svc" x="${labelWidth - 8}" y="${top + aggregatedHeight / 2}" text-anchor="end">attempts started per ${human(slice)}</text>`
+    labelText("test", frame, top + 12, `${highest} attempts`),
+    labelText("svc", frame, bottom, "0"),
+    labelText("svc", frame, top + aggregatedHeight / 2, `attempts started per ${human(slice)}`)
   ]
   counts.forEach((map, i) => {
     const from = frame.t0 + i * slice
@@ -274,7 +303,7 @@ const aggregated = (tested: ReadonlyArray<TestResult>, span: Span): string => {
 }
 
 /** The SVG, or null when the log holds no timestamps to draw. */
-export const render = (s: RunSummary): string | null => {
+export const render = (s: ExperimentSummary): string | null => {
   const span = spanOf(s)
   const tested = s.tests.results.filter((t) => t.attempts.length > 0)
   if (span === null || tested.length === 0) return null

@@ -1,7 +1,7 @@
 /**
- * The summary of one run, folded from its event log. Its JSON form is `experiment_summary.json`: the fields of
- * the older tool (COMPAT.md §3, snake_case, same meaning) come first so its consumers keep working; the rest
- * (attempts, flaky, unsupported, artifacts, service state histories, the interop matrix) is ours.
+ * The summary of one run of an experiment, folded from its event log. Its JSON form is `experiment_summary.json`:
+ * the fields of the older tool (COMPAT.md §3, snake_case, same meaning) come first so its consumers keep working;
+ * the rest (attempts, flaky, unsupported, artifacts, log tails, service state histories, the matrices) is ours.
  */
 import { Schema } from "effect"
 import { TestEvent } from "@testbed/events"
@@ -47,7 +47,9 @@ export const StepResult = Schema.Struct({
   /** `running` when the log ends before the step finished. */
   status: Schema.Literals(["passed", "failed", "timeout", "interrupted", "running"]),
   duration_ms: Schema.NullOr(Schema.Finite),
-  message: Schema.NullOr(Schema.String)
+  message: Schema.NullOr(Schema.String),
+  /** The step's own output files (relative to the run directory), found for steps that did not pass. */
+  logs: Schema.Array(Schema.String)
 })
 export type StepResult = typeof StepResult.Type
 
@@ -55,7 +57,9 @@ export const AssertionResult = Schema.Struct({
   index: Schema.Int,
   kind: Schema.String,
   passed: Schema.Boolean,
-  message: Schema.NullOr(Schema.String)
+  message: Schema.NullOr(Schema.String),
+  /** For a failed output assertion: the files it read (relative to the run directory). */
+  logs: Schema.Array(Schema.String)
 })
 export type AssertionResult = typeof AssertionResult.Type
 
@@ -70,6 +74,25 @@ export const ArtifactRef = Schema.Struct({
 })
 export type ArtifactRef = typeof ArtifactRef.Type
 
+/**
+ * The end of one log file of a failed attempt, read when the report was written, so a reader sees why the test
+ * failed without opening files. Bounded: at most `Evidence.tailBytes` bytes and `Evidence.tailLines` lines.
+ */
+export const LogTail = Schema.Struct({
+  /** What the file is: `client stdout`, `step probe stderr`. */
+  name: Schema.String,
+  /** Relative to the run directory, as the event log names it. */
+  path: Schema.String,
+  stream: Schema.Literals(["stdout", "stderr", "log"]),
+  /** Size of the whole file. */
+  bytes: Schema.Int,
+  /** Bytes before the tail, not shown (0: the whole file is shown). */
+  omitted_bytes: Schema.Int,
+  /** The last lines as text: invalid UTF-8 replaced, terminal colour codes removed. */
+  text: Schema.String
+})
+export type LogTail = typeof LogTail.Type
+
 export const Attempt = Schema.Struct({
   attempt: Schema.Int,
   status: AttemptStatus,
@@ -82,7 +105,9 @@ export const Attempt = Schema.Struct({
   /** False when the log ended before `test.finished` for this attempt. */
   finished: Schema.Boolean,
   steps: Schema.Array(StepResult),
-  assertions: Schema.Array(AssertionResult)
+  assertions: Schema.Array(AssertionResult),
+  /** Tails of the logs of an attempt that did not pass (empty for attempts that passed). */
+  log_tails: Schema.Array(LogTail)
 })
 export type Attempt = typeof Attempt.Type
 
@@ -95,7 +120,12 @@ export const Participant = Schema.Struct({
 })
 export type Participant = typeof Participant.Type
 
-export const MatrixPosition = Schema.Struct({ row: Schema.String, column: Schema.String })
+/** Where a test sits in a matrix; `name` tells matrices apart (null: the run's one unnamed matrix). */
+export const MatrixPosition = Schema.Struct({
+  row: Schema.String,
+  column: Schema.String,
+  name: Schema.NullOr(Schema.String)
+})
 export type MatrixPosition = typeof MatrixPosition.Type
 
 export const TestResult = Schema.Struct({
@@ -179,8 +209,12 @@ export const MatrixCell = Schema.Struct({
 })
 export type MatrixCell = typeof MatrixCell.Type
 
-/** Implementations × tests (or servers × clients), present when tests declared a matrix position. */
+/** One matrix: servers × clients (or implementations × tests), from the positions its tests declared. */
 export const Matrix = Schema.Struct({
+  name: Schema.NullOr(Schema.String),
+  /** What the rows and columns are (`server`, `client`) when every test of the matrix says so; else null. */
+  row_axis: Schema.NullOr(Schema.String),
+  column_axis: Schema.NullOr(Schema.String),
   rows: Schema.Array(Schema.String),
   columns: Schema.Array(Schema.String),
   cells: Schema.Array(MatrixCell)
@@ -201,7 +235,7 @@ export const ReportMetadata = Schema.Struct({
 })
 export type ReportMetadata = typeof ReportMetadata.Type
 
-export const RunSummary = Schema.Struct({
+export const ExperimentSummary = Schema.Struct({
   // the older tool's fields
   experiment_id: Schema.String,
   status: RunStatus,
@@ -218,10 +252,11 @@ export const RunSummary = Schema.Struct({
   reason: Schema.NullOr(Schema.String),
   output_dir: Schema.NullOr(Schema.String),
   settings: Schema.Record(Schema.String, Schema.Unknown),
-  matrix: Schema.NullOr(Matrix),
+  /** One per matrix, in the order their first test was declared; empty when no test declared a position. */
+  matrices: Schema.Array(Matrix),
   state_history: Schema.Array(StateChange)
 })
-export type RunSummary = typeof RunSummary.Type
+export type ExperimentSummary = typeof ExperimentSummary.Type
 
 /** Statuses from best to worst, to colour a matrix cell holding several tests. */
 const severity: Record<Status, number> = {
@@ -238,5 +273,12 @@ export const worst = (all: ReadonlyArray<Status>): Status =>
   all.reduce<Status>((acc, s) => (severity[s] > severity[acc] ? s : acc), all[0] ?? "skipped")
 
 /** True when the run should make a CI job fail: a failure, a timeout or an interruption. */
-export const isFailing = (summary: RunSummary): boolean =>
+export const isFailing = (summary: ExperimentSummary): boolean =>
   summary.tests.failed + summary.tests.timeout + summary.tests.interrupted > 0 || summary.status !== "completed"
+
+/** Whether a final status is a failure a person must look at (what `isFailing` counts). */
+export const isFailure = (status: Status | AttemptStatus): boolean =>
+  status === "failed" || status === "timeout" || status === "interrupted"
+
+/** The version of `experiment_summary.json` this module writes (2: matrices, log tails, step and assertion logs). */
+export const formatVersion = 2
