@@ -35,28 +35,32 @@ const tcpOpen = (host: string, port: number) =>
     return Effect.sync(() => socket.destroy())
   })
 
-const probe = (docker: Docker["Service"], id: string, address: string | undefined, condition: Readiness) =>
-  Effect.gen(function* () {
-    const mapEngine = Effect.mapError((e: { readonly message: string }) => notYet(e.message))
-    const state = yield* docker.health(id).pipe(mapEngine)
-    if (!state.State.Running)
-      return yield* Effect.fail(notYet(`container exited with code ${state.State.ExitCode}`, true))
-    if ("healthy" in condition) {
-      const status = state.State.Health?.Status ?? "no healthcheck"
-      if (status !== "healthy") return yield* Effect.fail(notYet(`health is ${status}`))
-    } else if ("log" in condition) {
-      const logs = yield* docker.logs(id).pipe(mapEngine)
-      if (!logs.includes(condition.log)) return yield* Effect.fail(notYet("log line not seen yet"))
-    } else if ("command" in condition) {
-      const code = yield* docker
-        .exec(id, { cmd: condition.command }, { stdout: () => undefined, stderr: () => undefined })
-        .pipe(mapEngine)
-      if (code !== 0) return yield* Effect.fail(notYet(`exit code ${code}`))
-    } else {
-      if (address === undefined) return yield* Effect.fail(notYet("node has no address", true))
-      yield* tcpOpen(address, condition.tcp)
-    }
-  })
+const probe = Effect.fn("Readiness.probe")(function* (
+  docker: Docker["Service"],
+  id: string,
+  address: string | undefined,
+  condition: Readiness
+) {
+  const mapEngine = Effect.mapError((e: { readonly message: string }) => notYet(e.message))
+  const state = yield* docker.health(id).pipe(mapEngine)
+  if (!state.State.Running)
+    return yield* Effect.fail(notYet(`container exited with code ${state.State.ExitCode}`, true))
+  if ("healthy" in condition) {
+    const status = state.State.Health?.Status ?? "no healthcheck"
+    if (status !== "healthy") return yield* Effect.fail(notYet(`health is ${status}`))
+  } else if ("log" in condition) {
+    const logs = yield* docker.logs(id).pipe(mapEngine)
+    if (!logs.includes(condition.log)) return yield* Effect.fail(notYet("log line not seen yet"))
+  } else if ("command" in condition) {
+    const code = yield* docker
+      .exec(id, { cmd: condition.command }, { stdout: () => undefined, stderr: () => undefined })
+      .pipe(mapEngine)
+    if (code !== 0) return yield* Effect.fail(notYet(`exit code ${code}`))
+  } else {
+    if (address === undefined) return yield* Effect.fail(notYet("node has no address", true))
+    yield* tcpOpen(address, condition.tcp)
+  }
+})
 
 export const waitReady = (
   docker: Docker["Service"],
