@@ -3,8 +3,9 @@
  * the docker CLI does; every refusal becomes a named error, every created or removed thing an uninterruptible
  * call so that cleanup after an interrupt sees exactly what exists.
  */
-import { Context, Effect, Layer, Schedule, Schema } from "effect"
+import { Context, Effect, Layer, Schedule, Schema, type Scope, type Stream } from "effect"
 import Dockerode from "dockerode"
+import * as EngineEvents from "./internal/engineEvents.ts"
 import { call, containerOptions, describeHost, ignoreMissing, networkOptions, unavailable } from "./internal/engine.ts"
 import {
   demuxToString,
@@ -138,6 +139,14 @@ export class Docker extends Context.Service<
     ) => Effect.Effect<ReadonlyArray<ContainerSummary>, EngineError>
     readonly health: (id: string) => Effect.Effect<ContainerHealth, EngineError>
     readonly logs: (id: string) => Effect.Effect<string, EngineError>
+    /**
+     * The engine's events matching `filter`, from now (or `since`, epoch seconds) until the stream's scope ends.
+     * The request is open once this succeeds: nothing that happens later is missed.
+     */
+    readonly events: (
+      filter: EngineEvents.EventFilter,
+      since?: number
+    ) => Effect.Effect<Stream.Stream<EngineEvents.EngineEvent>, EngineError, Scope.Scope>
     /** Runs a command in a container, streaming its output to `sink`; resolves with the exit code. */
     readonly exec: (id: string, spec: ExecSpec, sink: ExecSink) => Effect.Effect<number | null, EngineError>
     /** An interactive session with a TTY bound to the given terminal streams; resolves with the exit code. */
@@ -332,6 +341,7 @@ const make = (docker: Dockerode, host: string) => {
     listContainers: (labels) => listContainers(engine, labels),
     health: (id) => inspect(engine, id),
     logs: (id) => logs(engine, id),
+    events: (filter, since) => EngineEvents.subscribe(docker, host, filter, since),
     exec: (id, spec, sink) => execAttached(docker, host, engine.local, id, spec, sink),
     interactive: (id, cmd, io) => execInteractive(docker, host, id, cmd, io),
     piped: (id, cmd, io) => execPiped(docker, host, id, cmd, io)
