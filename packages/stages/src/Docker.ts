@@ -82,6 +82,8 @@ export const ContainerHealth = Schema.Struct({
   State: Schema.Struct({
     Running: Schema.Boolean,
     ExitCode: Schema.Int,
+    /** The container's first process on the engine's host (0 when it does not run). */
+    Pid: Schema.optionalKey(Schema.Int),
     Health: Schema.optionalKey(Schema.NullOr(Schema.Struct({ Status: Schema.String })))
   })
 })

@@ -12,8 +12,11 @@ import type { ChildProcessSpawner } from "effect/process"
 import * as Catalog from "./Catalog.ts"
 import { Docker, type EngineError } from "./Docker.ts"
 import * as DockerExecRunner from "./DockerExecRunner.ts"
+import type * as Impairment from "./Impairment.ts"
+import * as Lab from "./internal/lab.ts"
 import { down } from "./internal/down.ts"
 import type { InteractiveIo } from "./internal/exec.ts"
+import { recordDir } from "./internal/instance.ts"
 import { locked, type Project } from "./internal/project.ts"
 import { type PruneOptions, prune } from "./internal/prune.ts"
 import { containerOf, status } from "./internal/status.ts"
@@ -40,6 +43,11 @@ export interface StagesOptions {
   readonly ephemeral?: boolean
   /** How long `up`, `down` and `prune` wait for another one of the same project (state directory). Default 2 min. */
   readonly lockTimeout?: Duration.Duration
+  /**
+   * One copy of a stage among several on this host (`--instance alice`): its own record, names, bridges and block
+   * of addresses. Without it, the project has one stage and bringing one up brings the one before down.
+   */
+  readonly instance?: string
 }
 
 /** One line for a person: what a failed or interrupted `up` undid. */
@@ -62,6 +70,8 @@ const projectOf = (options: StagesOptions, path: Path.Path): Project => {
   const stateDir = path.resolve(options.stateDir)
   return {
     stateDir,
+    instance: options.instance,
+    recordDir: recordDir(path, stateDir, options.instance),
     catalog: path.resolve(options.catalog),
     namespace: StageState.namespaceOf(stateDir),
     concurrency: options.concurrency ?? 8,
@@ -102,6 +112,11 @@ const service = (options: StagesOptions, context: Context.Context<Needs>) => {
     containerOf: (node: string) => provide(containerOf(project, node)),
     prune: (pruneOptions?: PruneOptions) => provide(locked(project, "prune", prune(project, pruneOptions))),
     runner: (node: string) => provide(runnerOf(project, node)),
+    /** Sets the impairment of `NODE:IFACE` (replacing what it had); `verify` measures it against the peer. */
+    impair: (target: string, settings: Impairment.Settings, impairOptions?: Lab.ImpairOptions) =>
+      provide(locked(project, "impair", Lab.impair(project, target, settings, impairOptions))),
+    /** Takes the link of `NODE:IFACE` down and up on a schedule, in the foreground. */
+    flap: (target: string, schedule: Impairment.Flap) => provide(Lab.flap(project, target, schedule)),
     connect: (node: string, io: InteractiveIo) => provide(connectTo(project, node, io))
   }
 }

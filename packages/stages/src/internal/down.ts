@@ -9,12 +9,14 @@ import { removeLabelled } from "./cleanup.ts"
 import { emit } from "./emit.ts"
 import * as Hooks from "./hooks.ts"
 import { label } from "./plan.ts"
-import type { Project } from "./project.ts"
+import { handOver } from "./handOver.ts"
+import { ownInstance, type Project } from "./project.ts"
 
 /** The containers of one stage of the project, running or not. */
 export const containersOf = Effect.fn("Stages.containersOf")(function* (project: Project, stage: string) {
   const docker = yield* Docker
-  return yield* docker.listContainers({ [label.namespace]: project.namespace, [label.stage]: stage })
+  const all = yield* docker.listContainers({ [label.namespace]: project.namespace, [label.stage]: stage })
+  return all.filter((c) => ownInstance(project, c.Labels))
 })
 
 /** Down hooks of the stage as it is defined now; each failure is logged, none stops the teardown. */
@@ -34,17 +36,19 @@ const downHooks = Effect.fn("Stages.downHooks")(function* (project: Project, cur
 /** What goes whatever happens once hooks are done: half a stage is worse than a late one. */
 const teardown = Effect.fn("Stages.teardown")(function* (project: Project, current: StageState.Current) {
   const docker = yield* Docker
-  yield* HostSettings.restore(current.hostRestore)
-  yield* removeLabelled(docker, project.concurrency, {
-    [label.namespace]: project.namespace,
-    [label.stage]: current.name
-  })
-  yield* StageState.clear(project.stateDir)
+  yield* HostSettings.restore(yield* handOver(project, current))
+  yield* removeLabelled(
+    docker,
+    project.concurrency,
+    { [label.namespace]: project.namespace, [label.stage]: current.name },
+    (labels) => Effect.succeed(!ownInstance(project, labels))
+  )
+  yield* StageState.clear(project.recordDir)
 })
 
 /** Brings the recorded stage down; `None` when none was up. The caller holds the project's lock. */
 export const down = Effect.fn("Stages.down")(function* (project: Project) {
-  const current = yield* StageState.read(project.stateDir)
+  const current = yield* StageState.read(project.recordDir)
   if (Option.isNone(current)) return Option.none<string>()
   yield* downHooks(project, current.value)
   yield* Effect.uninterruptible(teardown(project, current.value))

@@ -17,7 +17,9 @@ export const label = {
   /** The state directory whose record keeps the run (absent for ephemeral runs). */
   state: "testbed.state",
   /** `process`: the run dies with its owner, recorded or not. */
-  lifetime: "testbed.lifetime"
+  lifetime: "testbed.lifetime",
+  /** The instance (`--instance NAME`) a resource belongs to; absent for the project's one stage. */
+  instance: "testbed.instance"
 } as const
 
 export interface Plan {
@@ -47,6 +49,7 @@ const toMs = (d: Duration.Duration) => Duration.toMillis(d)
 
 export interface PlanOptions {
   readonly home: string
+  readonly instance?: string | undefined
   /** Owner, state and lifetime labels (see cleanup.ts). */
   readonly ownership?: Readonly<Record<string, string>>
 }
@@ -55,17 +58,27 @@ export interface PlanOptions {
 interface Naming {
   readonly loaded: Loaded
   readonly labels: Readonly<Record<string, string>>
+  /** Container and network names start with it: the stage's name, and its instance's. */
+  readonly prefix: string
   readonly networkName: (network: string) => string
   readonly bridgeOf: (network: string) => string
 }
 
 const naming = (loaded: Loaded, namespace: string, runId: string, options: PlanOptions): Naming => {
   const { stage } = loaded
-  const labels = { ...options.ownership, [label.namespace]: namespace, [label.stage]: stage.name, [label.run]: runId }
+  const labels = {
+    ...options.ownership,
+    [label.namespace]: namespace,
+    [label.stage]: stage.name,
+    [label.run]: runId,
+    ...(options.instance === undefined ? {} : { [label.instance]: options.instance })
+  }
+  const prefix = options.instance === undefined ? stage.name : `${stage.name}-${options.instance}`
   return {
     loaded,
     labels,
-    networkName: (net) => `${stage.name}-${net}-${short(runId)}`,
+    prefix,
+    networkName: (net) => `${prefix}-${net}-${short(runId)}`,
     // At most 15 characters (IFNAMSIZ); unique per run so a stale bridge never collides.
     bridgeOf: (net) =>
       stage.networks?.[net]?.driverOptions?.[bridgeNameOption] ??
@@ -101,7 +114,7 @@ const healthcheckOf = (node: Node): ContainerSpec["healthcheck"] => {
 const nodePlan = (n: Naming, name: string, node: Node, binds: ReadonlyArray<string>, runId: string) => {
   const [first, ...extra] = node.networks ?? []
   const spec: ContainerSpec = {
-    name: `${n.loaded.stage.name}-${name}-${short(runId)}`,
+    name: `${n.prefix}-${name}-${short(runId)}`,
     image: imageOf(n.loaded.stage.name, name, node),
     labels: { ...n.labels, [label.node]: name },
     env: Object.entries(node.env ?? {}).map(([k, v]) => `${k}=${v}`),

@@ -6,7 +6,12 @@ import type { StageBusy, StateFileFailed } from "../StageError.ts"
 import { withLock } from "./lock.ts"
 
 export interface Project {
+  /** The project's state directory: its lock, its namespace. */
   readonly stateDir: string
+  /** One copy of a stage among several (`--instance NAME`); undefined for the project's one stage. */
+  readonly instance?: string | undefined
+  /** Where this instance's record is (`stateDir` itself, or `stateDir/instances/NAME`). */
+  readonly recordDir: string
   readonly catalog: string
   readonly namespace: string
   readonly concurrency: number
@@ -15,6 +20,10 @@ export interface Project {
 }
 
 /** Runs `effect` holding the project's lock (one up/down/prune at a time per state directory). */
+/** Whether labels belong to this project's instance (resources of older versions have no instance label). */
+export const ownInstance = (project: Project, labels: Readonly<Record<string, string>>): boolean =>
+  (labels["testbed.instance"] ?? "") === (project.instance ?? "")
+
 export const locked = <A, E, R>(
   project: Project,
   operation: string,

@@ -1,10 +1,10 @@
 // `prune`: this project's containers and networks that the recorded stage does not own, and the orphans (dead
 // owner, nothing keeps them) of every project; `all` also takes resources of any project made by testbed versions
 // that did not label their owner. Resources of a live process are kept either way.
-import { Effect, Option } from "effect"
+import { Effect } from "effect"
 import { Docker } from "../Docker.ts"
-import * as StageState from "../StageState.ts"
 import { ownerAlive, removeLabelled, removeOrphans } from "./cleanup.ts"
+import { records } from "./instance.ts"
 import { label } from "./plan.ts"
 import type { Project } from "./project.ts"
 
@@ -14,9 +14,10 @@ export interface PruneOptions {
 
 export const prune = Effect.fn("Stages.prune")(function* (project: Project, options: PruneOptions = {}) {
   const docker = yield* Docker
-  const current = Option.getOrNull(yield* StageState.read(project.stateDir))
+  // Every instance's record keeps its run.
+  const recorded = new Set((yield* records(project.stateDir)).map((r) => r.current.runId))
   const keep = (labels: Readonly<Record<string, string>>) =>
-    current !== null && labels[label.run] === current.runId ? Effect.succeed(true) : ownerAlive(labels)
+    recorded.has(labels[label.run] ?? "") ? Effect.succeed(true) : ownerAlive(labels)
   const own = yield* removeLabelled(docker, project.concurrency, { [label.namespace]: project.namespace }, keep)
   const orphans = yield* removeOrphans(docker, project.concurrency)
   const unowned = options.all

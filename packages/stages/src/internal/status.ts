@@ -39,7 +39,7 @@ const nodeStatus = (c: ContainerSummary, netName: ReadonlyMap<string, string>): 
 
 export const status = Effect.fn("Stages.status")(function* (project: Project) {
   const docker = yield* Docker
-  const current = Option.getOrNull(yield* StageState.read(project.stateDir))
+  const current = Option.getOrNull(yield* StageState.read(project.recordDir))
   if (current === null) return { current, nodes: [] } satisfies Status
   const containers = yield* containersOf(project, current.name)
   const networks = yield* docker.listNetworks({ [label.namespace]: project.namespace, [label.stage]: current.name })
@@ -50,7 +50,7 @@ export const status = Effect.fn("Stages.status")(function* (project: Project) {
 
 /** The running container of a node of the recorded stage. */
 export const containerOf = Effect.fn("Stages.containerOf")(function* (project: Project, node: string) {
-  const current = yield* StageState.read(project.stateDir)
+  const current = yield* StageState.read(project.recordDir)
   if (Option.isNone(current)) return yield* new NoStageUp()
   const containers = yield* containersOf(project, current.value.name)
   const found = containers.find((c) => c.Labels[label.node] === node && c.State === "running")

@@ -14,9 +14,11 @@ import { containersOf, down } from "./down.ts"
 import { emit } from "./emit.ts"
 import * as Hooks from "./hooks.ts"
 import * as Images from "./images.ts"
+import * as Lab from "./lab.ts"
 import * as Owner from "./owner.ts"
 import * as Plan from "./plan.ts"
-import type { Project } from "./project.ts"
+import { freeSlot, localize, records } from "./instance.ts"
+import { ownInstance, type Project } from "./project.ts"
 import { waitReady } from "./readiness.ts"
 
 /** What a failed or interrupted `up` removed and put back before it ended. */
@@ -48,10 +50,21 @@ const clearTheWay = Effect.fn("Stages.clearTheWay")(function* (project: Project)
   const docker = yield* Docker
   yield* docker.ping
   yield* down(project)
-  yield* removeLabelled(docker, project.concurrency, { [Plan.label.namespace]: project.namespace })
+  yield* removeLabelled(docker, project.concurrency, { [Plan.label.namespace]: project.namespace }, (labels) =>
+    Effect.succeed(!ownInstance(project, labels))
+  )
   yield* removeOrphans(docker, project.concurrency).pipe(
     Effect.catch((e) => Effect.logWarning(`removing leftovers of dead runs: ${e.message}`))
   )
+})
+
+/** The first block of the pool that no other instance of the same stage in this project holds. */
+const slotFor = Effect.fn("Stages.slotFor")(function* (project: Project, stage: string) {
+  if (project.instance === undefined) return 0
+  const others = (yield* records(project.stateDir)).filter(
+    (r) => r.dir !== project.recordDir && r.current.name === stage && r.current.slot !== undefined
+  )
+  return freeSlot(new Set(others.map((r) => r.current.slot ?? 0)))
 })
 
 /** Labels that let any later process tell whether this run's owner is gone and whether anything keeps it. */
@@ -59,7 +72,7 @@ const ownership = Effect.fn("Stages.ownership")(function* (project: Project) {
   const owner = yield* Owner.of()
   return {
     [Plan.label.owner]: Owner.format(owner),
-    ...(project.ephemeral ? { [Plan.label.lifetime]: "process" } : { [Plan.label.state]: project.stateDir })
+    ...(project.ephemeral ? { [Plan.label.lifetime]: "process" } : { [Plan.label.state]: project.recordDir })
   }
 })
 
@@ -129,6 +142,8 @@ interface Run {
   readonly startedAt: string
   /** Host settings applied so far, for the undo. */
   readonly restores: Ref.Ref<ReadonlyArray<StageState.Restore>>
+  /** The instance's block of the pool. */
+  readonly slot: number
 }
 
 /** Everything `up` creates, in order; the caller undoes it when this fails or is interrupted. */
@@ -142,16 +157,19 @@ const build = Effect.fn("Stages.build")(function* (run: Run, options: UpOptions)
   yield* Images.ensure(run.loaded, options.rebuild ?? false)
   yield* makeMountSources(run.plan)
   const ids = yield* createAll(run.project, run.plan, stage.name)
+  const impairments = yield* Lab.setUp(run.project, run.loaded)
   yield* awaitReadiness(run.project, run.plan, stage.name, ids)
   if (stage.host) yield* Ref.set(run.restores, yield* HostSettings.apply(stage.host, run.plan.bridgeOf))
   for (const hook of stage.hooks?.up ?? []) yield* Hooks.run("up", (node) => ids.get(node), hook)
-  yield* StageState.write(run.project.stateDir, {
+  yield* StageState.write(run.project.recordDir, {
     name: stage.name,
     runId: run.plan.runId,
     namespace: run.project.namespace,
     source: run.loaded.source,
     startedAt: run.startedAt,
-    hostRestore: yield* Ref.get(run.restores)
+    hostRestore: yield* Ref.get(run.restores),
+    ...(Object.keys(impairments).length === 0 ? {} : { impairments }),
+    ...(run.project.instance === undefined ? {} : { instance: run.project.instance, slot: run.slot })
   })
   yield* emit("up", stage.name, { runId: run.plan.runId })
 })
@@ -177,18 +195,22 @@ const undo = Effect.fn("Stages.undo")(function* (run: Run, exit: Exit.Exit<unkno
 })
 
 /** Brings `loaded` up as defined, or leaves nothing of it; the caller holds the project's lock. */
-export const up = Effect.fn("Stages.up")(function* (project: Project, loaded: Loaded, options: UpOptions = {}) {
+export const up = Effect.fn("Stages.up")(function* (project: Project, given: Loaded, options: UpOptions = {}) {
   const path = yield* Path.Path
   yield* clearTheWay(project)
+  const slot = yield* slotFor(project, given.stage.name)
+  const loaded = project.instance === undefined ? given : yield* localize(given, project.instance, slot)
   const runId = randomUUID()
   const plan = Plan.make(loaded, project.namespace, runId, path, {
     home: homedir(),
+    instance: project.instance,
     ownership: yield* ownership(project)
   })
   const run: Run = {
     project,
     loaded,
     plan,
+    slot,
     startedAt: new Date(yield* Clock.currentTimeMillis).toISOString(),
     restores: yield* Ref.make<ReadonlyArray<StageState.Restore>>([])
   }
