@@ -105,6 +105,17 @@ const matrix = (s: RunSummary): string => {
   ].join("\n")
 }
 
+/** Each stage's picture as an image: an SVG in an <img> runs no script and loads nothing (the CSP allows data:). */
+const topologySection = (s: RunSummary): string => {
+  const pictures = s.topologies ?? []
+  if (pictures.length === 0) return ""
+  const figures = pictures.map(
+    (t) =>
+      `<figure><img alt="${attr(`topology of ${t.name}`)}" src="data:image/svg+xml;base64,${Buffer.from(t.svg, "utf8").toString("base64")}"><figcaption>${text(t.name)}</figcaption></figure>`
+  )
+  return ["", "<h2>Topology</h2>", `<div class="panel">${figures.join("")}</div>`].join("\n")
+}
+
 const timelineSection = (s: RunSummary): string => {
   const svg = timeline(s)
   if (svg === null) return ""
@@ -263,7 +274,7 @@ export function* chunks(s: RunSummary): Generator<string> {
 <p class="sub">${sub.join(" · ")}</p>
 ${reason}
 ${cards(s)}
-${matrix(s)}
+${matrix(s)}${topologySection(s)}
 ${timelineSection(s)}
 `
   yield* testsSection(s)

@@ -95,6 +95,10 @@ export const Participant = Schema.Struct({
 })
 export type Participant = typeof Participant.Type
 
+/** A stage's picture: a self-contained SVG (embedded as an image, so nothing in it can run). */
+export const Topology = Schema.Struct({ name: Schema.String, svg: Schema.String })
+export type Topology = typeof Topology.Type
+
 export const MatrixPosition = Schema.Struct({ row: Schema.String, column: Schema.String })
 export type MatrixPosition = typeof MatrixPosition.Type
 
@@ -219,7 +223,9 @@ export const RunSummary = Schema.Struct({
   output_dir: Schema.NullOr(Schema.String),
   settings: Schema.Record(Schema.String, Schema.Unknown),
   matrix: Schema.NullOr(Matrix),
-  state_history: Schema.Array(StateChange)
+  state_history: Schema.Array(StateChange),
+  /** Pictures of the stages the run used (`stage.graph` events), present only when there are some. */
+  topologies: Schema.optionalKey(Schema.Array(Topology))
 })
 export type RunSummary = typeof RunSummary.Type
 

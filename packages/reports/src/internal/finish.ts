@@ -200,6 +200,7 @@ export const finish = (state: State, meta: Meta): RS.RunSummary => {
     output_dir: state.started?.data.outputDir ?? null,
     settings,
     matrix: matrixOf(results),
-    state_history: state.history
+    state_history: state.history,
+    ...(state.topologies.length === 0 ? {} : { topologies: state.topologies })
   }
 }

@@ -70,6 +70,7 @@ export interface State {
   unknown: number
   invalid: number
   readonly unknownTypes: Set<string>
+  readonly topologies: Array<RS.Topology>
 }
 
 export const empty = (): State => ({
@@ -83,7 +84,8 @@ export const empty = (): State => ({
   total: 0,
   unknown: 0,
   invalid: 0,
-  unknownTypes: new Set()
+  unknownTypes: new Set(),
+  topologies: []
 })
 
 /** Keeps the latest timestamp seen, so a cut-off attempt ends where the log ends. */
@@ -307,6 +309,12 @@ export const add = (state: State, event: E): void => {
         kind: event.data.kind,
         passed: event.data.passed,
         message: event.data.message ?? null
+      })
+      return
+    case "stage.graph":
+      state.topologies.push({
+        name: event.data.instance === undefined ? event.entityId : `${event.entityId} (${event.data.instance})`,
+        svg: event.data.svg
       })
       return
     default:
