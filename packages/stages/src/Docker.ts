@@ -149,6 +149,8 @@ export class Docker extends Context.Service<
       filter: EngineEvents.EventFilter,
       since?: number
     ) => Effect.Effect<Stream.Stream<EngineEvents.EngineEvent>, EngineError, Scope.Scope>
+    /** Whether a path exists in the container's file system (the engine looks: nothing is needed in the image). */
+    readonly pathExists: (id: string, path: string) => Effect.Effect<boolean, EngineError>
     /** Runs a command in a container, streaming its output to `sink`; resolves with the exit code. */
     readonly exec: (id: string, spec: ExecSpec, sink: ExecSink) => Effect.Effect<number | null, EngineError>
     /** An interactive session with a TTY bound to the given terminal streams; resolves with the exit code. */
@@ -319,6 +321,13 @@ const logs = Effect.fn("Docker.logs")(function* (engine: Engine, id: string) {
   return demuxToString(buffer as unknown as Uint8Array)
 })
 
+const pathExists = Effect.fn("Docker.pathExists")(function* (engine: Engine, id: string, path: string) {
+  return yield* run(engine, "archive info", () => engine.docker.getContainer(id).infoArchive({ path })).pipe(
+    Effect.as(true),
+    Effect.catchTag("DockerFailed", (e) => (e.statusCode === 404 ? Effect.succeed(false) : Effect.fail(e)))
+  )
+})
+
 const make = (docker: Dockerode, host: string) => {
   const engine: Engine = { docker, host, local: host.startsWith("unix://") }
   return Docker.of({
@@ -344,6 +353,7 @@ const make = (docker: Dockerode, host: string) => {
     health: (id) => inspect(engine, id),
     logs: (id) => logs(engine, id),
     events: (filter, since) => EngineEvents.subscribe(docker, host, filter, since),
+    pathExists: (id, path) => pathExists(engine, id, path),
     exec: (id, spec, sink) => execAttached(docker, host, engine.local, id, spec, sink),
     interactive: (id, cmd, io) => execInteractive(docker, host, id, cmd, io),
     piped: (id, cmd, io) => execPiped(docker, host, id, cmd, io)

@@ -7,6 +7,7 @@ import * as Yaml from "yaml"
 import * as Check from "./Check.ts"
 import * as Impairment from "./Impairment.ts"
 import { crossCheck } from "./internal/checks.ts"
+import { checkProblems } from "./internal/labChecks.ts"
 import * as Link from "./Link.ts"
 import { notAMapping } from "./internal/document.ts"
 import { parseAddress, parseSubnet } from "./internal/ipv4.ts"
@@ -206,5 +207,26 @@ export const decodeYaml = (text: string, source: string): Effect.Effect<Stage, S
       return problem === undefined
         ? decode(value, source)
         : Effect.fail(new StageInvalid({ source, problems: [{ path: "", message: problem }] }))
+    })
+  )
+
+/** A checks file (`checks: [...]`) for `stage`: decoded strictly, every check's nodes and addresses cross-checked. */
+export const decodeChecks = (
+  text: string,
+  source: string,
+  stage: Stage
+): Effect.Effect<ReadonlyArray<Check.Check>, StageInvalid> =>
+  Effect.try({
+    try: () => Yaml.parse(text) as unknown,
+    catch: (error) => new StageInvalid({ source, problems: [{ path: "", message: `not YAML: ${String(error)}` }] })
+  }).pipe(
+    Effect.flatMap((value) =>
+      Schema.decodeUnknownEffect(Check.ChecksFile)(value, { errors: "all", onExcessProperty: "error" }).pipe(
+        Effect.mapError((error) => new StageInvalid({ source, problems: toProblems(error.issue) }))
+      )
+    ),
+    Effect.flatMap((file) => {
+      const problems = checkProblems(stage, file.checks)
+      return problems.length === 0 ? Effect.succeed(file.checks) : Effect.fail(new StageInvalid({ source, problems }))
     })
   )

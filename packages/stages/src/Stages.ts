@@ -13,10 +13,13 @@ import * as Catalog from "./Catalog.ts"
 import { Docker, type EngineError } from "./Docker.ts"
 import * as DockerExecRunner from "./DockerExecRunner.ts"
 import type * as Impairment from "./Impairment.ts"
+import { type CheckOptions, check } from "./internal/checkRun.ts"
 import * as Lab from "./internal/lab.ts"
+import * as Graph from "./Graph.ts"
 import { down } from "./internal/down.ts"
 import type { InteractiveIo } from "./internal/exec.ts"
-import { recordDir } from "./internal/instance.ts"
+import { recordDir, records } from "./internal/instance.ts"
+import { recorded } from "./internal/targets.ts"
 import { locked, type Project } from "./internal/project.ts"
 import { type PruneOptions, prune } from "./internal/prune.ts"
 import { containerOf, status } from "./internal/status.ts"
@@ -25,7 +28,9 @@ import type { Loaded } from "./Stage.ts"
 import type * as StageError from "./StageError.ts"
 import * as StageState from "./StageState.ts"
 
-export type { NodeStatus, Status } from "./internal/status.ts"
+export type { CheckOptions, CheckRun } from "./internal/checkRun.ts"
+export type { Outcome } from "./internal/grading.ts"
+export type { LinkStatus, NodeStatus, Status } from "./internal/status.ts"
 export type { Undone, UpOptions, UpResult } from "./internal/up.ts"
 
 export interface StagesOptions {
@@ -117,11 +122,28 @@ const service = (options: StagesOptions, context: Context.Context<Needs>) => {
       provide(locked(project, "impair", Lab.impair(project, target, settings, impairOptions))),
     /** Takes the link of `NODE:IFACE` down and up on a schedule, in the foreground. */
     flap: (target: string, schedule: Impairment.Flap) => provide(Lab.flap(project, target, schedule)),
+    /** Runs the checks of one or more instances; the event log and class table go to `options.output`. */
+    check: (checkOptions: CheckOptions) => provide(check(project, checkOptions)),
+    /** Every stage of the project that is up: its own and each instance's. */
+    upNow: () => provide(Effect.map(records(project.stateDir), (all) => all.map((r) => r.current))),
+    /** The topology of a stage (a catalog name or a path), with addresses and impairments of its run if it is up. */
+    graph: (ref: string) => provide(graphOf(project, ref)),
     connect: (node: string, io: InteractiveIo) => provide(connectTo(project, node, io))
   }
 }
 
 /** The service for one project, using the engine, file system and bus in context. */
+/** The stage's picture: as running when this project's instance has it up, else as defined. */
+const graphOf = Effect.fn("Stages.graph")(function* (project: Project, ref: string) {
+  const loaded = yield* Catalog.load(ref, project.catalog)
+  const running = yield* Effect.option(recorded(project))
+  if (running._tag === "Some" && running.value.current.name === loaded.stage.name) {
+    const rec = running.value
+    return Graph.fromStage(rec.loaded.stage, { addresses: rec.addresses }, rec.current.impairments ?? {})
+  }
+  return Graph.fromStage(loaded.stage)
+})
+
 export const make = (options: StagesOptions) =>
   Effect.map(Effect.context<Needs>(), (context) => service(options, context))
 

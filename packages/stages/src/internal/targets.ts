@@ -5,7 +5,7 @@ import { Effect, Option, Schema } from "effect"
 import * as Catalog from "../Catalog.ts"
 import { Docker } from "../Docker.ts"
 import * as Impairment from "../Impairment.ts"
-import type { Loaded } from "../Stage.ts"
+import type { Loaded, Stage } from "../Stage.ts"
 import { NoStageUp, NodeNotFound, TargetNotFound } from "../StageError.ts"
 import * as StageState from "../StageState.ts"
 import { containersOf } from "./down.ts"
@@ -51,11 +51,16 @@ export const viewOf = Effect.fn("Targets.viewOf")(function* (project: Project, n
   } satisfies View
 })
 
-export const recorded = Effect.fn("Targets.recorded")(function* (project: Project) {
+/** The recorded stage; `edit` changes its definition (other checks) before an instance's addresses are moved. */
+export const recorded = Effect.fn("Targets.recorded")(function* (
+  project: Project,
+  edit: (stage: Stage) => Stage = (s) => s
+) {
   const current = yield* StageState.read(project.recordDir)
   if (Option.isNone(current)) return yield* new NoStageUp()
   const { instance, slot, name, source } = current.value
-  const file = yield* Catalog.loadFile(source)
+  const read = yield* Catalog.loadFile(source)
+  const file = { ...read, stage: edit(read.stage) }
   const loaded = instance === undefined ? file : yield* localize(file, instance, slot ?? 0)
   return { ...(yield* viewOf(project, name, loaded)), current: current.value } satisfies Recorded
 })
