@@ -127,7 +127,8 @@ export const svg = (t: Topology): string => {
       const [x1, x2] = [x(nodeX.get(n.name)), x(netX.get(network))]
       parts.push(`<line x1="${x1}" y1="160" x2="${x2}" y2="70" stroke="#8c959f"/>`)
       const note = `${address}${impairedNote(t, n.name, network)}`
-      parts.push(`<text x="${(x1 + x2) / 2}" y="118" class="a">${xml(note)}</text>`)
+      // Near the node's end of the line: labels of one network's attachments do not pile up in the middle.
+      parts.push(`<text x="${(3 * x1 + x2) / 4}" y="140" class="a">${xml(note)}</text>`)
     }
   }
   t.links.forEach((l, i) => {

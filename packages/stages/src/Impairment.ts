@@ -29,23 +29,21 @@ export const Rate = Schema.String.check(
   )
 )
 
-/** `5%`, `0.5%` or a plain number, 0–100, decoded to the percentage. */
-export const Percent = Schema.Union([Schema.String, Schema.Number])
-  .check(
-    Schema.makeFilter((v: string | number) => {
-      const n = typeof v === "number" ? v : /^\d+(\.\d+)?%?$/.test(v.trim()) ? Number.parseFloat(v) : Number.NaN
-      return n >= 0 && n <= 100 ? undefined : "expected a percentage 0–100 (5%, 0.5%)"
-    })
+/** `5%` or `0.5%` (or a bare number), 0–100, decoded to the percentage: as typed on a command line. */
+export const PercentText = Schema.String.check(
+  Schema.makeFilter((v: string) => {
+    const n = /^\d+(\.\d+)?%?$/.test(v.trim()) ? Number.parseFloat(v) : Number.NaN
+    return n >= 0 && n <= 100 ? undefined : "expected a percentage 0–100 (5%, 0.5%)"
+  })
+).pipe(
+  Schema.decodeTo(
+    Schema.Number,
+    SchemaTransformation.transform({ decode: (v: string) => Number.parseFloat(v), encode: (n: number) => `${n}%` })
   )
-  .pipe(
-    Schema.decodeTo(
-      Schema.Number,
-      SchemaTransformation.transform<number, string | number>({
-        decode: (v) => (typeof v === "number" ? v : Number.parseFloat(v)),
-        encode: (n: number) => `${n}%`
-      })
-    )
-  )
+)
+
+/** A percentage in a file: `5%` or a plain number, 0–100. */
+export const Percent = Schema.Union([PercentText, Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 100 }))])
 
 const shortDuration = /^(\d+(?:\.\d+)?)\s*(us|ms|s)$/
 const factor: Record<string, number> = { us: 0.001, ms: 1, s: 1000 }
@@ -133,11 +131,36 @@ export const describe = (s: Settings): string => {
   return parts.length === 0 ? "none" : parts.join(", ")
 }
 
-export const formatRate = (bits: number): string =>
-  bits >= 1e9 && bits % 1e6 === 0
-    ? `${bits / 1e9}gbit`
-    : bits >= 1e6 && bits % 1e3 === 0
-      ? `${bits / 1e6}mbit`
-      : bits >= 1e3
-        ? `${bits / 1e3}kbit`
-        : `${bits}bit`
+export const formatRate = (bits: number): string => {
+  const [scale, unit] =
+    bits >= 1e9 ? [1e9, "gbit"] : bits >= 1e6 ? [1e6, "mbit"] : bits >= 1e3 ? [1e3, "kbit"] : [1, "bit"]
+  return `${Number((bits / scale).toFixed(3))}${unit}`
+}
+
+/** A flap schedule as typed on a command line: `DOWN,UP,COUNT`, e.g. `2s,3s,5`. */
+export const FlapSpec = Schema.String.check(
+  Schema.isPattern(/^[^,]+,[^,]+,\d+$/, { message: "expected DOWN,UP,COUNT, e.g. 2s,3s,5" })
+).pipe(
+  Schema.decodeTo(
+    Schema.Struct({ down: Schema.String, up: Schema.String, count: Schema.String }),
+    SchemaTransformation.transform({
+      decode: (s: string) => {
+        const [down = "", up = "", count = ""] = s.split(",").map((p) => p.trim())
+        return { down, up, count }
+      },
+      encode: (f: { readonly down: string; readonly up: string; readonly count: string }) =>
+        `${f.down},${f.up},${f.count}`
+    })
+  ),
+  Schema.decodeTo(
+    Flap,
+    SchemaTransformation.transform({
+      decode: (f: { readonly down: string; readonly up: string; readonly count: string }) => ({
+        down: f.down,
+        up: f.up,
+        count: Number(f.count)
+      }),
+      encode: (f: typeof Flap.Encoded) => ({ down: f.down, up: f.up, count: String(f.count) })
+    })
+  )
+)
