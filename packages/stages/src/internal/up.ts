@@ -3,7 +3,7 @@
 // interrupt undoes everything this run created (by its run label) and puts host settings back.
 import { randomUUID } from "node:crypto"
 import { homedir } from "node:os"
-import { Clock, Effect, Exit, FileSystem, Path, Ref } from "effect"
+import { Clock, Deferred, Effect, Exit, FileSystem, Path, Ref } from "effect"
 import { Docker } from "../Docker.ts"
 import * as HostSettings from "../HostSettings.ts"
 import type { Loaded } from "../Stage.ts"
@@ -86,30 +86,57 @@ const makeMountSources = Effect.fn("Stages.makeMountSources")(function* (plan: P
   }
 })
 
-/** One container created (its id told to `created` at once, for the undo), attached to its other networks, started. */
-const startNode = Effect.fn("Stages.startNode")(function* (
+/** One container created (its id told to `created` at once, for the undo) once its networks exist. */
+const createNode = Effect.fn("Stages.createNode")(function* (
   node: Plan.Plan["nodes"][number],
-  stage: string,
+  networks: ReadonlyMap<string, Deferred.Deferred<void>>,
   created: (id: string) => void
 ) {
   const docker = yield* Docker
+  const ready = (name: string) => {
+    const network = networks.get(name)
+    return network === undefined ? Effect.void : Deferred.await(network)
+  }
+  if (node.spec.network) yield* ready(node.spec.network.name)
   const id = yield* docker.createContainer(node.spec)
   created(id)
-  for (const extra of node.extra) yield* docker.connectNetwork(extra.network, id, extra.address)
-  yield* docker.startContainer(id)
-  yield* emit("node_started", stage, { node: node.name, container: node.spec.name })
+  for (const extra of node.extra) {
+    yield* ready(extra.network)
+    yield* docker.connectNetwork(extra.network, id, extra.address)
+  }
+  return id
 })
 
-/** Networks first, then every container created, attached to its other networks and started (bounded). */
+/**
+ * Networks and containers at once: each container is created as soon as its own first network exists (not all of
+ * them), connected to its others as they come, and started, so the engine overlaps network and container work.
+ * A network that cannot be made fails the whole at once (the waiting containers are interrupted).
+ */
 const createAll = Effect.fn("Stages.createAll")(function* (project: Project, plan: Plan.Plan, stage: string) {
   const docker = yield* Docker
   const concurrency = project.concurrency
-  yield* Effect.forEach(plan.networks, (n) => docker.createNetwork(n.spec), { concurrency, discard: true })
+  const networks = new Map<string, Deferred.Deferred<void>>()
+  for (const n of plan.networks) networks.set(n.spec.name, yield* Deferred.make<void>())
+  const makeNetworks = Effect.forEach(
+    plan.networks,
+    (n) => Effect.andThen(docker.createNetwork(n.spec), Deferred.succeed(networks.get(n.spec.name)!, undefined)),
+    { concurrency, discard: true }
+  )
   const ids = new Map<string, string>()
-  yield* Effect.forEach(plan.nodes, (n) => startNode(n, stage, (id) => ids.set(n.name, id)), {
-    concurrency,
-    discard: true
-  })
+  const makeNodes = Effect.forEach(
+    plan.nodes,
+    (n) =>
+      Effect.flatMap(
+        createNode(n, networks, (id) => ids.set(n.name, id)),
+        (id) =>
+          Effect.andThen(
+            docker.startContainer(id),
+            emit("node_started", stage, { node: n.name, container: n.spec.name })
+          )
+      ),
+    { concurrency, discard: true }
+  )
+  yield* Effect.all([makeNetworks, makeNodes], { concurrency: 2, discard: true })
   return ids as ReadonlyMap<string, string>
 })
 
