@@ -5,7 +5,7 @@
 import { Duration, Effect, Option, Schema } from "effect"
 import * as Check from "../Check.ts"
 import { Docker } from "../Docker.ts"
-import { parseAddress, parseSubnet } from "./ipv4.ts"
+import { formatAddress, parseAddress, parseSubnet } from "./ipv4.ts"
 import { run } from "./netns.ts"
 import * as Probe from "./probe.ts"
 import { nodeNamespace, type View } from "./targets.ts"
@@ -18,8 +18,6 @@ export interface Look {
 
 const holds = (detail: string): Look => ({ holds: true, detail })
 const fails = (detail: string): Look => ({ holds: false, detail })
-
-const format = (value: number) => [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join(".")
 
 /** The address `to` stands for: a literal address, or the node's address (on `network`, or its first). */
 const addressOf = (view: View, to: string, network: string | undefined): string | undefined => {
@@ -55,7 +53,7 @@ const RouteAnswer = Schema.fromJsonString(
 const route = Effect.fn("Check.route")(function* (view: View, r: Check.Route) {
   const ns = yield* nodeNamespace(view, r.node)
   const subnet = parseSubnet(r.to)
-  const address = typeof subnet === "string" ? r.to : format(subnet.network + (subnet.prefix >= 31 ? 0 : 1))
+  const address = typeof subnet === "string" ? r.to : formatAddress(subnet.network + (subnet.prefix >= 31 ? 0 : 1))
   const got = yield* run(ns, ["ip", "-j", "route", "get", address])
   if (got.exitCode !== 0) return fails(`no route to ${r.to}: ${got.stderr.trim()}`)
   const first = Option.getOrUndefined(Schema.decodeUnknownOption(RouteAnswer)(got.stdout))?.[0]

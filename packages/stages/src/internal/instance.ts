@@ -8,9 +8,7 @@ import type { Loaded, Stage } from "../Stage.ts"
 import { InstanceInvalid } from "../StageError.ts"
 import * as StageState from "../StageState.ts"
 import { bridgeNameOption } from "./checks.ts"
-import { parseAddress, parseSubnet, type Subnet } from "./ipv4.ts"
-
-const format = (value: number) => [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join(".")
+import { formatAddress, parseAddress, parseSubnet, type Subnet } from "./ipv4.ts"
 
 /** Where an instance's record lives: `<stateDir>/instances/<name>/` (the project's own stage: `<stateDir>/`). */
 export const recordDir = (path: Path.Path, stateDir: string, instance: string | undefined): string =>
@@ -97,7 +95,7 @@ export const localize = (loaded: Loaded, instance: string, slot: number): Effect
     text.replace(dottedQuad, (quad) => {
       const address = parseAddress(quad)
       return address !== undefined && address - (address % size) === span.network
-        ? format(base + address - span.network)
+        ? formatAddress(base + address - span.network)
         : quad
     })
   return Effect.succeed({ ...loaded, stage: mapStrings(stage, move) as Stage })
