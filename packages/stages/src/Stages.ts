@@ -24,8 +24,10 @@ import { locked, type Project } from "./internal/project.ts"
 import { type PruneOptions, prune } from "./internal/prune.ts"
 import { containerOf, status } from "./internal/status.ts"
 import { type Undone, type UpOptions, up } from "./internal/up.ts"
+import * as Stage from "./Stage.ts"
 import type { Loaded } from "./Stage.ts"
 import type * as StageError from "./StageError.ts"
+import { InvalidStageName } from "./StageError.ts"
 import * as StageState from "./StageState.ts"
 
 export type { CheckOptions, CheckRun } from "./internal/checkRun.ts"
@@ -101,9 +103,19 @@ const connectTo = Effect.fn("Stages.connect")(function* (project: Project, node:
 })
 
 const service = (options: StagesOptions, context: Context.Context<Needs>) => {
+  // An instance's name becomes a directory under the state directory: checked before anything is done with it.
+  const guard =
+    options.instance === undefined || Stage.isValidName(options.instance)
+      ? Effect.void
+      : Effect.fail(
+          new InvalidStageName({
+            name: options.instance,
+            reason: "an instance is named like a stage: letters, digits, '.', '_', '-'"
+          })
+        )
   // The service's methods need nothing from their caller: what they use was captured when it was built.
-  const provide = <A, E>(effect: Effect.Effect<A, E, Needs>): Effect.Effect<A, E> =>
-    Effect.provideContext(effect, context)
+  const provide = <A, E>(effect: Effect.Effect<A, E, Needs>): Effect.Effect<A, E | InvalidStageName> =>
+    Effect.andThen(guard, Effect.provideContext(effect, context))
   const project = projectOf(options, Context.get(context, Path.Path))
   return {
     namespace: project.namespace,

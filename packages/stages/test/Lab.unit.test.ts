@@ -2,15 +2,19 @@
 // paths, an instance's addresses moved into its own block wherever they are written, graphs escaped for their
 // format, and the class table safe to open in a spreadsheet.
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { NodeServices } from "@effect/platform-node"
+import { EventBus } from "@testbed/events"
+import { Effect, Layer, Schema } from "effect"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import * as ClassTable from "../src/ClassTable.ts"
+import { Docker } from "../src/Docker.ts"
 import * as Graph from "../src/Graph.ts"
 import * as Impairment from "../src/Impairment.ts"
 import { localize } from "../src/internal/instance.ts"
 import { lossTolerance } from "../src/internal/verify.ts"
 import * as Stage from "../src/Stage.ts"
+import { Stages } from "../src/Stages.ts"
 import { fixtures } from "./paths.ts"
 
 const courseLab = () => readFileSync(join(fixtures, "stages", "course-lab", "stage.yaml"), "utf8")
@@ -147,4 +151,21 @@ describe("graph and class table", () => {
     )
     assert.include(ClassTable.page("class", cells), 'title="&lt;x&gt;"')
   })
+})
+
+describe("instance names", () => {
+  it.effect("an instance name that would leave the state directory is refused before anything is done", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        Stages.use((s) => s.status()).pipe(
+          Effect.provide(
+            Stages.layer({ catalog: "/nowhere", stateDir: "/tmp/testbed-never-made", instance: "../../etc" }).pipe(
+              Layer.provide(Layer.mergeAll(Docker.layer, EventBus.EventBus.layer, NodeServices.layer))
+            )
+          )
+        )
+      )
+      assert.strictEqual(error._tag, "InvalidStageName")
+    })
+  )
 })
