@@ -18,6 +18,7 @@ import {
 import { DockerFailed, type DockerUnavailable, ImageBuildFailed, NetworkConflict } from "./StageError.ts"
 
 export type EngineError = DockerFailed | DockerUnavailable
+export type { EngineEvent, EventFilter } from "./internal/engineEvents.ts"
 
 export interface NetworkSpec {
   readonly name: string

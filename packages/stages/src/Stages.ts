@@ -32,6 +32,9 @@ import * as StageState from "./StageState.ts"
 
 export type { CheckOptions, CheckRun } from "./internal/checkRun.ts"
 export type { Outcome } from "./internal/grading.ts"
+export type { ImpairOptions } from "./internal/lab.ts"
+export type { PruneOptions } from "./internal/prune.ts"
+export type { Measured } from "./internal/verify.ts"
 export type { LinkStatus, NodeStatus, Status } from "./internal/status.ts"
 export type { Undone, UpOptions, UpResult } from "./internal/up.ts"
 
