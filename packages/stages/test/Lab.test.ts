@@ -24,7 +24,7 @@ const netem = (() => {
 })()
 
 /** Two busybox nodes joined by a link (10.x.y.1/30 ↔ .2/30) and sharing a network. */
-export const labYaml = (name: string, prefixes: readonly [string, string], extra = "") =>
+const labYaml = (name: string, prefixes: readonly [string, string], extra = "") =>
   [
     `name: ${name}`,
     `networks: { lan: { subnet: ${prefixes[0]}.0/24, internal: true } }`,
@@ -96,10 +96,10 @@ describe.skipIf(!engineAvailable)("links and impairments (real Docker, real name
         // A flap seen from inside the node: the link goes down, then comes back up.
         const done = yield* Ref.make(false)
         const flapping = yield* Effect.forkChild(
-          stages.flap("a:p2p", { down: 1500, up: 500, count: 1 }).pipe(Effect.ensuring(Ref.set(done, true)))
+          stages.flap("a:p2p", { down: 3000, up: 500, count: 1 }).pipe(Effect.ensuring(Ref.set(done, true)))
         )
         const states = new Set<string>()
-        for (let i = 0; i < 20 && !(yield* Ref.get(done)); i++) {
+        for (let i = 0; i < 60 && !(yield* Ref.get(done)); i++) {
           const link = yield* a.run({ shell: "cat /sys/class/net/p2p/operstate" })
           states.add(link.stdout.trim())
           yield* Effect.sleep("150 millis")
