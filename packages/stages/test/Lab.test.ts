@@ -50,7 +50,7 @@ const settings = (input: Impairment.SettingsEncoded) => Schema.decodeUnknownSync
 const hostState = () => ({
   qdiscs: execFileSync("tc", ["qdisc", "show"], { encoding: "utf8" })
     .split("\n")
-    .filter((l) => /tbf|netem/.test(l)),
+    .filter((l) => /^qdisc (tbf|netem) /.test(l)),
   tables: execFileSync("nft", ["list", "tables"], { encoding: "utf8" })
     .split("\n")
     .filter((l) => l.includes("testbed_"))

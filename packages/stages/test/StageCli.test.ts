@@ -272,7 +272,7 @@ describe.skipIf(!engineAvailable)("testbed stage impair (CLI, real Docker)", () 
       const host = () => ({
         qdiscs: spawnSync("tc", ["qdisc", "show"], { encoding: "utf8" })
           .stdout.split("\n")
-          .filter((l) => /tbf|netem/.test(l)),
+          .filter((l) => /^qdisc (tbf|netem) /.test(l)),
         tables: spawnSync("nft", ["list", "tables"], { encoding: "utf8" })
           .stdout.split("\n")
           .filter((l) => l.includes("testbed_"))
