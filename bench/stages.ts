@@ -1,14 +1,16 @@
 // Up and down of a 10-node stage (two networks, busybox nodes) on the real engine: testbed's bounded-parallel
 // up/down beside a sequential baseline (the same code with concurrency 1: one container created, connected
 // and started after the other, removed one after the other), measured in the same run, alternating rounds.
+// Where the time goes is read from the engine's own events (network create, container create, connect, start),
+// recorded during every measured up: for each kind, when the first and the last happened after `up` began.
 // When Debian's docker-compose (v1) is on PATH, the compose form of the same stage is also brought up and down
 // with it (`docker-compose up -d` / `down`) and with testbed, for comparison.
 // Run: node_modules/.bin/node bench/stages.ts [rounds]   (needs a Docker engine; builds testbed/busybox:fixture)
 import { NodeServices } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Stream } from "effect"
 import { spawnSync } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { cpus, loadavg, tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { EventBus } from "../packages/events/src/EventBus.ts"
 import { Docker } from "../packages/stages/src/Docker.ts"
@@ -75,7 +77,9 @@ const composeCycle = Effect.gen(function* () {
 
 const engine = Layer.mergeAll(Docker.layer, EventBus.layer, NodeServices.layer)
 const stagesWith = (concurrency: number, name: string) =>
-  Stages.layer({ catalog: join(dir, "stages"), stateDir: join(dir, name), concurrency }).pipe(Layer.provide(engine))
+  Stages.layer({ catalog: join(dir, "stages"), stateDir: join(dir, name), concurrency }).pipe(
+    Layer.provideMerge(engine)
+  )
 
 const seconds = <A, E>(effect: Effect.Effect<A, E>) =>
   Effect.gen(function* () {
@@ -84,23 +88,65 @@ const seconds = <A, E>(effect: Effect.Effect<A, E>) =>
     return (performance.now() - start) / 1000
   })
 
+interface Phases {
+  readonly [action: string]: readonly [first: number, last: number]
+}
+
+/** The engine's events about this stage's networks and containers while `effect` runs, in ms after it began. */
+const phasesOf = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const docker = yield* Docker
+    const seen: Array<{ action: string; at: number }> = []
+    const events = yield* docker.events({ type: ["container", "network"], event: ["create", "connect", "start"] })
+    const began = Date.now()
+    yield* Effect.forkScoped(
+      Stream.runForEach(events, (e) =>
+        Effect.sync(() => {
+          if ((e.Actor.Attributes?.name ?? "").startsWith("bench-ten")) {
+            seen.push({ action: `${e.Type} ${e.Action}`, at: e.timeNano / 1e6 - began })
+          }
+        })
+      )
+    )
+    const result = yield* effect
+    // The engine sends events as they happen; give the last ones a moment to arrive.
+    yield* Effect.sleep("200 millis")
+    const phases: Record<string, readonly [number, number]> = {}
+    for (const { action, at } of seen) {
+      const [first, last] = phases[action] ?? [at, at]
+      phases[action] = [Math.min(first, at), Math.max(last, at)]
+    }
+    return { result, phases: phases as Phases }
+  }).pipe(Effect.scoped)
+
 const cycleOf = (ref: string) =>
   Effect.gen(function* () {
     const stages = yield* Stages
     const loaded = yield* stages.load(ref)
-    const up = yield* seconds(stages.up(loaded))
+    const { result: up, phases } = yield* phasesOf(seconds(stages.up(loaded)))
     const down = yield* seconds(stages.down())
-    return { up, down }
+    return { up, down, phases }
   })
 const cycle = cycleOf("bench-ten")
+
+const describePhases = (label: string, phases: Phases, up: number) => {
+  const order = ["network create", "container create", "network connect", "container start"]
+  const parts = order
+    .filter((k) => phases[k] !== undefined)
+    .map(
+      (k) =>
+        `${k.replace("container ", "").replace("network ", "net ")} ${phases[k]?.map((t) => Math.round(t)).join("–")}`
+    )
+  return `  ${label.padEnd(12)} ${parts.join(", ")}; up returned at ${Math.round(up * 1000)} ms`
+}
 
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? Number.NaN
 
 const program = Effect.gen(function* () {
   // Warm-up: builds the image if missing and lets the engine settle; not measured.
   yield* cycle.pipe(Effect.provide(stagesWith(nodes, "warm")))
-  const parallel: Array<{ up: number; down: number }> = []
-  const sequential: Array<{ up: number; down: number }> = []
+  const parallel: Array<{ up: number; down: number; phases: Phases }> = []
+  const sequential: Array<{ up: number; down: number; phases: Phases }> = []
   for (let i = 0; i < rounds; i++) {
     parallel.push(yield* cycle.pipe(Effect.provide(stagesWith(nodes, "parallel"))))
     sequential.push(yield* cycle.pipe(Effect.provide(stagesWith(1, "sequential"))))
@@ -115,9 +161,18 @@ const program = Effect.gen(function* () {
   console.log(
     `speed-up: up ${ratio((x) => x.up)}x, down ${ratio((x) => x.down)}x, up+down ${ratio((x) => x.up + x.down)}x`
   )
+  const medianRound = <T extends { up: number }>(xs: ReadonlyArray<T>) =>
+    [...xs].sort((x, y) => x.up - y.up)[Math.floor(xs.length / 2)]
+  const [p, q] = [medianRound(parallel), medianRound(sequential)]
+  console.log("where the time goes (engine events of the median round, ms after up began, first–last):")
+  if (q) console.log(describePhases("sequential", q.phases, q.up))
+  if (p) console.log(describePhases("testbed", p.phases, p.up))
+  const load = loadavg()[0] ?? 0
+  if (load > cpus().length)
+    console.log(`(machine loaded while measuring: 1-minute load average ${load.toFixed(1)} on ${cpus().length} cores)`)
   if (!composeAvailable) return console.log("docker-compose not on PATH: compose comparison skipped")
   const viaCompose: Array<{ up: number; down: number }> = []
-  const ourCompose: Array<{ up: number; down: number }> = []
+  const ourCompose: Array<{ up: number; down: number; phases: Phases }> = []
   for (let i = 0; i < rounds; i++) {
     viaCompose.push(yield* composeCycle.pipe(Effect.ensuring(Effect.ignore(Effect.try(() => dockerCompose(["down"]))))))
     ourCompose.push(yield* cycleOf(composeDir).pipe(Effect.provide(stagesWith(nodes, "compose"))))

@@ -120,6 +120,10 @@ export const Participant = Schema.Struct({
 })
 export type Participant = typeof Participant.Type
 
+/** A stage's picture: a self-contained SVG (embedded as an image, so nothing in it can run). */
+export const Topology = Schema.Struct({ name: Schema.String, svg: Schema.String })
+export type Topology = typeof Topology.Type
+
 /** Where a test sits in a matrix; `name` tells matrices apart (null: the run's one unnamed matrix). */
 export const MatrixPosition = Schema.Struct({
   row: Schema.String,
@@ -254,7 +258,9 @@ export const ExperimentSummary = Schema.Struct({
   settings: Schema.Record(Schema.String, Schema.Unknown),
   /** One per matrix, in the order their first test was declared; empty when no test declared a position. */
   matrices: Schema.Array(Matrix),
-  state_history: Schema.Array(StateChange)
+  state_history: Schema.Array(StateChange),
+  /** Pictures of the stages the run used (`stage.graph` events), present only when there are some. */
+  topologies: Schema.optionalKey(Schema.Array(Topology))
 })
 export type ExperimentSummary = typeof ExperimentSummary.Type
 

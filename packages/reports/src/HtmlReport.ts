@@ -5,7 +5,7 @@
  * services. No network; one inline script (the filters), allowed by its hash; every text from the run escaped.
  */
 import { concat } from "./internal/chunks.ts"
-import { human, text } from "./internal/escape.ts"
+import { attr, human, text } from "./internal/escape.ts"
 import * as Matrices from "./internal/html/matrices.ts"
 import { card, foot, head, legend } from "./internal/html/page.ts"
 import { filterScript, filterScriptSource } from "./internal/html/script.ts"
@@ -40,6 +40,17 @@ const cards = (s: ExperimentSummary): string => {
     "</section>",
     s.tests.total === 0 ? "" : `<div class="bar">${bar}</div>`
   ].join("\n")
+}
+
+/** Each stage's picture as an image: an SVG in an <img> runs no script and loads nothing (the CSP allows data:). */
+const topologySection = (s: ExperimentSummary): string => {
+  const pictures = s.topologies ?? []
+  if (pictures.length === 0) return ""
+  const figures = pictures.map(
+    (t) =>
+      `<figure><img alt="${attr(`topology of ${t.name}`)}" src="data:image/svg+xml;base64,${Buffer.from(t.svg, "utf8").toString("base64")}"><figcaption>${text(t.name)}</figcaption></figure>`
+  )
+  return ["<h2>Topology</h2>", `<div class="panel">${figures.join("")}</div>`].join("\n")
 }
 
 const timelineSection = (s: ExperimentSummary): string => {
@@ -136,6 +147,7 @@ export function* chunks(s: ExperimentSummary): Generator<string> {
   yield head(`${s.experiment_name ?? s.experiment_id} — testbed report`, { source: filterScriptSource })
   yield top(s)
   yield `${Matrices.section(s, (test) => anchors.get(test))}\n`
+  yield `${topologySection(s)}\n`
   yield* testsSection(s, list)
   yield `\n${timelineSection(s)}\n`
   yield* servicesSection(s)

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Schema, Stream } from "effect"
 import { type Event, EventBus } from "@testbed/events"
 import * as Collector from "../src/Collector.ts"
+import * as HtmlReport from "../src/HtmlReport.ts"
 import * as JsonReport from "../src/JsonReport.ts"
 import * as ReportWriter from "../src/ReportWriter.ts"
 import { type ExperimentSummary, statuses } from "../src/ExperimentSummary.ts"
@@ -33,6 +34,23 @@ const result = (s: ExperimentSummary, name: string) => {
 }
 
 describe("Collector", () => {
+  it.effect("a stage's picture (stage.graph) is embedded in the HTML report as an image, never as markup", () =>
+    Effect.gen(function* () {
+      const e = builder()
+      const svg = '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script><text>lab</text></svg>'
+      const s = yield* fold([
+        e("experiment.started", "run-1", { name: "stage check" }),
+        e("stage.graph", "course-lab", { instance: "alice", mermaid: "graph LR", dot: "graph {}", svg }),
+        e("experiment.finished", "run-1", { status: "completed" })
+      ])
+      assert.deepStrictEqual(s.topologies, [{ name: "course-lab (alice)", svg }])
+      const html = HtmlReport.render(s)
+      assert.include(html, `src="data:image/svg+xml;base64,${Buffer.from(svg).toString("base64")}"`)
+      assert.notInclude(html, "<script")
+      assert.deepStrictEqual(yield* JsonReport.decode(JsonReport.render(s)), s)
+    })
+  )
+
   it.effect("a test passed after a failed attempt is flaky, with both attempts kept", () =>
     Effect.gen(function* () {
       const e = builder()

@@ -117,52 +117,57 @@ const variables = Effect.fn("Compose.variables")(function* (
 })
 
 /** Resolves one service, following `extends` (paths made absolute against the file that wrote them). */
-const service = (
+const service: (
   ctx: Ctx,
   file: string,
   doc: Json,
   name: string,
   depth: number
-): Effect.Effect<Json, StageNotFound | StageInvalid> =>
-  Effect.gen(function* () {
-    const services = isRecord(doc.services) ? doc.services : {}
-    const raw = services[name]
-    const at = depth === 0 ? `services.${name}.` : `${ctx.path.basename(file)}:services.${name}.`
-    if (!isRecord(raw)) {
-      return yield* new StageInvalid({
-        source: file,
-        problems: [{ path: `services.${name}`, message: "no such service" }]
-      })
-    }
-    ctx.unsupported.push(...unknownKeys(raw, serviceKeys, at))
-    const dir = ctx.path.dirname(file)
-    const own: Json = { ...raw }
-    if (typeof own.build === "string") own.build = { context: ctx.path.resolve(dir, own.build) }
-    else if (isRecord(own.build)) {
-      ctx.unsupported.push(...unknownKeys(own.build, new Set(["context", "dockerfile"]), `${at}build.`))
-      own.build = { ...own.build, context: ctx.path.resolve(dir, String(own.build.context ?? ".")) }
-    }
-    if (Array.isArray(own.volumes)) {
-      own.volumes = own.volumes.flatMap((volume, i) => {
-        const bind = bindOf(volume)
-        if (bind === undefined) {
-          ctx.unsupported.push(`${at}volumes[${i}] (only bind mounts of host paths)`)
-          return []
-        }
-        if (isOtherUsersHome(bind.source)) {
-          ctx.unsupported.push(`${at}volumes[${i}] (only ~ and ~/… are expanded)`)
-          return []
-        }
-        return [{ ...bind, source: mountSource(ctx.path, dir, bind.source, ctx.home) }]
-      })
-    }
-    if (own.extends === undefined || depth > 8) return own
-    const ext = typeof own.extends === "string" ? { service: own.extends } : isRecord(own.extends) ? own.extends : {}
-    const baseFile = typeof ext.file === "string" ? ctx.path.resolve(dir, ext.file) : file
-    const baseDoc = baseFile === file ? doc : yield* readYaml(ctx, baseFile)
-    const base = yield* service(ctx, baseFile, baseDoc, String(ext.service ?? name), depth + 1)
-    return merge(base, own)
-  })
+) => Effect.Effect<Json, StageNotFound | StageInvalid> = Effect.fn("Compose.service")(function* (
+  ctx: Ctx,
+  file: string,
+  doc: Json,
+  name: string,
+  depth: number
+) {
+  const services = isRecord(doc.services) ? doc.services : {}
+  const raw = services[name]
+  const at = depth === 0 ? `services.${name}.` : `${ctx.path.basename(file)}:services.${name}.`
+  if (!isRecord(raw)) {
+    return yield* new StageInvalid({
+      source: file,
+      problems: [{ path: `services.${name}`, message: "no such service" }]
+    })
+  }
+  ctx.unsupported.push(...unknownKeys(raw, serviceKeys, at))
+  const dir = ctx.path.dirname(file)
+  const own: Json = { ...raw }
+  if (typeof own.build === "string") own.build = { context: ctx.path.resolve(dir, own.build) }
+  else if (isRecord(own.build)) {
+    ctx.unsupported.push(...unknownKeys(own.build, new Set(["context", "dockerfile"]), `${at}build.`))
+    own.build = { ...own.build, context: ctx.path.resolve(dir, String(own.build.context ?? ".")) }
+  }
+  if (Array.isArray(own.volumes)) {
+    own.volumes = own.volumes.flatMap((volume, i) => {
+      const bind = bindOf(volume)
+      if (bind === undefined) {
+        ctx.unsupported.push(`${at}volumes[${i}] (only bind mounts of host paths)`)
+        return []
+      }
+      if (isOtherUsersHome(bind.source)) {
+        ctx.unsupported.push(`${at}volumes[${i}] (only ~ and ~/… are expanded)`)
+        return []
+      }
+      return [{ ...bind, source: mountSource(ctx.path, dir, bind.source, ctx.home) }]
+    })
+  }
+  if (own.extends === undefined || depth > 8) return own
+  const ext = typeof own.extends === "string" ? { service: own.extends } : isRecord(own.extends) ? own.extends : {}
+  const baseFile = typeof ext.file === "string" ? ctx.path.resolve(dir, ext.file) : file
+  const baseDoc = baseFile === file ? doc : yield* readYaml(ctx, baseFile)
+  const base = yield* service(ctx, baseFile, baseDoc, String(ext.service ?? name), depth + 1)
+  return merge(base, own)
+})
 
 const bindOf = (volume: unknown): { source: string; target: string; readOnly: boolean } | undefined => {
   if (typeof volume === "string") {

@@ -3,9 +3,10 @@
  * the docker CLI does; every refusal becomes a named error, every created or removed thing an uninterruptible
  * call so that cleanup after an interrupt sees exactly what exists.
  */
-import { Context, Effect, Layer, Schedule, Schema } from "effect"
+import { Context, Effect, Layer, Schedule, Schema, type Scope, type Stream } from "effect"
 import Dockerode from "dockerode"
-import { call, containerOptions, describeHost, ignoreMissing, unavailable } from "./internal/engine.ts"
+import * as EngineEvents from "./internal/engineEvents.ts"
+import { call, containerOptions, describeHost, ignoreMissing, networkOptions, unavailable } from "./internal/engine.ts"
 import {
   demuxToString,
   execAttached,
@@ -17,6 +18,7 @@ import {
 import { DockerFailed, type DockerUnavailable, ImageBuildFailed, NetworkConflict } from "./StageError.ts"
 
 export type EngineError = DockerFailed | DockerUnavailable
+export type { EngineEvent, EventFilter } from "./internal/engineEvents.ts"
 
 export interface NetworkSpec {
   readonly name: string
@@ -81,10 +83,20 @@ export const ContainerHealth = Schema.Struct({
   State: Schema.Struct({
     Running: Schema.Boolean,
     ExitCode: Schema.Int,
+    /** The container's first process on the engine's host (0 when it does not run). */
+    Pid: Schema.optionalKey(Schema.Int),
     Health: Schema.optionalKey(Schema.NullOr(Schema.Struct({ Status: Schema.String })))
   })
 })
 export type ContainerHealth = typeof ContainerHealth.Type
+
+export interface BuildOptions {
+  readonly context: string
+  readonly src: ReadonlyArray<string>
+  readonly dockerfile: string
+  readonly tag: string
+  readonly labels: Readonly<Record<string, string>>
+}
 
 export interface ExecSpec {
   readonly cmd: ReadonlyArray<string>
@@ -115,13 +127,7 @@ export class Docker extends Context.Service<
     readonly local: boolean
     readonly ping: Effect.Effect<void, EngineError>
     readonly imageExists: (image: string) => Effect.Effect<boolean, EngineError>
-    readonly buildImage: (options: {
-      readonly context: string
-      readonly src: ReadonlyArray<string>
-      readonly dockerfile: string
-      readonly tag: string
-      readonly labels: Readonly<Record<string, string>>
-    }) => Effect.Effect<void, ImageBuildFailed | EngineError>
+    readonly buildImage: (options: BuildOptions) => Effect.Effect<void, ImageBuildFailed | EngineError>
     readonly createNetwork: (spec: NetworkSpec) => Effect.Effect<string, NetworkConflict | EngineError>
     readonly removeNetwork: (id: string) => Effect.Effect<void, EngineError>
     readonly listNetworks: (
@@ -136,6 +142,16 @@ export class Docker extends Context.Service<
     ) => Effect.Effect<ReadonlyArray<ContainerSummary>, EngineError>
     readonly health: (id: string) => Effect.Effect<ContainerHealth, EngineError>
     readonly logs: (id: string) => Effect.Effect<string, EngineError>
+    /**
+     * The engine's events matching `filter`, from now (or `since`, epoch seconds) until the stream's scope ends.
+     * The request is open once this succeeds: nothing that happens later is missed.
+     */
+    readonly events: (
+      filter: EngineEvents.EventFilter,
+      since?: number
+    ) => Effect.Effect<Stream.Stream<EngineEvents.EngineEvent>, EngineError, Scope.Scope>
+    /** Whether a path exists in the container's file system (the engine looks: nothing is needed in the image). */
+    readonly pathExists: (id: string, path: string) => Effect.Effect<boolean, EngineError>
     /** Runs a command in a container, streaming its output to `sink`; resolves with the exit code. */
     readonly exec: (id: string, spec: ExecSpec, sink: ExecSink) => Effect.Effect<number | null, EngineError>
     /** An interactive session with a TTY bound to the given terminal streams; resolves with the exit code. */
@@ -163,144 +179,183 @@ export class Docker extends Context.Service<
   )
 }
 
-const make = (docker: Dockerode, host: string) => {
-  const local = host.startsWith("unix://")
-  const run = <A>(operation: string, f: () => Promise<A>, mutating = false) => call(host, operation, f, { mutating })
+/** The client and where it points: what every engine call below needs. */
+interface Engine {
+  readonly docker: Dockerode
+  readonly host: string
+  readonly local: boolean
+}
 
-  const imageExists = (image: string) =>
-    run("image inspect", () => docker.getImage(image).inspect()).pipe(
-      Effect.as(true),
-      Effect.catchTag("DockerFailed", (e) => (e.statusCode === 404 ? Effect.succeed(false) : Effect.fail(e)))
-    )
+const run = <A>(engine: Engine, operation: string, f: () => Promise<A>, mutating = false) =>
+  call(engine.host, operation, f, { mutating })
 
-  const buildImage = Effect.fn("Docker.buildImage")(function* (options: {
-    readonly context: string
-    readonly src: ReadonlyArray<string>
-    readonly dockerfile: string
-    readonly tag: string
-    readonly labels: Readonly<Record<string, string>>
-  }) {
-    const fail = (reason: string) => new ImageBuildFailed({ image: options.tag, context: options.context, reason })
-    const stream = yield* run("build", () =>
-      docker.buildImage(
-        { context: options.context, src: [...options.src] },
-        { t: options.tag, dockerfile: options.dockerfile, labels: { ...options.labels }, rm: true, forcerm: true }
-      )
+const imageExists = Effect.fn("Docker.imageExists")(function* (engine: Engine, image: string) {
+  return yield* run(engine, "image inspect", () => engine.docker.getImage(image).inspect()).pipe(
+    Effect.as(true),
+    Effect.catchTag("DockerFailed", (e) => (e.statusCode === 404 ? Effect.succeed(false) : Effect.fail(e)))
+  )
+})
+
+/** One line of the build's progress stream: an error line ends the build. */
+const BuildProgress = Schema.Struct({
+  error: Schema.optionalKey(Schema.String),
+  errorDetail: Schema.optionalKey(Schema.Struct({ message: Schema.optionalKey(Schema.String) }))
+})
+const decodeProgress = Schema.decodeUnknownOption(Schema.Array(BuildProgress))
+
+const buildImage = Effect.fn("Docker.buildImage")(function* (engine: Engine, options: BuildOptions) {
+  const fail = (reason: string) => new ImageBuildFailed({ image: options.tag, context: options.context, reason })
+  const stream = yield* run(engine, "build", () =>
+    engine.docker.buildImage(
+      { context: options.context, src: [...options.src] },
+      { t: options.tag, dockerfile: options.dockerfile, labels: { ...options.labels }, rm: true, forcerm: true }
     )
-    yield* Effect.callback<void, ImageBuildFailed>((resume) => {
-      docker.modem.followProgress(
-        stream,
-        (
-          error: unknown,
-          output: ReadonlyArray<{ readonly error?: string; readonly errorDetail?: { message?: string } }>
-        ) => {
-          const failed = output?.find((o) => o.error !== undefined || o.errorDetail !== undefined)
-          if (error) resume(Effect.fail(fail(String(error))))
-          else if (failed) resume(Effect.fail(fail(failed.errorDetail?.message ?? failed.error ?? "unknown")))
-          else resume(Effect.void)
-        }
-      )
+  )
+  yield* Effect.callback<void, ImageBuildFailed>((resume) => {
+    engine.docker.modem.followProgress(stream, (error: unknown, output: unknown) => {
+      const lines = decodeProgress(output ?? [])
+      const failed =
+        lines._tag === "Some"
+          ? lines.value.find((o) => o.error !== undefined || o.errorDetail !== undefined)
+          : undefined
+      if (error) resume(Effect.fail(fail(String(error))))
+      else if (failed) resume(Effect.fail(fail(failed.errorDetail?.message ?? failed.error ?? "unknown")))
+      else resume(Effect.void)
     })
   })
+})
 
-  const createNetwork = (spec: NetworkSpec) =>
-    run(
-      "network create",
-      () =>
-        docker.createNetwork({
-          Name: spec.name,
-          Driver: "bridge",
-          CheckDuplicate: true,
-          Internal: spec.internal ?? false,
-          Labels: { ...spec.labels },
-          Options: {
-            ...spec.options,
-            ...(spec.bridgeName ? { "com.docker.network.bridge.name": spec.bridgeName } : {})
-          },
-          ...(spec.subnet
-            ? {
-                IPAM: {
-                  Driver: "default",
-                  Config: [{ Subnet: spec.subnet, ...(spec.gateway ? { Gateway: spec.gateway } : {}) }]
-                }
-              }
-            : {})
-        }),
-      true
-    ).pipe(
-      Effect.map((network) => network.id),
-      Effect.catchTag(
-        "DockerFailed",
-        (e): Effect.Effect<never, DockerFailed | NetworkConflict> =>
-          e.statusCode === 403 || e.statusCode === 409 || /overlap|already exists|conflict/i.test(e.reason)
-            ? Effect.fail(
-                new NetworkConflict({
-                  network: spec.name,
-                  ...(spec.subnet ? { subnet: spec.subnet } : {}),
-                  reason: e.reason
-                })
-              )
-            : Effect.fail(e)
-      )
+/** The engine answers a create with the new thing's id. */
+const Created = Schema.Struct({ id: Schema.String })
+
+/** 403/409 or these words: the engine refused the network because of another one (subnet, bridge name). */
+const isConflict = (e: DockerFailed) =>
+  e.statusCode === 403 || e.statusCode === 409 || /overlap|already exists|conflict/i.test(e.reason)
+
+const createNetwork = Effect.fn("Docker.createNetwork")(
+  function* (engine: Engine, spec: NetworkSpec) {
+    const created = yield* run(engine, "network create", () => engine.docker.createNetwork(networkOptions(spec)), true)
+    return (yield* decodeAnswer(Created, "network create")(created)).id
+  },
+  (effect, _engine, spec) =>
+    Effect.catchTag(
+      effect,
+      "DockerFailed",
+      (e): Effect.Effect<never, DockerFailed | NetworkConflict> =>
+        isConflict(e)
+          ? Effect.fail(
+              new NetworkConflict({
+                network: spec.name,
+                ...(spec.subnet ? { subnet: spec.subnet } : {}),
+                reason: e.reason
+              })
+            )
+          : Effect.fail(e)
     )
+)
 
-  const createContainer = (spec: ContainerSpec) =>
-    run("container create", () => docker.createContainer(containerOptions(spec)), true).pipe(
-      Effect.map((container) => container.id)
-    )
+const createContainer = Effect.fn("Docker.createContainer")(function* (engine: Engine, spec: ContainerSpec) {
+  const created = yield* run(
+    engine,
+    "container create",
+    () => engine.docker.createContainer(containerOptions(spec)),
+    true
+  )
+  return (yield* decodeAnswer(Created, "container create")(created)).id
+})
 
-  const listContainers = (labels: Readonly<Record<string, string>>) =>
-    run("container list", () => docker.listContainers({ all: true, filters: labelFilter(labels) })).pipe(
-      Effect.flatMap(decodeAnswer(Schema.Array(ContainerSummary), "container list"))
-    )
+const listContainers = Effect.fn("Docker.listContainers")(function* (
+  engine: Engine,
+  labels: Readonly<Record<string, string>>
+) {
+  const answer = yield* run(engine, "container list", () =>
+    engine.docker.listContainers({ all: true, filters: labelFilter(labels) })
+  )
+  return yield* decodeAnswer(Schema.Array(ContainerSummary), "container list")(answer)
+})
 
-  const listNetworks = (labels: Readonly<Record<string, string>>) =>
-    run("network list", () => docker.listNetworks({ filters: labelFilter(labels) })).pipe(
-      Effect.flatMap(decodeAnswer(Schema.Array(NetworkSummary), "network list"))
-    )
+const listNetworks = Effect.fn("Docker.listNetworks")(function* (
+  engine: Engine,
+  labels: Readonly<Record<string, string>>
+) {
+  const answer = yield* run(engine, "network list", () => engine.docker.listNetworks({ filters: labelFilter(labels) }))
+  return yield* decodeAnswer(Schema.Array(NetworkSummary), "network list")(answer)
+})
 
+const connectNetwork = Effect.fn("Docker.connectNetwork")(function* (
+  engine: Engine,
+  network: string,
+  container: string,
+  address?: string
+) {
+  const endpoint = address ? { EndpointConfig: { IPAMConfig: { IPv4Address: address } } } : {}
+  yield* run(
+    engine,
+    "network connect",
+    () => engine.docker.getNetwork(network).connect({ Container: container, ...endpoint }),
+    true
+  )
+})
+
+const removeContainer = Effect.fn("Docker.removeContainer")(function* (engine: Engine, id: string) {
+  yield* ignoreMissing(
+    run(engine, "container remove", () => engine.docker.getContainer(id).remove({ force: true, v: true }), true)
+  ).pipe(
+    // A removal already in progress (409) finishes on its own; wait for it so networks can go next.
+    Effect.retry({
+      schedule: Schedule.spaced("200 millis"),
+      times: 25,
+      while: (e) => e._tag === "DockerFailed" && e.statusCode === 409
+    })
+  )
+})
+
+const inspect = Effect.fn("Docker.inspect")(function* (engine: Engine, id: string) {
+  const answer = yield* run(engine, "container inspect", () => engine.docker.getContainer(id).inspect())
+  return yield* decodeAnswer(ContainerHealth, "container inspect")(answer)
+})
+
+const logs = Effect.fn("Docker.logs")(function* (engine: Engine, id: string) {
+  const buffer = yield* run(engine, "container logs", () =>
+    engine.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false })
+  )
+  return demuxToString(buffer as unknown as Uint8Array)
+})
+
+const pathExists = Effect.fn("Docker.pathExists")(function* (engine: Engine, id: string, path: string) {
+  return yield* run(engine, "archive info", () => engine.docker.getContainer(id).infoArchive({ path })).pipe(
+    Effect.as(true),
+    Effect.catchTag("DockerFailed", (e) => (e.statusCode === 404 ? Effect.succeed(false) : Effect.fail(e)))
+  )
+})
+
+const make = (docker: Dockerode, host: string) => {
+  const engine: Engine = { docker, host, local: host.startsWith("unix://") }
   return Docker.of({
     host,
-    local,
-    ping: Effect.asVoid(run("ping", () => docker.ping())),
-    imageExists,
-    buildImage,
-    createNetwork,
-    removeNetwork: (id) => ignoreMissing(run("network remove", () => docker.getNetwork(id).remove(), true)),
-    listNetworks,
-    createContainer,
-    connectNetwork: (network, container, address) =>
-      Effect.asVoid(
-        run(
-          "network connect",
-          () =>
-            docker.getNetwork(network).connect({
-              Container: container,
-              ...(address ? { EndpointConfig: { IPAMConfig: { IPv4Address: address } } } : {})
-            }),
-          true
-        )
+    local: engine.local,
+    ping: Effect.asVoid(run(engine, "ping", () => docker.ping())).pipe(Effect.withSpan("Docker.ping")),
+    imageExists: (image) => imageExists(engine, image),
+    buildImage: (options) => buildImage(engine, options),
+    createNetwork: (spec) => createNetwork(engine, spec),
+    removeNetwork: (id) =>
+      ignoreMissing(run(engine, "network remove", () => docker.getNetwork(id).remove(), true)).pipe(
+        Effect.withSpan("Docker.removeNetwork")
       ),
-    startContainer: (id) => Effect.asVoid(run("container start", () => docker.getContainer(id).start(), true)),
-    removeContainer: (id) =>
-      ignoreMissing(run("container remove", () => docker.getContainer(id).remove({ force: true, v: true }), true)).pipe(
-        // A removal already in progress (409) finishes on its own; wait for it so networks can go next.
-        Effect.retry({
-          schedule: Schedule.spaced("200 millis"),
-          times: 25,
-          while: (e) => e._tag === "DockerFailed" && e.statusCode === 409
-        })
+    listNetworks: (labels) => listNetworks(engine, labels),
+    createContainer: (spec) => createContainer(engine, spec),
+    connectNetwork: (network, container, address) => connectNetwork(engine, network, container, address),
+    startContainer: (id) =>
+      Effect.asVoid(run(engine, "container start", () => docker.getContainer(id).start(), true)).pipe(
+        Effect.withSpan("Docker.startContainer")
       ),
-    listContainers,
-    health: (id) =>
-      run("container inspect", () => docker.getContainer(id).inspect()).pipe(
-        Effect.flatMap(decodeAnswer(ContainerHealth, "container inspect"))
-      ),
-    logs: (id) =>
-      run("container logs", () => docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false })).pipe(
-        Effect.map((buffer) => demuxToString(buffer as unknown as Uint8Array))
-      ),
-    exec: (id, spec, sink) => execAttached(docker, host, local, id, spec, sink),
+    removeContainer: (id) => removeContainer(engine, id),
+    listContainers: (labels) => listContainers(engine, labels),
+    health: (id) => inspect(engine, id),
+    logs: (id) => logs(engine, id),
+    events: (filter, since) => EngineEvents.subscribe(docker, host, filter, since),
+    pathExists: (id, path) => pathExists(engine, id, path),
+    exec: (id, spec, sink) => execAttached(docker, host, engine.local, id, spec, sink),
     interactive: (id, cmd, io) => execInteractive(docker, host, id, cmd, io),
     piped: (id, cmd, io) => execPiped(docker, host, id, cmd, io)
   })

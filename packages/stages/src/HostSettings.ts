@@ -61,47 +61,50 @@ const setArp = Effect.fn("HostSettings.setArp")(function* (iface: string, on: bo
  */
 export const apply = Effect.fn("HostSettings.apply")(function* (host: Host, bridgeOf: (network: string) => string) {
   const applied: Array<Restore> = []
-  const step = Effect.gen(function* () {
-    for (const [key, value] of Object.entries(host.sysctls ?? {})) {
-      const previous = yield* readSysctl(key)
-      yield* writeSysctl(key, value)
-      applied.push({ kind: "sysctl", key, previous })
-    }
-    for (const iface of host.interfaces ?? []) {
-      const name = iface.network !== undefined ? bridgeOf(iface.network) : (iface.name ?? "")
-      for (const [setting, value] of Object.entries(iface.ipv4 ?? {})) {
-        const key = `net.ipv4.conf.${name}.${setting}`
-        const previous = yield* readSysctl(key)
-        yield* writeSysctl(key, value)
-        applied.push({ kind: "sysctl", key, previous })
-      }
-      if (iface.arp !== undefined) {
-        const previous = yield* readArp(name)
-        yield* setArp(name, iface.arp)
-        applied.push({ kind: "arp", interface: name, previous })
-      }
-    }
-  })
-  yield* step.pipe(Effect.onError(() => restore(applied)))
+  yield* applyAll(host, bridgeOf, applied).pipe(Effect.onError(() => restore(applied)))
   return applied as ReadonlyArray<Restore>
+})
+
+/** Sets one sysctl, recording its earlier value in `applied` once it is changed. */
+const setSysctl = Effect.fn("HostSettings.setSysctl")(function* (key: string, value: string, applied: Array<Restore>) {
+  const previous = yield* readSysctl(key)
+  yield* writeSysctl(key, value)
+  applied.push({ kind: "sysctl", key, previous })
+})
+
+/** Every setting in order; `applied` grows as each is changed, so a failure midway knows what to put back. */
+const applyAll = Effect.fn("HostSettings.applyAll")(function* (
+  host: Host,
+  bridgeOf: (network: string) => string,
+  applied: Array<Restore>
+) {
+  for (const [key, value] of Object.entries(host.sysctls ?? {})) yield* setSysctl(key, value, applied)
+  for (const iface of host.interfaces ?? []) {
+    const name = iface.network !== undefined ? bridgeOf(iface.network) : (iface.name ?? "")
+    for (const [setting, value] of Object.entries(iface.ipv4 ?? {})) {
+      yield* setSysctl(`net.ipv4.conf.${name}.${setting}`, value, applied)
+    }
+    if (iface.arp !== undefined) {
+      const previous = yield* readArp(name)
+      yield* setArp(name, iface.arp)
+      applied.push({ kind: "arp", interface: name, previous })
+    }
+  }
 })
 
 /**
  * Puts earlier values back, last change first. Best effort: an interface that is gone (its bridge was removed)
  * has nothing left to restore, and one failure does not stop the others.
  */
-export const restore = (
+export const restore = Effect.fn("HostSettings.restore")(function* (
   restores: ReadonlyArray<Restore>
-): Effect.Effect<void, never, FileSystem.FileSystem | ChildProcessSpawner.ChildProcessSpawner> =>
-  Effect.forEach(
-    [...restores].reverse(),
-    (r) => {
-      const undo: Effect.Effect<
-        void,
-        HostSettingFailed,
-        FileSystem.FileSystem | ChildProcessSpawner.ChildProcessSpawner
-      > = r.kind === "sysctl" ? writeSysctl(r.key, r.previous) : setArp(r.interface, r.previous)
-      return undo.pipe(Effect.catch((e) => Effect.logWarning(`could not restore ${e.setting}: ${e.reason}`)))
-    },
-    { discard: true }
-  )
+): Effect.fn.Return<void, never, FileSystem.FileSystem | ChildProcessSpawner.ChildProcessSpawner> {
+  for (const r of [...restores].reverse()) {
+    const undo: Effect.Effect<
+      void,
+      HostSettingFailed,
+      FileSystem.FileSystem | ChildProcessSpawner.ChildProcessSpawner
+    > = r.kind === "sysctl" ? writeSysctl(r.key, r.previous) : setArp(r.interface, r.previous)
+    yield* undo.pipe(Effect.catch((e) => Effect.logWarning(`could not restore ${e.setting}: ${e.reason}`)))
+  }
+})

@@ -5,7 +5,11 @@
 import { TimeSpan } from "@testbed/events"
 import { Effect, Schema, SchemaIssue } from "effect"
 import * as Yaml from "yaml"
+import * as Check from "./Check.ts"
+import * as Impairment from "./Impairment.ts"
 import { crossCheck } from "./internal/checks.ts"
+import { checkProblems } from "./internal/labChecks.ts"
+import * as Link from "./Link.ts"
 import { notAMapping } from "./internal/document.ts"
 import { parseAddress, parseSubnet } from "./internal/ipv4.ts"
 import { InvalidStageName, StageInvalid } from "./StageError.ts"
@@ -140,11 +144,22 @@ export const Host = Schema.Struct({
 })
 export type Host = typeof Host.Type
 
+/** Several copies of one stage side by side (`--instance NAME`): each gets its own block of this pool. */
+export const Instances = Schema.Struct({ pool: Cidr })
+export type Instances = typeof Instances.Type
+
 export const Stage = Schema.Struct({
   name: Name,
   description: Schema.optionalKey(Schema.String),
   networks: Schema.optionalKey(Schema.Record(Name, Network)),
   nodes: Schema.Record(Name, Node),
+  /** Point-to-point links between nodes (veth pairs inside their namespaces). */
+  links: Schema.optionalKey(Schema.Array(Link.Link)),
+  /** Impairments applied when the stage comes up; `testbed stage impair` changes them live. */
+  impairments: Schema.optionalKey(Schema.Array(Impairment.Declared)),
+  /** Graded checks (`testbed stage check`). */
+  checks: Schema.optionalKey(Schema.Array(Check.Check)),
+  instances: Schema.optionalKey(Instances),
   hooks: Schema.optionalKey(
     Schema.Struct({ up: Schema.optionalKey(Schema.Array(Hook)), down: Schema.optionalKey(Schema.Array(Hook)) })
   ),
@@ -193,5 +208,26 @@ export const decodeYaml = (text: string, source: string): Effect.Effect<Stage, S
       return problem === undefined
         ? decode(value, source)
         : Effect.fail(new StageInvalid({ source, problems: [{ path: "", message: problem }] }))
+    })
+  )
+
+/** A checks file (`checks: [...]`) for `stage`: decoded strictly, every check's nodes and addresses cross-checked. */
+export const decodeChecks = (
+  text: string,
+  source: string,
+  stage: Stage
+): Effect.Effect<ReadonlyArray<Check.Check>, StageInvalid> =>
+  Effect.try({
+    try: () => Yaml.parse(text) as unknown,
+    catch: (error) => new StageInvalid({ source, problems: [{ path: "", message: `not YAML: ${String(error)}` }] })
+  }).pipe(
+    Effect.flatMap((value) =>
+      Schema.decodeUnknownEffect(Check.ChecksFile)(value, { errors: "all", onExcessProperty: "error" }).pipe(
+        Effect.mapError((error) => new StageInvalid({ source, problems: toProblems(error.issue) }))
+      )
+    ),
+    Effect.flatMap((file) => {
+      const problems = checkProblems(stage, file.checks)
+      return problems.length === 0 ? Effect.succeed(file.checks) : Effect.fail(new StageInvalid({ source, problems }))
     })
   )

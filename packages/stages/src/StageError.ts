@@ -166,6 +166,75 @@ export class StageBusy extends Schema.TaggedError<StageBusy>()("StageBusy", {
   }
 }
 
+/** The kernel lacks what a setting needs (this one has no `sch_netem`: delay, jitter, reorder, duplicate, corrupt). */
+export class ImpairmentUnsupported extends Schema.TaggedError<ImpairmentUnsupported>()("ImpairmentUnsupported", {
+  target: Schema.String,
+  settings: Schema.Array(Schema.String),
+  module: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `${this.settings.join(", ")} on ${this.target} needs the kernel module ${this.module}, which this kernel does not offer (${this.reason}); rate, loss and down/flap work without it`
+  }
+}
+
+/** `NODE:IFACE` names nothing of the stage that is up. */
+export class TargetNotFound extends Schema.TaggedError<TargetNotFound>()("TargetNotFound", {
+  target: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `no link end or network attachment ${this.target}: ${this.reason}`
+  }
+}
+
+/** A host tool (ip, tc, nft, nsenter) run inside a node's network namespace refused. */
+export class NetworkToolFailed extends Schema.TaggedError<NetworkToolFailed>()("NetworkToolFailed", {
+  node: Schema.String,
+  command: Schema.Array(Schema.String),
+  exitCode: Schema.NullOr(Schema.Int),
+  output: Schema.String
+}) {
+  override get message(): string {
+    const code = this.exitCode === null ? "did not finish" : `exited with ${this.exitCode}`
+    return `in the namespace of ${this.node}, \`${this.command.join(" ")}\` ${code}: ${this.output.trim() || "(no output)"}`
+  }
+}
+
+/** Namespaces of nodes can only be entered when the engine runs on this machine, as root. */
+export class NamespaceUnavailable extends Schema.TaggedError<NamespaceUnavailable>()("NamespaceUnavailable", {
+  node: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `cannot enter the network namespace of ${this.node}: ${this.reason}`
+  }
+}
+
+/** `--verify`: what was measured between the two ends is further from the setting than the tolerance. */
+export class ImpairmentOffTarget extends Schema.TaggedError<ImpairmentOffTarget>()("ImpairmentOffTarget", {
+  target: Schema.String,
+  measure: Schema.String,
+  setting: Schema.String,
+  achieved: Schema.String,
+  tolerance: Schema.String
+}) {
+  override get message(): string {
+    return `${this.target}: ${this.measure} set to ${this.setting}, measured ${this.achieved} (tolerance ${this.tolerance})`
+  }
+}
+
+/** An instance that cannot be made: no pool in the stage file, a pool that is full, a fixed bridge name. */
+export class InstanceInvalid extends Schema.TaggedError<InstanceInvalid>()("InstanceInvalid", {
+  stage: Schema.String,
+  instance: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `stage ${this.stage}, instance ${this.instance}: ${this.reason}`
+  }
+}
+
 export type StageError =
   | InvalidStageName
   | StageNotFound
@@ -183,3 +252,9 @@ export type StageError =
   | HostSettingFailed
   | StateFileFailed
   | StageBusy
+  | ImpairmentUnsupported
+  | TargetNotFound
+  | NetworkToolFailed
+  | NamespaceUnavailable
+  | ImpairmentOffTarget
+  | InstanceInvalid

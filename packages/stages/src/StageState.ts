@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto"
 import { Effect, FileSystem, Option, Path, Schema } from "effect"
+import * as Impairment from "./Impairment.ts"
 import { StateFileFailed } from "./StageError.ts"
 
 export const Restore = Schema.Union([
@@ -19,7 +20,12 @@ export const Current = Schema.Struct({
   namespace: Schema.String,
   source: Schema.String,
   startedAt: Schema.String,
-  hostRestore: Schema.Array(Restore)
+  hostRestore: Schema.Array(Restore),
+  /** The instance (`--instance NAME`) and its block of the stage's pool; absent for the project's one stage. */
+  instance: Schema.optionalKey(Schema.String),
+  slot: Schema.optionalKey(Schema.Int),
+  /** Impairments in force, by `NODE:IFACE`, as last set (from the file at up, or live). */
+  impairments: Schema.optionalKey(Schema.Record(Schema.String, Impairment.Settings))
 })
 export type Current = typeof Current.Type
 

@@ -14,6 +14,7 @@ describe("Catalog", () => {
       assert.deepStrictEqual(
         entries.map((e) => [e.name, e.kind]),
         [
+          ["course-lab", "stage"],
           ["routing-lab", "stage"],
           ["routing-lab-arp-off", "stage"],
           ["routing-lab-compose", "compose"],

@@ -94,4 +94,27 @@ describe("Docker", () => {
       }).pipe(Effect.provide(stagesLayer(box)), Effect.ensuring(Effect.sync(() => box.cleanup())))
     }
   )
+
+  it.effect.skipIf(!engineAvailable)(
+    "a network the engine refuses during up fails it at once (containers waiting for it are interrupted) and nothing is left",
+    () => {
+      const box = sandbox(["routing-lab"])
+      return Effect.gen(function* () {
+        const docker = yield* Docker
+        // Someone else's network on net2's subnet: net2 cannot be made, net1 and client1 may already be.
+        const other = yield* docker.createNetwork({
+          name: `tb-taken-${box.prefixes[1]}`,
+          subnet: `${box.prefixes[1]}.0/24`,
+          labels: { "testbed.test": `taken-${process.pid}` }
+        })
+        yield* Effect.addFinalizer(() => Effect.ignore(docker.removeNetwork(other)))
+        const stages = yield* Stages
+        const error = yield* Effect.flip(stages.up(yield* stages.load("routing-lab")))
+        assert.strictEqual(error._tag, "NetworkConflict")
+        assert.strictEqual((yield* docker.listContainers({ "testbed.namespace": stages.namespace })).length, 0)
+        assert.strictEqual((yield* docker.listNetworks({ "testbed.namespace": stages.namespace })).length, 0)
+      }).pipe(Effect.provide(stagesLayer(box)), Effect.ensuring(Effect.sync(() => box.cleanup())))
+    },
+    120_000
+  )
 })

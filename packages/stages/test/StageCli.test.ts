@@ -261,3 +261,63 @@ describe.skipIf(!engineAvailable)("testbed stage (CLI, real Docker)", () => {
     300_000
   )
 })
+
+describe.skipIf(!engineAvailable)("testbed stage impair (CLI, real Docker)", () => {
+  it.live(
+    "a SIGKILLed impair leaves nothing on the host: its qdiscs and nftables tables live in the nodes' namespaces",
+    () => {
+      const box = sandbox(["course-lab"], (text) =>
+        text.replaceAll("10.231.21.", "10.231.11.").replaceAll("10.231.22.", "10.231.12.")
+      )
+      const host = () => ({
+        qdiscs: spawnSync("tc", ["qdisc", "show"], { encoding: "utf8" })
+          .stdout.split("\n")
+          .filter((l) => /^qdisc (tbf|netem) /.test(l)),
+        tables: spawnSync("nft", ["list", "tables"], { encoding: "utf8" })
+          .stdout.split("\n")
+          .filter((l) => l.includes("testbed_"))
+      })
+      const before = host()
+      let child: ChildProcess | undefined
+      return Effect.gen(function* () {
+        assert.strictEqual(cli(["up", "course-lab"], { cwd: box.dir }).status, 0)
+        const impaired = cli(["impair", "client1:net1", "--rate", "5mbit", "--loss", "10%"], { cwd: box.dir })
+        assert.strictEqual(impaired.status, 0, impaired.stderr)
+        assert.include(impaired.stdout, "client1:net1: rate 5mbit, loss 10%")
+        // A flap in the foreground, killed while the link is down.
+        const proc = spawn(node, [bin, "stage", "impair", "router:net2", "--flap", "3s,1s,50"], {
+          cwd: box.dir,
+          stdio: "ignore"
+        })
+        child = proc
+        const gone = new Promise((resolve) => proc.on("exit", resolve))
+        yield* Effect.sleep("4 seconds")
+        proc.kill("SIGKILL")
+        yield* Effect.promise(() => gone)
+        assert.deepStrictEqual(host(), before)
+        const status = cli(["status"], { cwd: box.dir })
+        assert.include(status.stdout, "impaired client1:net1: rate 5mbit, loss 10%")
+        const down = cli(["down"], { cwd: box.dir })
+        assert.strictEqual(down.status, 0, down.stderr)
+        assert.deepStrictEqual(host(), before)
+        const left = yield* Effect.promise(() =>
+          new Dockerode().listContainers({
+            all: true,
+            filters: { label: [`testbed.namespace=${StageState.namespaceOf(box.stateDir)}`] }
+          })
+        )
+        assert.strictEqual(left.length, 0)
+      }).pipe(
+        Effect.ensuring(
+          Effect.sync(() => {
+            child?.kill("SIGKILL")
+            cli(["down"], { cwd: box.dir })
+            cli(["prune"], { cwd: box.dir })
+            box.cleanup()
+          })
+        )
+      )
+    },
+    300_000
+  )
+})

@@ -184,6 +184,26 @@ describe.skipIf(!engineAvailable)("Stages (real Docker)", () => {
   )
 
   it.live(
+    "a node whose container exits fails up at once (the engine's die event), not after its readiness timeout",
+    () =>
+      withSandbox(
+        ["routing-lab"],
+        (stages) =>
+          Effect.gen(function* () {
+            const error = yield* Effect.flip(stages.up(yield* stages.load("routing-lab")))
+            assert.strictEqual(error._tag, "NodeNotReady")
+            assert.include(error.message, "container exited with code 3")
+            yield* nothingLeft(stages)
+          }).pipe(Effect.timeout("150 seconds")),
+        (text) =>
+          text
+            .replace("command: [/bin/sh]", 'command: [sh, -c, "sleep 1; exit 3"]')
+            .replace("test, -d, /root/src], timeout: 20 seconds", "test, -d, /nonexistent], timeout: 10 minutes")
+      ),
+    180_000
+  )
+
+  it.live(
     "host settings are applied on up and restored to their earlier values on down and after a failed up",
     () => {
       // An interface this test owns, with a non-default earlier value, so restoring cannot pass by accident.

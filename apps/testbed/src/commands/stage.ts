@@ -1,74 +1,30 @@
 /**
- * `testbed stage list|up|down|status|connect|exec|prune`: named Docker topologies from a catalog (`stages/`)
- * or a path (a stage.yaml, a compose file, or a folder holding one). The current stage is recorded in
- * `.testbed/stage.json`.
+ * `testbed stage list|up|down|status|connect|exec|prune|impair|check|graph`: named Docker topologies from a catalog
+ * (`stages/`) or a path, and network labs on them. The current stage is recorded in `.testbed/stage.json`, an
+ * instance's in `.testbed/instances/NAME/stage.json`.
  */
-import { EventBus } from "@testbed/events"
-import { Command as Cmd, CommandRunner } from "@testbed/commands"
-import { Docker, Stages } from "@testbed/stages"
-import { Console, Effect, Layer, Option, Stream } from "effect"
+import { Stages } from "@testbed/stages"
+import { Console, Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import { ExitWith } from "../ExitCode.ts"
+import { stage, withStages } from "./stageGroup.ts"
+import { check, graph } from "./stageCheck.ts"
+import { impair } from "./stageImpair.ts"
+import { connect, exec } from "./stageShell.ts"
 
-const stage = Command.make("stage").pipe(
-  Command.withSharedFlags({
-    catalog: Flag.String("catalog").pipe(
-      Flag.withDescription("Directory of stages (<name>/stage.yaml)"),
-      Flag.withDefault("stages")
-    ),
-    stateDir: Flag.String("state-dir").pipe(
-      Flag.withDescription("Where the current stage is recorded"),
-      Flag.withDefault(".testbed")
-    )
-  }),
-  Command.withDescription("Bring named Docker topologies up and down, open shells in their nodes, run commands there")
-)
-
-/** Fails with `ExitWith`; `bin.ts` prints the message once (a shell that exited 1 is not a testbed error). */
-const exit = (code: number, message?: string) =>
-  Effect.fail(new ExitWith(message === undefined ? { code } : { code, message }))
-
-/**
- * Exit codes: 2 for a definition or name the user must fix, 3 when the engine is not reachable, 75 (EX_TEMPFAIL)
- * when another up/down/prune of the project held its lock too long, else 1.
- */
-const exitCodeOf = (tag: string): number =>
-  ["InvalidStageName", "StageNotFound", "StageInvalid", "ComposeUnsupported"].includes(tag)
-    ? 2
-    : tag === "DockerUnavailable"
-      ? 3
-      : tag === "StageBusy"
-        ? 75
-        : 1
-
-const withStages = <A, E extends { readonly _tag: string; readonly message: string }>(
-  f: (stages: Stages.Stages["Service"]) => Effect.Effect<A, E>
-) =>
-  Effect.gen(function* () {
-    const { catalog, stateDir } = yield* stage
-    return yield* Stages.Stages.use(f).pipe(
-      Effect.provide(
-        Stages.Stages.layer({ catalog, stateDir }).pipe(
-          Layer.provide(Layer.mergeAll(Docker.Docker.layer, EventBus.EventBus.layer))
-        )
-      )
-    )
-  }).pipe(
-    Effect.catch((error: { readonly _tag: string; readonly message: string }) =>
-      error._tag === "ExitWith" ? Effect.fail(error) : exit(exitCodeOf(error._tag), error.message)
-    )
-  )
+const json = Flag.Boolean("json").pipe(Flag.withDefault(false))
 
 const list = Command.make(
   "list",
-  { json: Flag.Boolean("json").pipe(Flag.withDefault(false)) },
+  { json },
   Effect.fn(function* ({ json }) {
-    const entries = yield* withStages((stages) => stages.list)
-    if (json) return yield* Console.log(JSON.stringify(entries, null, 2))
-    if (entries.length === 0) return yield* Console.log("no stages (add stages/<name>/stage.yaml)")
+    const [entries, up] = yield* withStages((stages) => Effect.all([stages.list, stages.upNow()]))
+    if (json) return yield* Console.log(JSON.stringify({ catalog: entries, up }, null, 2))
+    if (entries.length === 0) yield* Console.log("no stages in the catalog (add stages/<name>/stage.yaml)")
     for (const e of entries) yield* Console.log(`${e.name}\t${e.kind}\t${e.file}`)
+    for (const c of up)
+      yield* Console.log(`up: ${c.name}${c.instance ? ` (instance ${c.instance})` : ""}\tsince ${c.startedAt}`)
   })
-).pipe(Command.withDescription("List the stages of the catalog"))
+).pipe(Command.withDescription("List the stages of the catalog and every stage (and instance) that is up"))
 
 const up = Command.make(
   "up",
@@ -89,9 +45,12 @@ const up = Command.make(
     yield* Console.log(`stage ${result.name} is up (${result.nodes.map((n) => n.node).join(", ")})`)
   })
 ).pipe(
-  Command.withDescription("Bring a stage up (the one up before is brought down first)"),
+  Command.withDescription(
+    "Bring a stage up (the one up before is brought down first; --instance: only that instance's)"
+  ),
   Command.withExamples([
-    { command: "testbed stage up routing-lab --catalog fixtures/stages", description: "The routing lab" }
+    { command: "testbed stage up routing-lab --catalog fixtures/stages", description: "The routing lab" },
+    { command: "testbed stage up course-lab --instance alice", description: "Alice's copy of the course lab" }
   ])
 )
 
@@ -106,76 +65,30 @@ const down = Command.make(
 
 const status = Command.make(
   "status",
-  { json: Flag.Boolean("json").pipe(Flag.withDefault(false)) },
+  { json },
   Effect.fn(function* ({ json }) {
     const s = yield* withStages((stages) => stages.status())
     if (json) return yield* Console.log(JSON.stringify(s, null, 2))
     if (s.current === null) return yield* Console.log("no stage is up")
-    yield* Console.log(`stage ${s.current.name} (run ${s.current.runId}, up since ${s.current.startedAt})`)
+    const instance = s.current.instance ? `, instance ${s.current.instance}` : ""
+    yield* Console.log(`stage ${s.current.name} (run ${s.current.runId}${instance}, up since ${s.current.startedAt})`)
     for (const n of s.nodes) {
       const addresses = Object.entries(n.addresses)
         .map(([net, ip]) => `${net}=${ip}`)
         .join(" ")
       yield* Console.log(`  ${n.node}\t${n.state}${n.health ? ` (${n.health})` : ""}\t${addresses}\t${n.container}`)
     }
+    for (const l of s.links)
+      yield* Console.log(`  link ${l.a} ${l.addresses[0] ?? ""} <-> ${l.b} ${l.addresses[1] ?? ""}`)
+    for (const [target, what] of Object.entries(s.impairments)) yield* Console.log(`  impaired ${target}: ${what}`)
   })
-).pipe(Command.withDescription("Show the current stage: nodes, state, addresses, health"))
-
-const connect = Command.make(
-  "connect",
-  { node: Argument.String("NODE") },
-  Effect.fn(function* ({ node }) {
-    if (!process.stdin.isTTY) {
-      yield* Console.error("stdin is not a terminal: the shell runs without a TTY and reads its commands from stdin")
-    }
-    const io = { input: process.stdin, output: process.stdout, error: process.stderr }
-    const code = yield* withStages((stages) => stages.connect(node, io))
-    if (code !== 0) return yield* exit(code ?? 1)
-  })
-).pipe(Command.withDescription("Open an interactive shell (bash, else sh) in a node of the current stage"))
-
-const exec = Command.make(
-  "exec",
-  {
-    node: Argument.String("NODE"),
-    command: Argument.String("COMMAND").pipe(
-      Argument.variadic({ min: 1 }),
-      Argument.withDescription("After --: the program and its arguments")
-    )
-  },
-  Effect.fn(function* ({ node, command }) {
-    const [program = "", ...args] = command
-    const result = yield* withStages((stages) =>
-      Effect.gen(function* () {
-        const runner = yield* stages.runner(node)
-        return yield* runner.stream(Cmd.make(program, args)).pipe(
-          Stream.runFoldEffect(
-            () => null as number | null,
-            (code, chunk) =>
-              chunk._tag === "Exit"
-                ? Effect.succeed(chunk.result.exitCode)
-                : Effect.as(
-                    Effect.sync(() => (chunk._tag === "Stdout" ? process.stdout : process.stderr).write(chunk.bytes)),
-                    code
-                  )
-          ),
-          Effect.catchTag("CommandFailed", (e) => Effect.succeed(e.result.exitCode)),
-          Effect.mapError((e) => ({ _tag: e._tag, message: `${node}: ${CommandRunner.describeError(e)}` }))
-        )
-      })
-    )
-    if (result !== 0) return yield* exit(result ?? 1)
-  })
-).pipe(
-  Command.withDescription("Run a command in a node of the current stage; exits with its exit code"),
-  Command.withExamples([{ command: "testbed stage exec client1 -- ip addr", description: "Addresses of client1" }])
-)
+).pipe(Command.withDescription("Show the current stage: nodes, state, addresses, health, links, impairments"))
 
 const prune = Command.make(
   "prune",
   {
     all: Flag.Boolean("all").pipe(
-      Flag.withDescription("Also resources of any project made by older testbed versions (no owner label)"),
+      Flag.withDescription("Also resources of older testbed versions (no owner label)"),
       Flag.withDefault(false)
     )
   },
@@ -184,9 +97,9 @@ const prune = Command.make(
     yield* Console.log(`removed ${removed.containers} containers and ${removed.networks} networks`)
   })
 ).pipe(
-  Command.withDescription(
-    "Remove this project's containers and networks that no recorded stage owns, and those of dead runs of any project"
-  )
+  Command.withDescription("Remove what no recorded stage of this project owns, and what dead runs of any project left")
 )
 
-export const stageCommand = stage.pipe(Command.withSubcommands([list, up, down, status, connect, exec, prune]))
+export const stageCommand = stage.pipe(
+  Command.withSubcommands([list, up, down, status, connect, exec, prune, impair, check, graph])
+)

@@ -179,6 +179,7 @@ export const finish = (state: State, meta: Meta): RS.ExperimentSummary => {
     output_dir: state.started?.data.outputDir ?? null,
     settings,
     matrices: matricesOf(results),
-    state_history: state.history
+    state_history: state.history,
+    ...(state.topologies.length === 0 ? {} : { topologies: state.topologies })
   }
 }

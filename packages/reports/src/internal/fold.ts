@@ -63,6 +63,7 @@ export interface State {
   unknown: number
   invalid: number
   readonly unknownTypes: Set<string>
+  readonly topologies: Array<RS.Topology>
 }
 
 export const empty = (): State => ({
@@ -76,7 +77,8 @@ export const empty = (): State => ({
   total: 0,
   unknown: 0,
   invalid: 0,
-  unknownTypes: new Set()
+  unknownTypes: new Set(),
+  topologies: []
 })
 
 /** Keeps the latest timestamp seen, so a cut-off attempt ends where the log ends. */
@@ -351,6 +353,12 @@ export const add = (state: State, event: E, matrixName?: string): void => {
       return
     case "assertion.checked":
       assertionChecked(state, event)
+      return
+    case "stage.graph":
+      state.topologies.push({
+        name: event.data.instance === undefined ? event.entityId : `${event.entityId} (${event.data.instance})`,
+        svg: event.data.svg
+      })
       return
     default:
       // Commands, environments and plugins are in the log for other observers; the summary does not need them.

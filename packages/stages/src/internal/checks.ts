@@ -1,6 +1,7 @@
 // Checks across a decoded stage that no single field's schema can make: references between networks, nodes and
 // hooks; addresses inside their subnets; bridge names the host can take. Each problem has its YAML path.
 import type { Stage } from "../Stage.ts"
+import { labProblems } from "./labChecks.ts"
 import { contains, parseAddress, parseSubnet, type Subnet } from "./ipv4.ts"
 import { isOtherUsersHome } from "./mountSource.ts"
 
@@ -94,7 +95,7 @@ const nodeProblems = (stage: Stage): Array<Problem> => {
 }
 
 export const crossCheck = (stage: Stage): Array<Problem> => {
-  const problems = [...networkProblems(stage), ...nodeProblems(stage)]
+  const problems = [...networkProblems(stage), ...nodeProblems(stage), ...labProblems(stage)]
   const networks = new Set(Object.keys(stage.networks ?? {}))
   const nodes = new Set(Object.keys(stage.nodes))
   for (const phase of ["up", "down"] as const) {

@@ -17,23 +17,22 @@ export interface Removed {
 }
 
 /** Removes containers, then networks, carrying all the given labels, except those `keep` holds on to. */
-export const removeLabelled = (
+export const removeLabelled = Effect.fn("Cleanup.removeLabelled")(function* (
   docker: Docker["Service"],
   concurrency: number,
   labels: Labels,
   keep: (l: Labels) => Effect.Effect<boolean, never, FileSystem.FileSystem | Path.Path> = () => Effect.succeed(false)
-) =>
-  Effect.gen(function* () {
-    const containers = yield* Effect.filter(yield* docker.listContainers(labels), (c) =>
-      Effect.map(keep(c.Labels), (k) => !k)
-    )
-    yield* Effect.forEach(containers, (c) => docker.removeContainer(c.Id), { concurrency, discard: true })
-    const networks = yield* Effect.filter(yield* docker.listNetworks(labels), (n) =>
-      Effect.map(keep(n.Labels ?? {}), (k) => !k)
-    )
-    yield* Effect.forEach(networks, (n) => docker.removeNetwork(n.Id), { concurrency, discard: true })
-    return { containers: containers.length, networks: networks.length } satisfies Removed
-  })
+) {
+  const containers = yield* Effect.filter(yield* docker.listContainers(labels), (c) =>
+    Effect.map(keep(c.Labels), (k) => !k)
+  )
+  yield* Effect.forEach(containers, (c) => docker.removeContainer(c.Id), { concurrency, discard: true })
+  const networks = yield* Effect.filter(yield* docker.listNetworks(labels), (n) =>
+    Effect.map(keep(n.Labels ?? {}), (k) => !k)
+  )
+  yield* Effect.forEach(networks, (n) => docker.removeNetwork(n.Id), { concurrency, discard: true })
+  return { containers: containers.length, networks: networks.length } satisfies Removed
+})
 
 /** Whether a process that can be checked from here still owns these resources (or they have no owner label). */
 export const ownerAlive = (labels: Labels) => {
@@ -65,19 +64,21 @@ export const isOrphan = Effect.fn("Cleanup.isOrphan")(function* (labels: Labels)
  * Removes the orphans of every project on the engine. Runs are judged once each (all their resources share the
  * labels that matter), so a large engine costs two list calls and one check per run.
  */
-export const removeOrphans = (docker: Docker["Service"], concurrency: number) =>
-  Effect.gen(function* () {
-    const verdicts = new Map<string, boolean>()
-    const orphan = (labels: Labels) =>
-      Effect.gen(function* () {
-        const run = labels[label.run] ?? ""
-        const known = verdicts.get(run)
-        if (known !== undefined) return known
-        const verdict = yield* isOrphan(labels)
-        verdicts.set(run, verdict)
-        return verdict
-      })
-    return yield* removeLabelled(docker, concurrency, { [label.owner]: "" }, (labels) =>
-      Effect.map(orphan(labels), (o) => !o)
-    )
-  })
+export const removeOrphans = Effect.fn("Cleanup.removeOrphans")(function* (
+  docker: Docker["Service"],
+  concurrency: number
+) {
+  const verdicts = new Map<string, boolean>()
+  const orphan = (labels: Labels) =>
+    Effect.gen(function* () {
+      const run = labels[label.run] ?? ""
+      const known = verdicts.get(run)
+      if (known !== undefined) return known
+      const verdict = yield* isOrphan(labels)
+      verdicts.set(run, verdict)
+      return verdict
+    })
+  return yield* removeLabelled(docker, concurrency, { [label.owner]: "" }, (labels) =>
+    Effect.map(orphan(labels), (o) => !o)
+  )
+})

@@ -1,7 +1,7 @@
 // Mapping of dockerode's callback/promise world onto typed Effect failures, shared by the Docker service.
 import type Dockerode from "dockerode"
 import { Effect } from "effect"
-import type { ContainerSpec } from "../Docker.ts"
+import type { ContainerSpec, NetworkSpec } from "../Docker.ts"
 import { DockerFailed, DockerUnavailable } from "../StageError.ts"
 
 export interface EngineError {
@@ -109,6 +109,27 @@ export const containerOptions = (spec: ContainerSpec): Dockerode.ContainerCreate
           EndpointsConfig: {
             [spec.network.name]: spec.network.address ? { IPAMConfig: { IPv4Address: spec.network.address } } : {}
           }
+        }
+      }
+    : {})
+})
+
+/** The engine's create options for a bridge network. */
+export const networkOptions = (spec: NetworkSpec): Dockerode.NetworkCreateOptions => ({
+  Name: spec.name,
+  Driver: "bridge",
+  CheckDuplicate: true,
+  Internal: spec.internal ?? false,
+  Labels: { ...spec.labels },
+  Options: {
+    ...spec.options,
+    ...(spec.bridgeName ? { "com.docker.network.bridge.name": spec.bridgeName } : {})
+  },
+  ...(spec.subnet
+    ? {
+        IPAM: {
+          Driver: "default",
+          Config: [{ Subnet: spec.subnet, ...(spec.gateway ? { Gateway: spec.gateway } : {}) }]
         }
       }
     : {})

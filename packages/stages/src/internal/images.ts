@@ -48,10 +48,25 @@ export const build = Effect.fn("Images.build")(function* (options: {
   })
 }, Effect.scoped)
 
+/** One tag: used when present (unless `rebuild`), else built from its context, else `ImageNotFound`. */
+const ensureOne = Effect.fn("Images.ensureOne")(function* (
+  tag: string,
+  node: string,
+  context: string | undefined,
+  spec: { readonly dockerfile?: string } | undefined,
+  rebuild: boolean
+) {
+  const docker = yield* Docker
+  if (!rebuild || context === undefined) {
+    if (yield* docker.imageExists(tag)) return
+  }
+  if (context === undefined) return yield* new ImageNotFound({ image: tag, node })
+  yield* build({ context, dockerfile: spec?.dockerfile ?? "Dockerfile", tag })
+})
+
 /** Makes sure every node's image exists, building each missing tag once; `rebuild` builds all that can be. */
 export const ensure = Effect.fn("Images.ensure")(function* (loaded: Loaded, rebuild: boolean) {
   const path = yield* Path.Path
-  const docker = yield* Docker
   const byTag = new Map<
     string,
     { readonly node: string; readonly build: { context: string; dockerfile?: string } | undefined }
@@ -65,17 +80,7 @@ export const ensure = Effect.fn("Images.ensure")(function* (loaded: Loaded, rebu
   yield* Effect.forEach(
     [...byTag],
     ([tag, { node, build: spec }]) =>
-      Effect.gen(function* () {
-        if (!rebuild || spec === undefined) {
-          if (yield* docker.imageExists(tag)) return
-        }
-        if (spec === undefined) return yield* new ImageNotFound({ image: tag, node })
-        yield* build({
-          context: path.resolve(loaded.baseDir, spec.context),
-          dockerfile: spec.dockerfile ?? "Dockerfile",
-          tag
-        })
-      }),
+      ensureOne(tag, node, spec === undefined ? undefined : path.resolve(loaded.baseDir, spec.context), spec, rebuild),
     { concurrency: 2, discard: true }
   )
 })

@@ -20,7 +20,9 @@ export interface Subnet {
   readonly prefix: number
 }
 
-const format = (value: number) => [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join(".")
+/** The dotted quad of a 32-bit value. */
+export const formatAddress = (value: number): string =>
+  [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join(".")
 
 /** A subnet `a.b.c.d/n` (n 0–32, no host bits set), or the reason it is not one. */
 export const parseSubnet = (text: string): Subnet | string => {
@@ -32,7 +34,7 @@ export const parseSubnet = (text: string): Subnet | string => {
   if (prefix > 32) return `prefix /${prefix} is longer than 32 bits`
   // Unsigned arithmetic: bit operators would turn 10.0.0.0 and up into negative numbers.
   const network = address - (address % 2 ** (32 - prefix))
-  if (network !== address) return `host bits are set: the subnet is ${format(network)}/${prefix}`
+  if (network !== address) return `host bits are set: the subnet is ${formatAddress(network)}/${prefix}`
   return { network, prefix }
 }
 

@@ -5,7 +5,7 @@
 // `stage.lock.break`, which checks again that the same dead lock is still there before removing it. Waiting is
 // bounded: past the deadline the caller gets `StageBusy`, naming the holder.
 import { randomUUID } from "node:crypto"
-import { Clock, Duration, Effect, FileSystem, Path, Schedule, Schema } from "effect"
+import { Clock, Duration, Effect, FileSystem, Path, Ref, Schedule, Schema } from "effect"
 import { StageBusy, StateFileFailed } from "../StageError.ts"
 import * as Owner from "./owner.ts"
 
@@ -96,40 +96,59 @@ const busy = (stateDir: string, holder: Holder | undefined, waited: Duration.Dur
   })
 }
 
+/** Tries every 100 ms until the lock is ours, breaking a dead holder's; `StageBusy` past the deadline. */
+const acquire = Effect.fn("StageLock.acquire")(function* (
+  files: { readonly lock: string; readonly breaker: string },
+  holder: Holder,
+  stateDir: string,
+  timeout: Duration.Duration
+) {
+  const last = yield* Ref.make<Holder | undefined>(undefined)
+  const once = Effect.gen(function* () {
+    const attempt = yield* tryCreate(files.lock, holder)
+    if (attempt._tag === "Acquired") return true
+    yield* Ref.set(last, attempt.holder)
+    if (yield* isDead(attempt.holder)) yield* breakDead(files.lock, files.breaker, attempt.holder)
+    return false
+  })
+  yield* once.pipe(
+    Effect.repeat({ until: (acquired) => acquired, schedule: Schedule.spaced("100 millis") }),
+    Effect.timeoutOrElse({
+      duration: timeout,
+      orElse: () => Effect.flatMap(Ref.get(last), (holder) => Effect.fail(busy(stateDir, holder, timeout)))
+    })
+  )
+})
+
+/** Who we are, in the lock file: owner identity, a token only this holder has, the operation, since when. */
+const holderFor = Effect.fn("StageLock.holder")(function* (operation: string) {
+  return {
+    owner: Owner.format(yield* Owner.of()),
+    token: randomUUID(),
+    operation,
+    since: new Date(yield* Clock.currentTimeMillis).toISOString()
+  } satisfies Holder
+})
+
 /** Runs `effect` holding the project's stage lock; the lock is released when it ends, however it ends. */
-export const withLock = <A, E, R>(
+export const withLock = Effect.fn("StageLock.withLock")(function* <A, E, R>(
   options: LockOptions,
   effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | StageBusy | StateFileFailed, R | FileSystem.FileSystem | Path.Path> =>
-  Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
-    const { breaker, lock } = files(path, options.stateDir)
-    const timeout = options.timeout ?? Duration.minutes(2)
-    yield* fs
-      .makeDirectory(options.stateDir, { recursive: true })
-      .pipe(Effect.mapError((e) => new StateFileFailed({ path: options.stateDir, reason: e.message })))
-    const holder: Holder = {
-      owner: Owner.format(yield* Owner.of()),
-      token: randomUUID(),
-      operation: options.operation,
-      since: new Date(yield* Clock.currentTimeMillis).toISOString()
-    }
-    let last: Holder | undefined
-    const acquire = Effect.gen(function* () {
-      const attempt = yield* tryCreate(lock, holder)
-      if (attempt._tag === "Acquired") return true
-      last = attempt.holder
-      if (yield* isDead(attempt.holder)) yield* breakDead(lock, breaker, attempt.holder)
-      return false
-    }).pipe(
-      Effect.repeat({ until: (acquired) => acquired, schedule: Schedule.spaced("100 millis") }),
-      Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(busy(options.stateDir, last, timeout)) })
-    )
-    const release = readHolder(fs, lock).pipe(
-      Effect.flatMap((now) => (now?.token === holder.token ? Effect.ignore(fs.remove(lock)) : Effect.void))
-    )
-    // Waiting stays interruptible (Ctrl-C); the release runs whatever happens and removes only a lock with our
-    // token, so an interrupt landing just after the lock was linked cannot leave it behind.
-    return yield* Effect.andThen(acquire, effect).pipe(Effect.ensuring(release))
-  })
+): Effect.fn.Return<A, E | StageBusy | StateFileFailed, R | FileSystem.FileSystem | Path.Path> {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const lockFiles = files(path, options.stateDir)
+  yield* fs
+    .makeDirectory(options.stateDir, { recursive: true })
+    .pipe(Effect.mapError((e) => new StateFileFailed({ path: options.stateDir, reason: e.message })))
+  const holder = yield* holderFor(options.operation)
+  const release = readHolder(fs, lockFiles.lock).pipe(
+    Effect.flatMap((now) => (now?.token === holder.token ? Effect.ignore(fs.remove(lockFiles.lock)) : Effect.void))
+  )
+  // Waiting stays interruptible (Ctrl-C); the release runs whatever happens and removes only a lock with our
+  // token, so an interrupt landing just after the lock was linked cannot leave it behind.
+  return yield* Effect.andThen(
+    acquire(lockFiles, holder, options.stateDir, options.timeout ?? Duration.minutes(2)),
+    effect
+  ).pipe(Effect.ensuring(release))
+})

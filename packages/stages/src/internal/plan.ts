@@ -17,7 +17,9 @@ export const label = {
   /** The state directory whose record keeps the run (absent for ephemeral runs). */
   state: "testbed.state",
   /** `process`: the run dies with its owner, recorded or not. */
-  lifetime: "testbed.lifetime"
+  lifetime: "testbed.lifetime",
+  /** The instance (`--instance NAME`) a resource belongs to; absent for the project's one stage. */
+  instance: "testbed.instance"
 } as const
 
 export interface Plan {
@@ -45,78 +47,100 @@ const short = (runId: string) => runId.replaceAll("-", "").slice(0, 8)
 const nanos = (ms: number) => Math.round(ms * 1_000_000)
 const toMs = (d: Duration.Duration) => Duration.toMillis(d)
 
-export const make = (
-  loaded: Loaded,
-  namespace: string,
-  runId: string,
-  path: Path.Path,
-  options: {
-    readonly home: string
-    /** Owner, state and lifetime labels (see cleanup.ts). */
-    readonly ownership?: Readonly<Record<string, string>>
-  }
-): Plan => {
-  const { stage, baseDir } = loaded
+export interface PlanOptions {
+  readonly home: string
+  readonly instance?: string | undefined
+  /** Owner, state and lifetime labels (see cleanup.ts). */
+  readonly ownership?: Readonly<Record<string, string>>
+}
+
+/** What every name of one run is derived from. */
+interface Naming {
+  readonly loaded: Loaded
+  readonly labels: Readonly<Record<string, string>>
+  /** Container and network names start with it: the stage's name, and its instance's. */
+  readonly prefix: string
+  readonly networkName: (network: string) => string
+  readonly bridgeOf: (network: string) => string
+}
+
+const naming = (loaded: Loaded, namespace: string, runId: string, options: PlanOptions): Naming => {
+  const { stage } = loaded
   const labels = {
     ...options.ownership,
     [label.namespace]: namespace,
     [label.stage]: stage.name,
-    [label.run]: runId
+    [label.run]: runId,
+    ...(options.instance === undefined ? {} : { [label.instance]: options.instance })
   }
-  const networkName = (net: string) => `${stage.name}-${net}-${short(runId)}`
-  // At most 15 characters (IFNAMSIZ); unique per run so a stale bridge never collides.
-  const bridgeOf = (net: string) =>
-    stage.networks?.[net]?.driverOptions?.[bridgeNameOption] ??
-    `tb${createHash("sha256").update(`${namespace}/${stage.name}/${net}/${runId}`).digest("hex").slice(0, 11)}`
-  const networks = Object.entries(stage.networks ?? {}).map(([name, network]) => ({
+  const prefix = options.instance === undefined ? stage.name : `${stage.name}-${options.instance}`
+  return {
+    loaded,
+    labels,
+    prefix,
+    networkName: (net) => `${prefix}-${net}-${short(runId)}`,
+    // At most 15 characters (IFNAMSIZ); unique per run so a stale bridge never collides.
+    bridgeOf: (net) =>
+      stage.networks?.[net]?.driverOptions?.[bridgeNameOption] ??
+      `tb${createHash("sha256").update(`${namespace}/${stage.name}/${net}/${runId}`).digest("hex").slice(0, 11)}`
+  }
+}
+
+const networkPlans = (n: Naming): Plan["networks"] =>
+  Object.entries(n.loaded.stage.networks ?? {}).map(([name, network]) => ({
     name,
     spec: {
-      name: networkName(name),
+      name: n.networkName(name),
       subnet: network.subnet,
       gateway: network.gateway,
       internal: network.internal,
-      bridgeName: bridgeOf(name),
+      bridgeName: n.bridgeOf(name),
       options: network.driverOptions ?? {},
-      labels: { ...labels, [label.network]: name }
+      labels: { ...n.labels, [label.network]: name }
     } satisfies NetworkSpec
   }))
+
+const healthcheckOf = (node: Node): ContainerSpec["healthcheck"] => {
+  const hc = node.healthcheck
+  if (hc === undefined) return undefined
+  return {
+    test: hc.test,
+    ...(hc.interval ? { intervalNs: nanos(toMs(hc.interval)) } : {}),
+    ...(hc.timeout ? { timeoutNs: nanos(toMs(hc.timeout)) } : {}),
+    ...(hc.retries !== undefined ? { retries: hc.retries } : {})
+  }
+}
+
+const nodePlan = (n: Naming, name: string, node: Node, binds: ReadonlyArray<string>, runId: string) => {
+  const [first, ...extra] = node.networks ?? []
+  const spec: ContainerSpec = {
+    name: `${n.prefix}-${name}-${short(runId)}`,
+    image: imageOf(n.loaded.stage.name, name, node),
+    labels: { ...n.labels, [label.node]: name },
+    env: Object.entries(node.env ?? {}).map(([k, v]) => `${k}=${v}`),
+    cmd: node.command,
+    workingDir: node.workingDir,
+    hostname: node.hostname ?? name,
+    tty: node.tty,
+    capAdd: node.capabilities,
+    sysctls: node.sysctls,
+    binds,
+    healthcheck: healthcheckOf(node),
+    network: first ? { name: n.networkName(first.network), address: first.address } : undefined
+  }
+  return { name, node, spec, extra: extra.map((a) => ({ network: n.networkName(a.network), address: a.address })) }
+}
+
+export const make = (loaded: Loaded, namespace: string, runId: string, path: Path.Path, options: PlanOptions): Plan => {
+  const n = naming(loaded, namespace, runId, options)
   const mountSources: Array<string> = []
-  const nodes = Object.entries(stage.nodes).map(([name, node]) => {
-    const [first, ...extra] = node.networks ?? []
+  const nodes = Object.entries(loaded.stage.nodes).map(([name, node]) => {
     const binds = (node.mounts ?? []).map((mount) => {
-      const source = mountSource(path, baseDir, mount.source, options.home)
+      const source = mountSource(path, loaded.baseDir, mount.source, options.home)
       mountSources.push(source)
       return `${source}:${mount.target}${mount.readOnly ? ":ro" : ""}`
     })
-    const hc = node.healthcheck
-    const spec: ContainerSpec = {
-      name: `${stage.name}-${name}-${short(runId)}`,
-      image: imageOf(stage.name, name, node),
-      labels: { ...labels, [label.node]: name },
-      env: Object.entries(node.env ?? {}).map(([k, v]) => `${k}=${v}`),
-      cmd: node.command,
-      workingDir: node.workingDir,
-      hostname: node.hostname ?? name,
-      tty: node.tty,
-      capAdd: node.capabilities,
-      sysctls: node.sysctls,
-      binds,
-      healthcheck: hc
-        ? {
-            test: hc.test,
-            ...(hc.interval ? { intervalNs: nanos(toMs(hc.interval)) } : {}),
-            ...(hc.timeout ? { timeoutNs: nanos(toMs(hc.timeout)) } : {}),
-            ...(hc.retries !== undefined ? { retries: hc.retries } : {})
-          }
-        : undefined,
-      network: first ? { name: networkName(first.network), address: first.address } : undefined
-    }
-    return {
-      name,
-      node,
-      spec,
-      extra: extra.map((a) => ({ network: networkName(a.network), address: a.address }))
-    }
+    return nodePlan(n, name, node, binds, runId)
   })
-  return { runId, labels, networks, nodes, mountSources, bridgeOf }
+  return { runId, labels: n.labels, networks: networkPlans(n), nodes, mountSources, bridgeOf: n.bridgeOf }
 }
