@@ -147,7 +147,8 @@ export function* chunks(s: ExperimentSummary): Generator<string> {
   yield head(`${s.experiment_name ?? s.experiment_id} — testbed report`, { source: filterScriptSource })
   yield top(s)
   yield `${Matrices.section(s, (test) => anchors.get(test))}\n`
-  yield `${topologySection(s)}\n`
+  const topology = topologySection(s)
+  if (topology !== "") yield `${topology}\n`
   yield* testsSection(s, list)
   yield `\n${timelineSection(s)}\n`
   yield* servicesSection(s)
