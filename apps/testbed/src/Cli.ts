@@ -10,6 +10,7 @@ import { replay } from "./commands/replay.ts"
 import { report } from "./commands/report.ts"
 import { runCommand } from "./commands/run.ts"
 import { stageCommand } from "./commands/stage.ts"
+import { Debug } from "./ExitCode.ts"
 
 export const version: string = packageJson.version
 
@@ -17,7 +18,8 @@ export const root = Command.make("testbed").pipe(
   Command.withDescription(
     "Test networked systems and protocol implementations: experiments, TCP record/replay, MQTT fleets, Docker stages, reports."
   ),
-  Command.withSubcommands([fleet, plugins, replay, report, runCommand, stageCommand])
+  Command.withSubcommands([fleet, plugins, replay, report, runCommand, stageCommand]),
+  Command.withGlobalFlags([Debug])
 )
 
 /** Runs the command tree on the given argv (without the node and script paths). */

@@ -64,7 +64,7 @@ export const run = (
     let stoppedBy: string | undefined
     for (const input of commands) {
       // Ids are fixed up front so skipped steps are reported under the id they would have run with.
-      const command = Command.withId(input)
+      const command = yield* Command.withId(input)
       if (stoppedBy !== undefined) {
         steps.push({
           commandId: command.id,

@@ -3,11 +3,12 @@
  * variable that is not given is an error naming it, never an empty string. Parameters are checked by a Schema
  * before rendering, and `shquote` quotes a value for `sh`.
  */
-import { Effect, Result, Schema, SchemaIssue } from "effect"
+import { Effect, Result, Runtime, Schema, SchemaIssue } from "effect"
 import { CommandLine } from "effect/process"
 import nunjucks from "nunjucks"
 import * as Command from "./Command.ts"
 import { referencedPaths } from "./internal/templateVariables.ts"
+import { ExitCode } from "@testbed/events"
 
 /** The template or its parameters are wrong: nothing was rendered. */
 export class TemplateInvalid extends Schema.TaggedError<TemplateInvalid>()("TemplateInvalid", {
@@ -15,7 +16,14 @@ export class TemplateInvalid extends Schema.TaggedError<TemplateInvalid>()("Temp
   /** The parameter at fault (a path such as `port` or `hosts[1]`), when there is one. */
   variable: Schema.optionalKey(Schema.String),
   reason: Schema.String
-}) {}
+}) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
+  override get message(): string {
+    return `template ${this.template}: ${this.variable === undefined ? "" : `${this.variable}: `}${this.reason}`
+  }
+}
 
 /** Rendering stopped: a variable was not given, or a filter failed. */
 export class TemplateRenderFailed extends Schema.TaggedError<TemplateRenderFailed>()("TemplateRenderFailed", {
@@ -23,7 +31,14 @@ export class TemplateRenderFailed extends Schema.TaggedError<TemplateRenderFaile
   /** The variable (or attribute path) that was undefined, when known. */
   variable: Schema.optionalKey(Schema.String),
   reason: Schema.String
-}) {}
+}) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
+  override get message(): string {
+    return `template ${this.template}: ${this.variable === undefined ? "" : `${this.variable}: `}${this.reason}`
+  }
+}
 
 export type TemplateError = TemplateInvalid | TemplateRenderFailed
 

@@ -3,15 +3,19 @@
  * interpolated as Python's configparser does: `%%` is `%`, `%(key)s` another key), or the same sections in YAML
  * (no interpolation); testbed's extra keys are optional in both. `MQTT_BROKER` and `CLIENT_ID` override.
  */
-import { Duration, Effect, FileSystem, Option, Schema } from "effect"
+import { Duration, Effect, FileSystem, Option, Runtime, Schema } from "effect"
 import { parse as parseYaml } from "yaml"
 import * as Ini from "./internal/ini.ts"
 import { defaultTopics, type Topics } from "./Protocol.ts"
+import { ExitCode } from "@testbed/events"
 
 export class ConfigInvalid extends Schema.TaggedError<ConfigInvalid>()("ConfigInvalid", {
   path: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `${this.path}: ${this.reason}`
   }

@@ -6,8 +6,9 @@
  * certificates that do not verify fail the first connection at once: waiting would not heal them.
  */
 import { readFileSync } from "node:fs"
-import { Deferred, Duration, Effect, Queue, Redacted, Schema, type Scope } from "effect"
+import { Deferred, Duration, Effect, Queue, Redacted, Runtime, Schema, type Scope } from "effect"
 import { connect, type IClientOptions, type MqttClient } from "mqtt"
+import { ExitCode } from "@testbed/events"
 
 export interface Tls {
   readonly caFile?: string
@@ -43,6 +44,9 @@ export class BrokerUnreachable extends Schema.TaggedError<BrokerUnreachable>()("
   url: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `cannot reach the MQTT broker at ${this.url}: ${this.reason}`
   }
@@ -53,6 +57,9 @@ export class AuthRefused extends Schema.TaggedError<AuthRefused>()("AuthRefused"
   url: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `the MQTT broker at ${this.url} refused the connection: ${this.reason} (check the user name and password)`
   }
@@ -61,7 +68,14 @@ export class AuthRefused extends Schema.TaggedError<AuthRefused>()("AuthRefused"
 export class PublishFailed extends Schema.TaggedError<PublishFailed>()("PublishFailed", {
   topic: Schema.String,
   reason: Schema.String
-}) {}
+}) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
+  override get message(): string {
+    return `cannot publish on ${this.topic}: ${this.reason}`
+  }
+}
 
 export type ConnectFailed = BrokerUnreachable | AuthRefused
 

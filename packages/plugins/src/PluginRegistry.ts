@@ -5,8 +5,8 @@
  */
 import { createRequire } from "node:module"
 import { pathToFileURL } from "node:url"
-import { EventBus } from "@testbed/events"
-import { Context, Duration, Effect, FileSystem, Layer, Option, Path, Schema } from "effect"
+import { EventBus, ExitCode } from "@testbed/events"
+import { Context, Duration, Effect, FileSystem, Layer, Option, Path, Runtime, Schema } from "effect"
 import * as Builtins from "./Builtins.ts"
 import { type EnvironmentPlugin, EnvironmentPluginShape } from "./EnvironmentPlugin.ts"
 import * as LocalhostEnvironment from "./LocalhostEnvironment.ts"
@@ -18,6 +18,9 @@ export class PluginNotFound extends Schema.TaggedError<PluginNotFound>()("Plugin
   name: Schema.String,
   known: Schema.Array(Schema.String)
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `no ${this.kind} plugin named "${this.name}" (known: ${this.known.join(", ")})`
   }
@@ -28,6 +31,9 @@ export class PluginInvalid extends Schema.TaggedError<PluginInvalid>()("PluginIn
   field: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `invalid plugin in ${this.source}: ${this.field === "" ? "" : `${this.field}: `}${this.reason}`
   }

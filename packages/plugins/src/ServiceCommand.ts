@@ -4,13 +4,17 @@
  * @testbed/commands' `Template` (nunjucks; an undefined name is an error; `shquote`), and no shell is involved.
  */
 import { type Command, Template } from "@testbed/commands"
-import { Effect, Schema } from "effect"
+import { Effect, Runtime, Schema } from "effect"
 import { type CommandTemplate, type ParameterSpec, ParameterValue } from "./ServicePlugin.ts"
+import { ExitCode } from "@testbed/events"
 
 export class TemplateFailed extends Schema.TaggedError<TemplateFailed>()("TemplateFailed", {
   template: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return this.reason
   }

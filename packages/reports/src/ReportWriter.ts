@@ -4,8 +4,8 @@
  * same bytes for the same `generatedAt`.
  */
 import { randomUUID } from "node:crypto"
-import { Effect, Exit, FileSystem, Schema, SchemaTransformation } from "effect"
-import { EventLog } from "@testbed/events"
+import { Effect, Exit, FileSystem, Runtime, Schema, SchemaTransformation } from "effect"
+import { EventLog, ExitCode } from "@testbed/events"
 import * as Collector from "./Collector.ts"
 import * as CtrfReport from "./CtrfReport.ts"
 import * as HtmlReport from "./HtmlReport.ts"
@@ -69,6 +69,9 @@ export class ReportWriteFailed extends Schema.TaggedError<ReportWriteFailed>()("
   path: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `cannot write ${this.path}: ${this.reason}`
   }
@@ -79,6 +82,9 @@ export class EventLogUnreadable extends Schema.TaggedError<EventLogUnreadable>()
   path: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `cannot read the event log ${this.path}: ${this.reason}`
   }

@@ -3,7 +3,7 @@
  * or a path (a stage.yaml, a compose file, or a folder holding one). The current stage is recorded in
  * `.testbed/stage.json`.
  */
-import { EventBus } from "@testbed/events"
+import { EventBus, ExitCode } from "@testbed/events"
 import { Command as Cmd, CommandRunner } from "@testbed/commands"
 import { Docker, Stages } from "@testbed/stages"
 import { Console, Effect, Layer, Option, Stream } from "effect"
@@ -28,22 +28,9 @@ const stage = Command.make("stage").pipe(
 const exit = (code: number, message?: string) =>
   Effect.fail(new ExitWith(message === undefined ? { code } : { code, message }))
 
-/**
- * Exit codes: 2 for a definition or name the user must fix, 3 when the engine is not reachable, 75 (EX_TEMPFAIL)
- * when another up/down/prune of the project held its lock too long, else 1.
- */
-const exitCodeOf = (tag: string): number =>
-  ["InvalidStageName", "StageNotFound", "StageInvalid", "ComposeUnsupported"].includes(tag)
-    ? 2
-    : tag === "DockerUnavailable"
-      ? 3
-      : tag === "StageBusy"
-        ? 75
-        : 1
-
-const withStages = <A, E extends { readonly _tag: string; readonly message: string }>(
-  f: (stages: Stages.Stages["Service"]) => Effect.Effect<A, E>
-) =>
+// Errors carry their exit codes (2 for a definition or name to fix, 3 for an unreachable engine, 75 for a busy
+// project lock): `bin.ts` says them in one line.
+const withStages = <A, E>(f: (stages: Stages.Stages["Service"]) => Effect.Effect<A, E>) =>
   Effect.gen(function* () {
     const { catalog, stateDir } = yield* stage
     return yield* Stages.Stages.use(f).pipe(
@@ -53,11 +40,7 @@ const withStages = <A, E extends { readonly _tag: string; readonly message: stri
         )
       )
     )
-  }).pipe(
-    Effect.catch((error: { readonly _tag: string; readonly message: string }) =>
-      error._tag === "ExitWith" ? Effect.fail(error) : exit(exitCodeOf(error._tag), error.message)
-    )
-  )
+  })
 
 const list = Command.make(
   "list",
@@ -160,7 +143,9 @@ const exec = Command.make(
                   )
           ),
           Effect.catchTag("CommandFailed", (e) => Effect.succeed(e.result.exitCode)),
-          Effect.mapError((e) => ({ _tag: e._tag, message: `${node}: ${CommandRunner.describeError(e)}` }))
+          Effect.mapError(
+            (e) => new ExitWith({ code: ExitCode.ofError(e), message: `${node}: ${CommandRunner.describeError(e)}` })
+          )
         )
       })
     )
