@@ -8,7 +8,7 @@
  */
 import { randomBytes } from "node:crypto"
 import { type Command, CommandRunner } from "@testbed/commands"
-import { EventBus } from "@testbed/events"
+import { EventBus, Ids } from "@testbed/events"
 import { Duration, Effect, Latch, Option, type Redacted, type Scope } from "effect"
 import * as CommandEnvironment from "./CommandEnvironment.ts"
 import { type AgentState, makeAgentState } from "./internal/agentState.ts"
@@ -81,8 +81,6 @@ export interface Agent {
   readonly awaitAcknowledged: Effect.Effect<void>
 }
 
-const randomSuffix = (): string => Math.random().toString(36).slice(2, 10)
-
 const environmentOf = (options: AgentOptions): Record<string, string> =>
   CommandEnvironment.forCommands(options.environment ?? process.env, {
     pass: options.passEnv,
@@ -117,7 +115,7 @@ export const start = Effect.fn("Agent.start")(function* (
   if (options.signing._tag === "Compat") yield* Effect.logWarning(`agent: ${Security.compatWarning}`)
   const topics = options.topics ?? Protocol.defaultTopics
   const session = randomBytes(12).toString("hex")
-  const mqttClientId = `testbed-agent-${options.ids[0] ?? "none"}-${randomSuffix()}`
+  const mqttClientId = `testbed-agent-${options.ids[0] ?? "none"}-${yield* Ids.token(8)}`
   const connection = yield* MqttConnection.make({
     ...options.connection,
     clientId: mqttClientId,

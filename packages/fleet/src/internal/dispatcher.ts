@@ -1,7 +1,7 @@
 // The operator's single inbound fiber: registrations and acks, answers matched to waiting steps, running
 // notices, lost agents (with a grace period, so a broker restart fails nothing), command loader messages, the
 // feedback file, and resends after a reconnect. In signed mode nothing unsigned changes what it believes.
-import { EventBus, ExitCode } from "@testbed/events"
+import { EventBus, ExitCode, Ids } from "@testbed/events"
 import {
   Clock,
   Deferred,
@@ -350,7 +350,7 @@ export const makeDispatcher = Effect.fn("Operator.makeDispatcher")(function* (
     if (Result.isFailure(verdict)) {
       return yield* Effect.logWarning(`operator: refused a loader command (${verdict.failure})`)
     }
-    const base = message.command_id ?? `loader-${now.toString(36)}-${Math.random().toString(36).slice(2, 6)}`
+    const base = message.command_id ?? `loader-${now.toString(36)}-${yield* Ids.token(4)}`
     if (loaderSeen.has(base)) return yield* Effect.logWarning("operator: refused a replayed loader command")
     loaderSeen.add(base)
     const targets = message.client_id.toLowerCase() === "all" ? [...registered] : [message.client_id]
