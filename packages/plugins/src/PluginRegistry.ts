@@ -146,7 +146,7 @@ export const load = Effect.fn("PluginRegistry.load")(function* (options: LoadOpt
   const bus = yield* Effect.serviceOption(EventBus.EventBus)
   const services: Array<Registered<ServicePlugin>> = Builtins.services.map((plugin) => ({ plugin, source: "builtin" }))
   const environments: Array<Registered<EnvironmentPlugin>> = [
-    { plugin: LocalhostEnvironment.plugin, source: "builtin" }
+    { plugin: LocalhostEnvironment.make(), source: "builtin" }
   ]
 
   const emit = (type: string, data: Record<string, unknown>, entityId: string) =>
