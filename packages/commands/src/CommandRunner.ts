@@ -9,6 +9,8 @@ import * as Command from "./Command.ts"
 import { type CommandError, CommandFailed, CommandTimedOut } from "./CommandError.ts"
 import type { CommandResult, OutputChunk } from "./CommandResult.ts"
 import type * as OutputCapture from "./OutputCapture.ts"
+// A cycle, on purpose: `layerTest` is the scripted runner, built by `make` below; nothing runs at import time.
+import * as ScriptedRunner from "./ScriptedRunner.ts"
 
 export class CommandRunner extends Context.Service<
   CommandRunner,
@@ -23,7 +25,13 @@ export class CommandRunner extends Context.Service<
     /** Runs one attempt, emitting every output byte as it arrives and ending with the result. */
     readonly stream: (command: Command.Command) => Stream.Stream<OutputChunk, CommandError>
   }
->()("@testbed/commands/CommandRunner") {}
+>()("@testbed/commands/CommandRunner") {
+  /**
+   * A runner that starts nothing, for unit tests: each command's outcome comes from `script`, ends on the Clock,
+   * and is recorded (`ScriptedRunner.ran`). See `ScriptedRunner`.
+   */
+  static readonly layerTest = (script: ScriptedRunner.Script) => ScriptedRunner.layer(script)
+}
 
 /** A validated command: its id is known. */
 export type ValidCommand = Command.Command & { readonly id: string }
