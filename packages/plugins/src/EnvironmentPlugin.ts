@@ -88,6 +88,11 @@ export interface Environment {
    * aimed at a service runs where that service runs; undefined falls back to `runner`.
    */
   readonly runnerOf?: ((service: string) => CommandRunner.CommandRunner["Service"] | undefined) | undefined
+  /**
+   * Whether a service listens on its port, for environments that know better than a probe from this machine
+   * could (the fake environment of tests); without it, readiness probes the port itself.
+   */
+  readonly isListening?: ((service: string, port: number) => Effect.Effect<boolean>) | undefined
 }
 
 /** A service of the test, as an environment that builds nodes per service needs to know it. */
