@@ -1,0 +1,179 @@
+// A Docker engine in memory, for unit tests of what drives the engine (bringing stages up and down, cleaning up
+// after failures and interrupts): networks, containers and images with labels and label filters, addresses on
+// networks, a subnet or name taken twice refused as a conflict. Commands run in a container (`exec`, readiness
+// probes, hooks) answer what a script says, on Effect's clock. Nothing is started; no process, no network.
+import { Duration, Effect, Option } from "effect"
+import type { ContainerSpec, Docker, EngineError, ExecSpec, NetworkSpec } from "../Docker.ts"
+import type { ExecSink } from "./exec.ts"
+import { DockerFailed, NetworkConflict } from "../StageError.ts"
+
+/** What a command run in a container does: its exit code and output, after `duration` on the Clock. */
+export interface ExecOutcome {
+  readonly exitCode?: number | null | undefined
+  readonly stdout?: string | undefined
+  readonly stderr?: string | undefined
+  readonly duration?: Duration.Input | undefined
+}
+
+export interface MemoryOptions {
+  /** Images present from the start (others appear when built). */
+  readonly images?: ReadonlyArray<string> | undefined
+  /** The outcome of a command run in a container (by the container's name); default: exit 0 at once. */
+  readonly exec?: ((container: string, cmd: ReadonlyArray<string>) => ExecOutcome) | undefined
+}
+
+interface Network {
+  readonly id: string
+  readonly spec: NetworkSpec
+}
+
+interface Container {
+  readonly id: string
+  readonly spec: ContainerSpec
+  running: boolean
+  readonly networks: Map<string, { readonly networkId: string; readonly address: string }>
+}
+
+type Labels = Readonly<Record<string, string>>
+
+/** Every given label is there; an empty value asks only for the label's presence (as the engine's filter). */
+const hasLabels = (have: Labels, want: Labels): boolean =>
+  Object.entries(want).every(([key, value]) => (value === "" ? key in have : have[key] === value))
+
+const encoder = new TextEncoder()
+
+export const make = (options: MemoryOptions = {}): Docker["Service"] => {
+  const images = new Set(options.images ?? [])
+  const networks = new Map<string, Network>()
+  const containers = new Map<string, Container>()
+  let serial = 0
+  const nextId = (kind: string) => `${kind}${(++serial).toString(16).padStart(12, "0")}`
+  const missing = (operation: string, what: string) =>
+    Effect.fail(new DockerFailed({ operation, reason: `no such ${what}`, statusCode: 404 }))
+
+  const findNetwork = (nameOrId: string) =>
+    Option.fromNullishOr([...networks.values()].find((n) => n.id === nameOrId || n.spec.name === nameOrId))
+
+  const attach = (container: Container, network: Network, address: string | undefined) =>
+    container.networks.set(network.spec.name, {
+      networkId: network.id,
+      address: address ?? `172.31.${networks.size}.${container.networks.size + 2}`
+    })
+
+  const createNetwork = (spec: NetworkSpec) =>
+    Effect.suspend(() => {
+      const taken = [...networks.values()].find(
+        (n) => n.spec.name === spec.name || (spec.subnet !== undefined && n.spec.subnet === spec.subnet)
+      )
+      if (taken !== undefined) {
+        return Effect.fail(
+          new NetworkConflict({
+            network: spec.name,
+            ...(spec.subnet ? { subnet: spec.subnet } : {}),
+            reason: `conflicts with network ${taken.spec.name}`
+          })
+        )
+      }
+      const network = { id: nextId("n"), spec }
+      networks.set(network.id, network)
+      return Effect.succeed(network.id)
+    })
+
+  const createContainer = (spec: ContainerSpec) =>
+    Effect.suspend(() => {
+      if (!images.has(spec.image)) return missing("container create", `image ${spec.image}`)
+      const container: Container = { id: nextId("c"), spec, running: false, networks: new Map() }
+      if (spec.network !== undefined) {
+        const network = findNetwork(spec.network.name)
+        if (Option.isNone(network)) return missing("container create", `network ${spec.network.name}`)
+        attach(container, network.value, spec.network.address)
+      }
+      containers.set(container.id, container)
+      return Effect.succeed(container.id)
+    })
+
+  const summary = (c: Container) => ({
+    Id: c.id,
+    Names: [`/${c.spec.name}`],
+    Image: c.spec.image,
+    State: c.running ? "running" : "created",
+    Status: c.running ? "Up" : "Created",
+    Labels: { ...c.spec.labels },
+    NetworkSettings: {
+      Networks: Object.fromEntries(
+        [...c.networks].map(([name, n]) => [name, { IPAddress: n.address, NetworkID: n.networkId }])
+      )
+    }
+  })
+
+  const container = (operation: string, id: string) =>
+    Effect.suspend(() => {
+      const found = containers.get(id)
+      return found === undefined ? missing(operation, `container ${id}`) : Effect.succeed(found)
+    })
+
+  const exec = (id: string, spec: ExecSpec, sink: ExecSink): Effect.Effect<number | null, EngineError> =>
+    Effect.gen(function* () {
+      const target = yield* container("exec create", id)
+      if (!target.running)
+        return yield* new DockerFailed({
+          operation: "exec create",
+          reason: "container is not running",
+          statusCode: 409
+        })
+      const outcome = options.exec?.(target.spec.name, spec.cmd) ?? {}
+      yield* Effect.sleep(Duration.fromInputUnsafe(outcome.duration ?? Duration.zero))
+      if (outcome.stdout) sink.stdout(encoder.encode(outcome.stdout))
+      if (outcome.stderr) sink.stderr(encoder.encode(outcome.stderr))
+      return outcome.exitCode === undefined ? 0 : outcome.exitCode
+    })
+
+  return {
+    host: "memory://",
+    local: true,
+    ping: Effect.void,
+    imageExists: (image) => Effect.sync(() => images.has(image)),
+    buildImage: (build) => Effect.sync(() => void images.add(build.tag)),
+    createNetwork,
+    removeNetwork: (id) =>
+      Effect.sync(() => {
+        networks.delete(id)
+      }),
+    listNetworks: (labels) =>
+      Effect.sync(() =>
+        [...networks.values()]
+          .filter((n) => hasLabels(n.spec.labels, labels))
+          .map((n) => ({ Id: n.id, Name: n.spec.name, Labels: { ...n.spec.labels }, Options: { ...n.spec.options } }))
+      ),
+    createContainer,
+    connectNetwork: (network, id, address) =>
+      Effect.gen(function* () {
+        const target = yield* container("network connect", id)
+        const found = findNetwork(network)
+        if (Option.isNone(found)) return yield* missing("network connect", `network ${network}`)
+        attach(target, found.value, address)
+      }),
+    startContainer: (id) =>
+      Effect.map(container("container start", id), (c) => {
+        c.running = true
+      }),
+    removeContainer: (id) =>
+      Effect.sync(() => {
+        containers.delete(id)
+      }),
+    listContainers: (labels) =>
+      Effect.sync(() => [...containers.values()].filter((c) => hasLabels(c.spec.labels, labels)).map(summary)),
+    health: (id) =>
+      Effect.map(container("container inspect", id), (c) => ({
+        State: {
+          Running: c.running,
+          ExitCode: 0,
+          ...(c.spec.healthcheck === undefined ? {} : { Health: { Status: c.running ? "healthy" : "starting" } })
+        }
+      })),
+    logs: (id) => Effect.as(container("container logs", id), ""),
+    exec,
+    interactive: (id) => Effect.as(container("exec create", id), 0),
+    piped: (id) => Effect.as(container("exec create", id), 0)
+  }
+}
