@@ -89,13 +89,14 @@ const hasNul = (value: string) => value.includes("\0")
  * Checks what the schema cannot see in a typed value (a NUL byte, a negative duration, a value smuggled past
  * the types) so a malformed command fails with `CommandInvalid` naming the field, before anything is spawned.
  */
-export const validate = (command: Command): Effect.Effect<Command & { readonly id: string }, CommandInvalid> =>
-  Effect.flatMap(withId(command), (withIdentity) => {
-    const problem = findProblem(withIdentity)
-    return problem === undefined
-      ? Effect.succeed(withIdentity)
-      : Effect.fail(invalid(withIdentity.id, problem.field, problem.reason))
-  })
+export const validate = Effect.fn("Command.validate")(function* (
+  command: Command
+): Effect.fn.Return<Command & { readonly id: string }, CommandInvalid> {
+  const withIdentity = yield* withId(command)
+  const problem = findProblem(withIdentity)
+  if (problem !== undefined) return yield* invalid(withIdentity.id, problem.field, problem.reason)
+  return withIdentity
+})
 
 const findProblem = (command: Command): { readonly field: string; readonly reason: string } | undefined => {
   const has = (value: unknown) => value !== undefined

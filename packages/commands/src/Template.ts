@@ -146,10 +146,13 @@ const renderSource = (template: Template<unknown>, source: string, context: obje
   })
 
 /** Validates the parameters with the template's Schema, then renders. */
-export const render = <P>(template: Template<P>, parameters: unknown): Effect.Effect<string, TemplateError> =>
-  Effect.flatMap(decodeParameters(template, parameters), (decoded) =>
-    renderSource(template as Template<unknown>, template.source, toContext(decoded))
-  )
+export const render = Effect.fn("Template.render")(function* <P>(
+  template: Template<P>,
+  parameters: unknown
+): Effect.fn.Return<string, TemplateError> {
+  const decoded = yield* decodeParameters(template, parameters)
+  return yield* renderSource(template as Template<unknown>, template.source, toContext(decoded))
+})
 
 const toContext = (decoded: unknown): object =>
   typeof decoded === "object" && decoded !== null ? decoded : { value: decoded }
@@ -223,35 +226,34 @@ export type CommandOptions = Omit<Command.Command, "program" | "args" | "shell">
  * empty without quotes is dropped, so `{% if verbose %}-v{% endif %}` works). With `shell: true` the whole
  * rendered text is a script for `sh -c`: quote values there with `| shquote`.
  */
-export const toCommand = <P>(
+export const toCommand = Effect.fn("Template.toCommand")(function* <P>(
   template: Template<P>,
   parameters: unknown,
   options: CommandOptions & { readonly shell?: boolean } = {}
-): Effect.Effect<Command.Command, TemplateError> =>
-  Effect.gen(function* () {
-    const { shell, ...commandOptions } = options
-    const decoded = toContext(yield* decodeParameters(template, parameters))
-    const generic = template as Template<unknown>
-    if (shell === true) {
-      return Command.shell(yield* renderSource(generic, template.source, decoded), commandOptions)
-    }
-    const rendered: Array<string> = []
-    for (const word of splitWords(template.source)) {
-      const text = yield* renderSource(generic, word.source, decoded).pipe(
-        Effect.catchTag("TemplateInvalid", (error) =>
-          Effect.fail(
-            new TemplateInvalid({
-              template: template.name,
-              reason: `${error.reason} (in program mode a {% %} block must stay inside one word: ${word.source})`
-            })
-          )
+): Effect.fn.Return<Command.Command, TemplateError> {
+  const { shell, ...commandOptions } = options
+  const decoded = toContext(yield* decodeParameters(template, parameters))
+  const generic = template as Template<unknown>
+  if (shell === true) {
+    return Command.shell(yield* renderSource(generic, template.source, decoded), commandOptions)
+  }
+  const rendered: Array<string> = []
+  for (const word of splitWords(template.source)) {
+    const text = yield* renderSource(generic, word.source, decoded).pipe(
+      Effect.catchTag("TemplateInvalid", (error) =>
+        Effect.fail(
+          new TemplateInvalid({
+            template: template.name,
+            reason: `${error.reason} (in program mode a {% %} block must stay inside one word: ${word.source})`
+          })
         )
       )
-      if (text !== "" || word.quoted) rendered.push(text)
-    }
-    const [program, ...args] = rendered
-    if (program === undefined) {
-      return yield* new TemplateRenderFailed({ template: template.name, reason: "rendered to no program" })
-    }
-    return Command.make(program, args, commandOptions)
-  })
+    )
+    if (text !== "" || word.quoted) rendered.push(text)
+  }
+  const [program, ...args] = rendered
+  if (program === undefined) {
+    return yield* new TemplateRenderFailed({ template: template.name, reason: "rendered to no program" })
+  }
+  return Command.make(program, args, commandOptions)
+})

@@ -121,13 +121,12 @@ export const launch = Effect.fn("LocalhostEnvironment.launch")(function* (servic
     poll: Deferred.poll(exit).pipe(
       Effect.flatMap((polled) => (Option.isSome(polled) ? Effect.map(polled.value, Option.some) : Effect.succeedNone))
     ),
-    stop: (grace) =>
-      Effect.gen(function* () {
-        if (yield* Deferred.isDone(exit)) return yield* Deferred.await(exit)
-        yield* Ref.set(stopped, true)
-        yield* Effect.ignore(handle.kill({ killSignal: "SIGTERM", forceKillAfter: grace }))
-        return yield* Deferred.await(exit)
-      }),
+    stop: Effect.fn("LocalhostEnvironment.stop")(function* (grace: Duration.Input) {
+      if (yield* Deferred.isDone(exit)) return yield* Deferred.await(exit)
+      yield* Ref.set(stopped, true)
+      yield* Effect.ignore(handle.kill({ killSignal: "SIGTERM", forceKillAfter: grace }))
+      return yield* Deferred.await(exit)
+    }),
     outputFailed: Deferred.await(outputFailed)
   }
   return process

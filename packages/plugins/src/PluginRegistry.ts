@@ -108,7 +108,8 @@ const importModule = (specifier: string, source: string, timeout: Duration.Durat
             reason: `the module did not finish loading within ${Duration.format(timeout)} (a top-level await that never ends?)`
           })
         )
-    })
+    }),
+    Effect.withSpan("PluginRegistry.importModule", { attributes: { source } })
   )
 
 const validate = (
