@@ -86,7 +86,8 @@ const visit = (node: Node, bound: Set<string>, walk: Walk, found: Found): void =
       return
     }
     case "LookupVal":
-      return lookup(node, bound, walk, found)
+      lookup(node, bound, walk, found)
+      return
     case "Filter": {
       const skipFirst = defaultFilters.has(symbolName(node.name) ?? "")
       children(node.args).forEach((arg, index) => {
@@ -124,7 +125,8 @@ const visit = (node: Node, bound: Set<string>, walk: Walk, found: Found): void =
       return
     }
     case "Macro":
-      return macro(node, bound, walk)
+      macro(node, bound, walk)
+      return
     default:
       for (const field of node.fields) walk(node[field], bound)
   }
