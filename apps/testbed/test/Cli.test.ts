@@ -1,19 +1,7 @@
-import { execFile } from "node:child_process"
-import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import packageJson from "../package.json" with { type: "json" }
-
-const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
-
-// Runs the real CLI as a child process, the way a user does.
-const testbed = (...args: ReadonlyArray<string>) =>
-  Effect.callback<{ code: number; stdout: string; stderr: string }>((resume) => {
-    const child = execFile(process.execPath, [bin, ...args], { timeout: 30_000 }, (error, stdout, stderr) => {
-      resume(Effect.succeed({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }))
-    })
-    return Effect.sync(() => child.kill("SIGKILL"))
-  })
+import { testbed } from "./support.ts"
 
 describe("testbed CLI", () => {
   it.live("--version prints the package version", () =>

@@ -1,25 +1,14 @@
 // Exit codes come from the error classes; a failure is one line on stderr, with the trace only under --debug.
-import { execFile } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import { ExitCode, WriteFailed } from "@testbed/events"
 import { StageError } from "@testbed/stages"
 import { Cause, Effect } from "effect"
 import { CliError } from "effect/cli"
 import { debugRequested, ending, ExitWith } from "../src/ExitCode.ts"
-
-const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
-
-const testbed = (...args: ReadonlyArray<string>) =>
-  Effect.callback<{ code: number; stdout: string; stderr: string }>((resume) => {
-    const child = execFile(process.execPath, [bin, ...args], { timeout: 30_000 }, (error, stdout, stderr) => {
-      resume(Effect.succeed({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }))
-    })
-    return Effect.sync(() => child.kill("SIGKILL"))
-  })
+import { testbed } from "./support.ts"
 
 const stackTrace = /\n\s+at .+:\d+:\d+/
 
