@@ -40,11 +40,11 @@ const withMemoryStages = <A, E>(
   )
 }
 
-/** Moves TestClock on in small steps, letting real file I/O (the lock, the record) finish between them. */
+/** Moves TestClock on in small steps (at most 20 ms per real millisecond), letting real file I/O (the lock, the record) finish. */
 const drive = <A, E>(fiber: Fiber.Fiber<A, E>) =>
   Effect.gen(function* () {
     while (fiber.pollUnsafe() === undefined) {
-      yield* TestClock.adjust("100 millis")
+      yield* TestClock.adjust("20 millis")
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1)))
     }
     return yield* Fiber.await(fiber)
@@ -122,7 +122,7 @@ describe("Stages on the in-memory engine (TestClock)", () => {
             const held = yield* engineHolds(stages)
             running = held.containers.length === 2 && held.containers.every((c) => c.State === "running")
             if (running) break
-            yield* TestClock.adjust("100 millis")
+            yield* TestClock.adjust("20 millis")
             yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1)))
           }
           assert.isTrue(running, "up got as far as running containers")
