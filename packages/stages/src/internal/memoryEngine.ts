@@ -42,138 +42,147 @@ const hasLabels = (have: Labels, want: Labels): boolean =>
 
 const encoder = new TextEncoder()
 
-export const make = (options: MemoryOptions = {}): Docker["Service"] => {
-  const images = new Set(options.images ?? [])
-  const networks = new Map<string, Network>()
-  const containers = new Map<string, Container>()
-  let serial = 0
-  const nextId = (kind: string) => `${kind}${(++serial).toString(16).padStart(12, "0")}`
-  const missing = (operation: string, what: string) =>
-    Effect.fail(new DockerFailed({ operation, reason: `no such ${what}`, statusCode: 404 }))
+/** What the engine holds. */
+interface Engine {
+  readonly options: MemoryOptions
+  readonly images: Set<string>
+  readonly networks: Map<string, Network>
+  readonly containers: Map<string, Container>
+  readonly nextId: (kind: string) => string
+}
 
-  const findNetwork = (nameOrId: string) =>
-    Option.fromNullishOr([...networks.values()].find((n) => n.id === nameOrId || n.spec.name === nameOrId))
+const missing = (operation: string, what: string) =>
+  Effect.fail(new DockerFailed({ operation, reason: `no such ${what}`, statusCode: 404 }))
 
-  const attach = (container: Container, network: Network, address: string | undefined) =>
-    container.networks.set(network.spec.name, {
-      networkId: network.id,
-      address: address ?? `172.31.${networks.size}.${container.networks.size + 2}`
-    })
+const findNetwork = (engine: Engine, nameOrId: string) =>
+  Option.fromNullishOr([...engine.networks.values()].find((n) => n.id === nameOrId || n.spec.name === nameOrId))
 
-  const createNetwork = (spec: NetworkSpec) =>
-    Effect.suspend(() => {
-      const taken = [...networks.values()].find(
-        (n) => n.spec.name === spec.name || (spec.subnet !== undefined && n.spec.subnet === spec.subnet)
-      )
-      if (taken !== undefined) {
-        return Effect.fail(
-          new NetworkConflict({
-            network: spec.name,
-            ...(spec.subnet ? { subnet: spec.subnet } : {}),
-            reason: `conflicts with network ${taken.spec.name}`
-          })
-        )
-      }
-      const network = { id: nextId("n"), spec }
-      networks.set(network.id, network)
-      return Effect.succeed(network.id)
-    })
-
-  const createContainer = (spec: ContainerSpec) =>
-    Effect.suspend(() => {
-      if (!images.has(spec.image)) return missing("container create", `image ${spec.image}`)
-      const container: Container = { id: nextId("c"), spec, running: false, networks: new Map() }
-      if (spec.network !== undefined) {
-        const network = findNetwork(spec.network.name)
-        if (Option.isNone(network)) return missing("container create", `network ${spec.network.name}`)
-        attach(container, network.value, spec.network.address)
-      }
-      containers.set(container.id, container)
-      return Effect.succeed(container.id)
-    })
-
-  const summary = (c: Container) => ({
-    Id: c.id,
-    Names: [`/${c.spec.name}`],
-    Image: c.spec.image,
-    State: c.running ? "running" : "created",
-    Status: c.running ? "Up" : "Created",
-    Labels: { ...c.spec.labels },
-    NetworkSettings: {
-      Networks: Object.fromEntries(
-        [...c.networks].map(([name, n]) => [name, { IPAddress: n.address, NetworkID: n.networkId }])
-      )
-    }
+const attach = (engine: Engine, container: Container, network: Network, address: string | undefined) =>
+  container.networks.set(network.spec.name, {
+    networkId: network.id,
+    address: address ?? `172.31.${engine.networks.size}.${container.networks.size + 2}`
   })
 
-  const container = (operation: string, id: string) =>
-    Effect.suspend(() => {
-      const found = containers.get(id)
-      return found === undefined ? missing(operation, `container ${id}`) : Effect.succeed(found)
-    })
-
-  const exec = (id: string, spec: ExecSpec, sink: ExecSink): Effect.Effect<number | null, EngineError> =>
-    Effect.gen(function* () {
-      const target = yield* container("exec create", id)
-      if (!target.running)
-        return yield* new DockerFailed({
-          operation: "exec create",
-          reason: "container is not running",
-          statusCode: 409
+const createNetwork = (engine: Engine, spec: NetworkSpec) =>
+  Effect.suspend(() => {
+    const taken = [...engine.networks.values()].find(
+      (n) => n.spec.name === spec.name || (spec.subnet !== undefined && n.spec.subnet === spec.subnet)
+    )
+    if (taken !== undefined) {
+      return Effect.fail(
+        new NetworkConflict({
+          network: spec.name,
+          ...(spec.subnet ? { subnet: spec.subnet } : {}),
+          reason: `conflicts with network ${taken.spec.name}`
         })
-      const outcome = options.exec?.(target.spec.name, spec.cmd) ?? {}
-      yield* Effect.sleep(Duration.fromInputUnsafe(outcome.duration ?? Duration.zero))
-      if (outcome.stdout) sink.stdout(encoder.encode(outcome.stdout))
-      if (outcome.stderr) sink.stderr(encoder.encode(outcome.stderr))
-      return outcome.exitCode === undefined ? 0 : outcome.exitCode
-    })
+      )
+    }
+    const network = { id: engine.nextId("n"), spec }
+    engine.networks.set(network.id, network)
+    return Effect.succeed(network.id)
+  })
 
+const createContainer = (engine: Engine, spec: ContainerSpec) =>
+  Effect.suspend(() => {
+    if (!engine.images.has(spec.image)) return missing("container create", `image ${spec.image}`)
+    const container: Container = { id: engine.nextId("c"), spec, running: false, networks: new Map() }
+    if (spec.network !== undefined) {
+      const network = findNetwork(engine, spec.network.name)
+      if (Option.isNone(network)) return missing("container create", `network ${spec.network.name}`)
+      attach(engine, container, network.value, spec.network.address)
+    }
+    engine.containers.set(container.id, container)
+    return Effect.succeed(container.id)
+  })
+
+/** What `list` answers about a container. */
+const summary = (c: Container) => ({
+  Id: c.id,
+  Names: [`/${c.spec.name}`],
+  Image: c.spec.image,
+  State: c.running ? "running" : "created",
+  Status: c.running ? "Up" : "Created",
+  Labels: { ...c.spec.labels },
+  NetworkSettings: {
+    Networks: Object.fromEntries(
+      [...c.networks].map(([name, n]) => [name, { IPAddress: n.address, NetworkID: n.networkId }])
+    )
+  }
+})
+
+const containerOf = (engine: Engine, operation: string, id: string) =>
+  Effect.suspend(() => {
+    const found = engine.containers.get(id)
+    return found === undefined ? missing(operation, `container ${id}`) : Effect.succeed(found)
+  })
+
+/** A command in a running container: the script's outcome, after its duration on the Clock. */
+const exec = (engine: Engine, id: string, spec: ExecSpec, sink: ExecSink): Effect.Effect<number | null, EngineError> =>
+  Effect.gen(function* () {
+    const target = yield* containerOf(engine, "exec create", id)
+    if (!target.running) {
+      return yield* new DockerFailed({ operation: "exec create", reason: "container is not running", statusCode: 409 })
+    }
+    const outcome = engine.options.exec?.(target.spec.name, spec.cmd) ?? {}
+    yield* Effect.sleep(Duration.fromInputUnsafe(outcome.duration ?? Duration.zero))
+    if (outcome.stdout) sink.stdout(encoder.encode(outcome.stdout))
+    if (outcome.stderr) sink.stderr(encoder.encode(outcome.stderr))
+    return outcome.exitCode === undefined ? 0 : outcome.exitCode
+  })
+
+const connectNetwork = (engine: Engine, network: string, id: string, address: string | undefined) =>
+  Effect.gen(function* () {
+    const target = yield* containerOf(engine, "network connect", id)
+    const found = findNetwork(engine, network)
+    if (Option.isNone(found)) return yield* missing("network connect", `network ${network}`)
+    attach(engine, target, found.value, address)
+  })
+
+const health = (engine: Engine, id: string) =>
+  Effect.map(containerOf(engine, "container inspect", id), (c) => ({
+    State: {
+      Running: c.running,
+      ExitCode: 0,
+      ...(c.spec.healthcheck === undefined ? {} : { Health: { Status: c.running ? "healthy" : "starting" } })
+    }
+  }))
+
+export const make = (options: MemoryOptions = {}): Docker["Service"] => {
+  let serial = 0
+  const engine: Engine = {
+    options,
+    images: new Set(options.images ?? []),
+    networks: new Map(),
+    containers: new Map(),
+    nextId: (kind) => `${kind}${(++serial).toString(16).padStart(12, "0")}`
+  }
   return {
     host: "memory://",
     local: true,
     ping: Effect.void,
-    imageExists: (image) => Effect.sync(() => images.has(image)),
-    buildImage: (build) => Effect.sync(() => void images.add(build.tag)),
-    createNetwork,
-    removeNetwork: (id) =>
-      Effect.sync(() => {
-        networks.delete(id)
-      }),
+    imageExists: (image) => Effect.sync(() => engine.images.has(image)),
+    buildImage: (build) => Effect.sync(() => void engine.images.add(build.tag)),
+    createNetwork: (spec) => createNetwork(engine, spec),
+    removeNetwork: (id) => Effect.sync(() => void engine.networks.delete(id)),
     listNetworks: (labels) =>
       Effect.sync(() =>
-        [...networks.values()]
+        [...engine.networks.values()]
           .filter((n) => hasLabels(n.spec.labels, labels))
           .map((n) => ({ Id: n.id, Name: n.spec.name, Labels: { ...n.spec.labels }, Options: { ...n.spec.options } }))
       ),
-    createContainer,
-    connectNetwork: (network, id, address) =>
-      Effect.gen(function* () {
-        const target = yield* container("network connect", id)
-        const found = findNetwork(network)
-        if (Option.isNone(found)) return yield* missing("network connect", `network ${network}`)
-        attach(target, found.value, address)
-      }),
+    createContainer: (spec) => createContainer(engine, spec),
+    connectNetwork: (network, id, address) => connectNetwork(engine, network, id, address),
     startContainer: (id) =>
-      Effect.map(container("container start", id), (c) => {
+      Effect.map(containerOf(engine, "container start", id), (c) => {
         c.running = true
       }),
-    removeContainer: (id) =>
-      Effect.sync(() => {
-        containers.delete(id)
-      }),
+    removeContainer: (id) => Effect.sync(() => void engine.containers.delete(id)),
     listContainers: (labels) =>
-      Effect.sync(() => [...containers.values()].filter((c) => hasLabels(c.spec.labels, labels)).map(summary)),
-    health: (id) =>
-      Effect.map(container("container inspect", id), (c) => ({
-        State: {
-          Running: c.running,
-          ExitCode: 0,
-          ...(c.spec.healthcheck === undefined ? {} : { Health: { Status: c.running ? "healthy" : "starting" } })
-        }
-      })),
-    logs: (id) => Effect.as(container("container logs", id), ""),
-    exec,
-    interactive: (id) => Effect.as(container("exec create", id), 0),
-    piped: (id) => Effect.as(container("exec create", id), 0)
+      Effect.sync(() => [...engine.containers.values()].filter((c) => hasLabels(c.spec.labels, labels)).map(summary)),
+    health: (id) => health(engine, id),
+    logs: (id) => Effect.as(containerOf(engine, "container logs", id), ""),
+    exec: (id, spec, sink) => exec(engine, id, spec, sink),
+    interactive: (id) => Effect.as(containerOf(engine, "exec create", id), 0),
+    piped: (id) => Effect.as(containerOf(engine, "exec create", id), 0)
   }
 }
