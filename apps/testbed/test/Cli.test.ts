@@ -21,10 +21,10 @@ describe("testbed CLI", () => {
     })
   )
 
-  it.live("an unknown command is an error with a non-zero exit code", () =>
+  it.live("an unknown command is a usage error: exit code 2", () =>
     Effect.gen(function* () {
       const { code, stdout, stderr } = yield* testbed("no-such-command")
-      assert.notStrictEqual(code, 0)
+      assert.strictEqual(code, 2)
       assert.match(stdout + stderr, /no-such-command/)
     })
   )
