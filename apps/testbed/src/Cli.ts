@@ -9,6 +9,7 @@ import type * as NodeServices from "@effect/platform-node/NodeServices"
 import { Effect } from "effect"
 import { Command } from "effect/cli"
 import packageJson from "../package.json" with { type: "json" }
+import { Debug } from "./ExitCode.ts"
 
 export const version: string = packageJson.version
 
@@ -83,7 +84,8 @@ export const rootFor = Effect.fn("Cli.rootFor")(function* (argv: ReadonlyArray<s
     Command.withDescription(
       "Test networked systems and protocol implementations: experiments, TCP record/replay, MQTT fleets, Docker stages, reports."
     ),
-    Command.withSubcommands(subcommands)
+    Command.withSubcommands(subcommands),
+    Command.withGlobalFlags([Debug])
   )
 })
 

@@ -1,10 +1,13 @@
 /**
- * How a command asks for a process exit code other than 0/1 (e.g. `replay test` exits with its client's code)
- * without calling `process.exit` and skipping finalizers: fail with `ExitWith`. The runtime's teardown reads the
- * code from the error; `bin.ts` prints `message` (when there is one) once on stderr, and the runtime does not log
- * it again with a stack trace — a client that exited 1 is not a testbed error.
+ * How the `testbed` process ends. Every expected error carries its exit code (`ExitCode` of @testbed/events: 2 for
+ * usage and file problems, 3 for infrastructure, 75 for a busy stage…); a failed command is said in one line on
+ * stderr and exits with that code, never with a stack trace — `--debug` adds the whole cause. A defect (a bug) keeps
+ * its trace. A command that wants another code without failing (`replay test` exits with its client's code, `run`
+ * with 1 when a test failed) fails with `ExitWith`, so finalizers still run.
  */
-import { Runtime, Schema } from "effect"
+import { ExitCode } from "@testbed/events"
+import { Cause, Console, Effect, Runtime, Schema } from "effect"
+import { CliError, Flag, GlobalFlag } from "effect/cli"
 
 export class ExitWith extends Schema.TaggedError<ExitWith>()("ExitWith", {
   code: Schema.Int,
@@ -19,15 +22,75 @@ export class ExitWith extends Schema.TaggedError<ExitWith>()("ExitWith", {
   }
 }
 
+/** `--debug`: declared for every command (so help lists it); `bin.ts` reads it from argv to shape the ending. */
+export const Debug = GlobalFlag.Setting("debug")({
+  flag: Flag.Boolean("debug").pipe(
+    Flag.withDescription("On failure, print the whole cause with stack traces"),
+    Flag.withDefault(false)
+  )
+})
+
+/** `--debug` anywhere before `--` (after it, the words are a command's, not testbed's). */
+export const debugRequested = (argv: ReadonlyArray<string>): boolean => {
+  const end = argv.indexOf("--")
+  return (end === -1 ? argv : argv.slice(0, end)).includes("--debug")
+}
+
+/** The error a failure is about: the first expected failure, else the first defect. */
+const firstError = (cause: Cause.Cause<unknown>): { readonly error: unknown; readonly defect: boolean } | undefined => {
+  const failure = cause.reasons.find(Cause.isFailReason)
+  if (failure !== undefined) return { error: failure.error, defect: false }
+  const defect = cause.reasons.find(Cause.isDieReason)
+  return defect === undefined ? undefined : { error: defect.defect, defect: true }
+}
+
+/** The one line a user reads: the error's own message, else its tag. */
+const describe = (error: unknown): string => {
+  const message = error instanceof Error ? error.message : String(error)
+  if (message !== "") return message
+  const tag = (error as { readonly _tag?: unknown } | null)?._tag
+  return typeof tag === "string" ? tag : "failed"
+}
+
+export interface Ending {
+  readonly code: number
+  /** What to print on stderr, in order (nothing when the CLI or the command already said it). */
+  readonly lines: ReadonlyArray<string>
+}
+
 /**
- * An expected failure (a typed error: a bad file, a full disk) said in one line on stderr, with the exit code the
- * error carries (2 for files, 3 for infrastructure; default 1) — never a stack trace on stdout. Errors already
- * shown (the CLI's own usage errors) pass through untouched; defects (bugs) are not failures and keep their trace.
+ * The exit code and the stderr lines of a failed program. The CLI's own usage errors (already shown with the
+ * help) exit 2; `ExitWith` says its message; any other expected error says its message in one line; a defect
+ * prints its trace. `debug` adds the whole cause (with stacks) to an expected error.
  */
-export const expected = (error: unknown): unknown =>
-  error instanceof ExitWith || !Runtime.getErrorReported(error)
-    ? error
-    : new ExitWith({
-        code: Runtime.getErrorExitCode(error),
-        message: `testbed: ${error instanceof Error ? error.message : String(error)}`
-      })
+export const ending = (cause: Cause.Cause<unknown>, debug: boolean): Ending => {
+  const first = firstError(cause)
+  const trace = debug ? [Cause.pretty(cause)] : []
+  if (first === undefined) return { code: ExitCode.fromCause(cause), lines: [] }
+  const { error, defect } = first
+  if (defect) return { code: ExitCode.testFailed, lines: [Cause.pretty(cause)] }
+  if (error instanceof ExitWith) {
+    return { code: error.code, lines: [...(error.message ? [error.message] : []), ...trace] }
+  }
+  if (CliError.isCliError(error)) {
+    // Rendered with the help already; a parse error is a usage error, a plain `--help` is not an error.
+    const failed = error._tag !== "ShowHelp" || error.errors.length > 0
+    return { code: failed ? ExitCode.usage : ExitCode.passed, lines: trace }
+  }
+  return { code: ExitCode.fromCause(cause), lines: [`testbed: ${describe(error)}`, ...trace] }
+}
+
+/**
+ * Ends a failed program: prints its lines and fails with `ExitWith` (which the runtime neither logs nor prints).
+ * Interruption passes through untouched: the runtime exits 130.
+ */
+export const exitWith =
+  (debug: boolean) =>
+  (cause: Cause.Cause<unknown>): Effect.Effect<never, unknown> => {
+    if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+    const { code, lines } = ending(cause, debug)
+    return Effect.andThen(
+      Effect.forEach(lines, (line) => Console.error(line), { discard: true }),
+      Effect.fail(new ExitWith({ code }))
+    )
+  }

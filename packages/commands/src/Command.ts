@@ -4,6 +4,7 @@
  *
  * Encoded form (YAML/JSON): durations are strings such as "5 seconds" or "250 millis".
  */
+import { Ids } from "@testbed/events"
 import { Duration, Effect, Schema, SchemaIssue } from "effect"
 import { CommandInvalid } from "./CommandError.ts"
 
@@ -67,19 +68,18 @@ export const argv = (command: Command): { readonly program: string; readonly arg
     ? { program: "sh", args: ["-c", command.shell] }
     : { program: command.program ?? "", args: command.args ?? [] }
 
-let idCounter = 0
-const idTag = Math.floor(Math.random() * 0xffffff).toString(36)
-
-/** The id a command is known by in events and results: its own `id`, or one derived from its program. */
-export const idOf = (command: Command): string => {
-  if (command.id !== undefined) return command.id
+/** The id a command is known by in events and results: its own `id`, or a fresh one (`Ids`) named after its program. */
+export const idOf = (command: Command): Effect.Effect<string> => {
+  if (command.id !== undefined) return Effect.succeed(command.id)
   const name = command.shell !== undefined ? "sh" : (command.program ?? "command").split("/").pop() || "command"
-  return `${name}-${idTag}-${(idCounter++).toString(36)}`
+  return Ids.unique(name)
 }
 
 /** The command with its id filled in, so every attempt and event of one run shares the same id. */
-export const withId = (command: Command): Command & { readonly id: string } =>
-  command.id !== undefined ? (command as Command & { readonly id: string }) : { ...command, id: idOf(command) }
+export const withId = (command: Command): Effect.Effect<Command & { readonly id: string }> =>
+  command.id !== undefined
+    ? Effect.succeed(command as Command & { readonly id: string })
+    : Effect.map(idOf(command), (id) => ({ ...command, id }))
 
 const invalid = (commandId: string, field: string, reason: string) => new CommandInvalid({ commandId, field, reason })
 
@@ -89,14 +89,14 @@ const hasNul = (value: string) => value.includes("\0")
  * Checks what the schema cannot see in a typed value (a NUL byte, a negative duration, a value smuggled past
  * the types) so a malformed command fails with `CommandInvalid` naming the field, before anything is spawned.
  */
-export const validate = (command: Command): Effect.Effect<Command & { readonly id: string }, CommandInvalid> =>
-  Effect.suspend(() => {
-    const withIdentity = withId(command)
-    const problem = findProblem(withIdentity)
-    return problem === undefined
-      ? Effect.succeed(withIdentity)
-      : Effect.fail(invalid(withIdentity.id, problem.field, problem.reason))
-  })
+export const validate = Effect.fn("Command.validate")(function* (
+  command: Command
+): Effect.fn.Return<Command & { readonly id: string }, CommandInvalid> {
+  const withIdentity = yield* withId(command)
+  const problem = findProblem(withIdentity)
+  if (problem !== undefined) return yield* invalid(withIdentity.id, problem.field, problem.reason)
+  return withIdentity
+})
 
 const findProblem = (command: Command): { readonly field: string; readonly reason: string } | undefined => {
   const has = (value: unknown) => value !== undefined

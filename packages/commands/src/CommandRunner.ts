@@ -9,6 +9,8 @@ import * as Command from "./Command.ts"
 import { type CommandError, CommandFailed, CommandTimedOut } from "./CommandError.ts"
 import type { CommandResult, OutputChunk } from "./CommandResult.ts"
 import type * as OutputCapture from "./OutputCapture.ts"
+// A cycle, on purpose: `layerTest` is the scripted runner, built by `make` below; nothing runs at import time.
+import * as ScriptedRunner from "./ScriptedRunner.ts"
 
 export class CommandRunner extends Context.Service<
   CommandRunner,
@@ -23,7 +25,13 @@ export class CommandRunner extends Context.Service<
     /** Runs one attempt, emitting every output byte as it arrives and ending with the result. */
     readonly stream: (command: Command.Command) => Stream.Stream<OutputChunk, CommandError>
   }
->()("@testbed/commands/CommandRunner") {}
+>()("@testbed/commands/CommandRunner") {
+  /**
+   * A runner that starts nothing, for unit tests: each command's outcome comes from `script`, ends on the Clock,
+   * and is recorded (`ScriptedRunner.ran`). See `ScriptedRunner`.
+   */
+  static readonly layerTest = (script: ScriptedRunner.Script) => ScriptedRunner.layer(script)
+}
 
 /** A validated command: its id is known. */
 export type ValidCommand = Command.Command & { readonly id: string }
@@ -118,154 +126,165 @@ export const describeError = (error: CommandError): string => {
   }
 }
 
-/** Builds the service from a runner's single attempt; events go to the `EventBus` in context. */
-export const make = (attempt: Attempt): Effect.Effect<CommandRunner["Service"], never, EventBus.EventBus> =>
-  Effect.gen(function* () {
-    const bus = yield* EventBus.EventBus
-    const emit = <T extends CommandEvent.CommandEvent["type"]>(
-      type: T,
-      entityId: string,
-      data: TestbedEvent.DataOf<T>
-    ) => Effect.asVoid(bus.emit({ type, entityId, data }))
+/** What a runner publishes about a command: the four `command.*` events, from one place. */
+interface Reporter {
+  readonly started: (command: ValidCommand, attempt: number) => Effect.Effect<void>
+  readonly outcome: (
+    id: string,
+    outcome: CommandResult | CommandError,
+    attempts: number,
+    durationMs: number
+  ) => Effect.Effect<void>
+  /** Ended without an outcome of its own: interrupted, or its stream left early. */
+  readonly ended: (id: string, reason: string, attempts: number, durationMs: number) => Effect.Effect<void>
+}
 
-    const emitStarted = (command: ValidCommand, number: number) => {
-      const { program, args } = Command.argv(command)
-      return emit("command.started", command.id, {
-        program,
-        args,
-        ...(command.description !== undefined ? { description: command.description } : {}),
-        runner: attempt.name,
-        attempt: number
-      })
-    }
+const reporter = (bus: EventBus.EventBus["Service"], runner: string): Reporter => {
+  const emit = <T extends CommandEvent.CommandEvent["type"]>(type: T, entityId: string, data: TestbedEvent.DataOf<T>) =>
+    Effect.asVoid(bus.emit({ type, entityId, data }))
 
-    const emitOutcome = (id: string, outcome: CommandResult | CommandError, attempts: number, durationMs: number) => {
-      if (!("_tag" in outcome)) {
-        return emit("command.completed", id, {
-          exitCode: outcome.exitCode ?? 0,
-          durationMs,
-          attempts,
-          truncated: outcome.truncated
-        })
-      }
-      if (outcome._tag === "CommandTimedOut") {
-        return emit("command.timed_out", id, { timeoutMs: outcome.timeoutMs, durationMs, attempts })
-      }
-      const result = outcome._tag === "CommandFailed" ? outcome.result : undefined
-      return emit("command.failed", id, {
-        reason: describeError(outcome),
-        exitCode: result?.exitCode ?? null,
-        signal: result?.signal ?? null,
+  const emitStarted = (command: ValidCommand, number: number) => {
+    const { program, args } = Command.argv(command)
+    return emit("command.started", command.id, {
+      program,
+      args,
+      ...(command.description !== undefined ? { description: command.description } : {}),
+      runner,
+      attempt: number
+    })
+  }
+
+  const emitOutcome = (id: string, outcome: CommandResult | CommandError, attempts: number, durationMs: number) => {
+    if (!("_tag" in outcome)) {
+      return emit("command.completed", id, {
+        exitCode: outcome.exitCode ?? 0,
         durationMs,
-        attempts
+        attempts,
+        truncated: outcome.truncated
       })
     }
-
-    // The result of a run spans every attempt, timed on this side's clock; output and exit status are the
-    // last attempt's.
-    const spanned = (result: CommandResult, startedAt: number, endedAt: number, attempts: number): CommandResult => ({
-      ...result,
-      startedAt: new Date(startedAt).toISOString(),
-      endedAt: new Date(endedAt).toISOString(),
-      durationMs: Math.max(0, endedAt - startedAt),
+    if (outcome._tag === "CommandTimedOut") {
+      return emit("command.timed_out", id, { timeoutMs: outcome.timeoutMs, durationMs, attempts })
+    }
+    const result = outcome._tag === "CommandFailed" ? outcome.result : undefined
+    return emit("command.failed", id, {
+      reason: describeError(outcome),
+      exitCode: result?.exitCode ?? null,
+      signal: result?.signal ?? null,
+      durationMs,
       attempts
     })
+  }
 
-    const run = Effect.fn("CommandRunner.run")(function* (input: Command.Command) {
-      const startedAt = yield* Clock.currentTimeMillis
-      let attempts = 0
-      const elapsed = Effect.map(Clock.currentTimeMillis, (now) => Math.max(0, now - startedAt))
-      const fail = (error: CommandError) =>
-        Effect.flatMap(elapsed, (ms) =>
-          Effect.andThen(emitOutcome(error.commandId, error, attempts, ms), Effect.fail(error))
-        )
-      const command = yield* Command.validate(input).pipe(Effect.catch(fail))
-      const once = Effect.suspend(() => {
-        attempts++
-        return Effect.andThen(emitStarted(command, attempts), attempt.run(command))
-      })
-      const retried =
-        command.retries === undefined || command.retries.times === 0
-          ? once
-          : Effect.retry(once, { schedule: retrySchedule(command.retries), while: isRetryable })
-      return yield* retried.pipe(
-        Effect.matchEffect({
-          onSuccess: (result) =>
-            Effect.flatMap(Clock.currentTimeMillis, (endedAt) => {
-              const final = spanned(result, startedAt, endedAt, attempts)
-              return Effect.as(emitOutcome(command.id, final, attempts, final.durationMs), final)
-            }),
-          onFailure: (error) =>
-            Effect.flatMap(Clock.currentTimeMillis, (endedAt) =>
-              fail(
-                error._tag === "CommandFailed"
-                  ? new CommandFailed({
-                      commandId: error.commandId,
-                      result: spanned(error.result, startedAt, endedAt, attempts)
-                    })
-                  : error._tag === "CommandTimedOut"
-                    ? new CommandTimedOut({
-                        commandId: error.commandId,
-                        timeoutMs: error.timeoutMs,
-                        result: spanned(error.result, startedAt, endedAt, attempts)
-                      })
-                    : error
-              )
-            )
+  const emitEnded = (id: string, reason: string, attempts: number, durationMs: number) =>
+    emit("command.failed", id, { reason, exitCode: null, signal: null, durationMs, attempts })
+
+  return { started: emitStarted, outcome: emitOutcome, ended: emitEnded }
+}
+
+// The result of a run spans every attempt, timed on this side's clock; output and exit status are the last attempt's.
+const spanned = (result: CommandResult, startedAt: number, endedAt: number, attempts: number): CommandResult => ({
+  ...result,
+  startedAt: new Date(startedAt).toISOString(),
+  endedAt: new Date(endedAt).toISOString(),
+  durationMs: Math.max(0, endedAt - startedAt),
+  attempts
+})
+
+/** The error of a run, its result (if it has one) spanning every attempt. */
+const spannedError = (error: CommandError, startedAt: number, endedAt: number, attempts: number): CommandError =>
+  error._tag === "CommandFailed"
+    ? new CommandFailed({ commandId: error.commandId, result: spanned(error.result, startedAt, endedAt, attempts) })
+    : error._tag === "CommandTimedOut"
+      ? new CommandTimedOut({
+          commandId: error.commandId,
+          timeoutMs: error.timeoutMs,
+          result: spanned(error.result, startedAt, endedAt, attempts)
+        })
+      : error
+
+/** Runs the command to completion with its retries, reporting each attempt and the outcome. */
+const runWithRetries = Effect.fn("CommandRunner.run")(function* (
+  attempt: Attempt,
+  report: Reporter,
+  input: Command.Command
+) {
+  const startedAt = yield* Clock.currentTimeMillis
+  let attempts = 0
+  const elapsed = Effect.map(Clock.currentTimeMillis, (now) => Math.max(0, now - startedAt))
+  const fail = (error: CommandError) =>
+    Effect.flatMap(elapsed, (ms) =>
+      Effect.andThen(report.outcome(error.commandId, error, attempts, ms), Effect.fail(error))
+    )
+  const command = yield* Command.validate(input).pipe(Effect.catch(fail))
+  const once = Effect.suspend(() => {
+    attempts++
+    return Effect.andThen(report.started(command, attempts), attempt.run(command))
+  })
+  const retried =
+    command.retries === undefined || command.retries.times === 0
+      ? once
+      : Effect.retry(once, { schedule: retrySchedule(command.retries), while: isRetryable })
+  return yield* retried.pipe(
+    Effect.matchEffect({
+      onSuccess: (result) =>
+        Effect.flatMap(Clock.currentTimeMillis, (endedAt) => {
+          const final = spanned(result, startedAt, endedAt, attempts)
+          return Effect.as(report.outcome(command.id, final, attempts, final.durationMs), final)
         }),
-        Effect.onInterrupt(() =>
-          Effect.flatMap(elapsed, (ms) =>
-            emit("command.failed", command.id, {
-              reason: "interrupted",
-              exitCode: null,
-              signal: null,
-              durationMs: ms,
-              attempts
-            })
+      onFailure: (error) =>
+        Effect.flatMap(Clock.currentTimeMillis, (endedAt) => fail(spannedError(error, startedAt, endedAt, attempts)))
+    }),
+    Effect.onInterrupt(() => Effect.flatMap(elapsed, (ms) => report.ended(command.id, "interrupted", attempts, ms)))
+  )
+})
+
+/** One attempt as a stream, reported like a run; a consumer that stops reading early ends the command. */
+const streamOnce = (
+  attempt: Attempt,
+  report: Reporter,
+  input: Command.Command
+): Stream.Stream<OutputChunk, CommandError> =>
+  Stream.unwrap(
+    Effect.gen(function* () {
+      const startedAt = yield* Clock.currentTimeMillis
+      const elapsed = Effect.map(Clock.currentTimeMillis, (now) => Math.max(0, now - startedAt))
+      const failed = (error: CommandError, attempts: number) =>
+        Effect.flatMap(elapsed, (ms) => report.outcome(error.commandId, error, attempts, ms))
+      const command = yield* Command.validate(input).pipe(Effect.tapError((error) => failed(error, 0)))
+      yield* report.started(command, 1)
+      let settled = false
+      return attempt.stream(command).pipe(
+        Stream.tap((chunk) => {
+          if (chunk._tag !== "Exit") return Effect.void
+          settled = true
+          return report.outcome(command.id, chunk.result, 1, chunk.result.durationMs)
+        }),
+        Stream.tapError((error) => {
+          settled = true
+          return failed(error, 1)
+        }),
+        // The run is still reported as ended.
+        Stream.ensuring(
+          Effect.suspend(() =>
+            settled
+              ? Effect.void
+              : Effect.flatMap(elapsed, (durationMs) =>
+                  report.ended(command.id, "stopped before the end", 1, durationMs)
+                )
           )
         )
       )
     })
+  )
 
-    const stream = (input: Command.Command): Stream.Stream<OutputChunk, CommandError> =>
-      Stream.unwrap(
-        Effect.gen(function* () {
-          const startedAt = yield* Clock.currentTimeMillis
-          const elapsed = Effect.map(Clock.currentTimeMillis, (now) => Math.max(0, now - startedAt))
-          const failed = (error: CommandError, attempts: number) =>
-            Effect.flatMap(elapsed, (ms) => emitOutcome(error.commandId, error, attempts, ms))
-          const command = yield* Command.validate(input).pipe(Effect.tapError((error) => failed(error, 0)))
-          yield* emitStarted(command, 1)
-          let settled = false
-          return attempt.stream(command).pipe(
-            Stream.tap((chunk) => {
-              if (chunk._tag !== "Exit") return Effect.void
-              settled = true
-              return emitOutcome(command.id, chunk.result, 1, chunk.result.durationMs)
-            }),
-            Stream.tapError((error) => {
-              settled = true
-              return failed(error, 1)
-            }),
-            // A consumer that stops reading early ends the command: the run is still reported as ended.
-            Stream.ensuring(
-              Effect.suspend(() =>
-                settled
-                  ? Effect.void
-                  : Effect.flatMap(elapsed, (durationMs) =>
-                      emit("command.failed", command.id, {
-                        reason: "stopped before the end",
-                        exitCode: null,
-                        signal: null,
-                        durationMs,
-                        attempts: 1
-                      })
-                    )
-              )
-            )
-          )
-        })
-      )
-
-    return CommandRunner.of({ name: attempt.name, run, stream })
+/** Builds the service from a runner's single attempt; events go to the `EventBus` in context. */
+export const make = (attempt: Attempt): Effect.Effect<CommandRunner["Service"], never, EventBus.EventBus> =>
+  Effect.map(EventBus.EventBus, (bus) => {
+    const report = reporter(bus, attempt.name)
+    return CommandRunner.of({
+      name: attempt.name,
+      run: (command) => runWithRetries(attempt, report, command),
+      stream: (command) => streamOnce(attempt, report, command)
+    })
   })

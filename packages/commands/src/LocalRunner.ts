@@ -36,6 +36,21 @@ const spawnError = (
   return new CommandSpawnFailed({ commandId: command.id, program, reason: error.message })
 }
 
+/**
+ * Node throws (rather than reports) some refusals of the kernel at spawn: E2BIG, an argument list longer than it
+ * takes; EINVAL. Those are the command's, not a bug of ours: a typed `CommandSpawnFailed` naming the code.
+ */
+const thrownAtSpawn = (command: CommandRunner.ValidCommand, program: string, defect: unknown): CommandError => {
+  const error = defect as { readonly code?: unknown; readonly message?: unknown } | null
+  const code = typeof error?.code === "string" ? error.code : undefined
+  const text = typeof error?.message === "string" && error.message !== "" ? error.message : String(defect)
+  const reason =
+    code === "E2BIG"
+      ? `${text.includes("E2BIG") ? text : `E2BIG: ${text}`} (Argument list too long: the command line is longer than the kernel accepts)`
+      : text
+  return new CommandSpawnFailed({ commandId: command.id, program, reason: reason.slice(0, 512) })
+}
+
 /** A missing cwd is the caller's mistake (`CommandInvalid`); one that is not a directory cannot be entered. */
 const checkCwd = (command: CommandRunner.ValidCommand, program: string): Effect.Effect<void, CommandError> => {
   const cwd = command.cwd
@@ -69,91 +84,108 @@ const environment = (command: Command.Command) =>
       ? { env: { ...command.env }, extendEnv: true }
       : {}
 
-const spawnAttempt = (
+/** Starts the process, leading its own process group, with every refusal typed. */
+const spawnProcess = Effect.fn("LocalRunner.spawn")(function* (
   spawner: ChildProcessSpawner.ChildProcessSpawner["Service"],
   command: CommandRunner.ValidCommand
-): Effect.Effect<Running, CommandError, Scope.Scope> =>
-  Effect.gen(function* () {
-    const { program, args } = Command.argv(command)
-    yield* checkCwd(command, program)
-    const grace = command.killGracePeriod ?? Command.defaultKillGracePeriod
-    const startedAt = yield* Clock.currentTimeMillis
-    const handle = yield* spawner
-      .spawn(
-        ChildProcess.make(program, [...args], {
-          ...(command.cwd !== undefined ? { cwd: command.cwd } : {}),
-          ...environment(command),
-          stdin: command.stdin !== undefined ? Stream.make(new TextEncoder().encode(command.stdin)) : "ignore",
-          stdout: "pipe",
-          stderr: "pipe",
-          // Own process group, so the group can be signalled; these options also govern release on interruption.
-          detached: true,
-          killSignal: "SIGTERM",
-          forceKillAfter: grace
-        })
-      )
-      .pipe(Effect.mapError((error) => spawnError(command, program, error)))
-
-    const stop = Effect.ignore(handle.kill({ killSignal: "SIGTERM", forceKillAfter: grace }))
-    // After a normal exit the group is usually empty already; asking the kernel is much cheaper than the
-    // spawner's kill path, which builds errors when there is nothing left to signal.
-    const groupExists = Effect.try({ try: () => process.kill(-handle.pid, 0), catch: () => false }).pipe(
-      Effect.orElseSucceed(() => false)
+) {
+  const { program, args } = Command.argv(command)
+  yield* checkCwd(command, program)
+  return yield* spawner
+    .spawn(
+      ChildProcess.make(program, [...args], {
+        ...(command.cwd !== undefined ? { cwd: command.cwd } : {}),
+        ...environment(command),
+        stdin: command.stdin !== undefined ? Stream.make(new TextEncoder().encode(command.stdin)) : "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
+        // Own process group, so the group can be signalled; these options also govern release on interruption.
+        detached: true,
+        killSignal: "SIGTERM",
+        forceKillAfter: command.killGracePeriod ?? Command.defaultKillGracePeriod
+      })
     )
-    const stopLeftovers = Effect.flatMap(groupExists, (exists) => (exists ? stop : Effect.void))
-    let timedOut = false
-    const exited = yield* Deferred.make<ExitStatus.ExitStatus>()
-    const waitExit = Effect.map(Effect.exit(handle.exitCode), ExitStatus.fromExit)
-    // Once the leader has gone, what is left of its group (background jobs holding the pipes open) is ended
-    // too, so reading the output always finishes.
-    const supervised =
-      command.timeout === undefined
-        ? Effect.tap(waitExit, () => stopLeftovers)
-        : Effect.flatMap(Effect.timeoutOption(waitExit, command.timeout), (status) => {
-            if (status._tag === "Some") return Effect.as(stopLeftovers, status.value)
-            timedOut = true
-            return Effect.andThen(stop, waitExit)
-          })
-    yield* Effect.forkIn(
-      Effect.flatMap(supervised, (status) => Deferred.succeed(exited, status)),
-      yield* Effect.scope
+    .pipe(
+      Effect.mapError((error) => spawnError(command, program, error)),
+      Effect.catchDefect((defect) => Effect.fail(thrownAtSpawn(command, program, defect)))
     )
+})
 
-    const stdout = OutputCapture.make(command.maxOutputBytes ?? Command.defaultMaxOutputBytes)
-    const stderr = OutputCapture.make(command.maxOutputBytes ?? Command.defaultMaxOutputBytes)
-    const read = (
-      source: Stream.Stream<Uint8Array, PlatformError.PlatformError>,
-      capture: OutputCapture.OutputCapture
-    ) =>
-      source.pipe(
-        // Per batch, not per chunk: one call for everything a pull returned keeps large outputs fast.
-        Stream.mapArray((batch) => {
-          for (const bytes of batch) capture.push(bytes)
-          return batch
-        }),
-        // A failing read of our own pipe is not something the command did.
-        Stream.orDie
-      )
+type Handle = Effect.Success<ReturnType<typeof spawnProcess>>
 
-    const finish = Effect.gen(function* () {
-      const status = yield* Deferred.await(exited)
-      const endedAt = yield* Clock.currentTimeMillis
-      return yield* CommandRunner.judge(
-        command,
-        CommandRunner.attemptResult(command, {
-          exitCode: status.exitCode,
-          signal: status.signal,
-          stdout,
-          stderr,
-          startedAt,
-          endedAt,
-          timedOut
+/**
+ * Waits for the leader to exit (ending the group at the command's timeout: TERM, then KILL after the grace period)
+ * and completes `exited`. Once the leader has gone, what is left of its group (background jobs holding the pipes
+ * open) is ended too, so reading the output always finishes. Returns whether the timeout struck.
+ */
+const supervise = (
+  command: CommandRunner.ValidCommand,
+  handle: Handle,
+  exited: Deferred.Deferred<ExitStatus.ExitStatus>
+): Effect.Effect<{ readonly timedOut: () => boolean }, never, Scope.Scope> => {
+  const grace = command.killGracePeriod ?? Command.defaultKillGracePeriod
+  const stop = Effect.ignore(handle.kill({ killSignal: "SIGTERM", forceKillAfter: grace }))
+  // After a normal exit the group is usually empty already; asking the kernel is much cheaper than the
+  // spawner's kill path, which builds errors when there is nothing left to signal.
+  const groupExists = Effect.try({ try: () => process.kill(-handle.pid, 0), catch: () => false }).pipe(
+    Effect.orElseSucceed(() => false)
+  )
+  const stopLeftovers = Effect.flatMap(groupExists, (exists) => (exists ? stop : Effect.void))
+  let timedOut = false
+  const waitExit = Effect.map(Effect.exit(handle.exitCode), ExitStatus.fromExit)
+  const supervised =
+    command.timeout === undefined
+      ? Effect.tap(waitExit, () => stopLeftovers)
+      : Effect.flatMap(Effect.timeoutOption(waitExit, command.timeout), (status) => {
+          if (status._tag === "Some") return Effect.as(stopLeftovers, status.value)
+          timedOut = true
+          return Effect.andThen(stop, waitExit)
         })
-      )
-    })
-
-    return { stdout: read(handle.stdout, stdout), stderr: read(handle.stderr, stderr), finish }
+  return Effect.as(Effect.forkScoped(Effect.flatMap(supervised, (status) => Deferred.succeed(exited, status))), {
+    timedOut: () => timedOut
   })
+}
+
+/** The output as it is read, kept (bounded) in `capture`. A failing read of our own pipe is not the command's doing. */
+const captured = (
+  source: Stream.Stream<Uint8Array, PlatformError.PlatformError>,
+  capture: OutputCapture.OutputCapture
+): Stream.Stream<Uint8Array> =>
+  source.pipe(
+    // Per batch, not per chunk: one call for everything a pull returned keeps large outputs fast.
+    Stream.mapArray((batch) => {
+      for (const bytes of batch) capture.push(bytes)
+      return batch
+    }),
+    Stream.orDie
+  )
+
+const spawnAttempt = Effect.fn("LocalRunner.attempt")(function* (
+  spawner: ChildProcessSpawner.ChildProcessSpawner["Service"],
+  command: CommandRunner.ValidCommand
+): Effect.fn.Return<Running, CommandError, Scope.Scope> {
+  const startedAt = yield* Clock.currentTimeMillis
+  const handle = yield* spawnProcess(spawner, command)
+  const exited = yield* Deferred.make<ExitStatus.ExitStatus>()
+  const supervision = yield* supervise(command, handle, exited)
+  const stdout = OutputCapture.make(command.maxOutputBytes ?? Command.defaultMaxOutputBytes)
+  const stderr = OutputCapture.make(command.maxOutputBytes ?? Command.defaultMaxOutputBytes)
+  const finish = Effect.gen(function* () {
+    const status = yield* Deferred.await(exited)
+    const endedAt = yield* Clock.currentTimeMillis
+    const observed = { ...status, stdout, stderr, startedAt, endedAt, timedOut: supervision.timedOut() }
+    return yield* CommandRunner.judge(command, CommandRunner.attemptResult(command, observed))
+  })
+  return { stdout: captured(handle.stdout, stdout), stderr: captured(handle.stderr, stderr), finish }
+})
+
+const chunks = (running: Running): Stream.Stream<OutputChunk, CommandError> =>
+  Stream.merge(
+    Stream.mapArray(running.stdout, (batch) => Arr.map(batch, (bytes): OutputChunk => ({ _tag: "Stdout", bytes }))),
+    Stream.mapArray(running.stderr, (batch) => Arr.map(batch, (bytes): OutputChunk => ({ _tag: "Stderr", bytes })))
+  ).pipe(
+    Stream.concat(Stream.fromEffect(Effect.map(running.finish, (result): OutputChunk => ({ _tag: "Exit", result }))))
+  )
 
 const makeAttempt = (spawner: ChildProcessSpawner.ChildProcessSpawner["Service"]): CommandRunner.Attempt => ({
   name: "local",
@@ -168,23 +200,7 @@ const makeAttempt = (spawner: ChildProcessSpawner.ChildProcessSpawner["Service"]
         return yield* running.finish
       })
     ),
-  stream: (command) =>
-    Stream.unwrap(
-      Effect.map(spawnAttempt(spawner, command), (running) =>
-        Stream.merge(
-          Stream.mapArray(running.stdout, (batch) =>
-            Arr.map(batch, (bytes): OutputChunk => ({ _tag: "Stdout", bytes }))
-          ),
-          Stream.mapArray(running.stderr, (batch) =>
-            Arr.map(batch, (bytes): OutputChunk => ({ _tag: "Stderr", bytes }))
-          )
-        ).pipe(
-          Stream.concat(
-            Stream.fromEffect(Effect.map(running.finish, (result): OutputChunk => ({ _tag: "Exit", result })))
-          )
-        )
-      )
-    )
+  stream: (command) => Stream.unwrap(Effect.map(spawnAttempt(spawner, command), chunks))
 })
 
 /**

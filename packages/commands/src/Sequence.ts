@@ -55,44 +55,43 @@ const failedStep = (command: Command.Command & { readonly id: string }, error: C
  * Runs the commands in order through the `CommandRunner` in context. Never fails: failures are in the
  * outcome. Interruption stops the running command (its process group) and the sequence.
  */
-export const run = (
+export const run = Effect.fn("Sequence.run")(function* (
   commands: Iterable<Command.Command>
-): Effect.Effect<SequenceOutcome, never, CommandRunner.CommandRunner> =>
-  Effect.gen(function* () {
-    const runner = yield* CommandRunner.CommandRunner
-    const steps: Array<StepOutcome> = []
-    let stoppedBy: string | undefined
-    for (const input of commands) {
-      // Ids are fixed up front so skipped steps are reported under the id they would have run with.
-      const command = Command.withId(input)
-      if (stoppedBy !== undefined) {
-        steps.push({
+): Effect.fn.Return<SequenceOutcome, never, CommandRunner.CommandRunner> {
+  const runner = yield* CommandRunner.CommandRunner
+  const steps: Array<StepOutcome> = []
+  let stoppedBy: string | undefined
+  for (const input of commands) {
+    // Ids are fixed up front so skipped steps are reported under the id they would have run with.
+    const command = yield* Command.withId(input)
+    if (stoppedBy !== undefined) {
+      steps.push({
+        commandId: command.id,
+        ...described(command),
+        critical: command.critical === true,
+        status: "skipped",
+        reason: `critical command ${stoppedBy} failed`
+      })
+      continue
+    }
+    const step = yield* runner.run(command).pipe(
+      Effect.match({
+        onSuccess: (result): StepOutcome => ({
           commandId: command.id,
           ...described(command),
           critical: command.critical === true,
-          status: "skipped",
-          reason: `critical command ${stoppedBy} failed`
-        })
-        continue
-      }
-      const step = yield* runner.run(command).pipe(
-        Effect.match({
-          onSuccess: (result): StepOutcome => ({
-            commandId: command.id,
-            ...described(command),
-            critical: command.critical === true,
-            status: "succeeded",
-            result
-          }),
-          onFailure: (error) => failedStep(command, error)
-        })
-      )
-      steps.push(step)
-      if (step.status === "failed" && step.critical) stoppedBy = command.id
-    }
-    return {
-      ok: steps.every((step) => step.status === "succeeded"),
-      steps,
-      ...(stoppedBy !== undefined ? { stoppedBy } : {})
-    }
-  })
+          status: "succeeded",
+          result
+        }),
+        onFailure: (error) => failedStep(command, error)
+      })
+    )
+    steps.push(step)
+    if (step.status === "failed" && step.critical) stoppedBy = command.id
+  }
+  return {
+    ok: steps.every((step) => step.status === "succeeded"),
+    steps,
+    ...(stoppedBy !== undefined ? { stoppedBy } : {})
+  }
+})

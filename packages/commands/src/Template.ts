@@ -3,11 +3,12 @@
  * variable that is not given is an error naming it, never an empty string. Parameters are checked by a Schema
  * before rendering, and `shquote` quotes a value for `sh`.
  */
-import { Effect, Result, Schema, SchemaIssue } from "effect"
+import { Effect, Result, Runtime, Schema, SchemaIssue } from "effect"
 import { CommandLine } from "effect/process"
 import nunjucks from "nunjucks"
 import * as Command from "./Command.ts"
 import { referencedPaths } from "./internal/templateVariables.ts"
+import { ExitCode } from "@testbed/events"
 
 /** The template or its parameters are wrong: nothing was rendered. */
 export class TemplateInvalid extends Schema.TaggedError<TemplateInvalid>()("TemplateInvalid", {
@@ -15,7 +16,14 @@ export class TemplateInvalid extends Schema.TaggedError<TemplateInvalid>()("Temp
   /** The parameter at fault (a path such as `port` or `hosts[1]`), when there is one. */
   variable: Schema.optionalKey(Schema.String),
   reason: Schema.String
-}) {}
+}) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
+  override get message(): string {
+    return `template ${this.template}: ${this.variable === undefined ? "" : `${this.variable}: `}${this.reason}`
+  }
+}
 
 /** Rendering stopped: a variable was not given, or a filter failed. */
 export class TemplateRenderFailed extends Schema.TaggedError<TemplateRenderFailed>()("TemplateRenderFailed", {
@@ -23,7 +31,14 @@ export class TemplateRenderFailed extends Schema.TaggedError<TemplateRenderFaile
   /** The variable (or attribute path) that was undefined, when known. */
   variable: Schema.optionalKey(Schema.String),
   reason: Schema.String
-}) {}
+}) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
+  override get message(): string {
+    return `template ${this.template}: ${this.variable === undefined ? "" : `${this.variable}: `}${this.reason}`
+  }
+}
 
 export type TemplateError = TemplateInvalid | TemplateRenderFailed
 
@@ -131,10 +146,13 @@ const renderSource = (template: Template<unknown>, source: string, context: obje
   })
 
 /** Validates the parameters with the template's Schema, then renders. */
-export const render = <P>(template: Template<P>, parameters: unknown): Effect.Effect<string, TemplateError> =>
-  Effect.flatMap(decodeParameters(template, parameters), (decoded) =>
-    renderSource(template as Template<unknown>, template.source, toContext(decoded))
-  )
+export const render = Effect.fn("Template.render")(function* <P>(
+  template: Template<P>,
+  parameters: unknown
+): Effect.fn.Return<string, TemplateError> {
+  const decoded = yield* decodeParameters(template, parameters)
+  return yield* renderSource(template as Template<unknown>, template.source, toContext(decoded))
+})
 
 const toContext = (decoded: unknown): object =>
   typeof decoded === "object" && decoded !== null ? decoded : { value: decoded }
@@ -208,35 +226,34 @@ export type CommandOptions = Omit<Command.Command, "program" | "args" | "shell">
  * empty without quotes is dropped, so `{% if verbose %}-v{% endif %}` works). With `shell: true` the whole
  * rendered text is a script for `sh -c`: quote values there with `| shquote`.
  */
-export const toCommand = <P>(
+export const toCommand = Effect.fn("Template.toCommand")(function* <P>(
   template: Template<P>,
   parameters: unknown,
   options: CommandOptions & { readonly shell?: boolean } = {}
-): Effect.Effect<Command.Command, TemplateError> =>
-  Effect.gen(function* () {
-    const { shell, ...commandOptions } = options
-    const decoded = toContext(yield* decodeParameters(template, parameters))
-    const generic = template as Template<unknown>
-    if (shell === true) {
-      return Command.shell(yield* renderSource(generic, template.source, decoded), commandOptions)
-    }
-    const rendered: Array<string> = []
-    for (const word of splitWords(template.source)) {
-      const text = yield* renderSource(generic, word.source, decoded).pipe(
-        Effect.catchTag("TemplateInvalid", (error) =>
-          Effect.fail(
-            new TemplateInvalid({
-              template: template.name,
-              reason: `${error.reason} (in program mode a {% %} block must stay inside one word: ${word.source})`
-            })
-          )
+): Effect.fn.Return<Command.Command, TemplateError> {
+  const { shell, ...commandOptions } = options
+  const decoded = toContext(yield* decodeParameters(template, parameters))
+  const generic = template as Template<unknown>
+  if (shell === true) {
+    return Command.shell(yield* renderSource(generic, template.source, decoded), commandOptions)
+  }
+  const rendered: Array<string> = []
+  for (const word of splitWords(template.source)) {
+    const text = yield* renderSource(generic, word.source, decoded).pipe(
+      Effect.catchTag("TemplateInvalid", (error) =>
+        Effect.fail(
+          new TemplateInvalid({
+            template: template.name,
+            reason: `${error.reason} (in program mode a {% %} block must stay inside one word: ${word.source})`
+          })
         )
       )
-      if (text !== "" || word.quoted) rendered.push(text)
-    }
-    const [program, ...args] = rendered
-    if (program === undefined) {
-      return yield* new TemplateRenderFailed({ template: template.name, reason: "rendered to no program" })
-    }
-    return Command.make(program, args, commandOptions)
-  })
+    )
+    if (text !== "" || word.quoted) rendered.push(text)
+  }
+  const [program, ...args] = rendered
+  if (program === undefined) {
+    return yield* new TemplateRenderFailed({ template: template.name, reason: "rendered to no program" })
+  }
+  return Command.make(program, args, commandOptions)
+})

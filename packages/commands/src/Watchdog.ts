@@ -5,28 +5,49 @@
  * still listed, then KILL a second later, and exits. Guarding a command costs two short writes to that pipe, no
  * process of its own. The pipe's write end is close-on-exec, so no child holds it open.
  *
- * Every process started through `Watchdog.spawner` (LocalRunner, the localhost environment) is guarded.
+ * Every process started through `Watchdog.spawner` (LocalRunner, the localhost environment) is guarded. The
+ * watchdog starts when such a spawner is made, and a group is listed as soon as its spawn has returned: a SIGKILL
+ * in that moment can leave the group running. Where that moment matters (a fleet agent, killed any time while its
+ * commands run), `announced` closes it: the command's own shell records its group in a marker file before it runs
+ * anything, and the watchdog ends the groups of the markers too (looking again a second later, for a shell that
+ * was still writing its marker).
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Effect, Layer } from "effect"
 import { ChildProcessSpawner } from "effect/process"
 
 // `read` returns non-zero at end of input: the loop ends when the pipe closes. Signals meant for the run (a
-// terminal's Ctrl-C reaches its whole process group) do not end the watchdog: only the pipe does.
+// terminal's Ctrl-C reaches its whole process group) do not end the watchdog: only the pipe does. `=<dir>` names
+// the markers' directory (removed at the end).
 const script = `trap '' INT TERM HUP
 groups=" "
+dir=""
 while IFS= read -r line; do
   case "$line" in
     +*) groups="$groups\${line#+} " ;;
     -*) g="\${line#-}"
-        case "$groups" in *" $g "*) groups="\${groups%%" $g "*} \${groups#*" $g "}" ;; esac ;;
+        case "$groups" in *" $g "*) groups="\${groups%%" $g "*} \${groups#*" $g "}" ;; esac
+        [ -n "$dir" ] && rm -f "$dir/$g" ;;
+    =*) dir="\${line#=}" ;;
   esac
 done
-set -- $groups
-[ "$#" -eq 0 ] && exit 0
+marked() {
+  [ -n "$dir" ] || return 0
+  for m in "$dir"/*; do
+    g="\${m##*/}"
+    case "$g" in ''|*[!0-9]*) ;; *) printf '%s ' "$g" ;; esac
+  done
+}
+set -- $groups $(marked)
+[ "$#" -eq 0 ] && [ -z "$dir" ] && exit 0
 for g in "$@"; do kill -s TERM -- "-$g" 2>/dev/null; done
 sleep 1
+set -- $groups $(marked)
 for g in "$@"; do kill -s KILL -- "-$g" 2>/dev/null; done
+[ -n "$dir" ] && rm -rf "$dir"
 exit 0
 `
 
@@ -72,7 +93,38 @@ const send = (line: string): void => {
 export const guard = (pgid: number): void => send(`+${pgid}\n`)
 
 /** The group `pgid` is gone (its processes were reaped): forget it, so a reused number is never signalled. */
-export const release = (pgid: number): void => send(`-${pgid}\n`)
+export const release = (pgid: number): void => {
+  // Removed here too, at once: the watchdog removes it when it reads the line.
+  if (markers !== undefined) rmSync(join(markers, String(pgid)), { force: true })
+  send(`-${pgid}\n`)
+}
+
+let markers: string | undefined
+
+/** The markers' directory, made (and named to the watchdog) on first use. */
+const markerDirectory = (): string | undefined => {
+  if (markers !== undefined) return markers
+  if (watchdog() === undefined) return undefined
+  markers = mkdtempSync(join(tmpdir(), "testbed-watchdog-"))
+  send(`=${markers}\n`)
+  return markers
+}
+
+// $1: the markers' directory; $2: the script. The shell leads the command's process group (a detached spawn): it
+// records that group, then execs the script's shell, which keeps its pid, so exit status and signals are its own.
+const announcing = `echo $$ > "$1/$$" 2>/dev/null; exec sh -c "$2"`
+
+/**
+ * The argv that runs `sh -c script` after recording its own process group for the watchdog, so that the group is
+ * ended with this process even if it dies the moment after the spawn. Plain `sh -c script` where there is no
+ * watchdog. Spawn it detached (LocalRunner does) and `release` its pid once it has ended.
+ */
+export const announced = (shellScript: string): { readonly program: string; readonly args: ReadonlyArray<string> } => {
+  const dir = markerDirectory()
+  return dir === undefined
+    ? { program: "sh", args: ["-c", shellScript] }
+    : { program: "sh", args: ["-c", announcing, "testbed-guarded", dir, shellScript] }
+}
 
 /** The watchdog's own pid, once started (for tests and diagnostics). */
 export const pid = (): number | undefined => (state.kind === "running" ? state.child.pid : undefined)
@@ -87,8 +139,11 @@ const leadsGroup = (command: Parameters<ChildProcessSpawner.ChildProcessSpawner[
  */
 export const spawner = (
   inner: ChildProcessSpawner.ChildProcessSpawner["Service"]
-): ChildProcessSpawner.ChildProcessSpawner["Service"] =>
-  ChildProcessSpawner.make((command) =>
+): ChildProcessSpawner.ChildProcessSpawner["Service"] => {
+  // Started now, not at the first guard: starting it forks this process, which under load takes long enough for a
+  // SIGKILL to land between a command's start and its registration.
+  watchdog()
+  return ChildProcessSpawner.make((command) =>
     Effect.gen(function* () {
       let guarded: number | undefined
       yield* Effect.addFinalizer(() =>
@@ -104,6 +159,7 @@ export const spawner = (
       return handle
     })
   )
+}
 
 /** Replaces the `ChildProcessSpawner` in context by one that guards what it starts. */
 export const layer: Layer.Layer<

@@ -57,6 +57,20 @@ describe("LocalRunner", () => {
     )
   )
 
+  it.live("a command line longer than the kernel takes (E2BIG) is a typed CommandSpawnFailed, and the next runs", () =>
+    withRunner((runner) =>
+      Effect.gen(function* () {
+        const huge = Command.shell(`echo ${"x".repeat(1024 * 1024)}`)
+        const error = yield* Effect.flip(runner.run(huge))
+        assert.strictEqual(error._tag, "CommandSpawnFailed")
+        assert.include(error._tag === "CommandSpawnFailed" ? error.reason : "", "E2BIG")
+        assert.strictEqual((yield* runner.run(Command.shell("echo next"))).stdout, "next\n")
+        const streamed = yield* Effect.flip(Stream.runDrain(runner.stream(huge)))
+        assert.strictEqual(streamed._tag, "CommandSpawnFailed")
+      })
+    )
+  )
+
   it.live("a process killed by a signal reports the signal and no exit code", () =>
     withRunner((runner) =>
       Effect.gen(function* () {

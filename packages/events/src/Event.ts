@@ -3,6 +3,7 @@
  * `type` is `<entity>.<name>`; `id` is unique per emission, so an event that really happened twice is two events.
  */
 import { Clock, Effect, Schema } from "effect"
+import * as Ids from "./Ids.ts"
 
 /** The kinds of entity an event can be about. */
 export const EntityType = Schema.Literals([
@@ -46,19 +47,16 @@ export const family = <const T extends `${EntityType}.${string}`, const E extend
     data
   })
 
-let counter = 0
-const processTag = Math.floor(Math.random() * 0xffffffff)
-  .toString(36)
-  .padStart(7, "0")
+/**
+ * A fresh event id from the `Ids` generator: time-ordered (millis in base 36), then the generator's tag and
+ * counter, so ids never collide within a run and sort by emission inside one process.
+ */
+export const nextId = (ids: Ids.Generator, millis: number): string => ids.unique(millis.toString(36).padStart(9, "0"))
 
 /**
- * A fresh event id: time-ordered (millis in base 36), then a per-process tag and counter, so ids never
- * collide within a run and sort by emission inside one process.
+ * Stamps a payload with a fresh id from `Ids` and the current time from `Clock` (so `Ids.layerTest` and TestClock
+ * control both in tests).
  */
-export const nextId = (millis: number): string =>
-  `${millis.toString(36).padStart(9, "0")}-${processTag}-${(counter++).toString(36)}`
-
-/** Stamps a payload with a fresh id and the current time from `Clock` (so TestClock controls it in tests). */
 export const make = <const T extends string, const E extends string, D>(input: {
   readonly type: T
   readonly entityType: E
@@ -72,11 +70,15 @@ export const make = <const T extends string, const E extends string, D>(input: {
   readonly timestamp: string
   readonly data: D
 }> =>
-  Effect.map(Clock.currentTimeMillis, (millis) => ({
-    id: nextId(millis),
-    type: input.type,
-    entityType: input.entityType,
-    entityId: input.entityId,
-    timestamp: new Date(millis).toISOString(),
-    data: input.data
-  }))
+  // Read straight from the fiber: this runs for every event published.
+  Effect.withFiber((fiber) => {
+    const millis = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+    return Effect.succeed({
+      id: nextId(fiber.getRef(Ids.Ids), millis),
+      type: input.type,
+      entityType: input.entityType,
+      entityId: input.entityId,
+      timestamp: new Date(millis).toISOString(),
+      data: input.data
+    })
+  })

@@ -2,16 +2,21 @@
  * The JSONL record of a run: one event per line, appended as they happen and read back as a Stream.
  * A crash can leave a half-written last line; reading reports and skips it, never losing an earlier line.
  */
-import { Cause, Context, Deferred, Effect, Exit, FileSystem, Layer, Schema, Semaphore, Stream } from "effect"
+import { Cause, Context, Deferred, Effect, Exit, FileSystem, Layer, Runtime, Schema, Semaphore, Stream } from "effect"
 import * as Event from "./Event.ts"
 import { EventBus } from "./EventBus.ts"
 import * as WriteFailed from "./WriteFailed.ts"
+import * as ExitCode from "./ExitCode.ts"
 
 /** The log file could not be opened or read (a failed write is a `WriteFailed`). */
 export class EventLogUnavailable extends Schema.TaggedError<EventLogUnavailable>()("EventLogUnavailable", {
   path: Schema.String,
   reason: Schema.String
 }) {
+  /** A log the user named that is missing or unreadable; a run's own log that cannot be opened is a `WriteFailed`. */
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `event log ${this.path}: ${this.reason}`
   }
@@ -23,6 +28,9 @@ export class EventLogLineInvalid extends Schema.TaggedError<EventLogLineInvalid>
   line: Schema.Int,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `${this.path}:${this.line}: not an event: ${this.reason}`
   }

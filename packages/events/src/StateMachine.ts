@@ -3,10 +3,11 @@
  * machine refuses any move its table does not allow with a typed `InvalidTransition`, keeps its
  * history, and publishes `<entity>.state_changed` on the EventBus for every move it makes.
  */
-import { Clock, Effect, Ref, Schema } from "effect"
+import { Clock, Effect, Ref, Runtime, Schema } from "effect"
 import { EventBus } from "./EventBus.ts"
 import type { Metadata } from "./StateChange.ts"
 import type { MachineEntityType } from "./TestbedEvent.ts"
+import * as ExitCode from "./ExitCode.ts"
 
 export interface Definition<S extends string> {
   /** Machine name, e.g. `service`. */
@@ -30,6 +31,10 @@ export class InvalidTransition extends Schema.TaggedError<InvalidTransition>()("
   to: Schema.String,
   trigger: Schema.String
 }) {
+  /** A caller walked the machine wrong (a bug, not the user's doing): the run counts as failed. */
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.testFailed
+  }
   override get message(): string {
     return `${this.machine} ${this.entityId}: cannot move from ${this.from} to ${this.to} (trigger: ${this.trigger})`
   }

@@ -4,9 +4,10 @@
  * and why, with the system's own code (`ENOSPC`), and the process exits with the infrastructure code 3.
  */
 import { Runtime, Schema } from "effect"
+import * as ExitCode from "./ExitCode.ts"
 
 /** The process exit code of a run stopped by its infrastructure (a full disk, a dead Docker engine). */
-export const infrastructureExitCode = 3
+export const infrastructureExitCode = ExitCode.infrastructure
 
 export class WriteFailed extends Schema.TaggedError<WriteFailed>()("WriteFailed", {
   path: Schema.String,

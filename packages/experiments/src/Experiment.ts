@@ -3,7 +3,7 @@
  * tests, then run them with every event written to `<output>/<name>-<timestamp>/events.jsonl` and render the
  * reports from that log — also when the run is interrupted, so what ran is always reported.
  */
-import { EventBus, EventLog, WriteFailed } from "@testbed/events"
+import { EventBus, EventLog, ExitCode, WriteFailed } from "@testbed/events"
 import { PluginRegistry } from "@testbed/plugins"
 import { ReportWriter } from "@testbed/reports"
 import {
@@ -108,7 +108,7 @@ export class OutputDirUnusable extends Schema.TaggedError<OutputDirUnusable>()("
   }
   /** A usage problem (a bad `--output-dir` or `paths.output_dir`), like a bad file. */
   override get [Runtime.errorExitCode](): number {
-    return 2
+    return ExitCode.usage
   }
 }
 

@@ -3,7 +3,7 @@
  * `fast_fail`, `paths`, `logging`) plus testbed's own keys (per-test `timeout` and `retries`, `concurrency`,
  * interop `matrices`, `environment`). Decoding reports every problem at once, each with its YAML path.
  */
-import { TimeSpan } from "@testbed/events"
+import { ExitCode, TimeSpan } from "@testbed/events"
 import { Problems, ServicePlugin } from "@testbed/plugins"
 import { Effect, FileSystem, Result, Runtime, Schema } from "effect"
 import * as Yaml from "yaml"
@@ -229,7 +229,7 @@ export class ExperimentConfigInvalid extends Schema.TaggedError<ExperimentConfig
   }
   /** A file with problems is a usage error: exit code 2. */
   override get [Runtime.errorExitCode](): number {
-    return 2
+    return ExitCode.usage
   }
 }
 

@@ -2,10 +2,12 @@ import { existsSync, readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { ExperimentManager } from "../src/index.ts"
-import { finishedOf, hasProgram, hasTlsTools, provide, readEvents, runFixture } from "./support.ts"
+import { hasProgram, hasTlsTools, provide, readEvents, runFixture } from "./support.ts"
 
 const summaryOf = (runDir: string) => JSON.parse(readFileSync(`${runDir}/experiment_summary.json`, "utf8"))
 
+// Integration: real processes. The manager's logic (experiment timeout, retries and flaky, fast-fail, --filter and
+// --retries) is unit-tested on a fake environment and TestClock in Harness.test.ts.
 describe("ExperimentManager", () => {
   it.live("runs the quickstart: every test passes, every event fits its schema, reports are written", () =>
     provide(
@@ -180,82 +182,6 @@ describe("ExperimentManager", () => {
     )
   )
 
-  it.live("the experiment's timeout ends the running test as timeout and skips the rest", () =>
-    provide(
-      Effect.gen(function* () {
-        const outcome = yield* runFixture("cases/experiment-timeout.yaml")
-        const result = outcome.result!
-        assert.strictEqual(result.status, "finished_early")
-        assert.strictEqual(result.reason, "experiment timeout of 1s 500ms reached")
-        assert.deepStrictEqual(
-          result.tests.map((test) => [test.name, test.status]),
-          [
-            ["runs past the deadline", "timeout"],
-            ["never reached", "skipped"]
-          ]
-        )
-        const events = readEvents(outcome.runDir)
-        const finished = finishedOf(events, "runs past the deadline")
-        assert.deepStrictEqual(
-          finished.map((f) => f.status),
-          ["timeout"]
-        )
-        assert.match(finished[0]?.errorMessage ?? "", /^(stopped by )?experiment timeout of 1s 500ms reached/)
-        assert.strictEqual(events.filter((e) => e.type === "service.exited").length, 1)
-      })
-    )
-  )
-
-  it.live("a flaky test passes on retry and is reported flaky; exit 127 is unsupported and does not fail the run", () =>
-    provide(
-      Effect.gen(function* () {
-        const outcome = yield* runFixture("cases/flaky.yaml")
-        const flaky = outcome.result!.tests.find((test) => test.name === "flaky client")!
-        assert.deepStrictEqual([flaky.status, flaky.attempts, flaky.flaky], ["passed", 2, true])
-        const attempts = finishedOf(readEvents(outcome.runDir), "flaky client")
-        assert.deepStrictEqual(
-          attempts.map((a) => [a.attempt, a.status, a.willRetry ?? false]),
-          [
-            [1, "failed", true],
-            [2, "passed", false]
-          ]
-        )
-        assert.strictEqual(
-          outcome.result!.tests.find((test) => test.name === "unsupported case")?.status,
-          "unsupported"
-        )
-        assert.isTrue(ExperimentManager.succeeded(outcome.result!))
-        const summary = summaryOf(outcome.runDir)
-        const result = summary.tests.results.find((r: { name: string }) => r.name === "flaky client")
-        assert.isTrue(result.flaky)
-      })
-    )
-  )
-
-  it.live("fast-fail stops the run at the first failure and says why", () =>
-    provide(
-      Effect.gen(function* () {
-        const outcome = yield* runFixture("cases/fast-fail.yaml")
-        const result = outcome.result!
-        assert.strictEqual(result.status, "finished_early")
-        assert.strictEqual(result.reason, "fast-fail: first fails failed: client (exec) ended with exit code 1")
-        assert.deepStrictEqual(
-          result.tests.map((test) => test.status),
-          ["failed", "skipped", "skipped"]
-        )
-        const events = readEvents(outcome.runDir)
-        assert.isTrue(finishedOf(events, "first fails")[0]?.fastFailTriggered)
-        assert.isFalse(events.some((e) => e.type === "test.started" && e.data.name !== "first fails"))
-        const finished = events.find((e) => e.type === "experiment.finished")
-        assert.deepStrictEqual(finished?.data, {
-          status: "finished_early",
-          reason: result.reason!,
-          fastFailTriggered: true
-        })
-      })
-    )
-  )
-
   it.live.skipIf(!hasProgram("busybox") && process.env.CI === undefined)(
     "runs an out-of-tree plugin named in paths.plugins (BusyBox httpd + wget), probing the server over HTTP",
     () =>
@@ -291,18 +217,6 @@ describe("ExperimentManager", () => {
             : []
         )
         assert.deepStrictEqual(moves, [{ readiness: "command" }])
-      })
-    )
-  )
-
-  it.live("--filter and --retries override the file", () =>
-    provide(
-      Effect.gen(function* () {
-        const outcome = yield* runFixture("cases/flaky.yaml", { filter: "flaky", retries: 0 })
-        assert.deepStrictEqual(
-          outcome.result!.tests.map((test) => [test.name, test.status]),
-          [["flaky client", "failed"]]
-        )
       })
     )
   )

@@ -3,17 +3,17 @@
  * there), runs the commands addressed to it through the CommandRunner, and answers with the compatible payload
  * plus exit code, id and timing — signed, as are its running notices and its lost notice. It survives any
  * payload, refuses what its allowlist, signature policy or size limit forbids, de-duplicates by command id, runs
- * commands without testbed's secrets in their environment, and (Linux, local runner) takes its running commands
- * down with it however it dies. Several agent ids may share one connection (one subscription, one process).
+ * commands without testbed's secrets in their environment, and takes its running commands down with it however it
+ * dies (the local runner's Watchdog guards every process group it starts, even against a SIGKILL of the agent).
+ * Several agent ids may share one connection (one subscription, one process).
  */
 import { randomBytes } from "node:crypto"
 import { type Command, CommandRunner } from "@testbed/commands"
-import { EventBus } from "@testbed/events"
-import { Duration, Effect, Latch, Option, type Redacted, type Scope } from "effect"
+import { EventBus, Ids } from "@testbed/events"
+import { Duration, Effect, Latch, type Redacted, type Scope } from "effect"
 import * as CommandEnvironment from "./CommandEnvironment.ts"
 import { type AgentState, makeAgentState } from "./internal/agentState.ts"
 import type { Execution } from "./internal/execution.ts"
-import * as Watchdog from "./internal/watchdog.ts"
 import * as MqttConnection from "./MqttConnection.ts"
 import * as Protocol from "./Protocol.ts"
 import * as Security from "./Security.ts"
@@ -49,11 +49,6 @@ export interface AgentOptions {
   readonly passEnv?: ReadonlyArray<string>
   /** More secret values to keep out of commands' environment (the signing secret and broker password always are). */
   readonly secrets?: ReadonlyArray<Redacted.Redacted<string>>
-  /**
-   * End running commands (their process groups) when this process dies, even by SIGKILL: a watchdog beside each
-   * command. Default: on Linux with the local runner.
-   */
-  readonly endCommandsWithAgent?: boolean
   /** Builds the command run for a message; default `sh -c` with the timeout (a hook for in-process runners). */
   readonly toCommand?: (
     command: string,
@@ -81,8 +76,6 @@ export interface Agent {
   readonly awaitAcknowledged: Effect.Effect<void>
 }
 
-const randomSuffix = (): string => Math.random().toString(36).slice(2, 10)
-
 const environmentOf = (options: AgentOptions): Record<string, string> =>
   CommandEnvironment.forCommands(options.environment ?? process.env, {
     pass: options.passEnv,
@@ -92,12 +85,6 @@ const environmentOf = (options: AgentOptions): Record<string, string> =>
       ...(options.secrets ?? [])
     ]
   })
-
-/** The watchdog, where asked for (by default with the local runner: its path means nothing elsewhere). */
-const watchdogFor = (options: AgentOptions, runner: CommandRunner.CommandRunner["Service"]) =>
-  (options.endCommandsWithAgent ?? (runner.name === "local" && options.toCommand === undefined))
-    ? Watchdog.acquire
-    : Effect.succeed(Option.none<Watchdog.Watchdog>())
 
 /**
  * Starts an agent in the Scope once its first connection attempt is over: fails at once with `AuthRefused` when
@@ -117,7 +104,7 @@ export const start = Effect.fn("Agent.start")(function* (
   if (options.signing._tag === "Compat") yield* Effect.logWarning(`agent: ${Security.compatWarning}`)
   const topics = options.topics ?? Protocol.defaultTopics
   const session = randomBytes(12).toString("hex")
-  const mqttClientId = `testbed-agent-${options.ids[0] ?? "none"}-${randomSuffix()}`
+  const mqttClientId = `testbed-agent-${options.ids[0] ?? "none"}-${yield* Ids.token(8)}`
   const connection = yield* MqttConnection.make({
     ...options.connection,
     clientId: mqttClientId,
@@ -135,7 +122,6 @@ export const start = Effect.fn("Agent.start")(function* (
     commandTimeout: Duration.fromInputUnsafe(options.commandTimeout ?? "10 minutes"),
     maxOutputBytes: options.maxOutputBytes ?? 1024 * 1024,
     env: environmentOf(options),
-    watchdog: yield* watchdogFor(options, runner),
     ...(options.toCommand !== undefined ? { toCommand: options.toCommand } : {})
   }
   const allAcked = yield* Latch.make(false)

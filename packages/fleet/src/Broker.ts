@@ -7,7 +7,8 @@ import { readFileSync } from "node:fs"
 import { createServer, type Server, type Socket } from "node:net"
 import { createServer as createTlsServer } from "node:tls"
 import { Aedes } from "aedes"
-import { Effect, Redacted, Schema, type Scope } from "effect"
+import { Effect, Redacted, Runtime, Schema, type Scope } from "effect"
+import { ExitCode } from "@testbed/events"
 
 export interface TlsListener {
   /** PEM server certificate (with its chain) and key. */
@@ -45,6 +46,9 @@ export class BrokerStartFailed extends Schema.TaggedError<BrokerStartFailed>()("
   port: Schema.Int,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `cannot start the embedded MQTT broker on ${this.host}:${this.port}: ${this.reason}`
   }

@@ -2,6 +2,7 @@
  * The commander (the original's `commander.py`): publishes one command through the operator's command
  * loader topic and collects the answers as they arrive, until enough came or the time is up.
  */
+import { Ids } from "@testbed/events"
 import { Clock, Duration, Effect, Option, Queue, Result, type Scope } from "effect"
 import * as MqttConnection from "./MqttConnection.ts"
 import * as Protocol from "./Protocol.ts"
@@ -41,13 +42,13 @@ export const send = (
     const expect = options.expect ?? (to === "all" ? undefined : 1)
     const connection = yield* MqttConnection.make({
       ...options.connection,
-      clientId: `testbed-commander-${Math.random().toString(36).slice(2, 10)}`
+      clientId: `testbed-commander-${yield* Ids.token(8)}`
     })
     yield* connection.awaitConnected("10 seconds")
     // Subscribe first, so an answer faster than our publish is not missed.
     yield* connection.subscribe([topics.response], 1)
     const now = yield* Clock.currentTimeMillis
-    const commandId = `cmd-${now.toString(36)}-${Math.random().toString(36).slice(2, 8)}`
+    const commandId = `cmd-${now.toString(36)}-${yield* Ids.token(6)}`
     const message = Security.signLoader(options.signing, { client_id: to, command: options.command }, commandId, now)
     yield* connection.publish(topics.commandLoader, Protocol.encodeCommand(mode, message), 1)
     const responses: Array<Protocol.ResponseMessage> = []

@@ -3,8 +3,8 @@
  * interpolated as Python's configparser does: `%%` is `%`, `%(key)s` another key), or the same sections in YAML
  * (no interpolation); testbed's extra keys are optional in both. `MQTT_BROKER` and `CLIENT_ID` override.
  */
-import { TimeSpan } from "@testbed/events"
-import { Duration, Effect, FileSystem, Result, Schema } from "effect"
+import { ExitCode, TimeSpan } from "@testbed/events"
+import { Duration, Effect, FileSystem, Result, Runtime, Schema } from "effect"
 import { parse as parseYaml } from "yaml"
 import * as Ini from "./internal/ini.ts"
 import { defaultTopics, type Topics } from "./Protocol.ts"
@@ -13,6 +13,9 @@ export class ConfigInvalid extends Schema.TaggedError<ConfigInvalid>()("ConfigIn
   path: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `${this.path}: ${this.reason}`
   }

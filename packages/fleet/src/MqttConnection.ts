@@ -6,8 +6,11 @@
  * certificates that do not verify fail the first connection at once: waiting would not heal them.
  */
 import { readFileSync } from "node:fs"
-import { Deferred, Duration, Effect, Queue, Redacted, Schema, type Scope } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, Queue, Redacted, Runtime, Schema, type Scope } from "effect"
 import { connect, type IClientOptions, type MqttClient } from "mqtt"
+import * as MemoryBrokerImpl from "./internal/memoryBroker.ts"
+import { MemoryBroker } from "./internal/memoryBroker.ts"
+import { ExitCode } from "@testbed/events"
 
 export interface Tls {
   readonly caFile?: string
@@ -43,6 +46,9 @@ export class BrokerUnreachable extends Schema.TaggedError<BrokerUnreachable>()("
   url: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `cannot reach the MQTT broker at ${this.url}: ${this.reason}`
   }
@@ -53,6 +59,9 @@ export class AuthRefused extends Schema.TaggedError<AuthRefused>()("AuthRefused"
   url: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `the MQTT broker at ${this.url} refused the connection: ${this.reason} (check the user name and password)`
   }
@@ -61,7 +70,14 @@ export class AuthRefused extends Schema.TaggedError<AuthRefused>()("AuthRefused"
 export class PublishFailed extends Schema.TaggedError<PublishFailed>()("PublishFailed", {
   topic: Schema.String,
   reason: Schema.String
-}) {}
+}) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
+  override get message(): string {
+    return `cannot publish on ${this.topic}: ${this.reason}`
+  }
+}
 
 export type ConnectFailed = BrokerUnreachable | AuthRefused
 
@@ -232,7 +248,8 @@ const watch = (client: MqttClient, url: string, progress: Progress, backoff: Bac
   })
 }
 
-export const make = Effect.fn("MqttConnection.make")(function* (
+/** A connection through mqtt.js (the live `Connector`). */
+export const makeLive = Effect.fn("MqttConnection.connect")(function* (
   options: ConnectOptions
 ): Effect.fn.Return<MqttConnection, BrokerUnreachable, Scope.Scope> {
   const url = safeUrl(options.url)
@@ -307,3 +324,32 @@ export const make = Effect.fn("MqttConnection.make")(function* (
     isConnected: Effect.sync(() => client.connected)
   }
 })
+
+/**
+ * How connections are made: mqtt.js unless a layer says otherwise (`layerMemory` in unit tests). A reference with
+ * the live connector as its default, so the operator, the agent and the commander need no extra layer to run.
+ */
+export const Connector = Context.Reference<{
+  readonly connect: (options: ConnectOptions) => Effect.Effect<MqttConnection, BrokerUnreachable, Scope.Scope>
+}>("@testbed/fleet/MqttConnection/Connector", { defaultValue: () => ({ connect: makeLive }) })
+
+/** One connection as a scoped resource, through the `Connector` in context (mqtt.js by default). */
+export const make = Effect.fn("MqttConnection.make")(function* (
+  options: ConnectOptions
+): Effect.fn.Return<MqttConnection, BrokerUnreachable, Scope.Scope> {
+  const connector = yield* Connector
+  return yield* connector.connect(options)
+})
+
+export { MemoryBroker } from "./internal/memoryBroker.ts"
+
+/**
+ * Every connection made in this layer's scope goes to one broker in memory (topics with `+`/`#`, wills on
+ * `MemoryBroker.drop`), for unit tests of what talks MQTT; `MemoryBroker` is the test's handle on it.
+ */
+export const layerMemory: Layer.Layer<MemoryBroker> = Layer.effectContext(
+  Effect.sync(() => {
+    const memory = MemoryBrokerImpl.make()
+    return Context.make(Connector, { connect: memory.connect }).pipe(Context.add(MemoryBroker, memory.broker))
+  })
+)

@@ -3,7 +3,7 @@
  * parallel where each step waits for its answer (never a fixed sleep), a state machine per agent and step,
  * a failure policy, live commands (stdin and the command loader topic), and the feedback file.
  */
-import { EventBus, StateMachine } from "@testbed/events"
+import { EventBus, Ids, StateMachine } from "@testbed/events"
 import { Clock, Deferred, Duration, Effect, type FileSystem, Option, Ref, type Scope, Stream } from "effect"
 import type { FailurePolicy, Pipeline } from "./Config.ts"
 import { type Dispatcher, makeDispatcher, type NoAgentsRegistered, type Reply } from "./internal/dispatcher.ts"
@@ -65,8 +65,6 @@ export interface Operator {
   readonly loaderReports: Effect.Effect<ReadonlyArray<StepReport>>
 }
 
-const randomTag = (): string => Math.random().toString(36).slice(2, 8)
-
 const outcomeOf = (reply: Option.Option<Reply>): { readonly state: StepOutcome; readonly trigger: string } => {
   if (Option.isNone(reply)) return { state: "timed_out", trigger: "no answer before the step timeout" }
   if (reply.value._tag === "Lost") return { state: "agent_lost", trigger: "agent connection lost" }
@@ -105,12 +103,13 @@ export const start = (
     const stepTimeout = Duration.fromInputUnsafe(options.stepTimeout ?? "10 minutes")
     // The agent ends the command at the step timeout; its answer then needs a moment to arrive.
     const waitLimit = Duration.sum(stepTimeout, Duration.seconds(5))
-    const mqttClientId = `testbed-operator-${randomTag()}`
+    const mqttClientId = `testbed-operator-${yield* Ids.token(6)}`
     const connection = yield* MqttConnection.make({ ...options.connection, clientId: mqttClientId })
     // Agents may wait for a broker that is not up yet; an operator logs every failed attempt (the first one at
     // once) and gives up after `connectTimeout`, or at once when the broker refuses its credentials.
     yield* connection.awaitConnected(options.connectTimeout ?? "30 seconds")
-    const runTag = randomTag()
+    // Agents remember command ids across operator runs: a new run must never reuse one.
+    const runTag = yield* Ids.token(6)
     let sequence = 0
     const loaderReports = yield* Ref.make<ReadonlyArray<StepReport>>([])
 

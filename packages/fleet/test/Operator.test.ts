@@ -1,60 +1,144 @@
-// Operator policies on the embedded broker: step timeouts, abort past a failure percentage, real-time mode.
+// Operator and agent logic — step timeouts, the abort policy, real-time mode, registration windows, lost agents —
+// on the in-memory MQTT broker (MqttConnection.layerMemory) with the scripted runner of @testbed/commands
+// (CommandRunner.layerTest), on TestClock: no broker, no process, no real waiting. The same protocol against real
+// brokers and processes is covered by the scenario tests (Aedes, Mosquitto, TLS, lifecycle).
+import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Stream } from "effect"
-import { Broker } from "../src/index.ts"
-import { layer } from "./helpers.ts"
-import { startAgents, startOperator } from "./scenarios.ts"
+import { CommandRunner, ScriptedRunner } from "@testbed/commands"
+import { EventBus } from "@testbed/events"
+import { Duration, Effect, Fiber, Layer, Redacted, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import { Agent, MqttConnection, Operator, Security } from "../src/index.ts"
+import { secret } from "./scenarios.ts"
 
-describe("Operator", () => {
-  it.live("ends a step at its timeout and reports it timed out", () =>
+const signing = Security.signed(secret)
+const connection = { url: "mqtt://memory" }
+
+const layer = (script: ScriptedRunner.Script) =>
+  Layer.mergeAll(
+    MqttConnection.layerMemory,
+    CommandRunner.CommandRunner.layerTest(script).pipe(Layer.provideMerge(EventBus.EventBus.layer)),
+    NodeServices.layer
+  )
+
+const script = ScriptedRunner.rules([
+  [/sleep (\d+)/, { duration: "20 seconds" }],
+  [/echo (.*)$/, { stdout: "echoed\n" }]
+])
+
+/** Moves TestClock on in small steps until the fiber is done (every fiber here waits only on the Clock). */
+const drive = <A, E>(fiber: Fiber.Fiber<A, E>) =>
+  Effect.gen(function* () {
+    for (let step = 0; fiber.pollUnsafe() === undefined; step++) {
+      if (step > 20_000) return yield* Effect.die(new Error("still running after 1000 s of TestClock"))
+      yield* TestClock.adjust("50 millis")
+      yield* Effect.yieldNow
+    }
+    return yield* Fiber.join(fiber)
+  })
+
+const agents = (ids: ReadonlyArray<string>, extra: Partial<Agent.AgentOptions> = {}) =>
+  Effect.forEach(ids, (id) => Agent.start({ ids: [id], connection, signing, ...extra }))
+
+const operator = (extra: Partial<Operator.OperatorOptions> = {}) =>
+  Operator.start({ connection, signing, registrationTimeout: "20 seconds", stepTimeout: "20 seconds", ...extra })
+
+describe("Operator on the in-memory broker (TestClock)", () => {
+  it.effect("ends a step at its timeout and reports it timed out; the next step is skipped", () =>
     Effect.gen(function* () {
-      const broker = yield* Broker.embedded({ port: 0 })
-      const operator = yield* startOperator(broker, { expectAgents: 1, stepTimeout: "1 second" })
-      yield* startAgents(broker, ["slow"])
-      yield* operator.awaitRegistrations
-      const summary = yield* operator.runPipelines([{ name: "p", steps: ["sleep 20", "echo next"] }])
+      const op = yield* operator({ expectAgents: 1, stepTimeout: "1 second" })
+      yield* agents(["slow"])
+      yield* drive(yield* Effect.forkChild(op.awaitRegistrations))
+      const summary = yield* drive(
+        yield* Effect.forkChild(op.runPipelines([{ name: "p", steps: ["sleep 20", "echo next"] }]))
+      )
       assert.deepStrictEqual(
         summary.steps.map((s) => s.state),
         ["timed_out", "skipped"]
       )
       assert.isTrue(summary.steps[0]!.response?.timed_out)
-    }).pipe(Effect.provide(layer))
+      const ran = yield* ScriptedRunner.ScriptedRunner.use((runner) => runner.ran)
+      // The agent ran it with the step's timeout, which ended it.
+      assert.deepStrictEqual(
+        ran.map((command) => (command.timeout === undefined ? undefined : Duration.toMillis(command.timeout))),
+        [1000]
+      )
+    }).pipe(Effect.scoped, Effect.provide(layer(script)))
   )
 
-  it.live("aborts every agent's remaining steps once too many agents failed", () =>
+  it.effect("aborts every agent's remaining steps once too many agents failed", () =>
     Effect.gen(function* () {
-      const broker = yield* Broker.embedded({ port: 0 })
-      const operator = yield* startOperator(broker, { expectAgents: 4, onFailure: "continue", abortAbovePercent: 40 })
+      const op = yield* operator({ expectAgents: 4, onFailure: "continue", abortAbovePercent: 40 })
       // Two agents refuse the first step at once; the other two are still in it when the abort comes.
-      yield* startAgents(broker, ["strict-1", "strict-2"], { allow: ["true"] })
-      yield* startAgents(broker, ["open-1", "open-2"])
-      yield* operator.awaitRegistrations
-      const summary = yield* operator.runPipelines([{ name: "p", steps: ["sleep 3", "true"] }])
+      yield* agents(["strict-1", "strict-2"], { allow: ["true"] })
+      yield* agents(["open-1", "open-2"])
+      yield* drive(yield* Effect.forkChild(op.awaitRegistrations))
+      const summary = yield* drive(
+        yield* Effect.forkChild(op.runPipelines([{ name: "p", steps: ["sleep 3", "true"] }]))
+      )
       assert.isTrue(summary.aborted)
       assert.isFalse(summary.succeeded)
       const state = (agent: string, index: number) =>
         summary.steps.find((s) => s.agent === agent && s.index === index)?.state
       assert.strictEqual(state("strict-1", 0), "refused")
       assert.strictEqual(state("open-1", 0), "succeeded")
-      // The strict agents may start their next step before the second refusal tips the balance; the open
-      // agents are still sleeping then, and their next step never runs.
       for (const agent of ["open-1", "open-2"]) assert.strictEqual(state(agent, 1), "skipped")
-    }).pipe(Effect.provide(layer))
+    }).pipe(Effect.scoped, Effect.provide(layer(ScriptedRunner.rules([["sh -c sleep 3", { duration: "3 seconds" }]]))))
   )
 
-  it.live("real-time mode sends each line to every agent until exit", () =>
+  it.effect("real-time mode sends each line to every agent until exit", () =>
     Effect.gen(function* () {
-      const broker = yield* Broker.embedded({ port: 0 })
-      const operator = yield* startOperator(broker, { expectAgents: 2 })
-      yield* startAgents(broker, ["rt-1", "rt-2"])
-      yield* operator.awaitRegistrations
-      const reports = yield* operator.realtime(Stream.make("echo first", "  ", "echo second", "EXIT", "echo never"))
-      assert.deepStrictEqual(reports.map((r) => `${r.agent} ${r.response?.output}`).sort(), [
-        "rt-1 first\n",
-        "rt-1 second\n",
-        "rt-2 first\n",
-        "rt-2 second\n"
+      const op = yield* operator({ expectAgents: 2 })
+      yield* agents(["rt-1", "rt-2"])
+      yield* drive(yield* Effect.forkChild(op.awaitRegistrations))
+      const reports = yield* drive(
+        yield* Effect.forkChild(op.realtime(Stream.make("echo first", "  ", "echo second", "EXIT", "echo never")))
+      )
+      assert.deepStrictEqual(reports.map((r) => `${r.agent} ${r.command} ${r.response?.output}`).sort(), [
+        "rt-1 echo first echoed\n",
+        "rt-1 echo second echoed\n",
+        "rt-2 echo first echoed\n",
+        "rt-2 echo second echoed\n"
       ])
-    }).pipe(Effect.provide(layer))
+    }).pipe(Effect.scoped, Effect.provide(layer(script)))
+  )
+
+  it.effect("the registration window waits for the expected agents until its timeout; nobody at all fails", () =>
+    Effect.gen(function* () {
+      const op = yield* operator({ expectAgents: 2, registrationTimeout: "20 seconds" })
+      const [agent] = yield* agents(["only"])
+      const registered = yield* Effect.forkChild(op.awaitRegistrations)
+      yield* TestClock.adjust("19 seconds")
+      assert.isUndefined(registered.pollUnsafe(), "the window stays open for the second agent")
+      assert.deepStrictEqual(yield* drive(registered), ["only"])
+      yield* drive(yield* Effect.forkChild(agent!.awaitAcknowledged))
+      const lonely = yield* Operator.start({
+        connection,
+        signing: Security.signed(Redacted.make("another fleet")),
+        firstRegistrationTimeout: "30 seconds"
+      })
+      const nobody = yield* drive(yield* Effect.forkChild(Effect.flip(lonely.awaitRegistrations)))
+      assert.strictEqual(nobody._tag, "NoAgentsRegistered")
+      assert.strictEqual(nobody.message, "no agent registered within 30 s")
+    }).pipe(Effect.scoped, Effect.provide(layer(script)))
+  )
+
+  it.effect("an agent whose connection dies mid-command is lost after the grace period; its next step is skipped", () =>
+    Effect.gen(function* () {
+      const op = yield* operator({ expectAgents: 1, lostGrace: "10 seconds" })
+      const [agent] = yield* agents(["victim"])
+      yield* drive(yield* Effect.forkChild(op.awaitRegistrations))
+      const run = yield* Effect.forkChild(op.runPipelines([{ name: "p", steps: ["sleep 20", "echo never"] }]))
+      yield* TestClock.adjust("1 second")
+      const broker = yield* MqttConnection.MemoryBroker
+      yield* broker.drop(agent!.mqttClientId)
+      yield* TestClock.adjust("9 seconds")
+      assert.isUndefined(run.pollUnsafe(), "lost only once the grace period has passed")
+      const summary = yield* drive(run)
+      assert.deepStrictEqual(
+        summary.steps.map((s) => s.state),
+        ["agent_lost", "skipped"]
+      )
+    }).pipe(Effect.scoped, Effect.provide(layer(script)))
   )
 })

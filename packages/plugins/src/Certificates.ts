@@ -2,8 +2,9 @@
  * Throwaway TLS material for one run: a self-signed certificate for `localhost` / 127.0.0.1 made with the
  * system's openssl, written into the run's output directory so a report can point at exactly what was used.
  */
-import { Effect, FileSystem, Path, Schema } from "effect"
+import { Effect, FileSystem, Path, Runtime, Schema } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { ExitCode } from "@testbed/events"
 
 export interface Certificate {
   readonly cert: string
@@ -16,6 +17,9 @@ export class CertificateFailed extends Schema.TaggedError<CertificateFailed>()("
   directory: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `could not create a self-signed certificate in ${this.directory}: ${this.reason}`
   }

@@ -4,9 +4,9 @@
  * interrupted test leaves nothing running.
  */
 import type { Command, CommandRunner } from "@testbed/commands"
-import type { WriteFailed } from "@testbed/events"
+import { ExitCode, type WriteFailed } from "@testbed/events"
 import type { Duration, Effect, FileSystem, Option, Path, Scope } from "effect"
-import { Schema } from "effect"
+import { Runtime, Schema } from "effect"
 import type { ChildProcessSpawner } from "effect/process"
 import type { ServicePlugin } from "./ServicePlugin.ts"
 
@@ -49,6 +49,9 @@ export class ServiceLaunchFailed extends Schema.TaggedError<ServiceLaunchFailed>
   program: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `${this.service}: could not start ${this.program}: ${this.reason}`
   }
@@ -59,6 +62,9 @@ export class EnvironmentSetupFailed extends Schema.TaggedError<EnvironmentSetupF
   test: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `${this.environment} environment for ${this.test}: ${this.reason}`
   }
@@ -82,6 +88,11 @@ export interface Environment {
    * aimed at a service runs where that service runs; undefined falls back to `runner`.
    */
   readonly runnerOf?: ((service: string) => CommandRunner.CommandRunner["Service"] | undefined) | undefined
+  /**
+   * Whether a service listens on its port, for environments that know better than a probe from this machine
+   * could (the fake environment of tests); without it, readiness probes the port itself.
+   */
+  readonly isListening?: ((service: string, port: number) => Effect.Effect<boolean>) | undefined
 }
 
 /** A service of the test, as an environment that builds nodes per service needs to know it. */

@@ -5,7 +5,7 @@
  * goes to bounded log files (`OutputFile`: the first 1 MiB and the latest 4–8 MiB).
  */
 import * as Net from "node:net"
-import { Deferred, Duration, Effect, FileSystem, Fiber, Option, Ref, Stream } from "effect"
+import { Deferred, Duration, Effect, FileSystem, Fiber, Option, Ref, Scope, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { ExitStatus, OutputFile, Watchdog } from "@testbed/commands"
 import { WriteFailed } from "@testbed/events"
@@ -19,11 +19,7 @@ import {
   type ServiceProcess
 } from "./EnvironmentPlugin.ts"
 
-// Ports handed out by this process are not handed out again, so tests running side by side never share one
-// even if the kernel would offer it twice between a probe and the service binding it.
-const handedOut = new Set<number>()
-
-/** Asks the kernel for a free TCP port on 127.0.0.1. */
+/** Asks the kernel for a free TCP port on 127.0.0.1 (no bookkeeping: an environment keeps its own, see `make`). */
 export const allocatePort = (test: string): Effect.Effect<number, EnvironmentSetupFailed> =>
   Effect.callback<number, EnvironmentSetupFailed>((resume) => {
     const server = Net.createServer()
@@ -35,10 +31,29 @@ export const allocatePort = (test: string): Effect.Effect<number, EnvironmentSet
       const port = typeof address === "object" && address !== null ? address.port : 0
       server.close(() => resume(Effect.succeed(port)))
     })
-  }).pipe(
-    Effect.repeat({ until: (port) => !handedOut.has(port), times: 20 }),
-    Effect.tap((port) => Effect.sync(() => handedOut.add(port)))
-  )
+  })
+
+/**
+ * Ports handed out and not given back: tests running side by side never share one, even if the kernel offers it
+ * twice between a probe and the service binding it. A port goes back when the environment that took it closes, so
+ * the set holds only the ports of environments still up.
+ */
+const makePorts = (freePort: (test: string) => Effect.Effect<number, EnvironmentSetupFailed>) => {
+  const inUse = new Set<number>()
+  return (test: string, scope: Scope.Scope): Effect.Effect<number, EnvironmentSetupFailed> =>
+    freePort(test).pipe(
+      Effect.repeat({ until: (port) => !inUse.has(port), times: 20 }),
+      Effect.tap((port) =>
+        Effect.andThen(
+          Effect.sync(() => inUse.add(port)),
+          Scope.addFinalizer(
+            scope,
+            Effect.sync(() => inUse.delete(port))
+          )
+        )
+      )
+    )
+}
 
 const encoder = new TextEncoder()
 
@@ -106,29 +121,39 @@ export const launch = Effect.fn("LocalhostEnvironment.launch")(function* (servic
     poll: Deferred.poll(exit).pipe(
       Effect.flatMap((polled) => (Option.isSome(polled) ? Effect.map(polled.value, Option.some) : Effect.succeedNone))
     ),
-    stop: (grace) =>
-      Effect.gen(function* () {
-        if (yield* Deferred.isDone(exit)) return yield* Deferred.await(exit)
-        yield* Ref.set(stopped, true)
-        yield* Effect.ignore(handle.kill({ killSignal: "SIGTERM", forceKillAfter: grace }))
-        return yield* Deferred.await(exit)
-      }),
+    stop: Effect.fn("LocalhostEnvironment.stop")(function* (grace: Duration.Input) {
+      if (yield* Deferred.isDone(exit)) return yield* Deferred.await(exit)
+      yield* Ref.set(stopped, true)
+      yield* Effect.ignore(handle.kill({ killSignal: "SIGTERM", forceKillAfter: grace }))
+      return yield* Deferred.await(exit)
+    }),
     outputFailed: Deferred.await(outputFailed)
   }
   return process
 })
 
-export const plugin: EnvironmentPlugin = {
-  name: "localhost",
-  description: "Processes on this machine, listening on 127.0.0.1 with free ports (the default).",
-  setup: ({ test }) =>
-    Effect.gen(function* () {
+export interface Options {
+  /** Where free ports come from; default the kernel (`allocatePort`). */
+  readonly freePort?: (test: string) => Effect.Effect<number, EnvironmentSetupFailed>
+}
+
+/**
+ * A localhost environment plugin with its own set of ports in use (the registry makes one per layer, so nothing is
+ * shared through module state).
+ */
+export const make = (options: Options = {}): EnvironmentPlugin => {
+  const ports = makePorts(options.freePort ?? allocatePort)
+  return {
+    name: "localhost",
+    description: "Processes on this machine, listening on 127.0.0.1 with free ports (the default).",
+    setup: Effect.fn("LocalhostEnvironment.setup")(function* ({ test }) {
       const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
       const fs = yield* FileSystem.FileSystem
+      const scope = yield* Effect.scope
       return {
         kind: "localhost",
         host: "127.0.0.1",
-        allocatePort: allocatePort(test),
+        allocatePort: ports(test, scope),
         launch: (service) =>
           launch(service).pipe(
             Effect.provideService(ChildProcessSpawner.ChildProcessSpawner, spawner),
@@ -136,4 +161,5 @@ export const plugin: EnvironmentPlugin = {
           )
       } satisfies Environment
     })
+  }
 }

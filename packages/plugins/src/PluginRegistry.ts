@@ -5,8 +5,8 @@
  */
 import { createRequire } from "node:module"
 import { pathToFileURL } from "node:url"
-import { EventBus, type PluginEvent, type TestbedEvent } from "@testbed/events"
-import { Context, Duration, Effect, FileSystem, Layer, Option, Path, Schema } from "effect"
+import { EventBus, ExitCode, type PluginEvent, type TestbedEvent } from "@testbed/events"
+import { Context, Duration, Effect, FileSystem, Layer, Option, Path, Runtime, Schema } from "effect"
 import * as Builtins from "./Builtins.ts"
 import { type EnvironmentPlugin, EnvironmentPluginShape } from "./EnvironmentPlugin.ts"
 import * as LocalhostEnvironment from "./LocalhostEnvironment.ts"
@@ -18,6 +18,9 @@ export class PluginNotFound extends Schema.TaggedError<PluginNotFound>()("Plugin
   name: Schema.String,
   known: Schema.Array(Schema.String)
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `no ${this.kind} plugin named "${this.name}" (known: ${this.known.join(", ")})`
   }
@@ -28,6 +31,9 @@ export class PluginInvalid extends Schema.TaggedError<PluginInvalid>()("PluginIn
   field: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `invalid plugin in ${this.source}: ${this.field === "" ? "" : `${this.field}: `}${this.reason}`
   }
@@ -74,6 +80,9 @@ export class PluginRegistry extends Context.Service<
   }
 >()("@testbed/plugins/PluginRegistry") {
   static readonly layer = (options: LoadOptions = {}) => Layer.effect(PluginRegistry, load(options))
+  /** Plugins given as values only (no module loaded, no file read): see `fromValues`. */
+  static readonly layerTest = (values: Parameters<typeof fromValues>[0]) =>
+    Layer.effect(PluginRegistry, fromValues(values))
 }
 
 const isModuleFile = (name: string) =>
@@ -99,7 +108,8 @@ const importModule = (specifier: string, source: string, timeout: Duration.Durat
             reason: `the module did not finish loading within ${Duration.format(timeout)} (a top-level await that never ends?)`
           })
         )
-    })
+    }),
+    Effect.withSpan("PluginRegistry.importModule", { attributes: { source } })
   )
 
 const validate = (
@@ -133,103 +143,18 @@ const validate = (
   })
 }
 
-/** Builds a registry: built-ins first, then the given values, directories and packages in order. */
-export const load = Effect.fn("PluginRegistry.load")(function* (options: LoadOptions = {}) {
-  const fs = yield* FileSystem.FileSystem
-  const path = yield* Path.Path
-  const bus = yield* Effect.serviceOption(EventBus.EventBus)
-  const services: Array<Registered<ServicePlugin>> = Builtins.services.map((plugin) => ({ plugin, source: "builtin" }))
-  const environments: Array<Registered<EnvironmentPlugin>> = [
-    { plugin: LocalhostEnvironment.plugin, source: "builtin" }
-  ]
+type Found = ReadonlyArray<
+  | { readonly kind: "service"; readonly plugin: ServicePlugin }
+  | { readonly kind: "environment"; readonly plugin: EnvironmentPlugin }
+>
 
-  const emit = <T extends PluginEvent.PluginEvent["type"]>(type: T, data: TestbedEvent.DataOf<T>, entityId: string) =>
-    Option.match(bus, {
-      onNone: () => Effect.void,
-      onSome: (b) => Effect.asVoid(b.emit({ type, entityId, data }))
-    })
+interface Lists {
+  readonly services: Array<Registered<ServicePlugin>>
+  readonly environments: Array<Registered<EnvironmentPlugin>>
+}
 
-  const add = Effect.fnUntraced(function* (
-    found: ReadonlyArray<
-      | { readonly kind: "service"; readonly plugin: ServicePlugin }
-      | { readonly kind: "environment"; readonly plugin: EnvironmentPlugin }
-    >,
-    source: string
-  ) {
-    for (const entry of found) {
-      const list: Array<Registered<{ readonly name: string }>> = entry.kind === "service" ? services : environments
-      const existing = list.find((registered) => registered.plugin.name === entry.plugin.name)
-      if (existing !== undefined) {
-        return yield* new PluginInvalid({
-          source,
-          field: "name",
-          reason: `a ${entry.kind} plugin named "${entry.plugin.name}" is already registered (from ${existing.source})`
-        })
-      }
-      if (entry.kind === "service") services.push({ plugin: entry.plugin, source })
-      else environments.push({ plugin: entry.plugin, source })
-      yield* emit("plugin.loaded", { name: entry.plugin.name, kind: entry.kind, source }, entry.plugin.name)
-    }
-  })
-
-  const importTimeout = Duration.fromInputUnsafe(options.importTimeout ?? defaultImportTimeout)
-  const loadOne = (specifier: string, source: string) =>
-    importModule(specifier, source, importTimeout).pipe(
-      Effect.flatMap((module) => validate(module.default, source)),
-      Effect.flatMap((found) => add(found, source)),
-      Effect.tapError((error) => emit("plugin.failed", { source, reason: error.message }, source))
-    )
-
-  yield* add(
-    [
-      ...(options.builtins?.services ?? []).map((plugin) => ({ kind: "service" as const, plugin })),
-      ...(options.builtins?.environments ?? []).map((plugin) => ({ kind: "environment" as const, plugin }))
-    ],
-    "builtin"
-  )
-  yield* add(
-    [
-      ...(options.services ?? []).map((plugin) => ({ kind: "service" as const, plugin })),
-      ...(options.environments ?? []).map((plugin) => ({ kind: "environment" as const, plugin }))
-    ],
-    "embedded"
-  )
-  for (const directory of options.directories ?? []) {
-    const absolute = path.resolve(directory)
-    const entries = yield* fs
-      .readDirectory(absolute)
-      .pipe(
-        Effect.mapError(
-          (error) =>
-            new PluginInvalid({ source: absolute, field: "", reason: `cannot read plugin directory: ${error.message}` })
-        )
-      )
-    for (const entry of [...entries].sort()) {
-      const file = path.join(absolute, entry)
-      const info = yield* Effect.option(fs.stat(file))
-      if (Option.isNone(info)) continue
-      if (info.value.type === "Directory") {
-        const index = ["index.ts", "index.mjs", "index.js"].map((name) => path.join(file, name))
-        for (const candidate of index) {
-          if (yield* fs.exists(candidate).pipe(Effect.orElseSucceed(() => false))) {
-            yield* loadOne(pathToFileURL(candidate).href, candidate)
-            break
-          }
-        }
-      } else if (isModuleFile(entry)) {
-        yield* loadOne(pathToFileURL(file).href, file)
-      }
-    }
-  }
-  for (const name of options.packages ?? []) {
-    const source = `npm:${name}`
-    const resolved = yield* Effect.try({
-      try: () => createRequire(path.join(process.cwd(), "package.json")).resolve(name),
-      catch: () => new PluginInvalid({ source, field: "", reason: `package "${name}" is not installed here` })
-    })
-    yield* loadOne(pathToFileURL(resolved).href, source)
-  }
-
+/** The registry over complete lists. */
+const fromLists = ({ services, environments }: Lists): PluginRegistry["Service"] => {
   const findService = (name: string) => services.find((registered) => registered.plugin.name === name)?.plugin
   const findEnvironment = (name: string) => environments.find((registered) => registered.plugin.name === name)?.plugin
   return PluginRegistry.of({
@@ -250,4 +175,127 @@ export const load = Effect.fn("PluginRegistry.load")(function* (options: LoadOpt
         : Effect.fail(new PluginNotFound({ kind: "environment", name, known: environments.map((e) => e.plugin.name) }))
     }
   })
+}
+
+/** Adds plugins to the lists; a name already taken is refused, naming where the first one came from. */
+const adder =
+  (lists: Lists, onAdded: (name: string, kind: "service" | "environment", source: string) => Effect.Effect<void>) =>
+  (found: Found, source: string): Effect.Effect<void, PluginInvalid> =>
+    Effect.forEach(
+      found,
+      (entry) => {
+        const list: Array<Registered<{ readonly name: string }>> =
+          entry.kind === "service" ? lists.services : lists.environments
+        const existing = list.find((registered) => registered.plugin.name === entry.plugin.name)
+        if (existing !== undefined) {
+          return Effect.fail(
+            new PluginInvalid({
+              source,
+              field: "name",
+              reason: `a ${entry.kind} plugin named "${entry.plugin.name}" is already registered (from ${existing.source})`
+            })
+          )
+        }
+        if (entry.kind === "service") lists.services.push({ plugin: entry.plugin, source })
+        else lists.environments.push({ plugin: entry.plugin, source })
+        return onAdded(entry.plugin.name, entry.kind, source)
+      },
+      { discard: true }
+    )
+
+const asFound = (values: {
+  readonly services?: ReadonlyArray<ServicePlugin> | undefined
+  readonly environments?: ReadonlyArray<EnvironmentPlugin> | undefined
+}): Found => [
+  ...(values.services ?? []).map((plugin) => ({ kind: "service" as const, plugin })),
+  ...(values.environments ?? []).map((plugin) => ({ kind: "environment" as const, plugin }))
+]
+
+/** Loads every module of a directory (a sub-directory by its index file), in name order. */
+const loadDirectory = Effect.fn("PluginRegistry.loadDirectory")(function* (
+  directory: string,
+  loadOne: (specifier: string, source: string) => Effect.Effect<void, PluginInvalid>
+) {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const absolute = path.resolve(directory)
+  const entries = yield* fs
+    .readDirectory(absolute)
+    .pipe(
+      Effect.mapError(
+        (error) =>
+          new PluginInvalid({ source: absolute, field: "", reason: `cannot read plugin directory: ${error.message}` })
+      )
+    )
+  for (const entry of [...entries].sort()) {
+    const file = path.join(absolute, entry)
+    const info = yield* Effect.option(fs.stat(file))
+    if (Option.isNone(info)) continue
+    if (info.value.type === "Directory") {
+      const index = ["index.ts", "index.mjs", "index.js"].map((name) => path.join(file, name))
+      for (const candidate of index) {
+        if (yield* fs.exists(candidate).pipe(Effect.orElseSucceed(() => false))) {
+          yield* loadOne(pathToFileURL(candidate).href, candidate)
+          break
+        }
+      }
+    } else if (isModuleFile(entry)) {
+      yield* loadOne(pathToFileURL(file).href, file)
+    }
+  }
+})
+
+/** The file an npm package's main module is, resolved from the current directory. */
+const resolvePackage = Effect.fn("PluginRegistry.resolvePackage")(function* (name: string) {
+  const path = yield* Path.Path
+  return yield* Effect.try({
+    try: () => createRequire(path.join(process.cwd(), "package.json")).resolve(name),
+    catch: () =>
+      new PluginInvalid({ source: `npm:${name}`, field: "", reason: `package "${name}" is not installed here` })
+  })
+})
+
+/** Built-in service plugins and this machine's environment: where every registry starts. */
+const builtinLists = (): Lists => ({
+  services: Builtins.services.map((plugin) => ({ plugin, source: "builtin" })),
+  environments: [{ plugin: LocalhostEnvironment.make(), source: "builtin" }]
+})
+
+/** Builds a registry: built-ins first, then the given values, directories and packages in order. */
+export const load = Effect.fn("PluginRegistry.load")(function* (options: LoadOptions = {}) {
+  const bus = yield* Effect.serviceOption(EventBus.EventBus)
+  const lists = builtinLists()
+  const emit = <T extends PluginEvent.PluginEvent["type"]>(type: T, data: TestbedEvent.DataOf<T>, entityId: string) =>
+    Option.match(bus, {
+      onNone: () => Effect.void,
+      onSome: (b) => Effect.asVoid(b.emit({ type, entityId, data }))
+    })
+  const add = adder(lists, (name, kind, source) => emit("plugin.loaded", { name, kind, source }, name))
+  const importTimeout = Duration.fromInputUnsafe(options.importTimeout ?? defaultImportTimeout)
+  const loadOne = (specifier: string, source: string) =>
+    importModule(specifier, source, importTimeout).pipe(
+      Effect.flatMap((module) => validate(module.default, source)),
+      Effect.flatMap((found) => add(found, source)),
+      Effect.tapError((error) => emit("plugin.failed", { source, reason: error.message }, source))
+    )
+  yield* add(asFound(options.builtins ?? {}), "builtin")
+  yield* add(asFound(options), "embedded")
+  for (const directory of options.directories ?? []) yield* loadDirectory(directory, loadOne)
+  for (const name of options.packages ?? [])
+    yield* loadOne(pathToFileURL(yield* resolvePackage(name)).href, `npm:${name}`)
+  return fromLists(lists)
+})
+
+/**
+ * A registry of plugins given as values, nothing loaded: the built-in service plugins, then `services`; the given
+ * `environments`, with this machine's `localhost` unless one of them takes that name (a fake, in tests).
+ */
+export const fromValues = Effect.fn("PluginRegistry.fromValues")(function* (values: {
+  readonly services?: ReadonlyArray<ServicePlugin> | undefined
+  readonly environments?: ReadonlyArray<EnvironmentPlugin> | undefined
+}) {
+  const lists = builtinLists()
+  if ((values.environments ?? []).some((plugin) => plugin.name === "localhost")) lists.environments.length = 0
+  yield* adder(lists, () => Effect.void)(asFound(values), "embedded")
+  return fromLists(lists)
 })

@@ -4,13 +4,17 @@
  * @testbed/commands' `Template` (nunjucks; an undefined name is an error; `shquote`), and no shell is involved.
  */
 import { type Command, Template } from "@testbed/commands"
-import { Effect, Schema } from "effect"
+import { Effect, Runtime, Schema } from "effect"
 import { type CommandTemplate, type ParameterSpec, ParameterValue } from "./ServicePlugin.ts"
+import { ExitCode } from "@testbed/events"
 
 export class TemplateFailed extends Schema.TaggedError<TemplateFailed>()("TemplateFailed", {
   template: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return this.reason
   }
@@ -118,33 +122,32 @@ const soleVariable = (template: string): string | undefined =>
   /^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$/.exec(template)?.[1]
 
 /** Renders a command template into a `Command` (program + argv, never a shell string). */
-export const renderCommand = (
+export const renderCommand = Effect.fn("ServiceCommand.renderCommand")(function* (
   template: CommandTemplate,
   variables: Readonly<Record<string, ParameterValue>>,
   options: { readonly id?: string; readonly cwd?: string } = {}
-): Effect.Effect<Command.Command, TemplateFailed> =>
-  Effect.gen(function* () {
-    const context = toContext(variables)
-    const render = (text: string) => renderWith(text, context)
-    const args: Array<string> = []
-    for (const arg of template.args ?? []) {
-      const sole = soleVariable(arg)
-      const value = sole === undefined ? undefined : variables[sole]
-      // A list parameter given as a whole argument becomes one argument per item, each itself a template.
-      if (Array.isArray(value)) for (const item of value) args.push(yield* render(item))
-      else args.push(yield* render(arg))
-    }
-    const env: Record<string, string> = {}
-    for (const [key, value] of Object.entries(template.env ?? {})) env[key] = yield* render(value)
-    return {
-      program: yield* render(template.program),
-      args,
-      ...(template.env === undefined ? {} : { env }),
-      ...(template.stdin === undefined ? {} : { stdin: yield* render(template.stdin) }),
-      ...(options.id === undefined ? {} : { id: options.id }),
-      ...(options.cwd === undefined ? {} : { cwd: options.cwd })
-    } satisfies Command.Command
-  })
+): Effect.fn.Return<Command.Command, TemplateFailed> {
+  const context = toContext(variables)
+  const render = (text: string) => renderWith(text, context)
+  const args: Array<string> = []
+  for (const arg of template.args ?? []) {
+    const sole = soleVariable(arg)
+    const value = sole === undefined ? undefined : variables[sole]
+    // A list parameter given as a whole argument becomes one argument per item, each itself a template.
+    if (Array.isArray(value)) for (const item of value) args.push(yield* render(item))
+    else args.push(yield* render(arg))
+  }
+  const env: Record<string, string> = {}
+  for (const [key, value] of Object.entries(template.env ?? {})) env[key] = yield* render(value)
+  return {
+    program: yield* render(template.program),
+    args,
+    ...(template.env === undefined ? {} : { env }),
+    ...(template.stdin === undefined ? {} : { stdin: yield* render(template.stdin) }),
+    ...(options.id === undefined ? {} : { id: options.id }),
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd })
+  } satisfies Command.Command
+})
 
 /** Renders one template string. */
 export const renderText = (

@@ -2,6 +2,7 @@
 export * as Builtins from "./Builtins.ts"
 export * as Certificates from "./Certificates.ts"
 export * as EnvironmentPlugin from "./EnvironmentPlugin.ts"
+export * as FakeEnvironment from "./FakeEnvironment.ts"
 export * as LocalhostEnvironment from "./LocalhostEnvironment.ts"
 export * as PluginRegistry from "./PluginRegistry.ts"
 export * as Problems from "./Problems.ts"

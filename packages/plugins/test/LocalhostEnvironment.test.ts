@@ -1,6 +1,6 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, FileSystem, Option, Scope } from "effect"
+import { Effect, Exit, FileSystem, Option, Scope } from "effect"
 import { LocalhostEnvironment } from "../src/index.ts"
 
 const alive = (pid: number) => {
@@ -16,7 +16,7 @@ const alive = (pid: number) => {
 const setup = Effect.gen(function* () {
   const fs = yield* FileSystem.FileSystem
   const dir = yield* fs.makeTempDirectoryScoped()
-  const environment = yield* LocalhostEnvironment.plugin.setup({ test: "t", outputDir: dir })
+  const environment = yield* LocalhostEnvironment.make().setup({ test: "t", outputDir: dir })
   return { fs, dir, environment }
 })
 
@@ -104,5 +104,24 @@ describe("LocalhostEnvironment", () => {
       assert.strictEqual(new Set(ports).size, 4)
       for (const port of ports) assert.isTrue(port > 0 && port < 65536)
     })
+  )
+
+  it.effect("an environment never hands out a port another one holds; closing it gives its ports back", () =>
+    Effect.gen(function* () {
+      // A kernel that offers the lowest port it thinks free, as one may between a probe and the bind.
+      const offers = [5000, 5000, 5000, 5001, 5000]
+      const plugin = LocalhostEnvironment.make({ freePort: () => Effect.sync(() => offers.shift() ?? 6000) })
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* fs.makeTempDirectoryScoped()
+      const first = yield* Scope.make()
+      const a = yield* plugin.setup({ test: "a", outputDir: dir }).pipe(Scope.provide(first))
+      const b = yield* plugin.setup({ test: "b", outputDir: dir })
+      assert.strictEqual(yield* a.allocatePort, 5000)
+      // 5000 is a's: offered twice more, refused, then 5001.
+      assert.strictEqual(yield* b.allocatePort, 5001)
+      yield* Scope.close(first, Exit.void)
+      // Given back with a's environment.
+      assert.strictEqual(yield* b.allocatePort, 5000)
+    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
   )
 })

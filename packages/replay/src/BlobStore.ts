@@ -8,9 +8,10 @@
 import * as Crypto from "node:crypto"
 import * as Path from "node:path"
 import * as Zlib from "node:zlib"
-import { Context, Duration, Effect, FileSystem, Layer, Option, Schema, Stream } from "effect"
+import { Context, Duration, Effect, FileSystem, Layer, Option, Runtime, Schema, Stream } from "effect"
 import * as BlobFile from "./internal/BlobFile.ts"
 import * as RemoteCache from "./internal/RemoteCache.ts"
+import { ExitCode } from "@testbed/events"
 
 export const legacyName = /_c[0-9]+$/
 const sha1Name = /^[0-9a-fA-F]{40}$/
@@ -18,6 +19,9 @@ const sha1Name = /^[0-9a-fA-F]{40}$/
 export class BlobNameInvalid extends Schema.TaggedError<BlobNameInvalid>()("BlobNameInvalid", {
   name: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `invalid blob name "${this.name}": expected 40 hex digits (sha1) or a legacy name ending in _c<digits>`
   }
@@ -27,6 +31,9 @@ export class BlobNotFound extends Schema.TaggedError<BlobNotFound>()("BlobNotFou
   name: Schema.String,
   searched: Schema.Array(Schema.String)
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `blob ${this.name} not found (looked in ${this.searched.join(", ")}); set REPLAY_BLOB_REMOTE_CACHE or --blob-cache`
   }
@@ -37,6 +44,9 @@ export class BlobCorrupt extends Schema.TaggedError<BlobCorrupt>()("BlobCorrupt"
   location: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `blob ${this.name} at ${this.location} is corrupt: ${this.reason}`
   }
@@ -47,6 +57,9 @@ export class BlobFetchFailed extends Schema.TaggedError<BlobFetchFailed>()("Blob
   location: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `cannot fetch blob ${this.name} from ${this.location}: ${this.reason}`
   }
@@ -57,6 +70,9 @@ export class BlobTooLarge extends Schema.TaggedError<BlobTooLarge>()("BlobTooLar
   size: Schema.Int,
   limit: Schema.Int
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `blob ${this.name} is ${this.size} bytes, more than the ${this.limit} bytes that may be held in memory`
   }
@@ -66,6 +82,9 @@ export class BlobWriteFailed extends Schema.TaggedError<BlobWriteFailed>()("Blob
   path: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `cannot write blob ${this.path}: ${this.reason}`
   }

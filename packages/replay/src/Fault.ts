@@ -3,7 +3,8 @@
  * Given per step in a script (`"fault": {...}`, a testbed extension) or from the command line
  * (`--fault KIND[=VALUE][@STEP]`), where STEP is the ordinal (from 1) of the response on each connection.
  */
-import { Effect, Schema } from "effect"
+import { Effect, Runtime, Schema } from "effect"
+import { ExitCode } from "@testbed/events"
 
 const Seconds = Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))
 
@@ -31,6 +32,9 @@ export class FaultSpecInvalid extends Schema.TaggedError<FaultSpecInvalid>()("Fa
   spec: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `invalid --fault "${this.spec}": ${this.reason} (forms: delay=SECONDS, chunk=SIZE[/PAUSE], truncate=BYTES, reset; each optionally @STEP)`
   }

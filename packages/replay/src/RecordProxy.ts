@@ -8,12 +8,13 @@
  * `<base>-N.json`, blobs beside it.
  */
 import type * as Net from "node:net"
-import { Console, Deferred, Effect, FileSystem, Schema } from "effect"
+import { Console, Deferred, Effect, FileSystem, Runtime, Schema } from "effect"
 import { BlobStore, BlobWriteFailed } from "./BlobStore.ts"
 import * as Spill from "./internal/Spill.ts"
 import * as Tcp from "./internal/Tcp.ts"
 import { minBlob } from "./Script.ts"
 import * as ScriptWriter from "./ScriptWriter.ts"
+import { ExitCode } from "@testbed/events"
 
 export interface RecordOptions {
   readonly listenHost: string
@@ -49,7 +50,14 @@ export interface RecordResult {
 export class RemoteUnreachable extends Schema.TaggedError<RemoteUnreachable>()("RemoteUnreachable", {
   connection: Schema.Int,
   reason: Schema.String
-}) {}
+}) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
+  override get message(): string {
+    return `connection ${this.connection}: cannot reach the remote server: ${this.reason}`
+  }
+}
 
 /** A response longer than this is written to a file as it arrives (the writer puts it in a blob anyway). */
 export const spillAt = minBlob

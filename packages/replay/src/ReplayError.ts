@@ -1,8 +1,9 @@
 /**
  * Why a replay failed, named for what happened, each carrying where (connection, step path) and the bytes.
  */
-import { Schema } from "effect"
+import { Runtime, Schema } from "effect"
 import { render } from "./internal/Bytes.ts"
+import { ExitCode } from "@testbed/events"
 
 /** The client sent a byte other than the recorded one. */
 export class ScriptMismatch extends Schema.TaggedError<ScriptMismatch>()("ScriptMismatch", {
@@ -13,6 +14,9 @@ export class ScriptMismatch extends Schema.TaggedError<ScriptMismatch>()("Script
   expected: Schema.Uint8Array,
   received: Schema.Uint8Array
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.testFailed
+  }
   override get message(): string {
     return [
       `connection ${this.connection}, step ${this.step}: the client's bytes differ from the script at offset ${this.offset}`,
@@ -31,6 +35,9 @@ export class ScriptNotExhausted extends Schema.TaggedError<ScriptNotExhausted>()
   remainingSteps: Schema.Int,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.testFailed
+  }
   override get message(): string {
     return `connection ${this.connection}, step ${this.step}: ${this.reason} with ${this.remainingSteps} step(s) of the script left (matched ${this.offset} byte(s) of this step)`
   }
@@ -47,6 +54,9 @@ export class StepTimedOut extends Schema.TaggedError<StepTimedOut>()("StepTimedO
   offset: Schema.Int,
   expected: Schema.Uint8Array
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.testFailed
+  }
   override get message(): string {
     return `connection ${this.connection}, step ${this.step}: the client's input did not arrive within the step's ${this.timeoutMs} ms (${this.offset} byte(s) matched); waiting for ${render(this.expected, this.offset)}`
   }
@@ -60,6 +70,9 @@ export class LineTooLong extends Schema.TaggedError<LineTooLong>()("LineTooLong"
   /** The first bytes of the line, for the message. */
   head: Schema.Uint8Array
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.testFailed
+  }
   override get message(): string {
     return `connection ${this.connection}, step ${this.step}: the client sent more than ${this.limit} bytes without a newline where a line was expected; it starts ${render(this.head, 0)}`
   }
@@ -70,6 +83,9 @@ export class UnexpectedConnection extends Schema.TaggedError<UnexpectedConnectio
   connection: Schema.Int,
   expected: Schema.Int
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.testFailed
+  }
   override get message(): string {
     return `connection ${this.connection} was not expected: the script has ${this.expected} connection(s)`
   }
@@ -82,6 +98,9 @@ export class ActionFailed extends Schema.TaggedError<ActionFailed>()("ActionFail
   action: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.testFailed
+  }
   override get message(): string {
     return `connection ${this.connection}, step ${this.step}: action ${this.action} failed: ${this.reason}`
   }
@@ -93,6 +112,9 @@ export class ResponseUnreadable extends Schema.TaggedError<ResponseUnreadable>()
   step: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `connection ${this.connection}, step ${this.step}: cannot send the response: ${this.reason}`
   }

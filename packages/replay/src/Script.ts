@@ -7,8 +7,9 @@
  * - `command_hex` instead of `command`, for client bytes that are not UTF-8 text (the older tools cannot
  *   represent them at all).
  */
-import { Effect, Option, Schema, SchemaIssue } from "effect"
+import { Effect, Option, Runtime, Schema, SchemaIssue } from "effect"
 import { Fault } from "./Fault.ts"
+import { ExitCode } from "@testbed/events"
 
 export const defaultName = "recorded_script"
 
@@ -79,6 +80,9 @@ export class ScriptInvalid extends Schema.TaggedError<ScriptInvalid>()("ScriptIn
   path: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `${this.file}: ${this.path === "" ? "" : `at ${this.path}: `}${this.reason}`
   }

@@ -5,7 +5,7 @@
  */
 import * as Path from "node:path"
 import * as Url from "node:url"
-import { Duration, Effect, FileSystem, Result, Schema } from "effect"
+import { Duration, Effect, FileSystem, Result, Runtime, Schema } from "effect"
 import { type ActionArg, ActionRegistry, type ActionModule, isActionModule } from "./Action.ts"
 import { type Blob, type BlobError, BlobStore } from "./BlobStore.ts"
 import * as External from "./internal/External.ts"
@@ -20,11 +20,15 @@ import {
   ScriptInvalid,
   type ScriptStep
 } from "./Script.ts"
+import { ExitCode } from "@testbed/events"
 
 export class ScriptNotFound extends Schema.TaggedError<ScriptNotFound>()("ScriptNotFound", {
   file: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `cannot read script ${this.file}: ${this.reason}`
   }
@@ -36,6 +40,9 @@ export class ScriptNameNotFound extends Schema.TaggedError<ScriptNameNotFound>()
   name: Schema.String,
   available: Schema.Array(Schema.String)
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `${this.file}: ${this.path === "" ? "" : `at ${this.path}: `}no script named "${this.name}" (names: ${this.available.join(", ") || "none"})`
   }
@@ -46,6 +53,9 @@ export class ScriptCycle extends Schema.TaggedError<ScriptCycle>()("ScriptCycle"
   kind: Schema.Literals(["named", "external"]),
   cycle: Schema.Array(Schema.String)
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `cycle of ${this.kind} scripts: ${this.cycle.join(" -> ")}`
   }
@@ -57,6 +67,9 @@ export class ScriptPathEscapes extends Schema.TaggedError<ScriptPathEscapes>()("
   target: Schema.String,
   root: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `${this.file}: at ${this.path}: external file ${this.target} is outside the script root ${this.root} (allow with --allow-outside-root)`
   }
@@ -68,6 +81,9 @@ export class ActionInvalid extends Schema.TaggedError<ActionInvalid>()("ActionIn
   action: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `${this.file}: at ${this.path}: action "${this.action}": ${this.reason}`
   }

@@ -4,9 +4,10 @@
  * when several connections were recorded. Response fields and blobs follow the older writer's rules.
  */
 import * as Path from "node:path"
-import { Effect, FileSystem, Schema } from "effect"
+import { Effect, FileSystem, Runtime, Schema } from "effect"
 import { BlobStore } from "./BlobStore.ts"
 import { commandFields, type Compound, defaultName, type Node, responseFields, stringify } from "./Script.ts"
+import { ExitCode } from "@testbed/events"
 
 export interface Exchange {
   /** What the client sent before the server answered (empty when the server spoke first). */
@@ -22,6 +23,9 @@ export class ScriptWriteFailed extends Schema.TaggedError<ScriptWriteFailed>()("
   path: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `cannot write script ${this.path}: ${this.reason}`
   }

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { Effect, Exit, FileSystem, Runtime, Schema, SchemaTransformation } from "effect"
-import { EventLog, WriteFailed } from "@testbed/events"
+import { EventLog, ExitCode } from "@testbed/events"
 import * as Collector from "./Collector.ts"
 import * as Evidence from "./Evidence.ts"
 import * as CtrfReport from "./CtrfReport.ts"
@@ -71,12 +71,11 @@ export class ReportWriteFailed extends Schema.TaggedError<ReportWriteFailed>()("
   path: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `cannot write ${this.path}: ${this.reason}`
-  }
-  /** The disk or the directory's permissions, not the run: the infrastructure exit code. */
-  override get [Runtime.errorExitCode](): number {
-    return WriteFailed.infrastructureExitCode
   }
 }
 
@@ -85,12 +84,11 @@ export class EventLogUnreadable extends Schema.TaggedError<EventLogUnreadable>()
   path: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `cannot read the event log ${this.path}: ${this.reason}`
-  }
-  /** A wrong path or an unreadable file given by the user: the usage exit code. */
-  override get [Runtime.errorExitCode](): number {
-    return 2
   }
 }
 

@@ -15,6 +15,7 @@ import {
   type ExecSink,
   type InteractiveIo
 } from "./internal/exec.ts"
+import * as MemoryEngine from "./internal/memoryEngine.ts"
 import { DockerFailed, type DockerUnavailable, ImageBuildFailed, NetworkConflict } from "./StageError.ts"
 
 export type EngineError = DockerFailed | DockerUnavailable
@@ -177,6 +178,13 @@ export class Docker extends Context.Service<
       return make(docker, host)
     })
   )
+
+  /**
+   * An engine in memory, for unit tests of what drives it: networks, containers and images with labels, conflicts
+   * on a subnet or name taken twice, and commands in containers answered by `options.exec` on Effect's clock.
+   */
+  static readonly layerMemory = (options: MemoryEngine.MemoryOptions = {}): Layer.Layer<Docker> =>
+    Layer.sync(Docker, () => MemoryEngine.make(options))
 }
 
 /** The client and where it points: what every engine call below needs. */

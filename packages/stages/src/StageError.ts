@@ -1,13 +1,17 @@
 /**
  * Everything that can go wrong with a stage, named for what happened and carrying what a user needs to act.
  */
-import { Schema } from "effect"
+import { Runtime, Schema } from "effect"
+import { ExitCode } from "@testbed/events"
 
 /** A stage name that could escape the catalog or break labels: only letters, digits, `.`, `_`, `-`; no `..`. */
 export class InvalidStageName extends Schema.TaggedError<InvalidStageName>()("InvalidStageName", {
   name: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `invalid stage name ${JSON.stringify(this.name)}: ${this.reason}`
   }
@@ -17,6 +21,9 @@ export class StageNotFound extends Schema.TaggedError<StageNotFound>()("StageNot
   name: Schema.String,
   looked: Schema.Array(Schema.String)
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `no stage ${JSON.stringify(this.name)} (looked in ${this.looked.join(", ")})`
   }
@@ -27,6 +34,9 @@ export class StageInvalid extends Schema.TaggedError<StageInvalid>()("StageInval
   source: Schema.String,
   problems: Schema.Array(Schema.Struct({ path: Schema.String, message: Schema.String }))
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `${this.source}: invalid stage definition\n${this.problems.map((p) => `  at ${p.path || "(root)"}: ${p.message}`).join("\n")}`
   }
@@ -37,6 +47,9 @@ export class ComposeUnsupported extends Schema.TaggedError<ComposeUnsupported>()
   source: Schema.String,
   keys: Schema.Array(Schema.String)
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `${this.source}: unsupported compose keys: ${this.keys.join(", ")}`
   }
@@ -47,6 +60,9 @@ export class DockerUnavailable extends Schema.TaggedError<DockerUnavailable>()("
   reason: Schema.String,
   hint: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `Docker engine at ${this.host} is not answering (${this.reason}). ${this.hint}`
   }
@@ -56,6 +72,9 @@ export class ImageNotFound extends Schema.TaggedError<ImageNotFound>()("ImageNot
   image: Schema.String,
   node: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `image ${this.image} (node ${this.node}) is not present locally and the node has no build context to build it from`
   }
@@ -66,6 +85,9 @@ export class ImageBuildFailed extends Schema.TaggedError<ImageBuildFailed>()("Im
   context: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `building ${this.image} from ${this.context} failed: ${this.reason}`
   }
@@ -77,6 +99,9 @@ export class NetworkConflict extends Schema.TaggedError<NetworkConflict>()("Netw
   subnet: Schema.optionalKey(Schema.String),
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `network ${this.network}${this.subnet ? ` (${this.subnet})` : ""} could not be created: ${this.reason}`
   }
@@ -88,12 +113,18 @@ export class DockerFailed extends Schema.TaggedError<DockerFailed>()("DockerFail
   reason: Schema.String,
   statusCode: Schema.optionalKey(Schema.Int)
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `docker ${this.operation} failed: ${this.reason}`
   }
 }
 
 export class NoStageUp extends Schema.TaggedError<NoStageUp>()("NoStageUp", {}) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return "no stage is up (bring one up with `testbed stage up NAME`)"
   }
@@ -104,6 +135,9 @@ export class NodeNotFound extends Schema.TaggedError<NodeNotFound>()("NodeNotFou
   node: Schema.String,
   nodes: Schema.Array(Schema.String)
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `stage ${this.stage} has no running node ${this.node} (nodes: ${this.nodes.join(", ") || "none"})`
   }
@@ -115,6 +149,9 @@ export class NodeNotReady extends Schema.TaggedError<NodeNotReady>()("NodeNotRea
   timeoutMs: Schema.Finite,
   lastReason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `node ${this.node} was not ready (${this.condition}) within ${this.timeoutMs} ms: ${this.lastReason}`
   }
@@ -127,6 +164,9 @@ export class HookFailed extends Schema.TaggedError<HookFailed>()("HookFailed", {
   exitCode: Schema.NullOr(Schema.Int),
   output: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `${this.phase} hook on ${this.node} (${this.command.join(" ")}) exited with ${this.exitCode}: ${this.output.trim()}`
   }
@@ -136,6 +176,9 @@ export class HostSettingFailed extends Schema.TaggedError<HostSettingFailed>()("
   setting: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `host setting ${this.setting} could not be changed: ${this.reason}`
   }
@@ -145,6 +188,9 @@ export class StateFileFailed extends Schema.TaggedError<StateFileFailed>()("Stat
   path: Schema.String,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `stage state file ${this.path}: ${this.reason}`
   }
@@ -159,6 +205,9 @@ export class StageBusy extends Schema.TaggedError<StageBusy>()("StageBusy", {
   since: Schema.NullOr(Schema.String),
   waitedMs: Schema.Finite
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.busy
+  }
   override get message(): string {
     const who =
       this.pid === null ? "another testbed process" : `testbed (pid ${this.pid}${this.host ? ` on ${this.host}` : ""})`
@@ -173,6 +222,10 @@ export class ImpairmentUnsupported extends Schema.TaggedError<ImpairmentUnsuppor
   module: Schema.String,
   reason: Schema.String
 }) {
+  /** A setting, target or instance the user must change. */
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `${this.settings.join(", ")} on ${this.target} needs the kernel module ${this.module}, which this kernel does not offer (${this.reason}); rate, loss and down/flap work without it`
   }
@@ -183,6 +236,10 @@ export class TargetNotFound extends Schema.TaggedError<TargetNotFound>()("Target
   target: Schema.String,
   reason: Schema.String
 }) {
+  /** A setting, target or instance the user must change. */
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `no link end or network attachment ${this.target}: ${this.reason}`
   }
@@ -195,6 +252,10 @@ export class NetworkToolFailed extends Schema.TaggedError<NetworkToolFailed>()("
   exitCode: Schema.NullOr(Schema.Int),
   output: Schema.String
 }) {
+  /** The host or the engine, not the test. */
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     const code = this.exitCode === null ? "did not finish" : `exited with ${this.exitCode}`
     return `in the namespace of ${this.node}, \`${this.command.join(" ")}\` ${code}: ${this.output.trim() || "(no output)"}`
@@ -206,6 +267,10 @@ export class NamespaceUnavailable extends Schema.TaggedError<NamespaceUnavailabl
   node: Schema.String,
   reason: Schema.String
 }) {
+  /** The host or the engine, not the test. */
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `cannot enter the network namespace of ${this.node}: ${this.reason}`
   }
@@ -219,6 +284,10 @@ export class ImpairmentOffTarget extends Schema.TaggedError<ImpairmentOffTarget>
   achieved: Schema.String,
   tolerance: Schema.String
 }) {
+  /** The host or the engine, not the test. */
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `${this.target}: ${this.measure} set to ${this.setting}, measured ${this.achieved} (tolerance ${this.tolerance})`
   }
@@ -230,6 +299,10 @@ export class InstanceInvalid extends Schema.TaggedError<InstanceInvalid>()("Inst
   instance: Schema.String,
   reason: Schema.String
 }) {
+  /** A setting, target or instance the user must change. */
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `stage ${this.stage}, instance ${this.instance}: ${this.reason}`
   }

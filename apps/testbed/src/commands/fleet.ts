@@ -3,7 +3,7 @@
  * config.ini and wire protocol. Each command resolves flags, config and environment, then calls the library.
  */
 import { LocalRunner } from "@testbed/commands"
-import { EventBus } from "@testbed/events"
+import { EventBus, ExitCode } from "@testbed/events"
 import { Agent, Broker, Commander, Config, MqttConnection, RunSummary, Session, Setup } from "@testbed/fleet"
 import { Console, Effect, FileSystem, Layer, Option, Redacted, Stdio, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
@@ -219,7 +219,8 @@ const operator = Command.make(
       print: (line) => Console.log(line)
     }).pipe(Effect.scoped, Effect.provide(EventBus.EventBus.layer))
     yield* Console.log(RunSummary.format(summary))
-    if (!summary.succeeded) return yield* new ExitWith({ code: 1, message: "not every step succeeded" })
+    if (!summary.succeeded)
+      return yield* new ExitWith({ code: ExitCode.testFailed, message: "not every step succeeded" })
   })
 ).pipe(Command.withDescription("Wait for agents, run the pipelines on all of them, then take live commands"))
 
@@ -258,7 +259,7 @@ const send = Command.make(
       result.responses.every((r) => (r.status ?? "succeeded") === "succeeded")
     if (!ok) {
       return yield* new ExitWith({
-        code: 1,
+        code: ExitCode.testFailed,
         message: `${result.responses.length} answer(s), not all succeeded in time`
       })
     }

@@ -7,7 +7,6 @@ import { PluginRegistry } from "@testbed/plugins"
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
-import { ExitWith } from "../ExitCode.ts"
 
 const list = Command.make(
   "list",
@@ -19,9 +18,7 @@ const list = Command.make(
   },
   Effect.fn(function* ({ plugins }) {
     const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
-    const registry = yield* PluginRegistry.load({ directories: plugins, builtins: Experiment.builtins }).pipe(
-      Effect.catchTag("PluginInvalid", (error) => Effect.fail(new ExitWith({ code: 2, message: error.message })))
-    )
+    const registry = yield* PluginRegistry.load({ directories: plugins, builtins: Experiment.builtins })
     const installed = (program: string) =>
       spawner.exitCode(ChildProcess.make("sh", ["-c", 'command -v "$1" >/dev/null', "sh", program])).pipe(
         Effect.map((code) => code === 0),

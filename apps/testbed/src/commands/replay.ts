@@ -5,7 +5,7 @@
  */
 import * as Path from "node:path"
 import { LocalRunner } from "@testbed/commands"
-import { EventBus } from "@testbed/events"
+import { EventBus, ExitCode } from "@testbed/events"
 import {
   Action,
   BlobStore,
@@ -19,7 +19,7 @@ import {
   ScriptLoader,
   TestLauncher
 } from "@testbed/replay"
-import { Console, type Duration, Effect, Layer, Option, Schema } from "effect"
+import { Console, type Duration, Effect, Layer, Option, Runtime, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { ExitWith } from "../ExitCode.ts"
 import * as TimeSpanFlag from "../TimeSpanFlag.ts"
@@ -27,6 +27,9 @@ import * as TimeSpanFlag from "../TimeSpanFlag.ts"
 export class AddressInvalid extends Schema.TaggedError<AddressInvalid>()("AddressInvalid", {
   address: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `invalid address "${this.address}": expected HOST:PORT, :PORT or PORT`
   }
@@ -98,7 +101,7 @@ const blobLayer = (input: string, flags: Pick<ScriptFlags, "blobs" | "blobCache"
     remote: Option.getOrElse(flags.blobCache, () => process.env.REPLAY_BLOB_REMOTE_CACHE)
   })
 
-/** Loads the script; a script that cannot be loaded exits 2 with the reason. */
+/** Loads the script; a script that cannot be loaded exits with its error's code (2 for a file problem). */
 const loadScript = (flags: ScriptFlags) =>
   ScriptLoader.load({
     file: flags.input,
@@ -106,10 +109,7 @@ const loadScript = (flags: ScriptFlags) =>
     root: Option.getOrUndefined(flags.root),
     allowOutsideRoot: flags.allowOutsideRoot,
     allowModulePaths: flags.allowModulePath
-  }).pipe(
-    Effect.catch((error) => Effect.fail(new ExitWith({ code: 2, message: error.message }))),
-    Effect.provide(Layer.merge(blobLayer(flags.input, flags), registry))
-  )
+  }).pipe(Effect.provide(Layer.merge(blobLayer(flags.input, flags), registry)))
 
 const serveOptions = (flags: {
   listen: string
@@ -127,7 +127,7 @@ const serveOptions = (flags: {
       optionalConnections: flags.optionalConnections,
       stepTimeout: Option.getOrUndefined(flags.stepTimeout)
     }
-  }).pipe(Effect.catch((error) => Effect.fail(new ExitWith({ code: 2, message: error.message }))))
+  })
 
 const record = Command.make(
   "record",
@@ -168,7 +168,7 @@ const record = Command.make(
         onListening: (host, port) =>
           Console.log(`Recording proxy listening on ${host}:${port}, forwarding to ${remote.host}:${remote.port}`)
       }).pipe(Effect.provide(BlobStore.BlobStore.layer({ dir: Path.join(Path.dirname(flags.output), "blobs") })))
-    }).pipe(Effect.catch((error) => Effect.fail(new ExitWith({ code: 1, message: error.message }))))
+    })
 ).pipe(Command.withDescription("Record TCP sessions through a proxy into BASE-N.json"))
 
 const serve = Command.make(
@@ -196,9 +196,9 @@ const serve = Command.make(
             Effect.onInterrupt(() => server.finish(0).pipe(Effect.flatMap(TestLauncher.report)))
           )
         })
-      ).pipe(Effect.catchTag("ListenFailed", (error) => Effect.fail(new ExitWith({ code: 1, message: error.message }))))
+      )
       yield* TestLauncher.report(outcome)
-      if (outcome.failures.length > 0) return yield* new ExitWith({ code: 1 })
+      if (outcome.failures.length > 0) return yield* new ExitWith({ code: ExitCode.testFailed })
     })
 ).pipe(Command.withDescription("Replay a script as a fake server, failing on the first divergence"))
 
@@ -222,10 +222,7 @@ const test = Command.make(
         program: program!,
         args,
         timeout: Option.getOrUndefined(flags.timeout)
-      }).pipe(
-        Effect.provide(LocalRunner.layer.pipe(Layer.provide(EventBus.EventBus.layer))),
-        Effect.catch((error) => Effect.fail(new ExitWith({ code: 1, message: String(error) })))
-      )
+      }).pipe(Effect.provide(LocalRunner.layer.pipe(Layer.provide(EventBus.EventBus.layer))))
       yield* TestLauncher.report(result.outcome)
       if (result.timedOut) yield* Console.error("Replay test timed out")
       if (result.exitCode !== 0) return yield* new ExitWith({ code: result.exitCode })
@@ -249,10 +246,7 @@ const check = Command.make(
         root: Option.getOrUndefined(flags.root),
         allowOutsideRoot: flags.allowOutsideRoot,
         allowModulePaths: flags.allowModulePath
-      }).pipe(
-        Effect.catch((error) => Effect.fail(new ExitWith({ code: 2, message: error.message }))),
-        Effect.provide(Layer.merge(blobLayer(flags.file, flags), registry))
-      )
+      }).pipe(Effect.provide(Layer.merge(blobLayer(flags.file, flags), registry)))
       for (const line of CheckReport.lines(flags.file, scripts)) yield* Console.log(line)
     })
 ).pipe(Command.withDescription("Validate a script and its blobs and print what it holds"))

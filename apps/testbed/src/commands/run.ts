@@ -3,6 +3,7 @@
  * runs an experiment file and points at its HTML report. Exit 0 only when every test passed (skipped and
  * unsupported do not fail a run), 1 when one did not, 2 when the file has problems.
  */
+import { ExitCode } from "@testbed/events"
 import type { Experiment } from "@testbed/experiments"
 import { Console, Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
@@ -59,7 +60,7 @@ export const runCommand = Command.make(
       Effect.catchTag("ExperimentConfigInvalid", (error) =>
         Effect.andThen(
           Console.error(`${error.file}: ${error.problems.length} problem(s)\n${Problems.format(error.problems)}`),
-          Effect.fail(new ExitWith({ code: 2 }))
+          Effect.fail(new ExitWith({ code: ExitCode.ofError(error) }))
         )
       )
     )
@@ -93,7 +94,10 @@ export const runCommand = Command.make(
     }
     yield* Console.log(outcome.html === undefined ? `Run directory: ${outcome.runDir}` : `HTML report: ${outcome.html}`)
     if (result === undefined || !ExperimentManager.succeeded(result)) {
-      return yield* new ExitWith({ code: 1, ...(result === undefined ? { message: "the run did not complete" } : {}) })
+      return yield* new ExitWith({
+        code: ExitCode.testFailed,
+        ...(result === undefined ? { message: "the run did not complete" } : {})
+      })
     }
   })
 ).pipe(

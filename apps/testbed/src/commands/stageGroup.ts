@@ -35,25 +35,11 @@ export const exit = (code: number, message?: string) =>
   Effect.fail(new ExitWith(message === undefined ? { code } : { code, message }))
 
 /**
- * Exit codes: 2 for a definition, name, flag or setting the user must fix, 3 when the engine is not reachable,
- * 75 (EX_TEMPFAIL) when another up/down/prune of the project held its lock too long, else 1.
+ * Runs `f` with the Stages service of the flags' project and instance. Its errors carry their exit codes (2 for a
+ * definition, name or setting to fix, 3 for the engine and the host, 75 for a busy project lock): `bin.ts` says
+ * them in one line.
  */
-const toFix = new Set([
-  "InvalidStageName",
-  "StageNotFound",
-  "StageInvalid",
-  "ComposeUnsupported",
-  "ImpairmentUnsupported",
-  "TargetNotFound",
-  "InstanceInvalid"
-])
-const exitCodeOf = (tag: string): number =>
-  toFix.has(tag) ? 2 : tag === "DockerUnavailable" ? 3 : tag === "StageBusy" ? 75 : 1
-
-/** Runs `f` with the Stages service of the flags' project and instance; its errors become exit codes. */
-export const withStages = <A, E extends { readonly _tag: string; readonly message: string }>(
-  f: (stages: Stages.Stages["Service"]) => Effect.Effect<A, E>
-) =>
+export const withStages = <A, E>(f: (stages: Stages.Stages["Service"]) => Effect.Effect<A, E>) =>
   Effect.gen(function* () {
     const { catalog, stateDir, instance } = yield* stage
     const options = {
@@ -66,11 +52,7 @@ export const withStages = <A, E extends { readonly _tag: string; readonly messag
         Stages.Stages.layer(options).pipe(Layer.provide(Layer.mergeAll(Docker.Docker.layer, EventBus.EventBus.layer)))
       )
     )
-  }).pipe(
-    Effect.catch((error: { readonly _tag: string; readonly message: string }) =>
-      error._tag === "ExitWith" ? Effect.fail(error) : exit(exitCodeOf(error._tag), error.message)
-    )
-  )
+  })
 
 /** A flag or argument that did not decode: exit 2 naming it. */
 export const badFlag = (flag: string) => (error: { readonly message: string }) => exit(2, `${flag}: ${error.message}`)

@@ -1,7 +1,9 @@
 /** `testbed stage connect NODE` and `testbed stage exec NODE -- CMD…`: a shell or one command in a node. */
 import { Command as Cmd, CommandRunner } from "@testbed/commands"
+import { ExitCode } from "@testbed/events"
 import { Console, Effect, Stream } from "effect"
 import { Argument, Command } from "effect/cli"
+import { ExitWith } from "../ExitCode.ts"
 import { exit, withStages } from "./stageGroup.ts"
 
 export const connect = Command.make(
@@ -43,7 +45,9 @@ export const exec = Command.make(
                   )
           ),
           Effect.catchTag("CommandFailed", (e) => Effect.succeed(e.result.exitCode)),
-          Effect.mapError((e) => ({ _tag: e._tag, message: `${node}: ${CommandRunner.describeError(e)}` }))
+          Effect.mapError(
+            (e) => new ExitWith({ code: ExitCode.ofError(e), message: `${node}: ${CommandRunner.describeError(e)}` })
+          )
         )
       })
     )

@@ -1,8 +1,8 @@
 // The state of one test attempt shared by its services, steps and assertions.
 import type { Command } from "@testbed/commands"
-import { type Machines, type StateMachine, type TestEvent, WriteFailed } from "@testbed/events"
+import { ExitCode, type Machines, type StateMachine, type TestEvent, WriteFailed } from "@testbed/events"
 import type { EnvironmentPlugin, ServicePlugin } from "@testbed/plugins"
-import { type Deferred, Schema } from "effect"
+import { type Deferred, Runtime, Schema } from "effect"
 import type { ServicePlan, TestPlan } from "../Plan.ts"
 import type * as Replay from "../Replay.ts"
 import type { Capture } from "./capture.ts"
@@ -12,6 +12,9 @@ export class Abort extends Schema.TaggedError<Abort>()("Abort", {
   status: Schema.Literals(["failed", "timeout", "unsupported", "interrupted", "skipped", "passed"]),
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.testFailed
+  }
   override get message(): string {
     return this.reason
   }

@@ -22,6 +22,13 @@ const portProbe = (attempt: Attempt, runtime: ServiceRuntime): Probe => {
   const port = runtime.port
   if (port === undefined) return { check: Effect.succeed(true), failure: () => "" }
   const host = hostOf(attempt, runtime.plan.key)
+  const told = attempt.environment.isListening
+  if (told !== undefined) {
+    return {
+      check: told(runtime.plan.key, port),
+      failure: () => `port ${host}:${port} not listening (probe: the ${attempt.environment.kind} environment)`
+    }
+  }
   let kernel: boolean | undefined
   const local = attempt.environment.kind === "localhost"
   return {

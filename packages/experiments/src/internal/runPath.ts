@@ -1,12 +1,16 @@
 // Every file a run writes is placed with `inside`: names from the experiment file (services, steps) become
 // path segments, and a name that would climb out of its directory (`..`, `/`) is refused here even if it got
 // past the checks made when the file was decoded.
-import { Effect, Path, Schema } from "effect"
+import { Effect, Path, Runtime, Schema } from "effect"
+import { ExitCode } from "@testbed/events"
 
 export class PathOutsideRun extends Schema.TaggedError<PathOutsideRun>()("PathOutsideRun", {
   root: Schema.String,
   segments: Schema.Array(Schema.String)
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `refused to write outside ${this.root}: ${JSON.stringify(this.segments.join("/"))} leaves it`
   }

@@ -1,6 +1,6 @@
 // The agent's protocol state, owned by one dispatch fiber: acks, who-is-there queries, command decisions
 // (signature, replay, staleness, allowlist, size), one worker per agent id, and the registration loop.
-import type { EventBus } from "@testbed/events"
+import { type EventBus, Ids } from "@testbed/events"
 import { Clock, Duration, Effect, Fiber, identity, type Latch, Option, Queue, Result, type Scope } from "effect"
 import type { AgentOptions, AgentStats } from "../Agent.ts"
 import type * as MqttConnection from "../MqttConnection.ts"
@@ -52,8 +52,6 @@ type Decision =
   | { readonly _tag: "TooLarge"; readonly bytes: number }
   | { readonly _tag: "Run" }
 
-const randomSuffix = (): string => Math.random().toString(36).slice(2, 10)
-
 // An operator asking who is there gets one registration per agent id and second at most, however often it asks:
 // anyone on the broker may ask, and the answers go to every subscriber.
 const queryAnswerInterval = 1000
@@ -71,6 +69,8 @@ export const makeAgentState = Effect.fn("Agent.makeState")(function* (
   const maxCommandBytes = options.maxCommandBytes ?? 128 * 1024 - 1
   const runningNoticeAfter = Duration.fromInputUnsafe(options.runningNoticeAfter ?? "100 millis")
   const refusals = makeRefusals(bus, "agent")
+  // Read once: `act` runs for every command on the shared topic.
+  const idGenerator = yield* Ids.Ids
   // Plain counters, bumped synchronously: every command on the shared topic reaches every agent connection.
   const counters: { -readonly [K in keyof AgentStats]: number } = {
     received: 0,
@@ -202,7 +202,7 @@ export const makeAgentState = Effect.fn("Agent.makeState")(function* (
   }
 
   const act = Effect.fnUntraced(function* (agentId: string, message: Protocol.CommandMessage, now: number) {
-    const commandId = message.command_id ?? `${agentId}-${now}-${randomSuffix()}`
+    const commandId = message.command_id ?? idGenerator.unique(`${agentId}-${now}`)
     const identified: Identified = { ...message, command_id: commandId }
     const decision = decide(agentId, message, commandId, now)
     switch (decision._tag) {

@@ -1,8 +1,21 @@
 // The operator's single inbound fiber: registrations and acks, answers matched to waiting steps, running
 // notices, lost agents (with a grace period, so a broker restart fails nothing), command loader messages, the
 // feedback file, and resends after a reconnect. In signed mode nothing unsigned changes what it believes.
-import { EventBus } from "@testbed/events"
-import { Clock, Deferred, Duration, Effect, Fiber, FileSystem, Option, Queue, Result, Schema, type Scope } from "effect"
+import { EventBus, ExitCode, Ids } from "@testbed/events"
+import {
+  Clock,
+  Deferred,
+  Duration,
+  Effect,
+  Fiber,
+  FileSystem,
+  Option,
+  Queue,
+  Result,
+  Runtime,
+  Schema,
+  type Scope
+} from "effect"
 import type * as MqttConnection from "../MqttConnection.ts"
 import * as Protocol from "../Protocol.ts"
 import * as Security from "../Security.ts"
@@ -11,6 +24,9 @@ import { makeRefusals, sampled } from "./refusals.ts"
 export class NoAgentsRegistered extends Schema.TaggedError<NoAgentsRegistered>()("NoAgentsRegistered", {
   waitedMs: Schema.Finite
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `no agent registered within ${Math.round(this.waitedMs / 1000)} s`
   }
@@ -332,7 +348,7 @@ export const makeDispatcher = Effect.fn("Operator.makeDispatcher")(function* (
     if (Result.isFailure(verdict)) {
       return yield* Effect.logWarning(`operator: refused a loader command (${verdict.failure})`)
     }
-    const base = message.command_id ?? `loader-${now.toString(36)}-${Math.random().toString(36).slice(2, 6)}`
+    const base = message.command_id ?? `loader-${now.toString(36)}-${yield* Ids.token(4)}`
     if (loaderSeen.has(base)) return yield* Effect.logWarning("operator: refused a replayed loader command")
     loaderSeen.add(base)
     const targets = message.client_id.toLowerCase() === "all" ? [...registered] : [message.client_id]

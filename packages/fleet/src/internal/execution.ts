@@ -1,11 +1,10 @@
 // How an agent turns a command message into a run of the CommandRunner and the run into a compatible, signed
 // response. Every outcome is an answer: a command that cannot even be started (too large for the kernel, a
 // program missing, a spawn that throws) is answered with a typed failure, never left to hang the agent.
-import { Command, type CommandResult, type CommandRunner } from "@testbed/commands"
-import { Clock, Duration, Effect, Option } from "effect"
+import { Command, type CommandResult, type CommandRunner, Watchdog } from "@testbed/commands"
+import { Clock, Duration, Effect } from "effect"
 import * as Protocol from "../Protocol.ts"
 import * as Security from "../Security.ts"
-import type { Watchdog } from "./watchdog.ts"
 
 export interface Execution {
   readonly runner: CommandRunner.CommandRunner["Service"]
@@ -15,7 +14,6 @@ export interface Execution {
   readonly maxOutputBytes: number
   /** The environment commands run with (already stripped of secrets). */
   readonly env: Readonly<Record<string, string>>
-  readonly watchdog: Option.Option<Watchdog>
   readonly toCommand?: (
     command: string,
     options: Omit<Command.Command, "program" | "args" | "shell">
@@ -114,14 +112,7 @@ export const interruptedResponse = (
   status: "interrupted"
 })
 
-// What a spawn that threw (rather than failed with a typed error) left: Node's errors carry code and syscall.
-const describeDefect = (defect: unknown): string => {
-  const e = defect as { readonly code?: unknown; readonly message?: unknown }
-  const text = typeof e?.message === "string" ? e.message : String(defect)
-  return e?.code === "E2BIG" ? `${text} (Argument list too long)` : Protocol.capEcho(text, 512)
-}
-
-const commandOf = (execution: Execution, message: Identified, marker: string | undefined): Command.Command => {
+const commandOf = (execution: Execution, message: Identified): Command.Command => {
   const limit = Duration.toMillis(execution.commandTimeout)
   const asked = message.timeout !== undefined && message.timeout > 0 ? message.timeout * 1000 : limit
   const options = {
@@ -132,8 +123,10 @@ const commandOf = (execution: Execution, message: Identified, marker: string | u
     envMode: "replace" as const
   }
   if (execution.toCommand) return execution.toCommand(message.command, options)
-  if (Option.isNone(execution.watchdog) || marker === undefined) return Command.shell(message.command, options)
-  const { program, args } = execution.watchdog.value.wrap(message.command, marker)
+  // On this machine the command's shell records its process group for the Watchdog before running anything: an
+  // agent SIGKILLed right after the spawn still takes the command with it. Elsewhere (a container) that means nothing.
+  if (execution.runner.name !== "local") return Command.shell(message.command, options)
+  const { program, args } = Watchdog.announced(message.command)
   return Command.make(program, args, options)
 }
 
@@ -146,9 +139,7 @@ export const dispatchResult = Effect.fn("Agent.dispatchResult")(function* (
 ) {
   const couldNotStart = (failure: string, reason: string) =>
     Effect.map(Clock.currentTimeMillis, (endMs) => failedToStart(agentId, message, failure, reason, startMs, endMs))
-  // The watchdog's marker lives exactly as long as the run: a group left behind by a dead agent is the watchdog's.
-  const marker = execution.toCommand === undefined ? Option.map(execution.watchdog, (w) => w.marker()) : Option.none()
-  const response = yield* execution.runner.run(commandOf(execution, message, Option.getOrUndefined(marker))).pipe(
+  const response = yield* execution.runner.run(commandOf(execution, message)).pipe(
     Effect.map((result) => fromResult(agentId, message, result, "succeeded")),
     Effect.catchTags({
       CommandFailed: (e) => Effect.succeed(fromResult(agentId, message, e.result, "failed")),
@@ -157,16 +148,8 @@ export const dispatchResult = Effect.fn("Agent.dispatchResult")(function* (
       CommandSpawnFailed: (e) => couldNotStart(e._tag, e.reason),
       CommandInvalid: (e) => couldNotStart(e._tag, `${e.field}: ${e.reason}`)
     }),
-    Effect.catchDefect((defect) => couldNotStart("CommandSpawnFailed", describeDefect(defect))),
-    Effect.ensuring(
-      Option.match(
-        Option.zipWith(execution.watchdog, marker, (w, m) => [w, m] as const),
-        {
-          onNone: () => Effect.void,
-          onSome: ([watchdog, path]) => watchdog.release(path)
-        }
-      )
-    )
+    // A runner's bug must not leave the operator waiting: answered as such, never silently dropped.
+    Effect.catchDefect((defect) => couldNotStart("RunnerDefect", Protocol.capEcho(String(defect), 512)))
   )
   return encode(execution, response)
 })

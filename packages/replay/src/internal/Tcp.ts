@@ -4,7 +4,8 @@
  * whose lifetime is owned by an Effect scope.
  */
 import * as Net from "node:net"
-import { Effect, FiberSet, Option, Schema, type Scope } from "effect"
+import { Effect, FiberSet, Option, Runtime, Schema, type Scope } from "effect"
+import { ExitCode } from "@testbed/events"
 
 /** Bytes buffered from the peer before the socket is paused (TCP back-pressure reaches the sender). */
 const highWaterMark = 1024 * 1024
@@ -14,6 +15,9 @@ export class ListenFailed extends Schema.TaggedError<ListenFailed>()("ListenFail
   port: Schema.Int,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `cannot listen on ${this.host}:${this.port}: ${this.reason}`
   }
@@ -24,6 +28,9 @@ export class ConnectFailed extends Schema.TaggedError<ConnectFailed>()("ConnectF
   port: Schema.Int,
   reason: Schema.String
 }) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.infrastructure
+  }
   override get message(): string {
     return `cannot connect to ${this.host}:${this.port}: ${this.reason}`
   }
@@ -32,7 +39,14 @@ export class ConnectFailed extends Schema.TaggedError<ConnectFailed>()("ConnectF
 /** The peer reset the connection or a write failed: nothing more can be exchanged. */
 export class ConnectionLost extends Schema.TaggedError<ConnectionLost>()("ConnectionLost", {
   reason: Schema.String
-}) {}
+}) {
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.testFailed
+  }
+  override get message(): string {
+    return `connection lost: ${this.reason}`
+  }
+}
 
 export interface Connection {
   readonly socket: Net.Socket

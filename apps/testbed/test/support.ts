@@ -1,0 +1,14 @@
+// The real CLI as a child process, the way a user runs it (for what only a process shows: exit codes, stderr).
+import { execFile } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { Effect } from "effect"
+
+export const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
+
+export const testbed = (...args: ReadonlyArray<string>) =>
+  Effect.callback<{ code: number; stdout: string; stderr: string }>((resume) => {
+    const child = execFile(process.execPath, [bin, ...args], { timeout: 30_000 }, (error, stdout, stderr) => {
+      resume(Effect.succeed({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }))
+    })
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
