@@ -1,0 +1,39 @@
+// The context every step of one replayed connection works with: the run's state, the socket, its matcher, and
+// where in the script it is.
+import { ScriptNotExhausted } from "../ReplayError.ts"
+import * as Input from "./Input.ts"
+import type * as ServeState from "./ServeState.ts"
+import type * as Tcp from "./Tcp.ts"
+
+/** What the steps of one connection work with. */
+export interface Session {
+  readonly state: ServeState.ServeState
+  readonly conn: Tcp.Connection
+  readonly index: number
+  readonly input: Input.Input
+  readonly position: ServeState.Position
+  /** The connection is lost: ScriptNotExhausted at the current step. */
+  readonly lost: (reason: string) => ScriptNotExhausted
+}
+
+export const make = (
+  state: ServeState.ServeState,
+  conn: Tcp.Connection,
+  index: number,
+  position: ServeState.Position
+): Session => ({
+  state,
+  conn,
+  index,
+  input: Input.make(conn, index, state.settings.timeoutMs, state.now),
+  position,
+  lost: (reason) =>
+    new ScriptNotExhausted({
+      connection: index,
+      step: position.step,
+      offset: 0,
+      remainingSteps: position.remaining,
+      reason: `the connection was lost (${reason})`
+    })
+})
+
