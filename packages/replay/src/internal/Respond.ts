@@ -4,7 +4,8 @@ import { Duration, Effect, Stream } from "effect"
 import type { BlobCorrupt } from "../BlobStore.ts"
 import type * as Fault from "../Fault.ts"
 import type { Response } from "../Plan.ts"
-import type { Connection, ConnectionLost } from "./Tcp.ts"
+import type { Connection } from "./Connection.ts"
+import type { ConnectionLost } from "./Tcp.ts"
 
 /** Whether the response ended the connection (a truncate or reset fault). */
 export type Ended = boolean

@@ -10,7 +10,7 @@ import type * as Input from "./Input.ts"
 import { runExchange } from "./ServeExchange.ts"
 import * as Session from "./Session.ts"
 import * as ServeState from "./ServeState.ts"
-import * as Tcp from "./Tcp.ts"
+import * as Connection from "./Connection.ts"
 
 /** Runs the steps in order; the connection ends after the last (or after a fault that ends it). */
 const runSteps = Effect.fn("ReplayServer.runSteps")(function* (session: Session.Session, steps: ReadonlyArray<Step>) {
@@ -65,7 +65,7 @@ const stepsOf = (state: ServeState.ServeState, index: number): ReadonlyArray<Ste
 /** Runs the connection's steps and records its end: completed, or its failure (then the connection is reset). */
 const replayConnection = Effect.fn("ReplayServer.replayConnection")(function* (
   state: ServeState.ServeState,
-  conn: Tcp.Connection,
+  conn: Connection.Connection,
   index: number,
   steps: ReadonlyArray<Step>
 ) {
@@ -93,7 +93,7 @@ const connection = Effect.fn("ReplayServer.connection")(function* (
   socket: Net.Socket,
   index: number
 ) {
-  const conn = yield* Tcp.connection(socket, { writeStallMs: state.settings.timeoutMs })
+  const conn = yield* Connection.connection(socket, { writeStallMs: state.settings.timeoutMs })
   if (!state.accepting) return
   yield* ServeState.track(state, socket)
   state.counters.connections++

@@ -3,12 +3,12 @@
 import { ScriptNotExhausted } from "../ReplayError.ts"
 import * as Input from "./Input.ts"
 import type * as ServeState from "./ServeState.ts"
-import type * as Tcp from "./Tcp.ts"
+import type { Connection } from "./Connection.ts"
 
 /** What the steps of one connection work with. */
 export interface Session {
   readonly state: ServeState.ServeState
-  readonly conn: Tcp.Connection
+  readonly conn: Connection
   readonly index: number
   readonly input: Input.Input
   readonly position: ServeState.Position
@@ -18,14 +18,14 @@ export interface Session {
 
 export const make = (
   state: ServeState.ServeState,
-  conn: Tcp.Connection,
+  conn: Connection,
   index: number,
   position: ServeState.Position
 ): Session => ({
   state,
   conn,
   index,
-  input: Input.make(conn, index, state.settings.timeoutMs, state.now),
+  input: new Input.Input(conn, index, state.settings.timeoutMs, state.now),
   position,
   lost: (reason) =>
     new ScriptNotExhausted({
