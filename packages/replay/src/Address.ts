@@ -26,7 +26,7 @@ const portOnly = /^()()(\d+)$/
 export const parse = (text: string, defaultHost = "127.0.0.1"): Effect.Effect<Address, AddressInvalid> => {
   const match = withHost.exec(text) ?? portOnly.exec(text)
   const port = match === null ? Number.NaN : Number(match[3])
-  if (match === null || !Number.isInteger(port) || port > 65535) return Effect.fail(new AddressInvalid({ address: text }))
+  if (match === null || !Number.isInteger(port) || port > 65535)
+    return Effect.fail(new AddressInvalid({ address: text }))
   return Effect.succeed({ host: match[1] || match[2] || defaultHost, port })
 }
-

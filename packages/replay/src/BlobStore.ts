@@ -196,7 +196,9 @@ const keepFetched = Effect.fn("BlobStore.keepFetched")(function* (
   else {
     yield* store.fs
       .rename(temp, target)
-      .pipe(Effect.mapError((error) => new BlobFetchFailed({ name, location: store.remote ?? "", reason: error.message })))
+      .pipe(
+        Effect.mapError((error) => new BlobFetchFailed({ name, location: store.remote ?? "", reason: error.message }))
+      )
   }
   return yield* verify(name, target, keep)
 })

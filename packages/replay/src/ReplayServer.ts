@@ -4,12 +4,14 @@
  * the first differing byte fails the connection. Faults misbehave on purpose while answering.
  */
 import { Console, Context, Deferred, Duration, Effect, Layer, type Scope } from "effect"
-import type * as Fault from "./Fault.ts"
+import * as Address from "./Address.ts"
+import * as Fault from "./Fault.ts"
 import { handler } from "./internal/ServeConnection.ts"
 import * as ServeState from "./internal/ServeState.ts"
 import * as Tcp from "./internal/Tcp.ts"
 import type { Plan } from "./Plan.ts"
 import type { ReplayFailure } from "./ReplayError.ts"
+import * as ScriptSource from "./ScriptSource.ts"
 
 export interface ServeOptions {
   readonly host?: string | undefined
@@ -101,4 +103,59 @@ export const serve = Effect.fn("ReplayServer.serve")(function* (plan: Plan, opti
     failed: Deferred.await(state.failed),
     finish: (grace) => ServeState.finish(state, grace)
   } satisfies RunningServer
+})
+
+/** Serve options as a command line gives them: an address, seconds, fault specs (`--fault`). */
+export interface ServeFlags {
+  /** `HOST:PORT`, `:PORT`, `PORT` (host 127.0.0.1; port 0: any free port). */
+  readonly listen: string
+  /** Seconds. */
+  readonly stepTimeout?: number | undefined
+  readonly faults?: ReadonlyArray<string> | undefined
+  readonly connections?: number | undefined
+  readonly optionalConnections?: boolean | undefined
+}
+
+/** Decodes what a command line gave: AddressInvalid or FaultSpecInvalid naming the bad value. */
+export const optionsFromFlags = Effect.fn("ReplayServer.optionsFromFlags")(function* (flags: ServeFlags) {
+  const address = yield* Address.parse(flags.listen)
+  const faults = yield* Effect.forEach(flags.faults ?? [], Fault.parseRule)
+  return {
+    host: address.host,
+    port: address.port,
+    faults,
+    connections: flags.connections,
+    optionalConnections: flags.optionalConnections,
+    stepTimeout: flags.stepTimeout === undefined ? undefined : Duration.millis(flags.stepTimeout * 1000)
+  } satisfies ServeOptions
+})
+
+/** Each failure, then the summary line, on stderr. */
+export const report = Effect.fn("ReplayServer.report")(function* (outcome: Outcome) {
+  for (const failure of outcome.failures) yield* Console.error(`Replay failed: ${failure.message}`)
+  yield* Console.error(formatSummary(outcome.summary))
+})
+
+/**
+ * Serves until the run is done (its expected connections, or its first failure). When interrupted (SIGINT,
+ * SIGTERM) the run is finished at once: unfinished connections count as failures, and `interrupted` gets the outcome.
+ */
+export const serveUntilDone = Effect.fn("ReplayServer.serveUntilDone")(function* (
+  plan: Plan,
+  options: ServeOptions,
+  interrupted: (outcome: Outcome) => Effect.Effect<void> = report
+) {
+  const server = yield* serve(plan, options)
+  return yield* server.done.pipe(Effect.onInterrupt(() => Effect.flatMap(server.finish(0), interrupted)))
+}, Effect.scoped)
+
+/** `testbed replay serve`: loads the script, serves it until done, and reports the outcome. */
+export const serveFile = Effect.fn("ReplayServer.serveFile")(function* (
+  source: ScriptSource.ScriptSource,
+  options: ServeOptions
+) {
+  const loaded = yield* ScriptSource.load(source)
+  const outcome = yield* serveUntilDone(loaded.plan, options)
+  yield* report(outcome)
+  return outcome
 })

@@ -135,7 +135,13 @@ export const compile = (
         const key = `${at.file.display}#${node.name}`
         if (stack.includes(key)) return yield* cycleOf(stack, key)
         const next = yield* target(at, node.name)
-        return yield* compile(c, next.node, { file: next.file, path: `${at.path} -> ${node.name}` }, [...stack, key], out)
+        return yield* compile(
+          c,
+          next.node,
+          { file: next.file, path: `${at.path} -> ${node.name}` },
+          [...stack, key],
+          out
+        )
       }
       case "command":
         if (node.action !== "import") out.push(yield* command(c, at, node))

@@ -17,7 +17,8 @@ const fromPath = Effect.fn("ScriptLoader.importPath")(function* (step: ImportSte
     try: () => import(url) as Promise<{ default?: unknown }>,
     catch: (error) => invalid(`cannot load ${moduleName}: ${String(error)}`)
   })
-  if (!isActionModule(loaded.default)) return yield* invalid(`${moduleName} has no default export that is an ActionModule`)
+  if (!isActionModule(loaded.default))
+    return yield* invalid(`${moduleName} has no default export that is an ActionModule`)
   return loaded.default
 })
 

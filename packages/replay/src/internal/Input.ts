@@ -115,7 +115,12 @@ export class Input {
       },
       (bytes) =>
         bytes.length > maxLineBytes
-          ? new LineTooLong({ connection: this.connection, step: at.step, limit: maxLineBytes, head: bytes.subarray(0, 48) })
+          ? new LineTooLong({
+              connection: this.connection,
+              step: at.step,
+              limit: maxLineBytes,
+              head: bytes.subarray(0, 48)
+            })
           : undefined
     )
   }

@@ -97,7 +97,11 @@ const readFile = Effect.fn("ScriptLoader.readFile")(function* (files: Files, rea
 })
 
 /** Loads the file at a real path and, recursively, its externals; `chain` is the files including it. */
-export const loadFile = (files: Files, real: string, chain: ReadonlyArray<string>): Effect.Effect<LoadedFile, LoadError> =>
+export const loadFile = (
+  files: Files,
+  real: string,
+  chain: ReadonlyArray<string>
+): Effect.Effect<LoadedFile, LoadError> =>
   Effect.gen(function* () {
     if (chain.includes(real)) {
       return yield* new ScriptCycle({

@@ -19,7 +19,11 @@ const runSteps = Effect.fn("ReplayServer.runSteps")(function* (session: Session.
   const ordinal = { responses: 0 }
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i]!
-    const at: Input.Position = { step: step.path, remaining: steps.length - i, deadline: state.now() + state.settings.timeoutMs }
+    const at: Input.Position = {
+      step: step.path,
+      remaining: steps.length - i,
+      deadline: state.now() + state.settings.timeoutMs
+    }
     position.step = step.path
     position.remaining = at.remaining
     if (step._tag === "Exchange") {

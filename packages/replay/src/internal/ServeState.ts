@@ -139,4 +139,3 @@ export const finish = Effect.fn("ReplayServer.finish")(function* (state: ServeSt
   state.failures.push(...unopened(state))
   return outcome(state)
 })
-

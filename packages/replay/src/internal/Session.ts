@@ -36,4 +36,3 @@ export const make = (
       reason: `the connection was lost (${reason})`
     })
 })
-
