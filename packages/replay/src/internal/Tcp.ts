@@ -37,38 +37,37 @@ export interface Listener {
  * Listens until the scope closes; each accepted socket is handed to `handle` in its own fiber (interrupted,
  * with its socket destroyed, when the scope closes). `index` counts accepted connections from 0.
  */
-export const listen = <R>(
+export const listen = Effect.fn("Tcp.listen")(function* <R>(
   host: string,
   port: number,
   handle: (socket: Net.Socket, index: number) => Effect.Effect<void, never, R>
-): Effect.Effect<Listener, ListenFailed, Scope.Scope | R> =>
-  Effect.gen(function* () {
-    const run = yield* FiberSet.makeRuntime<R>()
-    const sockets = new Set<Net.Socket>()
-    let accepted = 0
-    const server = yield* Effect.acquireRelease(
-      Effect.callback<Net.Server, ListenFailed>((resume) => {
-        const server = Net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
-          // A peer that resets before its handler listens (a port probe) must not be an unhandled 'error'.
-          socket.on("error", () => {})
-          sockets.add(socket)
-          socket.once("close", () => sockets.delete(socket))
-          const index = accepted++
-          run(handle(socket, index))
-        })
-        server.once("error", (error) => resume(Effect.fail(new ListenFailed({ host, port, reason: error.message }))))
-        server.listen({ host, port }, () => resume(Effect.succeed(server)))
-      }),
-      // Not waiting for close(): it would wait for the connections, which the fibers' scopes end after this.
-      (server) =>
-        Effect.sync(() => {
-          server.close()
-          for (const socket of sockets) socket.destroy()
-        })
-    )
-    const address = server.address() as Net.AddressInfo
-    return { host: address.address, port: address.port }
-  })
+) {
+  const run = yield* FiberSet.makeRuntime<R>()
+  const sockets = new Set<Net.Socket>()
+  let accepted = 0
+  const server = yield* Effect.acquireRelease(
+    Effect.callback<Net.Server, ListenFailed>((resume) => {
+      const server = Net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
+        // A peer that resets before its handler listens (a port probe) must not be an unhandled 'error'.
+        socket.on("error", () => {})
+        sockets.add(socket)
+        socket.once("close", () => sockets.delete(socket))
+        const index = accepted++
+        run(handle(socket, index))
+      })
+      server.once("error", (error) => resume(Effect.fail(new ListenFailed({ host, port, reason: error.message }))))
+      server.listen({ host, port }, () => resume(Effect.succeed(server)))
+    }),
+    // Not waiting for close(): it would wait for the connections, which the fibers' scopes end after this.
+    (server) =>
+      Effect.sync(() => {
+        server.close()
+        for (const socket of sockets) socket.destroy()
+      })
+  )
+  const address = server.address() as Net.AddressInfo
+  return { host: address.address, port: address.port }
+})
 
 /** Opens a client connection for the lifetime of the scope. */
 export const connect = (host: string, port: number): Effect.Effect<Net.Socket, ConnectFailed, Scope.Scope> =>
