@@ -70,17 +70,36 @@ export class Connection {
     w?.()
   }
 
-  /** The next chunk, the peer's close, a lost connection, or undefined when nothing is there yet. */
-  take(): Next {
+  /** The next chunk already received, or undefined (then `ending` says whether more can come). */
+  takeChunk(): Uint8Array | undefined {
     const chunk = this.queue.shift()
-    if (chunk !== undefined) {
-      this.queued -= chunk.length
-      if (this.queued <= highWaterMark && this.socket.isPaused()) this.socket.resume()
-      return Option.some(chunk)
-    }
+    if (chunk === undefined) return undefined
+    this.queued -= chunk.length
+    if (this.queued <= highWaterMark && this.socket.isPaused()) this.socket.resume()
+    return chunk
+  }
+
+  /** With nothing queued: why no more will come (the peer's close: None; a lost connection), or undefined. */
+  ending(): Option.Option<never> | ConnectionLost | undefined {
     if (this.failure !== undefined) return new ConnectionLost({ reason: this.failure })
     if (this.ended) return Option.none()
     return undefined
+  }
+
+  /** The next chunk, the peer's close, a lost connection, or undefined when nothing is there yet. */
+  take(): Next {
+    const chunk = this.takeChunk()
+    return chunk === undefined ? this.ending() : Option.some(chunk)
+  }
+
+  /** Why the connection failed (a socket error), if it did. */
+  failureReason(): string | undefined {
+    return this.failure
+  }
+
+  /** Calls `listener` once, at the next arrival (a chunk, the end, an error): for readers outside the fiber. */
+  whenReadable(listener: (() => void) | undefined): void {
+    this.waiter = listener
   }
 
   /** The next chunk the peer sent, or None once the peer has closed its side. */

@@ -2,40 +2,60 @@
 // client's bytes, and records how it ended in the run's state.
 import type * as Net from "node:net"
 import { Deferred, Effect, Exit, Option } from "effect"
-import { makeConnectionState } from "../Action.ts"
+import { type ConnectionState, makeConnectionState } from "../Action.ts"
 import type { Step } from "../Plan.ts"
 import { ScriptMismatch, UnexpectedConnection } from "../ReplayError.ts"
 import { actionIO } from "./ActionIO.ts"
 import type * as Input from "./Input.ts"
 import { runExchange } from "./ServeExchange.ts"
+import * as PlainRun from "./PlainRun.ts"
 import * as Session from "./Session.ts"
 import * as ServeState from "./ServeState.ts"
 import * as Connection from "./Connection.ts"
 
-/** Runs the steps in order; the connection ends after the last (or after a fault that ends it). */
-const runSteps = Effect.fn("ReplayServer.runSteps")(function* (session: Session.Session, steps: ReadonlyArray<Step>) {
+/** Runs one step that is not plain (a faulted or streamed response, a sleep, an action); true when it ended the connection. */
+const runStep = Effect.fnUntraced(function* (
+  session: Session.Session,
+  steps: ReadonlyArray<Step>,
+  i: number,
+  ordinal: { responses: number },
+  actionState: ConnectionState
+) {
   const { state, position } = session
+  const step = steps[i]!
+  const at: Input.Position = {
+    step: step.path,
+    remaining: steps.length - i,
+    deadline: state.now() + state.settings.timeoutMs
+  }
+  position.step = step.path
+  position.remaining = at.remaining
+  if (step._tag === "Exchange") return yield* runExchange(session, step, at, ordinal)
+  if (step._tag === "Sleep") yield* Effect.sleep(step.duration)
+  else yield* step.prepared.run(actionIO(session, step, at), actionState)
+  return false
+})
+
+/**
+ * Runs the steps in order: plain exchanges on the hot path (PlainRun), the others as effects; the connection ends
+ * after the last (or after a fault that ends it).
+ */
+const runSteps = Effect.fn("ReplayServer.runSteps")(function* (session: Session.Session, steps: ReadonlyArray<Step>) {
   const actionState = makeConnectionState()
   const ordinal = { responses: 0 }
-  for (let i = 0; i < steps.length; i++) {
-    const step = steps[i]!
-    const at: Input.Position = {
-      step: step.path,
-      remaining: steps.length - i,
-      deadline: state.now() + state.settings.timeoutMs
+  let i = 0
+  while (i < steps.length) {
+    if (PlainRun.isPlain(session, steps[i]!, ordinal.responses + 1)) {
+      const ran = yield* PlainRun.run(session, steps, i, ordinal)
+      i = ran.next
+      if (ran.drain) yield* session.conn.drained().pipe(Effect.mapError((e) => session.lost(e.reason)))
+      continue
     }
-    position.step = step.path
-    position.remaining = at.remaining
-    if (step._tag === "Exchange") {
-      if (yield* runExchange(session, step, at, ordinal)) return
-    } else if (step._tag === "Sleep") {
-      yield* Effect.sleep(step.duration)
-    } else {
-      yield* step.prepared.run(actionIO(session, step, at), actionState)
-    }
+    if (yield* runStep(session, steps, i, ordinal, actionState)) return
+    i++
   }
-  position.step = "(end of script)"
-  position.remaining = 0
+  session.position.step = "(end of script)"
+  session.position.remaining = 0
   yield* beyondTheEnd(session)
 })
 
