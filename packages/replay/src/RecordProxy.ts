@@ -12,7 +12,7 @@ import * as Path from "node:path"
 import { Console, Deferred, Effect, FileSystem, Schema } from "effect"
 import * as Address from "./Address.ts"
 import { BlobStore, BlobWriteFailed } from "./BlobStore.ts"
-import { pump } from "./internal/Pump.ts"
+import { connectUpstream, pump } from "./internal/Pump.ts"
 import * as Recording from "./internal/Recording.ts"
 import * as Tcp from "./internal/Tcp.ts"
 import * as ScriptWriter from "./ScriptWriter.ts"
@@ -55,6 +55,12 @@ export class RemoteUnreachable extends Schema.TaggedError<RemoteUnreachable>()("
   reason: Schema.String
 }) {}
 
+/**
+ * What a client's socket may queue before the server is paused: several of the largest reads (1 MiB), so a bulk
+ * transfer is not paused and resumed on every read, as it is with node's 16 KiB.
+ */
+const clientHighWaterMark = 4 * 1024 * 1024
+
 /** One `record` call: its options, where spill files go, and what each accepted connection recorded. */
 interface Proxy {
   readonly options: RecordOptions
@@ -70,7 +76,7 @@ const dropsEmpty = (proxy: Proxy, recording: Recording.Recording) => recording.e
 const connection = Effect.fn("RecordProxy.connection")(function* (proxy: Proxy, socket: Net.Socket, index: number) {
   const { options } = proxy
   const client = yield* Effect.acquireRelease(Effect.succeed(socket), (s) => Effect.sync(() => s.destroy()))
-  const server = yield* Tcp.connect(options.remoteHost, options.remotePort).pipe(
+  const server = yield* connectUpstream(options.remoteHost, options.remotePort).pipe(
     Effect.tapError((error) => Console.error(`connection ${index}: ${error.message}`)),
     Effect.option
   )
@@ -110,8 +116,11 @@ const writeRecordings = Effect.fn("RecordProxy.write")(function* (proxy: Proxy) 
 /** Listens until `connections` were recorded (or forever: until interrupted). */
 const proxyUntilDone = Effect.fn("RecordProxy.listen")(function* (proxy: Proxy) {
   const { options } = proxy
-  const listener = yield* Tcp.listen(options.listenHost, options.listenPort, (socket, index) =>
-    Effect.scoped(connection(proxy, socket, index))
+  const listener = yield* Tcp.listen(
+    options.listenHost,
+    options.listenPort,
+    (socket, index) => Effect.scoped(connection(proxy, socket, index)),
+    { highWaterMark: clientHighWaterMark }
   )
   if (options.onListening) yield* options.onListening(listener.host, listener.port)
   yield* Deferred.await(proxy.allDone)

@@ -83,7 +83,10 @@ class PlainRun {
   private onTimer = () => {
     this.timer = undefined
     const left = this.deadline - this.session.state.now()
-    if (left > 0) return void (this.timer = setTimeout(this.onTimer, left))
+    if (left > 0) {
+      this.timer = setTimeout(this.onTimer, left)
+      return
+    }
     const step = this.steps[this.i] as Exchange
     const { index: connection, state } = this.session
     const { timeoutMs } = state.settings
@@ -120,7 +123,7 @@ class PlainRun {
         return false
       }
       const need = expected.length - this.matched
-      const take = chunk.length > need ? need : chunk.length
+      const take = Math.min(need, chunk.length)
       if (asBuffer(chunk).compare(expected, this.matched, this.matched + take, 0, take) !== 0) {
         const diff = firstDifference(chunk.subarray(0, take), expected.subarray(this.matched, this.matched + take))
         const received = Buffer.concat([expected.subarray(0, this.matched), chunk, conn.buffered()])
@@ -140,19 +143,24 @@ class PlainRun {
     while (!this.settled) {
       const step = this.steps[this.i]
       if (step === undefined || !isPlain(this.session, step, this.ordinal.responses + 1)) {
-        return this.settle(Effect.succeed({ next: this.i, drain: false }))
+        this.settle(Effect.succeed({ next: this.i, drain: false }))
+        return
       }
       if (!this.match(step)) return
       state.counters.stepsMatched++
       this.ordinal.responses++
       const socket = conn.socket
       if (socket.destroyed || socket.writableEnded) {
-        return this.settle(Effect.fail(this.session.lost(conn.failureReason() ?? "connection closed")))
+        this.settle(Effect.fail(this.session.lost(conn.failureReason() ?? "connection closed")))
+        return
       }
       this.i++
       const response = step.response as Uint8Array
       const flushed = response.length === 0 || socket.write(response)
-      if (!flushed) return this.settle(Effect.succeed({ next: this.i, drain: true }))
+      if (!flushed) {
+        this.settle(Effect.succeed({ next: this.i, drain: true }))
+        return
+      }
       const next = this.steps[this.i]
       if (next !== undefined) this.begin(next)
     }

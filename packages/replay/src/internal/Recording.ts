@@ -4,6 +4,7 @@ import { Effect } from "effect"
 import { BlobWriteFailed } from "../BlobStore.ts"
 import { minBlob } from "../Script.ts"
 import type * as ScriptWriter from "../ScriptWriter.ts"
+import type { Lease } from "./ReadPool.ts"
 import * as Spill from "./Spill.ts"
 
 /** A response longer than this is written to a file as it arrives (the writer puts it in a blob anyway). */
@@ -71,7 +72,12 @@ export class Recorder {
     current.commandBytes += chunk.length
   }
 
-  response(chunk: Uint8Array): void {
+  /**
+   * The server's bytes. With a lease the chunk is a view into a read buffer that will be reused: it is copied when
+   * kept in memory (at most `spillAt` bytes of a response), and the buffer is retained while its file write is
+   * pending (no copy).
+   */
+  response(chunk: Uint8Array, lease?: Lease): void {
     if (this.recording.cut !== undefined) return
     const current = this.current ?? this.start()
     current.responseBytes += chunk.length
@@ -81,8 +87,12 @@ export class Recorder {
       current.response = []
       current.spill = spill
     }
-    if (current.spill === undefined) current.response.push(chunk)
-    else if (!current.spill.write(chunk)) this.holdServer(current.spill)
+    if (current.spill === undefined) {
+      current.response.push(lease === undefined ? chunk : Buffer.from(chunk))
+      return
+    }
+    lease?.retain()
+    if (!current.spill.write(chunk, lease?.release)) this.holdServer(current.spill)
   }
 
   /** The current response is complete: its spill file is flushed and closed in the background. */

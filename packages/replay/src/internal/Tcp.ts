@@ -37,17 +37,23 @@ export interface Listener {
  * Listens until the scope closes; each accepted socket is handed to `handle` in its own fiber (interrupted,
  * with its socket destroyed, when the scope closes). `index` counts accepted connections from 0.
  */
+export interface ListenOptions {
+  /** Bytes a socket's writes may queue before `write` says to wait (node's default: 16 KiB). */
+  readonly highWaterMark?: number | undefined
+}
+
 export const listen = Effect.fn("Tcp.listen")(function* <R>(
   host: string,
   port: number,
-  handle: (socket: Net.Socket, index: number) => Effect.Effect<void, never, R>
+  handle: (socket: Net.Socket, index: number) => Effect.Effect<void, never, R>,
+  options: ListenOptions = {}
 ) {
   const run = yield* FiberSet.makeRuntime<R>()
   const sockets = new Set<Net.Socket>()
   let accepted = 0
   const server = yield* Effect.acquireRelease(
     Effect.callback<Net.Server, ListenFailed>((resume) => {
-      const server = Net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
+      const server = Net.createServer({ noDelay: true, allowHalfOpen: true, ...options }, (socket) => {
         // A peer that resets before its handler listens (a port probe) must not be an unhandled 'error'.
         socket.on("error", () => {})
         sockets.add(socket)
@@ -69,15 +75,34 @@ export const listen = Effect.fn("Tcp.listen")(function* <R>(
   return { host: address.address, port: address.port }
 })
 
+export interface ConnectOptions {
+  /** Read into the caller's buffers (no 'data' events). */
+  readonly onread?: Net.OnReadOpts | undefined
+  /** Connected paused: nothing is read before `resume`. */
+  readonly paused?: boolean | undefined
+}
+
 /** Opens a client connection for the lifetime of the scope. */
-export const connect = (host: string, port: number): Effect.Effect<Net.Socket, ConnectFailed, Scope.Scope> =>
+export const connect = (
+  host: string,
+  port: number,
+  options: ConnectOptions = {}
+): Effect.Effect<Net.Socket, ConnectFailed, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.callback<Net.Socket, ConnectFailed>((resume) => {
-      const socket = Net.connect({ host, port, noDelay: true, allowHalfOpen: true })
+      const socket = Net.connect({
+        host,
+        port,
+        noDelay: true,
+        allowHalfOpen: true,
+        ...(options.onread === undefined ? {} : { onread: options.onread })
+      })
       const onError = (error: Error) => resume(Effect.fail(new ConnectFailed({ host, port, reason: error.message })))
       socket.once("error", onError)
       socket.once("connect", () => {
         socket.off("error", onError)
+        // Before node starts reading, which it does right after 'connect'.
+        if (options.paused === true) socket.pause()
         resume(Effect.succeed(socket))
       })
       return Effect.sync(() => socket.destroy())
