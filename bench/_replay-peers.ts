@@ -11,9 +11,12 @@ export const messageSize = 64
  */
 export const distinctMessages = 100
 
-/** The i-th message of the ping-pong exchanges (the Python client sends the same bytes). */
-export const message = (i: number) =>
-  Buffer.from(`ping ${String(i % distinctMessages).padStart(8, "0")} `.padEnd(messageSize, "."))
+const messages = Array.from({ length: distinctMessages }, (_, i) =>
+  Buffer.from(`ping ${String(i).padStart(8, "0")} `.padEnd(messageSize, "."))
+)
+
+/** The i-th message of the ping-pong exchanges (the Python client sends the same bytes); made once, not per send. */
+export const message = (i: number): Buffer => messages[i % distinctMessages]!
 
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`)
 

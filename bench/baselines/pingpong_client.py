@@ -20,11 +20,12 @@ def main():
     port, count, size = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    messages = [message(i, size) for i in range(DISTINCT)]
     latencies = []
     started = time.perf_counter()
     for i in range(count):
         sent = time.perf_counter()
-        sock.sendall(message(i, size))
+        sock.sendall(messages[i % DISTINCT])
         got = 0
         while got < size:
             chunk = sock.recv(65536)

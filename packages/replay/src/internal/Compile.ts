@@ -1,7 +1,8 @@
 // Compiles the loaded tree into the plan a replay runs: named scripts followed (cycles refused), responses read
 // (blobs opened, small ones kept in memory), actions validated by their modules, the tree flattened into steps.
 // The steps of one node are untraced (Effect.fnUntraced): a span per node cost more than compiling the node (a
-// 10,000-step script took 1.5 s to load with them); the plan is one span.
+// 10,000-step script took 1.5 s to load with them); the plan is one span. Bytes are Buffers: a socket writes them as
+// they are (a plain Uint8Array gets a Buffer view made on every write).
 import { Duration, Effect, Result } from "effect"
 import type { ActionArg, ActionModule } from "../Action.ts"
 import type { Blob } from "../BlobStore.ts"
@@ -24,14 +25,13 @@ interface At {
   readonly path: string
 }
 
-const utf8 = new TextEncoder()
 const isHex = (text: string) => /^([0-9a-fA-F]{2})*$/.test(text)
 
 /** The response of a step: bytes, or (a large blob) the blob, served from its file. */
 const response = Effect.fnUntraced(function* (c: Compiler, at: At, node: ScriptStep | CommandStep) {
   const source = responseField(node)
   if (source === undefined) return undefined
-  if (source._tag === "Text") return utf8.encode(source.text)
+  if (source._tag === "Text") return Buffer.from(source.text, "utf8")
   if (source._tag === "Blob") {
     const blob = yield* c.blobs.response(source.name)
     c.used.set(blob.name, blob)
@@ -40,7 +40,7 @@ const response = Effect.fnUntraced(function* (c: Compiler, at: At, node: ScriptS
   if (!isHex(source.hex)) {
     return yield* new ScriptInvalid({ file: at.file.display, path: `${at.path}.response_hex`, reason: "not hex" })
   }
-  return new Uint8Array(Buffer.from(source.hex, "hex"))
+  return Buffer.from(source.hex, "hex")
 })
 
 /** The response of a command step, as the bytes its action gets. */
@@ -65,7 +65,7 @@ const exchange = Effect.fnUntraced(function* (c: Compiler, at: At, node: ScriptS
     return yield* new ScriptInvalid({ file: at.file.display, path: `${at.path}.command_hex`, reason: "not hex" })
   }
   const command =
-    node.command !== undefined ? utf8.encode(node.command) : new Uint8Array(Buffer.from(node.command_hex!, "hex"))
+    node.command !== undefined ? Buffer.from(node.command, "utf8") : Buffer.from(node.command_hex!, "hex")
   const bytes = (yield* response(c, at, node)) ?? new Uint8Array(0)
   return { _tag: "Exchange", path: at.path, command, response: bytes, fault: node.fault } satisfies Plan.Step
 })
