@@ -174,9 +174,23 @@ export const throughSocat = (remote: number, bytes: number) =>
     })
   )
 
+/** A server in a child process: where it listens, and its pid (for its CPU). */
+export interface Served {
+  readonly port: number
+  readonly pid: number
+}
+
+/** The CPU another (long-running) process used while `effect` ran, read from /proc before and after. */
+export const withCpuOf = <A extends object, E, R>(pid: number, effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const before = cpuOf(pid) ?? 0
+    const figures = yield* effect
+    return { ...figures, cpuSeconds: (cpuOf(pid) ?? before) - before }
+  })
+
 /**
- * The CPU this process used while `effect` ran: the proxy under test, which is the only thing running here then
- * (the script is written after the transfer, outside this measure).
+ * The CPU this process used while `effect` ran: the server or proxy under test, which is the only thing running
+ * here then (the proxy's script is written after the transfer, outside this measure).
  */
 export const withCpu = <A extends object, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function* () {
@@ -188,10 +202,13 @@ export const withCpu = <A extends object, E, R>(effect: Effect.Effect<A, E, R>) 
 
 /** The older Python replay server serving `file`; its port, or undefined when python3 is missing. */
 export const pythonServer = (file: string) =>
-  started("python3", [Path.join(baselines, "sock_test.py"), "-i", file, "-l", "127.0.0.1:0"], (line) => {
-    const match = /Test server listening on [\d.]+:(\d+)/.exec(line)
-    return match === null ? undefined : Number(match[1])
-  })
+  Effect.map(
+    startedChild("python3", [Path.join(baselines, "sock_test.py"), "-i", file, "-l", "127.0.0.1:0"], (line) => {
+      const match = /Test server listening on [\d.]+:(\d+)/.exec(line)
+      return match === null ? undefined : Number(match[1])
+    }),
+    ({ value, pid }): Served | undefined => (value === undefined ? undefined : { port: value, pid })
+  )
 
 /**
  * mountebank 2.9 (npm, a devDependency of the workspace) with a TCP imposter answering the exchanges in order: one
@@ -204,7 +221,7 @@ export const mountebank = (count: number) =>
     const admin = yield* freePort
     const mb = Path.join(repo, "node_modules/mountebank/bin/mb")
     const args = [mb, "--port", String(admin), "--loglevel", "warn", "--nologfile"]
-    yield* child(process.execPath, args)
+    const proc = yield* child(process.execPath, args)
     const responses = Array.from({ length: Math.min(count, distinctMessages) }, (_, i) => ({
       is: { data: message(i).toString("latin1") }
     }))
@@ -221,7 +238,7 @@ export const mountebank = (count: number) =>
       Effect.retry(Schedule.spaced(Duration.millis(100))),
       Effect.timeoutOption(Duration.seconds(30))
     )
-    return created._tag === "Some" ? created.value.port : undefined
+    return created._tag === "Some" ? ({ port: created.value.port, pid: proc.pid ?? 0 } satisfies Served) : undefined
   }).pipe(Effect.catch(() => Effect.succeed(undefined)))
 
 /** A recording proxy in this process, forwarding to `remote`, for one connection of `client`. */

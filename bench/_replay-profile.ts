@@ -29,7 +29,7 @@ const echo = Effect.gen(function* () {
   const figures = yield* Peers.withCpu(Peers.nodePingPong(port, roundTrips))
   console.log(
     `${roundTrips} round trips to a plain echo server: ${figures.perSecond.toFixed(0)}/s, p50 ${figures.p50.toFixed(1)} µs, ` +
-      `${((figures.cpuSeconds * 1e6) / roundTrips).toFixed(1)} µs CPU each`
+      `p99 ${figures.p99.toFixed(1)} µs, ${((figures.cpuSeconds * 1e6) / roundTrips).toFixed(1)} µs CPU each`
   )
 })
 
@@ -40,7 +40,7 @@ const main = Effect.gen(function* () {
   const outcome = yield* server.done
   console.log(
     `${roundTrips} replayed round trips: ${figures.perSecond.toFixed(0)}/s, p50 ${figures.p50.toFixed(1)} µs, ` +
-      `${((figures.cpuSeconds * 1e6) / roundTrips).toFixed(1)} µs CPU each`
+      `p99 ${figures.p99.toFixed(1)} µs, ${((figures.cpuSeconds * 1e6) / roundTrips).toFixed(1)} µs CPU each`
   )
   console.log(
     ReplayServer.formatSummary(outcome.summary),

@@ -65,7 +65,9 @@ const replaySection = (file: string) =>
     const figures = yield* Peers.rounds(rounds, {
       echo: Peers.withCpu(Peers.nodePingPong(echo, roundTrips)),
       replay: replayOnce(plan, (port) => Peers.withCpu(Peers.nodePingPong(port, roundTrips))),
-      ...(mountebank === undefined ? {} : { mountebank: Peers.nodePingPong(mountebank, roundTrips) })
+      ...(mountebank === undefined
+        ? {}
+        : { mountebank: Peers.withCpuOf(mountebank.pid, Peers.nodePingPong(mountebank.port, roundTrips)) })
     })
     const { echo: e, replay: r, mountebank: m } = figures.medians
     const cpu = (c: { readonly cpuSeconds: number }) => `${f((c.cpuSeconds * 1e6) / roundTrips)} µs CPU`
@@ -75,7 +77,8 @@ const replaySection = (file: string) =>
         `${ratio(r.perSecond, e.perSecond)} (aim ≥ 0.9×)` +
         (m === undefined
           ? "; mountebank not installed"
-          : `; vs mountebank 2.9 TCP imposter ${f(m.perSecond, 0)}/s (p50 ${f(m.p50)} µs) → ${ratio(r.perSecond, m.perSecond)} (aim ≥ 2×)`) +
+          : `; vs mountebank 2.9 TCP imposter ${f(m.perSecond, 0)}/s (p50 ${f(m.p50)} µs, ${cpu(m)}) → ${ratio(r.perSecond, m.perSecond)} (aim ≥ 2×), ` +
+            `CPU per round trip ${ratio(m.cpuSeconds, r.cpuSeconds)} less; a plain echo server gets ${ratio(e.perSecond, m.perSecond)} of mountebank`) +
         ` ${figures.load}`
     )
   })
@@ -87,16 +90,18 @@ const pythonSection = (file: string) =>
     if (python === undefined) return console.log("python3 not found: the Python baseline is skipped")
     const echo = yield* Peers.echoServer
     const figures = yield* Peers.rounds(rounds, {
-      python: Peers.pythonPingPong(python, roundTrips),
-      replay: replayOnce(plan, (port) => Peers.pythonPingPong(port, roundTrips)),
+      python: Peers.withCpuOf(python.pid, Peers.pythonPingPong(python.port, roundTrips)),
+      replay: replayOnce(plan, (port) => Peers.withCpu(Peers.pythonPingPong(port, roundTrips))),
       echo: Peers.pythonPingPong(echo, roundTrips),
-      pythonNode: Peers.nodePingPong(python, roundTrips),
+      pythonNode: Peers.nodePingPong(python.port, roundTrips),
       replayNode: replayOnce(plan, (port) => Peers.nodePingPong(port, roundTrips))
     })
     const { python: p, replay: r, echo: e, pythonNode: pn, replayNode: rn } = figures.medians
+    const cpu = (c: { readonly cpuSeconds: number }) => `${f((c.cpuSeconds * 1e6) / roundTrips)} µs CPU`
     console.log(
-      `the same script, Python client (median of ${rounds}): ReplayServer ${f(r.perSecond, 0)}/s (p50 ${f(r.p50)} µs) vs ` +
-        `the older Python replay server ${f(p.perSecond, 0)}/s (p50 ${f(p.p50)} µs) → ${ratio(r.perSecond, p.perSecond)} (aim ≥ 1.5×); ` +
+      `the same script, Python client (median of ${rounds}): ReplayServer ${f(r.perSecond, 0)}/s (p50 ${f(r.p50)} µs, ${cpu(r)} each) vs ` +
+        `the older Python replay server ${f(p.perSecond, 0)}/s (p50 ${f(p.p50)} µs, ${cpu(p)}) → ${ratio(r.perSecond, p.perSecond)} (aim ≥ 1.5×), ` +
+        `CPU per round trip ${ratio(p.cpuSeconds, r.cpuSeconds)} less; ` +
         `the most this client allows: a plain echo server ${f(e.perSecond, 0)}/s (p50 ${f(e.p50)} µs) → ${ratio(e.perSecond, p.perSecond)}; ` +
         `with the node client: ReplayServer ${f(rn.perSecond, 0)}/s vs the Python server ${f(pn.perSecond, 0)}/s → ${ratio(rn.perSecond, pn.perSecond)} ${figures.load}`
     )

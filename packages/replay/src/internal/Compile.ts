@@ -64,8 +64,7 @@ const exchange = Effect.fnUntraced(function* (c: Compiler, at: At, node: ScriptS
   if (node.command === undefined && !isHex(node.command_hex ?? "")) {
     return yield* new ScriptInvalid({ file: at.file.display, path: `${at.path}.command_hex`, reason: "not hex" })
   }
-  const command =
-    node.command !== undefined ? Buffer.from(node.command, "utf8") : Buffer.from(node.command_hex!, "hex")
+  const command = node.command !== undefined ? Buffer.from(node.command, "utf8") : Buffer.from(node.command_hex!, "hex")
   const bytes = (yield* response(c, at, node)) ?? new Uint8Array(0)
   return { _tag: "Exchange", path: at.path, command, response: bytes, fault: node.fault } satisfies Plan.Step
 })
