@@ -220,7 +220,9 @@ export const mountebank = (count: number) =>
   Effect.gen(function* () {
     const admin = yield* freePort
     const mb = Path.join(repo, "node_modules/mountebank/bin/mb")
-    const args = [mb, "--port", String(admin), "--loglevel", "warn", "--nologfile"]
+    // mountebank writes mb.pid into its working directory unless told where: a temp file, not the checkout.
+    const pidfile = Path.join(Os.tmpdir(), `testbed-bench-mb-${process.pid}-${admin}.pid`)
+    const args = [mb, "--port", String(admin), "--loglevel", "warn", "--nologfile", "--pidfile", pidfile]
     const proc = yield* child(process.execPath, args)
     const responses = Array.from({ length: Math.min(count, distinctMessages) }, (_, i) => ({
       is: { data: message(i).toString("latin1") }
