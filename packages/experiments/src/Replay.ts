@@ -3,17 +3,16 @@
  * playing a recorded peer as a service) and the helpers the `replay` step and the `replay_passed` assertion
  * share — loading a script with its blobs, and the outcome file a replay leaves behind.
  */
+import { createRequire } from "node:module"
 import { ServicePlugin } from "@testbed/plugins"
-import { Action, BlobStore, type ReplayServer, ScriptLoader } from "@testbed/replay"
-import { Effect, FileSystem, Layer, Path, Schema } from "effect"
+import { Action, BlobStore, ScriptLoader, Verdict } from "@testbed/replay"
+import { Effect, Layer, Path } from "effect"
 
 /**
- * Where the replay server asset lives (run with the harness's Node): the TypeScript source in a checkout, its
- * compiled JavaScript (dist/assets) in an installed package, where Node does not strip types.
+ * The replay server process @testbed/replay ships (run with the harness's Node; arguments and exit codes in its
+ * ServeProcess): its TypeScript source in a checkout, its compiled JavaScript in an installed package.
  */
-export const serverAsset: string = decodeURIComponent(
-  new URL(`../assets/replay-server.${import.meta.url.endsWith(".ts") ? "ts" : "js"}`, import.meta.url).pathname
-)
+export const serverAsset: string = createRequire(import.meta.url).resolve("@testbed/replay/bin/serve")
 
 /** The outcome file a replay service writes into its directory; `replay_passed` reads it. */
 export const outcomeFile = "replay-outcome.json"
@@ -68,32 +67,10 @@ export const plugin: ServicePlugin.ServicePlugin = ServicePlugin.make({
   artifacts: [{ name: "outcome", kind: "report", path: "replay-outcome.json", description: "The replay's verdict" }]
 })
 
-export const Failure = Schema.Struct({ tag: Schema.String, message: Schema.String })
-
-export const Outcome = Schema.Struct({
-  passed: Schema.Boolean,
-  summary: Schema.Struct({
-    connections: Schema.Int,
-    completed: Schema.Int,
-    stepsMatched: Schema.Int,
-    bytesReceived: Schema.Int,
-    bytesSent: Schema.Int
-  }),
-  failures: Schema.Array(Failure)
-})
-export type Outcome = typeof Outcome.Type
-
-export const fromServer = (outcome: ReplayServer.Outcome): Outcome => ({
-  passed: outcome.failures.length === 0,
-  summary: {
-    connections: outcome.summary.connections,
-    completed: outcome.summary.completed,
-    stepsMatched: outcome.summary.stepsMatched,
-    bytesReceived: outcome.summary.bytesReceived,
-    bytesSent: outcome.summary.bytesSent
-  },
-  failures: outcome.failures.map((failure) => ({ tag: failure._tag, message: failure.message }))
-})
+/** The outcome file a replay service writes (its schema and reader are @testbed/replay's Verdict). */
+export const Outcome = Verdict.Verdict
+export type Outcome = Verdict.Verdict
+export const fromServer = Verdict.fromOutcome
 
 /** One line: "passed (6 steps matched)" or the first failure's message. */
 export const describe = (outcome: Outcome): string =>
@@ -101,20 +78,8 @@ export const describe = (outcome: Outcome): string =>
     ? `replay passed (${outcome.summary.completed} connection(s), ${outcome.summary.stepsMatched} step(s) matched)`
     : `replay failed: ${outcome.failures.map((failure) => failure.message).join("; ")}`
 
-const encodeOutcome = Schema.encodeSync(Schema.fromJsonString(Outcome))
-const decodeOutcome = Schema.decodeUnknownEffect(Schema.fromJsonString(Outcome))
-
-export const writeOutcome = (file: string, outcome: Outcome) =>
-  Effect.flatMap(FileSystem.FileSystem, (fs) => fs.writeFileString(file, `${encodeOutcome(outcome)}\n`))
-
 /** The outcome a replay left in `file`, or a reason it is not there. */
-export const readOutcome = (file: string): Effect.Effect<Outcome | string, never, FileSystem.FileSystem> =>
-  Effect.flatMap(FileSystem.FileSystem, (fs) =>
-    fs.readFileString(file).pipe(
-      Effect.flatMap(decodeOutcome),
-      Effect.catch((error) => Effect.succeed(`no replay outcome in ${file}: ${error.message}`))
-    )
-  )
+export const readOutcome = Verdict.read
 
 /** Loads a script with its blobs (`blobs/` beside it); only the built-in actions are available. */
 export const loadScript = (file: string, name?: string) =>

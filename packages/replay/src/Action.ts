@@ -113,9 +113,11 @@ export const makeModule = <S>(options: {
         `module ${options.name} has no action "${action}" (it has ${Object.keys(options.actions).join(", ")})`
       )
     }
+    // Every run of an action is a span named for it (`nds1.write-data`): the executors are inline definitions.
+    const span = `${options.name}.${action}`
     return Result.map(definition.prepare(args), (execute) => ({
       module: options.name,
-      run: (io, state) => execute(state.of(options.name, options.state), io)
+      run: (io, state) => Effect.withSpan(execute(state.of(options.name, options.state), io), span)
     }))
   }
 })

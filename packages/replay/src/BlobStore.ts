@@ -126,8 +126,8 @@ export const maxGetBytes = 64 * 1024 * 1024
 export const sha1 = (bytes: Uint8Array): string => Crypto.createHash("sha1").update(bytes).digest("hex")
 
 const gzip = (bytes: Uint8Array) =>
-  Effect.callback<Uint8Array>((resume) => {
-    Zlib.gzip(bytes, (error, out) => resume(error ? Effect.die(error) : Effect.succeed(out)))
+  Effect.callback<Uint8Array, string>((resume) => {
+    Zlib.gzip(bytes, (error, out) => resume(error ? Effect.fail(error.message) : Effect.succeed(out)))
   })
 
 export class BlobStore extends Context.Service<
@@ -155,123 +155,167 @@ export class BlobStore extends Context.Service<
   static readonly layerEnv = (dir: string) => BlobStore.layer({ dir, remote: process.env.REPLAY_BLOB_REMOTE_CACHE })
 }
 
+/** What the store's operations work with. */
+interface Store {
+  readonly fs: FileSystem.FileSystem
+  readonly dir: string
+  readonly remote: string | undefined
+  readonly idleMs: number
+}
+
+const exists = (store: Store, path: string) => store.fs.exists(path).pipe(Effect.orElseSucceed(() => false))
+
+/** Verifies the file at `location` against `name` in one pass; the Blob reads it again on demand. */
+const verify = Effect.fn("BlobStore.verify")(function* (
+  name: string,
+  location: string,
+  keep: number,
+  compressed = location.endsWith(".gz")
+) {
+  const corrupt = (reason: string) => new BlobCorrupt({ name, location, reason })
+  const before = yield* BlobFile.identity(location).pipe(Effect.mapError(corrupt))
+  const scanned = yield* BlobFile.scan(location, compressed, keep).pipe(Effect.mapError(corrupt))
+  const verified = !legacyName.test(name)
+  if (verified && scanned.sha1 !== name.toLowerCase()) {
+    return yield* corrupt(`sha1 of the content is ${scanned.sha1}`)
+  }
+  if ((yield* BlobFile.identity(location).pipe(Effect.mapError(corrupt))) !== before) {
+    return yield* corrupt("the file changed while it was read")
+  }
+  const stream = Stream.unwrap(
+    Effect.map(BlobFile.identity(location).pipe(Effect.mapError(corrupt)), (now) =>
+      now === before
+        ? Stream.mapError(BlobFile.read(location, compressed), corrupt)
+        : Stream.fail(corrupt("the file changed since it was verified"))
+    )
+  )
+  return { name, size: scanned.size, verified, location, bytes: scanned.bytes, stream } satisfies Blob
+})
+
+const findLocal = Effect.fn("BlobStore.findLocal")(function* (store: Store, name: string) {
+  for (const location of [Path.join(store.dir, name), Path.join(store.dir, `${name}.gz`)]) {
+    if (yield* exists(store, location)) return Option.some(location)
+  }
+  return Option.none<string>()
+})
+
+/** Verifies a fetched temp file (under the remote location's name) and renames it into the store. */
+const keepFetched = Effect.fn("BlobStore.keepFetched")(function* (
+  store: Store,
+  name: string,
+  fetched: RemoteCache.Fetched,
+  keep: number
+) {
+  const { compressed, location, temp } = fetched
+  const target = Path.join(store.dir, compressed ? `${name}.gz` : name)
+  yield* verify(name, temp, 0, compressed).pipe(
+    Effect.mapError((error) => new BlobCorrupt({ name, location, reason: error.reason }))
+  )
+  if (yield* exists(store, target)) yield* RemoteCache.remove(temp)
+  else {
+    yield* store.fs
+      .rename(temp, target)
+      .pipe(
+        Effect.mapError((error) => new BlobFetchFailed({ name, location: store.remote ?? "", reason: error.message }))
+      )
+  }
+  return yield* verify(name, target, keep)
+})
+
+/** Fetches into a temp file here, verifies it, and renames it into the store. */
+const fetchRemote = Effect.fn("BlobStore.fetchRemote")(function* (
+  store: Store,
+  remote: string,
+  name: string,
+  keep: number
+) {
+  const failed = (reason: string) => new BlobFetchFailed({ name, location: remote, reason })
+  yield* store.fs.makeDirectory(store.dir, { recursive: true }).pipe(Effect.mapError((error) => failed(error.message)))
+  const temp = BlobFile.tempBeside(store.dir, name)
+  const fetched = yield* RemoteCache.fetchInto(remote, name, temp, store.idleMs).pipe(Effect.mapError(failed))
+  if (Option.isNone(fetched)) return Option.none<Blob>()
+  return Option.some(
+    yield* keepFetched(store, name, fetched.value, keep).pipe(Effect.onError(() => RemoteCache.remove(temp)))
+  )
+})
+
+const open = Effect.fn("BlobStore.open")(function* (store: Store, name: string, openOptions: OpenOptions = {}) {
+  if (!sha1Name.test(name) && !legacyName.test(name)) return yield* new BlobNameInvalid({ name })
+  const keep = openOptions.keepInMemory ?? 0
+  const local = yield* findLocal(store, name)
+  if (Option.isSome(local)) return yield* verify(name, local.value, keep)
+  const searched = [store.dir]
+  if (store.remote !== undefined && store.remote !== "") {
+    searched.push(store.remote)
+    const remote = yield* fetchRemote(store, store.remote, name, keep)
+    if (Option.isSome(remote)) return remote.value
+  }
+  return yield* new BlobNotFound({ name, searched })
+})
+
+const get = Effect.fn("BlobStore.get")(function* (store: Store, name: string) {
+  const blob = yield* open(store, name, { keepInMemory: maxGetBytes })
+  if (blob.bytes === undefined) return yield* new BlobTooLarge({ name, size: blob.size, limit: maxGetBytes })
+  return blob.bytes
+})
+
+const writeFailed = (path: string) => (error: { readonly message: string } | string) =>
+  new BlobWriteFailed({ path, reason: typeof error === "string" ? error : error.message })
+
+/** Whether the blob is already stored (compressed or not). */
+const stored = (store: Store, name: string) =>
+  Effect.zipWith(
+    exists(store, Path.join(store.dir, `${name}.gz`)),
+    exists(store, Path.join(store.dir, name)),
+    (gz, raw) => gz || raw
+  )
+
+/** Moves a finished temp file to `<name>.gz`, unless the blob is already there (then the temp goes). */
+const settle = Effect.fn("BlobStore.settle")(function* (store: Store, temp: string, name: string) {
+  const target = Path.join(store.dir, `${name}.gz`)
+  if (yield* stored(store, name)) return yield* RemoteCache.remove(temp)
+  yield* store.fs.rename(temp, target).pipe(Effect.mapError(writeFailed(target)))
+})
+
+const put = Effect.fn("BlobStore.put")(function* (store: Store, bytes: Uint8Array) {
+  const name = sha1(bytes)
+  const target = Path.join(store.dir, `${name}.gz`)
+  if (yield* stored(store, name)) return name
+  const temp = BlobFile.tempBeside(store.dir, name)
+  yield* store.fs.makeDirectory(store.dir, { recursive: true }).pipe(
+    Effect.andThen(Effect.flatMap(gzip(bytes), (compressed) => store.fs.writeFile(temp, compressed, { flag: "wx" }))),
+    Effect.mapError(writeFailed(target)),
+    Effect.andThen(settle(store, temp, name)),
+    Effect.onError(() => RemoteCache.remove(temp))
+  )
+  return name
+})
+
+const putFile = Effect.fn("BlobStore.putFile")(function* (store: Store, raw: string) {
+  const temp = BlobFile.tempBeside(store.dir, "blob")
+  const name = yield* store.fs.makeDirectory(store.dir, { recursive: true }).pipe(
+    Effect.mapError(writeFailed(store.dir)),
+    Effect.andThen(BlobFile.gzipFile(raw, temp).pipe(Effect.mapError(writeFailed(`${temp} (from ${raw})`)))),
+    Effect.tap((name) => settle(store, temp, name)),
+    Effect.onError(() => RemoteCache.remove(temp))
+  )
+  yield* RemoteCache.remove(raw)
+  return name
+})
+
 export const make = Effect.fn("BlobStore.make")(function* (options: BlobStoreOptions) {
-  const fs = yield* FileSystem.FileSystem
-  const dir = options.dir
-  const idleMs = Duration.toMillis(Duration.fromInputUnsafe(options.remoteIdleTimeout ?? Duration.seconds(30)))
-  const exists = (path: string) => fs.exists(path).pipe(Effect.orElseSucceed(() => false))
-
-  /** Verifies the file at `location` against `name` in one pass; the Blob reads it again on demand. */
-  const verify = Effect.fn("BlobStore.verify")(function* (
-    name: string,
-    location: string,
-    keep: number,
-    compressed = location.endsWith(".gz")
-  ) {
-    const corrupt = (reason: string) => new BlobCorrupt({ name, location, reason })
-    const before = yield* BlobFile.identity(location).pipe(Effect.mapError(corrupt))
-    const scanned = yield* BlobFile.scan(location, compressed, keep).pipe(Effect.mapError(corrupt))
-    const verified = !legacyName.test(name)
-    if (verified && scanned.sha1 !== name.toLowerCase()) {
-      return yield* corrupt(`sha1 of the content is ${scanned.sha1}`)
-    }
-    if ((yield* BlobFile.identity(location).pipe(Effect.mapError(corrupt))) !== before) {
-      return yield* corrupt("the file changed while it was read")
-    }
-    const stream = Stream.unwrap(
-      Effect.map(BlobFile.identity(location).pipe(Effect.mapError(corrupt)), (now) =>
-        now === before
-          ? Stream.mapError(BlobFile.read(location, compressed), corrupt)
-          : Stream.fail(corrupt("the file changed since it was verified"))
-      )
-    )
-    return { name, size: scanned.size, verified, location, bytes: scanned.bytes, stream } satisfies Blob
+  const store: Store = {
+    fs: yield* FileSystem.FileSystem,
+    dir: options.dir,
+    remote: options.remote,
+    idleMs: Duration.toMillis(Duration.fromInputUnsafe(options.remoteIdleTimeout ?? Duration.seconds(30)))
+  }
+  return BlobStore.of({
+    dir: store.dir,
+    open: (name, openOptions) => open(store, name, openOptions),
+    get: (name) => get(store, name),
+    put: (bytes) => put(store, bytes),
+    putFile: (raw) => putFile(store, raw),
+    hasLocal: (name) => Effect.map(findLocal(store, name), Option.isSome)
   })
-
-  const findLocal = Effect.fn("BlobStore.findLocal")(function* (name: string) {
-    for (const location of [Path.join(dir, name), Path.join(dir, `${name}.gz`)]) {
-      if (yield* exists(location)) return Option.some(location)
-    }
-    return Option.none<string>()
-  })
-
-  /** Fetches into a temp file here, verifies it, and renames it into the store. */
-  const fetchRemote = Effect.fn("BlobStore.fetchRemote")(function* (remote: string, name: string, keep: number) {
-    const failed = (reason: string) => new BlobFetchFailed({ name, location: remote, reason })
-    yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError((error) => failed(error.message)))
-    const temp = BlobFile.tempBeside(dir, name)
-    const fetched = yield* RemoteCache.fetchInto(remote, name, temp, idleMs).pipe(Effect.mapError(failed))
-    if (Option.isNone(fetched)) return Option.none<Blob>()
-    const { compressed, location } = fetched.value
-    const target = Path.join(dir, compressed ? `${name}.gz` : name)
-    return yield* Effect.gen(function* () {
-      // Verified before it is kept, under the remote location's name for messages.
-      yield* verify(name, temp, 0, compressed).pipe(
-        Effect.mapError((error) => new BlobCorrupt({ name, location, reason: error.reason }))
-      )
-      if (yield* exists(target)) yield* RemoteCache.remove(temp)
-      else yield* fs.rename(temp, target).pipe(Effect.mapError((error) => failed(error.message)))
-      return Option.some(yield* verify(name, target, keep))
-    }).pipe(Effect.onError(() => RemoteCache.remove(temp)))
-  })
-
-  const open = Effect.fn("BlobStore.open")(function* (name: string, openOptions: OpenOptions = {}) {
-    if (!sha1Name.test(name) && !legacyName.test(name)) return yield* new BlobNameInvalid({ name })
-    const keep = openOptions.keepInMemory ?? 0
-    const local = yield* findLocal(name)
-    if (Option.isSome(local)) return yield* verify(name, local.value, keep)
-    const searched = [dir]
-    if (options.remote !== undefined && options.remote !== "") {
-      searched.push(options.remote)
-      const remote = yield* fetchRemote(options.remote, name, keep)
-      if (Option.isSome(remote)) return remote.value
-    }
-    return yield* new BlobNotFound({ name, searched })
-  })
-
-  const get = Effect.fn("BlobStore.get")(function* (name: string) {
-    const blob = yield* open(name, { keepInMemory: maxGetBytes })
-    if (blob.bytes === undefined) return yield* new BlobTooLarge({ name, size: blob.size, limit: maxGetBytes })
-    return blob.bytes
-  })
-
-  const writeFailed = (path: string) => (error: { readonly message: string } | string) =>
-    new BlobWriteFailed({ path, reason: typeof error === "string" ? error : error.message })
-
-  /** Moves a finished temp file to `<name>.gz`, unless the blob is already there (then the temp goes). */
-  const settle = Effect.fn("BlobStore.settle")(function* (temp: string, name: string) {
-    const target = Path.join(dir, `${name}.gz`)
-    if ((yield* exists(target)) || (yield* exists(Path.join(dir, name)))) return yield* RemoteCache.remove(temp)
-    yield* fs.rename(temp, target).pipe(Effect.mapError(writeFailed(target)))
-  })
-
-  const put = Effect.fn("BlobStore.put")(function* (bytes: Uint8Array) {
-    const name = sha1(bytes)
-    const target = Path.join(dir, `${name}.gz`)
-    if ((yield* exists(target)) || (yield* exists(Path.join(dir, name)))) return name
-    const temp = BlobFile.tempBeside(dir, name)
-    yield* fs.makeDirectory(dir, { recursive: true }).pipe(
-      Effect.andThen(Effect.flatMap(gzip(bytes), (compressed) => fs.writeFile(temp, compressed, { flag: "wx" }))),
-      Effect.mapError(writeFailed(target)),
-      Effect.andThen(settle(temp, name)),
-      Effect.onError(() => RemoteCache.remove(temp))
-    )
-    return name
-  })
-
-  const putFile = Effect.fn("BlobStore.putFile")(function* (raw: string) {
-    const temp = BlobFile.tempBeside(dir, "blob")
-    const name = yield* fs.makeDirectory(dir, { recursive: true }).pipe(
-      Effect.mapError(writeFailed(dir)),
-      Effect.andThen(BlobFile.gzipFile(raw, temp).pipe(Effect.mapError(writeFailed(`${temp} (from ${raw})`)))),
-      Effect.tap((name) => settle(temp, name)),
-      Effect.onError(() => RemoteCache.remove(temp))
-    )
-    yield* RemoteCache.remove(raw)
-    return name
-  })
-
-  const hasLocal = (name: string) => Effect.map(findLocal(name), Option.isSome)
-
-  return BlobStore.of({ dir, open, get, put, putFile, hasLocal })
 })

@@ -41,43 +41,42 @@ export class FaultSpecInvalid extends Schema.TaggedError<FaultSpecInvalid>()("Fa
 }
 
 /** Parses `delay=0.5`, `chunk=4/0.01`, `truncate=10@2`, `reset@3`. */
-export const parseRule = (spec: string): Effect.Effect<FaultRule, FaultSpecInvalid> =>
-  Effect.gen(function* () {
-    const fail = (reason: string) => Effect.fail(new FaultSpecInvalid({ spec, reason }))
-    const [body = "", stepText, ...rest] = spec.split("@")
-    if (rest.length > 0) return yield* fail("more than one @")
-    let step: number | undefined
-    if (stepText !== undefined) {
-      step = Number(stepText)
-      if (!Number.isInteger(step) || step < 1) return yield* fail("STEP is a response number from 1")
+export const parseRule = Effect.fn("Fault.parseRule")(function* (spec: string) {
+  const fail = (reason: string) => Effect.fail(new FaultSpecInvalid({ spec, reason }))
+  const [body = "", stepText, ...rest] = spec.split("@")
+  if (rest.length > 0) return yield* fail("more than one @")
+  let step: number | undefined
+  if (stepText !== undefined) {
+    step = Number(stepText)
+    if (!Number.isInteger(step) || step < 1) return yield* fail("STEP is a response number from 1")
+  }
+  const [kind, value] = body.split("=", 2) as [string, string | undefined]
+  const number = (text: string | undefined, what: string) =>
+    text !== undefined && text !== "" && Number.isFinite(Number(text)) && Number(text) >= 0
+      ? Effect.succeed(Number(text))
+      : fail(`${kind} needs ${what}`)
+  switch (kind) {
+    case "delay":
+      return { step, fault: { delay: yield* number(value, "a number of seconds") } }
+    case "truncate": {
+      const bytes = yield* number(value, "a number of bytes")
+      if (!Number.isInteger(bytes)) return yield* fail("truncate needs a whole number of bytes")
+      return { step, fault: { truncate: bytes } }
     }
-    const [kind, value] = body.split("=", 2) as [string, string | undefined]
-    const number = (text: string | undefined, what: string) =>
-      text !== undefined && text !== "" && Number.isFinite(Number(text)) && Number(text) >= 0
-        ? Effect.succeed(Number(text))
-        : fail(`${kind} needs ${what}`)
-    switch (kind) {
-      case "delay":
-        return { step, fault: { delay: yield* number(value, "a number of seconds") } }
-      case "truncate": {
-        const bytes = yield* number(value, "a number of bytes")
-        if (!Number.isInteger(bytes)) return yield* fail("truncate needs a whole number of bytes")
-        return { step, fault: { truncate: bytes } }
-      }
-      case "chunk": {
-        const [sizeText, pauseText] = (value ?? "").split("/", 2)
-        const size = yield* number(sizeText, "a chunk size")
-        if (!Number.isInteger(size) || size < 1) return yield* fail("chunk size is a whole number ≥ 1")
-        const pause = pauseText === undefined ? 0 : yield* number(pauseText, "a pause in seconds")
-        return { step, fault: { chunk: { size, pause } } }
-      }
-      case "reset":
-        if (value !== undefined) return yield* fail("reset takes no value")
-        return { step, fault: { reset: true } }
-      default:
-        return yield* fail(`unknown fault "${kind}"`)
+    case "chunk": {
+      const [sizeText, pauseText] = (value ?? "").split("/", 2)
+      const size = yield* number(sizeText, "a chunk size")
+      if (!Number.isInteger(size) || size < 1) return yield* fail("chunk size is a whole number ≥ 1")
+      const pause = pauseText === undefined ? 0 : yield* number(pauseText, "a pause in seconds")
+      return { step, fault: { chunk: { size, pause } } }
     }
-  })
+    case "reset":
+      if (value !== undefined) return yield* fail("reset takes no value")
+      return { step, fault: { reset: true } }
+    default:
+      return yield* fail(`unknown fault "${kind}"`)
+  }
+})
 
 /** The fault for the n-th response: the script's own, with command-line rules laid over it. */
 export const forStep = (

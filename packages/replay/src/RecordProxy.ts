@@ -8,13 +8,17 @@
  * `<base>-N.json`, blobs beside it.
  */
 import type * as Net from "node:net"
+import * as Path from "node:path"
 import { Console, Deferred, Effect, FileSystem, Runtime, Schema } from "effect"
+import * as Address from "./Address.ts"
 import { BlobStore, BlobWriteFailed } from "./BlobStore.ts"
-import * as Spill from "./internal/Spill.ts"
+import { connectUpstream, pump } from "./internal/Pump.ts"
+import * as Recording from "./internal/Recording.ts"
 import * as Tcp from "./internal/Tcp.ts"
-import { minBlob } from "./Script.ts"
 import * as ScriptWriter from "./ScriptWriter.ts"
 import { ExitCode } from "@testbed/events"
+
+export { maxCommandBytes, spillAt } from "./internal/Recording.ts"
 
 export interface RecordOptions {
   readonly listenHost: string
@@ -59,168 +63,76 @@ export class RemoteUnreachable extends Schema.TaggedError<RemoteUnreachable>()("
   }
 }
 
-/** A response longer than this is written to a file as it arrives (the writer puts it in a blob anyway). */
-export const spillAt = minBlob
-/** Client bytes are stored inline in the script: a command larger than this stops recording its connection. */
-export const maxCommandBytes = 16 * 1024 * 1024
+/**
+ * What a client's socket may queue before the server is paused: several of the largest reads (1 MiB), so a bulk
+ * transfer is not paused and resumed on every read, as it is with node's 16 KiB.
+ */
+const clientHighWaterMark = 4 * 1024 * 1024
 
-interface Exchange {
-  readonly command: Array<Uint8Array>
-  commandBytes: number
-  response: Array<Uint8Array>
-  responseBytes: number
-  spill: Spill.Spill | undefined
+/** One `record` call: its options, where spill files go, and what each accepted connection recorded. */
+interface Proxy {
+  readonly options: RecordOptions
+  readonly spillDir: string
+  readonly recordings: Array<Recording.Recording | undefined>
+  readonly allDone: Deferred.Deferred<void>
+  closedConnections: number
 }
 
-interface Recording {
-  readonly exchanges: Array<Exchange>
-  clientBytes: number
-  serverBytes: number
-  /** The client closed before either side sent a byte. */
-  empty: boolean
-  /** Why recording stopped early, if it did. */
-  cut: string | undefined
-}
+const dropsEmpty = (proxy: Proxy, recording: Recording.Recording) => recording.empty && proxy.options.keepEmpty !== true
 
-const newExchange = (): Exchange => ({ command: [], commandBytes: 0, response: [], responseBytes: 0, spill: undefined })
-
-/** Records one connection's chunks (called beside the forwarding, after each chunk was passed on). */
-const recorder = (recording: Recording, spillDir: string, holdServer: (spill: Spill.Spill) => void) => {
-  let current: Exchange | undefined
-  const endExchange = () => current?.spill?.end()
-  return {
-    command: (chunk: Uint8Array) => {
-      if (recording.cut !== undefined) return
-      if (current === undefined || current.responseBytes > 0) {
-        endExchange()
-        current = newExchange()
-        recording.exchanges.push(current)
-      }
-      if (current.commandBytes + chunk.length > maxCommandBytes) {
-        recording.exchanges.pop()
-        current = undefined
-        recording.cut =
-          `the client sent a command of more than ${maxCommandBytes} bytes (commands are stored inline in the ` +
-          `script); recorded ${recording.exchanges.length} exchange(s) before it`
-        return
-      }
-      current.command.push(chunk)
-      current.commandBytes += chunk.length
-    },
-    response: (chunk: Uint8Array) => {
-      if (recording.cut !== undefined) return
-      if (current === undefined) {
-        current = newExchange()
-        recording.exchanges.push(current)
-      }
-      current.responseBytes += chunk.length
-      if (current.spill === undefined && current.responseBytes > spillAt) {
-        const spill = Spill.open(spillDir)
-        for (const held of current.response) spill.write(held)
-        current.response = []
-        current.spill = spill
-      }
-      if (current.spill === undefined) current.response.push(chunk)
-      else if (!current.spill.write(chunk)) holdServer(current.spill)
-    },
-    end: endExchange
-  }
-}
-
-/** Forwards both ways until both sides are closed, recording every chunk beside the forwarding. */
-const pump = (client: Net.Socket, server: Net.Socket, recording: Recording, spillDir: string) =>
-  Effect.callback<void>((resume) => {
-    let open = 2
-    const closed = () => {
-      if (--open === 0) resume(Effect.void)
-    }
-    // The server is paused while the client or a spill file is behind, and resumes when neither is.
-    let clientBehind = false
-    let spillBehind = false
-    const flow = () => (clientBehind || spillBehind ? server.pause() : server.resume())
-    const record = recorder(recording, spillDir, (spill) => {
-      spillBehind = true
-      flow()
-      spill.onDrain(() => {
-        spillBehind = false
-        flow()
-      })
-    })
-    client.on("data", (chunk: Buffer) => {
-      recording.clientBytes += chunk.length
-      if (!server.write(chunk)) client.pause()
-      record.command(chunk)
-    })
-    server.on("data", (chunk: Buffer) => {
-      recording.serverBytes += chunk.length
-      if (!client.write(chunk)) {
-        clientBehind = true
-        flow()
-      }
-      record.response(chunk)
-    })
-    server.on("drain", () => client.resume())
-    client.on("drain", () => {
-      clientBehind = false
-      flow()
-    })
-    const clientGone = () => {
-      if (recording.clientBytes === 0 && recording.serverBytes === 0) recording.empty = true
-    }
-    // Half-closes are forwarded, so a client that sends FIN and then reads the answer still gets it.
-    const onClientEnd = () => {
-      clientGone()
-      server.end()
-    }
-    client.on("end", onClientEnd)
-    server.on("end", () => client.end())
-    client.on("error", () => {
-      clientGone()
-      server.resetAndDestroy()
-    })
-    server.on("error", () => client.resetAndDestroy())
-    let clientClosed = false
-    const onClientClose = () => {
-      if (clientClosed) return
-      clientClosed = true
-      clientGone()
-      clientBehind = false
-      flow()
-      closed()
-    }
-    client.on("close", onClientClose)
-    server.on("close", () => {
-      record.end()
-      closed()
-    })
-    // A probe may have closed (its 'end' already emitted, to no one) or reset while the remote was being reached.
-    if (client.destroyed) {
-      onClientClose()
-      server.destroy()
-    } else if (client.readableEnded) onClientEnd()
-    return Effect.sync(() => {
-      client.destroy()
-      server.destroy()
-    })
-  })
-
-const spillFailed = (spill: Spill.Spill) => (reason: string) => new BlobWriteFailed({ path: spill.path, reason })
-
-/** One connection's exchanges for the writer, once its spill files are complete. */
-const snapshot = (recording: Recording) =>
-  Effect.forEach(recording.exchanges, (e) =>
-    Effect.gen(function* () {
-      const command = Buffer.concat(e.command)
-      if (e.spill === undefined) return { command, response: Buffer.concat(e.response) } as ScriptWriter.Exchange
-      yield* e.spill.finished.pipe(Effect.mapError(spillFailed(e.spill)))
-      return { command, response: { file: e.spill.path, size: e.spill.size() } } as ScriptWriter.Exchange
-    })
+/** Proxies one accepted connection (reset when the remote cannot be reached) and counts it once closed. */
+const connection = Effect.fn("RecordProxy.connection")(function* (proxy: Proxy, socket: Net.Socket, index: number) {
+  const { options } = proxy
+  const client = yield* Effect.acquireRelease(Effect.succeed(socket), (s) => Effect.sync(() => s.destroy()))
+  const server = yield* connectUpstream(options.remoteHost, options.remotePort).pipe(
+    Effect.tapError((error) => Console.error(`connection ${index}: ${error.message}`)),
+    Effect.option
   )
+  if (server._tag === "Some") {
+    const recording = Recording.make()
+    proxy.recordings[index] = recording
+    yield* pump(client, server.value, recording, proxy.spillDir)
+    if (dropsEmpty(proxy, recording)) return
+  } else client.resetAndDestroy()
+  proxy.closedConnections++
+  if (options.connections !== undefined && proxy.closedConnections >= options.connections) {
+    yield* Deferred.succeed(proxy.allDone, undefined)
+  }
+})
 
-const discard = (recording: Recording) =>
-  Effect.forEach(recording.exchanges, (e) => (e.spill === undefined ? Effect.void : e.spill.discard), {
-    discard: true
-  })
+/** Writes what was recorded (dropping empty connections and their spill files) to `<base>-N.json`. */
+const writeRecordings = Effect.fn("RecordProxy.write")(function* (proxy: Proxy) {
+  const all = proxy.recordings.flatMap((r, connection) => (r === undefined ? [] : [{ r, connection }]))
+  const dropped = all.filter(({ r }) => dropsEmpty(proxy, r))
+  yield* Effect.forEach(dropped, ({ r }) => Recording.discard(r), { discard: true })
+  const kept = all.filter((entry) => !dropped.includes(entry))
+  const sessions = yield* Effect.forEach(kept, ({ r }) => Recording.snapshot(r))
+  const file = kept.length === 0 ? undefined : yield* ScriptWriter.write(proxy.options.base, sessions)
+  const result: RecordResult = {
+    file,
+    connections: kept.length,
+    exchanges: kept.reduce((n, { r }) => n + r.exchanges.length, 0),
+    bytesFromClients: kept.reduce((n, { r }) => n + r.clientBytes, 0),
+    bytesFromServer: kept.reduce((n, { r }) => n + r.serverBytes, 0),
+    emptyDropped: dropped.length,
+    cut: kept.flatMap(({ r, connection }) => (r.cut === undefined ? [] : [{ connection, reason: r.cut }]))
+  }
+  yield* report(result)
+  return result
+})
+
+/** Listens until `connections` were recorded (or forever: until interrupted). */
+const proxyUntilDone = Effect.fn("RecordProxy.listen")(function* (proxy: Proxy) {
+  const { options } = proxy
+  const listener = yield* Tcp.listen(
+    options.listenHost,
+    options.listenPort,
+    (socket, index) => Effect.scoped(connection(proxy, socket, index)),
+    { highWaterMark: clientHighWaterMark }
+  )
+  if (options.onListening) yield* options.onListening(listener.host, listener.port)
+  yield* Deferred.await(proxy.allDone)
+})
 
 export const record = Effect.fn("RecordProxy.record")(function* (options: RecordOptions) {
   const fs = yield* FileSystem.FileSystem
@@ -229,78 +141,60 @@ export const record = Effect.fn("RecordProxy.record")(function* (options: Record
   yield* fs
     .makeDirectory(blobs.dir, { recursive: true })
     .pipe(Effect.mapError((error) => new BlobWriteFailed({ path: blobs.dir, reason: error.message })))
-  const recordings: Array<Recording | undefined> = []
-  const allDone = yield* Deferred.make<void>()
-  let closedConnections = 0
-
-  const handle = (socket: Net.Socket, index: number) =>
-    Effect.scoped(
-      Effect.gen(function* () {
-        const client = yield* Effect.acquireRelease(Effect.succeed(socket), (s) => Effect.sync(() => s.destroy()))
-        const server = yield* Tcp.connect(options.remoteHost, options.remotePort).pipe(
-          Effect.tapError((error) => Console.error(`connection ${index}: ${error.message}`)),
-          Effect.option
-        )
-        if (server._tag === "Some") {
-          const recording: Recording = { exchanges: [], clientBytes: 0, serverBytes: 0, empty: false, cut: undefined }
-          recordings[index] = recording
-          yield* pump(client, server.value, recording, blobs.dir)
-          if (recording.empty && options.keepEmpty !== true) return
-        } else client.resetAndDestroy()
-        closedConnections++
-        if (options.connections !== undefined && closedConnections >= options.connections) {
-          yield* Deferred.succeed(allDone, undefined)
-        }
-      })
-    )
-
+  const proxy: Proxy = {
+    options,
+    spillDir: blobs.dir,
+    recordings: [],
+    allDone: yield* Deferred.make<void>(),
+    closedConnections: 0
+  }
   // Written however the proxy stops (done, SIGINT/SIGTERM interruption, failure): nothing recorded is lost.
-  let result: RecordResult | undefined
-  const write = Effect.gen(function* () {
-    if (result !== undefined) return result
-    const all = recordings.flatMap((r, connection) => (r === undefined ? [] : [{ r, connection }]))
-    const dropped = all.filter(({ r }) => r.empty && options.keepEmpty !== true)
-    yield* Effect.forEach(dropped, ({ r }) => discard(r), { discard: true })
-    const kept = all.filter((entry) => !dropped.includes(entry))
-    const exchanges = kept.reduce((n, { r }) => n + r.exchanges.length, 0)
-    const sessions = yield* Effect.forEach(kept, ({ r }) => snapshot(r))
-    const file = kept.length === 0 ? undefined : yield* ScriptWriter.write(options.base, sessions)
-    result = {
-      file,
-      connections: kept.length,
-      exchanges,
-      bytesFromClients: kept.reduce((n, { r }) => n + r.clientBytes, 0),
-      bytesFromServer: kept.reduce((n, { r }) => n + r.serverBytes, 0),
-      emptyDropped: dropped.length,
-      cut: kept.flatMap(({ r, connection }) => (r.cut === undefined ? [] : [{ connection, reason: r.cut }]))
-    }
-    yield* report(result)
-    return result
-  })
-
-  yield* Effect.scoped(
-    Effect.gen(function* () {
-      const listener = yield* Tcp.listen(options.listenHost, options.listenPort, handle)
-      if (options.onListening) yield* options.onListening(listener.host, listener.port)
-      yield* Deferred.await(allDone)
-    })
-  ).pipe(Effect.onInterrupt(() => write.pipe(Effect.ignore)))
-  return yield* write
+  const write = Effect.cached(writeRecordings(proxy))
+  const once = yield* write
+  yield* Effect.scoped(proxyUntilDone(proxy)).pipe(Effect.onInterrupt(() => once.pipe(Effect.ignore)))
+  return yield* once
 })
 
-const report = (result: RecordResult) =>
-  Effect.gen(function* () {
-    for (const { connection, reason } of result.cut) {
-      yield* Console.error(`connection ${connection}: recording stopped early: ${reason}`)
-    }
-    if (result.emptyDropped > 0) {
-      yield* Console.log(
-        `Dropped ${result.emptyDropped} empty connection(s) (the client closed before a byte was exchanged: a port probe?); --keep-empty keeps them`
-      )
-    }
+export interface RecordRequest {
+  /** `HOST:PORT` to listen on (`:PORT`, `PORT`: on 127.0.0.1). */
+  readonly listen: string
+  /** `HOST:PORT` of the real server. */
+  readonly remote: string
+  /** Output basename: the script goes to `<base>-N.json`, blobs to `blobs/` beside it. */
+  readonly output: string
+  readonly connections?: number | undefined
+  readonly keepEmpty?: boolean | undefined
+}
+
+/** `testbed replay record`: addresses as typed, blobs beside the output, the listening line printed. */
+export const run = Effect.fn("RecordProxy.run")(function* (request: RecordRequest) {
+  const listen = yield* Address.parse(request.listen)
+  const remote = yield* Address.parse(request.remote)
+  return yield* record({
+    listenHost: listen.host,
+    listenPort: listen.port,
+    remoteHost: remote.host,
+    remotePort: remote.port,
+    base: request.output,
+    connections: request.connections,
+    keepEmpty: request.keepEmpty,
+    onListening: (host, port) =>
+      Console.log(`Recording proxy listening on ${host}:${port}, forwarding to ${remote.host}:${remote.port}`)
+  }).pipe(Effect.provide(BlobStore.layer({ dir: Path.join(Path.dirname(request.output), "blobs") })))
+})
+
+const report = Effect.fn("RecordProxy.report")(function* (result: RecordResult) {
+  for (const { connection, reason } of result.cut) {
+    yield* Console.error(`connection ${connection}: recording stopped early: ${reason}`)
+  }
+  if (result.emptyDropped > 0) {
     yield* Console.log(
-      result.file === undefined
-        ? "No connection recorded; nothing written"
-        : `Wrote ${result.file}: ${result.connections} connection(s), ${result.exchanges} exchange(s)`
+      `Dropped ${result.emptyDropped} empty connection(s) (the client closed before a byte was exchanged: a port probe?); --keep-empty keeps them`
     )
-  })
+  }
+  yield* Console.log(
+    result.file === undefined
+      ? "No connection recorded; nothing written"
+      : `Wrote ${result.file}: ${result.connections} connection(s), ${result.exchanges} exchange(s)`
+  )
+})

@@ -141,15 +141,14 @@ export const decodeNode = (file: string, path: string, json: unknown): Effect.Ef
   })
 
 /** Decodes a parsed file; every entry's errors carry the entry name as the start of the path. */
-export const decodeFile = (file: string, json: unknown): Effect.Effect<ReadonlyArray<[string, Node]>, ScriptInvalid> =>
-  Effect.gen(function* () {
-    if (typeof json !== "object" || json === null || Array.isArray(json)) {
-      return yield* new ScriptInvalid({ file, path: "", reason: "a script file is a JSON object of named scripts" })
-    }
-    const entries: Array<[string, Node]> = []
-    for (const [name, value] of Object.entries(json)) entries.push([name, yield* decodeNode(file, name, value)])
-    return entries
-  })
+export const decodeFile = Effect.fn("Script.decodeFile")(function* (file: string, json: unknown) {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return yield* new ScriptInvalid({ file, path: "", reason: "a script file is a JSON object of named scripts" })
+  }
+  const entries: Array<[string, Node]> = []
+  for (const [name, value] of Object.entries(json)) entries.push([name, yield* decodeNode(file, name, value)])
+  return entries
+})
 
 /** Parses the text of a file (JSON errors become ScriptInvalid) and decodes it. */
 export const parseFile = (file: string, text: string) =>

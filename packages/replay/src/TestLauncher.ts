@@ -8,8 +8,8 @@
 import { Command, type CommandError, CommandRunner } from "@testbed/commands"
 import { Console, Duration, Effect, FileSystem, Stream } from "effect"
 import type { Plan } from "./Plan.ts"
-import type { ReplayFailure } from "./ReplayError.ts"
 import * as ReplayServer from "./ReplayServer.ts"
+import * as ScriptSource from "./ScriptSource.ts"
 
 export interface TestOptions extends ReplayServer.ServeOptions {
   readonly program: string
@@ -68,61 +68,75 @@ export const clientEnv = (host: string, port: number): Readonly<Record<string, s
   TESTBED_REPLAY_PORT: String(port)
 })
 
-export const run = Effect.fn("TestLauncher.run")(function* (plan: Plan, options: TestOptions) {
-  const fs = yield* FileSystem.FileSystem
-  const runner = yield* CommandRunner.CommandRunner
-  return yield* Effect.scoped(
-    Effect.gen(function* () {
-      const server = yield* ReplayServer.serve(plan, options)
-      const channelDb = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-replay-" })
-      const command = Command.make(options.program, options.args, {
-        env: { ...clientEnv(server.host, server.port), NDS2_CHANNEL_DB_DIR: channelDb },
-        envMode: "extend",
-        // The runner keeps at most this much; everything is streamed through as it comes anyway.
-        maxOutputBytes: 0,
-        killGracePeriod: Duration.fromInputUnsafe(options.killGrace ?? Duration.seconds(2))
-      })
-      const stdout = process.stdout
-      const stderr = process.stderr
-      const client = runner.stream(command).pipe(
-        Stream.runFold(
-          (): number | null => null,
-          (code, chunk) => {
-            if (chunk._tag === "Stdout") stdout.write(chunk.bytes)
-            else if (chunk._tag === "Stderr") stderr.write(chunk.bytes)
-            else return chunk.result.exitCode
-            return code
-          }
-        ),
-        Effect.catch((error: CommandError.CommandError) =>
-          Effect.as(
-            describe(error) === "" ? Effect.void : Console.error(describe(error)),
-            error._tag === "CommandNotFound" ? 127 : commandExitCode(error)
-          )
-        )
+/** Runs the command, its output streamed through; its exit code (127: not found; null: killed, or did not start). */
+const runClient = Effect.fn("TestLauncher.runClient")(function* (
+  runner: CommandRunner.CommandRunner["Service"],
+  command: Command.Command
+) {
+  const stdout = process.stdout
+  const stderr = process.stderr
+  return yield* runner.stream(command).pipe(
+    Stream.runFold(
+      (): number | null => null,
+      (code, chunk) => {
+        if (chunk._tag === "Stdout") stdout.write(chunk.bytes)
+        else if (chunk._tag === "Stderr") stderr.write(chunk.bytes)
+        else return chunk.result.exitCode
+        return code
+      }
+    ),
+    Effect.catch((error: CommandError.CommandError) =>
+      Effect.as(
+        describe(error) === "" ? Effect.void : Console.error(describe(error)),
+        error._tag === "CommandNotFound" ? 127 : commandExitCode(error)
       )
-      // Once the replay has failed its verdict is known: the command gets a short grace, then is interrupted
-      // (the runner sends its process group SIGTERM, then SIGKILL) rather than awaited.
-      const stopped = Effect.as(
-        Effect.andThen(server.failed, Effect.sleep(options.failureGrace ?? Duration.seconds(2))),
-        null
-      )
-      const finished = yield* Effect.raceFirst(client, stopped).pipe(
-        Effect.timeoutOption(options.timeout ?? Duration.minutes(5))
-      )
-      const outcome = yield* server.finish(options.grace ?? Duration.seconds(2))
-      const timedOut = finished._tag === "None"
-      const code = timedOut ? null : finished.value
-      const exitCode = timedOut ? timeoutExitCode : outcome.failures.length > 0 ? 1 : (code ?? 1)
-      return { exitCode, commandExitCode: code, timedOut, outcome } satisfies TestResult
-    })
+    )
   )
 })
 
-/** The report printed after a run: each failure, then the summary line. */
-export const report = (outcome: ReplayServer.Outcome): Effect.Effect<void> =>
-  Effect.gen(function* () {
-    for (const failure of outcome.failures as ReadonlyArray<ReplayFailure>)
-      yield* Console.error(`Replay failed: ${failure.message}`)
-    yield* Console.error(ReplayServer.formatSummary(outcome.summary))
+/** The client command, with the environment that leads it to the server and a fresh channel database dir. */
+const clientCommand = (options: TestOptions, server: ReplayServer.RunningServer, channelDb: string) =>
+  Command.make(options.program, options.args, {
+    env: { ...clientEnv(server.host, server.port), NDS2_CHANNEL_DB_DIR: channelDb },
+    envMode: "extend",
+    // The runner keeps at most this much; everything is streamed through as it comes anyway.
+    maxOutputBytes: 0,
+    killGracePeriod: Duration.fromInputUnsafe(options.killGrace ?? Duration.seconds(2))
   })
+
+export const run = Effect.fn("TestLauncher.run")(function* (plan: Plan, options: TestOptions) {
+  const fs = yield* FileSystem.FileSystem
+  const runner = yield* CommandRunner.CommandRunner
+  const server = yield* ReplayServer.serve(plan, options)
+  const channelDb = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-replay-" })
+  const client = runClient(runner, clientCommand(options, server, channelDb))
+  // Once the replay has failed its verdict is known: the command gets a short grace, then is interrupted (the
+  // runner sends its process group SIGTERM, then SIGKILL) rather than awaited.
+  const stopped = Effect.as(
+    Effect.andThen(server.failed, Effect.sleep(options.failureGrace ?? Duration.seconds(2))),
+    null
+  )
+  const finished = yield* Effect.raceFirst(client, stopped).pipe(
+    Effect.timeoutOption(options.timeout ?? Duration.minutes(5))
+  )
+  const outcome = yield* server.finish(options.grace ?? Duration.seconds(2))
+  const timedOut = finished._tag === "None"
+  const code = timedOut ? null : finished.value
+  const exitCode = timedOut ? timeoutExitCode : outcome.failures.length > 0 ? 1 : (code ?? 1)
+  return { exitCode, commandExitCode: code, timedOut, outcome } satisfies TestResult
+}, Effect.scoped)
+
+/** `testbed replay test`: loads the script, runs the client against it, and reports the outcome. */
+export const runFile = Effect.fn("TestLauncher.runFile")(function* (
+  source: ScriptSource.ScriptSource,
+  options: TestOptions
+) {
+  const loaded = yield* ScriptSource.load(source)
+  const result = yield* run(loaded.plan, options)
+  yield* report(result.outcome)
+  if (result.timedOut) yield* Console.error("Replay test timed out")
+  return result
+})
+
+/** The report printed after a run: each failure, then the summary line. */
+export const report = ReplayServer.report

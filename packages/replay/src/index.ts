@@ -1,5 +1,6 @@
 // @testbed/replay: Record a TCP session through a proxy, replay the server side and fail on the first divergence
 export * as Action from "./Action.ts"
+export * as Address from "./Address.ts"
 export * as BlobStore from "./BlobStore.ts"
 export * as CheckReport from "./CheckReport.ts"
 export * as Fault from "./Fault.ts"
@@ -11,8 +12,11 @@ export * as ReplayError from "./ReplayError.ts"
 export * as ReplayServer from "./ReplayServer.ts"
 export * as Script from "./Script.ts"
 export * as ScriptLoader from "./ScriptLoader.ts"
+export * as ScriptSource from "./ScriptSource.ts"
 export * as ScriptWriter from "./ScriptWriter.ts"
+export * as ServeProcess from "./ServeProcess.ts"
 export * as TestLauncher from "./TestLauncher.ts"
+export * as Verdict from "./Verdict.ts"
 // Errors of the public API (`ReplayServer.serve`, `RecordProxy.record`, `TestLauncher.run`) defined with the
 // internal TCP helpers: importable by name so a caller can catch them.
 export { ConnectFailed, ConnectionLost, ListenFailed } from "./internal/Tcp.ts"

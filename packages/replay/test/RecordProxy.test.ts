@@ -1,3 +1,5 @@
+import * as Crypto from "node:crypto"
+import * as Net from "node:net"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Fiber, FileSystem, Layer } from "effect"
@@ -156,6 +158,45 @@ describe("RecordProxy", () => {
         assert.isAtLeast(passed.outcome.summary.bytesSent, 50 * 1024 * 1024)
       }).pipe(Effect.provide(platform)),
     180_000
+  )
+
+  it.live(
+    "forwards and records every byte of a bulk answer to a client that reads slowly (read buffers are reused, never overwritten)",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const fs = yield* FileSystem.FileSystem
+        const content = Crypto.randomBytes(24 * 1024 * 1024)
+        const upstream = yield* Effect.acquireRelease(
+          Effect.callback<Net.Server>((resume) => {
+            const server = Net.createServer((socket) => {
+              socket.once("data", () => socket.end(content))
+              socket.on("error", () => socket.destroy())
+            })
+            server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+          }),
+          (server) => Effect.sync(() => server.close())
+        )
+        const proxy = yield* startProxy(dir, (upstream.address() as Net.AddressInfo).port, 1)
+        const client = yield* rawClient(proxy.port)
+        // Stops reading for a moment every few chunks: the proxy's writes wait while its reads go on filling buffers.
+        let chunks = 0
+        client.socket.on("data", () => {
+          if (++chunks % 8 !== 0) return
+          client.socket.pause()
+          setTimeout(() => client.socket.resume(), 3)
+        })
+        yield* client.write("GET\n")
+        const { bytes } = yield* client.received
+        const sha1 = (b: Uint8Array) => Crypto.createHash("sha1").update(b).digest("hex")
+        assert.strictEqual(bytes.length, content.length)
+        assert.strictEqual(sha1(bytes), sha1(content))
+        const recorded = yield* proxy.result
+        const json = JSON.parse(yield* fs.readFileString(recorded.file!))
+        // A blob is named by the sha1 of the bytes the proxy wrote to it.
+        assert.strictEqual(json.recorded_script.scripts[0].response_blob, sha1(content))
+      }).pipe(Effect.provide(platform)),
+    120_000
   )
 
   it.live(

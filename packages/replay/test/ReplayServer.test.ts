@@ -139,6 +139,25 @@ describe("ReplayServer", () => {
     })
   )
 
+  it.live(
+    "each step has a deadline of its own: a client answering every step in time passes, however long the run",
+    () =>
+      Effect.gen(function* () {
+        // The hot path arms one timer per run of steps: when it fires in a later step, that step's deadline counts.
+        const server = yield* serve(greeting, { connections: 1, stepTimeout: Duration.millis(600) })
+        const client = yield* rawClient(server.port)
+        yield* client.readAtLeast(6)
+        yield* Effect.sleep(Duration.millis(400))
+        yield* client.write("NAME bob\n")
+        yield* client.readAtLeast(13)
+        yield* Effect.sleep(Duration.millis(400))
+        yield* client.write("QUIT\n")
+        yield* client.end
+        assert.strictEqual((yield* client.received).bytes.toString(), "HELLO\nHI bob\nBYE\n")
+        assert.deepStrictEqual((yield* server.done).failures, [])
+      })
+  )
+
   it.live("a response to a client that reads nothing fails after the step timeout instead of waiting forever", () =>
     Effect.gen(function* () {
       const big: Plan = { _tag: "Single", steps: [exchange("get", Buffer.alloc(32 * 1024 * 1024, 1), "big")] }

@@ -2,7 +2,7 @@
 import { Effect, Option } from "effect"
 import { LineTooLong, ScriptMismatch, ScriptNotExhausted, StepTimedOut } from "../ReplayError.ts"
 import { firstDifference } from "./Bytes.ts"
-import type { Connection } from "./Tcp.ts"
+import type { Connection } from "./Connection.ts"
 
 /** The longest line `readLine` accepts (NDS request lines are tens of bytes): beyond it, LineTooLong. */
 export const maxLineBytes = 64 * 1024
@@ -18,104 +18,120 @@ export interface Position {
   deadline: number
 }
 
-export interface Input {
-  readonly expect: (
-    expected: Uint8Array,
-    at: Position
-  ) => Effect.Effect<void, ScriptMismatch | ScriptNotExhausted | StepTimedOut>
-  readonly readLine: (at: Position) => Effect.Effect<Uint8Array, ScriptNotExhausted | StepTimedOut | LineTooLong>
-  readonly readBytes: (n: number, at: Position) => Effect.Effect<Uint8Array, ScriptNotExhausted | StepTimedOut>
-}
+/** The failure a pull owes its caller when the run of a step ends without bytes. */
+type Ended = ScriptNotExhausted | StepTimedOut
 
-export const make = (conn: Connection, connection: number, timeoutMs: number, now: () => number): Input => {
+export class Input {
+  readonly conn: Connection
+  readonly connection: number
+  readonly timeoutMs: number
+  readonly now: () => number
+
+  constructor(conn: Connection, connection: number, timeoutMs: number, now: () => number) {
+    this.conn = conn
+    this.connection = connection
+    this.timeoutMs = timeoutMs
+    this.now = now
+  }
+
   /** The next chunk; the run's end (EOF, reset, the deadline) becomes the failure the caller is owed. */
-  const next = (
-    at: Position,
-    offset: number,
-    expected: Uint8Array
-  ): Effect.Effect<Uint8Array, ScriptNotExhausted | StepTimedOut> =>
-    conn.readWithin(Math.max(0, at.deadline - now())).pipe(
-      Effect.mapError(
-        (lost) =>
-          new ScriptNotExhausted({
-            connection,
-            step: at.step,
-            offset,
-            remainingSteps: at.remaining,
-            reason: `the connection was lost (${lost.reason})`
-          })
-      ),
-      Effect.flatMap((result): Effect.Effect<Uint8Array, ScriptNotExhausted | StepTimedOut> => {
+  next(at: Position, offset: number, expected: Uint8Array): Effect.Effect<Uint8Array, Ended> {
+    return this.conn.readWithin(Math.max(0, at.deadline - this.now())).pipe(
+      Effect.mapError((lost) => this.notExhausted(at, offset, `the connection was lost (${lost.reason})`)),
+      Effect.flatMap((result): Effect.Effect<Uint8Array, Ended> => {
         if (Option.isNone(result)) {
+          const { connection, timeoutMs } = this
           return Effect.fail(new StepTimedOut({ connection, step: at.step, timeoutMs, offset, expected }))
         }
         if (Option.isNone(result.value)) {
-          return Effect.fail(
-            new ScriptNotExhausted({
-              connection,
-              step: at.step,
-              offset,
-              remainingSteps: at.remaining,
-              reason: "the client closed the connection"
-            })
-          )
+          return Effect.fail(this.notExhausted(at, offset, "the client closed the connection"))
         }
         return Effect.succeed(result.value.value)
       })
     )
+  }
 
-  const expect: Input["expect"] = (expected, at) =>
-    Effect.gen(function* () {
+  notExhausted(at: Position, offset: number, reason: string): ScriptNotExhausted {
+    return new ScriptNotExhausted({
+      connection: this.connection,
+      step: at.step,
+      offset,
+      remainingSteps: at.remaining,
+      reason
+    })
+  }
+
+  /** Reads exactly `expected`, failing with ScriptMismatch at the first differing byte. */
+  expect(expected: Uint8Array, at: Position): Effect.Effect<void, ScriptMismatch | Ended> {
+    const input = this
+    return Effect.gen(function* () {
       let matched = 0
       while (matched < expected.length) {
-        const chunk = yield* next(at, matched, expected)
+        const chunk = yield* input.next(at, matched, expected)
         const need = expected.length - matched
         const part = chunk.length > need ? chunk.subarray(0, need) : chunk
         const diff = firstDifference(part, expected.subarray(matched, matched + part.length))
         if (diff >= 0) {
-          const received = Buffer.concat([expected.subarray(0, matched), chunk, conn.buffered()])
+          const received = Buffer.concat([expected.subarray(0, matched), chunk, input.conn.buffered()])
+          const { connection } = input
           return yield* new ScriptMismatch({ connection, step: at.step, offset: matched + diff, expected, received })
         }
         matched += part.length
-        if (chunk.length > need) conn.unread(chunk.subarray(need))
+        if (chunk.length > need) input.conn.unread(chunk.subarray(need))
       }
     })
+  }
 
   /** Reads until `done` finds the end; `overflow` bounds what is held while looking (an error once too much). */
-  const readUntil = <E>(at: Position, done: (bytes: Buffer) => number, overflow: (bytes: Buffer) => E | undefined) =>
-    Effect.gen(function* () {
+  readUntil<E>(
+    at: Position,
+    done: (bytes: Buffer) => number,
+    overflow: (bytes: Buffer) => E | undefined
+  ): Effect.Effect<Uint8Array, E | Ended> {
+    const input = this
+    return Effect.gen(function* () {
       let acc = Buffer.alloc(0)
       while (true) {
-        const chunk = yield* next(at, acc.length, new Uint8Array(0))
+        const chunk = yield* input.next(at, acc.length, new Uint8Array(0))
         acc = Buffer.concat([acc, chunk])
         const end = done(acc)
         if (end >= 0) {
-          conn.unread(acc.subarray(end))
+          input.conn.unread(acc.subarray(end))
           return new Uint8Array(acc.subarray(0, end))
         }
         const error = overflow(acc)
         if (error !== undefined) return yield* Effect.fail(error)
       }
     })
+  }
 
-  const lineTooLong = (at: Position) => (bytes: Buffer) =>
-    bytes.length > maxLineBytes
-      ? new LineTooLong({ connection, step: at.step, limit: maxLineBytes, head: bytes.subarray(0, 48) })
-      : undefined
-  const unbounded = () => undefined
+  /** One line, `\n` included; LineTooLong beyond `maxLineBytes`. */
+  readLine(at: Position): Effect.Effect<Uint8Array, LineTooLong | Ended> {
+    return this.readUntil(
+      at,
+      (bytes) => {
+        const i = bytes.indexOf(0x0a)
+        return i < 0 || i >= maxLineBytes ? -1 : i + 1
+      },
+      (bytes) =>
+        bytes.length > maxLineBytes
+          ? new LineTooLong({
+              connection: this.connection,
+              step: at.step,
+              limit: maxLineBytes,
+              head: bytes.subarray(0, 48)
+            })
+          : undefined
+    )
+  }
 
-  return {
-    expect,
-    readLine: (at) =>
-      readUntil(
-        at,
-        (bytes) => {
-          const i = bytes.indexOf(0x0a)
-          return i < 0 || i >= maxLineBytes ? -1 : i + 1
-        },
-        lineTooLong(at)
-      ),
-    readBytes: (n, at) =>
-      n === 0 ? Effect.succeed(new Uint8Array(0)) : readUntil(at, (bytes) => (bytes.length >= n ? n : -1), unbounded)
+  /** Exactly `n` bytes. */
+  readBytes(n: number, at: Position): Effect.Effect<Uint8Array, Ended> {
+    if (n === 0) return Effect.succeed(new Uint8Array(0))
+    return this.readUntil<never>(
+      at,
+      (bytes) => (bytes.length >= n ? n : -1),
+      () => undefined
+    )
   }
 }

@@ -25,25 +25,24 @@ const candidates = (name: string) => [
   { file: name, compressed: false }
 ]
 
-const copyFrom = (dir: string, name: string, temp: string) =>
-  Effect.gen(function* () {
-    for (const candidate of candidates(name)) {
-      const location = Path.join(dir, candidate.file)
-      const copied = yield* Effect.callback<boolean, string>((resume) => {
-        Fs.copyFile(location, temp, Fs.constants.COPYFILE_EXCL, (error) =>
-          resume(
-            error === null
-              ? Effect.succeed(true)
-              : error.code === "ENOENT"
-                ? Effect.succeed(false)
-                : Effect.fail(error.message)
-          )
+const copyFrom = Effect.fn("RemoteCache.copyFrom")(function* (dir: string, name: string, temp: string) {
+  for (const candidate of candidates(name)) {
+    const location = Path.join(dir, candidate.file)
+    const copied = yield* Effect.callback<boolean, string>((resume) => {
+      Fs.copyFile(location, temp, Fs.constants.COPYFILE_EXCL, (error) =>
+        resume(
+          error === null
+            ? Effect.succeed(true)
+            : error.code === "ENOENT"
+              ? Effect.succeed(false)
+              : Effect.fail(error.message)
         )
-      })
-      if (copied) return Option.some<Fetched>({ temp, compressed: candidate.compressed, location })
-    }
-    return Option.none<Fetched>()
-  })
+      )
+    })
+    if (copied) return Option.some<Fetched>({ temp, compressed: candidate.compressed, location })
+  }
+  return Option.none<Fetched>()
+})
 
 /**
  * GETs `url` into `temp`. `idleMs` bounds every wait: for the answer, and between pieces of the body (a server
@@ -78,15 +77,19 @@ const download = (url: string, temp: string, idleMs: number) =>
     catch: (error) => (error instanceof Error ? error.message : String(error))
   })
 
-const fetchFrom = (base: string, name: string, temp: string, idleMs: number) =>
-  Effect.gen(function* () {
-    for (const candidate of candidates(name)) {
-      const location = `${base}/${candidate.file}`
-      const found = yield* download(location, temp, idleMs).pipe(Effect.onError(() => remove(temp)))
-      if (found) return Option.some<Fetched>({ temp, compressed: candidate.compressed, location })
-    }
-    return Option.none<Fetched>()
-  })
+const fetchFrom = Effect.fn("RemoteCache.fetchFrom")(function* (
+  base: string,
+  name: string,
+  temp: string,
+  idleMs: number
+) {
+  for (const candidate of candidates(name)) {
+    const location = `${base}/${candidate.file}`
+    const found = yield* download(location, temp, idleMs).pipe(Effect.onError(() => remove(temp)))
+    if (found) return Option.some<Fetched>({ temp, compressed: candidate.compressed, location })
+  }
+  return Option.none<Fetched>()
+})
 
 /** Copies blob `name` from the remote cache into `temp`, or None when the cache does not have it. */
 export const fetchInto = (

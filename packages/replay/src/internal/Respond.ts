@@ -4,7 +4,8 @@ import { Duration, Effect, Stream } from "effect"
 import type { BlobCorrupt } from "../BlobStore.ts"
 import type * as Fault from "../Fault.ts"
 import type { Response } from "../Plan.ts"
-import type { Connection, ConnectionLost } from "./Tcp.ts"
+import type { Connection } from "./Connection.ts"
+import type { ConnectionLost } from "./Tcp.ts"
 
 /** Whether the response ended the connection (a truncate or reset fault). */
 export type Ended = boolean
@@ -15,49 +16,52 @@ const pause = (chunk: Chunk) =>
   chunk.pause === undefined ? Effect.void : Effect.sleep(Duration.millis(chunk.pause * 1000))
 
 /** Writes `bytes` in pieces of `size` with `pause` between them. */
-const chunked = (conn: Connection, bytes: Uint8Array, chunk: Chunk) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < bytes.length; i += chunk.size) {
-      if (i > 0) yield* pause(chunk)
-      yield* conn.write(bytes.subarray(i, i + chunk.size))
-    }
-  })
+const chunked = Effect.fn("Respond.chunked")(function* (conn: Connection, bytes: Uint8Array, chunk: Chunk) {
+  for (let i = 0; i < bytes.length; i += chunk.size) {
+    if (i > 0) yield* pause(chunk)
+    yield* conn.write(bytes.subarray(i, i + chunk.size))
+  }
+})
 
 /**
  * Writes a blob's stream, at most `limit` bytes; with a chunk fault, in pieces of its size across the file's own
  * pieces (the carry holds what is short of a piece).
  */
-const streamed = (conn: Connection, stream: Stream.Stream<Uint8Array, BlobCorrupt>, limit: number, chunk?: Chunk) =>
-  Effect.gen(function* () {
-    if (limit <= 0) return
-    let sent = 0
-    let carry: Uint8Array = new Uint8Array(0)
-    let first = true
-    const piece = (bytes: Uint8Array) =>
-      Effect.suspend(() => {
-        if (chunk === undefined) return conn.write(bytes)
-        const wait = first ? Effect.void : pause(chunk)
-        first = false
-        return Effect.andThen(wait, conn.write(bytes))
-      })
-    yield* Stream.runForEachWhile(stream, (data) =>
-      Effect.gen(function* () {
-        const bytes = data.length > limit - sent ? data.subarray(0, limit - sent) : data
-        sent += bytes.length
-        if (chunk === undefined) yield* piece(bytes)
-        else {
-          let all: Uint8Array = carry.length === 0 ? bytes : Buffer.concat([carry, bytes])
-          while (all.length >= chunk.size) {
-            yield* piece(all.subarray(0, chunk.size))
-            all = all.subarray(chunk.size)
-          }
-          carry = all
+const streamed = Effect.fn("Respond.streamed")(function* (
+  conn: Connection,
+  stream: Stream.Stream<Uint8Array, BlobCorrupt>,
+  limit: number,
+  chunk?: Chunk
+) {
+  if (limit <= 0) return
+  let sent = 0
+  let carry: Uint8Array = new Uint8Array(0)
+  let first = true
+  const piece = (bytes: Uint8Array) =>
+    Effect.suspend(() => {
+      if (chunk === undefined) return conn.write(bytes)
+      const wait = first ? Effect.void : pause(chunk)
+      first = false
+      return Effect.andThen(wait, conn.write(bytes))
+    })
+  yield* Stream.runForEachWhile(stream, (data) =>
+    Effect.gen(function* () {
+      const bytes = data.length > limit - sent ? data.subarray(0, limit - sent) : data
+      sent += bytes.length
+      if (chunk === undefined) yield* piece(bytes)
+      else {
+        let all: Uint8Array = carry.length === 0 ? bytes : Buffer.concat([carry, bytes])
+        while (all.length >= chunk.size) {
+          yield* piece(all.subarray(0, chunk.size))
+          all = all.subarray(chunk.size)
         }
-        return sent < limit
-      })
-    )
-    if (carry.length > 0) yield* piece(carry)
-  })
+        carry = all
+      }
+      return sent < limit
+    })
+  )
+  if (carry.length > 0) yield* piece(carry)
+})
 
 const send = (conn: Connection, response: Response, limit: number, chunk: Chunk | undefined) => {
   if (!(response instanceof Uint8Array)) return streamed(conn, response.stream, limit, chunk)

@@ -10,8 +10,11 @@ export interface Spill {
   readonly path: string
   /** Bytes written so far. */
   readonly size: () => number
-  /** False when the file is behind: stop the source until `onDrain`. */
-  readonly write: (chunk: Uint8Array) => boolean
+  /**
+   * False when the file is behind (more than `highWaterMark` waiting): stop the source until `onDrain`. `written`
+   * is called once the file is done with the chunk (written, or given up after a failure): its buffer may be reused.
+   */
+  readonly write: (chunk: Uint8Array, written?: () => void) => boolean
   readonly onDrain: (listener: () => void) => void
   /** No more bytes: the file is flushed and closed in the background. */
   readonly end: () => void
@@ -21,10 +24,16 @@ export interface Spill {
   readonly discard: Effect.Effect<void>
 }
 
+/**
+ * What may wait for the disk before the proxy pauses the server: the recording runs beside the forwarding, and a
+ * disk that is slower for a moment does not slow the transfer (a bounded tee).
+ */
+export const highWaterMark = 8 * 1024 * 1024
+
 /** Opens a spill file in `dir` (which must exist), created exclusively. */
 export const open = (dir: string): Spill => {
   const path = tempBeside(dir, "recording")
-  const file = Fs.createWriteStream(path, { flags: "wx", highWaterMark: 1024 * 1024 })
+  const file = Fs.createWriteStream(path, { flags: "wx", highWaterMark })
   let size = 0
   let failure: string | undefined
   let closed = false
@@ -47,10 +56,13 @@ export const open = (dir: string): Spill => {
   return {
     path,
     size: () => size,
-    write: (chunk) => {
+    write: (chunk, written) => {
       size += chunk.length
-      if (failure !== undefined || file.destroyed) return true
-      return file.write(chunk)
+      if (failure !== undefined || file.destroyed) {
+        written?.()
+        return true
+      }
+      return file.write(chunk, written)
     },
     onDrain: (listener) => {
       file.once("drain", listener)

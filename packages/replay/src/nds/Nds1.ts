@@ -46,35 +46,34 @@ const channelsArg = param("channels", "a list of channel names", Schema.Array(Na
 const named = (state: State, io: ActionIO, names: ReadonlyArray<string>) => lookup(state.channels, io, names, key)
 
 /** Block after block of `write-data CHANNEL rate j` for seconds j of the request, as the older module wrote them. */
-const netWriter = (state: State, io: ActionIO, writer: number) =>
-  Effect.gen(function* () {
-    yield* io.expect(Format.netWriterPrefix)
-    const rest = yield* io.readLine
-    const request = Format.parseNetWriter(rest)
-    if (Result.isFailure(request)) {
-      const prefix = text(Format.netWriterPrefix)
-      const { offset, wanted } = request.failure
-      return yield* new ScriptMismatch({
-        connection: io.connection,
-        step: io.step,
-        offset: prefix.length + offset,
-        expected: concat([prefix, rest.subarray(0, offset), text(wanted)]),
-        received: concat([prefix, rest])
-      })
-    }
-    const { start, duration, channel: name } = request.success
-    const [channel] = yield* named(state, io, [name])
-    if (start + Math.max(duration - 1, 0) > 0xffffffff) {
-      return yield* io.fail(`start ${start} + duration ${duration} goes past the 32-bit GPS times of data headers`)
-    }
-    yield* io.write(concat([text("0000"), Format.writerId(writer, false), Format.reconfigureBlock([channel!])]))
-    for (let j = 0; j < duration; j++) {
-      const header = yield* orFail(io, Format.dataHeader([channel!], start + j, 1, j))
-      const data = yield* orFail(io, Format.writeData(channel!.type, channel!.rate, j))
-      yield* io.write(concat([header, data]))
-    }
-    yield* io.write(Format.terminationBlock())
-  })
+const netWriter = Effect.fn("Nds1.netWriter")(function* (state: State, io: ActionIO, writer: number) {
+  yield* io.expect(Format.netWriterPrefix)
+  const rest = yield* io.readLine
+  const request = Format.parseNetWriter(rest)
+  if (Result.isFailure(request)) {
+    const prefix = text(Format.netWriterPrefix)
+    const { offset, wanted } = request.failure
+    return yield* new ScriptMismatch({
+      connection: io.connection,
+      step: io.step,
+      offset: prefix.length + offset,
+      expected: concat([prefix, rest.subarray(0, offset), text(wanted)]),
+      received: concat([prefix, rest])
+    })
+  }
+  const { start, duration, channel: name } = request.success
+  const [channel] = yield* named(state, io, [name])
+  if (start + Math.max(duration - 1, 0) > 0xffffffff) {
+    return yield* io.fail(`start ${start} + duration ${duration} goes past the 32-bit GPS times of data headers`)
+  }
+  yield* io.write(concat([text("0000"), Format.writerId(writer, false), Format.reconfigureBlock([channel!])]))
+  for (let j = 0; j < duration; j++) {
+    const header = yield* orFail(io, Format.dataHeader([channel!], start + j, 1, j))
+    const data = yield* orFail(io, Format.writeData(channel!.type, channel!.rate, j))
+    yield* io.write(concat([header, data]))
+  }
+  yield* io.write(Format.terminationBlock())
+})
 
 const actions = makeModule<State>({
   name: "nds1",
