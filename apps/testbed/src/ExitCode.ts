@@ -5,7 +5,8 @@
  * its trace. A command that wants another code without failing (`replay test` exits with its client's code, `run`
  * with 1 when a test failed) fails with `ExitWith`, so finalizers still run.
  */
-import { ExitCode } from "@testbed/events"
+// The one module of @testbed/events the CLI needs before a command runs (its index loads every event family).
+import * as ExitCode from "@testbed/events/ExitCode"
 import { Cause, Console, Effect, Runtime, Schema } from "effect"
 import { CliError, Flag, GlobalFlag } from "effect/cli"
 

@@ -16,6 +16,9 @@ import {
   type InteractiveIo
 } from "./internal/exec.ts"
 import * as MemoryEngine from "./internal/memoryEngine.ts"
+
+/** What the in-memory engine (`Docker.layerMemory`) starts with, and what a command run in one of its containers gives. */
+export type { ExecOutcome, MemoryOptions } from "./internal/memoryEngine.ts"
 import { DockerFailed, type DockerUnavailable, ImageBuildFailed, NetworkConflict } from "./StageError.ts"
 
 export type EngineError = DockerFailed | DockerUnavailable

@@ -3,7 +3,8 @@
  * runs an experiment file and points at its HTML report. Exit 0 only when every test passed (skipped and
  * unsupported do not fail a run), 1 when one did not, 2 when the file has problems.
  */
-import { ExitCode } from "@testbed/events"
+// The one module of @testbed/events the CLI needs before a command runs (its index loads every event family).
+import * as ExitCode from "@testbed/events/ExitCode"
 import type { Experiment } from "@testbed/experiments"
 import { Console, Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
