@@ -115,7 +115,8 @@ const flushReleases = (): void => {
 
 /** Ends the process group `pgid` when this process dies before `release(pgid)`. */
 export const guard = (pgid: number): void => {
-  // Pending releases go first: a number released and then reused by the new group stays listed.
+  // Pending releases ride along. The watchdog counts listings (a number listed twice needs two releases), so a
+  // number released and at once reused by the new group stays listed whatever the order.
   const lines = `${pendingReleases}+${pgid}\n`
   pendingReleases = ""
   send(lines)
