@@ -79,28 +79,50 @@ const feed = (child: ChildProcess, input: string | undefined): void => {
  * with no pid: both become `Refused`.
  */
 export const start = (spec: Spec): Effect.Effect<GroupProcess, Refused> =>
-  Effect.try({
-    try: () =>
-      spawn(spec.program, [...spec.args], {
-        ...(spec.cwd !== undefined ? { cwd: spec.cwd } : {}),
-        ...(spec.env !== undefined ? { env: spec.env } : {}),
-        stdio: [spec.stdin !== undefined ? "pipe" : "ignore", "pipe", "pipe"],
-        detached: true
-      }),
-    catch: refusal
-  }).pipe(
-    Effect.flatMap((child) => {
+  Effect.try({ try: () => launch(spec), catch: refusal }).pipe(
+    Effect.flatMap(({ child, failure }) => {
       const pid = child.pid
-      if (pid !== undefined) {
-        Watchdog.guard(pid)
-        feed(child, spec.stdin)
-        return Effect.succeed(watch(child, pid))
-      }
+      if (pid !== undefined) return Effect.succeed(watch(child, pid))
+      if (failure.error !== undefined) return Effect.fail(refusal(failure.error))
       return Effect.callback<never, Refused>((resume) => {
-        child.once("error", (error) => resume(Effect.fail(refusal(error))))
+        failure.notify = (error) => resume(Effect.fail(refusal(error)))
       })
     })
   )
+
+/** Where a refusal reported after the spawn returned goes: kept until someone waits for it. */
+interface LateFailure {
+  error?: unknown
+  notify?: (error: unknown) => void
+}
+
+/**
+ * The spawn itself, with its `error` listener attached at once: Node reports ENOENT and EACCES on the next tick,
+ * and an `error` event nobody listens to would end this process. Later errors (none are expected once it runs)
+ * are ignored: the exit says how it ended.
+ */
+const launch = (spec: Spec): { readonly child: ChildProcess; readonly failure: LateFailure } => {
+  const child = spawn(spec.program, [...spec.args], {
+    ...(spec.cwd !== undefined ? { cwd: spec.cwd } : {}),
+    ...(spec.env !== undefined ? { env: spec.env } : {}),
+    stdio: [spec.stdin !== undefined ? "pipe" : "ignore", "pipe", "pipe"],
+    detached: true
+  })
+  // Listed before anything else runs, so a SIGKILL of this process from now on still ends the group.
+  if (child.pid !== undefined) {
+    Watchdog.guard(child.pid)
+    feed(child, spec.stdin)
+  }
+  const failure: LateFailure = {}
+  child.on("error", (error) => {
+    if (failure.notify !== undefined) failure.notify(error)
+    else failure.error = error
+  })
+  // A failing read of our own pipe ends it; `close` still comes. Without a listener it would end this process.
+  child.stdout?.on("error", () => {})
+  child.stderr?.on("error", () => {})
+  return { child, failure }
+}
 
 /** Sends `signal` to the whole group; false when no member is left to receive it. */
 export const signalGroup = (pid: number, signal: NodeJS.Signals | 0): Effect.Effect<boolean> =>
