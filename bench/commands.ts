@@ -1,10 +1,15 @@
 // Spawn overhead: runs of `true` through CommandRunner (LocalRunner), sequentially and 8 at a time, beside a raw
 // node:child_process spawn baseline (stdout/stderr piped and read, wait for "close") measured in the same run.
-// A second baseline spawns `detached` (its own process group, as LocalRunner must, to end grandchildren).
+// A second baseline spawns `detached` (its own process group, as LocalRunner must, to end grandchildren); a third
+// is what a user would otherwise pick, `execa` (output captured, no process group, no watchdog).
+// The four alternate in small batches; besides the totals it prints the median of the per-batch ratios, which a
+// change in machine load (the machine is shared) moves less.
 // Run: node_modules/.bin/node bench/commands.ts [runs]
 import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { spawn } from "node:child_process"
+import { cpus, loadavg } from "node:os"
+import { execa } from "execa"
 import { EventBus } from "../packages/events/src/EventBus.ts"
 import * as Command from "../packages/commands/src/Command.ts"
 import { CommandRunner } from "../packages/commands/src/CommandRunner.ts"
@@ -29,6 +34,18 @@ const rawRuns = (count: number, parallel: number, detached = false) =>
       while (next < count) {
         next++
         await rawOnce(detached)
+      }
+    }
+    await Promise.all(Array.from({ length: parallel }, worker))
+  })
+
+const execaRuns = (count: number, parallel: number) =>
+  Effect.promise(async () => {
+    let next = 0
+    const worker = async () => {
+      while (next < count) {
+        next++
+        await execa("true")
       }
     }
     await Promise.all(Array.from({ length: parallel }, worker))
@@ -59,36 +76,57 @@ const time = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 
 const add = (a: Cost, b: Cost): Cost => ({ wall: a.wall + b.wall, cpu: a.cpu + b.cpu })
 
+const median = (xs: ReadonlyArray<number>) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? Number.NaN
+const load = () => loadavg()[0]?.toFixed(1) ?? "?"
+
+const sides = {
+  raw: (batch: number, parallel: number) => rawRuns(batch, parallel),
+  "raw detached": (batch: number, parallel: number) => rawRuns(batch, parallel, true),
+  execa: execaRuns,
+  "CommandRunner.run": ourRuns
+} as const
+type Side = keyof typeof sides
+
 const program = Effect.gen(function* () {
-  // Raw and ours alternate in small batches, so a change in machine load hits both alike.
+  // The sides alternate in small batches, so a change in machine load hits them alike.
   const batches = 20
   const batch = Math.max(1, Math.round(runs / batches))
   const report: Array<string> = [
-    `runs of \`true\`: ${batch * batches} per side and mode, alternating in batches of ${batch}, node ${process.version}`
+    `runs of \`true\`: ${batch * batches} per side and mode, alternating in batches of ${batch}, node ${process.version}`,
+    `1-minute load average at the start: ${load()} on ${cpus().length} cores`
   ]
+  const names = Object.keys(sides) as Array<Side>
   for (const parallel of [1, concurrency]) {
-    // Warm up both paths so the JIT has seen them before the measured runs.
-    yield* rawRuns(batch, parallel)
-    yield* rawRuns(batch, parallel, true)
-    yield* ourRuns(batch, parallel)
-    let raw: Cost = { wall: 0, cpu: 0 }
-    let rawDetached: Cost = { wall: 0, cpu: 0 }
-    let ours: Cost = { wall: 0, cpu: 0 }
+    // Warm up every path so the JIT has seen them before the measured runs.
+    for (const name of names) yield* sides[name](batch, parallel)
+    const totals = new Map<Side, Cost>(names.map((name) => [name, { wall: 0, cpu: 0 }]))
+    const ratios = new Map<Side, Array<number>>(names.map((name) => [name, []]))
     for (let round = 0; round < batches; round++) {
-      raw = add(raw, yield* time(rawRuns(batch, parallel)))
-      rawDetached = add(rawDetached, yield* time(rawRuns(batch, parallel, true)))
-      ours = add(ours, yield* time(ourRuns(batch, parallel)))
+      const costs = new Map<Side, Cost>()
+      for (const name of names) costs.set(name, yield* time(sides[name](batch, parallel)))
+      const ours = costs.get("CommandRunner.run")!.wall
+      for (const name of names) {
+        totals.set(name, add(totals.get(name)!, costs.get(name)!))
+        ratios.get(name)!.push(ours / costs.get(name)!.wall)
+      }
     }
     const total = batch * batches
-    const rate = (cost: Cost) => (total / cost.wall).toFixed(0).padStart(5)
-    const cpu = (cost: Cost) => ((cost.cpu / total) * 1000).toFixed(2)
+    const rate = (name: Side) => (total / totals.get(name)!.wall).toFixed(0).padStart(5)
+    const cpu = (name: Side) => ((totals.get(name)!.cpu / total) * 1000).toFixed(2)
+    const vs = (name: Side) => median(ratios.get(name)!).toFixed(2)
+    const ours = totals.get("CommandRunner.run")!
     const label = parallel === 1 ? "sequential" : `concurrency ${parallel}`
+    const pad = " ".repeat(label.length)
     report.push(
-      `${label}: raw ${rate(raw)} runs/s | raw detached ${rate(rawDetached)} runs/s | CommandRunner.run ${rate(ours)} runs/s` +
-        ` | wall overhead ${(ours.wall / raw.wall).toFixed(2)}x vs raw (aim <= 1.25x), ${(ours.wall / rawDetached.wall).toFixed(2)}x vs detached`,
-      `${" ".repeat(label.length)}  parent CPU per run: raw ${cpu(raw)} ms | raw detached ${cpu(rawDetached)} ms | CommandRunner.run ${cpu(ours)} ms | ${(ours.cpu / raw.cpu).toFixed(2)}x`
+      `${label}: ${names.map((name) => `${name} ${rate(name)} runs/s`).join(" | ")}`,
+      `${pad}  wall, CommandRunner.run vs raw: ${(ours.wall / totals.get("raw")!.wall).toFixed(2)}x total, ${vs("raw")}x median of batches (aim <= 1.25x);` +
+        ` vs raw detached ${vs("raw detached")}x; vs execa ${vs("execa")}x`,
+      `${pad}  parent CPU per run: ${names.map((name) => `${name} ${cpu(name)} ms`).join(" | ")} | ours vs raw ${(ours.cpu / totals.get("raw")!.cpu).toFixed(2)}x`
     )
   }
+  report.push(
+    `1-minute load average at the end: ${load()} on ${cpus().length} cores${Number(load()) > cpus().length ? " (loaded: the machine is shared)" : ""}`
+  )
   for (const line of report) console.log(line)
 }).pipe(Effect.provide(LocalRunner.layer.pipe(Layer.provide(Layer.mergeAll(EventBus.layer, NodeServices.layer)))))
 

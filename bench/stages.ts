@@ -17,6 +17,8 @@ import { Docker } from "../packages/stages/src/Docker.ts"
 import { Stages } from "../packages/stages/src/Stages.ts"
 
 const rounds = Number(process.argv[2] ?? 3)
+// The engine is shared: this run's stage (and so its containers and networks) has a name of its own.
+const stageName = `bench-ten-${process.pid}`
 const nodes = 10
 const repo = resolve(import.meta.dirname, "..")
 const dir = mkdtempSync(join(tmpdir(), "testbed-bench-stages-"))
@@ -24,7 +26,7 @@ const a = 200 + Math.floor(Math.random() * 50)
 const b = Math.floor(Math.random() * 127) * 2
 
 const stageYaml = [
-  "name: bench-ten",
+  `name: ${stageName}`,
   "networks:",
   `  left: { subnet: 10.${a}.${b}.0/24, internal: true }`,
   `  right: { subnet: 10.${a}.${b + 1}.0/24, internal: true }`,
@@ -40,8 +42,8 @@ const stageYaml = [
     ].join("\n")
   )
 ].join("\n")
-mkdirSync(join(dir, "stages", "bench-ten"), { recursive: true })
-writeFileSync(join(dir, "stages", "bench-ten", "stage.yaml"), `${stageYaml}\n`)
+mkdirSync(join(dir, "stages", stageName), { recursive: true })
+writeFileSync(join(dir, "stages", stageName, "stage.yaml"), `${stageYaml}\n`)
 
 const composeYaml = [
   "services:",
@@ -102,7 +104,7 @@ const phasesOf = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     yield* Effect.forkScoped(
       Stream.runForEach(events, (e) =>
         Effect.sync(() => {
-          if ((e.Actor.Attributes?.name ?? "").startsWith("bench-ten")) {
+          if ((e.Actor.Attributes?.name ?? "").startsWith(stageName)) {
             seen.push({ action: `${e.Type} ${e.Action}`, at: e.timeNano / 1e6 - began })
           }
         })
@@ -127,7 +129,7 @@ const cycleOf = (ref: string) =>
     const down = yield* seconds(stages.down())
     return { up, down, phases }
   })
-const cycle = cycleOf("bench-ten")
+const cycle = cycleOf(stageName)
 
 const describePhases = (label: string, phases: Phases, up: number) => {
   const order = ["network create", "container create", "network connect", "container start"]

@@ -1,51 +1,36 @@
 /**
- * Runs commands on this machine, on `effect/process`. Each command leads its own process group (the Node
- * spawner starts children `detached`), so a timeout or an interruption signals the whole group: TERM, then
- * KILL after the grace period. No grandchild outlives its command.
+ * Runs commands on this machine. Each command leads its own process group (spawned `detached`, listed with the
+ * `Watchdog`), so a timeout or an interruption signals the whole group: TERM, then KILL after the grace period. No
+ * grandchild outlives its command, not even when this process is SIGKILLed. Spawned on `node:child_process`
+ * directly (`internal/GroupProcess`): a run reads its pipes by Node's own events, without the per-pipe streams,
+ * fibers and scope of `effect/process`, which cost as much CPU per command as the spawn itself.
  */
 import type { EventBus } from "@testbed/events"
-import { Array as Arr, Clock, Deferred, Effect, Layer, type PlatformError, type Scope, Stream } from "effect"
-import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { Clock, Deferred, type Duration, Effect, Layer, Stream } from "effect"
 import { stat } from "node:fs/promises"
+import { Readable } from "node:stream"
 import * as Command from "./Command.ts"
 import { type CommandError, CommandInvalid, CommandNotFound, CommandSpawnFailed } from "./CommandError.ts"
 import type { CommandResult, OutputChunk } from "./CommandResult.ts"
 import * as CommandRunner from "./CommandRunner.ts"
-import * as ExitStatus from "./ExitStatus.ts"
+import * as GroupProcess from "./internal/GroupProcess.ts"
 import * as OutputCapture from "./OutputCapture.ts"
 import * as Watchdog from "./Watchdog.ts"
 
-/** A spawned attempt: its output streams (captured as they are read) and the result once it has ended. */
-interface Running {
-  readonly stdout: Stream.Stream<Uint8Array>
-  readonly stderr: Stream.Stream<Uint8Array>
-  /** Waits for the exit, then builds the result; fails unless the exit code counts as success. */
-  readonly finish: Effect.Effect<CommandResult, CommandError>
-}
-
+/** Why the kernel refused to start the program, typed: missing, not executable, or something else named. */
 const spawnError = (
   command: CommandRunner.ValidCommand,
   program: string,
-  error: PlatformError.PlatformError
+  refused: GroupProcess.Refused
 ): CommandError => {
-  const reason = error.reason
-  if (reason._tag === "NotFound") return new CommandNotFound({ commandId: command.id, program })
-  if (reason._tag === "PermissionDenied") {
+  if (refused.code === "ENOENT") return new CommandNotFound({ commandId: command.id, program })
+  if (refused.code === "EACCES") {
     return new CommandSpawnFailed({ commandId: command.id, program, reason: "permission denied" })
   }
-  return new CommandSpawnFailed({ commandId: command.id, program, reason: error.message })
-}
-
-/**
- * Node throws (rather than reports) some refusals of the kernel at spawn: E2BIG, an argument list longer than it
- * takes; EINVAL. Those are the command's, not a bug of ours: a typed `CommandSpawnFailed` naming the code.
- */
-const thrownAtSpawn = (command: CommandRunner.ValidCommand, program: string, defect: unknown): CommandError => {
-  const error = defect as { readonly code?: unknown; readonly message?: unknown } | null
-  const code = typeof error?.code === "string" ? error.code : undefined
-  const text = typeof error?.message === "string" && error.message !== "" ? error.message : String(defect)
+  const text = refused.message
+  // E2BIG: an argument list longer than the kernel takes. The command's, not a bug of ours.
   const reason =
-    code === "E2BIG"
+    refused.code === "E2BIG"
       ? `${text.includes("E2BIG") ? text : `E2BIG: ${text}`} (Argument list too long: the command line is longer than the kernel accepts)`
       : text
   return new CommandSpawnFailed({ commandId: command.id, program, reason: reason.slice(0, 512) })
@@ -77,143 +62,147 @@ const checkCwd = (command: CommandRunner.ValidCommand, program: string): Effect.
   )
 }
 
-const environment = (command: Command.Command) =>
+/** The child's whole environment: only `env` (replace), the parent's plus `env` (extend), or the parent's. */
+const environment = (command: Command.Command): NodeJS.ProcessEnv | undefined =>
   command.envMode === "replace"
-    ? { env: { ...command.env }, extendEnv: false }
+    ? { ...command.env }
     : command.env !== undefined
-      ? { env: { ...command.env }, extendEnv: true }
-      : {}
+      ? { ...process.env, ...command.env }
+      : undefined
 
-/** Starts the process, leading its own process group, with every refusal typed. */
-const spawnProcess = Effect.fn("LocalRunner.spawn")(function* (
-  spawner: ChildProcessSpawner.ChildProcessSpawner["Service"],
-  command: CommandRunner.ValidCommand
-) {
+/** Starts the process, leading its own process group (guarded by the `Watchdog`), with every refusal typed. */
+const startProcess = (command: CommandRunner.ValidCommand): Effect.Effect<GroupProcess.GroupProcess, CommandError> => {
   const { program, args } = Command.argv(command)
-  yield* checkCwd(command, program)
-  return yield* spawner
-    .spawn(
-      ChildProcess.make(program, [...args], {
-        ...(command.cwd !== undefined ? { cwd: command.cwd } : {}),
-        ...environment(command),
-        stdin: command.stdin !== undefined ? Stream.make(new TextEncoder().encode(command.stdin)) : "ignore",
-        stdout: "pipe",
-        stderr: "pipe",
-        // Own process group, so the group can be signalled; these options also govern release on interruption.
-        detached: true,
-        killSignal: "SIGTERM",
-        forceKillAfter: command.killGracePeriod ?? Command.defaultKillGracePeriod
-      })
+  return Effect.andThen(
+    checkCwd(command, program),
+    GroupProcess.start({ program, args, cwd: command.cwd, env: environment(command), stdin: command.stdin }).pipe(
+      Effect.mapError((refused) => spawnError(command, program, refused))
     )
-    .pipe(
-      Effect.mapError((error) => spawnError(command, program, error)),
-      Effect.catchDefect((defect) => Effect.fail(thrownAtSpawn(command, program, defect)))
-    )
-})
-
-type Handle = Effect.Success<ReturnType<typeof spawnProcess>>
-
-/**
- * Waits for the leader to exit (ending the group at the command's timeout: TERM, then KILL after the grace period)
- * and completes `exited`. Once the leader has gone, what is left of its group (background jobs holding the pipes
- * open) is ended too, so reading the output always finishes. Returns whether the timeout struck.
- */
-const supervise = (
-  command: CommandRunner.ValidCommand,
-  handle: Handle,
-  exited: Deferred.Deferred<ExitStatus.ExitStatus>
-): Effect.Effect<{ readonly timedOut: () => boolean }, never, Scope.Scope> => {
-  const grace = command.killGracePeriod ?? Command.defaultKillGracePeriod
-  const stop = Effect.ignore(handle.kill({ killSignal: "SIGTERM", forceKillAfter: grace }))
-  // After a normal exit the group is usually empty already; asking the kernel is much cheaper than the
-  // spawner's kill path, which builds errors when there is nothing left to signal.
-  const groupExists = Effect.try({ try: () => process.kill(-handle.pid, 0), catch: () => false }).pipe(
-    Effect.orElseSucceed(() => false)
   )
-  const stopLeftovers = Effect.flatMap(groupExists, (exists) => (exists ? stop : Effect.void))
-  let timedOut = false
-  const waitExit = Effect.map(Effect.exit(handle.exitCode), ExitStatus.fromExit)
-  const supervised =
-    command.timeout === undefined
-      ? Effect.tap(waitExit, () => stopLeftovers)
-      : Effect.flatMap(Effect.timeoutOption(waitExit, command.timeout), (status) => {
-          if (status._tag === "Some") return Effect.as(stopLeftovers, status.value)
-          timedOut = true
-          return Effect.andThen(stop, waitExit)
-        })
-  return Effect.as(Effect.forkScoped(Effect.flatMap(supervised, (status) => Deferred.succeed(exited, status))), {
-    timedOut: () => timedOut
-  })
 }
 
-/** The output as it is read, kept (bounded) in `capture`. A failing read of our own pipe is not the command's doing. */
-const captured = (
-  source: Stream.Stream<Uint8Array, PlatformError.PlatformError>,
-  capture: OutputCapture.OutputCapture
-): Stream.Stream<Uint8Array> =>
-  source.pipe(
-    // Per batch, not per chunk: one call for everything a pull returned keeps large outputs fast.
-    Stream.mapArray((batch) => {
-      for (const bytes of batch) capture.push(bytes)
-      return batch
-    }),
-    Stream.orDie
+const graceOf = (command: Command.Command): Duration.Duration =>
+  command.killGracePeriod ?? Command.defaultKillGracePeriod
+
+/** How the leader ended, and whether the command's timeout struck first. */
+interface Ended {
+  readonly status: GroupProcess.Exited
+  readonly timedOut: boolean
+}
+
+/**
+ * Waits for the leader to exit, ending the group at the command's timeout (TERM, then KILL after the grace period).
+ * Once the leader has gone, what is left of its group (background jobs holding the pipes open) is ended too, so
+ * reading the output always finishes.
+ */
+const awaitEnd = (command: CommandRunner.ValidCommand, running: GroupProcess.GroupProcess): Effect.Effect<Ended> => {
+  const grace = graceOf(command)
+  const exit = GroupProcess.awaitExit(running)
+  const exitedInTime = (status: GroupProcess.Exited) =>
+    Effect.as(GroupProcess.endLeftovers(running, grace), { status, timedOut: false })
+  if (command.timeout === undefined) return Effect.flatMap(exit, exitedInTime)
+  return Effect.flatMap(Effect.timeoutOption(exit, command.timeout), (status) =>
+    status._tag === "Some"
+      ? exitedInTime(status.value)
+      : Effect.map(Effect.andThen(GroupProcess.terminate(running.pid, grace), exit), (late) => ({
+          status: late,
+          timedOut: true
+        }))
+  )
+}
+
+/** Captures of a command's stdout and stderr, each bounded by its `maxOutputBytes`. */
+const captures = (command: Command.Command) => {
+  const limit = command.maxOutputBytes ?? Command.defaultMaxOutputBytes
+  return { stdout: OutputCapture.make(limit), stderr: OutputCapture.make(limit) }
+}
+
+/** The attempt's result from what was seen, judged by the command's rules. */
+const finish = (
+  command: CommandRunner.ValidCommand,
+  ended: Ended,
+  output: ReturnType<typeof captures>,
+  startedAt: number
+): Effect.Effect<CommandResult, CommandError> =>
+  Effect.flatMap(Clock.currentTimeMillis, (endedAt) =>
+    CommandRunner.judge(
+      command,
+      CommandRunner.attemptResult(command, { ...ended.status, ...output, startedAt, endedAt, timedOut: ended.timedOut })
+    )
   )
 
-const spawnAttempt = Effect.fn("LocalRunner.attempt")(function* (
-  spawner: ChildProcessSpawner.ChildProcessSpawner["Service"],
-  command: CommandRunner.ValidCommand
-): Effect.fn.Return<Running, CommandError, Scope.Scope> {
+/**
+ * One attempt to completion: the pipes are read by Node's own `data` events straight into the bounded captures,
+ * no stream, fiber or scope in between. Interruption (and any exit from here) ends what is left of the group.
+ */
+const runAttempt = Effect.fn("LocalRunner.run")(function* (command: CommandRunner.ValidCommand) {
   const startedAt = yield* Clock.currentTimeMillis
-  const handle = yield* spawnProcess(spawner, command)
-  const exited = yield* Deferred.make<ExitStatus.ExitStatus>()
-  const supervision = yield* supervise(command, handle, exited)
-  const stdout = OutputCapture.make(command.maxOutputBytes ?? Command.defaultMaxOutputBytes)
-  const stderr = OutputCapture.make(command.maxOutputBytes ?? Command.defaultMaxOutputBytes)
-  const finish = Effect.gen(function* () {
-    const status = yield* Deferred.await(exited)
-    const endedAt = yield* Clock.currentTimeMillis
-    const observed = { ...status, stdout, stderr, startedAt, endedAt, timedOut: supervision.timedOut() }
-    return yield* CommandRunner.judge(command, CommandRunner.attemptResult(command, observed))
-  })
-  return { stdout: captured(handle.stdout, stdout), stderr: captured(handle.stderr, stderr), finish }
-})
-
-const chunks = (running: Running): Stream.Stream<OutputChunk, CommandError> =>
-  Stream.merge(
-    Stream.mapArray(running.stdout, (batch) => Arr.map(batch, (bytes): OutputChunk => ({ _tag: "Stdout", bytes }))),
-    Stream.mapArray(running.stderr, (batch) => Arr.map(batch, (bytes): OutputChunk => ({ _tag: "Stderr", bytes })))
-  ).pipe(
-    Stream.concat(Stream.fromEffect(Effect.map(running.finish, (result): OutputChunk => ({ _tag: "Exit", result }))))
+  return yield* Effect.acquireUseRelease(
+    startProcess(command),
+    (running) => {
+      const output = captures(command)
+      running.child.stdout?.on("data", output.stdout.push)
+      running.child.stderr?.on("data", output.stderr.push)
+      return Effect.flatMap(awaitEnd(command, running), (ended) =>
+        Effect.andThen(GroupProcess.awaitClosed(running), finish(command, ended, output, startedAt))
+      )
+    },
+    (running) => GroupProcess.release(running, graceOf(command))
   )
-
-const makeAttempt = (spawner: ChildProcessSpawner.ChildProcessSpawner["Service"]): CommandRunner.Attempt => ({
-  name: "local",
-  run: (command) =>
-    Effect.scoped(
-      Effect.gen(function* () {
-        const running = yield* spawnAttempt(spawner, command)
-        yield* Effect.all([Stream.runDrain(running.stdout), Stream.runDrain(running.stderr)], {
-          concurrency: 2,
-          discard: true
-        })
-        return yield* running.finish
-      })
-    ),
-  stream: (command) => Stream.unwrap(Effect.map(spawnAttempt(spawner, command), chunks))
 })
 
 /**
- * The local runner: needs the event bus and a `ChildProcessSpawner` (`NodeServices.layer`). Every command's
- * process group is guarded by the `Watchdog`, so it dies with this process even when that is SIGKILLed.
+ * A pipe's bytes as a stream that pulls (so a slow reader slows the child down), kept (bounded) as they pass. The
+ * reader is attached now, not when the stream is first pulled: Node drops the output of a pipe nobody reads when
+ * the child exits (it resumes the pipe to flush it).
  */
-export const layer: Layer.Layer<
-  CommandRunner.CommandRunner,
-  never,
-  EventBus.EventBus | ChildProcessSpawner.ChildProcessSpawner
-> = Layer.effect(
-  CommandRunner.CommandRunner,
-  Effect.flatMap(ChildProcessSpawner.ChildProcessSpawner, (spawner) =>
-    CommandRunner.make(makeAttempt(Watchdog.spawner(spawner)))
+const pipeStream = (pipe: Readable | null, capture: OutputCapture.OutputCapture): Stream.Stream<Uint8Array> => {
+  if (pipe === null) return Stream.empty
+  // A web stream, whose reader attaches here; the pipe's own async iterator would attach only at its first pull.
+  const web = Readable.toWeb(pipe) as ReadableStream<Uint8Array>
+  return Stream.fromReadableStream({ evaluate: () => web, onError: (error) => error }).pipe(
+    Stream.tap((bytes) => Effect.sync(() => capture.push(bytes))),
+    // A failing read of our own pipe is not the command's doing.
+    Stream.orDie
   )
+}
+
+/** One attempt as output chunks, then the `Exit` chunk; leaving the stream early ends the group. */
+const streamAttempt = (command: CommandRunner.ValidCommand): Stream.Stream<OutputChunk, CommandError> =>
+  Stream.unwrap(
+    Effect.gen(function* () {
+      const startedAt = yield* Clock.currentTimeMillis
+      const running = yield* Effect.acquireRelease(startProcess(command), (started) =>
+        GroupProcess.release(started, graceOf(command))
+      )
+      const output = captures(command)
+      // The leader's end is watched beside the reading, so leftovers holding the pipes are ended and reading ends.
+      const ended = yield* Deferred.make<Ended>()
+      yield* Effect.forkScoped(Effect.flatMap(awaitEnd(command, running), (end) => Deferred.succeed(ended, end)))
+      const result = Effect.flatMap(Deferred.await(ended), (end) => finish(command, end, output, startedAt))
+      const stdout = pipeStream(running.child.stdout, output.stdout)
+      const stderr = pipeStream(running.child.stderr, output.stderr)
+      return Stream.merge(
+        Stream.map(stdout, (bytes): OutputChunk => ({ _tag: "Stdout", bytes })),
+        Stream.map(stderr, (bytes): OutputChunk => ({ _tag: "Stderr", bytes }))
+      ).pipe(
+        Stream.concat(Stream.fromEffect(Effect.map(result, (done): OutputChunk => ({ _tag: "Exit", result: done }))))
+      )
+    })
+  )
+
+const attempt: CommandRunner.Attempt = { name: "local", run: runAttempt, stream: streamAttempt }
+
+/**
+ * The local runner: needs the event bus. Every command's process group is guarded by the `Watchdog`, so it dies
+ * with this process even when that is SIGKILLed.
+ */
+export const layer: Layer.Layer<CommandRunner.CommandRunner, never, EventBus.EventBus> = Layer.effect(
+  CommandRunner.CommandRunner,
+  Effect.suspend(() => {
+    // Started now, not at the first command: starting it forks this process, which under load takes long enough
+    // for a SIGKILL to land between a command's start and its registration.
+    Watchdog.start()
+    return CommandRunner.make(attempt)
+  })
 )

@@ -2,10 +2,10 @@
  * Children die with their run, even when the run is SIGKILLed (which runs no finalizer). One small `sh` process per
  * Node process — the watchdog — reads a pipe from it: `+<pgid>` when a process group is started, `-<pgid>` when it
  * is gone. When the pipe closes (the Node process exited, or was killed) the watchdog sends TERM to every group
- * still listed, then KILL a second later, and exits. Guarding a command costs two short writes to that pipe, no
- * process of its own. The pipe's write end is close-on-exec, so no child holds it open.
+ * still listed, then KILL a second later, and exits. Guarding a command costs one short write to that pipe (its
+ * release rides along with the next guard, or follows within 50 ms), no process of its own. The pipe's write end is close-on-exec, so no child holds it open.
  *
- * Every process started through `Watchdog.spawner` (LocalRunner, the localhost environment) is guarded. The
+ * Every process started by LocalRunner or through `Watchdog.spawner` (the localhost environment) is guarded. The
  * watchdog starts when such a spawner is made, and a group is listed as soon as its spawn has returned: a SIGKILL
  * in that moment can leave the group running. Where that moment matters (a fleet agent, killed any time while its
  * commands run), `announced` closes it: the command's own shell records its group in a marker file before it runs
@@ -84,19 +84,54 @@ const watchdog = (): ChildProcess | undefined => {
   return child
 }
 
+/**
+ * Starts the watchdog now, if it is not running yet. A runner calls it when it is built: starting it forks this
+ * process, which under load takes long enough for a SIGKILL to land between a command's start and its `guard`.
+ */
+export const start = (): void => {
+  watchdog()
+}
+
 const send = (line: string): void => {
   const child = watchdog()
   if (child?.stdin?.writable === true) child.stdin.write(line)
 }
 
+// Releases wait for the next `guard` (one write, so one wake-up of the watchdog, per command instead of two) or
+// at most `releaseDelay` ms. A release only matters once this process has died, and until the watchdog reads it the
+// group is merely signalled when it no longer exists: its number is not reused that soon (pids are handed out in
+// increasing order up to pid_max before they wrap).
+const releaseDelay = 50
+let pendingReleases = ""
+let releaseTimer: ReturnType<typeof setTimeout> | undefined
+
+const flushReleases = (): void => {
+  releaseTimer = undefined
+  if (pendingReleases === "") return
+  const lines = pendingReleases
+  pendingReleases = ""
+  send(lines)
+}
+
 /** Ends the process group `pgid` when this process dies before `release(pgid)`. */
-export const guard = (pgid: number): void => send(`+${pgid}\n`)
+export const guard = (pgid: number): void => {
+  // Pending releases ride along. The watchdog counts listings (a number listed twice needs two releases), so a
+  // number released and at once reused by the new group stays listed whatever the order.
+  const lines = `${pendingReleases}+${pgid}\n`
+  pendingReleases = ""
+  send(lines)
+}
 
 /** The group `pgid` is gone (its processes were reaped): forget it, so a reused number is never signalled. */
 export const release = (pgid: number): void => {
   // Removed here too, at once: the watchdog removes it when it reads the line.
   if (markers !== undefined) rmSync(join(markers, String(pgid)), { force: true })
-  send(`-${pgid}\n`)
+  pendingReleases += `-${pgid}\n`
+  if (releaseTimer === undefined) {
+    releaseTimer = setTimeout(flushReleases, releaseDelay)
+    // A pending release does not keep this process alive; at exit the watchdog ends only groups already gone.
+    releaseTimer.unref()
+  }
 }
 
 let markers: string | undefined
