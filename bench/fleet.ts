@@ -2,11 +2,13 @@
 // (signed commands, a state machine and events per step), first through an in-process CommandRunner (so MQTT and
 // the protocol are measured, not process spawning), then with real `true` processes; beside a raw mqtt.js
 // publish -> reply round-trip baseline (QoS 1, same number in flight) measured in the same run.
-// Agents share connections: `pools` connections each serve agents/pools ids (one subscription per connection),
-// which is what keeps the broker's fan-out of the shared command topic linear instead of agents x commands.
+// Agents share connections: `pools` connections each serve agents/pools ids. Native mode (signed, per-agent command
+// topics) and compat mode (the old protocol: unsigned, one shared command topic that every connection receives) run
+// side by side.
 // Each figure: after an untimed warm-up of both, 3 timed fleet runs, each right after a timed baseline run; the
 // pair with the median ratio is reported (1 pair for real processes).
 // Run: node_modules/.bin/node bench/fleet.ts [agents] [pools] [--no-processes]
+import { loadavg } from "node:os"
 import { NodeServices } from "@effect/platform-node"
 import { Clock, Effect, Layer, Redacted, References, Semaphore } from "effect"
 // mqtt is a dependency of @testbed/fleet, not of the repository root.
@@ -24,7 +26,15 @@ const pools = Number(process.argv[3] ?? 10)
 const withProcesses = process.argv[4] !== "--no-processes"
 /** Timed (baseline, fleet) pairs per in-process figure. */
 const repeats = 3
-const signing = Security.signed(Redacted.make("bench secret"))
+const signed = Security.signed(Redacted.make("bench secret"))
+
+/** Native: signed, each agent's commands on its own topic. Compat: the old protocol, one shared command topic. */
+interface Wire {
+  readonly name: "native" | "compat"
+  readonly signing: Security.Signing
+}
+const native: Wire = { name: "native", signing: signed }
+const compat: Wire = { name: "compat", signing: Security.compat }
 /** One machine hosts every agent here; real agents each have their own. Bound the spawns so the event loop keeps up. */
 const spawnLimit = 16
 
@@ -77,8 +87,16 @@ interface Timed {
  * Timed runs alternate with the raw baseline (baseline, fleet, baseline, fleet, …), so each ratio compares two
  * runs a second apart under the same machine load; the pair with the median ratio is reported.
  */
-const fleetRun = (label: string, url: string, steps: number, repeats: number, baseline: Effect.Effect<Timed>) =>
+const fleetRun = (
+  label: string,
+  wire: Wire,
+  url: string,
+  steps: number,
+  repeats: number,
+  baseline: Effect.Effect<Timed>
+) =>
   Effect.gen(function* () {
+    const signing = wire.signing
     const ids = Array.from({ length: agentCount }, (_, i) => `agent-${i}`)
     const perPool = Math.ceil(agentCount / pools)
     const operator = yield* Operator.start({
@@ -159,23 +177,30 @@ const rawRoundTrips = (url: string, total: number, inFlight: number) =>
 
 const program = Effect.gen(function* () {
   const broker = yield* Broker.embedded({ port: 0 })
-  const runs: Array<readonly [string, number, Layer.Layer<CommandRunner, never, EventBus>]> = [
-    ["in-process runner, 1 step ", 1, inProcess],
-    ["in-process runner, 3 steps", 3, inProcess]
+  const runs: Array<readonly [string, Wire, number, Layer.Layer<CommandRunner, never, EventBus>]> = [
+    ["native, in-process runner, 1 step ", native, 1, inProcess],
+    ["native, in-process runner, 3 steps", native, 3, inProcess],
+    ["compat, in-process runner, 1 step ", compat, 1, inProcess],
+    ["compat, in-process runner, 3 steps", compat, 3, inProcess]
   ]
-  if (withProcesses) runs.push([`\`true\` processes, 3 steps (${spawnLimit} spawns at a time)`, 3, spawning])
+  if (withProcesses)
+    runs.push([`native, \`true\` processes, 3 steps (${spawnLimit} spawns at a time)`, native, 3, spawning])
   const lines = [
-    `${agentCount} agents on ${pools} connections, embedded Aedes broker, signed commands, node ${process.version}`
+    `${agentCount} agents on ${pools} connections, embedded Aedes broker, node ${process.version}, load average ` +
+      `${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(" ")} at start`,
+    "native: signed, per-agent command topics; compat: the old protocol (unsigned, one shared command topic)"
   ]
   let oneStepSeconds = 0
-  for (const [label, steps, runner] of runs) {
+  for (const [label, wire, steps, runner] of runs) {
     const baseline = rawRoundTrips(broker.url, agentCount * steps, agentCount)
     // Real processes: one timed run (3,000 spawns take a minute or more here), after the warm-up.
-    const r = yield* fleetRun(label, broker.url, steps, runner === spawning ? 1 : repeats, baseline).pipe(
+    const r = yield* fleetRun(label, wire, broker.url, steps, runner === spawning ? 1 : repeats, baseline).pipe(
       Effect.provide(runner)
     )
     const raw = r.raw
-    if (steps === 1) oneStepSeconds = r.seconds
+    if (steps === 1 && wire === native) oneStepSeconds = r.seconds
     lines.push(
       `${r.label}: ${r.seconds.toFixed(3)} s, ${r.rate.toFixed(0)} commands/s, step round trip p50 ${r.p50} ms p99 ${r.p99} ms` +
         ` | raw mqtt.js publish->reply (QoS 1, ${agentCount} in flight) ${raw.rate.toFixed(0)}/s p50 ${raw.p50.toFixed(0)} ms` +
@@ -183,6 +208,9 @@ const program = Effect.gen(function* () {
     )
   }
   lines.push(
+    `load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")} at the end (2 cores: above 2 the figures are from a loaded machine)`,
     `1 step on ${agentCount} agents: ${oneStepSeconds.toFixed(3)} s (aim < 2 s). ` +
       `The old operator sleeps 1 s per command per client: ${agentCount * 3} s for the 3-step pipeline.`
   )
@@ -191,7 +219,7 @@ const program = Effect.gen(function* () {
   Effect.scoped,
   Effect.provide(EventBus.layer),
   Effect.provide(NodeServices.layer),
-  Effect.provideService(References.MinimumLogLevel, "Warn")
+  Effect.provideService(References.MinimumLogLevel, "Error")
 )
 
 Effect.runPromise(program).then(

@@ -19,6 +19,11 @@ export interface OperatorOptions {
   readonly connection: Omit<MqttConnection.ConnectOptions, "clientId" | "will">
   readonly topics?: Protocol.Topics
   readonly mode?: Protocol.Mode
+  /**
+   * Where commands go: `per-agent` (each agent's own topic; the default when signed) or `shared` (the old protocol's
+   * one topic, every agent connection receives every command; the default and the only choice in compat mode).
+   */
+  readonly commandTopics?: Protocol.CommandTopics
   readonly signing: Security.Signing
   /** The original waits this long after the first registration. Default 5 seconds. */
   readonly registrationTimeout?: Duration.Input
@@ -99,6 +104,9 @@ export const start = (
     if (options.signing._tag === "Compat") yield* Effect.logWarning(`operator: ${Security.compatWarning}`)
     const topics = options.topics ?? Protocol.defaultTopics
     const mode = options.mode ?? "json"
+    const signed = options.signing._tag === "Signed"
+    // Old agents listen on the shared topic only: compat mode keeps it whatever was asked.
+    const placement = signed ? (options.commandTopics ?? "per-agent") : "shared"
     const withEvents = options.events ?? true
     const stepTimeout = Duration.fromInputUnsafe(options.stepTimeout ?? "10 minutes")
     // The agent ends the command at the step timeout; its answer then needs a moment to arrive.
@@ -121,14 +129,13 @@ export const start = (
           machine === undefined ? Effect.void : Effect.ignore(machine.transition(to, trigger))
         const now = yield* Clock.currentTimeMillis
         const base = { client_id: agent, command, timeout: Duration.toSeconds(stepTimeout) }
+        const topic = Protocol.commandTopicFor(topics, placement, agent)
+        // Not waiting for the broker's acknowledgement: the answer is what the step waits for, and every waiting
+        // command is resent after a reconnect or a re-registration.
         const publish = (at: number) =>
-          connection.publish(
-            topics.command,
-            Protocol.encodeCommand(mode, Security.sign(options.signing, base, id, at)),
-            1
-          )
+          connection.send(topic, Protocol.encodeCommand(mode, Security.sign(options.signing, base, id, at)), 1)
         // A resend is signed afresh (same id), or an agent would refuse it as stale after a long outage.
-        const resend = Effect.asVoid(Effect.forkChild(Effect.ignore(Effect.flatMap(Clock.currentTimeMillis, publish))))
+        const resend = Effect.flatMap(Clock.currentTimeMillis, publish)
         const reply = yield* Deferred.make<Reply>()
         dispatcher.track(id, { agent, command, resend, reply, onRunning: move("running", "agent started it") })
         const test = `fleet:${pipeline}:${agent}`
@@ -140,7 +147,7 @@ export const start = (
           })
         }
         yield* move("sent", "published")
-        yield* Effect.forkChild(Effect.ignore(publish(now)))
+        yield* publish(now)
         const answer = yield* Deferred.await(reply).pipe(Effect.timeoutOption(waitLimit))
         dispatcher.untrack(id)
         const end = yield* Clock.currentTimeMillis

@@ -83,13 +83,21 @@ export const makeAgentState = Effect.fn("Agent.makeState")(function* (
   const acked = new Set<string>()
   const memories = new Map<string, Map<string, Remembered>>(options.ids.map((id) => [id, new Map()]))
   const kick = yield* Queue.unbounded<void>()
+  const placement = options.commandTopics ?? Protocol.defaultCommandTopics(signing._tag === "Signed")
+  // The shared topic always (old and compat operators send there), and each id's own topic in native mode.
+  const ownTopics =
+    placement === "per-agent"
+      ? options.ids.flatMap((id) => {
+          const topic = Protocol.agentCommandTopic(topics, id)
+          return topic === undefined ? [] : [topic]
+        })
+      : []
+  const commandTopics = new Set([topics.command, ...ownTopics])
   const lastQueryAnswer = new Map<string, number>()
 
-  const send = (topic: string, payload: string) =>
-    connection.publish(topic, payload, 1).pipe(
-      Effect.timeout("30 seconds"),
-      Effect.catch((e) => Effect.logWarning(`agent: could not publish on ${topic}: ${e.message}`))
-    )
+  // Handed to the client without waiting for the broker's acknowledgement (a timer and a fiber per message saved):
+  // mqtt.js keeps QoS 1 messages until acknowledged, across reconnects, and the connection logs any it loses.
+  const send = (topic: string, payload: string) => connection.send(topic, payload, 1)
 
   const remember = (agentId: string, commandId: string, entry: Remembered) => {
     const memory = memories.get(agentId)!
@@ -118,7 +126,8 @@ export const makeAgentState = Effect.fn("Agent.makeState")(function* (
         Effect.gen(function* () {
           const endMs = yield* Clock.currentTimeMillis
           const reply = encode(execution, interruptedResponse(id, message, startMs, endMs))
-          yield* send(topics.response, reply).pipe(Effect.timeout("2 seconds"), Effect.ignore)
+          // Stopping: wait (briefly) until the broker has it, before the connection closes.
+          yield* connection.publish(topics.response, reply, 1).pipe(Effect.timeout("2 seconds"), Effect.ignore)
         })
       )
     )
@@ -302,12 +311,12 @@ export const makeAgentState = Effect.fn("Agent.makeState")(function* (
       acked.clear()
       yield* allAcked.close
       yield* connection
-        .subscribe([topics.command, topics.ack, Protocol.queryTopic(topics)], 1)
+        .subscribe([...commandTopics, topics.ack, Protocol.queryTopic(topics)], 1)
         .pipe(Effect.timeout("10 seconds"), Effect.ignore)
       return yield* Queue.offer(kick, undefined)
     }
     if (inbound.topic === topics.ack) yield* onAck(inbound.payload)
-    else if (inbound.topic === topics.command) yield* onCommand(inbound.payload)
+    else if (commandTopics.has(inbound.topic)) yield* onCommand(inbound.payload)
     else if (inbound.topic === Protocol.queryTopic(topics)) yield* onQuery(inbound.payload)
   })
 
@@ -324,7 +333,7 @@ export const makeAgentState = Effect.fn("Agent.makeState")(function* (
       Effect.forEach(
         batch,
         (inbound) => {
-          if (inbound._tag === "Message" && inbound.topic === topics.command) {
+          if (inbound._tag === "Message" && commandTopics.has(inbound.topic)) {
             counters.received++
             if (forSomeoneElse(inbound.payload)) {
               counters.ignored++

@@ -1,0 +1,80 @@
+// Where a fleet step's time goes, without the raw baseline in the profile: 1,000 agents (10 pool connections) on the
+// embedded broker, the in-process runner, `runs` timed 1-step pipelines after a warm-up, native or compat wire.
+// Run: node_modules/.bin/node --cpu-prof --cpu-prof-dir=/tmp/fleet-prof bench/_fleet-profile.ts [native|compat] [runs=10] [--no-events]
+//      node_modules/.bin/node bench/_profile-summary.ts /tmp/fleet-prof/*.cpuprofile
+import { NodeServices } from "@effect/platform-node"
+import { Clock, Effect, Layer, Redacted, References } from "effect"
+import { CommandRunner } from "../packages/commands/src/CommandRunner.ts"
+import { EventBus } from "../packages/events/src/EventBus.ts"
+import * as Agent from "../packages/fleet/src/Agent.ts"
+import * as Broker from "../packages/fleet/src/Broker.ts"
+import * as Operator from "../packages/fleet/src/Operator.ts"
+import * as Security from "../packages/fleet/src/Security.ts"
+
+const wire = process.argv[2] ?? "native"
+const runs = Number(process.argv[3] ?? 10)
+const events = !process.argv.includes("--no-events")
+const signing = wire === "compat" ? Security.compat : Security.signed(Redacted.make("bench secret"))
+
+const inProcess = Layer.succeed(
+  CommandRunner,
+  CommandRunner.of({
+    name: "in-process",
+    run: (command) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const at = new Date(now).toISOString()
+        return {
+          commandId: command.id ?? "",
+          exitCode: 0,
+          signal: null,
+          stdout: "",
+          stderr: "",
+          startedAt: at,
+          endedAt: at,
+          durationMs: 0,
+          attempts: 1,
+          timedOut: false,
+          truncated: false
+        }
+      }),
+    stream: () => Effect.die("unused") as never
+  })
+)
+
+const program = Effect.gen(function* () {
+  const broker = yield* Broker.embedded({ port: 0 })
+  const ids = Array.from({ length: 1000 }, (_, i) => `agent-${i}`)
+  const operator = yield* Operator.start({
+    connection: { url: broker.url },
+    signing,
+    expectAgents: ids.length,
+    stepTimeout: "60 seconds",
+    events
+  })
+  yield* Effect.forEach(
+    Array.from({ length: 10 }, (_, p) => ids.slice(p * 100, (p + 1) * 100)),
+    (slice) => Agent.start({ ids: slice, connection: { url: broker.url }, signing }),
+    { concurrency: "unbounded" }
+  )
+  yield* operator.awaitRegistrations
+  const pipeline = { name: "profile", steps: ["true"] }
+  yield* operator.runPipelines([pipeline])
+  const start = performance.now()
+  for (let i = 0; i < runs; i++) yield* operator.runPipelines([pipeline])
+  const seconds = (performance.now() - start) / 1000
+  console.log(`${wire}${events ? "" : ", no events"}: ${((runs * ids.length) / seconds).toFixed(0)} commands/s`)
+}).pipe(
+  Effect.scoped,
+  Effect.provide(inProcess),
+  Effect.provide(EventBus.layer),
+  Effect.provide(NodeServices.layer),
+  Effect.provideService(References.MinimumLogLevel, "Error")
+)
+
+Effect.runPromise(program).then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error)
+    process.exit(1)
+  }
+)
