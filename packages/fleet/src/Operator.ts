@@ -6,6 +6,7 @@
 import { EventBus, Ids, StateMachine } from "@testbed/events"
 import { Clock, Deferred, Duration, Effect, type FileSystem, Option, Ref, type Scope, Stream } from "effect"
 import type { FailurePolicy, Pipeline } from "./Config.ts"
+import * as DelayLine from "./internal/delayLine.ts"
 import { type Dispatcher, makeDispatcher, type NoAgentsRegistered, type Reply } from "./internal/dispatcher.ts"
 import * as MqttConnection from "./MqttConnection.ts"
 import * as Protocol from "./Protocol.ts"
@@ -70,10 +71,10 @@ export interface Operator {
   readonly loaderReports: Effect.Effect<ReadonlyArray<StepReport>>
 }
 
-const outcomeOf = (reply: Option.Option<Reply>): { readonly state: StepOutcome; readonly trigger: string } => {
-  if (Option.isNone(reply)) return { state: "timed_out", trigger: "no answer before the step timeout" }
-  if (reply.value._tag === "Lost") return { state: "agent_lost", trigger: "agent connection lost" }
-  const r = reply.value.response
+const outcomeOf = (reply: Reply): { readonly state: StepOutcome; readonly trigger: string } => {
+  if (reply._tag === "NoAnswer") return { state: "timed_out", trigger: "no answer before the step timeout" }
+  if (reply._tag === "Lost") return { state: "agent_lost", trigger: "agent connection lost" }
+  const r = reply.response
   if (r.status === "refused") return { state: "refused", trigger: r.refusal ?? "refused" }
   if (r.status === "timed_out" || r.timed_out === true) return { state: "timed_out", trigger: "agent ended it" }
   if (r.status === "interrupted") return { state: "agent_lost", trigger: "agent stopped" }
@@ -111,6 +112,7 @@ export const start = (
     const stepTimeout = Duration.fromInputUnsafe(options.stepTimeout ?? "10 minutes")
     // The agent ends the command at the step timeout; its answer then needs a moment to arrive.
     const waitLimit = Duration.sum(stepTimeout, Duration.seconds(5))
+    const deadlines = yield* DelayLine.make(waitLimit)
     const mqttClientId = `testbed-operator-${yield* Ids.token(6)}`
     const connection = yield* MqttConnection.make({ ...options.connection, clientId: mqttClientId })
     // Agents may wait for a broker that is not up yet; an operator logs every failed attempt (the first one at
@@ -148,7 +150,10 @@ export const start = (
         }
         yield* move("sent", "published")
         yield* publish(now)
-        const answer = yield* Deferred.await(reply).pipe(Effect.timeoutOption(waitLimit))
+        // The deadline sits on the shared delay line (one fiber for every step), not on a timer of its own.
+        const deadline = yield* deadlines.add(Deferred.succeed(reply, { _tag: "NoAnswer" }).pipe(Effect.asVoid))
+        const answer = yield* Deferred.await(reply)
+        DelayLine.cancel(deadline)
         dispatcher.untrack(id)
         const end = yield* Clock.currentTimeMillis
         const { state, trigger } = outcomeOf(answer)
@@ -160,7 +165,7 @@ export const start = (
             data: { test, index, kind: "fleet", status: stepStatus(state), durationMs: end - now, message: trigger }
           })
         }
-        const response = Option.isSome(answer) && answer.value._tag === "Response" ? answer.value.response : undefined
+        const response = answer._tag === "Response" ? answer.response : undefined
         return {
           pipeline,
           agent,

@@ -1,7 +1,7 @@
 // The agent's protocol state, owned by one dispatch fiber: acks, who-is-there queries, command decisions
 // (signature, replay, staleness, allowlist, size), one worker per agent id, and the registration loop.
 import { type EventBus, Ids } from "@testbed/events"
-import { Clock, Duration, Effect, Fiber, identity, type Latch, Option, Queue, Result, type Scope } from "effect"
+import { Clock, Duration, Effect, type Latch, Option, Queue, Result, type Scope } from "effect"
 import type { AgentOptions, AgentStats } from "../Agent.ts"
 import type * as MqttConnection from "../MqttConnection.ts"
 import * as Protocol from "../Protocol.ts"
@@ -14,6 +14,7 @@ import {
   interruptedResponse,
   refusedResponse
 } from "./execution.ts"
+import * as DelayLine from "./delayLine.ts"
 import { makeRefusals, sampled } from "./refusals.ts"
 
 export interface AgentStateOptions {
@@ -83,6 +84,7 @@ export const makeAgentState = Effect.fn("Agent.makeState")(function* (
   const acked = new Set<string>()
   const memories = new Map<string, Map<string, Remembered>>(options.ids.map((id) => [id, new Map()]))
   const kick = yield* Queue.unbounded<void>()
+  const notices = yield* DelayLine.make(runningNoticeAfter)
   const placement = options.commandTopics ?? Protocol.defaultCommandTopics(signing._tag === "Signed")
   // The shared topic always (old and compat operators send there), and each id's own topic in native mode.
   const ownTopics =
@@ -115,15 +117,13 @@ export const makeAgentState = Effect.fn("Agent.makeState")(function* (
       start_time: Protocol.epochSeconds(startMs)
     })
     // Informational only (the answer is what counts): QoS 0 spares the broker a stored message and an ack, and a
-    // command that answers within `runningNoticeAfter` sends none (its answer says more, as soon).
-    const announce = yield* Effect.forkChild(
-      Effect.ignore(connection.publish(Protocol.runningTopic(topics), JSON.stringify(notice), 0)).pipe(
-        Duration.isZero(runningNoticeAfter) ? identity : Effect.delay(runningNoticeAfter)
-      )
-    )
+    // command that answers within `runningNoticeAfter` sends none (its answer says more, as soon). On the shared
+    // delay line: no fiber or timer of its own per command.
+    const announce = yield* notices.add(connection.send(Protocol.runningTopic(topics), JSON.stringify(notice), 0))
     const payload = yield* dispatchResult(execution, id, message, startMs).pipe(
       Effect.onInterrupt(() =>
         Effect.gen(function* () {
+          DelayLine.cancel(announce)
           const endMs = yield* Clock.currentTimeMillis
           const reply = encode(execution, interruptedResponse(id, message, startMs, endMs))
           // Stopping: wait (briefly) until the broker has it, before the connection closes.
@@ -131,7 +131,7 @@ export const makeAgentState = Effect.fn("Agent.makeState")(function* (
         })
       )
     )
-    yield* Fiber.interrupt(announce)
+    DelayLine.cancel(announce)
     remember(id, message.command_id, { state: "done", payload })
     counters.executed++
     yield* send(topics.response, payload)

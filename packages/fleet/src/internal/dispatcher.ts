@@ -35,6 +35,8 @@ export class NoAgentsRegistered extends Schema.TaggedError<NoAgentsRegistered>()
 export type Reply =
   | { readonly _tag: "Response"; readonly response: Protocol.ResponseMessage }
   | { readonly _tag: "Lost" }
+  /** The step's deadline passed first. */
+  | { readonly _tag: "NoAnswer" }
 
 export interface Tracked {
   readonly agent: string
