@@ -82,6 +82,24 @@ export const send = (
     return { commandId, responses, complete: Option.isSome(finished) && expect !== undefined }
   })
 
+/**
+ * A send succeeded when answers came (as many as `expect`, when one was given) and every one of them succeeded;
+ * an old agent's answer carries no status and counts as succeeded, as the original counts it.
+ */
+export const succeeded = (result: SendResult, expectGiven: boolean): boolean =>
+  result.responses.length > 0 &&
+  (result.complete || !expectGiven) &&
+  result.responses.every((r) => (r.status ?? "succeeded") === "succeeded")
+
+/** The result as one JSON document (`testbed fleet send --json`), signatures left out. */
+export const toJson = (result: SendResult, to: string, expectGiven: boolean) => ({
+  succeeded: succeeded(result, expectGiven),
+  to,
+  commandId: result.commandId,
+  complete: result.complete,
+  responses: result.responses.map(Protocol.withoutSignature)
+})
+
 /** Formats an answer like the original commander prints it. */
 export const formatResponse = (response: Protocol.ResponseMessage): string =>
   `Received feedback:\n${JSON.stringify(response, null, 2)}`

@@ -273,6 +273,12 @@ export const decodeResponse = (payload: string): Option.Option<ResponseMessage> 
   return decodeResponseObject(fields)
 }
 
+/** An answer as reports show it: the signature (wire-level proof, meaningless to a reader) left out. */
+export const withoutSignature = (response: ResponseMessage): Omit<ResponseMessage, "signature"> => {
+  const { signature: _signature, ...rest } = response
+  return rest
+}
+
 export const decodeRunning = (payload: string): Option.Option<RunningNotice> => decodeRunningJson(payload)
 export const decodeLost = (payload: string): Option.Option<LostNotice> => decodeLostJson(payload)
 /** A signed registration; `None` for a raw id (or anything else). */
