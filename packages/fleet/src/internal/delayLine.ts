@@ -18,6 +18,9 @@ export interface DelayLine {
   readonly add: (action: Effect.Effect<void>) => Effect.Effect<Pending>
 }
 
+/** A pending that has already happened (nothing was put on a line). */
+export const done: Pending = { cancelled: true }
+
 export const cancel = (pending: Pending): void => {
   pending.cancelled = true
 }
