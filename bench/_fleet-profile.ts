@@ -3,15 +3,13 @@
 // Run: node_modules/.bin/node --cpu-prof --cpu-prof-dir=/tmp/fleet-prof bench/_fleet-profile.ts [native|compat|raw] [runs=10] [--no-events] [--no-tracer]
 //      node_modules/.bin/node bench/_profile-summary.ts /tmp/fleet-prof/*.cpuprofile
 import { NodeServices } from "@effect/platform-node"
-import { Clock, Effect, Layer, Redacted, References } from "effect"
-// mqtt is a dependency of @testbed/fleet, not of the repository root.
-import { connect } from "../packages/fleet/node_modules/mqtt/build/index.js"
-import { CommandRunner } from "../packages/commands/src/CommandRunner.ts"
+import { Effect, Redacted, References } from "effect"
 import { EventBus } from "../packages/events/src/EventBus.ts"
 import * as Agent from "../packages/fleet/src/Agent.ts"
 import * as Broker from "../packages/fleet/src/Broker.ts"
 import * as Operator from "../packages/fleet/src/Operator.ts"
 import * as Security from "../packages/fleet/src/Security.ts"
+import { inProcess, rawPair } from "./_fleet-parts.ts"
 
 const wire = process.argv[2] ?? "native"
 const runs = Number(process.argv[3] ?? 10)
@@ -19,44 +17,10 @@ const events = !process.argv.includes("--no-events")
 const tracer = !process.argv.includes("--no-tracer")
 const signing = wire === "compat" ? Security.compat : Security.signed(Redacted.make("bench secret"))
 
-const inProcess = Layer.succeed(
-  CommandRunner,
-  CommandRunner.of({
-    name: "in-process",
-    run: (command) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        const at = new Date(now).toISOString()
-        return {
-          commandId: command.id ?? "",
-          exitCode: 0,
-          signal: null,
-          stdout: "",
-          stderr: "",
-          startedAt: at,
-          endedAt: at,
-          durationMs: 0,
-          attempts: 1,
-          timedOut: false,
-          truncated: false
-        }
-      }),
-    stream: () => Effect.die("unused") as never
-  })
-)
-
 /** CPU per raw mqtt.js publish -> reply round trip (QoS 1, 1,000 in flight) on the same broker, for comparison. */
 const rawCpu = (url: string, total: number) =>
   Effect.promise(async () => {
-    const open = (id: string) =>
-      new Promise<ReturnType<typeof connect>>((resolve) => {
-        const c = connect(url, { clientId: id })
-        c.once("connect", () => resolve(c))
-      })
-    const requester = await open("raw-requester")
-    const responder = await open("raw-responder")
-    await responder.subscribeAsync("raw/req", { qos: 1 })
-    await requester.subscribeAsync("raw/rep", { qos: 1 })
-    responder.on("message", (_topic, payload) => responder.publish("raw/rep", payload, { qos: 1 }))
+    const { requester, responder } = await rawPair(url)
     const cpu = process.cpuUsage()
     const start = performance.now()
     let sent = 0

@@ -10,9 +10,7 @@
 // Run: node_modules/.bin/node bench/fleet.ts [agents] [pools] [--no-processes]
 import { loadavg } from "node:os"
 import { NodeServices } from "@effect/platform-node"
-import { Clock, Effect, Layer, Redacted, References, Semaphore } from "effect"
-// mqtt is a dependency of @testbed/fleet, not of the repository root.
-import { connect } from "../packages/fleet/node_modules/mqtt/build/index.js"
+import { Effect, Layer, Redacted, References, Semaphore } from "effect"
 import { CommandRunner } from "../packages/commands/src/CommandRunner.ts"
 import * as LocalRunner from "../packages/commands/src/LocalRunner.ts"
 import { EventBus } from "../packages/events/src/EventBus.ts"
@@ -20,6 +18,7 @@ import * as Agent from "../packages/fleet/src/Agent.ts"
 import * as Broker from "../packages/fleet/src/Broker.ts"
 import * as Operator from "../packages/fleet/src/Operator.ts"
 import * as Security from "../packages/fleet/src/Security.ts"
+import { inProcess, rawPair } from "./_fleet-parts.ts"
 
 const agentCount = Number(process.argv[2] ?? 1000)
 const pools = Number(process.argv[3] ?? 10)
@@ -46,32 +45,6 @@ const spawning = Layer.effect(
     return CommandRunner.of({ ...local, run: (command) => semaphore.withPermits(1)(local.run(command)) })
   })
 ).pipe(Layer.provide(LocalRunner.layer), Layer.provide(NodeServices.layer))
-
-/** Answers at once, in process: what an agent does minus the child process. */
-const inProcess = Layer.succeed(
-  CommandRunner,
-  CommandRunner.of({
-    name: "in-process",
-    run: (command) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        const at = new Date(now).toISOString()
-        return {
-          commandId: command.id ?? "",
-          exitCode: 0,
-          signal: null,
-          stdout: "",
-          stderr: "",
-          startedAt: at,
-          endedAt: at,
-          durationMs: 0,
-          attempts: 1,
-          timedOut: false,
-          truncated: false
-        }
-      }),
-    stream: () => Effect.die("unused") as never
-  })
-)
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0
@@ -139,18 +112,7 @@ const fleetRun = (
 /** Raw mqtt.js: a requester publishes, a responder answers on another topic; `inFlight` at a time. */
 const rawRoundTrips = (url: string, total: number, inFlight: number) =>
   Effect.promise(async () => {
-    const open = (id: string) =>
-      new Promise<ReturnType<typeof connect>>((resolve) => {
-        const c = connect(url, { clientId: id })
-        c.once("connect", () => resolve(c))
-      })
-    const requester = await open("raw-requester")
-    const responder = await open("raw-responder")
-    await responder.subscribeAsync("raw/req", { qos: 1 })
-    await requester.subscribeAsync("raw/rep", { qos: 1 })
-    responder.on("message", (_topic, payload) => {
-      responder.publish("raw/rep", payload, { qos: 1 })
-    })
+    const { requester, responder } = await rawPair(url)
     const sentAt = new Map<string, number>()
     const trips: Array<number> = []
     let sent = 0

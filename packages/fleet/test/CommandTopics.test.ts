@@ -4,10 +4,10 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { CommandRunner, ScriptedRunner } from "@testbed/commands"
 import { EventBus } from "@testbed/events"
-import { Effect, Fiber, Layer } from "effect"
-import { TestClock } from "effect/testing"
+import { Effect, Layer } from "effect"
 import { Agent, MqttConnection, Operator, Protocol, Security } from "../src/index.ts"
 import { secret } from "./scenarios.ts"
+import { drive } from "./testClock.ts"
 
 const connection = { url: "mqtt://memory" }
 const topics = Protocol.defaultTopics
@@ -19,16 +19,6 @@ const layer = Layer.mergeAll(
   ),
   NodeServices.layer
 )
-
-const drive = <A, E>(fiber: Fiber.Fiber<A, E>) =>
-  Effect.gen(function* () {
-    for (let step = 0; fiber.pollUnsafe() === undefined; step++) {
-      if (step > 2_000) return yield* Effect.die(new Error("still running after 100 s of TestClock"))
-      yield* TestClock.adjust("50 millis")
-      yield* Effect.yieldNow
-    }
-    return yield* Fiber.join(fiber)
-  })
 
 /** Runs `echo hi` on the given agents (one connection each) and returns the topics commands went out on. */
 const commandTopicsOf = (signing: Security.Signing, ids: ReadonlyArray<string>) =>
