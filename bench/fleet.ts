@@ -2,15 +2,15 @@
 // (signed commands, a state machine and events per step), first through an in-process CommandRunner (so MQTT and
 // the protocol are measured, not process spawning), then with real `true` processes; beside a raw mqtt.js
 // publish -> reply round-trip baseline (QoS 1, same number in flight) measured in the same run.
-// Agents share connections: `pools` connections each serve agents/pools ids (one subscription per connection),
-// which is what keeps the broker's fan-out of the shared command topic linear instead of agents x commands.
+// Agents share connections: `pools` connections each serve agents/pools ids. Native mode (signed, per-agent command
+// topics) and compat mode (the old protocol: unsigned, one shared command topic that every connection receives) run
+// side by side.
 // Each figure: after an untimed warm-up of both, 3 timed fleet runs, each right after a timed baseline run; the
 // pair with the median ratio is reported (1 pair for real processes).
 // Run: node_modules/.bin/node bench/fleet.ts [agents] [pools] [--no-processes]
+import { loadavg } from "node:os"
 import { NodeServices } from "@effect/platform-node"
-import { Clock, Effect, Layer, Redacted, References, Semaphore } from "effect"
-// mqtt is a dependency of @testbed/fleet, not of the repository root.
-import { connect } from "../packages/fleet/node_modules/mqtt/build/index.js"
+import { Effect, Layer, Redacted, References, Semaphore } from "effect"
 import { CommandRunner } from "../packages/commands/src/CommandRunner.ts"
 import * as LocalRunner from "../packages/commands/src/LocalRunner.ts"
 import { EventBus } from "../packages/events/src/EventBus.ts"
@@ -18,13 +18,22 @@ import * as Agent from "../packages/fleet/src/Agent.ts"
 import * as Broker from "../packages/fleet/src/Broker.ts"
 import * as Operator from "../packages/fleet/src/Operator.ts"
 import * as Security from "../packages/fleet/src/Security.ts"
+import { inProcess, rawPair } from "./_fleet-parts.ts"
 
 const agentCount = Number(process.argv[2] ?? 1000)
 const pools = Number(process.argv[3] ?? 10)
 const withProcesses = process.argv[4] !== "--no-processes"
 /** Timed (baseline, fleet) pairs per in-process figure. */
 const repeats = 3
-const signing = Security.signed(Redacted.make("bench secret"))
+const signed = Security.signed(Redacted.make("bench secret"))
+
+/** Native: signed, each agent's commands on its own topic. Compat: the old protocol, one shared command topic. */
+interface Wire {
+  readonly name: "native" | "compat"
+  readonly signing: Security.Signing
+}
+const native: Wire = { name: "native", signing: signed }
+const compat: Wire = { name: "compat", signing: Security.compat }
 /** One machine hosts every agent here; real agents each have their own. Bound the spawns so the event loop keeps up. */
 const spawnLimit = 16
 
@@ -36,32 +45,6 @@ const spawning = Layer.effect(
     return CommandRunner.of({ ...local, run: (command) => semaphore.withPermits(1)(local.run(command)) })
   })
 ).pipe(Layer.provide(LocalRunner.layer), Layer.provide(NodeServices.layer))
-
-/** Answers at once, in process: what an agent does minus the child process. */
-const inProcess = Layer.succeed(
-  CommandRunner,
-  CommandRunner.of({
-    name: "in-process",
-    run: (command) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        const at = new Date(now).toISOString()
-        return {
-          commandId: command.id ?? "",
-          exitCode: 0,
-          signal: null,
-          stdout: "",
-          stderr: "",
-          startedAt: at,
-          endedAt: at,
-          durationMs: 0,
-          attempts: 1,
-          timedOut: false,
-          truncated: false
-        }
-      }),
-    stream: () => Effect.die("unused") as never
-  })
-)
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0
@@ -77,8 +60,16 @@ interface Timed {
  * Timed runs alternate with the raw baseline (baseline, fleet, baseline, fleet, …), so each ratio compares two
  * runs a second apart under the same machine load; the pair with the median ratio is reported.
  */
-const fleetRun = (label: string, url: string, steps: number, repeats: number, baseline: Effect.Effect<Timed>) =>
+const fleetRun = (
+  label: string,
+  wire: Wire,
+  url: string,
+  steps: number,
+  repeats: number,
+  baseline: Effect.Effect<Timed>
+) =>
   Effect.gen(function* () {
+    const signing = wire.signing
     const ids = Array.from({ length: agentCount }, (_, i) => `agent-${i}`)
     const perPool = Math.ceil(agentCount / pools)
     const operator = yield* Operator.start({
@@ -121,18 +112,7 @@ const fleetRun = (label: string, url: string, steps: number, repeats: number, ba
 /** Raw mqtt.js: a requester publishes, a responder answers on another topic; `inFlight` at a time. */
 const rawRoundTrips = (url: string, total: number, inFlight: number) =>
   Effect.promise(async () => {
-    const open = (id: string) =>
-      new Promise<ReturnType<typeof connect>>((resolve) => {
-        const c = connect(url, { clientId: id })
-        c.once("connect", () => resolve(c))
-      })
-    const requester = await open("raw-requester")
-    const responder = await open("raw-responder")
-    await responder.subscribeAsync("raw/req", { qos: 1 })
-    await requester.subscribeAsync("raw/rep", { qos: 1 })
-    responder.on("message", (_topic, payload) => {
-      responder.publish("raw/rep", payload, { qos: 1 })
-    })
+    const { requester, responder } = await rawPair(url)
     const sentAt = new Map<string, number>()
     const trips: Array<number> = []
     let sent = 0
@@ -159,23 +139,30 @@ const rawRoundTrips = (url: string, total: number, inFlight: number) =>
 
 const program = Effect.gen(function* () {
   const broker = yield* Broker.embedded({ port: 0 })
-  const runs: Array<readonly [string, number, Layer.Layer<CommandRunner, never, EventBus>]> = [
-    ["in-process runner, 1 step ", 1, inProcess],
-    ["in-process runner, 3 steps", 3, inProcess]
+  const runs: Array<readonly [string, Wire, number, Layer.Layer<CommandRunner, never, EventBus>]> = [
+    ["native, in-process runner, 1 step ", native, 1, inProcess],
+    ["native, in-process runner, 3 steps", native, 3, inProcess],
+    ["compat, in-process runner, 1 step ", compat, 1, inProcess],
+    ["compat, in-process runner, 3 steps", compat, 3, inProcess]
   ]
-  if (withProcesses) runs.push([`\`true\` processes, 3 steps (${spawnLimit} spawns at a time)`, 3, spawning])
+  if (withProcesses)
+    runs.push([`native, \`true\` processes, 3 steps (${spawnLimit} spawns at a time)`, native, 3, spawning])
   const lines = [
-    `${agentCount} agents on ${pools} connections, embedded Aedes broker, signed commands, node ${process.version}`
+    `${agentCount} agents on ${pools} connections, embedded Aedes broker, node ${process.version}, load average ` +
+      `${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(" ")} at start`,
+    "native: signed, per-agent command topics; compat: the old protocol (unsigned, one shared command topic)"
   ]
   let oneStepSeconds = 0
-  for (const [label, steps, runner] of runs) {
+  for (const [label, wire, steps, runner] of runs) {
     const baseline = rawRoundTrips(broker.url, agentCount * steps, agentCount)
     // Real processes: one timed run (3,000 spawns take a minute or more here), after the warm-up.
-    const r = yield* fleetRun(label, broker.url, steps, runner === spawning ? 1 : repeats, baseline).pipe(
+    const r = yield* fleetRun(label, wire, broker.url, steps, runner === spawning ? 1 : repeats, baseline).pipe(
       Effect.provide(runner)
     )
     const raw = r.raw
-    if (steps === 1) oneStepSeconds = r.seconds
+    if (steps === 1 && wire === native) oneStepSeconds = r.seconds
     lines.push(
       `${r.label}: ${r.seconds.toFixed(3)} s, ${r.rate.toFixed(0)} commands/s, step round trip p50 ${r.p50} ms p99 ${r.p99} ms` +
         ` | raw mqtt.js publish->reply (QoS 1, ${agentCount} in flight) ${raw.rate.toFixed(0)}/s p50 ${raw.p50.toFixed(0)} ms` +
@@ -183,6 +170,9 @@ const program = Effect.gen(function* () {
     )
   }
   lines.push(
+    `load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")} at the end (2 cores: above 2 the figures are from a loaded machine)`,
     `1 step on ${agentCount} agents: ${oneStepSeconds.toFixed(3)} s (aim < 2 s). ` +
       `The old operator sleeps 1 s per command per client: ${agentCount * 3} s for the 3-step pipeline.`
   )
@@ -191,7 +181,7 @@ const program = Effect.gen(function* () {
   Effect.scoped,
   Effect.provide(EventBus.layer),
   Effect.provide(NodeServices.layer),
-  Effect.provideService(References.MinimumLogLevel, "Warn")
+  Effect.provideService(References.MinimumLogLevel, "Error")
 )
 
 Effect.runPromise(program).then(

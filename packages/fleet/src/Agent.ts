@@ -25,6 +25,11 @@ export interface AgentOptions {
   readonly topics?: Protocol.Topics
   /** Default json. Plain mode cannot carry signatures. */
   readonly mode?: Protocol.Mode
+  /**
+   * Also listen on each id's own command topic (`per-agent`, the default when signed) or on the shared one only
+   * (`shared`, the default in compat mode). The shared topic is always listened on.
+   */
+  readonly commandTopics?: Protocol.CommandTopics
   readonly signing: Security.Signing
   /** Commands this agent may run; absent: any. */
   readonly allow?: ReadonlyArray<string>

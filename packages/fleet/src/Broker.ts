@@ -84,70 +84,69 @@ const portOf = (server: Server, fallback: number): number => {
 }
 
 /** Starts Aedes on a TCP listener (and a TLS one if asked); the Scope closes every connection and listener. */
-export const embedded = (
+export const embedded = Effect.fn("Broker.embedded")(function* (
   options: EmbeddedOptions = {}
-): Effect.Effect<EmbeddedBroker, BrokerStartFailed, Scope.Scope> =>
-  Effect.gen(function* () {
-    const host = options.host ?? "127.0.0.1"
-    const wanted = options.port ?? 1883
-    const fail = (reason: unknown) => new BrokerStartFailed({ host, port: wanted, reason: String(reason) })
-    const tlsWanted = options.tls?.port ?? 8883
-    const failTls = (reason: unknown) => new BrokerStartFailed({ host, port: tlsWanted, reason: String(reason) })
-    // Read before anything starts: a wrong path is the likeliest mistake and should say which file.
-    const tlsFiles =
-      options.tls === undefined
-        ? undefined
-        : yield* Effect.try({
-            try: () => ({ cert: readFileSync(options.tls!.certFile), key: readFileSync(options.tls!.keyFile) }),
-            catch: (cause) => failTls(`TLS certificate or key: ${String(cause)}`)
-          })
-    const closeAedes = (broker: Aedes) =>
-      Effect.callback<void>((resume) => {
-        broker.close(() => resume(Effect.void))
-      })
-    const sockets = new Set<Socket>()
-    const closeEverything = (aedes: Aedes, servers: ReadonlyArray<Server>) =>
-      Effect.andThen(
-        closeAedes(aedes),
-        Effect.forEach(servers, (server) => closeServer(server, sockets), { discard: true })
-      )
-    const track = (aedes: Aedes) => (socket: Socket) => {
-      sockets.add(socket)
-      socket.once("close", () => sockets.delete(socket))
-      aedes.handle(socket)
-    }
-    // One resource: Aedes must drop its clients before the listeners can finish closing.
-    const { aedes, servers } = yield* Effect.acquireRelease(
-      Effect.gen(function* () {
-        const aedes = yield* Effect.tryPromise({ try: () => Aedes.createBroker({ drainTimeout: 30_000 }), catch: fail })
-        authenticate(aedes, options)
-        const servers: Array<Server> = []
-        const closeAll = closeEverything(aedes, servers)
-        yield* Effect.gen(function* () {
-          servers.push(yield* listen(createServer(track(aedes)), wanted, host, fail))
-          if (tlsFiles !== undefined) {
-            // A handshake that fails (an untrusting client, a port scanner) only ends that socket.
-            const tlsServer = createTlsServer({ ...tlsFiles, minVersion: "TLSv1.2" }, track(aedes))
-            // Raw sockets too: one stuck in its handshake would otherwise hold the listener open on close.
-            tlsServer.on("connection", (socket: Socket) => {
-              sockets.add(socket)
-              socket.once("close", () => sockets.delete(socket))
-            })
-            servers.push(yield* listen(tlsServer, tlsWanted, host, failTls))
-          }
-        }).pipe(Effect.onError(() => closeAll))
-        return { aedes, servers }
-      }),
-      ({ aedes, servers }) => closeEverything(aedes, servers)
+): Effect.fn.Return<EmbeddedBroker, BrokerStartFailed, Scope.Scope> {
+  const host = options.host ?? "127.0.0.1"
+  const wanted = options.port ?? 1883
+  const fail = (reason: unknown) => new BrokerStartFailed({ host, port: wanted, reason: String(reason) })
+  const tlsWanted = options.tls?.port ?? 8883
+  const failTls = (reason: unknown) => new BrokerStartFailed({ host, port: tlsWanted, reason: String(reason) })
+  // Read before anything starts: a wrong path is the likeliest mistake and should say which file.
+  const tlsFiles =
+    options.tls === undefined
+      ? undefined
+      : yield* Effect.try({
+          try: () => ({ cert: readFileSync(options.tls!.certFile), key: readFileSync(options.tls!.keyFile) }),
+          catch: (cause) => failTls(`TLS certificate or key: ${String(cause)}`)
+        })
+  const closeAedes = (broker: Aedes) =>
+    Effect.callback<void>((resume) => {
+      broker.close(() => resume(Effect.void))
+    })
+  const sockets = new Set<Socket>()
+  const closeEverything = (aedes: Aedes, servers: ReadonlyArray<Server>) =>
+    Effect.andThen(
+      closeAedes(aedes),
+      Effect.forEach(servers, (server) => closeServer(server, sockets), { discard: true })
     )
-    const port = portOf(servers[0]!, wanted)
-    const tlsServer = servers[1]
-    const tlsPort = tlsServer === undefined ? undefined : portOf(tlsServer, tlsWanted)
-    return {
-      host,
-      port,
-      url: `mqtt://${host}:${port}`,
-      ...(tlsPort !== undefined ? { tlsPort, tlsUrl: `mqtts://${host}:${tlsPort}` } : {}),
-      connectedClients: Effect.sync(() => aedes.connectedClients)
-    }
-  })
+  const track = (aedes: Aedes) => (socket: Socket) => {
+    sockets.add(socket)
+    socket.once("close", () => sockets.delete(socket))
+    aedes.handle(socket)
+  }
+  // One resource: Aedes must drop its clients before the listeners can finish closing.
+  const { aedes, servers } = yield* Effect.acquireRelease(
+    Effect.gen(function* () {
+      const aedes = yield* Effect.tryPromise({ try: () => Aedes.createBroker({ drainTimeout: 30_000 }), catch: fail })
+      authenticate(aedes, options)
+      const servers: Array<Server> = []
+      const closeAll = closeEverything(aedes, servers)
+      yield* Effect.gen(function* () {
+        servers.push(yield* listen(createServer(track(aedes)), wanted, host, fail))
+        if (tlsFiles !== undefined) {
+          // A handshake that fails (an untrusting client, a port scanner) only ends that socket.
+          const tlsServer = createTlsServer({ ...tlsFiles, minVersion: "TLSv1.2" }, track(aedes))
+          // Raw sockets too: one stuck in its handshake would otherwise hold the listener open on close.
+          tlsServer.on("connection", (socket: Socket) => {
+            sockets.add(socket)
+            socket.once("close", () => sockets.delete(socket))
+          })
+          servers.push(yield* listen(tlsServer, tlsWanted, host, failTls))
+        }
+      }).pipe(Effect.onError(() => closeAll))
+      return { aedes, servers }
+    }),
+    ({ aedes, servers }) => closeEverything(aedes, servers)
+  )
+  const port = portOf(servers[0]!, wanted)
+  const tlsServer = servers[1]
+  const tlsPort = tlsServer === undefined ? undefined : portOf(tlsServer, tlsWanted)
+  return {
+    host,
+    port,
+    url: `mqtt://${host}:${port}`,
+    ...(tlsPort !== undefined ? { tlsPort, tlsUrl: `mqtts://${host}:${tlsPort}` } : {}),
+    connectedClients: Effect.sync(() => aedes.connectedClients)
+  }
+})

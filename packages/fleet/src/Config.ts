@@ -200,85 +200,84 @@ const pipelinesOf = (operator: Values | undefined, get: (key: string) => unknown
 }
 
 /** Builds the configuration from sections (INI or YAML), filling in the original's defaults. */
-export const fromSections = (
+export const fromSections = Effect.fn("Config.fromSections")(function* (
   path: string,
   sections: ReadonlyMap<string, Values>,
   options: { readonly interpolation?: boolean } = {}
-): Effect.Effect<FleetConfig, ConfigInvalid> =>
-  Effect.gen(function* () {
-    const problems: Array<ConfigInvalid> = []
-    const section = (name: string) => reader(path, name, sections.get(name), options.interpolation ?? false, problems)
-    const mqtt = section("mqtt")
-    const operatorValues = sections.get("operator")
-    const op = section("operator")
-    const agent = section("agent")
-    const commander = section("commander")
-    const security = section("security")
-    const port = (yield* check(mqtt.number("port"))) ?? 1883
-    const onFailure = op.string("on_failure", "stop")
-    if (onFailure !== "stop" && onFailure !== "continue") {
-      return yield* new ConfigInvalid({
-        path,
-        reason: `[operator] on_failure: expected stop or continue, got ${onFailure}`
-      })
+): Effect.fn.Return<FleetConfig, ConfigInvalid> {
+  const problems: Array<ConfigInvalid> = []
+  const section = (name: string) => reader(path, name, sections.get(name), options.interpolation ?? false, problems)
+  const mqtt = section("mqtt")
+  const operatorValues = sections.get("operator")
+  const op = section("operator")
+  const agent = section("agent")
+  const commander = section("commander")
+  const security = section("security")
+  const port = (yield* check(mqtt.number("port"))) ?? 1883
+  const onFailure = op.string("on_failure", "stop")
+  if (onFailure !== "stop" && onFailure !== "continue") {
+    return yield* new ConfigInvalid({
+      path,
+      reason: `[operator] on_failure: expected stop or continue, got ${onFailure}`
+    })
+  }
+  const abort = yield* check(op.number("abort_above_percent"))
+  if (abort !== undefined && abort > 100) {
+    return yield* new ConfigInvalid({ path, reason: "[operator] abort_above_percent: expected 0..100" })
+  }
+  const expect = yield* check(op.number("expect_agents"))
+  const maxCommandBytes = yield* check(agent.number("max_command_bytes"))
+  const config: FleetConfig = {
+    broker: {
+      broker: mqtt.string("broker", "localhost"),
+      port,
+      username: mqtt.optionalString("username"),
+      passwordFile: mqtt.optionalString("password_file"),
+      caFile: mqtt.optionalString("ca_file"),
+      certFile: mqtt.optionalString("cert_file"),
+      keyFile: mqtt.optionalString("key_file"),
+      tls: yield* check(mqtt.boolean("tls", false))
+    },
+    topics: {
+      command: mqtt.string("command_topic", defaultTopics.command),
+      response: mqtt.string("response_topic", defaultTopics.response),
+      registration: mqtt.string("registration_topic", defaultTopics.registration),
+      ack: mqtt.string("ack_topic", defaultTopics.ack),
+      commandLoader: mqtt.string("command_loader_topic", defaultTopics.commandLoader)
+    },
+    operator: {
+      registrationTimeout: yield* check(op.duration("registration_timeout", Duration.seconds(5))),
+      expectAgents: expect === undefined ? undefined : Math.floor(expect),
+      pipelineMode: yield* check(op.boolean("enable_pipeline_mode", true)),
+      realtimeMode: yield* check(op.boolean("enable_realtime_mode", true)),
+      jsonify: yield* check(op.boolean("jsonify", true)),
+      colorlog: yield* check(op.boolean("colorlog", true)),
+      saveFeedback: yield* check(op.boolean("save_feedback", true)),
+      feedbackFile: op.string("feedback_file", "feedback.txt"),
+      receiveCommands: yield* check(op.boolean("receive_commands", true)),
+      pipelines: pipelinesOf(operatorValues, op.get),
+      stepTimeout: yield* check(op.duration("step_timeout", Duration.minutes(10))),
+      onFailure,
+      abortAbovePercent: abort,
+      lostGrace: yield* check(op.duration("lost_grace", Duration.seconds(10)))
+    },
+    agent: {
+      id: agent.string("id", "client1"),
+      allow: agent.list("allow"),
+      commandTimeout: yield* check(agent.duration("command_timeout", Duration.minutes(10))),
+      passEnv: agent.list("pass_env"),
+      maxCommandBytes: maxCommandBytes === undefined ? undefined : Math.floor(maxCommandBytes)
+    },
+    commander: { jsonify: yield* check(commander.boolean("jsonify", true)) },
+    security: {
+      secretFile: security.optionalString("secret_file"),
+      compat: yield* check(security.boolean("compat", false)),
+      maxSkew: yield* check(security.duration("max_skew", Duration.seconds(30)))
     }
-    const abort = yield* check(op.number("abort_above_percent"))
-    if (abort !== undefined && abort > 100) {
-      return yield* new ConfigInvalid({ path, reason: "[operator] abort_above_percent: expected 0..100" })
-    }
-    const expect = yield* check(op.number("expect_agents"))
-    const maxCommandBytes = yield* check(agent.number("max_command_bytes"))
-    const config: FleetConfig = {
-      broker: {
-        broker: mqtt.string("broker", "localhost"),
-        port,
-        username: mqtt.optionalString("username"),
-        passwordFile: mqtt.optionalString("password_file"),
-        caFile: mqtt.optionalString("ca_file"),
-        certFile: mqtt.optionalString("cert_file"),
-        keyFile: mqtt.optionalString("key_file"),
-        tls: yield* check(mqtt.boolean("tls", false))
-      },
-      topics: {
-        command: mqtt.string("command_topic", defaultTopics.command),
-        response: mqtt.string("response_topic", defaultTopics.response),
-        registration: mqtt.string("registration_topic", defaultTopics.registration),
-        ack: mqtt.string("ack_topic", defaultTopics.ack),
-        commandLoader: mqtt.string("command_loader_topic", defaultTopics.commandLoader)
-      },
-      operator: {
-        registrationTimeout: yield* check(op.duration("registration_timeout", Duration.seconds(5))),
-        expectAgents: expect === undefined ? undefined : Math.floor(expect),
-        pipelineMode: yield* check(op.boolean("enable_pipeline_mode", true)),
-        realtimeMode: yield* check(op.boolean("enable_realtime_mode", true)),
-        jsonify: yield* check(op.boolean("jsonify", true)),
-        colorlog: yield* check(op.boolean("colorlog", true)),
-        saveFeedback: yield* check(op.boolean("save_feedback", true)),
-        feedbackFile: op.string("feedback_file", "feedback.txt"),
-        receiveCommands: yield* check(op.boolean("receive_commands", true)),
-        pipelines: pipelinesOf(operatorValues, op.get),
-        stepTimeout: yield* check(op.duration("step_timeout", Duration.minutes(10))),
-        onFailure,
-        abortAbovePercent: abort,
-        lostGrace: yield* check(op.duration("lost_grace", Duration.seconds(10)))
-      },
-      agent: {
-        id: agent.string("id", "client1"),
-        allow: agent.list("allow"),
-        commandTimeout: yield* check(agent.duration("command_timeout", Duration.minutes(10))),
-        passEnv: agent.list("pass_env"),
-        maxCommandBytes: maxCommandBytes === undefined ? undefined : Math.floor(maxCommandBytes)
-      },
-      commander: { jsonify: yield* check(commander.boolean("jsonify", true)) },
-      security: {
-        secretFile: security.optionalString("secret_file"),
-        compat: yield* check(security.boolean("compat", false)),
-        maxSkew: yield* check(security.duration("max_skew", Duration.seconds(30)))
-      }
-    }
-    const [problem] = problems
-    return problem === undefined ? config : yield* problem
-  })
+  }
+  const [problem] = problems
+  return problem === undefined ? config : yield* problem
+})
 
 /** The configuration with every default and no file. */
 export const defaults: Effect.Effect<FleetConfig> = Effect.orDie(fromSections("(defaults)", new Map()))
@@ -315,14 +314,15 @@ export const parse = (path: string, text: string): Effect.Effect<FleetConfig, Co
   return fromSections(path, sections, { interpolation: true })
 }
 
-export const load = (path: string): Effect.Effect<FleetConfig, ConfigInvalid, FileSystem.FileSystem> =>
-  Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const text = yield* fs
-      .readFileString(path)
-      .pipe(Effect.mapError((e) => new ConfigInvalid({ path, reason: `cannot read: ${e.message}` })))
-    return yield* parse(path, text)
-  })
+export const load = Effect.fn("Config.load")(function* (
+  path: string
+): Effect.fn.Return<FleetConfig, ConfigInvalid, FileSystem.FileSystem> {
+  const fs = yield* FileSystem.FileSystem
+  const text = yield* fs
+    .readFileString(path)
+    .pipe(Effect.mapError((e) => new ConfigInvalid({ path, reason: `cannot read: ${e.message}` })))
+  return yield* parse(path, text)
+})
 
 /** Applies the environment overrides of the original: `MQTT_BROKER` (host or URL) and `CLIENT_ID`. */
 export const withEnv = (

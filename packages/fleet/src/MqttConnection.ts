@@ -87,6 +87,12 @@ export interface MqttConnection {
   readonly inbound: Queue.Dequeue<Inbound>
   /** Completes once the broker has acknowledged a QoS 1 message (at once for QoS 0). */
   readonly publish: (topic: string, payload: string, qos?: 0 | 1) => Effect.Effect<void, PublishFailed>
+  /**
+   * Hands the message to the client and returns at once; a failure (the connection ended before the broker
+   * acknowledged it) is logged. For the hot path, where waiting for each acknowledgement costs a timer and a fiber
+   * per message and callers resend what matters themselves (the operator resends waiting commands after a reconnect).
+   */
+  readonly send: (topic: string, payload: string, qos?: 0 | 1) => Effect.Effect<void>
   /** Subscriptions are renewed by mqtt.js after every reconnect. */
   readonly subscribe: (topics: ReadonlyArray<string>, qos?: 0 | 1) => Effect.Effect<void, PublishFailed>
   /** Waits for the first connection, failing if the broker refuses or does not answer in time. */
@@ -152,6 +158,7 @@ type Status =
   | { readonly _tag: "AttemptFailed"; readonly attempt: number; readonly reason: string; readonly retryInMs: number }
   | { readonly _tag: "Lost"; readonly reason: string; readonly retryInMs: number }
   | { readonly _tag: "Reconnected"; readonly attempts: number }
+  | { readonly _tag: "SendFailed"; readonly topic: string; readonly reason: string }
 
 const logStatus = (url: string, clientId: string) =>
   Effect.fn("MqttConnection.logStatus")(function* (status: Status) {
@@ -164,6 +171,8 @@ const logStatus = (url: string, clientId: string) =>
       yield* Effect.logWarning(
         `mqtt ${clientId}: lost the connection to ${url} (${status.reason}); reconnecting in ${retry(status.retryInMs)}`
       )
+    } else if (status._tag === "SendFailed") {
+      yield* Effect.logWarning(`mqtt ${clientId}: could not publish on ${status.topic}: ${status.reason}`)
     } else {
       yield* Effect.logInfo(`mqtt ${clientId}: connected to ${url} after ${status.attempts} attempts`)
     }
@@ -300,6 +309,12 @@ export const makeLive = Effect.fn("MqttConnection.connect")(function* (
         resume(error ? Effect.fail(new PublishFailed({ topic, reason: error.message })) : Effect.void)
       )
     })
+  const send = (topic: string, payload: string, qos: 0 | 1 = 1) =>
+    Effect.sync(() => {
+      client.publish(topic, payload, { qos }, (error) => {
+        if (error) Queue.offerUnsafe(progress.status, { _tag: "SendFailed", topic, reason: error.message })
+      })
+    })
   const subscribe = (topics: ReadonlyArray<string>, qos: 0 | 1 = 1) =>
     Effect.callback<void, PublishFailed>((resume) => {
       client.subscribe([...topics], { qos }, (error) =>
@@ -318,6 +333,7 @@ export const makeLive = Effect.fn("MqttConnection.connect")(function* (
     url,
     inbound: progress.inbound,
     publish,
+    send,
     subscribe,
     awaitConnected,
     awaitFirstAttempt: Deferred.await(progress.firstAttempt),

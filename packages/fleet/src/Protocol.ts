@@ -31,6 +31,29 @@ export const lostTopic = (topics: Topics): string => `${topics.registration}/los
 /** "Who is there?": an operator asks on start and after a reconnect; every agent answers with a registration. */
 export const queryTopic = (topics: Topics): string => `${topics.registration}/query`
 
+/**
+ * Where the operator sends commands. `shared`: the old protocol's one command topic, which every agent connection
+ * receives whole (compat mode, old agents). `per-agent` (native, signed mode): each agent's commands on a topic of its
+ * own below the shared one, so the broker hands a command to its agent's connection only.
+ */
+export const CommandTopics = Schema.Literals(["shared", "per-agent"])
+export type CommandTopics = typeof CommandTopics.Type
+
+// An id becomes one topic level only when it cannot change what a subscription matches: no level separator, no
+// wildcard, no NUL. Any other id (legal, if odd) keeps the shared topic, which the agent always subscribes to too.
+const unsafeTopicLevel = /[/+#\u0000]/
+
+/** The agent's own command topic (`system_performance/commands/<id>`), or `undefined` for an id unfit for one. */
+export const agentCommandTopic = (topics: Topics, id: string): string | undefined =>
+  id.length === 0 || unsafeTopicLevel.test(id) ? undefined : `${topics.command}/${id}`
+
+/** The topic a command for `id` goes to. */
+export const commandTopicFor = (topics: Topics, placement: CommandTopics, id: string): string =>
+  placement === "per-agent" ? (agentCommandTopic(topics, id) ?? topics.command) : topics.command
+
+/** Compat mode keeps the old wire; signed (native) mode uses per-agent topics unless told otherwise. */
+export const defaultCommandTopics = (signed: boolean): CommandTopics => (signed ? "per-agent" : "shared")
+
 /** operator → agents. `client_id` and `command` are the old protocol; the rest is testbed's. */
 export const CommandMessage = Schema.Struct({
   client_id: Schema.String,
@@ -248,6 +271,12 @@ export const decodeResponse = (payload: string): Option.Option<ResponseMessage> 
   if (rest.startsWith("Output: ")) fields.output = rest.slice("Output: ".length, Math.max(errorAt - 1, 8))
   fields.error = rest.slice(errorAt + "Error: ".length)
   return decodeResponseObject(fields)
+}
+
+/** An answer as reports show it: the signature (wire-level proof, meaningless to a reader) left out. */
+export const withoutSignature = (response: ResponseMessage): Omit<ResponseMessage, "signature"> => {
+  const { signature: _signature, ...rest } = response
+  return rest
 }
 
 export const decodeRunning = (payload: string): Option.Option<RunningNotice> => decodeRunningJson(payload)

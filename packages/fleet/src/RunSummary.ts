@@ -2,7 +2,7 @@
  * What an operator run did: one report per agent and step, counts per final state, and whether all
  * succeeded (the CLI's exit code).
  */
-import type * as Protocol from "./Protocol.ts"
+import * as Protocol from "./Protocol.ts"
 import type { StepOutcome } from "./StepMachine.ts"
 
 export interface StepReport {
@@ -68,3 +68,26 @@ export const format = (summary: RunSummary): string => {
   lines.push(summary.succeeded ? "all steps succeeded" : "NOT all steps succeeded")
   return lines.join("\n")
 }
+
+/**
+ * The summary as one JSON document (`testbed fleet operator --json`): whether it succeeded, the counts per final
+ * state, and every step with its answer (signatures left out). `response` is `null` for a step without an answer
+ * (skipped, timed out, agent lost).
+ */
+export const toJson = (summary: RunSummary) => ({
+  succeeded: summary.succeeded,
+  aborted: summary.aborted,
+  agents: summary.agents,
+  counts: summary.counts,
+  steps: summary.steps.map((step) => ({
+    pipeline: step.pipeline,
+    agent: step.agent,
+    index: step.index,
+    command: step.command,
+    commandId: step.commandId,
+    state: step.state,
+    exitCode: step.exitCode,
+    roundTripMs: step.roundTripMs,
+    response: step.response === undefined ? null : Protocol.withoutSignature(step.response)
+  }))
+})

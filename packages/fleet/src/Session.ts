@@ -46,49 +46,48 @@ export const describeResponse = (r: Protocol.ResponseMessage): string => {
   return [`${r.client_id}: ${r.command} -> ${status} (${detail}${duration})`, ...body].join("\n")
 }
 
-export const run = (
+export const run = Effect.fn("Session.run")(function* (
   options: SessionOptions
-): Effect.Effect<
+): Effect.fn.Return<
   RunSummary,
   MqttConnection.ConnectFailed | Operator.NoAgentsRegistered,
   Scope.Scope | EventBus.EventBus | FileSystem.FileSystem
-> =>
-  Effect.gen(function* () {
-    const { config, connection, signing } = options.resolved
-    const op = config.operator
-    const feedbackFile =
-      options.feedbackFile === null
-        ? undefined
-        : (options.feedbackFile ?? (op.saveFeedback ? op.feedbackFile : undefined))
-    const expectAgents = options.expectAgents ?? op.expectAgents
-    const abortAbovePercent = options.abortAbovePercent ?? op.abortAbovePercent
-    const operator = yield* Operator.start({
-      connection,
-      topics: config.topics,
-      mode: op.jsonify ? "json" : "plain",
-      signing,
-      registrationTimeout: options.registrationTimeout ?? op.registrationTimeout,
-      ...(expectAgents !== undefined ? { expectAgents } : {}),
-      stepTimeout: options.stepTimeout ?? op.stepTimeout,
-      onFailure: options.onFailure ?? op.onFailure,
-      ...(abortAbovePercent !== undefined ? { abortAbovePercent } : {}),
-      ...(feedbackFile !== undefined ? { feedbackFile } : {}),
-      receiveCommands: op.receiveCommands,
-      lostGrace: options.lostGrace ?? op.lostGrace,
-      onResponse: (response) => options.print(describeResponse(response))
-    })
-    yield* options.print(`operator: waiting for agents on ${connection.url}`)
-    const agents = yield* operator.awaitRegistrations
-    yield* options.print(`operator: registered agents: ${agents.join(", ")}`)
-    const pipelines = options.pipelines ?? op.pipelines
-    const piped = op.pipelineMode && pipelines.length > 0 ? yield* operator.runPipelines(pipelines) : undefined
-    if (piped?.aborted) return piped
-    const live = options.realtime
-      ? yield* Effect.andThen(
-          options.print("operator: real-time mode: each line goes to every agent; `exit` ends"),
-          operator.realtime(options.lines.pipe(Stream.catch(() => Stream.empty)))
-        )
-      : []
-    const loader = yield* operator.loaderReports
-    return summarize(agents, [...(piped?.steps ?? []), ...live, ...loader], false)
+> {
+  const { config, connection, signing } = options.resolved
+  const op = config.operator
+  const feedbackFile =
+    options.feedbackFile === null
+      ? undefined
+      : (options.feedbackFile ?? (op.saveFeedback ? op.feedbackFile : undefined))
+  const expectAgents = options.expectAgents ?? op.expectAgents
+  const abortAbovePercent = options.abortAbovePercent ?? op.abortAbovePercent
+  const operator = yield* Operator.start({
+    connection,
+    topics: config.topics,
+    mode: op.jsonify ? "json" : "plain",
+    signing,
+    registrationTimeout: options.registrationTimeout ?? op.registrationTimeout,
+    ...(expectAgents !== undefined ? { expectAgents } : {}),
+    stepTimeout: options.stepTimeout ?? op.stepTimeout,
+    onFailure: options.onFailure ?? op.onFailure,
+    ...(abortAbovePercent !== undefined ? { abortAbovePercent } : {}),
+    ...(feedbackFile !== undefined ? { feedbackFile } : {}),
+    receiveCommands: op.receiveCommands,
+    lostGrace: options.lostGrace ?? op.lostGrace,
+    onResponse: (response) => options.print(describeResponse(response))
   })
+  yield* options.print(`operator: waiting for agents on ${connection.url}`)
+  const agents = yield* operator.awaitRegistrations
+  yield* options.print(`operator: registered agents: ${agents.join(", ")}`)
+  const pipelines = options.pipelines ?? op.pipelines
+  const piped = op.pipelineMode && pipelines.length > 0 ? yield* operator.runPipelines(pipelines) : undefined
+  if (piped?.aborted) return piped
+  const live = options.realtime
+    ? yield* Effect.andThen(
+        options.print("operator: real-time mode: each line goes to every agent; `exit` ends"),
+        operator.realtime(options.lines.pipe(Stream.catch(() => Stream.empty)))
+      )
+    : []
+  const loader = yield* operator.loaderReports
+  return summarize(agents, [...(piped?.steps ?? []), ...live, ...loader], false)
+})

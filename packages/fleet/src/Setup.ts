@@ -44,74 +44,73 @@ const env = (name: string): Effect.Effect<Option.Option<string>> =>
 const envSecret = (name: string): Effect.Effect<Option.Option<Redacted.Redacted<string>>> =>
   Effect.orDie(EffectConfig.option(EffectConfig.Redacted(name)))
 
-export const resolve = (
+export const resolve = Effect.fn("Setup.resolve")(function* (
   overrides: Overrides,
   role: "agent" | "operator" | "commander"
-): Effect.Effect<Resolved, Config.ConfigInvalid, FileSystem.FileSystem> =>
-  Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const fromFile = overrides.config === undefined ? yield* Config.defaults : yield* Config.load(overrides.config)
-    const config = Config.withEnv(fromFile, {
-      MQTT_BROKER: Option.getOrUndefined(yield* env("MQTT_BROKER")),
-      CLIENT_ID: Option.getOrUndefined(yield* env("CLIENT_ID"))
-    })
-    const broker = overrides.broker === undefined ? config.broker : { ...config.broker, broker: overrides.broker }
-    const passwordFile = overrides.passwordFile ?? broker.passwordFile
-    const password =
-      passwordFile !== undefined
-        ? Option.some(yield* readSecret(fs, passwordFile, "MQTT password file"))
-        : yield* envSecret("MQTT_PASSWORD")
-    const caFile = overrides.caFile ?? broker.caFile
-    const certFile = overrides.certFile ?? broker.certFile
-    const keyFile = overrides.keyFile ?? broker.keyFile
-    const url = Config.brokerUrl({ ...config, broker: { ...broker, caFile } })
-    const tlsWanted = url.startsWith("mqtts:") || url.startsWith("wss:")
-    const username = overrides.username ?? broker.username
-    const connection: Resolved["connection"] = {
-      url,
-      ...(username !== undefined ? { username } : {}),
-      ...(Option.isSome(password) ? { password: password.value } : {}),
-      ...(tlsWanted
-        ? {
-            tls: {
-              ...(caFile !== undefined ? { caFile } : {}),
-              ...(certFile !== undefined ? { certFile } : {}),
-              ...(keyFile !== undefined ? { keyFile } : {}),
-              rejectUnauthorized: overrides.insecure !== true
-            }
-          }
-        : {})
-    }
-    const compat = overrides.compat ?? config.security.compat
-    const secretFile = overrides.secretFile ?? config.security.secretFile
-    const secret =
-      secretFile !== undefined
-        ? Option.some(yield* readSecret(fs, secretFile, "secret file"))
-        : yield* envSecret("TESTBED_FLEET_SECRET")
-    const where = overrides.config ?? "(flags)"
-    if (Option.isSome(secret) && Redacted.value(secret.value).trim() === "") {
-      return yield* new Config.ConfigInvalid({ path: where, reason: "TESTBED_FLEET_SECRET is empty" })
-    }
-    if (compat && Option.isSome(secret)) {
-      return yield* new Config.ConfigInvalid({
-        path: where,
-        reason: "choose either a shared secret or --compat, not both"
-      })
-    }
-    if (!compat && Option.isNone(secret)) {
-      return yield* new Config.ConfigInvalid({
-        path: where,
-        reason:
-          "commands must be signed: give --secret-file (or TESTBED_FLEET_SECRET), or choose the old unsigned protocol with --compat"
-      })
-    }
-    const jsonify = role === "commander" ? config.commander.jsonify : config.operator.jsonify
-    if (!jsonify && !compat) {
-      return yield* new Config.ConfigInvalid({
-        path: where,
-        reason: "plain-text mode (jsonify = False) cannot carry signatures: use --compat"
-      })
-    }
-    const signing = Option.isSome(secret) ? Security.signed(secret.value, config.security.maxSkew) : Security.compat
-    return { config: { ...config, broker }, connection, signing }
+): Effect.fn.Return<Resolved, Config.ConfigInvalid, FileSystem.FileSystem> {
+  const fs = yield* FileSystem.FileSystem
+  const fromFile = overrides.config === undefined ? yield* Config.defaults : yield* Config.load(overrides.config)
+  const config = Config.withEnv(fromFile, {
+    MQTT_BROKER: Option.getOrUndefined(yield* env("MQTT_BROKER")),
+    CLIENT_ID: Option.getOrUndefined(yield* env("CLIENT_ID"))
   })
+  const broker = overrides.broker === undefined ? config.broker : { ...config.broker, broker: overrides.broker }
+  const passwordFile = overrides.passwordFile ?? broker.passwordFile
+  const password =
+    passwordFile !== undefined
+      ? Option.some(yield* readSecret(fs, passwordFile, "MQTT password file"))
+      : yield* envSecret("MQTT_PASSWORD")
+  const caFile = overrides.caFile ?? broker.caFile
+  const certFile = overrides.certFile ?? broker.certFile
+  const keyFile = overrides.keyFile ?? broker.keyFile
+  const url = Config.brokerUrl({ ...config, broker: { ...broker, caFile } })
+  const tlsWanted = url.startsWith("mqtts:") || url.startsWith("wss:")
+  const username = overrides.username ?? broker.username
+  const connection: Resolved["connection"] = {
+    url,
+    ...(username !== undefined ? { username } : {}),
+    ...(Option.isSome(password) ? { password: password.value } : {}),
+    ...(tlsWanted
+      ? {
+          tls: {
+            ...(caFile !== undefined ? { caFile } : {}),
+            ...(certFile !== undefined ? { certFile } : {}),
+            ...(keyFile !== undefined ? { keyFile } : {}),
+            rejectUnauthorized: overrides.insecure !== true
+          }
+        }
+      : {})
+  }
+  const compat = overrides.compat ?? config.security.compat
+  const secretFile = overrides.secretFile ?? config.security.secretFile
+  const secret =
+    secretFile !== undefined
+      ? Option.some(yield* readSecret(fs, secretFile, "secret file"))
+      : yield* envSecret("TESTBED_FLEET_SECRET")
+  const where = overrides.config ?? "(flags)"
+  if (Option.isSome(secret) && Redacted.value(secret.value).trim() === "") {
+    return yield* new Config.ConfigInvalid({ path: where, reason: "TESTBED_FLEET_SECRET is empty" })
+  }
+  if (compat && Option.isSome(secret)) {
+    return yield* new Config.ConfigInvalid({
+      path: where,
+      reason: "choose either a shared secret or --compat, not both"
+    })
+  }
+  if (!compat && Option.isNone(secret)) {
+    return yield* new Config.ConfigInvalid({
+      path: where,
+      reason:
+        "commands must be signed: give --secret-file (or TESTBED_FLEET_SECRET), or choose the old unsigned protocol with --compat"
+    })
+  }
+  const jsonify = role === "commander" ? config.commander.jsonify : config.operator.jsonify
+  if (!jsonify && !compat) {
+    return yield* new Config.ConfigInvalid({
+      path: where,
+      reason: "plain-text mode (jsonify = False) cannot carry signatures: use --compat"
+    })
+  }
+  const signing = Option.isSome(secret) ? Security.signed(secret.value, config.security.maxSkew) : Security.compat
+  return { config: { ...config, broker }, connection, signing }
+})

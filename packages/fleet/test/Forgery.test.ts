@@ -53,7 +53,9 @@ describe.each(brokerKinds)("forgeries on %s", (kind) => {
         yield* operator.awaitRegistrations
         const mallory = yield* MqttConnection.make({ ...connectionOf(broker), clientId: "mallory" })
         yield* mallory.awaitConnected("10 seconds")
-        yield* mallory.subscribe([topics.command, topics.response])
+        // Native mode: the agent's commands go on its own topic, which anyone on the broker can read and write too.
+        const agentTopic = Protocol.agentCommandTopic(topics, "sut-a")!
+        yield* mallory.subscribe([agentTopic, topics.response])
         // A genuine answer, signed by the agent, to re-target later.
         const [warmup] = yield* operator.runCommand("echo warmup")
         const genuine = warmup!.response!
@@ -64,7 +66,7 @@ describe.each(brokerKinds)("forgeries on %s", (kind) => {
         const run = yield* Effect.forkChild(
           operator.runPipelines([{ name: "p", steps: [`while [ ! -e ${go} ]; do sleep 0.05; done; echo real`] }])
         )
-        const command = yield* next(mallory, topics.command, (payload) =>
+        const command = yield* next(mallory, agentTopic, (payload) =>
           Option.getOrUndefined(
             Option.filter(Protocol.decodeCommand("json", payload), (c) => c.command.endsWith("real"))
           )
@@ -94,7 +96,7 @@ describe.each(brokerKinds)("forgeries on %s", (kind) => {
         })
         yield* say(Protocol.lostTopic(topics), { client_ids: ["sut-a"] })
         yield* mallory.publish(Protocol.lostTopic(topics), Security.lostPayload(guessed, ["sut-a"], agent!.session))
-        yield* say(topics.command, { ...command, timeout: 100_000 })
+        yield* say(agentTopic, { ...command, timeout: 100_000 })
         const refused = yield* Fiber.join(refusals)
         assert.deepStrictEqual(
           refused.map((e) => [e.data.kind, e.data.reason]),

@@ -6,10 +6,11 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { CommandRunner, ScriptedRunner } from "@testbed/commands"
 import { EventBus } from "@testbed/events"
-import { Duration, Effect, Fiber, Layer, Redacted, Stream } from "effect"
+import { Duration, Effect, Layer, Redacted, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Agent, MqttConnection, Operator, Security } from "../src/index.ts"
 import { secret } from "./scenarios.ts"
+import { drive } from "./testClock.ts"
 
 const signing = Security.signed(secret)
 const connection = { url: "mqtt://memory" }
@@ -25,17 +26,6 @@ const script = ScriptedRunner.rules([
   [/sleep (\d+)/, { duration: "20 seconds" }],
   [/echo (.*)$/, { stdout: "echoed\n" }]
 ])
-
-/** Moves TestClock on in small steps until the fiber is done (every fiber here waits only on the Clock). */
-const drive = <A, E>(fiber: Fiber.Fiber<A, E>) =>
-  Effect.gen(function* () {
-    for (let step = 0; fiber.pollUnsafe() === undefined; step++) {
-      if (step > 20_000) return yield* Effect.die(new Error("still running after 1000 s of TestClock"))
-      yield* TestClock.adjust("50 millis")
-      yield* Effect.yieldNow
-    }
-    return yield* Fiber.join(fiber)
-  })
 
 const agents = (ids: ReadonlyArray<string>, extra: Partial<Agent.AgentOptions> = {}) =>
   Effect.forEach(ids, (id) => Agent.start({ ids: [id], connection, signing, ...extra }))

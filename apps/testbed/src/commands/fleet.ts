@@ -5,7 +5,7 @@
 import { LocalRunner } from "@testbed/commands"
 import { EventBus, ExitCode } from "@testbed/events"
 import { Agent, Broker, Commander, Config, MqttConnection, RunSummary, Session, Setup } from "@testbed/fleet"
-import { Console, Effect, FileSystem, Layer, Option, Redacted, Stdio, Stream } from "effect"
+import { Console, Effect, FileSystem, Layer, Logger, Option, Redacted, Stdio, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { ExitWith } from "../ExitCode.ts"
 import * as TimeSpanFlag from "../TimeSpanFlag.ts"
@@ -60,6 +60,20 @@ const overrides = (flags: ConnectionFlags): Setup.Overrides => ({
   secretFile: Option.getOrUndefined(flags.secretFile),
   compat: flags.compat ? true : undefined
 })
+
+const jsonFlag = Flag.Boolean("json").pipe(
+  Flag.withDefault(false),
+  Flag.withDescription("Print the final result as one JSON document on stdout; progress goes to stderr")
+)
+
+/** With `--json`, stdout carries the one JSON document only: everything a person reads goes to stderr. */
+const printerFor = (json: boolean) => (line: string) => (json ? Console.error(line) : Console.log(line))
+
+/** Logs (warnings, registrations, reconnects) on stderr too when stdout carries JSON. */
+const logsFor =
+  (json: boolean) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    json ? Effect.provideService(effect, Logger.LogToStderr, true) : effect
 
 const runnerLayer = LocalRunner.layer.pipe(Layer.provideMerge(EventBus.EventBus.layer))
 
@@ -182,7 +196,8 @@ const operator = Command.make(
     noRealtime: Flag.Boolean("no-realtime").pipe(
       Flag.withDefault(false),
       Flag.withDescription("Exit after the pipelines instead of reading stdin")
-    )
+    ),
+    json: jsonFlag
   },
   Effect.fn(function* (flags) {
     const resolved = yield* Setup.resolve(overrides(flags), "operator")
@@ -216,9 +231,10 @@ const operator = Command.make(
         Stream.splitLines,
         Stream.ensuring(Effect.sync(() => process.stdin.destroy()))
       ),
-      print: (line) => Console.log(line)
-    }).pipe(Effect.scoped, Effect.provide(EventBus.EventBus.layer))
-    yield* Console.log(RunSummary.format(summary))
+      print: printerFor(flags.json)
+    }).pipe(Effect.scoped, Effect.provide(EventBus.EventBus.layer), logsFor(flags.json))
+    yield* printerFor(flags.json)(RunSummary.format(summary))
+    if (flags.json) yield* Console.log(JSON.stringify(RunSummary.toJson(summary)))
     if (!summary.succeeded)
       return yield* new ExitWith({ code: ExitCode.testFailed, message: "not every step succeeded" })
   })
@@ -234,6 +250,7 @@ const send = Command.make(
       Flag.optional
     ),
     timeout: TimeSpanFlag.optional("timeout", "How long to wait for answers (default 30 s)"),
+    json: jsonFlag,
     command: Argument.String("command").pipe(
       Argument.variadic({ min: 1 }),
       Argument.withDescription("The command, after --")
@@ -251,13 +268,11 @@ const send = Command.make(
       command: flags.command.join(" "),
       ...(Option.isSome(flags.expect) ? { expect: flags.expect.value } : {}),
       ...(Option.isSome(timeout) ? { timeout: timeout.value } : {}),
-      onResponse: (response) => Console.log(Session.describeResponse(response))
-    }).pipe(Effect.scoped)
-    const ok =
-      result.responses.length > 0 &&
-      (result.complete || Option.isNone(flags.expect)) &&
-      result.responses.every((r) => (r.status ?? "succeeded") === "succeeded")
-    if (!ok) {
+      onResponse: (response) => printerFor(flags.json)(Session.describeResponse(response))
+    }).pipe(Effect.scoped, logsFor(flags.json))
+    const expectGiven = Option.isSome(flags.expect)
+    if (flags.json) yield* Console.log(JSON.stringify(Commander.toJson(result, flags.to, expectGiven)))
+    if (!Commander.succeeded(result, expectGiven)) {
       return yield* new ExitWith({
         code: ExitCode.testFailed,
         message: `${result.responses.length} answer(s), not all succeeded in time`

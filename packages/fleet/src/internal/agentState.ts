@@ -1,7 +1,7 @@
 // The agent's protocol state, owned by one dispatch fiber: acks, who-is-there queries, command decisions
 // (signature, replay, staleness, allowlist, size), one worker per agent id, and the registration loop.
 import { type EventBus, Ids } from "@testbed/events"
-import { Clock, Duration, Effect, Fiber, identity, type Latch, Option, Queue, Result, type Scope } from "effect"
+import { Clock, Duration, Effect, type Latch, Option, Queue, Result, type Scope } from "effect"
 import type { AgentOptions, AgentStats } from "../Agent.ts"
 import type * as MqttConnection from "../MqttConnection.ts"
 import * as Protocol from "../Protocol.ts"
@@ -14,6 +14,7 @@ import {
   interruptedResponse,
   refusedResponse
 } from "./execution.ts"
+import * as DelayLine from "./delayLine.ts"
 import { makeRefusals, sampled } from "./refusals.ts"
 
 export interface AgentStateOptions {
@@ -56,291 +57,336 @@ type Decision =
 // anyone on the broker may ask, and the answers go to every subscriber.
 const queryAnswerInterval = 1000
 
-// The per-message steps (handle, onCommand, act, answer) are `fnUntraced`: a span costs some 5 µs a call, and these run for every
-// message on the shared topic (see bench/fleet.ts); what runs per command once decided (`Agent.runCommand`) is traced.
+/** One agent connection's state, owned by its dispatch fiber (and its workers, for what they remember). */
+interface State {
+  readonly input: AgentStateOptions
+  readonly options: AgentOptions
+  readonly topics: Protocol.Topics
+  readonly connection: MqttConnection.MqttConnection
+  readonly execution: Execution
+  readonly signing: Security.Signing
+  readonly ids: ReadonlySet<string>
+  readonly allow: ReturnType<typeof Security.allowlist>
+  readonly memorySize: number
+  readonly maxCommandBytes: number
+  readonly refusals: ReturnType<typeof makeRefusals>
+  readonly idGenerator: Ids.Ids["Service"]
+  /** Plain counters, bumped synchronously: every command on the shared topic may reach every agent connection. */
+  readonly counters: { -readonly [K in keyof AgentStats]: number }
+  readonly acked: Set<string>
+  readonly memories: Map<string, Map<string, Remembered>>
+  /** Wakes the registration loop (after a connect). */
+  readonly kick: Queue.Queue<void>
+  /** Running notices, each due `runningNoticeAfter` after its command started. */
+  readonly notices: DelayLine.DelayLine
+  /** `runningNoticeAfter` is zero: every command is announced as it starts. */
+  readonly noticeAtOnce: boolean
+  /** The shared topic always (old and compat operators send there), and each id's own topic in native mode. */
+  readonly commandTopics: ReadonlySet<string>
+  readonly lastQueryAnswer: Map<string, number>
+  /** One queue per agent id, each served by its own worker. */
+  readonly queues: Map<string, Queue.Queue<Identified>>
+}
+
+// Handed to the client without waiting for the broker's acknowledgement (a timer and a fiber per message saved):
+// mqtt.js keeps QoS 1 messages until acknowledged, across reconnects, and the connection logs any it loses.
+const send = (st: State, topic: string, payload: string) => st.connection.send(topic, payload, 1)
+
+const remember = (st: State, agentId: string, commandId: string, entry: Remembered) => {
+  const memory = st.memories.get(agentId)!
+  memory.delete(commandId)
+  memory.set(commandId, entry)
+  if (memory.size > st.memorySize) memory.delete(memory.keys().next().value!)
+}
+
+const runOne = Effect.fn("Agent.runCommand")(function* (st: State, id: string, message: Identified) {
+  const { execution, topics, connection } = st
+  const startMs = yield* Clock.currentTimeMillis
+  const notice = Security.signRunning(st.signing, {
+    client_id: id,
+    command_id: message.command_id,
+    command: message.command,
+    start_time: Protocol.epochSeconds(startMs)
+  })
+  // Informational only (the answer is what counts): QoS 0 spares the broker a stored message and an ack, and a
+  // command that answers within `runningNoticeAfter` sends none (its answer says more, as soon). On the shared
+  // delay line: no fiber or timer of its own per command.
+  const publishNotice = connection.send(Protocol.runningTopic(topics), JSON.stringify(notice), 0)
+  // No delay asked: announced before the command starts, not whenever the line's fiber runs next.
+  const announce = st.noticeAtOnce
+    ? yield* Effect.as(publishNotice, DelayLine.done)
+    : yield* st.notices.add(publishNotice)
+  const payload = yield* dispatchResult(execution, id, message, startMs).pipe(
+    Effect.onInterrupt(() =>
+      Effect.gen(function* () {
+        DelayLine.cancel(announce)
+        const endMs = yield* Clock.currentTimeMillis
+        const reply = encode(execution, interruptedResponse(id, message, startMs, endMs))
+        // Stopping: wait (briefly) until the broker has it, before the connection closes.
+        yield* connection.publish(topics.response, reply, 1).pipe(Effect.timeout("2 seconds"), Effect.ignore)
+      })
+    )
+  )
+  DelayLine.cancel(announce)
+  remember(st, id, message.command_id, { state: "done", payload })
+  st.counters.executed++
+  yield* send(st, topics.response, payload)
+})
+
+// One queue and worker per agent id: each agent runs its commands one at a time, in order, like the original.
+// A defect in one command's handling is logged and the worker goes on: it must never stop serving.
+const startWorker = Effect.fn("Agent.startWorker")(function* (st: State, id: string) {
+  const queue = yield* Queue.unbounded<Identified>()
+  st.queues.set(id, queue)
+  const worker = Queue.take(queue).pipe(
+    Effect.flatMap((message) => runOne(st, id, message)),
+    Effect.catchDefect((defect) => Effect.logError(`agent ${id}: a command's handling failed: ${String(defect)}`)),
+    Effect.forever
+  )
+  yield* Effect.forkScoped(worker)
+})
+
+const answer = Effect.fnUntraced(function* (
+  st: State,
+  agentId: string,
+  commandId: string,
+  response: Protocol.ResponseMessage
+) {
+  const payload = encode(st.execution, response)
+  remember(st, agentId, commandId, { state: "done", payload })
+  yield* send(st, st.topics.response, payload)
+})
+
+const refuse = Effect.fn("Agent.refuse")(function* (
+  st: State,
+  agentId: string,
+  message: Protocol.CommandMessage,
+  reason: string
+) {
+  st.counters.refused++
+  const now = yield* Clock.currentTimeMillis
+  yield* Effect.logWarning(`agent ${agentId}: refused command (${reason})`)
+  const commandId = message.command_id === undefined ? null : Protocol.capEcho(message.command_id, 256)
+  yield* st.input.bus.emit({ type: "agent.command_refused", entityId: agentId, data: { commandId, reason } })
+  const payload = encode(st.execution, refusedResponse(agentId, message, reason, now))
+  yield* send(st, st.topics.response, payload)
+  return payload
+})
+
+const refusal = (reason: string, remember: boolean, echoId: boolean): Decision => ({
+  _tag: "Refuse",
+  reason,
+  remember,
+  echoId
+})
+
+const decide = (
+  st: State,
+  agentId: string,
+  message: Protocol.CommandMessage,
+  commandId: string,
+  now: number
+): Decision => {
+  const verdict = Security.authenticate(st.signing, message)
+  if (Result.isFailure(verdict)) return refusal(`${verdict.failure}: the command is not correctly signed`, false, false)
+  const seen = st.memories.get(agentId)!.get(commandId)
+  // A resend (broker restart, operator reconnect) or a replay: never run twice; answer again if done.
+  if (seen !== undefined)
+    return { _tag: "Duplicate", payload: seen.state === "done" ? Option.some(seen.payload) : Option.none() }
+  if (Security.isStale(st.signing, message, now)) {
+    return refusal("stale: signed too long ago to tell from a replay", false, true)
+  }
+  if (!st.allow.allows(message.command)) {
+    return refusal("not-allowed: the command is not in the allowlist", true, true)
+  }
+  const bytes = Buffer.byteLength(message.command, "utf8")
+  return bytes > st.maxCommandBytes ? { _tag: "TooLarge", bytes } : { _tag: "Run" }
+}
+
+const act = Effect.fnUntraced(function* (st: State, agentId: string, message: Protocol.CommandMessage, now: number) {
+  const commandId = message.command_id ?? st.idGenerator.unique(`${agentId}-${now}`)
+  const identified: Identified = { ...message, command_id: commandId }
+  const decision = decide(st, agentId, message, commandId, now)
+  switch (decision._tag) {
+    case "Refuse": {
+      // A refusal by policy is an answer like any other: a resend of that id gets it again. A refusal of the
+      // signature is not remembered, nor does it carry the id: anyone may have picked it.
+      const { command_id: _unsigned, ...anonymous } = message
+      const payload = yield* refuse(st, agentId, decision.echoId ? identified : anonymous, decision.reason)
+      if (decision.remember) remember(st, agentId, commandId, { state: "done", payload })
+      return
+    }
+    case "Duplicate":
+      st.counters.duplicates++
+      if (Option.isSome(decision.payload)) yield* send(st, st.topics.response, decision.payload.value)
+      return
+    case "TooLarge": {
+      const reason = `the command is ${decision.bytes} bytes, more than this agent runs (${st.maxCommandBytes})`
+      return yield* answer(
+        st,
+        agentId,
+        commandId,
+        failedToStart(agentId, identified, "CommandTooLarge", reason, now, now)
+      )
+    }
+    case "Run":
+      remember(st, agentId, commandId, { state: "running" })
+      return yield* Queue.offer(st.queues.get(agentId)!, identified)
+  }
+})
+
+const onCommand = Effect.fnUntraced(function* (st: State, payload: string) {
+  const decoded = Protocol.decodeCommand(st.execution.mode, payload)
+  if (Option.isNone(decoded)) {
+    const malformed = ++st.counters.malformed
+    // Logged, counted, ignored: a flood of garbage must not flood the log too.
+    if (sampled(malformed)) yield* Effect.logWarning(`agent: ignored a malformed command message (${malformed} so far)`)
+    return
+  }
+  const message = decoded.value
+  const targets =
+    message.client_id.toLowerCase() === "all"
+      ? st.options.ids
+      : st.ids.has(message.client_id)
+        ? [message.client_id]
+        : []
+  if (targets.length === 0) return void st.counters.ignored++
+  const now = yield* Clock.currentTimeMillis
+  for (const agentId of targets) yield* act(st, agentId, message, now)
+})
+
+const acknowledge = Effect.fn("Agent.acknowledge")(function* (st: State, id: string) {
+  if (st.acked.has(id)) return
+  st.acked.add(id)
+  yield* st.input.bus.emit({ type: "agent.acknowledged", entityId: id, data: {} })
+  if (st.acked.size === st.ids.size) yield* st.input.allAcked.open
+})
+
+// Compat: the raw id, as the original sends it. Signed: only an ack signed for this process's session counts, so
+// nobody without the secret can stop an agent from registering (and so from being found).
+const onAck = Effect.fn("Agent.onAck")(function* (st: State, payload: string) {
+  if (st.signing._tag === "Compat") return st.ids.has(payload) ? yield* acknowledge(st, payload) : undefined
+  const decoded = Protocol.decodeAck(payload)
+  if (Option.isNone(decoded))
+    return st.ids.has(payload) ? yield* st.refusals.report("ack", payload, "unsigned") : undefined
+  const ack = decoded.value
+  if (!st.ids.has(ack.client_id)) return
+  const verdict = Security.verifyAck(st.signing, ack, st.input.session)
+  if (Result.isFailure(verdict)) return yield* st.refusals.report("ack", ack.client_id, verdict.failure)
+  yield* acknowledge(st, ack.client_id)
+})
+
+const register = Effect.fn("Agent.register")(function* (st: State, which: ReadonlyArray<string>) {
+  const now = yield* Clock.currentTimeMillis
+  for (const id of which) {
+    yield* send(st, st.topics.registration, Security.registrationPayload(st.signing, id, st.input.session, now))
+  }
+})
+
+const onQuery = Effect.fn("Agent.onQuery")(function* (st: State, payload: string) {
+  const query = Protocol.decodeQuery(payload)
+  const named = query.client_ids === undefined ? st.options.ids : query.client_ids.filter((id) => st.ids.has(id))
+  const now = yield* Clock.currentTimeMillis
+  const answering = named.filter(
+    (id) => now - (st.lastQueryAnswer.get(id) ?? Number.NEGATIVE_INFINITY) >= queryAnswerInterval
+  )
+  for (const id of answering) st.lastQueryAnswer.set(id, now)
+  yield* register(st, answering)
+})
+
+const registerOnce = Effect.fn("Agent.registerUntilAcknowledged")(function* (st: State, interval: Duration.Input) {
+  yield* Queue.take(st.kick).pipe(Effect.timeoutOption(interval))
+  if (st.acked.size < st.ids.size && (yield* st.connection.isConnected)) {
+    yield* register(
+      st,
+      st.options.ids.filter((id) => !st.acked.has(id))
+    )
+  }
+})
+
+const onConnected = Effect.fn("Agent.onConnected")(function* (st: State) {
+  // After a reconnect the operator may be new (or restarted): register again until acknowledged.
+  st.acked.clear()
+  yield* st.input.allAcked.close
+  yield* st.connection
+    .subscribe([...st.commandTopics, st.topics.ack, Protocol.queryTopic(st.topics)], 1)
+    .pipe(Effect.timeout("10 seconds"), Effect.ignore)
+  yield* Queue.offer(st.kick, undefined)
+})
+
+const handle = Effect.fnUntraced(function* (st: State, inbound: MqttConnection.Inbound) {
+  if (inbound._tag === "Disconnected") return
+  if (inbound._tag === "Connected") return yield* onConnected(st)
+  if (inbound.topic === st.topics.ack) yield* onAck(st, inbound.payload)
+  else if (st.commandTopics.has(inbound.topic)) yield* onCommand(st, inbound.payload)
+  else if (inbound.topic === Protocol.queryTopic(st.topics)) yield* onQuery(st, inbound.payload)
+})
+
+// A JSON key could appear twice; only a plain miss is skipped, anything addressed to us is fully decoded. Done
+// before any effect runs: with many agents most commands on the shared topic are for someone else.
+const forSomeoneElse = (st: State, payload: string): boolean => {
+  const addressee = Protocol.peekClientId(st.execution.mode, payload)
+  return addressee !== undefined && !st.ids.has(addressee) && addressee.toLowerCase() !== "all"
+}
+
+const dispatchOne = (st: State, inbound: MqttConnection.Inbound) => {
+  if (inbound._tag === "Message" && st.commandTopics.has(inbound.topic)) {
+    st.counters.received++
+    if (forSomeoneElse(st, inbound.payload)) {
+      st.counters.ignored++
+      return Effect.void
+    }
+  }
+  return handle(st, inbound)
+}
+
+const commandTopicsOf = (options: AgentOptions, topics: Protocol.Topics): ReadonlySet<string> => {
+  const placement = options.commandTopics ?? Protocol.defaultCommandTopics(options.signing._tag === "Signed")
+  const own = placement === "per-agent" ? options.ids.map((id) => Protocol.agentCommandTopic(topics, id)) : []
+  return new Set([topics.command, ...own.filter((topic): topic is string => topic !== undefined)])
+}
+
+// The per-message steps (handle, onCommand, act, answer) are `fnUntraced`: a span costs some 5 µs a call, and these
+// run for every message on the shared topic (see bench/fleet.ts); what runs per command once decided
+// (`Agent.runCommand`) is traced.
 export const makeAgentState = Effect.fn("Agent.makeState")(function* (
   input: AgentStateOptions
 ): Effect.fn.Return<AgentState, never, Scope.Scope> {
-  const { options, topics, session, connection, execution, bus, allAcked } = input
-  const signing = options.signing
-  const ids = new Set(options.ids)
-  const allow = Security.allowlist(options.allow)
-  const memorySize = options.memory ?? 10_000
-  const maxCommandBytes = options.maxCommandBytes ?? 128 * 1024 - 1
-  const runningNoticeAfter = Duration.fromInputUnsafe(options.runningNoticeAfter ?? "100 millis")
-  const refusals = makeRefusals(bus, "agent")
-  // Read once: `act` runs for every command on the shared topic.
-  const idGenerator = yield* Ids.Ids
-  // Plain counters, bumped synchronously: every command on the shared topic reaches every agent connection.
-  const counters: { -readonly [K in keyof AgentStats]: number } = {
-    received: 0,
-    malformed: 0,
-    ignored: 0,
-    executed: 0,
-    refused: 0,
-    duplicates: 0
+  const { options, topics } = input
+  const noticeAfter = Duration.fromInputUnsafe(options.runningNoticeAfter ?? "100 millis")
+  const st: State = {
+    input,
+    options,
+    topics,
+    connection: input.connection,
+    execution: input.execution,
+    signing: options.signing,
+    ids: new Set(options.ids),
+    allow: Security.allowlist(options.allow),
+    memorySize: options.memory ?? 10_000,
+    maxCommandBytes: options.maxCommandBytes ?? 128 * 1024 - 1,
+    refusals: makeRefusals(input.bus, "agent"),
+    // Read once: `act` runs for every command.
+    idGenerator: yield* Ids.Ids,
+    counters: { received: 0, malformed: 0, ignored: 0, executed: 0, refused: 0, duplicates: 0 },
+    acked: new Set(),
+    memories: new Map(options.ids.map((id) => [id, new Map()])),
+    kick: yield* Queue.unbounded<void>(),
+    notices: yield* DelayLine.make(noticeAfter),
+    noticeAtOnce: Duration.isZero(noticeAfter),
+    commandTopics: commandTopicsOf(options, topics),
+    lastQueryAnswer: new Map(),
+    queues: new Map()
   }
-  const acked = new Set<string>()
-  const memories = new Map<string, Map<string, Remembered>>(options.ids.map((id) => [id, new Map()]))
-  const kick = yield* Queue.unbounded<void>()
-  const lastQueryAnswer = new Map<string, number>()
-
-  const send = (topic: string, payload: string) =>
-    connection.publish(topic, payload, 1).pipe(
-      Effect.timeout("30 seconds"),
-      Effect.catch((e) => Effect.logWarning(`agent: could not publish on ${topic}: ${e.message}`))
-    )
-
-  const remember = (agentId: string, commandId: string, entry: Remembered) => {
-    const memory = memories.get(agentId)!
-    memory.delete(commandId)
-    memory.set(commandId, entry)
-    if (memory.size > memorySize) memory.delete(memory.keys().next().value!)
-  }
-
-  const runOne = Effect.fn("Agent.runCommand")(function* (id: string, message: Identified) {
-    const startMs = yield* Clock.currentTimeMillis
-    const notice = Security.signRunning(signing, {
-      client_id: id,
-      command_id: message.command_id,
-      command: message.command,
-      start_time: Protocol.epochSeconds(startMs)
-    })
-    // Informational only (the answer is what counts): QoS 0 spares the broker a stored message and an ack, and a
-    // command that answers within `runningNoticeAfter` sends none (its answer says more, as soon).
-    const announce = yield* Effect.forkChild(
-      Effect.ignore(connection.publish(Protocol.runningTopic(topics), JSON.stringify(notice), 0)).pipe(
-        Duration.isZero(runningNoticeAfter) ? identity : Effect.delay(runningNoticeAfter)
-      )
-    )
-    const payload = yield* dispatchResult(execution, id, message, startMs).pipe(
-      Effect.onInterrupt(() =>
-        Effect.gen(function* () {
-          const endMs = yield* Clock.currentTimeMillis
-          const reply = encode(execution, interruptedResponse(id, message, startMs, endMs))
-          yield* send(topics.response, reply).pipe(Effect.timeout("2 seconds"), Effect.ignore)
-        })
-      )
-    )
-    yield* Fiber.interrupt(announce)
-    remember(id, message.command_id, { state: "done", payload })
-    counters.executed++
-    yield* send(topics.response, payload)
-  })
-
-  // One queue and worker per agent id: each agent runs its commands one at a time, in order, like the original.
-  // A defect in one command's handling is logged and the worker goes on: it must never stop serving.
-  const queues = new Map<string, Queue.Queue<Identified>>()
-  for (const id of options.ids) {
-    const queue = yield* Queue.unbounded<Identified>()
-    queues.set(id, queue)
-    const worker = Queue.take(queue).pipe(
-      Effect.flatMap((message) => runOne(id, message)),
-      Effect.catchDefect((defect) => Effect.logError(`agent ${id}: a command's handling failed: ${String(defect)}`)),
-      Effect.forever
-    )
-    yield* Effect.forkScoped(worker)
-  }
-
-  const answer = Effect.fnUntraced(function* (agentId: string, commandId: string, response: Protocol.ResponseMessage) {
-    const payload = encode(execution, response)
-    remember(agentId, commandId, { state: "done", payload })
-    yield* send(topics.response, payload)
-  })
-
-  const refuse = Effect.fn("Agent.refuse")(function* (
-    agentId: string,
-    message: Protocol.CommandMessage,
-    reason: string
-  ) {
-    counters.refused++
-    const now = yield* Clock.currentTimeMillis
-    yield* Effect.logWarning(`agent ${agentId}: refused command (${reason})`)
-    const commandId = message.command_id === undefined ? null : Protocol.capEcho(message.command_id, 256)
-    yield* bus.emit({
-      type: "agent.command_refused",
-      entityId: agentId,
-      data: { commandId, reason }
-    })
-    const payload = encode(execution, refusedResponse(agentId, message, reason, now))
-    yield* send(topics.response, payload)
-    return payload
-  })
-
-  const decide = (agentId: string, message: Protocol.CommandMessage, commandId: string, now: number): Decision => {
-    const verdict = Security.authenticate(signing, message)
-    if (Result.isFailure(verdict)) {
-      return {
-        _tag: "Refuse",
-        reason: `${verdict.failure}: the command is not correctly signed`,
-        remember: false,
-        echoId: false
-      }
-    }
-    const seen = memories.get(agentId)!.get(commandId)
-    // A resend (broker restart, operator reconnect) or a replay: never run twice; answer again if done.
-    if (seen !== undefined)
-      return { _tag: "Duplicate", payload: seen.state === "done" ? Option.some(seen.payload) : Option.none() }
-    if (Security.isStale(signing, message, now)) {
-      return {
-        _tag: "Refuse",
-        reason: "stale: signed too long ago to tell from a replay",
-        remember: false,
-        echoId: true
-      }
-    }
-    if (!allow.allows(message.command)) {
-      return {
-        _tag: "Refuse",
-        reason: "not-allowed: the command is not in the allowlist",
-        remember: true,
-        echoId: true
-      }
-    }
-    const bytes = Buffer.byteLength(message.command, "utf8")
-    return bytes > maxCommandBytes ? { _tag: "TooLarge", bytes } : { _tag: "Run" }
-  }
-
-  const act = Effect.fnUntraced(function* (agentId: string, message: Protocol.CommandMessage, now: number) {
-    const commandId = message.command_id ?? idGenerator.unique(`${agentId}-${now}`)
-    const identified: Identified = { ...message, command_id: commandId }
-    const decision = decide(agentId, message, commandId, now)
-    switch (decision._tag) {
-      case "Refuse": {
-        // A refusal by policy is an answer like any other: a resend of that id gets it again. A refusal of the
-        // signature is not remembered, nor does it carry the id: anyone may have picked it.
-        const { command_id: _unsigned, ...anonymous } = message
-        const payload = yield* refuse(agentId, decision.echoId ? identified : anonymous, decision.reason)
-        if (decision.remember) remember(agentId, commandId, { state: "done", payload })
-        return
-      }
-      case "Duplicate":
-        counters.duplicates++
-        if (Option.isSome(decision.payload)) yield* send(topics.response, decision.payload.value)
-        return
-      case "TooLarge": {
-        const reason = `the command is ${decision.bytes} bytes, more than this agent runs (${maxCommandBytes})`
-        return yield* answer(
-          agentId,
-          commandId,
-          failedToStart(agentId, identified, "CommandTooLarge", reason, now, now)
-        )
-      }
-      case "Run":
-        remember(agentId, commandId, { state: "running" })
-        return yield* Queue.offer(queues.get(agentId)!, identified)
-    }
-  })
-
-  const onCommand = Effect.fnUntraced(function* (payload: string) {
-    const decoded = Protocol.decodeCommand(execution.mode, payload)
-    if (Option.isNone(decoded)) {
-      const malformed = ++counters.malformed
-      // Logged, counted, ignored: a flood of garbage must not flood the log too.
-      if (sampled(malformed))
-        yield* Effect.logWarning(`agent: ignored a malformed command message (${malformed} so far)`)
-      return
-    }
-    const message = decoded.value
-    const targets =
-      message.client_id.toLowerCase() === "all" ? options.ids : ids.has(message.client_id) ? [message.client_id] : []
-    if (targets.length === 0) return void counters.ignored++
-    const now = yield* Clock.currentTimeMillis
-    for (const agentId of targets) yield* act(agentId, message, now)
-  })
-
-  const acknowledge = Effect.fn("Agent.acknowledge")(function* (id: string) {
-    if (acked.has(id)) return
-    acked.add(id)
-    yield* bus.emit({ type: "agent.acknowledged", entityId: id, data: {} })
-    if (acked.size === ids.size) yield* allAcked.open
-  })
-
-  // Compat: the raw id, as the original sends it. Signed: only an ack signed for this process's session counts, so
-  // nobody without the secret can stop an agent from registering (and so from being found).
-  const onAck = Effect.fn("Agent.onAck")(function* (payload: string) {
-    if (signing._tag === "Compat") return ids.has(payload) ? yield* acknowledge(payload) : undefined
-    const decoded = Protocol.decodeAck(payload)
-    if (Option.isNone(decoded)) return ids.has(payload) ? yield* refusals.report("ack", payload, "unsigned") : undefined
-    const ack = decoded.value
-    if (!ids.has(ack.client_id)) return
-    const verdict = Security.verifyAck(signing, ack, session)
-    if (Result.isFailure(verdict)) return yield* refusals.report("ack", ack.client_id, verdict.failure)
-    yield* acknowledge(ack.client_id)
-  })
-
-  const register = Effect.fn("Agent.register")(function* (which: ReadonlyArray<string>) {
-    const now = yield* Clock.currentTimeMillis
-    for (const id of which) yield* send(topics.registration, Security.registrationPayload(signing, id, session, now))
-  })
-
-  const onQuery = Effect.fn("Agent.onQuery")(function* (payload: string) {
-    const query = Protocol.decodeQuery(payload)
-    const named = query.client_ids === undefined ? options.ids : query.client_ids.filter((id) => ids.has(id))
-    const now = yield* Clock.currentTimeMillis
-    const answering = named.filter(
-      (id) => now - (lastQueryAnswer.get(id) ?? Number.NEGATIVE_INFINITY) >= queryAnswerInterval
-    )
-    for (const id of answering) lastQueryAnswer.set(id, now)
-    yield* register(answering)
-  })
-
-  const registerUntilAcknowledged = (interval: Duration.Input) =>
-    Effect.forever(
-      Effect.gen(function* () {
-        yield* Queue.take(kick).pipe(Effect.timeoutOption(interval))
-        if (acked.size < ids.size && (yield* connection.isConnected)) {
-          yield* register(options.ids.filter((id) => !acked.has(id)))
-        }
-      })
-    )
-
-  const handle = Effect.fnUntraced(function* (inbound: MqttConnection.Inbound) {
-    if (inbound._tag === "Disconnected") return
-    if (inbound._tag === "Connected") {
-      // After a reconnect the operator may be new (or restarted): register again until acknowledged.
-      acked.clear()
-      yield* allAcked.close
-      yield* connection
-        .subscribe([topics.command, topics.ack, Protocol.queryTopic(topics)], 1)
-        .pipe(Effect.timeout("10 seconds"), Effect.ignore)
-      return yield* Queue.offer(kick, undefined)
-    }
-    if (inbound.topic === topics.ack) yield* onAck(inbound.payload)
-    else if (inbound.topic === topics.command) yield* onCommand(inbound.payload)
-    else if (inbound.topic === Protocol.queryTopic(topics)) yield* onQuery(inbound.payload)
-  })
-
-  // A JSON key could appear twice; only a plain miss is skipped, anything addressed to us is fully decoded. Done
-  // before any effect runs: with many agents most commands on the shared topic are for someone else.
-  const forSomeoneElse = (payload: string): boolean => {
-    const addressee = Protocol.peekClientId(execution.mode, payload)
-    return addressee !== undefined && !ids.has(addressee) && addressee.toLowerCase() !== "all"
-  }
-
-  // Whatever has arrived is handled in one go: one wake-up per batch, not per message.
-  const dispatch = Effect.forever(
-    Effect.flatMap(Queue.takeAll(connection.inbound), (batch) =>
-      Effect.forEach(
-        batch,
-        (inbound) => {
-          if (inbound._tag === "Message" && inbound.topic === topics.command) {
-            counters.received++
-            if (forSomeoneElse(inbound.payload)) {
-              counters.ignored++
-              return Effect.void
-            }
-          }
-          return handle(inbound)
-        },
-        { discard: true }
-      )
-    )
-  )
-
+  for (const id of options.ids) yield* startWorker(st, id)
   return {
-    stats: Effect.sync(() => ({ ...counters })),
-    dispatch,
-    registerUntilAcknowledged
+    stats: Effect.sync(() => ({ ...st.counters })),
+    // Whatever has arrived is handled in one go: one wake-up per batch, not per message.
+    dispatch: Effect.forever(
+      Effect.flatMap(Queue.takeAll(st.connection.inbound), (batch) =>
+        Effect.forEach(batch, (inbound) => dispatchOne(st, inbound), { discard: true })
+      )
+    ),
+    registerUntilAcknowledged: (interval) => Effect.forever(registerOnce(st, interval))
   }
 })

@@ -57,22 +57,27 @@ export const make = () => {
     }
   }
 
-  const connection = (client: Client): MqttConnection => ({
-    clientId: client.options.clientId,
-    url: client.options.url,
-    inbound: client.inbound,
-    publish: (topic, payload) =>
+  const connection = (client: Client): MqttConnection => {
+    // Delivery is immediate here: waiting for the acknowledgement and not waiting are the same.
+    const publish = (topic: string, payload: string) =>
       Effect.sync(() => {
         if (client.up) deliver(client.options.clientId, topic, payload)
-      }),
-    subscribe: (topics) =>
-      Effect.sync(() => {
-        for (const topic of topics) client.filters.add(topic)
-      }),
-    awaitConnected: () => Effect.void,
-    awaitFirstAttempt: Effect.void,
-    isConnected: Effect.sync(() => client.up)
-  })
+      })
+    return {
+      clientId: client.options.clientId,
+      url: client.options.url,
+      inbound: client.inbound,
+      publish,
+      send: publish,
+      subscribe: (topics) =>
+        Effect.sync(() => {
+          for (const topic of topics) client.filters.add(topic)
+        }),
+      awaitConnected: () => Effect.void,
+      awaitFirstAttempt: Effect.void,
+      isConnected: Effect.sync(() => client.up)
+    }
+  }
 
   const connect = (options: ConnectOptions): Effect.Effect<MqttConnection, never, Scope.Scope> =>
     Effect.acquireRelease(

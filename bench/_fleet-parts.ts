@@ -1,0 +1,48 @@
+// What bench/fleet.ts and bench/_fleet-profile.ts share.
+import { Clock, Effect, Layer } from "effect"
+// mqtt is a dependency of @testbed/fleet, not of the repository root.
+import { connect } from "../packages/fleet/node_modules/mqtt/build/index.js"
+import { CommandRunner } from "../packages/commands/src/CommandRunner.ts"
+
+/** Answers at once, in process: what an agent does minus the child process. */
+export const inProcess = Layer.succeed(
+  CommandRunner,
+  CommandRunner.of({
+    name: "in-process",
+    run: (command) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const at = new Date(now).toISOString()
+        return {
+          commandId: command.id ?? "",
+          exitCode: 0,
+          signal: null,
+          stdout: "",
+          stderr: "",
+          startedAt: at,
+          endedAt: at,
+          durationMs: 0,
+          attempts: 1,
+          timedOut: false,
+          truncated: false
+        }
+      }),
+    stream: () => Effect.die("unused") as never
+  })
+)
+
+/** The raw baseline's two clients: a responder echoing `raw/req` onto `raw/rep`, and a requester listening there. */
+export const rawPair = async (url: string) => {
+  const open = (id: string) =>
+    new Promise<ReturnType<typeof connect>>((resolve) => {
+      const c = connect(url, { clientId: id })
+      c.once("connect", () => resolve(c))
+    })
+  const requester = await open("raw-requester")
+  const responder = await open("raw-responder")
+  await responder.subscribeAsync("raw/req", { qos: 1 })
+  await requester.subscribeAsync("raw/rep", { qos: 1 })
+  responder.on("message", (_topic, payload) => {
+    responder.publish("raw/rep", payload, { qos: 1 })
+  })
+  return { requester, responder }
+}
