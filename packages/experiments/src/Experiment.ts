@@ -62,7 +62,7 @@ export const builtins: NonNullable<PluginRegistry.LoadOptions["builtins"]> = {
 /** Loads, validates and plans: everything `--dry-run` does. Fails with every problem found. */
 export const prepare = Effect.fn("Experiment.prepare")(function* (file: string, options: Options = {}) {
   const path = yield* Path.Path
-  const { config, problems, indices } = yield* ExperimentConfig.loadPartial(file)
+  const { config, problems, indices, locate } = yield* ExperimentConfig.loadPartial(file)
   const configured = config.paths?.plugins
   const directories = [
     ...(configured === undefined ? [] : typeof configured === "string" ? [configured] : configured).map((dir) =>
@@ -75,7 +75,7 @@ export const prepare = Effect.fn("Experiment.prepare")(function* (file: string, 
       (error) =>
         new ExperimentConfig.ExperimentConfigInvalid({
           file,
-          problems: [{ path: "paths.plugins", message: error.message }]
+          problems: locate([{ path: "paths.plugins", message: error.message }])
         })
     )
   )
@@ -91,7 +91,7 @@ export const prepare = Effect.fn("Experiment.prepare")(function* (file: string, 
     },
     { concurrency: options.concurrency, retries: options.retries, filter: options.filter, indices }
   )
-  const all = [...problems, ...(planned.ok ? [] : planned.problems)].sort((a, b) => a.path.localeCompare(b.path))
+  const all = locate([...problems, ...(planned.ok ? [] : planned.problems)])
   if (!planned.ok || all.length > 0) return yield* new ExperimentConfig.ExperimentConfigInvalid({ file, problems: all })
   return { file, config, plan: planned.plan, registry } satisfies Prepared
 })
