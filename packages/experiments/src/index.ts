@@ -2,6 +2,7 @@
 export * as Experiment from "./Experiment.ts"
 export * as ExperimentConfig from "./ExperimentConfig.ts"
 export * as ExperimentManager from "./ExperimentManager.ts"
+export * as FileSchemas from "./FileSchemas.ts"
 export * as Pattern from "./Pattern.ts"
 export * as Plan from "./Plan.ts"
 export * as Progress from "./Progress.ts"

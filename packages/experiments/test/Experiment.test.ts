@@ -28,16 +28,16 @@ describe("Experiment.prepare (--dry-run)", () => {
       assert.deepStrictEqual(
         error.problems.map((problem) => [problem.line, problem.column]),
         [
-          [5, 14],
-          [8, 25],
-          [13, 17],
-          [15, 18],
-          [16, 19],
-          [18, 14],
-          [21, 18],
-          [24, 18],
-          [29, 15],
-          [32, 14]
+          [6, 14],
+          [9, 25],
+          [14, 17],
+          [16, 18],
+          [17, 19],
+          [19, 14],
+          [22, 18],
+          [25, 18],
+          [30, 15],
+          [33, 14]
         ]
       )
       assert.include(error.message, `unknown implementation "no-such-plugin"`)
