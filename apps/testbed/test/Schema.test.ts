@@ -12,7 +12,7 @@ describe("testbed schema", () => {
       for (const kind of ["experiment", "stage", "plugin"]) {
         const { code, stdout } = yield* testbed("schema", kind)
         assert.strictEqual(code, 0)
-        assert.strictEqual(stdout, committed(kind))
+        assert.deepStrictEqual(JSON.parse(stdout), JSON.parse(committed(kind)))
         assert.strictEqual(JSON.parse(stdout).$schema, "http://json-schema.org/draft-07/schema#")
       }
     })
