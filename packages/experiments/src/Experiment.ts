@@ -23,6 +23,7 @@ import * as DockerEnvironment from "./DockerEnvironment.ts"
 import * as ExperimentConfig from "./ExperimentConfig.ts"
 import * as ExperimentManager from "./ExperimentManager.ts"
 import * as Plan from "./Plan.ts"
+import * as Preflight from "./Preflight.ts"
 import * as Progress from "./Progress.ts"
 import * as Replay from "./Replay.ts"
 
@@ -94,6 +95,24 @@ export const prepare = Effect.fn("Experiment.prepare")(function* (file: string, 
   const all = locate([...problems, ...(planned.ok ? [] : planned.problems)])
   if (!planned.ok || all.length > 0) return yield* new ExperimentConfig.ExperimentConfigInvalid({ file, problems: all })
   return { file, config, plan: planned.plan, registry } satisfies Prepared
+})
+
+/**
+ * `--dry-run`: prepares, then checks on this machine what can be checked without running anything (plugins'
+ * images and programs, run steps' programs; see Preflight). Fails with every problem, in file order.
+ */
+export const dryRun = Effect.fn("Experiment.dryRun")(function* (file: string, options: Options = {}) {
+  const prepared = yield* prepare(file, options)
+  const { indices, locate } = yield* ExperimentConfig.loadPartial(file)
+  const problems = yield* Preflight.check(
+    prepared.config,
+    indices,
+    prepared.registry.findService,
+    yield* Preflight.liveProbes
+  )
+  if (problems.length > 0)
+    return yield* new ExperimentConfig.ExperimentConfigInvalid({ file, problems: locate(problems) })
+  return prepared
 })
 
 const stamp = (millis: number) => new Date(millis).toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)

@@ -28,7 +28,9 @@ export const runCommand = Command.make(
       Flag.optional
     ),
     dryRun: Flag.Boolean("dry-run").pipe(
-      Flag.withDescription("Check the file and the plugins, list the tests, run nothing"),
+      Flag.withDescription(
+        "Check the file, the plugins and what this machine must have (programs on PATH, docker images), list the tests, run nothing"
+      ),
       Flag.withDefault(false)
     ),
     filter: Flag.String("filter").pipe(
@@ -56,10 +58,12 @@ export const runCommand = Command.make(
       pluginDirectories: plugins,
       ...(plain ? { progress: "plain" as const } : {})
     }
-    const prepared = yield* Experiment.prepare(config, options).pipe(
+    const prepared = yield* (dryRun ? Experiment.dryRun(config, options) : Experiment.prepare(config, options)).pipe(
       Effect.catchTag("ExperimentConfigInvalid", (error) =>
         Effect.andThen(
-          Console.error(`${error.file}: ${error.problems.length} problem(s)\n${Problems.format(error.problems)}`),
+          Console.error(
+            `${error.file}: ${error.problems.length} problem(s)\n${Problems.format(error.problems, error.file)}`
+          ),
           Effect.fail(new ExitWith({ code: ExitCode.ofError(error) }))
         )
       )
