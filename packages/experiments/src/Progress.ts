@@ -6,7 +6,8 @@ import { EventBus, type TestbedEvent } from "@testbed/events"
 import { Problems } from "@testbed/plugins"
 import { Effect, Layer } from "effect"
 
-export type Mode = "live" | "plain" | "none"
+/** `events`: the event log itself on stdout, one JSON line per event, as `events.jsonl` gets it (`--events -`). */
+export type Mode = "live" | "plain" | "none" | "events"
 
 interface Row {
   state: string
@@ -124,9 +125,14 @@ const plain = Effect.gen(function* () {
   })
 })
 
+const events = Effect.gen(function* () {
+  const bus = yield* EventBus.EventBus
+  yield* bus.observe((batch) => write(batch.map((event) => `${JSON.stringify(event)}\n`).join("")))
+})
+
 /** Shows progress for the life of the layer's scope. */
 export const layer = (mode: Mode): Layer.Layer<never, never, EventBus.EventBus> =>
-  mode === "none" ? Layer.empty : Layer.effectDiscard(mode === "live" ? live : plain)
+  mode === "none" ? Layer.empty : Layer.effectDiscard(mode === "live" ? live : mode === "events" ? events : plain)
 
 /** `live` on a terminal, `plain` in CI or when output is piped. */
 export const detect = (): Mode => (process.stdout.isTTY === true && process.env.CI === undefined ? "live" : "plain")
