@@ -16,13 +16,13 @@ const outputDir = Effect.acquireRelease(
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
 )
 
-/** `testbed ARGS | head -1` in bash: testbed's exit status and stderr. */
-const headOne = (...args: ReadonlyArray<string>) =>
+/** `testbed ARGS | READER` in bash: testbed's exit status, stderr and what the reader printed. */
+const piped = (reader: string, ...args: ReadonlyArray<string>) =>
   Effect.callback<{ status: string; stderr: string; stdout: string }>((resume) => {
     const quoted = [process.execPath, bin, ...args].map((arg) => `'${arg}'`).join(" ")
     const child = execFile(
       "bash",
-      ["-c", `${quoted} | head -1; echo "status=\${PIPESTATUS[0]}" >&2`],
+      ["-c", `${quoted} | ${reader}; echo "status=\${PIPESTATUS[0]}" >&2`],
       { timeout: 60_000 },
       (_error, stdout, stderr) =>
         resume(Effect.succeed({ status: /status=(\d+)/.exec(stderr)?.[1] ?? "?", stderr, stdout }))
@@ -31,12 +31,26 @@ const headOne = (...args: ReadonlyArray<string>) =>
   })
 
 describe("machine-readable output", () => {
-  it.live("testbed plugins list | head -1 ends cleanly (no EPIPE crash)", () =>
+  it.live("a reader that stops early (| head -1) ends nothing abruptly: no EPIPE crash, the run finishes", () =>
     Effect.gen(function* () {
-      const { status, stderr, stdout } = yield* headOne("plugins", "list")
-      assert.strictEqual(stdout, "Service plugins:\n")
-      assert.strictEqual(status, "0", stderr)
-      assert.notInclude(stderr, "EPIPE")
+      const head = yield* piped("head -1", "plugins", "list")
+      assert.strictEqual(head.stdout, "Service plugins:\n")
+      assert.strictEqual(head.status, "0", head.stderr)
+      // The run's first event reaches head, which exits; the next ones, a moment later, meet a closed pipe.
+      const dir = yield* outputDir
+      const run = yield* piped(
+        "head -1",
+        "run",
+        `${fixtures}experiments/cases/fast-fail.yaml`,
+        "--output-dir",
+        dir,
+        "--events",
+        "-"
+      )
+      assert.include(run.stdout, `"type":"experiment.started"`)
+      assert.notInclude(run.stderr, "EPIPE")
+      assert.include(run.stderr, "HTML report:", "the run went on to its end and wrote its reports")
+      assert.strictEqual(run.status, "1", run.stderr)
     })
   )
 
