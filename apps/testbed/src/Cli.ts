@@ -45,6 +45,10 @@ export const groups: Readonly<Record<string, GroupEntry>> = {
     summary: "Run an experiment: bring implementations and testers up, run steps, check assertions, write reports",
     load: () => import("./commands/run.ts").then((module) => module.runCommand)
   },
+  schema: {
+    summary: "Print the JSON Schema of experiment, stage or plugin files (editor completion and checking)",
+    load: () => import("./commands/schema.ts").then((module) => module.schema)
+  },
   stage: {
     summary: "Bring named Docker topologies up and down, open shells in their nodes, run commands there",
     load: () => import("./commands/stage.ts").then((module) => module.stageCommand)

@@ -23,6 +23,7 @@ import * as DockerEnvironment from "./DockerEnvironment.ts"
 import * as ExperimentConfig from "./ExperimentConfig.ts"
 import * as ExperimentManager from "./ExperimentManager.ts"
 import * as Plan from "./Plan.ts"
+import * as Preflight from "./Preflight.ts"
 import * as Progress from "./Progress.ts"
 import * as Replay from "./Replay.ts"
 
@@ -62,7 +63,7 @@ export const builtins: NonNullable<PluginRegistry.LoadOptions["builtins"]> = {
 /** Loads, validates and plans: everything `--dry-run` does. Fails with every problem found. */
 export const prepare = Effect.fn("Experiment.prepare")(function* (file: string, options: Options = {}) {
   const path = yield* Path.Path
-  const { config, problems, indices } = yield* ExperimentConfig.loadPartial(file)
+  const { config, problems, indices, locate } = yield* ExperimentConfig.loadPartial(file)
   const configured = config.paths?.plugins
   const directories = [
     ...(configured === undefined ? [] : typeof configured === "string" ? [configured] : configured).map((dir) =>
@@ -75,7 +76,7 @@ export const prepare = Effect.fn("Experiment.prepare")(function* (file: string, 
       (error) =>
         new ExperimentConfig.ExperimentConfigInvalid({
           file,
-          problems: [{ path: "paths.plugins", message: error.message }]
+          problems: locate([{ path: "paths.plugins", message: error.message }])
         })
     )
   )
@@ -91,9 +92,27 @@ export const prepare = Effect.fn("Experiment.prepare")(function* (file: string, 
     },
     { concurrency: options.concurrency, retries: options.retries, filter: options.filter, indices }
   )
-  const all = [...problems, ...(planned.ok ? [] : planned.problems)].sort((a, b) => a.path.localeCompare(b.path))
+  const all = locate([...problems, ...(planned.ok ? [] : planned.problems)])
   if (!planned.ok || all.length > 0) return yield* new ExperimentConfig.ExperimentConfigInvalid({ file, problems: all })
   return { file, config, plan: planned.plan, registry } satisfies Prepared
+})
+
+/**
+ * `--dry-run`: prepares, then checks on this machine what can be checked without running anything (plugins'
+ * images and programs, run steps' programs; see Preflight). Fails with every problem, in file order.
+ */
+export const dryRun = Effect.fn("Experiment.dryRun")(function* (file: string, options: Options = {}) {
+  const prepared = yield* prepare(file, options)
+  const { indices, locate } = yield* ExperimentConfig.loadPartial(file)
+  const problems = yield* Preflight.check(
+    prepared.config,
+    indices,
+    prepared.registry.findService,
+    yield* Preflight.liveProbes
+  )
+  if (problems.length > 0)
+    return yield* new ExperimentConfig.ExperimentConfigInvalid({ file, problems: locate(problems) })
+  return prepared
 })
 
 const stamp = (millis: number) => new Date(millis).toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)

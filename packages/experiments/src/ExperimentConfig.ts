@@ -7,6 +7,7 @@ import { ExitCode, TimeSpan } from "@testbed/events"
 import { Problems, ServicePlugin } from "@testbed/plugins"
 import { Effect, FileSystem, Result, Runtime, Schema } from "effect"
 import * as Yaml from "yaml"
+import { inFileOrder, locate, positionAt } from "./internal/yamlPositions.ts"
 
 /**
  * Every length of time in the file: seconds as a number (PANTHER's `wait: 2`) or text ("500ms", "1m30s",
@@ -222,10 +223,18 @@ export type ExperimentConfig = typeof ExperimentConfig.Type
 
 export class ExperimentConfigInvalid extends Schema.TaggedError<ExperimentConfigInvalid>()("ExperimentConfigInvalid", {
   file: Schema.String,
-  problems: Schema.Array(Schema.Struct({ path: Schema.String, message: Schema.String }))
+  /** In file order, each with its line and column when the file could be read. */
+  problems: Schema.Array(
+    Schema.Struct({
+      path: Schema.String,
+      message: Schema.String,
+      line: Schema.optionalKey(Schema.Int),
+      column: Schema.optionalKey(Schema.Int)
+    })
+  )
 }) {
   override get message(): string {
-    return `${this.file}: ${this.problems.length} problem(s)\n${Problems.format(this.problems)}`
+    return `${this.file}: ${this.problems.length} problem(s)\n${Problems.format(this.problems, this.file)}`
   }
   /** A file with problems is a usage error: exit code 2. */
   override get [Runtime.errorExitCode](): number {
@@ -250,12 +259,17 @@ export interface Partial {
   readonly config: ExperimentConfig
   readonly problems: ReadonlyArray<Problems.Problem>
   readonly indices: Indices
+  /** Problems found later (planning), with their line and column in this file, and all of them in file order. */
+  readonly locate: (problems: ReadonlyArray<Problems.Problem>) => ReadonlyArray<Problems.Problem>
 }
 
-const yamlProblems = (document: Yaml.Document): ReadonlyArray<Problems.Problem> =>
+// The parser's own positions (`linePos`) are only filled in with `prettyErrors`, which also rewrites the message
+// into several lines with a caret: the offsets and a LineCounter give the line and column of every error.
+const yamlProblems = (document: Yaml.Document, lines: Yaml.LineCounter): ReadonlyArray<Problems.Problem> =>
   document.errors.map((error) => ({
-    path: error.linePos === undefined ? "" : `line ${error.linePos[0].line}`,
-    message: error.message.split("\n")[0] ?? error.message
+    path: "",
+    message: error.message.split("\n")[0] ?? error.message,
+    ...positionAt(lines, error.pos[0])
   }))
 
 /**
@@ -296,9 +310,11 @@ const decodeForChecking = <A>(schema: Schema.Codec<A, unknown>, value: unknown, 
  * the problems of the others (which only planning against the plugins can find).
  */
 export const parsePartial = (text: string, file: string): Effect.Effect<Partial, ExperimentConfigInvalid> => {
-  const document = Yaml.parseDocument(text, { prettyErrors: false })
+  const lines = new Yaml.LineCounter()
+  const document = Yaml.parseDocument(text, { prettyErrors: false, lineCounter: lines })
   if (document.errors.length > 0)
-    return Effect.fail(new ExperimentConfigInvalid({ file, problems: yamlProblems(document) }))
+    return Effect.fail(new ExperimentConfigInvalid({ file, problems: yamlProblems(document, lines) }))
+  const located = (found: ReadonlyArray<Problems.Problem>) => inFileOrder(found.map(locate(document, lines)))
   const converted = Result.try({
     try: (): unknown => document.toJS({ maxAliasCount }),
     catch: (error) => (error instanceof Error ? error.message : String(error))
@@ -310,6 +326,7 @@ export const parsePartial = (text: string, file: string): Effect.Effect<Partial,
         problems: [
           {
             path: "",
+            ...positionAt(lines, 0),
             message: `aliases expand too far (more than ${maxAliasCount} alias uses; a "billion laughs" file?): ${converted.failure}`
           }
         ]
@@ -319,7 +336,10 @@ export const parsePartial = (text: string, file: string): Effect.Effect<Partial,
   const json = converted.success
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return Effect.fail(
-      new ExperimentConfigInvalid({ file, problems: [{ path: "", message: "expected a mapping with tests" }] })
+      new ExperimentConfigInvalid({
+        file,
+        problems: located([{ path: "", message: "expected a mapping with tests" }])
+      })
     )
   }
   const { tests, matrices, ...rest } = json as Record<string, unknown>
@@ -348,8 +368,9 @@ export const parsePartial = (text: string, file: string): Effect.Effect<Partial,
   const keptMatrices = keep("matrices", matrices, MatrixConfig as unknown as Schema.Codec<MatrixConfig, unknown>)
   return Effect.succeed({
     config: { ...top.value, tests: keptTests.kept, matrices: keptMatrices.kept },
-    problems,
-    indices: { tests: keptTests.indices, matrices: keptMatrices.indices }
+    problems: located(problems),
+    indices: { tests: keptTests.indices, matrices: keptMatrices.indices },
+    locate: located
   })
 }
 

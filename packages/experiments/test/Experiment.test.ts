@@ -12,16 +12,32 @@ describe("Experiment.prepare (--dry-run)", () => {
       assert.deepStrictEqual(
         error.problems.map((problem) => problem.path),
         [
-          "matrices[0].servers",
+          "tests[0].timeout",
+          "tests[0].services.server.implementation",
+          "tests[0].services.client.target",
+          "tests[0].services.client.parameters.count",
+          "tests[0].services.client.parameters.colour",
+          "tests[0].steps[0].run",
           "tests[0].assertions[0].service",
           "tests[0].assertions[1].pattern",
-          "tests[0].services.client.parameters.colour",
-          "tests[0].services.client.parameters.count",
-          "tests[0].services.client.target",
-          "tests[0].services.server.implementation",
-          "tests[0].steps[0].run",
-          "tests[0].timeout",
-          "tests[1].services.only.role"
+          "tests[1].services.only.role",
+          "matrices[0].servers"
+        ]
+      )
+      // Planning's problems (an unknown plugin) are placed in the file like the decoder's.
+      assert.deepStrictEqual(
+        error.problems.map((problem) => [problem.line, problem.column]),
+        [
+          [6, 14],
+          [9, 25],
+          [14, 17],
+          [16, 18],
+          [17, 19],
+          [19, 14],
+          [22, 18],
+          [25, 18],
+          [30, 15],
+          [33, 14]
         ]
       )
       assert.include(error.message, `unknown implementation "no-such-plugin"`)

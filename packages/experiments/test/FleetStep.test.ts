@@ -136,11 +136,11 @@ describe("fleet step", () => {
           error.problems.map((problem) => [problem.path, problem.message]),
           [
             ["tests[0].steps[0].fleet", "give exactly one of agents (started by the step) or expect (external agents)"],
-            ["tests[0].steps[0].fleet.pipeline", "empty pipeline"],
             ["tests[0].steps[0].fleet.secret_file", "external agents (expect) need the shared secret file"],
-            ["tests[0].steps[1].fleet.broker", "not an MQTT URL: localhost"],
-            ["tests[0].steps[1].fleet.pipeline[1]", "empty command"],
+            ["tests[0].steps[0].fleet.pipeline", "empty pipeline"],
             ["tests[0].steps[1].fleet.secret_file", "external agents (expect) need the shared secret file"],
+            ["tests[0].steps[1].fleet.pipeline[1]", "empty command"],
+            ["tests[0].steps[1].fleet.broker", "not an MQTT URL: localhost"],
             [
               "tests[0].steps[1].fleet.step_timeout",
               `not a duration: "soon" (use seconds, or e.g. "2s", "500ms", "1m30s", "2 minutes")`

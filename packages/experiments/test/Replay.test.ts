@@ -87,11 +87,11 @@ describe("replay in experiments", () => {
         assert.deepStrictEqual(
           error.problems.map((problem) => [problem.path, problem.message]),
           [
-            ["tests[0].assertions[0].service", `"web" is not a replay service`],
-            ["tests[0].assertions[1].step", `"plain" is not a replay step`],
             ["tests[0].services.player.parameters.script", "required parameter missing"],
             ["tests[0].steps[0].replay.service", `"web" is not a replay service`],
-            ["tests[0].steps[1].replay.command", "give the client command run against the replay"]
+            ["tests[0].steps[1].replay.command", "give the client command run against the replay"],
+            ["tests[0].assertions[0].service", `"web" is not a replay service`],
+            ["tests[0].assertions[1].step", `"plain" is not a replay step`]
           ]
         )
         assert.include(fixtures, "fixtures/experiments")

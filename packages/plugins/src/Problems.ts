@@ -3,11 +3,15 @@
  * value, so all of them can be reported at once: `tests[2].services.server.implementation: unknown plugin`.
  */
 import { Schema, SchemaIssue } from "effect"
+import { likelyMeant } from "./internal/likelyMeant.ts"
 
 export interface Problem {
   /** Dotted path with [index] for arrays; empty for the whole document. */
   readonly path: string
   readonly message: string
+  /** Where the value is in the file (1-based), when the file's text is known. */
+  readonly line?: number
+  readonly column?: number
 }
 
 export const pathToString = (path: ReadonlyArray<PropertyKey>): string =>
@@ -18,50 +22,21 @@ export const pathToString = (path: ReadonlyArray<PropertyKey>): string =>
 
 const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
 
-/** A union member that failed on its contents, not its shape: none of its keys missing, none of the input's extra. */
-const fitsShape = (issue: SchemaIssue.Issue): boolean =>
-  issue._tag === "Composite" &&
-  issue.issues.every(
-    (child) => child._tag !== "Pointer" || (child.issue._tag !== "MissingKey" && child.issue._tag !== "UnexpectedKey")
-  )
-
-/**
- * When no member of a union matched and exactly one has the input's shape (`- fleet: {…}` is the fleet step), that
- * is the one the writer meant: only its problems are kept, not one list per alternative.
- */
-const likelyMeant = (issue: SchemaIssue.Issue): SchemaIssue.Issue => {
-  switch (issue._tag) {
-    case "AnyOf": {
-      const fitting = issue.issues.filter(fitsShape)
-      return fitting.length === 1
-        ? likelyMeant(fitting[0]!)
-        : new SchemaIssue.AnyOf(issue.ast, issue.issues.map(likelyMeant))
-    }
-    case "Composite": {
-      const [first, ...rest] = issue.issues
-      return new SchemaIssue.Composite(issue.ast, [likelyMeant(first), ...rest.map(likelyMeant)])
-    }
-    case "Pointer":
-      return new SchemaIssue.Pointer(issue.path, likelyMeant(issue.issue))
-    case "Encoding":
-      return new SchemaIssue.Encoding(issue.ast, likelyMeant(issue.issue))
-    case "Filter":
-      return new SchemaIssue.Filter(issue.filter, likelyMeant(issue.issue))
-    default:
-      return issue
-  }
-}
-
 /** Every leaf of a schema issue, with its path inside the decoded value. */
-const leavesOf = (issue: SchemaIssue.Issue) =>
-  formatter(likelyMeant(issue)).issues.map((leaf) => ({
+const leavesOf = (issue: SchemaIssue.Issue, input: unknown) =>
+  formatter(likelyMeant(issue, input)).issues.map((leaf) => ({
     at: (leaf.path ?? []).map((p) => (typeof p === "object" ? p.key : p)),
     message: leaf.message
   }))
 
 /** Every leaf of a schema issue as a problem, prefixed with `base` (the path of the decoded value). */
-export const fromIssue = (issue: SchemaIssue.Issue, base: ReadonlyArray<PropertyKey> = []): ReadonlyArray<Problem> =>
-  leavesOf(issue).map((leaf) => ({ path: pathToString([...base, ...leaf.at]), message: leaf.message }))
+export const fromIssue = (
+  issue: SchemaIssue.Issue,
+  base: ReadonlyArray<PropertyKey> = [],
+  /** The value that was decoded: lets a union failure name the member most likely meant. */
+  input?: unknown
+): ReadonlyArray<Problem> =>
+  leavesOf(issue, input).map((leaf) => ({ path: pathToString([...base, ...leaf.at]), message: leaf.message }))
 
 /** Decodes with every problem reported (not only the first) and unknown keys treated as mistakes. */
 export const decodeAll = <S extends Schema.Top & { readonly DecodingServices: never }>(
@@ -80,7 +55,7 @@ export const decodeAll = <S extends Schema.Top & { readonly DecodingServices: ne
   if (result._tag === "Success") return { ok: true, value: result.value }
   const error = result.cause.reasons.find((reason) => reason._tag === "Fail")
   if (error !== undefined && Schema.isSchemaError(error.error)) {
-    const leaves = leavesOf(error.error.issue)
+    const leaves = leavesOf(error.error.issue, input)
     return {
       ok: false,
       problems: leaves.map((leaf) => ({ path: pathToString([...base, ...leaf.at]), message: leaf.message })),
@@ -100,8 +75,19 @@ export const sanitize = (text: string): string =>
     (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`
   )
 
-/** One line per problem, indented; names from the file are sanitized (no escape sequence reaches a terminal). */
-export const format = (problems: ReadonlyArray<Problem>): string =>
+/** `file:line:column: ` (the form editors and terminals link to the place), or nothing when the place is unknown. */
+const place = (problem: Problem, file: string | undefined): string =>
+  problem.line === undefined
+    ? ""
+    : `${file === undefined ? "line " : `${file}:`}${problem.line}:${problem.column ?? 1}: `
+
+/**
+ * One line per problem, indented, with its place in `file` when known; names from the file are sanitized (no
+ * escape sequence reaches a terminal).
+ */
+export const format = (problems: ReadonlyArray<Problem>, file?: string): string =>
   problems
-    .map((problem) => sanitize(`  ${problem.path === "" ? "(file)" : problem.path}: ${problem.message}`))
+    .map((problem) =>
+      sanitize(`  ${place(problem, file)}${problem.path === "" ? "(file)" : problem.path}: ${problem.message}`)
+    )
     .join("\n")

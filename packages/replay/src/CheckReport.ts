@@ -41,3 +41,16 @@ export const lines = (file: string, scripts: ReadonlyArray<LoadedScript>): Reado
   }
   return out
 }
+
+/** The same as a JSON value (`replay check --json`): the files read, each entry's figures, its blobs and modules. */
+export const summary = (file: string, scripts: ReadonlyArray<LoadedScript>) => ({
+  ok: true,
+  file,
+  files: scripts[0]?.files ?? [],
+  entries: scripts.map((script) => ({
+    name: script.name,
+    ...Plan.stats(script.plan),
+    blobs: script.blobs,
+    modules: script.modules
+  }))
+})

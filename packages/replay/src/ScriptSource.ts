@@ -54,10 +54,15 @@ export const load = Effect.fn("ScriptSource.load")(function* (source: ScriptSour
   return yield* ScriptLoader.load({ ...loadOptions(source), name: source.name }).pipe(Effect.provide(layer(source)))
 })
 
+const loadEvery = (source: ScriptSource) =>
+  ScriptLoader.loadAll({ ...loadOptions(source), moduleChecksOn: source.name }).pipe(Effect.provide(layer(source)))
+
 /** Loads every entry of the file (a broken unused entry is an error too) and describes it, line by line. */
 export const check = Effect.fn("ScriptSource.check")(function* (source: ScriptSource) {
-  const scripts = yield* ScriptLoader.loadAll({ ...loadOptions(source), moduleChecksOn: source.name }).pipe(
-    Effect.provide(layer(source))
-  )
-  return CheckReport.lines(source.file, scripts)
+  return CheckReport.lines(source.file, yield* loadEvery(source))
+})
+
+/** `check` as one JSON value (`replay check --json`). */
+export const checkSummary = Effect.fn("ScriptSource.checkSummary")(function* (source: ScriptSource) {
+  return CheckReport.summary(source.file, yield* loadEvery(source))
 })

@@ -1,5 +1,5 @@
 /**
- * `testbed plugins list [--plugins DIR]`: the service and environment plugins available, where each comes from,
+ * `testbed plugins list [--plugins DIR] [--json]`: the service and environment plugins available, where each comes from,
  * and which programs a service plugin needs that are missing here.
  */
 import { Experiment } from "@testbed/experiments"
@@ -14,9 +14,13 @@ const list = Command.make(
     plugins: Flag.String("plugins").pipe(
       Flag.withDescription("A directory of plugin modules to load (repeatable)"),
       Flag.atLeast(0)
+    ),
+    json: Flag.Boolean("json").pipe(
+      Flag.withDescription("Print one JSON document (services with missing programs, environments)"),
+      Flag.withDefault(false)
     )
   },
-  Effect.fn(function* ({ plugins }) {
+  Effect.fn(function* ({ plugins, json }) {
     const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
     const registry = yield* PluginRegistry.load({ directories: plugins, builtins: Experiment.builtins })
     const installed = (program: string) =>
@@ -24,10 +28,38 @@ const list = Command.make(
         Effect.map((code) => code === 0),
         Effect.orElseSucceed(() => false)
       )
+    const services = yield* Effect.forEach(registry.services, ({ plugin, source }) =>
+      Effect.map(
+        Effect.filter(plugin.programs ?? [], (program) => Effect.map(installed(program), (found) => !found)),
+        (missing) => ({ plugin, source, missing })
+      )
+    )
+    if (json) {
+      // One JSON document on stdout, for scripts: `testbed plugins list --json | jq …`.
+      return yield* Console.log(
+        JSON.stringify({
+          services: services.map(({ plugin, source, missing }) => ({
+            name: plugin.name,
+            type: plugin.type,
+            roles: Object.keys(plugin.roles),
+            protocols: plugin.protocols,
+            versions: plugin.versions,
+            description: plugin.description ?? null,
+            source,
+            programs: plugin.programs ?? [],
+            missing,
+            docker: plugin.docker ?? null
+          })),
+          environments: registry.environments.map(({ plugin, source }) => ({
+            name: plugin.name,
+            description: plugin.description,
+            source
+          }))
+        })
+      )
+    }
     yield* Console.log("Service plugins:")
-    for (const { plugin, source } of registry.services) {
-      const missing: Array<string> = []
-      for (const program of plugin.programs ?? []) if (!(yield* installed(program))) missing.push(program)
+    for (const { plugin, source, missing } of services) {
       const roles = Object.keys(plugin.roles).join("+")
       yield* Console.log(
         `  ${plugin.name.padEnd(12)} ${plugin.type.padEnd(6)} ${roles.padEnd(13)} ${plugin.protocols.join(",").padEnd(9)} ${source}${missing.length > 0 ? `  (missing: ${missing.join(", ")})` : ""}`

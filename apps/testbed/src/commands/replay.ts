@@ -4,6 +4,7 @@
  * sock_test.py (-l listen, -r remote, -o output, -i input, -t script name). Errors carry their exit codes (2 for a
  * script, address or fault to fix, 3 for a remote or port out of reach): bin.ts says them in one line.
  */
+import { ExitCode } from "@testbed/events"
 import { RecordProxy, ScriptSource } from "@testbed/replay"
 import { Console, Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
@@ -39,12 +40,34 @@ const record = Command.make(
 
 const check = Command.make(
   "check",
-  { file: Argument.String("file").pipe(Argument.withDescription("The script file")), ...sourceFlags },
+  {
+    file: Argument.String("file").pipe(Argument.withDescription("The script file")),
+    ...sourceFlags,
+    json: Flag.Boolean("json").pipe(
+      Flag.withDescription("Print one JSON document: entries with their figures, blobs, modules; or the error"),
+      Flag.withDefault(false)
+    )
+  },
   (flags) =>
-    Effect.gen(function* () {
-      const lines = yield* ScriptSource.check(toSource(flags.file, flags))
-      for (const line of lines) yield* Console.log(line)
-    })
+    flags.json
+      ? ScriptSource.checkSummary(toSource(flags.file, flags)).pipe(
+          Effect.flatMap((summary) => Console.log(JSON.stringify(summary))),
+          // The error as JSON on stdout too, and the usual line on stderr with its exit code.
+          Effect.tapError((error) =>
+            Console.log(
+              JSON.stringify({
+                ok: false,
+                file: flags.file,
+                exitCode: ExitCode.ofError(error),
+                error: { tag: error._tag, message: error.message }
+              })
+            )
+          )
+        )
+      : Effect.gen(function* () {
+          const lines = yield* ScriptSource.check(toSource(flags.file, flags))
+          for (const line of lines) yield* Console.log(line)
+        })
 ).pipe(Command.withDescription("Validate a script and its blobs and print what it holds"))
 
 export const replay = Command.make("replay").pipe(

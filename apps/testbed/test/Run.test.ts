@@ -1,4 +1,4 @@
-// The real `testbed run` as a child process: its exit codes, SIGINT in the middle of a run (no process is left
+// The real `testbed run` as a child process (moved here from @testbed/experiments: it tests the app): its exit codes, SIGINT in the middle of a run (no process is left
 // behind and the reports of what ran are still written), SIGKILL (the watchdog ends what the run started), a full
 // disk (exit 3, the file and ENOSPC named, nothing half-written), and bad input that must never show a stack trace.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
@@ -7,9 +7,10 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
-import { fixtures, readEvents } from "./support.ts"
+import { readEvents } from "./support.ts"
 
 const repo = decodeURIComponent(new URL("../../../", import.meta.url).pathname)
+const fixtures = `${repo}fixtures/experiments/`
 
 const alive = (pid: number) => {
   try {
