@@ -60,8 +60,9 @@ tb_cached_build() {
   echo "$out"
 }
 
-# Runs a client with what the function named $1 writes on its stdin, and keeps stdin open until the client ends:
-# clients that hang up at the end of their input would otherwise close before the answer arrives.
+# Runs a client with what the function named $1 writes on its stdin, and keeps stdin open until the client ends
+# (at most TB_HOLD tenths of a second, default 600): clients that hang up at the end of their input would otherwise
+# close before the answer arrives; the bound ends a client whose server never closes (an echo server).
 tb_converse() {
   producer=$1
   shift
@@ -69,7 +70,14 @@ tb_converse() {
   mkfifo stdin.fifo
   "$@" < stdin.fifo &
   pid=$!
-  { "$producer"; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done; } > stdin.fifo
+  {
+    "$producer"
+    held=0
+    while kill -0 "$pid" 2>/dev/null && [ "$held" -lt "${TB_HOLD:-600}" ]; do
+      sleep 0.1
+      held=$((held + 1))
+    done
+  } > stdin.fifo
   rm -f stdin.fifo
   wait "$pid"
 }
