@@ -3,6 +3,7 @@ import type { ServicePlugin } from "../ServicePlugin.ts"
 import gnutls from "./GnuTls.ts"
 import botan from "./Botan.ts"
 import go from "./GoTls.ts"
+import java from "./JavaJsse.ts"
 import openssl from "./OpenSsl.ts"
 
-export const stacks: ReadonlyArray<ServicePlugin> = [openssl, gnutls, botan, go]
+export const stacks: ReadonlyArray<ServicePlugin> = [openssl, gnutls, botan, go, java]
