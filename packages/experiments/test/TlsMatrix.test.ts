@@ -2,7 +2,7 @@
 // Botan, Go's crypto/tls and Java's JSSE from Debian packages. Each test runs the fixture's own cases and
 // assertions on a few cells (the full matrix is bench/interop.ts), so what is checked here is what users run.
 import { execFileSync } from "node:child_process"
-import { readFileSync, writeFileSync } from "node:fs"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, FileSystem } from "effect"
 import * as Yaml from "yaml"
@@ -30,10 +30,16 @@ const fixture = Yaml.parse(readFileSync(`${fixtures}tls-matrix.yaml`, "utf8")) a
 // The cells' budget here also covers building the Go and Java peers on a fresh machine (the first cell of each
 // builds them into the cache; see the plugins README); the fixture's own 60 s is for warm runs.
 /** The fixture with only the cells given per case (case → [servers, clients]), written next to the run. */
-const runCells = (cells: Record<string, readonly [ReadonlyArray<Entry>, ReadonlyArray<Entry>]>, capture = false) =>
+const runCells = (
+  cells: Record<string, readonly [ReadonlyArray<Entry>, ReadonlyArray<Entry>]>,
+  capture = false,
+  plugins: Record<string, string> = {}
+) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const dir = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-tls-matrix-" })
+    mkdirSync(`${dir}/plugins`)
+    for (const [file, text] of Object.entries(plugins)) writeFileSync(`${dir}/plugins/${file}`, text)
     const matrices = Object.entries(cells).map(([name, [servers, clients]]) => {
       const matrix = fixture.matrices.find((m) => m.name === name)
       assert.isDefined(matrix, `no case ${name} in tls-matrix.yaml`)
@@ -42,7 +48,10 @@ const runCells = (cells: Record<string, readonly [ReadonlyArray<Entry>, Readonly
     const file = `${dir}/tls-matrix.yaml`
     writeFileSync(
       file,
-      Yaml.stringify({ ...fixture, test_timeout: "5 minutes", capture, matrices }, { aliasDuplicateObjects: false })
+      Yaml.stringify(
+        { ...fixture, test_timeout: "5 minutes", capture, paths: { plugins: "plugins" }, matrices },
+        { aliasDuplicateObjects: false }
+      )
     )
     const outcome = yield* Experiment.run(file, { outputDir: dir, progress: "none", concurrency: 2 })
     const statuses = new Map((outcome.result?.tests ?? []).map((test) => [test.name, test]))
@@ -146,6 +155,48 @@ describe("TLS interop matrix", () => {
             { encoding: "utf8", timeout: 60_000 }
           )
           assert.include(versions, "0x0304")
+        })
+      ),
+    { timeout: 300_000 }
+  )
+
+  it.live.skipIf(!runIt)(
+    "a sixth stack is one plugin file; one whose program is missing is unsupported in every cell, saying so",
+    () =>
+      provide(
+        Effect.gen(function* () {
+          const tlsStack = new URL("../../plugins/src/tls/TlsStack.ts", import.meta.url).pathname
+          const plugin = `import * as TlsStack from ${JSON.stringify(tlsStack)}
+export default TlsStack.make({
+  name: "tls-absent",
+  description: "a stack whose program this machine lacks",
+  programs: ["testbed-no-such-tls-program"],
+  server: "exec testbed-no-such-tls-program",
+  client: "exec testbed-no-such-tls-program"
+})
+`
+          const { outcome, statuses } = yield* runCells(
+            {
+              tls13: [
+                ["tls-absent", "tls-openssl"],
+                ["tls-absent", "tls-openssl"]
+              ]
+            },
+            false,
+            { "absent.ts": plugin }
+          )
+          for (const [server, client] of [
+            ["tls-absent", "tls-openssl"],
+            ["tls-openssl", "tls-absent"]
+          ]) {
+            assert.strictEqual(statuses.get(cell("tls13", server!, client!))?.status, "unsupported")
+          }
+          assert.strictEqual(statuses.get(cell("tls13", "tls-openssl", "tls-openssl"))?.status, "passed")
+          const stderr = readFileSync(
+            `${outcome.runDir}/tests/tls13-tls-openssl-server-tls-absent-client/attempt-1/client/stderr.log`,
+            "utf8"
+          )
+          assert.include(stderr, "testbed-no-such-tls-program is not installed on this machine")
         })
       ),
     { timeout: 300_000 }

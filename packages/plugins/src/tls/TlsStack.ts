@@ -52,7 +52,13 @@ const common = {
   ASSETS: "{{ assets }}"
 }
 
-const prelude = 'set -eu\n. "$ASSETS/tls/lib.sh"\ncd "$DIR"\n'
+const quote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`
+
+// A machine without one of the stack's programs gets exit 127 saying which (the cell is `unsupported`, never a
+// false failure); `testbed plugins list` names the missing programs too.
+const prelude = (programs: ReadonlyArray<string>) =>
+  `set -eu\n. "$ASSETS/tls/lib.sh"\ncd "$DIR"\nfor program in ${programs.map(quote).join(" ")}; do\n` +
+  `  command -v "$program" > /dev/null || tb_unsupported "$program is not installed on this machine"\ndone\n`
 
 export const make = (options: TlsStackOptions): ServicePlugin =>
   makePlugin({
@@ -68,7 +74,7 @@ export const make = (options: TlsStackOptions): ServicePlugin =>
       server: {
         command: {
           program: "sh",
-          args: ["-c", prelude + options.server, `${options.name}-server`],
+          args: ["-c", prelude(options.programs) + options.server, `${options.name}-server`],
           env: { ...common, HOST: "{{ host }}", PORT: "{{ port }}" }
         },
         readiness: { kind: "port", timeout: options.serverReadyTimeout ?? "10 seconds" },
@@ -77,7 +83,7 @@ export const make = (options: TlsStackOptions): ServicePlugin =>
       client: {
         command: {
           program: "sh",
-          args: ["-c", prelude + options.client, `${options.name}-client`],
+          args: ["-c", prelude(options.programs) + options.client, `${options.name}-client`],
           env: { ...common, TARGET_HOST: "{{ target_host }}", TARGET_PORT: "{{ target_port }}" }
         },
         parameters
