@@ -19,7 +19,12 @@ const env = { ...process.env, TESTBED_CACHE_DIR: join(work, "cache") }
 interface Summary {
   readonly tests: {
     readonly total: number
-    readonly results: ReadonlyArray<{ readonly name: string; readonly status: string; readonly duration: number }>
+    readonly results: ReadonlyArray<{
+      readonly name: string
+      readonly status: string
+      readonly duration: number
+      readonly error_message: string | null
+    }>
   }
 }
 
@@ -84,6 +89,12 @@ for (const test of baseline.results) {
 }
 for (const [name, entry] of perCase) {
   console.log(`  ${name}: ${entry.cells} cells, ${(entry.seconds / entry.cells).toFixed(2)} s per cell`)
+}
+// What did not pass, and why (from the last run): the interop findings, and any cell the machine's load broke.
+for (const test of runs.at(-1)!.results) {
+  if (test.status === "failed" || test.status === "timeout") {
+    console.log(`  ${test.status}: ${test.name}: ${(test.error_message ?? "").slice(0, 220)}`)
+  }
 }
 // The interop runner's published cost: about 15 minutes per pair for 23 cases, i.e. about 39 s per cell.
 const runnerPerCell = (15 * 60) / 23
