@@ -10,11 +10,15 @@
 #   iproute2 procps  ip and ps for network and process checks
 #   nftables         nft, for random loss on stage links (applied inside the nodes' namespaces)
 #   tcpdump          per-service packet captures in experiments
+#   botan            Botan 2's tls_client, a third TLS stack for the interop matrix (tls-botan)
+#   golang-go        builds the Go crypto/tls peer of the interop matrix (tls-go; cached by source hash)
+#   default-jdk-headless  javac and java for the JSSE peer of the interop matrix (tls-java; cached by source hash)
+#   tshark           reads the handshake out of a cell's capture (the matrix test's evidence from the wire)
 #   socat            the README tutorial's echo server (and its test); a one-shot server (no fork) for the readiness
 #                    test that must not take its only connection
 set -euo pipefail
 
-packages=(mosquitto docker.io busybox-static openssl gnutls-bin libxml2-utils chromium iproute2 procps nftables tcpdump socat ca-certificates)
+packages=(mosquitto docker.io busybox-static openssl gnutls-bin libxml2-utils chromium iproute2 procps nftables tcpdump socat ca-certificates botan golang-go default-jdk-headless tshark)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -184,6 +184,8 @@ export const MatrixConfig = Schema.Struct({
   name: Schema.String,
   servers: Schema.Array(MatrixEntry),
   clients: Schema.Array(MatrixEntry),
+  /** Parameters given to every server and client of the matrix (an entry's own parameters win). */
+  parameters: Schema.optionalKey(Schema.Record(Schema.String, ParameterValue)),
   ...TestSettings
 })
 export type MatrixConfig = typeof MatrixConfig.Type

@@ -58,7 +58,8 @@ export interface TestPlan {
   readonly retries: number
   /** Capture each service's traffic with tcpdump (localhost only). */
   readonly capture: boolean
-  readonly matrix: { readonly row: string; readonly column: string } | undefined
+  /** Where the test sits in an interop matrix; `name` is the matrix's, so reports draw one grid per matrix. */
+  readonly matrix: { readonly row: string; readonly column: string; readonly name?: string } | undefined
 }
 
 export interface ExperimentPlan {
@@ -400,14 +401,23 @@ export const make = (
     if (matrix.clients.length === 0) problem(`${path}.clients`, "a matrix needs at least one client")
     matrix.servers.forEach((serverEntry, row) => {
       matrix.clients.forEach((clientEntry, column) => {
-        const server = entry(serverEntry)
-        const client = entry(clientEntry)
+        // The matrix's own parameters (an interop test case: `testcase: alpn`) go to both roles; an entry's win.
+        const withShared = <E extends { readonly parameters?: ServiceConfig["parameters"] }>(value: E) =>
+          matrix.parameters === undefined
+            ? value
+            : { ...value, parameters: { ...matrix.parameters, ...value.parameters } }
+        const server = withShared(entry(serverEntry))
+        const client = withShared(entry(clientEntry))
         const services = [
           [`${path}.servers[${row}]`, "server", { ...server, role: "server" as const }] as const,
           [`${path}.clients[${column}]`, "client", { ...client, role: "client" as const, target: "server" }] as const
         ]
         tests.push({
-          ...planTest(path, matrix, services, { row: server.implementation, column: client.implementation }),
+          ...planTest(path, matrix, services, {
+            row: server.implementation,
+            column: client.implementation,
+            name: matrix.name
+          }),
           name: `${matrix.name} [${server.implementation} server, ${client.implementation} client]`
         })
       })

@@ -4,6 +4,7 @@
  * which runs any program as a service (for ad-hoc testers and harness tests).
  */
 import { make, type ServicePlugin } from "./ServicePlugin.ts"
+import { stacks as tlsStacks } from "./tls/Stacks.ts"
 
 const extraArgs = {
   extra_args: { type: "list", default: [], description: "More arguments appended to the command line" }
@@ -178,7 +179,8 @@ export const exec: ServicePlugin = make({
   }
 })
 
-export const services: ReadonlyArray<ServicePlugin> = [nodeEcho, openssl, gnutls, exec]
+/** The TLS interop stacks (`tls-openssl`, `tls-gnutls`, …) come after the originals, in `tls/`. */
+export const services: ReadonlyArray<ServicePlugin> = [nodeEcho, openssl, gnutls, exec, ...tlsStacks]
 
 /** Where the bundled scripts of the built-in plugins live (`{{ assets }}` in templates). */
 export const assetsDirectory: string = decodeURIComponent(new URL("../assets", import.meta.url).pathname)

@@ -12,7 +12,7 @@ describe("PluginRegistry", () => {
       const registry = yield* PluginRegistry.load()
       assert.deepStrictEqual(
         registry.services.map((s) => s.plugin.name),
-        ["node-echo", "openssl", "gnutls", "exec"]
+        ["node-echo", "openssl", "gnutls", "exec", "tls-openssl", "tls-gnutls", "tls-botan", "tls-go", "tls-java"]
       )
       assert.deepStrictEqual(
         registry.environments.map((e) => e.plugin.name),

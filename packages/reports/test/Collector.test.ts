@@ -240,7 +240,14 @@ describe("Collector", () => {
         [
           ["m1", "server", "client", [[["m1 [echo server, echo client]"], "passed"]]],
           ["m2", "server", "client", [[["m2 [echo server, echo client]"], "failed"]]],
-          ["named", "server", "client", [[["handshake"], "passed"]]]
+          ["named", "server", "client", [[["handshake"], "passed"]]],
+          // Grids over the same servers and clients (an interop run's per-case grids) get a summary after them.
+          [
+            "summary: all cases",
+            "server",
+            "client",
+            [[["m1 [echo server, echo client]", "m2 [echo server, echo client]", "handshake"], "failed"]]
+          ]
         ]
       )
       assert.deepStrictEqual(result(s, "handshake").matrix, { row: "echo", column: "echo", name: "named" })

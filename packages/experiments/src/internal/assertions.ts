@@ -2,7 +2,7 @@
 // service (a client) ended with exit code 0 unless an exit_code assertion speaks for it. Each publishes
 // assertion.checked; the attempt fails with the first failure's message.
 import { EventBus } from "@testbed/events"
-import { ServiceCommand } from "@testbed/plugins"
+import { Problems, ServiceCommand } from "@testbed/plugins"
 import { Duration, Effect, FileSystem, Path } from "effect"
 import type { PlannedAssertion } from "../Plan.ts"
 import * as Replay from "../Replay.ts"
@@ -70,10 +70,12 @@ const check = Effect.fnUntraced(function* (attempt: Attempt, assertion: PlannedA
       const passed =
         (yield* matchesAny(logs, assertion)) ||
         (running && (yield* pollUntil(matchesAny(logs, assertion), Duration.seconds(2), "200 millis")))
-      return {
-        passed,
-        message: `${subject} ${stream === "any" ? "output" : stream} ${passed ? "matches" : "does not match"} /${assertion.pattern}/`
-      }
+      const verdict = `${subject} ${stream === "any" ? "output" : stream} ${passed ? "matches" : "does not match"} /${assertion.pattern}/`
+      if (passed) return { passed, message: verdict }
+      // The evidence: what the program did say last, so a failure reads without opening its log.
+      const said = (yield* Effect.forEach(logs, Output.lastLines)).flat()
+      const quoted = Problems.sanitize(said.join(" | ")).slice(0, 400)
+      return { passed, message: said.length === 0 ? `${verdict} (no output)` : `${verdict} (last lines: ${quoted})` }
     }
     case "service_responsive": {
       const runtime = attempt.services.get(assertion.service)

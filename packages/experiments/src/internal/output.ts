@@ -77,3 +77,30 @@ export const scanner = (path: string, pattern: Pattern.Pattern) => {
     ).pipe(Effect.orElseSucceed(() => false))
   )
 }
+
+/** What a failed `output_matches` quotes of a log: its last lines, within this many bytes of its end. */
+const tailBytes = 1024
+const tailLines = 8
+
+/**
+ * The last few non-empty lines of `path` (from its last KiB), for a failure message to show what the program did
+ * say: the evidence one reads before opening the log. Empty when the file is missing or empty.
+ */
+export const lastLines = (path: string): Effect.Effect<ReadonlyArray<string>, never, FileSystem.FileSystem> =>
+  Effect.flatMap(FileSystem.FileSystem, (fs) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const file = yield* fs.open(path, { flag: "r" })
+        const size = Number((yield* file.stat).size)
+        const length = Math.min(size, tailBytes)
+        const bytes = yield* readAt(file, size - length, length)
+        const text = bytes._tag === "Some" ? decoder().decode(bytes.value) : ""
+        // The first line of a cut window may be partial: drop it unless the window is the whole file.
+        const lines = text.split("\n").slice(size > length ? 1 : 0)
+        return lines
+          .map((line) => line.trimEnd())
+          .filter((line) => line !== "")
+          .slice(-tailLines)
+      })
+    ).pipe(Effect.orElseSucceed((): ReadonlyArray<string> => []))
+  )

@@ -69,10 +69,16 @@ export const wait = Effect.fnUntraced(function* (attempt: Attempt, runtime: Serv
             check: probeCommand(attempt, runtime, readiness.command),
             failure: () => "readiness command never succeeded (probe: its exit code)"
           }
+  // A server that declares the case unsupported (the interop runner's 127) usually does so before it listens.
+  const unsupportedCodes = runtime.plan.plugin.unsupportedExitCodes ?? []
   const exitedEarly = runtime.process!.exited.pipe(
-    Effect.map(
-      (exit) =>
-        new Abort({ status: "failed", reason: `${runtime.id} ended before it was ready: ${describeExit(exit)}` })
+    Effect.map((exit) =>
+      exit.exitCode !== null && unsupportedCodes.includes(exit.exitCode)
+        ? new Abort({
+            status: "unsupported",
+            reason: `${runtime.plan.key} (${runtime.plan.plugin.name}) does not support this test (exit code ${exit.exitCode})`
+          })
+        : new Abort({ status: "failed", reason: `${runtime.id} ended before it was ready: ${describeExit(exit)}` })
     )
   )
   const outcome = yield* Effect.raceFirst(

@@ -57,8 +57,63 @@ const finishMatrix = (m: MatrixAcc): ES.Matrix => {
   }
 }
 
-/** One matrix per name, in the order their first test appears; none when no test declared a position. */
+/** The name of the summary grid drawn after an interop run's per-case grids. */
+export const summaryName = "summary: all cases"
+
+const sameAxes = (a: ES.Matrix, b: ES.Matrix) =>
+  a.rows.join("\n") === b.rows.join("\n") && a.columns.join("\n") === b.columns.join("\n")
+
+/**
+ * A pair's verdict over every case: failed (or timeout, interrupted) when one case is; else passed when one case
+ * passed — a case the stack does not support is not held against the pair; else what the cases were.
+ */
+const pairStatus = (statuses: ReadonlyArray<ES.Status>): ES.Status => {
+  const verdict = ES.worst(statuses)
+  if (ES.isFailure(verdict)) return verdict
+  return statuses.some((status) => status === "passed" || status === "flaky")
+    ? ES.worst(statuses.filter((status) => status === "passed" || status === "flaky"))
+    : verdict
+}
+
+/**
+ * The interop runner's overview: when a run has several named server × client grids over the same servers and
+ * clients (one per test case), one more grid whose cell holds the pair's tests of every case.
+ */
+const summaryOf = (
+  matrices: ReadonlyArray<ES.Matrix>,
+  statusOf: ReadonlyMap<string, ES.Status>
+): ES.Matrix | undefined => {
+  const [first] = matrices
+  if (first === undefined || matrices.length < 2) return undefined
+  const grids = matrices.every(
+    (m) => m.name !== null && m.row_axis === "server" && m.column_axis === "client" && sameAxes(m, first)
+  )
+  if (!grids) return undefined
+  const cells = first.cells.map((cell) => {
+    const tests = matrices.flatMap(
+      (m) => m.cells.find((c) => c.row === cell.row && c.column === cell.column)?.tests ?? []
+    )
+    return {
+      row: cell.row,
+      column: cell.column,
+      tests,
+      status: pairStatus(tests.map((t) => statusOf.get(t) ?? "skipped"))
+    }
+  })
+  return { ...first, name: summaryName, cells }
+}
+
+/**
+ * One matrix per name, in the order their first test appears; none when no test declared a position. Several
+ * per-case grids over the same servers and clients get a summary grid after them (`summaryName`).
+ */
 export const matricesOf = (results: ReadonlyArray<ES.TestResult>): Array<ES.Matrix> => {
+  const matrices = namedMatrices(results)
+  const summary = summaryOf(matrices, new Map(results.map((t) => [t.name, t.status])))
+  return summary === undefined ? matrices : [...matrices, summary]
+}
+
+const namedMatrices = (results: ReadonlyArray<ES.TestResult>): Array<ES.Matrix> => {
   const byName = new Map<string | null, MatrixAcc>()
   for (const t of results) {
     if (t.matrix === null) continue
