@@ -257,6 +257,29 @@ const watch = (client: MqttClient, url: string, progress: Progress, backoff: Bac
   })
 }
 
+/** Publishing and subscribing through one mqtt.js client, as effects. */
+const clientCalls = (client: MqttClient, progress: Progress) => {
+  const publish = (topic: string, payload: string, qos: 0 | 1 = 1) =>
+    Effect.callback<void, PublishFailed>((resume) => {
+      client.publish(topic, payload, { qos }, (error) =>
+        resume(error ? Effect.fail(new PublishFailed({ topic, reason: error.message })) : Effect.void)
+      )
+    })
+  const send = (topic: string, payload: string, qos: 0 | 1 = 1) =>
+    Effect.sync(() => {
+      client.publish(topic, payload, { qos }, (error) => {
+        if (error) Queue.offerUnsafe(progress.status, { _tag: "SendFailed", topic, reason: error.message })
+      })
+    })
+  const subscribe = (topics: ReadonlyArray<string>, qos: 0 | 1 = 1) =>
+    Effect.callback<void, PublishFailed>((resume) => {
+      client.subscribe([...topics], { qos }, (error) =>
+        resume(error ? Effect.fail(new PublishFailed({ topic: topics.join(","), reason: error.message })) : Effect.void)
+      )
+    })
+  return { publish, send, subscribe }
+}
+
 /** A connection through mqtt.js (the live `Connector`). */
 export const makeLive = Effect.fn("MqttConnection.connect")(function* (
   options: ConnectOptions
@@ -303,24 +326,7 @@ export const makeLive = Effect.fn("MqttConnection.connect")(function* (
         Effect.andThen(Queue.shutdown(progress.inbound))
       )
   )
-  const publish = (topic: string, payload: string, qos: 0 | 1 = 1) =>
-    Effect.callback<void, PublishFailed>((resume) => {
-      client.publish(topic, payload, { qos }, (error) =>
-        resume(error ? Effect.fail(new PublishFailed({ topic, reason: error.message })) : Effect.void)
-      )
-    })
-  const send = (topic: string, payload: string, qos: 0 | 1 = 1) =>
-    Effect.sync(() => {
-      client.publish(topic, payload, { qos }, (error) => {
-        if (error) Queue.offerUnsafe(progress.status, { _tag: "SendFailed", topic, reason: error.message })
-      })
-    })
-  const subscribe = (topics: ReadonlyArray<string>, qos: 0 | 1 = 1) =>
-    Effect.callback<void, PublishFailed>((resume) => {
-      client.subscribe([...topics], { qos }, (error) =>
-        resume(error ? Effect.fail(new PublishFailed({ topic: topics.join(","), reason: error.message })) : Effect.void)
-      )
-    })
+  const { publish, send, subscribe } = clientCalls(client, progress)
   const awaitConnected = (timeout: Duration.Input) =>
     Deferred.await(progress.firstConnect).pipe(
       Effect.timeoutOrElse({
