@@ -22,6 +22,7 @@ import {
 import * as DockerEnvironment from "./DockerEnvironment.ts"
 import * as ExperimentConfig from "./ExperimentConfig.ts"
 import * as ExperimentManager from "./ExperimentManager.ts"
+import * as Execution from "./internal/execution.ts"
 import * as Plan from "./Plan.ts"
 import * as Progress from "./Progress.ts"
 import * as Replay from "./Replay.ts"
@@ -32,6 +33,8 @@ export interface Options {
   readonly filter?: string | undefined
   readonly concurrency?: number | undefined
   readonly retries?: number | undefined
+  /** Sample every service's resources this often, whatever the file says (`--metrics-interval`). */
+  readonly metricsInterval?: Duration.Duration | undefined
   /** More plugin directories (besides the file's `paths.plugins`). */
   readonly pluginDirectories?: ReadonlyArray<string> | undefined
   readonly progress?: Progress.Mode | undefined
@@ -89,11 +92,29 @@ export const prepare = Effect.fn("Experiment.prepare")(function* (file: string, 
       serviceNames: registry.services.map((s) => s.plugin.name),
       environmentNames: registry.environments.map((e) => e.plugin.name)
     },
-    { concurrency: options.concurrency, retries: options.retries, filter: options.filter, indices }
+    {
+      concurrency: options.concurrency,
+      retries: options.retries,
+      filter: options.filter,
+      indices,
+      metricsInterval: options.metricsInterval
+    }
   )
   const all = [...problems, ...(planned.ok ? [] : planned.problems)].sort((a, b) => a.path.localeCompare(b.path))
   if (!planned.ok || all.length > 0) return yield* new ExperimentConfig.ExperimentConfigInvalid({ file, problems: all })
   return { file, config, plan: planned.plan, registry } satisfies Prepared
+})
+
+/**
+ * The execution environments of a test's services that cannot run on this machine (a tool not installed, no
+ * memory cgroup), as `<service>: <reason>` lines: `--dry-run` reports them; at run time the service runs without.
+ */
+export const unavailableEnvironments = Effect.fn("Experiment.unavailableEnvironments")(function* (test: Plan.TestPlan) {
+  const lines: Array<string> = []
+  for (const service of test.services) {
+    for (const reason of yield* Execution.unavailable(service.execution)) lines.push(`${service.key}: ${reason}`)
+  }
+  return lines
 })
 
 const stamp = (millis: number) => new Date(millis).toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)

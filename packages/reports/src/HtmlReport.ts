@@ -7,6 +7,7 @@
 import { concat } from "./internal/chunks.ts"
 import { attr, human, text } from "./internal/escape.ts"
 import * as Matrices from "./internal/html/matrices.ts"
+import * as Resources from "./internal/html/resources.ts"
 import { card, foot, head, legend } from "./internal/html/page.ts"
 import { filterScript, filterScriptSource } from "./internal/html/script.ts"
 import * as Tests from "./internal/html/tests.ts"
@@ -152,6 +153,8 @@ export function* chunks(s: ExperimentSummary): Generator<string> {
   yield* testsSection(s, list)
   yield `\n${timelineSection(s)}\n`
   yield* servicesSection(s)
+  const resources = Resources.section(s)
+  if (resources !== "") yield `\n${resources}\n`
   yield `\n${footer(s)}\n`
   yield foot({ code: filterScript })
 }

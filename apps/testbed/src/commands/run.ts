@@ -1,11 +1,12 @@
 /**
- * `testbed run CONFIG [--output-dir DIR] [--dry-run] [--filter NAME] [--concurrency N] [--retries N] [--plugins DIR]`:
+ * `testbed run CONFIG [--output-dir DIR] [--dry-run] [--filter NAME] [--concurrency N] [--retries N] [--plugins DIR]
+ * [--metrics-interval TIME]`:
  * runs an experiment file and points at its HTML report. Exit 0 only when every test passed (skipped and
  * unsupported do not fail a run), 1 when one did not, 2 when the file has problems.
  */
 import { ExitCode } from "@testbed/events"
 import type { Experiment } from "@testbed/experiments"
-import { Console, Effect, Option } from "effect"
+import { Console, Effect, Option, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { ExitWith } from "../ExitCode.ts"
 
@@ -13,10 +14,13 @@ const optionalValue = <A>(option: Option.Option<A>): A | undefined => Option.get
 
 // The experiment manager (and through it every library) is loaded when the command runs, not for `run --help`.
 const libraries = Effect.promise(() =>
-  Promise.all([import("@testbed/experiments"), import("@testbed/plugins")]).then(([experiments, plugins]) => ({
-    ...experiments,
-    Problems: plugins.Problems
-  }))
+  Promise.all([import("@testbed/experiments"), import("@testbed/plugins"), import("@testbed/events")]).then(
+    ([experiments, plugins, events]) => ({
+      ...experiments,
+      Problems: plugins.Problems,
+      TimeSpan: events.TimeSpan
+    })
+  )
 )
 
 export const runCommand = Command.make(
@@ -44,16 +48,29 @@ export const runCommand = Command.make(
     plain: Flag.Boolean("plain").pipe(
       Flag.withDescription("Plain progress lines even on a terminal"),
       Flag.withDefault(false)
+    ),
+    // Read as text and decoded once the libraries are loaded, so `run --help` loads none of them.
+    metricsInterval: Flag.String("metrics-interval").pipe(
+      Flag.withDescription(
+        "Sample each service's CPU, memory, threads, files and I/O this often (seconds, or e.g. 500ms, 2s; overrides the file's metrics.interval)"
+      ),
+      Flag.optional
     )
   },
-  Effect.fn(function* ({ config, outputDir, dryRun, filter, concurrency, retries, plugins, plain }) {
-    const { Experiment, ExperimentManager, Problems } = yield* libraries
+  Effect.fn(function* ({ config, outputDir, dryRun, filter, concurrency, retries, plugins, plain, metricsInterval }) {
+    const { Experiment, ExperimentManager, Problems, TimeSpan } = yield* libraries
+    const interval = Option.map(metricsInterval, TimeSpan.parse)
+    if (Option.isSome(interval) && Result.isFailure(interval.value)) {
+      yield* Console.error(`--metrics-interval: ${interval.value.failure}`)
+      return yield* new ExitWith({ code: ExitCode.usage })
+    }
     const options: Experiment.Options = {
       outputDir: optionalValue(outputDir),
       filter: optionalValue(filter),
       concurrency: optionalValue(concurrency),
       retries: optionalValue(retries),
       pluginDirectories: plugins,
+      metricsInterval: Option.isSome(interval) && Result.isSuccess(interval.value) ? interval.value.success : undefined,
       ...(plain ? { progress: "plain" as const } : {})
     }
     const prepared = yield* Experiment.prepare(config, options).pipe(
@@ -77,6 +94,8 @@ export const runCommand = Command.make(
         yield* Console.log(
           `  ${test.name} [${test.environment}] ${services}${test.retries > 0 ? ` retries=${test.retries}` : ""}`
         )
+        for (const line of yield* Experiment.unavailableEnvironments(test))
+          yield* Console.log(`    unavailable: ${line}`)
       }
       return
     }
