@@ -26,6 +26,7 @@ import * as Execution from "./internal/execution.ts"
 import * as Plan from "./Plan.ts"
 import * as Progress from "./Progress.ts"
 import * as Replay from "./Replay.ts"
+import * as RunMetrics from "./RunMetrics.ts"
 
 export interface Options {
   /** Where run directories are created. Default: the file's `paths.output_dir`, else `outputs`. */
@@ -35,6 +36,8 @@ export interface Options {
   readonly retries?: number | undefined
   /** Sample every service's resources this often, whatever the file says (`--metrics-interval`). */
   readonly metricsInterval?: Duration.Duration | undefined
+  /** Serve live metrics in the Prometheus text format on 127.0.0.1:PORT while the run lasts (`--metrics-port`). */
+  readonly metricsPort?: number | undefined
   /** More plugin directories (besides the file's `paths.plugins`). */
   readonly pluginDirectories?: ReadonlyArray<string> | undefined
   readonly progress?: Progress.Mode | undefined
@@ -235,9 +238,11 @@ export const runPrepared = Effect.fn("Experiment.runPrepared")(function* (prepar
   const outputDir = options.outputDir ?? prepared.config.paths?.output_dir ?? "outputs"
   const runDir = yield* makeRunDir(outputDir, prepared.plan.name)
   const logPath = path.join(runDir, ReportWriter.eventLogName)
-  const layers = Layer.mergeAll(EventLog.storage(logPath), Progress.layer(options.progress ?? Progress.detect())).pipe(
-    Layer.provideMerge(EventBus.EventBus.layer)
-  )
+  const layers = Layer.mergeAll(
+    EventLog.storage(logPath),
+    Progress.layer(options.progress ?? Progress.detect()),
+    options.metricsPort === undefined ? Layer.empty : RunMetrics.layer({ port: options.metricsPort })
+  ).pipe(Layer.provideMerge(EventBus.EventBus.layer))
   const render = ReportWriter.renderDirectory(runDir, options.formats === undefined ? {} : { formats: options.formats })
   let reports: ReadonlyArray<string> = []
   const result = yield* Effect.flatMap(EventLog.EventLogStorage, (storage) =>

@@ -1,6 +1,6 @@
 /**
  * `testbed run CONFIG [--output-dir DIR] [--dry-run] [--filter NAME] [--concurrency N] [--retries N] [--plugins DIR]
- * [--metrics-interval TIME]`:
+ * [--metrics-interval TIME] [--metrics-port PORT]`:
  * runs an experiment file and points at its HTML report. Exit 0 only when every test passed (skipped and
  * unsupported do not fail a run), 1 when one did not, 2 when the file has problems.
  */
@@ -49,6 +49,10 @@ export const runCommand = Command.make(
       Flag.withDescription("Plain progress lines even on a terminal"),
       Flag.withDefault(false)
     ),
+    metricsPort: Flag.Int("metrics-port").pipe(
+      Flag.withDescription("Serve live metrics (Prometheus text format) on 127.0.0.1:PORT/metrics while the run lasts"),
+      Flag.optional
+    ),
     // Read as text and decoded once the libraries are loaded, so `run --help` loads none of them.
     metricsInterval: Flag.String("metrics-interval").pipe(
       Flag.withDescription(
@@ -57,7 +61,18 @@ export const runCommand = Command.make(
       Flag.optional
     )
   },
-  Effect.fn(function* ({ config, outputDir, dryRun, filter, concurrency, retries, plugins, plain, metricsInterval }) {
+  Effect.fn(function* ({
+    config,
+    outputDir,
+    dryRun,
+    filter,
+    concurrency,
+    retries,
+    plugins,
+    plain,
+    metricsInterval,
+    metricsPort
+  }) {
     const { Experiment, ExperimentManager, Problems, TimeSpan } = yield* libraries
     const interval = Option.map(metricsInterval, TimeSpan.parse)
     if (Option.isSome(interval) && Result.isFailure(interval.value)) {
@@ -70,6 +85,7 @@ export const runCommand = Command.make(
       concurrency: optionalValue(concurrency),
       retries: optionalValue(retries),
       pluginDirectories: plugins,
+      metricsPort: optionalValue(metricsPort),
       metricsInterval: Option.isSome(interval) && Result.isSuccess(interval.value) ? interval.value.success : undefined,
       ...(plain ? { progress: "plain" as const } : {})
     }
