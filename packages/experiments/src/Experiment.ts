@@ -27,6 +27,7 @@ import * as Plan from "./Plan.ts"
 import * as Progress from "./Progress.ts"
 import * as Replay from "./Replay.ts"
 import * as RunMetrics from "./RunMetrics.ts"
+import * as RunTrace from "./RunTrace.ts"
 
 export interface Options {
   /** Where run directories are created. Default: the file's `paths.output_dir`, else `outputs`. */
@@ -38,6 +39,8 @@ export interface Options {
   readonly metricsInterval?: Duration.Duration | undefined
   /** Serve live metrics in the Prometheus text format on 127.0.0.1:PORT while the run lasts (`--metrics-port`). */
   readonly metricsPort?: number | undefined
+  /** Export the run as an OpenTelemetry trace to this OTLP/HTTP traces URL (`--otlp`). */
+  readonly otlp?: string | undefined
   /** More plugin directories (besides the file's `paths.plugins`). */
   readonly pluginDirectories?: ReadonlyArray<string> | undefined
   readonly progress?: Progress.Mode | undefined
@@ -241,7 +244,8 @@ export const runPrepared = Effect.fn("Experiment.runPrepared")(function* (prepar
   const layers = Layer.mergeAll(
     EventLog.storage(logPath),
     Progress.layer(options.progress ?? Progress.detect()),
-    options.metricsPort === undefined ? Layer.empty : RunMetrics.layer({ port: options.metricsPort })
+    options.metricsPort === undefined ? Layer.empty : RunMetrics.layer({ port: options.metricsPort }),
+    options.otlp === undefined ? Layer.empty : RunTrace.layer(options.otlp)
   ).pipe(Layer.provideMerge(EventBus.EventBus.layer))
   const render = ReportWriter.renderDirectory(runDir, options.formats === undefined ? {} : { formats: options.formats })
   let reports: ReadonlyArray<string> = []

@@ -300,6 +300,8 @@ export const ExperimentSummary = Schema.Struct({
   /** One per matrix, in the order their first test was declared; empty when no test declared a position. */
   matrices: Schema.Array(Matrix),
   state_history: Schema.Array(StateChange),
+  /** The OpenTelemetry trace id of the run, when it was exported (`--otlp`). */
+  trace_id: Schema.optionalKey(Schema.String),
   /** PANTHER's resources block (always written by this version; absent in summaries of older ones). */
   resources: Schema.optionalKey(Resources),
   /** Pictures of the stages the run used (`stage.graph` events), present only when there are some. */

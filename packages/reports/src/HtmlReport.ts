@@ -131,7 +131,8 @@ const top = (s: ExperimentSummary): string => {
     `run ${text(s.experiment_id)}`,
     s.start_time === null ? null : `started ${text(s.start_time)}`,
     `took ${human(s.duration_seconds * 1000)}`,
-    s.configuration_file === null ? null : `from ${text(s.configuration_file)}`
+    s.configuration_file === null ? null : `from ${text(s.configuration_file)}`,
+    s.trace_id === undefined ? null : `trace <code>${text(s.trace_id)}</code>`
   ].filter((x) => x !== null)
   const reason = s.reason === null ? "" : `<p class="sub">${text(s.reason)}</p>`
   return `<header><h1>${text(name)}</h1><span class="run ${s.status}">${s.status.replace("_", " ")}</span></header>

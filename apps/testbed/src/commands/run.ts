@@ -1,6 +1,6 @@
 /**
  * `testbed run CONFIG [--output-dir DIR] [--dry-run] [--filter NAME] [--concurrency N] [--retries N] [--plugins DIR]
- * [--metrics-interval TIME] [--metrics-port PORT]`:
+ * [--metrics-interval TIME] [--metrics-port PORT] [--otlp URL]`:
  * runs an experiment file and points at its HTML report. Exit 0 only when every test passed (skipped and
  * unsupported do not fail a run), 1 when one did not, 2 when the file has problems.
  */
@@ -53,6 +53,12 @@ export const runCommand = Command.make(
       Flag.withDescription("Serve live metrics (Prometheus text format) on 127.0.0.1:PORT/metrics while the run lasts"),
       Flag.optional
     ),
+    otlp: Flag.String("otlp").pipe(
+      Flag.withDescription(
+        "Export the run as an OpenTelemetry trace to this OTLP/HTTP URL (e.g. http://127.0.0.1:4318/v1/traces)"
+      ),
+      Flag.optional
+    ),
     // Read as text and decoded once the libraries are loaded, so `run --help` loads none of them.
     metricsInterval: Flag.String("metrics-interval").pipe(
       Flag.withDescription(
@@ -71,7 +77,8 @@ export const runCommand = Command.make(
     plugins,
     plain,
     metricsInterval,
-    metricsPort
+    metricsPort,
+    otlp
   }) {
     const { Experiment, ExperimentManager, Problems, TimeSpan } = yield* libraries
     const interval = Option.map(metricsInterval, TimeSpan.parse)
@@ -86,6 +93,7 @@ export const runCommand = Command.make(
       retries: optionalValue(retries),
       pluginDirectories: plugins,
       metricsPort: optionalValue(metricsPort),
+      otlp: optionalValue(otlp),
       metricsInterval: Option.isSome(interval) && Result.isSuccess(interval.value) ? interval.value.success : undefined,
       ...(plain ? { progress: "plain" as const } : {})
     }

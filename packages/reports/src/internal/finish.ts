@@ -183,6 +183,7 @@ export const finish = (state: State, meta: Meta): RS.ExperimentSummary => {
     settings,
     matrices: matricesOf(results),
     state_history: state.history,
+    ...(state.traceId === undefined ? {} : { trace_id: state.traceId }),
     resources: Usage.runResources(
       state.run,
       [...state.services.values()].flatMap((s) => (s.usage === undefined ? [] : [s.usage]))

@@ -68,6 +68,7 @@ export interface State {
   readonly unknownTypes: Set<string>
   readonly topologies: Array<RS.Topology>
   readonly run: Usage.RunUsageAcc
+  traceId: string | undefined
 }
 
 export const empty = (): State => ({
@@ -83,7 +84,8 @@ export const empty = (): State => ({
   invalid: 0,
   unknownTypes: new Set(),
   topologies: [],
-  run: Usage.emptyRun()
+  run: Usage.emptyRun(),
+  traceId: undefined
 })
 
 /** Keeps the latest timestamp seen, so a cut-off attempt ends where the log ends. */
@@ -365,6 +367,9 @@ export const add = (state: State, event: E, matrixName?: string): void => {
       acc.usage = Usage.addSample(acc.usage, event.data, event.timestamp)
       return
     }
+    case "experiment.traced":
+      state.traceId = event.data.traceId
+      return
     case "experiment.resources":
       Usage.addRun(state.run, event.data)
       return
