@@ -103,12 +103,14 @@ describe.skipIf(!hasProgram("prometheus") && !ci)("run metrics", () => {
           const apiPort = yield* freePort
           const run = yield* Effect.forkChild(Experiment.run(file, { outputDir: dir, progress: "none", metricsPort }))
           // The endpoint answers in the Prometheus text format, and only at /metrics.
+          // (Retried until the first events are counted: the endpoint may answer before the run has published any.)
           const [status, text] = yield* fetchText(`http://127.0.0.1:${metricsPort}/metrics`).pipe(
+            Effect.filterOrFail(([, body]) => body.includes("# TYPE testbed_events_total counter")),
             Effect.retry(Schedule.spaced("100 millis")),
             Effect.timeout("30 seconds")
           )
           assert.strictEqual(status, 200)
-          assert.include(text, "# TYPE testbed_events_total counter")
+          assert.match(text, /^testbed_events_total\{type="experiment\.started"\} 1$/m)
           const [missing] = yield* fetchText(`http://127.0.0.1:${metricsPort}/other`)
           assert.strictEqual(missing, 404)
           yield* startPrometheus(dir, metricsPort, apiPort)

@@ -3,7 +3,7 @@
 // service's runtime for `resource_below` assertions. Sampling never fails a test: a reading that cannot be taken
 // (the process just ended) is skipped.
 import { EventBus, type ResourceEvent } from "@testbed/events"
-import { Deferred, type Duration, Effect, type FileSystem, Option, Schedule, type Scope } from "effect"
+import { Deferred, type Duration, Effect, Option, Schedule, type Scope } from "effect"
 import * as ProcessTree from "../ProcessTree.ts"
 import type { Attempt, ServiceRuntime } from "./attempt.ts"
 
@@ -61,7 +61,7 @@ export const watch = Effect.fn("Resources.watch")(function* (
     )
   }
   const identity = { test: attempt.test.name, service: runtime.plan.key, attempt: attempt.number }
-  const context = yield* Effect.context<FileSystem.FileSystem | EventBus.EventBus>()
+  const context = yield* Effect.context<EventBus.EventBus>()
   const sampleNow = Effect.gen(function* () {
     const reading = yield* ProcessTree.read(pid)
     if (Option.isNone(reading)) return usage.latest
