@@ -11,6 +11,7 @@ import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { Duration, Effect } from "effect"
 import * as Experiment from "../packages/experiments/src/Experiment.ts"
+import * as ProcessTree from "../packages/experiments/src/ProcessTree.ts"
 
 const tests = Number(process.argv[2] ?? 100)
 const rounds = 3
@@ -73,9 +74,14 @@ const samplingOverhead = (dir: string) =>
       withMetrics = Math.min(withMetrics, metricsMs)
     }
     const added = ((withMetrics - plain) / plain) * 100
+    // The cost of one reading alone (this node process: a dozen threads), steadier than the difference above.
+    const readings = 500
+    const [readMs] = yield* time(
+      Effect.forEach(Array.from({ length: readings }), () => ProcessTree.read(process.pid), { discard: true })
+    )
     return (
       `sampling 1s    without ${plain.toFixed(0).padStart(6)} ms | with ${withMetrics.toFixed(0).padStart(6)} ms | ` +
-      `adds ${added.toFixed(1)} % (aim < 2 %)`
+      `adds ${added.toFixed(1)} % (aim < 2 %); one reading of a node process tree ${(readMs / readings).toFixed(2)} ms`
     )
   })
 

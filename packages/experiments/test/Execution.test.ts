@@ -3,12 +3,10 @@ import { readFileSync, writeFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, FileSystem } from "effect"
 import { Experiment } from "../src/index.ts"
-import { finishedOf, fixtures, hasProgram, provide, readEvents, runFixture } from "./support.ts"
+import { finishedOf, fixtures, hasProgram, provide, readEvents, readSummary, runFixture } from "./support.ts"
 
 const ci = process.env.CI === "true"
 const tools = hasProgram("strace") && hasProgram("valgrind")
-
-const readSummary = (runDir: string) => JSON.parse(readFileSync(`${runDir}/experiment_summary.json`, "utf8"))
 
 // A C program with one invalid read past a heap block: memcheck reports exactly this error.
 const leakySource = `#include <stdlib.h>

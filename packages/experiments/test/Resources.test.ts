@@ -1,10 +1,7 @@
-import { readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { Experiment } from "../src/index.ts"
-import { finishedOf, fixtures, provide, readEvents, runFixture } from "./support.ts"
-
-const readSummary = (runDir: string) => JSON.parse(readFileSync(`${runDir}/experiment_summary.json`, "utf8"))
+import { finishedOf, fixtures, readSummary, provide, readEvents, runFixture } from "./support.ts"
 
 describe("resource metrics", () => {
   it.live(
