@@ -1,14 +1,17 @@
 // Per-test overhead of the experiment harness: an experiment of N trivial tests (each one `exec` client running
 // `true`) against spawning the same N commands directly with node:child_process, measured in the same run.
 // The experiment side includes everything a user pays for: planning, state machines and events, log files,
-// the JSONL event log, and the five reports. Run: node_modules/.bin/node bench/experiments.ts [tests]
+// the JSONL event log, and the five reports. Then the cost of resource sampling: the same sequential experiment with
+// `--metrics-interval 1s` (every service's process tree read from /proc as it starts, then each second) against
+// it without, rounds interleaved. Run: node_modules/.bin/node bench/experiments.ts [tests]
 import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import * as Experiment from "../packages/experiments/src/Experiment.ts"
+import * as ProcessTree from "../packages/experiments/src/ProcessTree.ts"
 
 const tests = Number(process.argv[2] ?? 100)
 const rounds = 3
@@ -55,6 +58,33 @@ const time = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     return [performance.now() - start, value] as const
   })
 
+/** Sequential runs with and without sampling, alternated so load drifts hit both alike; best of each. */
+const samplingOverhead = (dir: string) =>
+  Effect.gen(function* () {
+    const file = join(dir, "bench-1.yaml")
+    const options = { outputDir: join(dir, "out"), progress: "none" as const }
+    const sampled = { ...options, metricsInterval: Duration.seconds(1) }
+    let plain = Number.POSITIVE_INFINITY
+    let withMetrics = Number.POSITIVE_INFINITY
+    for (let round = 0; round < rounds + 2; round++) {
+      const [plainMs] = yield* time(Experiment.run(file, options))
+      const [metricsMs, outcome] = yield* time(Experiment.run(file, sampled))
+      if (outcome.result?.tests.some((test) => test.status !== "passed")) throw new Error("a sampled test did not pass")
+      plain = Math.min(plain, plainMs)
+      withMetrics = Math.min(withMetrics, metricsMs)
+    }
+    const added = ((withMetrics - plain) / plain) * 100
+    // The cost of one reading alone (this node process: a dozen threads), steadier than the difference above.
+    const readings = 500
+    const [readMs] = yield* time(
+      Effect.forEach(Array.from({ length: readings }), () => ProcessTree.read(process.pid), { discard: true })
+    )
+    return (
+      `sampling 1s    without ${plain.toFixed(0).padStart(6)} ms | with ${withMetrics.toFixed(0).padStart(6)} ms | ` +
+      `adds ${added.toFixed(1)} % (aim < 2 %); one reading of a node process tree ${(readMs / readings).toFixed(2)} ms`
+    )
+  })
+
 const program = Effect.gen(function* () {
   const dir = mkdtempSync(join(tmpdir(), "testbed-bench-experiments-"))
   const lines: Array<string> = [
@@ -83,6 +113,7 @@ const program = Effect.gen(function* () {
         `overhead ${perTest.toFixed(1)} ms per test (aim < 50 ms)`
     )
   }
+  lines.push(yield* samplingOverhead(dir))
   rmSync(dir, { recursive: true, force: true })
   for (const line of lines) console.log(line)
 }).pipe(Effect.provide(NodeServices.layer))

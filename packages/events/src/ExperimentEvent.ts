@@ -29,5 +29,17 @@ export const ExperimentFinished = family(
   })
 )
 
-export const ExperimentEvent = Schema.Union([ExperimentStarted, ExperimentStateChanged, ExperimentFinished])
+/** The run is exported as an OpenTelemetry trace (`--otlp URL`): its trace id, to find it in the tracing backend. */
+export const ExperimentTraced = family(
+  "experiment.traced",
+  "experiment",
+  Schema.Struct({ traceId: Schema.String, spanId: Schema.String })
+)
+
+export const ExperimentEvent = Schema.Union([
+  ExperimentStarted,
+  ExperimentStateChanged,
+  ExperimentFinished,
+  ExperimentTraced
+])
 export type ExperimentEvent = typeof ExperimentEvent.Type

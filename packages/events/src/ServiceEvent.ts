@@ -30,6 +30,8 @@ export const ServiceExited = family(
     exitCode: Schema.NullOr(Schema.Int),
     signal: Schema.NullOr(Schema.String),
     crashed: Schema.Boolean,
+    /** The limit of its execution environment that ended it: `its memory limit (64.0 MB)`. */
+    killedBy: Schema.optionalKey(Schema.String),
     /** The service declared this test unsupported (for example exit code 127). */
     unsupported: Schema.optionalKey(Schema.Boolean)
   })

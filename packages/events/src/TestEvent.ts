@@ -59,6 +59,8 @@ export const ArtifactKind = Schema.Literals([
   "replay_script",
   "feedback",
   "report",
+  /** What a tool wrapped around a service wrote: a syscall summary, a memcheck report. */
+  "profile",
   "other"
 ])
 export type ArtifactKind = typeof ArtifactKind.Type

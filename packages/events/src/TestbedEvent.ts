@@ -11,6 +11,7 @@ import { EnvironmentEvent } from "./EnvironmentEvent.ts"
 import * as Event from "./Event.ts"
 import { ExperimentEvent } from "./ExperimentEvent.ts"
 import { PluginEvent } from "./PluginEvent.ts"
+import { ResourceEvent } from "./ResourceEvent.ts"
 import { ServiceEvent } from "./ServiceEvent.ts"
 import { StageEvent } from "./StageEvent.ts"
 import { StepEvent } from "./StepEvent.ts"
@@ -26,7 +27,8 @@ export const TestbedEvent = Schema.Union([
   ...StepEvent.members,
   ...AssertionEvent.members,
   ...AgentEvent.members,
-  ...StageEvent.members
+  ...StageEvent.members,
+  ...ResourceEvent.members
 ])
 export type TestbedEvent = typeof TestbedEvent.Type
 export type TestbedEventType = TestbedEvent["type"]

@@ -22,10 +22,13 @@ import {
 import * as DockerEnvironment from "./DockerEnvironment.ts"
 import * as ExperimentConfig from "./ExperimentConfig.ts"
 import * as ExperimentManager from "./ExperimentManager.ts"
+import * as Execution from "./internal/execution.ts"
 import * as Plan from "./Plan.ts"
 import * as Preflight from "./Preflight.ts"
 import * as Progress from "./Progress.ts"
 import * as Replay from "./Replay.ts"
+import * as RunMetrics from "./RunMetrics.ts"
+import * as RunTrace from "./RunTrace.ts"
 
 export interface Options {
   /** Where run directories are created. Default: the file's `paths.output_dir`, else `outputs`. */
@@ -33,6 +36,12 @@ export interface Options {
   readonly filter?: string | undefined
   readonly concurrency?: number | undefined
   readonly retries?: number | undefined
+  /** Sample every service's resources this often, whatever the file says (`--metrics-interval`). */
+  readonly metricsInterval?: Duration.Duration | undefined
+  /** Serve live metrics in the Prometheus text format on 127.0.0.1:PORT while the run lasts (`--metrics-port`). */
+  readonly metricsPort?: number | undefined
+  /** Export the run as an OpenTelemetry trace to this OTLP/HTTP traces URL (`--otlp`). */
+  readonly otlp?: string | undefined
   /** More plugin directories (besides the file's `paths.plugins`). */
   readonly pluginDirectories?: ReadonlyArray<string> | undefined
   readonly progress?: Progress.Mode | undefined
@@ -90,7 +99,13 @@ export const prepare = Effect.fn("Experiment.prepare")(function* (file: string, 
       serviceNames: registry.services.map((s) => s.plugin.name),
       environmentNames: registry.environments.map((e) => e.plugin.name)
     },
-    { concurrency: options.concurrency, retries: options.retries, filter: options.filter, indices }
+    {
+      concurrency: options.concurrency,
+      retries: options.retries,
+      filter: options.filter,
+      indices,
+      metricsInterval: options.metricsInterval
+    }
   )
   const all = locate([...problems, ...(planned.ok ? [] : planned.problems)])
   if (!planned.ok || all.length > 0) return yield* new ExperimentConfig.ExperimentConfigInvalid({ file, problems: all })
@@ -113,6 +128,18 @@ export const dryRun = Effect.fn("Experiment.dryRun")(function* (file: string, op
   if (problems.length > 0)
     return yield* new ExperimentConfig.ExperimentConfigInvalid({ file, problems: locate(problems) })
   return prepared
+})
+
+/**
+ * The execution environments of a test's services that cannot run on this machine (a tool not installed, no
+ * memory cgroup), as `<service>: <reason>` lines: `--dry-run` reports them; at run time the service runs without.
+ */
+export const unavailableEnvironments = Effect.fn("Experiment.unavailableEnvironments")(function* (test: Plan.TestPlan) {
+  const lines: Array<string> = []
+  for (const service of test.services) {
+    for (const reason of yield* Execution.unavailable(service.execution)) lines.push(`${service.key}: ${reason}`)
+  }
+  return lines
 })
 
 const stamp = (millis: number) => new Date(millis).toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15)
@@ -233,9 +260,12 @@ export const runPrepared = Effect.fn("Experiment.runPrepared")(function* (prepar
   const outputDir = options.outputDir ?? prepared.config.paths?.output_dir ?? "outputs"
   const runDir = yield* makeRunDir(outputDir, prepared.plan.name)
   const logPath = path.join(runDir, ReportWriter.eventLogName)
-  const layers = Layer.mergeAll(EventLog.storage(logPath), Progress.layer(options.progress ?? Progress.detect())).pipe(
-    Layer.provideMerge(EventBus.EventBus.layer)
-  )
+  const layers = Layer.mergeAll(
+    EventLog.storage(logPath),
+    Progress.layer(options.progress ?? Progress.detect()),
+    options.metricsPort === undefined ? Layer.empty : RunMetrics.layer({ port: options.metricsPort }),
+    options.otlp === undefined ? Layer.empty : RunTrace.layer(options.otlp)
+  ).pipe(Layer.provideMerge(EventBus.EventBus.layer))
   const render = ReportWriter.renderDirectory(runDir, options.formats === undefined ? {} : { formats: options.formats })
   let reports: ReadonlyArray<string> = []
   const result = yield* Effect.flatMap(EventLog.EventLogStorage, (storage) =>

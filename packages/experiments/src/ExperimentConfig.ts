@@ -3,7 +3,7 @@
  * `fast_fail`, `paths`, `logging`) plus testbed's own keys (per-test `timeout` and `retries`, `concurrency`,
  * interop `matrices`, `environment`). Decoding reports every problem at once, each with its YAML path.
  */
-import { ExitCode, TimeSpan } from "@testbed/events"
+import { ByteSize, ExitCode, TimeSpan } from "@testbed/events"
 import { Problems, ServicePlugin } from "@testbed/plugins"
 import { Effect, FileSystem, Result, Runtime, Schema } from "effect"
 import * as Yaml from "yaml"
@@ -17,6 +17,26 @@ const DurationInput = TimeSpan.TimeSpan
 
 const ParameterValue = ServicePlugin.ParameterValue
 const Readiness = ServicePlugin.Readiness
+
+/**
+ * The execution environment of a local service: tools wrapped around its command and limits it runs under, declared
+ * in the file so a plugin need not change. A tool that is not installed is reported at `--dry-run`.
+ */
+export const Execution = Schema.Struct({
+  /** `strace -f -c`: a syscall summary per service (`strace.txt`), parsed into the report. */
+  strace: Schema.optionalKey(Schema.Boolean),
+  /** valgrind memcheck: its error count is the input of a `memcheck_clean` assertion (`valgrind.txt`). */
+  valgrind: Schema.optionalKey(Schema.Boolean),
+  limits: Schema.optionalKey(
+    Schema.Struct({
+      /** Memory of the whole process tree (a memory cgroup): past it the kernel kills the service. */
+      memory: Schema.optionalKey(ByteSize.ByteSize),
+      /** CPU time of each process (`prlimit --cpu`, whole seconds): past it the kernel sends SIGXCPU, then SIGKILL. */
+      cpu: Schema.optionalKey(DurationInput)
+    })
+  )
+})
+export type Execution = typeof Execution.Type
 
 export const ServiceConfig = Schema.Struct({
   /** Display name; defaults to the key under `services`. */
@@ -35,6 +55,8 @@ export const ServiceConfig = Schema.Struct({
   readiness: Schema.optionalKey(Readiness),
   /** Longest this service may run: a task that runs longer, or a server that is not ready in time. */
   timeout: Schema.optionalKey(DurationInput),
+  /** Tools wrapped around its command (strace, valgrind) and limits it runs under (see `Execution`). */
+  execution: Schema.optionalKey(Execution),
   description: Schema.optionalKey(Schema.String)
 })
 export type ServiceConfig = typeof ServiceConfig.Type
@@ -135,6 +157,21 @@ export const Assertion = Schema.Union([
     timeout: Schema.optionalKey(DurationInput)
   }),
   Schema.Struct({ type: Schema.Literal("file_exists"), path: Schema.String }),
+  /** What a service used stays under every limit given (its sampled peaks and totals; sampling turns on for it). */
+  Schema.Struct({
+    type: Schema.Literal("resource_below"),
+    service: Schema.String,
+    peak_rss: Schema.optionalKey(ByteSize.ByteSize),
+    cpu_time: Schema.optionalKey(DurationInput),
+    threads: Schema.optionalKey(Schema.Int),
+    open_files: Schema.optionalKey(Schema.Int)
+  }),
+  /** A service run under valgrind (`execution: {valgrind: true}`) had at most `max_errors` memcheck errors (0). */
+  Schema.Struct({
+    type: Schema.Literal("memcheck_clean"),
+    service: Schema.String,
+    max_errors: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)))
+  }),
   /** A `replay` service (`service`) or a replay step (`step`) saw the client follow the script to its end. */
   Schema.Struct({ type: Schema.Literal("replay_passed"), ...Target })
 ])
@@ -201,6 +238,8 @@ export const ExperimentConfig = Schema.Struct({
   retries: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
   /** Default `capture` of every test (packet capture per service with tcpdump). */
   capture: Schema.optionalKey(Schema.Boolean),
+  /** Per-service resource sampling (`service.resources` events); off unless given (or `--metrics-interval`). */
+  metrics: Schema.optionalKey(Schema.Struct({ interval: DurationInput })),
   /** Default timeout of every test. Default 2 minutes. */
   test_timeout: Schema.optionalKey(DurationInput),
   /** The whole run; tests still running then end with status `timeout`, the rest are skipped. */

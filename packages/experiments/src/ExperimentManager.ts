@@ -7,6 +7,7 @@
 import { EventBus, Machines, StateMachine, type TestEvent, type WriteFailed } from "@testbed/events"
 import { Certificates, type PluginRegistry } from "@testbed/plugins"
 import { Clock, Deferred, Duration, Effect, Fiber, Option, Path, Ref } from "effect"
+import * as RunUsage from "./internal/runUsage.ts"
 import type { ExperimentPlan, TestPlan } from "./Plan.ts"
 import * as TestCase from "./TestCase.ts"
 
@@ -118,11 +119,22 @@ export const run = Effect.fn("ExperimentManager.run")(function* (plan: Experimen
     })
   }
   function finished(status: ExperimentResult["status"], reason: string | undefined, fastFailTriggered: boolean) {
-    return bus.emit({
-      type: "experiment.finished",
-      entityId: plan.name,
-      data: { status, ...(reason === undefined ? {} : { reason }), ...(fastFailTriggered ? { fastFailTriggered } : {}) }
-    })
+    // What the run left on disk, measured before the end is recorded (PANTHER's resources block); never fatal.
+    const usage = Effect.ignore(
+      RunUsage.publish(options.runDir, plan.name).pipe(Effect.provideService(EventBus.EventBus, bus))
+    )
+    return Effect.andThen(
+      usage,
+      bus.emit({
+        type: "experiment.finished",
+        entityId: plan.name,
+        data: {
+          status,
+          ...(reason === undefined ? {} : { reason }),
+          ...(fastFailTriggered ? { fastFailTriggered } : {})
+        }
+      })
+    )
   }
   const stopRun = (cause: { readonly status: "interrupted" | "timeout"; readonly reason: string }) =>
     Effect.andThen(Ref.set(stopCause, Option.some(cause)), Deferred.succeed(stop, undefined))

@@ -6,8 +6,17 @@
 import { TimeSpan } from "@testbed/events"
 import { type Problems, ServiceCommand, ServicePlugin } from "@testbed/plugins"
 import { Duration, Result } from "effect"
-import type { Assertion, ExperimentConfig, MatrixEntry, ServiceConfig, Step, TestConfig } from "./ExperimentConfig.ts"
+import type {
+  Assertion,
+  Execution as ExecutionConfig,
+  ExperimentConfig,
+  MatrixEntry,
+  ServiceConfig,
+  Step,
+  TestConfig
+} from "./ExperimentConfig.ts"
 import { displayProblem, fileNameProblem } from "./internal/names.ts"
+import * as ObservePlan from "./internal/observePlan.ts"
 import * as TemplateCheck from "./internal/templateCheck.ts"
 import * as Pattern from "./Pattern.ts"
 
@@ -42,6 +51,8 @@ export interface ServicePlan {
   readonly fixedPort: number | undefined
   readonly parameters: Readonly<Record<string, ServicePlugin.ParameterValue>>
   readonly timeout: Duration.Duration | undefined
+  /** Tools wrapped around its command and limits it runs under. */
+  readonly execution: ExecutionConfig | undefined
 }
 
 export interface TestPlan {
@@ -58,6 +69,8 @@ export interface TestPlan {
   readonly retries: number
   /** Capture each service's traffic with tcpdump (localhost only). */
   readonly capture: boolean
+  /** How often each service's resources are sampled; undefined: not sampled. */
+  readonly metricsInterval: Duration.Duration | undefined
   /** Where the test sits in an interop matrix; `name` is the matrix's, so reports draw one grid per matrix. */
   readonly matrix: { readonly row: string; readonly column: string; readonly name?: string } | undefined
 }
@@ -80,6 +93,8 @@ export interface Overrides {
   readonly retries?: number | undefined
   /** Keep only tests whose name contains this text. */
   readonly filter?: string | undefined
+  /** Sample every service's resources this often (`--metrics-interval`), whatever the file says. */
+  readonly metricsInterval?: Duration.Duration | undefined
   /** Where the config's tests and matrices were in the file, when broken ones were left out. */
   readonly indices?: { readonly tests: ReadonlyArray<number>; readonly matrices: ReadonlyArray<number> } | undefined
 }
@@ -153,6 +168,8 @@ export const make = (
   if (overrides.retries !== undefined && !(Number.isInteger(overrides.retries) && overrides.retries >= 0)) {
     problem("retries", `--retries must be a whole number of at least 0, got ${overrides.retries}`)
   }
+  const intervalProblem = ObservePlan.intervalProblem(overrides.metricsInterval ?? config.metrics?.interval)
+  if (intervalProblem !== undefined) problem("metrics.interval", intervalProblem)
   const experimentTimeout = deadline("timeout", config.timeout)
   const testTimeout = deadline("test_timeout", config.test_timeout) ?? defaultTestTimeout
   const defaultEnvironment = environmentName(config.environment) ?? "localhost"
@@ -215,7 +232,8 @@ export const make = (
       target: service.target,
       fixedPort: service.port,
       parameters: ServiceCommand.resolveParameters(spec.parameters ?? {}, given),
-      timeout: ownTimeout
+      timeout: ownTimeout,
+      execution: service.execution
     }
   }
 
@@ -355,6 +373,8 @@ export const make = (
         if (target !== undefined && target[2].implementation !== "replay")
           problem(`${assertionPath}.service`, `"${assertion.service}" is not a replay service`)
       }
+      for (const [suffix, message] of ObservePlan.assertionProblems(assertion, services))
+        problem(`${assertionPath}${suffix}`, message)
       if (assertion.type === "service_responsive") {
         deadline(`${assertionPath}.timeout`, assertion.timeout)
         const target = services.find(([, key]) => key === assertion.service)
@@ -380,6 +400,7 @@ export const make = (
       timeout: deadline(`${path}.timeout`, test.timeout) ?? testTimeout,
       retries: overrides.retries ?? test.retries ?? defaultRetries,
       capture: test.capture ?? config.capture ?? false,
+      metricsInterval: ObservePlan.intervalOf(overrides.metricsInterval, config.metrics?.interval, assertions),
       matrix
     }
   }

@@ -10,6 +10,7 @@ import { Cause, Clock, Deferred, type Duration, Effect, FileSystem, Option, Path
 import { Abort, type Attempt, writeFailed } from "./internal/attempt.ts"
 import * as Assertions from "./internal/assertions.ts"
 import * as Capture from "./internal/capture.ts"
+import * as Execution from "./internal/execution.ts"
 import { inside } from "./internal/runPath.ts"
 import * as Services from "./internal/services.ts"
 import * as Steps from "./internal/steps.ts"
@@ -84,7 +85,8 @@ const emitArtifacts = Effect.fnUntraced(function* (attempt: Attempt) {
       )).flat(),
       ...(runtime.capture === undefined
         ? []
-        : [{ name: `${runtime.plan.key} capture`, kind: "capture" as const, path: runtime.capture.path }])
+        : [{ name: `${runtime.plan.key} capture`, kind: "capture" as const, path: runtime.capture.path }]),
+      ...(yield* Execution.artifactsOf(runtime))
     ]
     for (const artifact of candidates) {
       if (!(yield* fs.exists(artifact.path).pipe(Effect.orElseSucceed(() => false)))) continue

@@ -23,6 +23,9 @@ export const readEvents = (runDir: string): ReadonlyArray<TestbedEvent.TestbedEv
     .filter((line) => line !== "")
     .map((line) => decodeEvent(JSON.parse(line)))
 
+/** The run's `experiment_summary.json`, as plain JSON. */
+export const readSummary = (runDir: string) => JSON.parse(readFileSync(`${runDir}/experiment_summary.json`, "utf8"))
+
 export const finishedOf = (events: ReadonlyArray<TestbedEvent.TestbedEvent>, test: string) =>
   events.flatMap((event) => (event.type === "test.finished" && event.data.name === test ? [event.data] : []))
 

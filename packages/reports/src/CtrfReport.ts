@@ -39,7 +39,9 @@ const contentTypes: ReadonlyArray<readonly [RegExp, string]> = [
 
 const contentType = (a: ArtifactRef): string =>
   contentTypes.find(([re]) => re.test(a.path))?.[1] ??
-  (a.kind === "log" || a.kind === "keylog" || a.kind === "feedback" ? "text/plain" : "application/octet-stream")
+  (a.kind === "log" || a.kind === "keylog" || a.kind === "feedback" || a.kind === "profile"
+    ? "text/plain"
+    : "application/octet-stream")
 
 const attachment = (a: ArtifactRef) => ({ name: a.name, contentType: contentType(a), path: a.path })
 

@@ -159,6 +159,43 @@ export const TestResult = Schema.Struct({
 })
 export type TestResult = typeof TestResult.Type
 
+/** One point of a service's resource time series: time since its first sample, memory and CPU then. */
+export const ResourcePoint = Schema.Struct({ at_ms: Schema.Finite, rss_bytes: Schema.Int, cpu_ms: Schema.Finite })
+export type ResourcePoint = typeof ResourcePoint.Type
+
+/** What one service used, folded from its `service.resources` samples (peaks and totals over every attempt). */
+export const ServiceResources = Schema.Struct({
+  samples: Schema.Int,
+  source: Schema.String,
+  peak_rss_bytes: Schema.Int,
+  cpu_ms: Schema.Finite,
+  peak_threads: Schema.Int,
+  peak_open_files: Schema.Int,
+  peak_processes: Schema.Int,
+  read_bytes: Schema.Int,
+  write_bytes: Schema.Int,
+  /** At most `Resources.maxSeriesPoints` points, thinned evenly when there were more samples. */
+  series: Schema.Array(ResourcePoint)
+})
+export type ServiceResources = typeof ServiceResources.Type
+
+/**
+ * PANTHER's `resources` block: peak memory (the highest peak of any one service), disk usage of the run directory,
+ * images built, total log size; null where the run did not measure it (no sampling, an older log).
+ */
+export const Resources = Schema.Struct({
+  peak_memory_mb: Schema.NullOr(Schema.Finite),
+  disk_usage_mb: Schema.NullOr(Schema.Finite),
+  docker_images_built: Schema.NullOr(Schema.Int),
+  total_log_size_mb: Schema.NullOr(Schema.Finite),
+  peak_memory_bytes: Schema.NullOr(Schema.Int),
+  disk_usage_bytes: Schema.NullOr(Schema.Int),
+  total_log_size_bytes: Schema.NullOr(Schema.Int),
+  /** CPU time of every sampled service, summed. */
+  cpu_time_ms: Schema.NullOr(Schema.Finite)
+})
+export type Resources = typeof Resources.Type
+
 export const ServiceResult = Schema.Struct({
   // the older tool's fields
   service_name: Schema.String,
@@ -176,7 +213,11 @@ export const ServiceResult = Schema.Struct({
   starts: Schema.Int,
   started_at: Schema.NullOr(Schema.String),
   exited_at: Schema.NullOr(Schema.String),
-  state_history: Schema.Array(StateChange)
+  state_history: Schema.Array(StateChange),
+  /** The limit of its execution environment that ended it (`its memory limit (64.0 MB)`), when one did. */
+  killed_by: Schema.optionalKey(Schema.String),
+  /** Present when the service was sampled (`metrics:` or `--metrics-interval`). */
+  resources: Schema.optionalKey(ServiceResources)
 })
 export type ServiceResult = typeof ServiceResult.Type
 
@@ -259,6 +300,10 @@ export const ExperimentSummary = Schema.Struct({
   /** One per matrix, in the order their first test was declared; empty when no test declared a position. */
   matrices: Schema.Array(Matrix),
   state_history: Schema.Array(StateChange),
+  /** The OpenTelemetry trace id of the run, when it was exported (`--otlp`). */
+  trace_id: Schema.optionalKey(Schema.String),
+  /** PANTHER's resources block (always written by this version; absent in summaries of older ones). */
+  resources: Schema.optionalKey(Resources),
   /** Pictures of the stages the run used (`stage.graph` events), present only when there are some. */
   topologies: Schema.optionalKey(Schema.Array(Topology))
 })

@@ -7,6 +7,7 @@
 import { concat } from "./internal/chunks.ts"
 import { attr, human, text } from "./internal/escape.ts"
 import * as Matrices from "./internal/html/matrices.ts"
+import * as Resources from "./internal/html/resources.ts"
 import { card, foot, head, legend } from "./internal/html/page.ts"
 import { filterScript, filterScriptSource } from "./internal/html/script.ts"
 import * as Tests from "./internal/html/tests.ts"
@@ -130,7 +131,8 @@ const top = (s: ExperimentSummary): string => {
     `run ${text(s.experiment_id)}`,
     s.start_time === null ? null : `started ${text(s.start_time)}`,
     `took ${human(s.duration_seconds * 1000)}`,
-    s.configuration_file === null ? null : `from ${text(s.configuration_file)}`
+    s.configuration_file === null ? null : `from ${text(s.configuration_file)}`,
+    s.trace_id === undefined ? null : `trace <code>${text(s.trace_id)}</code>`
   ].filter((x) => x !== null)
   const reason = s.reason === null ? "" : `<p class="sub">${text(s.reason)}</p>`
   return `<header><h1>${text(name)}</h1><span class="run ${s.status}">${s.status.replace("_", " ")}</span></header>
@@ -152,6 +154,8 @@ export function* chunks(s: ExperimentSummary): Generator<string> {
   yield* testsSection(s, list)
   yield `\n${timelineSection(s)}\n`
   yield* servicesSection(s)
+  const resources = Resources.section(s)
+  if (resources !== "") yield `\n${resources}\n`
   yield `\n${footer(s)}\n`
   yield foot({ code: filterScript })
 }

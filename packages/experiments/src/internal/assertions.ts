@@ -8,6 +8,7 @@ import type { PlannedAssertion } from "../Plan.ts"
 import * as Replay from "../Replay.ts"
 import * as Render from "./render.ts"
 import { type Attempt, describeExit, hostOf } from "./attempt.ts"
+import * as ObserveAssertions from "./observeAssertions.ts"
 import * as Output from "./output.ts"
 import { httpStatus, pollUntil, tcpOpen } from "./probe.ts"
 
@@ -121,6 +122,10 @@ const check = Effect.fnUntraced(function* (attempt: Attempt, assertion: PlannedA
       if (typeof outcome === "string") return { passed: false, message: `${subject}: ${outcome}` }
       return { passed: outcome.passed, message: `${subject}: ${Replay.describe(outcome)}` }
     }
+    case "resource_below":
+      return yield* ObserveAssertions.resourceBelow(attempt, assertion)
+    case "memcheck_clean":
+      return yield* ObserveAssertions.memcheckClean(attempt, assertion)
     case "file_exists": {
       const rendered = yield* Render.orFailed(
         ServiceCommand.renderText(assertion.path, { ...attempt.variables, test_dir: attempt.dir })

@@ -6,6 +6,8 @@ import { type Deferred, Runtime, Schema } from "effect"
 import type { ServicePlan, TestPlan } from "../Plan.ts"
 import type * as Replay from "../Replay.ts"
 import type { Capture } from "./capture.ts"
+import type { Applied } from "./execution.ts"
+import type { Usage } from "./resources.ts"
 
 /** Ends an attempt early with a status and the reason a user reads in the report. */
 export class Abort extends Schema.TaggedError<Abort>()("Abort", {
@@ -34,9 +36,14 @@ export interface ServiceRuntime {
   variables: Record<string, ServicePlugin.ParameterValue>
   command: Command.Command | undefined
   process: EnvironmentPlugin.ServiceProcess | undefined
-  exit: EnvironmentPlugin.ServiceExit | undefined
+  /** How it ended; `limit` names the limit of its execution environment that ended it. */
+  exit: (EnvironmentPlugin.ServiceExit & { readonly limit?: string | undefined }) | undefined
+  /** The execution environment it runs in (tools, limits), when it declares one. */
+  execution?: Applied | undefined
   /** Its packet capture, when the test asked for one and tcpdump started. */
   capture?: Capture | undefined
+  /** What it used so far, when the test samples resources (a local process only). */
+  usage?: Usage | undefined
   /** Completed once the service has reached DESTROYED and its exit was published. */
   readonly done: Deferred.Deferred<void>
   /** Opened once start-up (and readiness) is over, so only one fiber moves the machine at a time. */
@@ -76,9 +83,17 @@ export const writeFailed =
   (error: unknown): WriteFailed.WriteFailed =>
     WriteFailed.fromError(path, error)
 
-/** "exit code 3" or "killed by SIGTERM". */
-export const describeExit = (exit: { readonly exitCode: number | null; readonly signal: string | null }): string =>
-  exit.signal !== null ? `killed by ${exit.signal}` : `exit code ${exit.exitCode}`
+/** "exit code 3", "killed by SIGTERM", or "killed by its memory limit (64.0 MB) (SIGKILL)". */
+export const describeExit = (exit: {
+  readonly exitCode: number | null
+  readonly signal: string | null
+  readonly limit?: string | undefined
+}): string =>
+  exit.limit !== undefined
+    ? `killed by ${exit.limit} (${exit.signal})`
+    : exit.signal !== null
+      ? `killed by ${exit.signal}`
+      : `exit code ${exit.exitCode}`
 
 /** Where a service is reached: its own address when the environment gives each service one (containers). */
 export const hostOf = (attempt: Attempt, service: string): string =>

@@ -7,7 +7,9 @@ import type { ServicePlan } from "../Plan.ts"
 import * as Render from "./render.ts"
 import { Abort, type Attempt, describeExit, hostOf, type ServiceRuntime, writeFailed } from "./attempt.ts"
 import * as Capture from "./capture.ts"
+import * as Execution from "./execution.ts"
 import * as Readiness from "./readiness.ts"
+import * as Resources from "./resources.ts"
 import { inside } from "./runPath.ts"
 
 const stopGrace = Duration.seconds(2)
@@ -110,8 +112,10 @@ export const deployAll = Effect.fn("Service.deployAll")(function* (attempt: Atte
 /** Waits for the process to end, then walks the machine to DESTROYED and publishes `service.exited`. */
 const watch = Effect.fnUntraced(function* (attempt: Attempt, runtime: ServiceRuntime) {
   const process = runtime.process!
-  const exit = yield* process.exited
+  const ended = yield* process.exited
   yield* Deferred.await(runtime.started)
+  const limit = yield* Execution.limitThatKilled(runtime.execution, ended.signal)
+  const exit = limit === undefined ? ended : { ...ended, limit }
   runtime.exit = exit
   const plan = runtime.plan
   const unsupported = exit.exitCode !== null && (plan.plugin.unsupportedExitCodes ?? []).includes(exit.exitCode)
@@ -139,6 +143,7 @@ const watch = Effect.fnUntraced(function* (attempt: Attempt, runtime: ServiceRun
       exitCode: exit.exitCode,
       signal: exit.signal,
       crashed,
+      ...(limit === undefined ? {} : { killedBy: limit }),
       ...(unsupported ? { unsupported: true } : {})
     }
   })
@@ -170,11 +175,13 @@ export const start = Effect.fn("Service.start")(function* (
 ) {
   const plan = runtime.plan
   yield* runtime.machine.transition("STARTING", "start")
+  const { command, applied } = yield* Execution.apply(attempt, runtime, launchScope)
+  runtime.execution = applied
   const process = yield* attempt.environment
     .launch({
       id: runtime.id,
       node: plan.key,
-      command: runtime.command!,
+      command,
       stdoutPath: runtime.stdoutPath,
       stderrPath: runtime.stderrPath
     })
@@ -186,6 +193,9 @@ export const start = Effect.fn("Service.start")(function* (
       Effect.mapError((error) => new Abort({ status: "failed", reason: error.message }))
     )
   runtime.process = process
+  if (attempt.test.metricsInterval !== undefined) {
+    yield* Resources.watch(attempt, runtime, attempt.test.metricsInterval, launchScope)
+  }
   // The service's log could not be written (a full disk): the run cannot go on.
   if (process.outputFailed !== undefined) {
     yield* Effect.forkIn(

@@ -3,6 +3,7 @@
 import * as RS from "../ExperimentSummary.ts"
 import type { AttemptAcc, ServiceAcc, State, TestAcc } from "./fold.ts"
 import { matricesOf } from "./matrices.ts"
+import * as Usage from "./resources.ts"
 
 export interface Meta {
   readonly generatedAt: string
@@ -107,7 +108,9 @@ const serviceResult = (s: ServiceAcc): RS.ServiceResult => ({
   starts: s.starts,
   started_at: s.startedAt,
   exited_at: s.exitedAt,
-  state_history: s.history
+  state_history: s.history,
+  ...(s.killedBy === undefined ? {} : { killed_by: s.killedBy }),
+  ...(s.usage === undefined ? {} : { resources: Usage.serviceResources(s.usage) })
 })
 
 // The older tool kept `fast_fail.enabled` in its configuration; ours arrives in the experiment's settings.
@@ -180,6 +183,11 @@ export const finish = (state: State, meta: Meta): RS.ExperimentSummary => {
     settings,
     matrices: matricesOf(results),
     state_history: state.history,
+    ...(state.traceId === undefined ? {} : { trace_id: state.traceId }),
+    resources: Usage.runResources(
+      state.run,
+      [...state.services.values()].flatMap((s) => (s.usage === undefined ? [] : [s.usage]))
+    ),
     ...(state.topologies.length === 0 ? {} : { topologies: state.topologies })
   }
 }

@@ -2,6 +2,7 @@
 // on purpose — a log of a million events must fold in one pass without copying the state per event.
 import type { TestbedEvent } from "@testbed/events"
 import type * as RS from "../ExperimentSummary.ts"
+import * as Usage from "./resources.ts"
 
 type E = TestbedEvent.TestbedEvent
 type Ev<T extends TestbedEvent.TestbedEventType> = TestbedEvent.EventOf<T>
@@ -49,6 +50,8 @@ interface ServiceAcc {
   startedAt: string | null
   exitedAt: string | null
   history: Array<RS.StateChange>
+  killedBy?: string | undefined
+  usage?: Usage.ServiceUsageAcc | undefined
 }
 
 export interface State {
@@ -64,6 +67,8 @@ export interface State {
   invalid: number
   readonly unknownTypes: Set<string>
   readonly topologies: Array<RS.Topology>
+  readonly run: Usage.RunUsageAcc
+  traceId: string | undefined
 }
 
 export const empty = (): State => ({
@@ -78,7 +83,9 @@ export const empty = (): State => ({
   unknown: 0,
   invalid: 0,
   unknownTypes: new Set(),
-  topologies: []
+  topologies: [],
+  run: Usage.emptyRun(),
+  traceId: undefined
 })
 
 /** Keeps the latest timestamp seen, so a cut-off attempt ends where the log ends. */
@@ -267,6 +274,7 @@ const serviceExited = (state: State, event: Ev<"service.exited">): void => {
   acc.signal = event.data.signal
   acc.crashed = event.data.crashed
   acc.exitedAt = event.timestamp
+  acc.killedBy = event.data.killedBy
   if (event.data.unsupported === true) {
     acc.unsupported = true
     const owner = test(state, acc.test)
@@ -353,6 +361,17 @@ export const add = (state: State, event: E, matrixName?: string): void => {
       return
     case "assertion.checked":
       assertionChecked(state, event)
+      return
+    case "service.resources": {
+      const acc = service(state, event.entityId, event.data.test, event.data.service)
+      acc.usage = Usage.addSample(acc.usage, event.data, event.timestamp)
+      return
+    }
+    case "experiment.traced":
+      state.traceId = event.data.traceId
+      return
+    case "experiment.resources":
+      Usage.addRun(state.run, event.data)
       return
     case "stage.graph":
       state.topologies.push({

@@ -1,0 +1,192 @@
+// Execution environments of a local service, declared in the file (`execution:`) and wrapped around its command
+// without touching its plugin: strace (syscall summary), valgrind memcheck (error count), and limits (a memory
+// cgroup for the whole tree, `prlimit --cpu` per process). A tool missing here is reported by `--dry-run`; at run
+// time the service then runs without it, with a warning, rather than failing the test.
+import { existsSync } from "node:fs"
+import { ByteSize, TimeSpan } from "@testbed/events"
+import { Duration, Effect, FileSystem, Option, type Scope } from "effect"
+import type { Execution } from "../ExperimentConfig.ts"
+import type { Attempt, ServiceRuntime } from "./attempt.ts"
+import * as MemoryCgroup from "./memoryCgroup.ts"
+
+export const straceLog = (dir: string): string => `${dir}/strace.txt`
+export const valgrindLog = (dir: string): string => `${dir}/valgrind.txt`
+
+/** What a service's execution environment set up: read after it ends, to say which limit ended it. */
+export interface Applied {
+  readonly cgroup: MemoryCgroup.MemoryCgroup | undefined
+  readonly cpuSeconds: number | undefined
+}
+
+const onPath = (program: string): boolean =>
+  (process.env.PATH ?? "").split(":").some((dir) => dir !== "" && existsSync(`${dir}/${program}`))
+
+/** The programs each environment needs. */
+const programsOf = (execution: Execution): ReadonlyArray<readonly [string, string]> => [
+  ...(execution.strace === true ? [["strace", "strace"] as const] : []),
+  ...(execution.valgrind === true ? [["valgrind", "valgrind"] as const] : []),
+  ...(execution.limits?.cpu !== undefined ? [["limits.cpu", "prlimit"] as const] : [])
+]
+
+/** Why each declared environment cannot run here (empty: all can), e.g. `strace: strace is not installed`. */
+export const unavailable = Effect.fn("Execution.unavailable")(function* (execution: Execution | undefined) {
+  if (execution === undefined) return []
+  const reasons = programsOf(execution).flatMap(([what, program]) =>
+    onPath(program) ? [] : [`${what}: ${program} is not installed (not on PATH)`]
+  )
+  if (execution.limits?.memory !== undefined) {
+    const reason = yield* MemoryCgroup.unavailable()
+    if (reason !== undefined) reasons.push(`limits.memory: ${reason}`)
+  }
+  return reasons
+})
+
+/** Whole seconds of a CPU limit, at least one (RLIMIT_CPU counts seconds). */
+const cpuSecondsOf = (cpu: Duration.Duration): number => Math.max(1, Math.ceil(Duration.toSeconds(cpu)))
+
+/** The argv with each available environment around it: cgroup outermost (so every tool is inside), then prlimit… */
+const wrapArgv = (
+  argv: ReadonlyArray<string>,
+  execution: Execution,
+  dir: string,
+  applied: Applied,
+  missing: ReadonlySet<string>
+): ReadonlyArray<string> => {
+  let wrapped = argv
+  if (execution.valgrind === true && !missing.has("valgrind")) {
+    wrapped = ["valgrind", "--tool=memcheck", "--leak-check=full", `--log-file=${valgrindLog(dir)}`, ...wrapped]
+  }
+  if (execution.strace === true && !missing.has("strace")) {
+    wrapped = ["strace", "-f", "-c", "-o", straceLog(dir), "--", ...wrapped]
+  }
+  if (applied.cpuSeconds !== undefined) wrapped = ["prlimit", `--cpu=${applied.cpuSeconds}`, "--", ...wrapped]
+  if (applied.cgroup !== undefined) {
+    // The wrapper joins the group, then becomes the service: no shell stays around, and nothing is interpolated.
+    wrapped = ["sh", "-c", 'echo $$ > "$0" && exec "$@"', applied.cgroup.procsFile, ...wrapped]
+  }
+  return wrapped
+}
+
+/**
+ * The service's command inside its execution environment, with what was applied. An environment that cannot run
+ * here is left out with a warning; the memory cgroup is created in `scope` and removed when it closes.
+ */
+export const apply = Effect.fn("Execution.apply")(function* (
+  attempt: Attempt,
+  runtime: ServiceRuntime,
+  scope: Scope.Scope
+) {
+  const execution = runtime.plan.execution
+  const command = runtime.command!
+  if (execution === undefined) return { command, applied: undefined }
+  if (attempt.environment.kind !== "localhost") {
+    yield* Effect.logWarning(
+      `${runtime.id}: execution environments run on localhost only, not ${attempt.environment.kind}`
+    )
+    return { command, applied: undefined }
+  }
+  const reasons = yield* unavailable(execution)
+  for (const reason of reasons) yield* Effect.logWarning(`${runtime.id}: ${reason}: running without it`)
+  const missing = new Set(programsOf(execution).flatMap(([, program]) => (onPath(program) ? [] : [program])))
+  const memory = execution.limits?.memory
+  const cgroup =
+    memory === undefined
+      ? undefined
+      : yield* MemoryCgroup.make(`${attempt.test.slug}-${attempt.number}-${runtime.plan.key}`, memory, scope).pipe(
+          Effect.catch((reason) => Effect.as(Effect.logWarning(`${runtime.id}: no memory limit: ${reason}`), undefined))
+        )
+  const cpu = execution.limits?.cpu
+  const applied: Applied = {
+    cgroup,
+    cpuSeconds: cpu === undefined || missing.has("prlimit") ? undefined : cpuSecondsOf(cpu)
+  }
+  const argv =
+    command.shell !== undefined ? ["sh", "-c", command.shell] : [command.program ?? "", ...(command.args ?? [])]
+  const [program, ...args] = wrapArgv(argv, execution, runtime.dir, applied, missing)
+  const { shell: _shell, ...rest } = command
+  return { command: { ...rest, program: program!, args }, applied }
+})
+
+/** `its memory limit (64.0 MB)` when a limit ended the service, else undefined. */
+export const limitThatKilled = Effect.fn("Execution.limitThatKilled")(function* (
+  applied: Applied | undefined,
+  signal: string | null
+) {
+  if (applied === undefined || signal === null) return undefined
+  if (applied.cgroup !== undefined && signal === "SIGKILL" && (yield* applied.cgroup.oomKilled)) {
+    return `its memory limit (${ByteSize.format(applied.cgroup.limitBytes)})`
+  }
+  if (applied.cpuSeconds !== undefined && (signal === "SIGXCPU" || signal === "SIGKILL")) {
+    return `its CPU time limit (${TimeSpan.format(Duration.seconds(applied.cpuSeconds))})`
+  }
+  return undefined
+})
+
+/** The error count of valgrind's last `ERROR SUMMARY` line, or undefined when it wrote none. */
+export const memcheckErrors = (log: string): number | undefined => {
+  const all = [...log.matchAll(/ERROR SUMMARY: (\d+) errors?/g)]
+  const last = all[all.length - 1]
+  return last === undefined ? undefined : Number(last[1])
+}
+
+export interface SyscallSummary {
+  readonly calls: number
+  readonly errors: number
+  /** The most called syscalls, most first (at most 5). */
+  readonly top: ReadonlyArray<{ readonly syscall: string; readonly calls: number; readonly errors: number }>
+}
+
+/** Parses `strace -c` output (`% time seconds usecs/call calls errors syscall` rows, then `total`). */
+export const parseStrace = (text: string): SyscallSummary | undefined => {
+  const rows = text
+    .split("\n")
+    .slice(0, 1000)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((cells) => cells.length >= 5 && /^\d+\.\d+$/.test(cells[0]!))
+    .map((cells) => {
+      // The errors column is blank when there were none: 5 cells, else 6.
+      const syscall = cells[cells.length - 1]!
+      const calls = Number(cells[3])
+      const errors = cells.length >= 6 ? Number(cells[4]) : 0
+      return { syscall, calls, errors }
+    })
+  const total = rows.find((row) => row.syscall === "total")
+  if (total === undefined) return undefined
+  const top = rows
+    .filter((row) => row.syscall !== "total")
+    .sort((a, b) => b.calls - a.calls)
+    .slice(0, 5)
+  return { calls: total.calls, errors: total.errors, top }
+}
+
+/** `144 syscalls (19 failed); most: mmap 30, close 23, read 7`: the artifact's description. */
+export const describeStrace = (summary: SyscallSummary): string =>
+  `${summary.calls} syscalls (${summary.errors} failed); most: ${summary.top.map((row) => `${row.syscall} ${row.calls}`).join(", ")}`
+
+/** The files its tools wrote, as artifacts: the strace summary described by its figures, the memcheck report. */
+export const artifactsOf = Effect.fn("Execution.artifactsOf")(function* (runtime: ServiceRuntime) {
+  const fs = yield* FileSystem.FileSystem
+  const execution = runtime.plan.execution
+  const found: Array<{ name: string; kind: "profile"; path: string; description?: string }> = []
+  if (execution?.strace === true) {
+    const text = yield* fs.readFileString(straceLog(runtime.dir)).pipe(Effect.option)
+    const summary = Option.isSome(text) ? parseStrace(text.value) : undefined
+    found.push({
+      name: `${runtime.plan.key} strace`,
+      kind: "profile",
+      path: straceLog(runtime.dir),
+      ...(summary === undefined ? {} : { description: describeStrace(summary) })
+    })
+  }
+  if (execution?.valgrind === true) {
+    const text = yield* fs.readFileString(valgrindLog(runtime.dir)).pipe(Effect.option)
+    const errors = Option.isSome(text) ? memcheckErrors(text.value) : undefined
+    found.push({
+      name: `${runtime.plan.key} memcheck`,
+      kind: "profile",
+      path: valgrindLog(runtime.dir),
+      ...(errors === undefined ? {} : { description: `valgrind memcheck: ${errors} error(s)` })
+    })
+  }
+  return found
+})

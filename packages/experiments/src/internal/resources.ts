@@ -1,0 +1,81 @@
+// Resource sampling of one service while it runs: its process tree read from /proc at the test's metrics interval,
+// each reading published as `service.resources` with the peaks and totals so far. The latest figures stay on the
+// service's runtime for `resource_below` assertions. Sampling never fails a test: a reading that cannot be taken
+// (the process just ended) is skipped.
+import { EventBus, type ResourceEvent } from "@testbed/events"
+import { Deferred, type Duration, Effect, Option, Schedule, type Scope } from "effect"
+import * as ProcessTree from "../ProcessTree.ts"
+import type { Attempt, ServiceRuntime } from "./attempt.ts"
+
+/** What one service used so far: the latest sample, and a way to take one now. */
+export interface Usage {
+  latest: ResourceEvent.ResourceSample | undefined
+  /** Peaks and totals over every sample so far (threads and open files peak too, not just their latest). */
+  peaks: Peaks | undefined
+  readonly sampleNow: Effect.Effect<ResourceEvent.ResourceSample | undefined>
+}
+
+export interface Peaks {
+  readonly peakRssBytes: number
+  readonly cpuMs: number
+  readonly peakThreads: number
+  readonly peakOpenFiles: number
+}
+
+const peaksAfter = (peaks: Peaks | undefined, sample: ResourceEvent.ResourceSample): Peaks => ({
+  peakRssBytes: sample.peakRssBytes,
+  cpuMs: sample.cpuMs,
+  peakThreads: Math.max(peaks?.peakThreads ?? 0, sample.threads),
+  peakOpenFiles: Math.max(peaks?.peakOpenFiles ?? 0, sample.openFiles)
+})
+
+/** Folds a tree reading into the figures so far: peaks only rise, totals never fall (an ended child's I/O is gone). */
+export const fold = (
+  previous: ResourceEvent.ResourceSample | undefined,
+  reading: ProcessTree.TreeReading,
+  identity: Pick<ResourceEvent.ResourceSample, "test" | "service" | "attempt">
+): ResourceEvent.ResourceSample => ({
+  ...identity,
+  source: "proc",
+  cpuMs: Math.max(previous?.cpuMs ?? 0, reading.cpuMs),
+  rssBytes: reading.rssBytes,
+  peakRssBytes: Math.max(previous?.peakRssBytes ?? 0, reading.rssBytes, reading.maxHwmBytes),
+  processes: reading.processes,
+  threads: reading.threads,
+  openFiles: reading.openFiles,
+  readBytes: Math.max(previous?.readBytes ?? 0, reading.readBytes),
+  writeBytes: Math.max(previous?.writeBytes ?? 0, reading.writeBytes)
+})
+
+/** Starts sampling a started service's process tree until it is done; a service without a local pid is skipped. */
+export const watch = Effect.fn("Resources.watch")(function* (
+  attempt: Attempt,
+  runtime: ServiceRuntime,
+  interval: Duration.Duration,
+  launchScope: Scope.Scope
+) {
+  const pid = runtime.process?.pid
+  if (pid === undefined) {
+    return yield* Effect.logWarning(
+      `${runtime.id}: no resource metrics in ${attempt.environment.kind} (no local process to read)`
+    )
+  }
+  const identity = { test: attempt.test.name, service: runtime.plan.key, attempt: attempt.number }
+  const context = yield* Effect.context<EventBus.EventBus>()
+  const sampleNow = Effect.gen(function* () {
+    const reading = yield* ProcessTree.read(pid)
+    if (Option.isNone(reading)) return usage.latest
+    const sample = fold(usage.latest, reading.value, identity)
+    usage.latest = sample
+    usage.peaks = peaksAfter(usage.peaks, sample)
+    yield* EventBus.emit({ type: "service.resources", entityId: runtime.id, data: sample })
+    return sample
+  }).pipe(
+    Effect.provideContext(context),
+    Effect.catchCause(() => Effect.succeed(usage.latest))
+  )
+  const usage: Usage = { latest: undefined, peaks: undefined, sampleNow }
+  runtime.usage = usage
+  const loop = Effect.repeat(sampleNow, Schedule.spaced(interval))
+  yield* Effect.forkIn(Effect.raceFirst(Effect.asVoid(loop), Deferred.await(runtime.done)), launchScope)
+})
