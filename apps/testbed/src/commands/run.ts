@@ -51,7 +51,9 @@ const prepare = (lib: Libraries, flags: Flags, options: Experiment.Options) =>
     : lib.experiments.Experiment.prepare(flags.config, options)
   ).pipe(
     Effect.catchTag("ExperimentConfigInvalid", (error) =>
-      Console.error(`${error.file}: ${error.problems.length} problem(s)\n${lib.Problems.format(error.problems, error.file)}`).pipe(
+      Console.error(
+        `${error.file}: ${error.problems.length} problem(s)\n${lib.Problems.format(error.problems, error.file)}`
+      ).pipe(
         Effect.andThen(
           flags.json
             ? Console.log(JSON.stringify(lib.experiments.RunSummary.ofProblems(error.file, error.problems)))

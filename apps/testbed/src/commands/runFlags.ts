@@ -16,14 +16,20 @@ export const runFlags = {
     ),
     Flag.withDefault(false)
   ),
-  filter: Flag.String("filter").pipe(Flag.withDescription("Run only tests whose name contains this text"), Flag.optional),
+  filter: Flag.String("filter").pipe(
+    Flag.withDescription("Run only tests whose name contains this text"),
+    Flag.optional
+  ),
   concurrency: Flag.Int("concurrency").pipe(Flag.withDescription("Tests run side by side at most"), Flag.optional),
   retries: Flag.Int("retries").pipe(Flag.withDescription("Extra attempts for a failing test"), Flag.optional),
   plugins: Flag.String("plugins").pipe(
     Flag.withDescription("A directory of plugin modules to load (repeatable)"),
     Flag.atLeast(0)
   ),
-  plain: Flag.Boolean("plain").pipe(Flag.withDescription("Plain progress lines even on a terminal"), Flag.withDefault(false)),
+  plain: Flag.Boolean("plain").pipe(
+    Flag.withDescription("Plain progress lines even on a terminal"),
+    Flag.withDefault(false)
+  ),
   json: Flag.Boolean("json").pipe(
     Flag.withDescription(
       "Print one JSON document on stdout at the end (status, counts, tests, report paths, exit code); no progress"
@@ -65,6 +71,9 @@ export const stdoutOf = Effect.fn("RunFlags.stdoutOf")(function* (events: Option
       message: `--events takes - (stdout); the run directory keeps the log in events.jsonl, not ${stream}`
     })
   if (stream !== undefined && json)
-    return yield* new ExitWith({ code: ExitCode.usage, message: "--json and --events - both write to stdout: pick one" })
+    return yield* new ExitWith({
+      code: ExitCode.usage,
+      message: "--json and --events - both write to stdout: pick one"
+    })
   return (stream !== undefined ? "events" : json ? "json" : "text") satisfies Stdout as Stdout
 })

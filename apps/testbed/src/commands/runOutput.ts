@@ -31,14 +31,19 @@ export const dryRunListing = Effect.fn("RunOutput.dryRunListing")(function* (
       })
     )
   }
-  yield* Console.log(`${file}: OK — experiment "${plan.name}", ${plan.tests.length} test(s), concurrency ${plan.concurrency}`)
+  yield* Console.log(
+    `${file}: OK — experiment "${plan.name}", ${plan.tests.length} test(s), concurrency ${plan.concurrency}`
+  )
   for (const test of plan.tests) {
     const services =
       test.services.length > 0
         ? test.services.map((s) => `${s.key}=${s.plugin.name}/${s.role}`).join(", ")
         : `steps only (${test.steps.length})`
-    yield* Console.log(`  ${test.name} [${test.environment}] ${services}${test.retries > 0 ? ` retries=${test.retries}` : ""}`)
-    for (const line of yield* lib.Experiment.unavailableEnvironments(test)) yield* Console.log(`    unavailable: ${line}`)
+    yield* Console.log(
+      `  ${test.name} [${test.environment}] ${services}${test.retries > 0 ? ` retries=${test.retries}` : ""}`
+    )
+    for (const line of yield* lib.Experiment.unavailableEnvironments(test))
+      yield* Console.log(`    unavailable: ${line}`)
   }
 })
 
