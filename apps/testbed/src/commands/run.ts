@@ -8,6 +8,7 @@ import type { Experiment } from "@testbed/experiments"
 import { Console, Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { ExitWith } from "../ExitCode.ts"
+import { clusterFlags, onCluster } from "./runCluster.ts"
 
 const optionalValue = <A>(option: Option.Option<A>): A | undefined => Option.getOrUndefined(option)
 
@@ -44,9 +45,10 @@ export const runCommand = Command.make(
     plain: Flag.Boolean("plain").pipe(
       Flag.withDescription("Plain progress lines even on a terminal"),
       Flag.withDefault(false)
-    )
+    ),
+    ...clusterFlags
   },
-  Effect.fn(function* ({ config, outputDir, dryRun, filter, concurrency, retries, plugins, plain }) {
+  Effect.fn(function* ({ config, outputDir, dryRun, filter, concurrency, retries, plugins, plain, ...cluster }) {
     const { Experiment, ExperimentManager, Problems } = yield* libraries
     const options: Experiment.Options = {
       outputDir: optionalValue(outputDir),
@@ -80,7 +82,7 @@ export const runCommand = Command.make(
       }
       return
     }
-    const outcome = yield* Experiment.runPrepared(prepared, options)
+    const outcome = yield* onCluster(cluster, config, plugins, Experiment.runPrepared(prepared, options))
     const result = outcome.result
     if (result !== undefined) {
       const counts = new Map<string, number>()

@@ -1,0 +1,41 @@
+/**
+ * `testbed run FILE --cluster URL`: the run stays here (the experiment manager, `events.jsonl`, the reports);
+ * only the attempts go to the runners, through the remote `TestCaseExecutor`. The coordinator is a client-only
+ * cluster node: it listens on nothing and needs Postgres (and, for speed, the runners' ports).
+ */
+import { TestCaseExecutor } from "@testbed/experiments"
+import { type Duration, Layer, type Redacted } from "effect"
+import * as ClusterLayers from "./ClusterLayers.ts"
+import * as Envelope from "./Envelope.ts"
+import * as RemoteExecutor from "./RemoteExecutor.ts"
+
+export interface Options {
+  readonly url: Redacted.Redacted<string>
+  readonly secret: Redacted.Redacted<string>
+  readonly runId: string
+  readonly file: string
+  readonly pluginDirectories: ReadonlyArray<string>
+  readonly lockExpiry: Duration.Duration
+  readonly require: ReadonlyArray<string>
+}
+
+/** Provides the remote executor (and the cluster client under it) for one run. */
+export const layer = (options: Options) =>
+  Layer.effect(
+    TestCaseExecutor.TestCaseExecutor,
+    RemoteExecutor.make({
+      runId: options.runId,
+      file: options.file,
+      pluginDirectories: options.pluginDirectories,
+      keys: Envelope.keys(options.secret),
+      lockExpiry: options.lockExpiry,
+      require: options.require
+    })
+  ).pipe(
+    Layer.provide(
+      ClusterLayers.coordinator(
+        options.url,
+        ClusterLayers.shardingConfig({ groups: ["default"], slots: 1, timing: { lockExpiry: options.lockExpiry } })
+      )
+    )
+  )

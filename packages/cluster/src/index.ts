@@ -1,0 +1,13 @@
+// @testbed/cluster: test cases across hosts on Effect Cluster (runners, a remote TestCaseExecutor, Postgres storage)
+export * as AttemptProtocol from "./AttemptProtocol.ts"
+export * as AttemptRunner from "./AttemptRunner.ts"
+export * as ClusterLayers from "./ClusterLayers.ts"
+export * as Coordinator from "./Coordinator.ts"
+export * as Detect from "./Detect.ts"
+export * as Envelope from "./Envelope.ts"
+export * as Labels from "./Labels.ts"
+export * as RemoteExecutor from "./RemoteExecutor.ts"
+export * as Runner from "./Runner.ts"
+export * as RunnerDirectory from "./RunnerDirectory.ts"
+export * as Status from "./Status.ts"
+export * as ClusterUnavailable from "./ClusterUnavailable.ts"
