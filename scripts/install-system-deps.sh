@@ -10,11 +10,12 @@
 #   iproute2 procps  ip and ps for network and process checks
 #   nftables         nft, for random loss on stage links (applied inside the nodes' namespaces)
 #   tcpdump          per-service packet captures in experiments
+#   postgresql       throwaway Postgres servers (initdb/pg_ctl as user postgres) for the cluster tests
 #   socat            the README tutorial's echo server (and its test); a one-shot server (no fork) for the readiness
 #                    test that must not take its only connection
 set -euo pipefail
 
-packages=(mosquitto docker.io busybox-static openssl gnutls-bin libxml2-utils chromium iproute2 procps nftables tcpdump socat ca-certificates)
+packages=(mosquitto docker.io busybox-static openssl gnutls-bin libxml2-utils chromium iproute2 procps nftables tcpdump socat postgresql ca-certificates)
 
 missing=()
 for p in "${packages[@]}"; do
