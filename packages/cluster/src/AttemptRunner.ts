@@ -86,24 +86,31 @@ const execute = Effect.fnUntraced(function* (
     : undefined
   let seq = 0
   let events = 0
+  const held: Array<string> = []
+  const sendLines = (lines: ReadonlyArray<string>) =>
+    Effect.forEach(
+      Array.from({ length: Math.ceil(lines.length / eventsPerChunk) }, (_, i) =>
+        lines.slice(i * eventsPerChunk, (i + 1) * eventsPerChunk)
+      ),
+      (chunk) => {
+        events += chunk.length
+        return emit({ _tag: "Events", incarnation, seq: seq++, lines: chunk, mac: "" })
+      },
+      { discard: true }
+    )
   const stopCause = yield* Ref.make(
     Option.none<{ readonly status: "interrupted" | "timeout"; readonly reason: string }>()
   )
   const result = yield* Effect.scoped(
     Effect.gen(function* () {
       const bus = yield* EventBus.EventBus
-      yield* bus.observe((batch) =>
-        Effect.forEach(
-          Array.from({ length: Math.ceil(batch.length / eventsPerChunk) }, (_, i) =>
-            batch.slice(i * eventsPerChunk, (i + 1) * eventsPerChunk).map((event) => JSON.stringify(event))
-          ),
-          (lines) => {
-            events += lines.length
-            return emit({ _tag: "Events", incarnation, seq: seq++, lines, mac: "" })
-          },
-          { discard: true }
-        )
-      )
+      yield* bus.observe((batch) => {
+        // The attempt's own `test.finished` goes last, after its files: once a coordinator has written it, it
+        // has the files too (what `--resume` relies on to call the test finished).
+        const last = batch.filter((event) => event.type === "test.finished" && event.entityId === request.test)
+        held.push(...last.map((event) => JSON.stringify(event)))
+        return sendLines(batch.filter((event) => !last.includes(event)).map((event) => JSON.stringify(event)))
+      })
       return yield* TestCase.runAttempt(test, request.attempt, {
         runDir,
         experimentDir: path.dirname(request.file),
@@ -127,6 +134,7 @@ const execute = Effect.fnUntraced(function* (
   )
   const dir = path.join(runDir, "tests", test.slug, `attempt-${request.attempt}`)
   yield* sendFiles(identity, incarnation, dir, emit)
+  yield* sendLines(held)
   yield* emit({
     _tag: "Finished",
     incarnation,

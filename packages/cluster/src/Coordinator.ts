@@ -8,6 +8,7 @@ import { type Duration, Layer, type Redacted } from "effect"
 import * as ClusterLayers from "./ClusterLayers.ts"
 import * as Envelope from "./Envelope.ts"
 import * as RemoteExecutor from "./RemoteExecutor.ts"
+import type * as Resume from "./Resume.ts"
 
 export interface Options {
   readonly url: Redacted.Redacted<string>
@@ -17,6 +18,8 @@ export interface Options {
   readonly pluginDirectories: ReadonlyArray<string>
   readonly lockExpiry: Duration.Duration
   readonly require: ReadonlyArray<string>
+  /** `--resume RUNDIR`: the previous coordinator's record (its run id is reused). */
+  readonly resume?: Resume.Previous | undefined
 }
 
 /** Provides the remote executor (and the cluster client under it) for one run. */
@@ -29,7 +32,8 @@ export const layer = (options: Options) =>
       pluginDirectories: options.pluginDirectories,
       keys: Envelope.keys(options.secret),
       lockExpiry: options.lockExpiry,
-      require: options.require
+      require: options.require,
+      resume: options.resume
     })
   ).pipe(
     Layer.provide(

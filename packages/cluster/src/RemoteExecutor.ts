@@ -20,7 +20,9 @@ import { SqlClient } from "effect/sql"
 import * as Protocol from "./AttemptProtocol.ts"
 import * as Envelope from "./Envelope.ts"
 import * as Placement from "./internal/placement.ts"
+import * as Journal from "./Journal.ts"
 import * as Labels from "./Labels.ts"
+import * as Resume from "./Resume.ts"
 import * as RunnerDirectory from "./RunnerDirectory.ts"
 
 export interface Options {
@@ -32,6 +34,8 @@ export interface Options {
   readonly lockExpiry: Duration.Duration
   /** Labels every test needs on top of its own (`--require`). */
   readonly require: ReadonlyArray<string>
+  /** `--resume`: what the killed coordinator recorded. */
+  readonly resume?: Resume.Previous | undefined
 }
 
 /** How an attempt's stream went, chunk by chunk. */
@@ -57,6 +61,12 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
   const fileSha256 = createHash("sha256")
     .update(yield* (yield* FileSystem.FileSystem).readFile(options.file).pipe(Effect.orDie))
     .digest("hex")
+  if (options.resume !== undefined && options.resume.fileSha256 !== fileSha256) {
+    return yield* new Resume.ResumeMismatch({
+      runDir: options.resume.runDir,
+      reason: `${options.file} is not the experiment file of that run (its content changed)`
+    })
+  }
   const inFlight = new Map<string, number>()
   const live = RunnerDirectory.list(options.lockExpiry).pipe(
     Effect.provideService(SqlClient.SqlClient, sql),
@@ -65,13 +75,45 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
   const groupOfId = (id: string) => Protocol.TestCaseAttempt.getShardGroup(EntityId.make(id))
   const shardOf = (id: string) => sharding.getShardId(EntityId.make(id), groupOfId(id)).toString()
 
+  // Resumed tests: attempt numbers go on from the previous coordinator's.
+  const offsets = new Map<string, number>()
+  // Resumed tests that had finished: the manager may ask again (retries), they are not run again.
+  const done = new Map<string, TestCase.AttemptResult>()
+
   const runAttempt = Effect.fn("RemoteExecutor.runAttempt")(function* (
     test: Plan.TestPlan,
-    attempt: number,
+    given: number,
     context: TestCase.AttemptContext
   ) {
     const path = yield* Path.Path
     const fs = yield* FileSystem.FileSystem
+    let first = 0
+    const before = done.get(test.name)
+    if (before !== undefined) return before
+    if (options.resume !== undefined && given === 1 && !offsets.has(test.name)) {
+      const previous = yield* Resume.carry(options.resume, test, context.runDir)
+      offsets.set(test.name, previous.attempts)
+      if (previous._tag === "Finished") {
+        done.set(test.name, previous.result)
+        return previous.result
+      }
+      if (previous._tag === "Running") {
+        const dir = path.join(context.runDir, "tests", test.slug, `attempt-${previous.entry.request.attempt}`)
+        const outcome = yield* follow(
+          test,
+          previous.entry.entityId,
+          previous.entry.request,
+          dir,
+          context,
+          yield* Clock.currentTimeMillis,
+          previous.began
+        )
+        if (outcome._tag === "Done") return outcome.result
+        first = previous.entry.request.dispatch + 1
+        offsets.set(test.name, previous.attempts - 1)
+      }
+    }
+    const attempt = given + (offsets.get(test.name) ?? 0)
     const dir = path.join(context.runDir, "tests", test.slug, `attempt-${attempt}`)
     yield* fs
       .makeDirectory(dir, { recursive: true })
@@ -97,7 +139,7 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
       })
       return { status, reason, durationMs: now - startedAt, logsPath: dir } satisfies TestCase.AttemptResult
     })
-    for (let dispatch = 0; ; dispatch++) {
+    for (let dispatch = first; ; dispatch++) {
       const runners = yield* live
       const eligible = runners.filter((runner) => Labels.satisfies(runner.labels, needed))
       const chosen = Placement.choose(eligible, inFlight)
@@ -121,7 +163,8 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
         shardOf
       )
       inFlight.set(chosen.name, (inFlight.get(chosen.name) ?? 0) + 1)
-      const outcome = yield* follow(test, attempt, dispatch, entityId, dir, context, startedAt).pipe(
+      const request = yield* signed(test, attempt, dispatch, entityId, context)
+      const outcome = yield* follow(test, entityId, request, dir, context, startedAt, undefined).pipe(
         Effect.ensuring(Effect.sync(() => inFlight.set(chosen.name, (inFlight.get(chosen.name) ?? 1) - 1)))
       )
       if (outcome._tag === "Done") return outcome.result
@@ -130,19 +173,14 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
     }
   })
 
-  /** Sends one dispatch of the attempt and replays its stream; gives up when its group has had no runner. */
-  const follow = Effect.fnUntraced(function* (
+  /** The request of one dispatch of an attempt, signed. */
+  const signed = Effect.fnUntraced(function* (
     test: Plan.TestPlan,
     attempt: number,
     dispatch: number,
     entityId: string,
-    dir: string,
-    context: TestCase.AttemptContext,
-    startedAt: number
+    context: TestCase.AttemptContext
   ) {
-    const path = yield* Path.Path
-    const fs = yield* FileSystem.FileSystem
-    const bus = yield* EventBus.EventBus
     const now = yield* Clock.currentTimeMillis
     const unsigned = {
       runId: options.runId,
@@ -157,11 +195,37 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
       timeoutMessage: context.timeoutMessage,
       notAfter: now + Duration.toMillis(context.timeout) + 3_600_000
     }
-    const request = { ...unsigned, mac: Envelope.sign(options.keys.request, Protocol.requestParts(entityId, unsigned)) }
+    return { ...unsigned, mac: Envelope.sign(options.keys.request, Protocol.requestParts(entityId, unsigned)) }
+  })
+
+  /**
+   * Sends one dispatch of the attempt (journaled first) and replays its stream; gives up when its group has had no
+   * runner. `began`: the runner already known to run it (a resumed stream has no `Started` again).
+   */
+  const follow = Effect.fnUntraced(function* (
+    test: Plan.TestPlan,
+    entityId: string,
+    request: Protocol.AttemptRequest,
+    dir: string,
+    context: TestCase.AttemptContext,
+    startedAt: number,
+    began: typeof Journal.Began.Type | undefined
+  ) {
+    const path = yield* Path.Path
+    const fs = yield* FileSystem.FileSystem
+    const bus = yield* EventBus.EventBus
+    const attempt = request.attempt
+    yield* fs
+      .makeDirectory(dir, { recursive: true })
+      .pipe(Effect.mapError((error) => WriteFailed.fromError(dir, error)))
+    yield* Journal.append(context.runDir, { _tag: "Dispatched", test: test.name, entityId, request }).pipe(
+      Effect.mapError((error) => WriteFailed.fromError(context.runDir, error))
+    )
+    if (began !== undefined) yield* Journal.append(context.runDir, began).pipe(Effect.ignore)
     const progress: Progress = {
-      incarnation: undefined,
-      runner: undefined,
-      host: undefined,
+      incarnation: began?.incarnation,
+      runner: began?.runner,
+      host: began?.host,
       finished: undefined,
       published: false,
       dropped: 0
@@ -201,7 +265,13 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
           progress.incarnation = chunk.incarnation
           progress.runner = chunk.runner
           progress.host = chunk.host
-          return
+          return yield* Journal.append(context.runDir, {
+            _tag: "Began",
+            entityId,
+            incarnation: chunk.incarnation,
+            runner: chunk.runner,
+            host: chunk.host
+          }).pipe(Effect.mapError((error) => WriteFailed.fromError(context.runDir, error)))
         }
         // Left over from an incarnation that was lost.
         if (chunk.incarnation !== progress.incarnation) return

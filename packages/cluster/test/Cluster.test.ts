@@ -14,6 +14,7 @@ import {
   startRunner,
   testbed,
   background,
+  type LoggedEvent,
   waitForRunner
 } from "./processes.ts"
 
@@ -65,6 +66,61 @@ const finished = (runDir: string) =>
   readEvents(runDir)
     .filter((event) => event.type === "test.finished")
     .map((event) => event.data)
+
+/**
+ * Writes an experiment in a fresh directory whose test "waits for the marker" blocks until the file `marker` exists
+ * (`quick`: a test that does not wait, first).
+ */
+const blocking = (name: string, quick: boolean) => {
+  const dir = mkdtempSync(join(tmpdir(), `testbed-cluster-${name}-`))
+  const marker = join(dir, "go")
+  const file = join(dir, `${name}.yaml`)
+  const server = ["    services:", "      server: { implementation: node-echo, role: server }"]
+  writeFileSync(
+    file,
+    [
+      `name: ${name}`,
+      "concurrency: 2",
+      "test_timeout: 3 minutes",
+      "tests:",
+      ...(quick ? ["  - name: quick", ...server] : []),
+      "  - name: waits for the marker",
+      ...server,
+      "    steps:",
+      "      - run:",
+      "          name: wait",
+      `          shell: 'while [ ! -f ${marker} ]; do sleep 0.1; done; echo released'`,
+      ""
+    ].join("\n")
+  )
+  return { dir, marker, file }
+}
+
+/** The runner whose work directory holds attempt 1 of "waits for the marker", if any. */
+const holdingAttempt = (all: ReadonlyArray<Runner>) =>
+  all.find((runner) => {
+    const runs = join(runner.workdir, "runs")
+    return (
+      existsSync(runs) &&
+      readdirSync(runs).some((id) => existsSync(join(runs, id, "tests", "waits-for-the-marker", "attempt-1")))
+    )
+  })
+
+/** The run directory under `out` once its event log says `done` (polled; the coordinator must still run). */
+const whenLogged = (
+  out: string,
+  coordinator: ReturnType<typeof background>,
+  done: (events: ReadonlyArray<LoggedEvent>) => boolean
+) =>
+  Effect.suspend(() => {
+    if (coordinator.child.exitCode !== null) return Effect.die(new Error(`coordinator ended: ${coordinator.output()}`))
+    const runDir = existsSync(out) ? readdirSync(out).map((name) => join(out, name))[0] : undefined
+    if (runDir === undefined || !existsSync(join(runDir, "events.jsonl"))) return Effect.fail("not yet" as const)
+    return done(readEvents(runDir)) ? Effect.succeed(runDir) : Effect.fail("not yet" as const)
+  }).pipe(Effect.retry({ schedule: Schedule.spaced("200 millis") }), Effect.timeout("120 seconds"), Effect.orDie)
+
+const started = (events: ReadonlyArray<LoggedEvent>, test: string) =>
+  events.some((event) => event.type === "test.started" && event.entityId === test)
 
 describe.skipIf(skipWithoutPostgres)("cluster", () => {
   layer(Runners.layer, { timeout: "150 seconds", excludeTestServices: true })((it) => {
@@ -174,57 +230,80 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
       240_000
     )
 
+    it.effect(
+      "the coordinator SIGKILLed mid-run: --resume finishes without running finished tests again",
+      () =>
+        Effect.gen(function* () {
+          const { url, all } = yield* Runners
+          const { dir, marker, file } = blocking("two", true)
+          const out = join(dir, "out")
+          const common = ["--cluster", url, "--output-dir", out, "--plain", "--lock-expiry", "6s"]
+          const first = background(["run", file, ...common])
+          // Killed once "quick" has finished and the other test runs on a runner.
+          const runDir = yield* whenLogged(
+            out,
+            first,
+            (events) =>
+              events.some((event) => event.type === "test.finished" && event.entityId === "quick") &&
+              started(events, "waits for the marker") &&
+              holdingAttempt(all) !== undefined
+          )
+          first.child.kill("SIGKILL")
+          yield* Effect.promise(() => first.exited())
+          const second = background(["run", file, ...common, "--resume", runDir])
+          writeFileSync(marker, "")
+          const code = yield* Effect.promise(() => second.exited())
+          assert.strictEqual(code, 0, second.output())
+          const resumed = /HTML report: (.+)\/report\.html/.exec(second.output())?.[1]
+          const events = readEvents(resumed!)
+          // "quick" ran once (its events were carried over), the other test once, re-attached.
+          assert.deepStrictEqual(
+            placements(events)
+              .map((p) => p.test)
+              .sort(),
+            ["quick", "waits for the marker"]
+          )
+          const ends = events
+            .filter((event) => event.type === "test.finished")
+            .map((event) => [event.entityId, event.data.status])
+          assert.deepStrictEqual(ends.sort(), [
+            ["quick", "passed"],
+            ["waits for the marker", "passed"]
+          ])
+          assert.strictEqual(events.filter((event) => event.type === "test.started").length, 2)
+          // Its files came along (a runner sends them before the attempt's test.finished).
+          assert.isTrue(existsSync(join(resumed!, "tests/quick/attempt-1/server/stdout.log")))
+        }),
+      240_000
+    )
+
     // Last: it kills a runner.
     it.effect(
       "a runner SIGKILLed mid-test: the attempt is recorded runner_lost and re-run on another runner",
       () =>
         Effect.gen(function* () {
           const { url, all } = yield* Runners
-          const dir = mkdtempSync(join(tmpdir(), "testbed-cluster-kill-"))
-          const marker = join(dir, "go")
-          const file = join(dir, "blocked.yaml")
-          writeFileSync(
-            file,
-            [
-              "name: blocked",
-              "test_timeout: 3 minutes",
-              "tests:",
-              "  - name: waits for the marker",
-              "    services:",
-              "      server: { implementation: node-echo, role: server }",
-              "    steps:",
-              "      - run:",
-              "          name: wait",
-              `          shell: 'while [ ! -f ${marker} ]; do sleep 0.1; done; echo released'`,
-              ""
-            ].join("\n")
-          )
+          const { dir, marker, file } = blocking("blocked", false)
+          const out = join(dir, "out")
           const coordinator = background([
             "run",
             file,
             "--cluster",
             url,
             "--output-dir",
-            join(dir, "out"),
+            out,
             "--plain",
             "--lock-expiry",
             "6s"
           ])
-          // Find the runner whose workdir holds the attempt.
-          const victim = yield* Effect.suspend(() => {
-            const found = all.find((runner) => {
-              const runs = join(runner.workdir, "runs")
-              return (
-                existsSync(runs) &&
-                readdirSync(runs).some((id) => existsSync(join(runs, id, "tests", "waits-for-the-marker")))
-              )
-            })
-            return found === undefined ? Effect.fail("not yet" as const) : Effect.succeed(found)
-          }).pipe(
-            Effect.retry({ schedule: Schedule.spaced("200 millis") }),
-            Effect.timeout("120 seconds"),
-            Effect.orDie
+          // Killed once the coordinator knows where the attempt runs (its events arrived).
+          yield* whenLogged(
+            out,
+            coordinator,
+            (events) =>
+              placements(events).some((p) => p.test === "waits for the marker") && holdingAttempt(all) !== undefined
           )
+          const victim = holdingAttempt(all)!
           victim.child.kill("SIGKILL")
           yield* waitForRunner(url, victim.name, false)
           writeFileSync(marker, "")
@@ -238,9 +317,8 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
           assert.strictEqual(ends[0]?.willRetry, true)
           assert.match(String(ends[0]?.errorMessage), new RegExp(`^runner_lost: runner ${victim.name} `))
           assert.strictEqual(ends[1]?.status, "passed")
-          // The lost runner's last events may not have reached the coordinator before it died; the re-run's did.
           const ran = placements(events).map((p) => p.runner)
-          assert.isAtLeast(ran.length, 1)
+          assert.strictEqual(ran[0], victim.name)
           assert.notStrictEqual(ran.at(-1), victim.name)
           assert.include(String(ends[0]?.errorMessage), `re-run on ${ran.at(-1)}`)
         }),

@@ -21,6 +21,12 @@ export const clusterFlags = {
     Flag.withDescription("With --cluster: a label every test needs on its runner (repeatable)"),
     Flag.atLeast(0)
   ),
+  resume: Flag.String("resume").pipe(
+    Flag.withDescription(
+      "With --cluster: continue the run in this run directory (its coordinator was killed) in a new one; finished tests are not run again"
+    ),
+    Flag.optional
+  ),
   lockExpiry: TimeSpanFlag.optional(
     "lock-expiry",
     "With --cluster: a runner not heard from for this long is gone (the runners' value), default 15s"
@@ -32,6 +38,7 @@ export interface ClusterFlags {
   readonly secretFile: Option.Option<string>
   readonly require: ReadonlyArray<string>
   readonly lockExpiry: Option.Option<Duration.Duration>
+  readonly resume: Option.Option<string>
 }
 
 /** Runs `run` with the remote executor when `--cluster` is given, as it is otherwise. */
@@ -43,14 +50,16 @@ export const onCluster = <A, E, R>(
 ) =>
   Effect.gen(function* () {
     if (Option.isNone(flags.cluster)) return yield* run
-    const { ClusterUnavailable, Coordinator, Envelope, RemoteExecutor } = yield* Effect.promise(
+    const { ClusterUnavailable, Coordinator, Envelope, RemoteExecutor, Resume } = yield* Effect.promise(
       () => import("@testbed/cluster")
     )
     const secret = yield* Envelope.loadSecret(Option.getOrUndefined(flags.secretFile))
+    const previous = Option.isSome(flags.resume) ? yield* Resume.load(flags.resume.value) : undefined
     const layer = Coordinator.layer({
       url: Redacted.make(flags.cluster.value),
       secret,
-      runId: RemoteExecutor.newRunId(),
+      runId: previous?.runId ?? RemoteExecutor.newRunId(),
+      resume: previous,
       file: NodePath.resolve(file),
       pluginDirectories: pluginDirectories.map((dir) => NodePath.resolve(dir)),
       lockExpiry: Option.getOrElse(flags.lockExpiry, () => Duration.seconds(15)),
