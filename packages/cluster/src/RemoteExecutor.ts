@@ -50,6 +50,36 @@ interface Progress {
 
 const decodeEvent = Schema.decodeUnknownEffect(Schema.fromJsonString(TestbedEvent.TestbedEvent))
 
+/** Publishes how an attempt ended, in the shape `TestCase.runAttempt` gives it. */
+const emitFinished = Effect.fnUntraced(function* (ended: {
+  readonly test: Plan.TestPlan
+  readonly attempt: number
+  readonly dir: string
+  readonly context: TestCase.AttemptContext
+  readonly startedAt: number
+  readonly status: TestEvent.TestStatus
+  readonly reason: string
+  readonly willRetry: boolean
+  readonly fastFailTriggered: boolean
+}) {
+  const path = yield* Path.Path
+  const now = yield* Clock.currentTimeMillis
+  yield* EventBus.emit({
+    type: "test.finished",
+    entityId: ended.test.name,
+    data: {
+      name: ended.test.name,
+      attempt: ended.attempt,
+      status: ended.status,
+      durationMs: now - ended.startedAt,
+      errorMessage: ended.reason,
+      logsPath: path.relative(ended.context.runDir, ended.dir),
+      ...(ended.willRetry ? { willRetry: true } : {}),
+      ...(ended.fastFailTriggered ? { fastFailTriggered: true } : {})
+    }
+  })
+})
+
 /** A run id: 16 random base-32 characters. */
 export const newRunId = () => [...randomBytes(16)].map((byte) => "abcdefghijklmnopqrstuvwxyz234567"[byte % 32]).join("")
 
@@ -122,21 +152,7 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
     const needed = Labels.required(test, options.require)
     const finish = Effect.fnUntraced(function* (status: TestEvent.TestStatus, reason: string) {
       const now = yield* Clock.currentTimeMillis
-      const { willRetry, fastFailTriggered } = context.decide(status)
-      yield* EventBus.emit({
-        type: "test.finished",
-        entityId: test.name,
-        data: {
-          name: test.name,
-          attempt,
-          status,
-          durationMs: now - startedAt,
-          errorMessage: reason,
-          logsPath: path.relative(context.runDir, dir),
-          ...(willRetry ? { willRetry } : {}),
-          ...(fastFailTriggered ? { fastFailTriggered } : {})
-        }
-      })
+      yield* emitFinished({ test, attempt, dir, context, startedAt, status, reason, ...context.decide(status) })
       return { status, reason, durationMs: now - startedAt, logsPath: dir } satisfies TestCase.AttemptResult
     })
     for (let dispatch = first; ; dispatch++) {
@@ -232,21 +248,16 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
     }
 
     const lost = (reason: string) =>
-      Effect.gen(function* () {
-        const at = yield* Clock.currentTimeMillis
-        yield* bus.emit({
-          type: "test.finished",
-          entityId: test.name,
-          data: {
-            name: test.name,
-            attempt,
-            status: "interrupted",
-            durationMs: at - startedAt,
-            errorMessage: `runner_lost: ${reason}`,
-            logsPath: path.relative(context.runDir, dir),
-            willRetry: true
-          }
-        })
+      emitFinished({
+        test,
+        attempt,
+        dir,
+        context,
+        startedAt,
+        status: "interrupted",
+        reason: `runner_lost: ${reason}`,
+        willRetry: true,
+        fastFailTriggered: false
       })
 
     const onChunk = (chunk: Protocol.AttemptChunk) =>
@@ -400,20 +411,17 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
     startedAt: number
   ) =>
     Effect.gen(function* () {
-      const path = yield* Path.Path
       const cause = Option.getOrUndefined(yield* Ref.get(context.stopCause))
-      const at = yield* Clock.currentTimeMillis
-      yield* EventBus.emit({
-        type: "test.finished",
-        entityId: test.name,
-        data: {
-          name: test.name,
-          attempt,
-          status: cause?.status ?? "interrupted",
-          durationMs: at - startedAt,
-          errorMessage: cause?.reason ?? "run interrupted",
-          logsPath: path.relative(context.runDir, dir)
-        }
+      yield* emitFinished({
+        test,
+        attempt,
+        dir,
+        context,
+        startedAt,
+        status: cause?.status ?? "interrupted",
+        reason: cause?.reason ?? "run interrupted",
+        willRetry: false,
+        fastFailTriggered: false
       })
     })
 
