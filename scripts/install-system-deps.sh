@@ -14,6 +14,7 @@
 #   golang-go        builds the Go crypto/tls peer of the interop matrix (tls-go; cached by source hash)
 #   default-jdk-headless  javac and java for the JSSE peer of the interop matrix (tls-java; cached by source hash)
 #   tshark           reads the handshake out of a cell's capture (the matrix test's evidence from the wire)
+#   postgresql       throwaway Postgres servers (initdb/pg_ctl as user postgres) for the cluster tests
 #   socat            the README tutorial's echo server (and its test); a one-shot server (no fork) for the readiness
 #                    test that must not take its only connection
 #   strace valgrind  execution environments wrapped around a service (syscall summary, memcheck) and their tests
@@ -21,7 +22,7 @@
 #   gcc libc6-dev    compiles the tiny C program with a deliberate memory error that the memcheck test runs
 set -euo pipefail
 
-packages=(mosquitto docker.io busybox-static openssl gnutls-bin libxml2-utils chromium iproute2 procps nftables tcpdump socat strace valgrind gcc libc6-dev prometheus ca-certificates botan golang-go default-jdk-headless tshark)
+packages=(mosquitto docker.io busybox-static openssl gnutls-bin libxml2-utils chromium iproute2 procps nftables tcpdump socat strace valgrind gcc libc6-dev prometheus postgresql ca-certificates botan golang-go default-jdk-headless tshark)
 
 missing=()
 for p in "${packages[@]}"; do

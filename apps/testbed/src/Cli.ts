@@ -25,6 +25,10 @@ interface GroupEntry {
 
 /** The command groups, in the order the root help lists them. */
 export const groups: Readonly<Record<string, GroupEntry>> = {
+  cluster: {
+    summary: "Inspect a cluster of runners (testbed runner, testbed run --cluster)",
+    load: () => import("./commands/cluster.ts").then((module) => module.clusterCommand)
+  },
   fleet: {
     summary: "Drive a fleet of agents over MQTT (compatible with the MQTT system governor)",
     load: () => import("./commands/fleet.ts").then((module) => module.fleet)
@@ -40,6 +44,10 @@ export const groups: Readonly<Record<string, GroupEntry>> = {
   report: {
     summary: "Render the reports of a recorded run (JSON, Markdown, JUnit XML, CTRF, HTML) from its event log",
     load: () => import("./commands/report.ts").then((module) => module.report)
+  },
+  runner: {
+    summary: "Run test attempts for `testbed run --cluster` on this host (an Effect Cluster runner)",
+    load: () => import("./commands/runner.ts").then((module) => module.runnerCommand)
   },
   run: {
     summary: "Run an experiment: bring implementations and testers up, run steps, check assertions, write reports",

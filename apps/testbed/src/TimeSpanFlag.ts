@@ -2,7 +2,8 @@
  * A flag holding a length of time, read by the same `TimeSpan` schema as every duration in a file: `--timeout 90`,
  * `--timeout 1m30s`, `--timeout "2 minutes"`. A bad value is the CLI's usage error naming the flag and the value.
  */
-import { TimeSpan } from "@testbed/events"
+// A deep import: the events index loads every event family, which `run --help` should not pay for.
+import * as TimeSpan from "@testbed/events/TimeSpan"
 import type { Duration, Option } from "effect"
 import { Flag } from "effect/cli"
 

@@ -9,7 +9,7 @@ import { Certificates, type PluginRegistry } from "@testbed/plugins"
 import { Clock, Deferred, Duration, Effect, Fiber, Option, Path, Ref } from "effect"
 import * as RunUsage from "./internal/runUsage.ts"
 import type { ExperimentPlan, TestPlan } from "./Plan.ts"
-import * as TestCase from "./TestCase.ts"
+import * as TestCaseExecutor from "./TestCaseExecutor.ts"
 
 export interface RunOptions {
   readonly runDir: string
@@ -140,6 +140,7 @@ export const run = Effect.fn("ExperimentManager.run")(function* (plan: Experimen
     Effect.andThen(Ref.set(stopCause, Option.some(cause)), Deferred.succeed(stop, undefined))
 
   const startMillis = yield* Clock.currentTimeMillis
+  const executor = yield* TestCaseExecutor.current
   const runTest = Effect.fnUntraced(function* (test: TestPlan) {
     for (let attempt = 1; ; attempt++) {
       if (stopping !== undefined) return yield* skip(test, `not run: ${stopping.reason}`)
@@ -166,7 +167,7 @@ export const run = Effect.fn("ExperimentManager.run")(function* (plan: Experimen
         return { willRetry, fastFailTriggered }
       }
       const outcome = yield* Effect.raceFirst(
-        TestCase.runAttempt(test, attempt, {
+        executor.runAttempt(test, attempt, {
           runDir: options.runDir,
           experimentDir: options.configurationFile === undefined ? undefined : path.dirname(options.configurationFile),
           environment: environments.get(test.name)!,

@@ -1,6 +1,6 @@
 /**
  * `testbed run CONFIG [--output-dir DIR] [--dry-run] [--filter NAME] [--concurrency N] [--retries N] [--plugins DIR]
- * [--json | --events -] [--metrics-interval TIME] [--metrics-port PORT] [--otlp URL]`: runs an experiment file and
+ * [--json | --events -] [--metrics-interval TIME] [--metrics-port PORT] [--otlp URL] [--cluster URL …]`: runs an experiment file and
  * points at its HTML report. Exit 0 only when every test passed (skipped and unsupported do not fail a run), 1 when
  * one did not, 2 when the file has problems, 3 infrastructure. `--json` prints one summary document (RunSummary)
  * instead of text; `--events -` streams the event log to stdout as JSON lines. Flags in runFlags.ts, output in
@@ -12,6 +12,7 @@ import type { Experiment } from "@testbed/experiments"
 import { Console, Effect, Option, Result } from "effect"
 import { Command } from "effect/cli"
 import { ExitWith } from "../ExitCode.ts"
+import { onCluster } from "./runCluster.ts"
 import { runFlags, type Stdout, stdoutOf } from "./runFlags.ts"
 import { counts, dryRunListing } from "./runOutput.ts"
 
@@ -67,11 +68,18 @@ const prepare = (lib: Libraries, flags: Flags, options: Experiment.Options) =>
 /** Runs the prepared experiment and says how it went: one JSON document, or the counts and the report's path. */
 const runAndReport = Effect.fn("RunCommand.runAndReport")(function* (
   lib: Libraries,
+  flags: Flags,
   prepared: Experiment.Prepared,
   options: Experiment.Options,
   stdout: Stdout
 ) {
-  const outcome = yield* lib.experiments.Experiment.runPrepared(prepared, options)
+  // With --cluster the same run, its test cases executed on the cluster's runners (runCluster.ts).
+  const outcome = yield* onCluster(
+    flags,
+    flags.config,
+    flags.plugins,
+    lib.experiments.Experiment.runPrepared(prepared, options)
+  )
   const result = outcome.result
   if (stdout === "json") {
     const summary = lib.experiments.RunSummary.of(outcome, `${outcome.runDir}/events.jsonl`)
@@ -100,7 +108,7 @@ export const runCommand = Command.make(
     const options = yield* optionsOf(lib, flags, stdout)
     const prepared = yield* prepare(lib, flags, options)
     if (flags.dryRun) return yield* dryRunListing(lib.experiments, flags.config, prepared, flags.json)
-    return yield* runAndReport(lib, prepared, options, stdout)
+    return yield* runAndReport(lib, flags, prepared, options, stdout)
   })
 ).pipe(
   Command.withDescription(

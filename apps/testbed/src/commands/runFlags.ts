@@ -3,6 +3,7 @@ import * as ExitCode from "@testbed/events/ExitCode"
 import { Effect, Option } from "effect"
 import { Argument, Flag } from "effect/cli"
 import { ExitWith } from "../ExitCode.ts"
+import { clusterFlags } from "./runCluster.ts"
 
 export const runFlags = {
   config: Argument.File("CONFIG", { mustExist: true }).pipe(Argument.withDescription("The experiment file (YAML)")),
@@ -56,7 +57,8 @@ export const runFlags = {
       "Sample each service's CPU, memory, threads, files and I/O this often (seconds, or e.g. 500ms, 2s; overrides the file's metrics.interval)"
     ),
     Flag.optional
-  )
+  ),
+  ...clusterFlags
 }
 
 /** Where the run's live output goes: `--events -` (the log on stdout), `--json` (nothing until the end), else text. */

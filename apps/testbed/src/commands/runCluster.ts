@@ -1,0 +1,73 @@
+/**
+ * The flags `testbed run` takes for a run across a cluster of runners (`--cluster URL`, `--secret-file`,
+ * `--require LABEL`, `--lock-expiry`), and the wrapper that provides the remote test-case executor when
+ * `--cluster` is given. Without it nothing of @testbed/cluster is loaded: local runs need no database.
+ */
+import * as NodePath from "node:path"
+import { Duration, Effect, Option, Redacted } from "effect"
+import { Flag } from "effect/cli"
+import * as TimeSpanFlag from "../TimeSpanFlag.ts"
+
+export const clusterFlags = {
+  cluster: Flag.String("cluster").pipe(
+    Flag.withDescription("Run the tests on the runners of this cluster (its Postgres URL); see `testbed runner`"),
+    Flag.optional
+  ),
+  secretFile: Flag.String("secret-file").pipe(
+    Flag.withDescription("With --cluster: file holding the cluster secret (else TESTBED_CLUSTER_SECRET)"),
+    Flag.optional
+  ),
+  require: Flag.String("require").pipe(
+    Flag.withDescription("With --cluster: a label every test needs on its runner (repeatable)"),
+    Flag.atLeast(0)
+  ),
+  resume: Flag.String("resume").pipe(
+    Flag.withDescription(
+      "With --cluster: continue the run in this run directory (its coordinator was killed) in a new one; finished tests are not run again"
+    ),
+    Flag.optional
+  ),
+  lockExpiry: TimeSpanFlag.optional(
+    "lock-expiry",
+    "With --cluster: a runner not heard from for this long is gone (the runners' value), default 15s"
+  )
+}
+
+export interface ClusterFlags {
+  readonly cluster: Option.Option<string>
+  readonly secretFile: Option.Option<string>
+  readonly require: ReadonlyArray<string>
+  readonly lockExpiry: Option.Option<Duration.Duration>
+  readonly resume: Option.Option<string>
+}
+
+/** Runs `run` with the remote executor when `--cluster` is given, as it is otherwise. */
+export const onCluster = <A, E, R>(
+  flags: ClusterFlags,
+  file: string,
+  pluginDirectories: ReadonlyArray<string>,
+  run: Effect.Effect<A, E, R>
+) =>
+  Effect.gen(function* () {
+    if (Option.isNone(flags.cluster)) return yield* run
+    const { ClusterUnavailable, Coordinator, Envelope, RemoteExecutor, Resume } = yield* Effect.promise(
+      () => import("@testbed/cluster")
+    )
+    const secret = yield* Envelope.loadSecret(Option.getOrUndefined(flags.secretFile))
+    const previous = Option.isSome(flags.resume) ? yield* Resume.load(flags.resume.value) : undefined
+    const layer = Coordinator.layer({
+      url: Redacted.make(flags.cluster.value),
+      secret,
+      runId: previous?.runId ?? RemoteExecutor.newRunId(),
+      resume: previous,
+      file: NodePath.resolve(file),
+      pluginDirectories: pluginDirectories.map((dir) => NodePath.resolve(dir)),
+      lockExpiry: Option.getOrElse(flags.lockExpiry, () => Duration.seconds(15)),
+      require: flags.require
+    })
+    return yield* Effect.provide(run, layer).pipe(
+      Effect.catchTag("SqlError", (error) =>
+        Effect.fail(new ClusterUnavailable.ClusterUnavailable({ reason: String(error) }))
+      )
+    )
+  })

@@ -1,0 +1,89 @@
+/**
+ * `testbed runner --cluster postgres://… [--labels a,b] [--slots N] [--advertise HOST:PORT] [--listen HOST]
+ * [--workdir DIR] [--secret-file F] [--plugins DIR] [--lock-expiry 15s] [--no-detect]`: a long-running runner of
+ * test attempts for `testbed run --cluster`. Stops on SIGTERM/Ctrl-C (its attempts go to other runners). Exit 2 for
+ * bad flags or a missing secret, 3 when Postgres cannot be reached.
+ */
+// @testbed/cluster's Postgres client is its peer: the CLI depends on it so installing testbed installs it (type-only
+// import: nothing is loaded until a cluster command runs).
+import type {} from "@effect/sql-pg"
+import { Console, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Command, Flag } from "effect/cli"
+import * as TimeSpanFlag from "../TimeSpanFlag.ts"
+
+const library = Effect.promise(() => import("@testbed/cluster"))
+
+export const runnerCommand = Command.make(
+  "runner",
+  {
+    cluster: Flag.String("cluster").pipe(
+      Flag.withDescription("The cluster's Postgres URL (postgres://user@host:port/db)")
+    ),
+    labels: Flag.String("labels").pipe(
+      Flag.withDescription("Labels this runner offers, comma separated (added to those detected)"),
+      Flag.withDefault("")
+    ),
+    slots: Flag.Int("slots").pipe(Flag.withDescription("Attempts run side by side at most"), Flag.withDefault(4)),
+    advertise: Flag.String("advertise").pipe(
+      Flag.withDescription("HOST:PORT other runners and coordinators reach this runner at"),
+      Flag.withDefault("127.0.0.1:34431")
+    ),
+    listen: Flag.String("listen").pipe(
+      Flag.withDescription("Host to listen on when not the advertised one (e.g. 0.0.0.0)"),
+      Flag.optional
+    ),
+    name: Flag.String("name").pipe(Flag.withDescription("Unique runner name (default HOSTNAME:PORT)"), Flag.optional),
+    workdir: Flag.String("workdir").pipe(
+      Flag.withDescription("Where attempts run (their files are sent back, then removed)"),
+      Flag.withDefault(".testbed-runner")
+    ),
+    secretFile: Flag.String("secret-file").pipe(
+      Flag.withDescription("File holding the cluster secret (else TESTBED_CLUSTER_SECRET)"),
+      Flag.optional
+    ),
+    plugins: Flag.String("plugins").pipe(
+      Flag.withDescription("A directory of plugin modules to load (repeatable)"),
+      Flag.atLeast(0)
+    ),
+    lockExpiry: TimeSpanFlag.optional(
+      "lock-expiry",
+      "How long a dead runner keeps its work (failover time), default 15s"
+    ),
+    noDetect: Flag.Boolean("no-detect").pipe(
+      Flag.withDescription("Offer only the --labels given (no Docker or program detection)"),
+      Flag.withDefault(false)
+    )
+  },
+  Effect.fn(function* (flags) {
+    const { ClusterUnavailable, Envelope, Runner } = yield* library
+    const advertise = yield* ClusterUnavailable.parseAddress("--advertise", flags.advertise)
+    const secret = yield* Envelope.loadSecret(Option.getOrUndefined(flags.secretFile))
+    const options: Parameters<typeof Runner.layer>[0] = {
+      url: Redacted.make(flags.cluster),
+      secret,
+      name: Option.getOrUndefined(flags.name),
+      advertise,
+      listenHost: Option.getOrUndefined(flags.listen),
+      labels: flags.labels
+        .split(",")
+        .map((label) => label.trim())
+        .filter((label) => label !== ""),
+      detect: !flags.noDetect,
+      slots: Math.max(1, flags.slots),
+      workdir: flags.workdir,
+      pluginDirectories: flags.plugins,
+      lockExpiry: Option.getOrElse(flags.lockExpiry, () => Duration.seconds(15))
+    }
+    const profile = yield* Runner.profile(options)
+    yield* Console.log(
+      `runner ${profile.name}: labels [${profile.labels.join(", ")}], groups [${profile.groups.join(", ")}], ${options.slots} slot(s), at ${advertise.host}:${advertise.port}`
+    )
+    return yield* Layer.launch(yield* Runner.layer(options, profile)).pipe(
+      Effect.mapError((error) => new ClusterUnavailable.ClusterUnavailable({ reason: error.message }))
+    )
+  })
+).pipe(
+  Command.withDescription(
+    "Run test attempts for `testbed run --cluster`: an Effect Cluster runner with Postgres storage, serving the labels it has"
+  )
+)

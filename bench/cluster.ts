@@ -1,0 +1,74 @@
+// Test cases across hosts: wall time of N tests whose only service sleeps 1 s, on 1 runner × 4 slots against
+// 3 runners × 4 slots (same machine, same run: the "hosts" share its cores with Postgres), and the dispatch
+// overhead per test: N trivial tests one at a time on 1 runner against the same N run locally.
+// Needs Debian's postgresql (a throwaway server is started as user postgres).
+// Run: node_modules/.bin/node bench/cluster.ts [tests]
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Effect, Layer } from "effect"
+import { freePort, Postgres } from "../packages/cluster/test/postgres.ts"
+import { type Runner, startRunner, stop, testbed } from "../packages/cluster/test/processes.ts"
+
+const tests = Number(process.argv[2] ?? 48)
+const dir = mkdtempSync(join(tmpdir(), "testbed-bench-cluster-"))
+
+const experiment = (name: string, count: number, program: string, args: ReadonlyArray<string>, concurrency: number) => {
+  const file = join(dir, `${name}.yaml`)
+  const lines = [`name: ${name}`, `concurrency: ${concurrency}`, "test_timeout: 2 minutes", "tests:"]
+  for (let i = 0; i < count; i++) {
+    lines.push(
+      `  - name: t${i}`,
+      "    services:",
+      `      c: { implementation: exec, role: client, parameters: { program: ${JSON.stringify(program)}, args: ${JSON.stringify(args)} } }`
+    )
+  }
+  writeFileSync(file, `${lines.join("\n")}\n`)
+  return file
+}
+
+const timed = (args: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const start = performance.now()
+    const ran = yield* testbed(args)
+    const seconds = (performance.now() - start) / 1000
+    if (ran.code !== 0)
+      return yield* Effect.die(new Error(`${args.join(" ")}: exit ${ran.code}\n${ran.stdout}${ran.stderr}`))
+    return seconds
+  })
+
+const program = Effect.gen(function* () {
+  const { url } = yield* Postgres
+  const runner = (name: string) =>
+    Effect.flatMap(freePort, (port) => startRunner(url, name, port, ["--no-detect", "--slots", "4"]))
+  const cluster = ["--cluster", url, "--lock-expiry", "6s", "--plain", "--output-dir", join(dir, "out")]
+  const sleepers = experiment("sleepers", tests, "sleep", ["1"], 12)
+  const trivial = experiment("trivial", Math.min(tests, 24), "true", [], 1)
+
+  const r1: Runner = yield* runner("b1")
+  // Warm the coordinator path once (first dispatch opens the connections).
+  yield* timed(["run", trivial, ...cluster, "--filter", "t0"])
+  const local = yield* timed(["run", trivial, "--plain", "--output-dir", join(dir, "out")])
+  const remote = yield* timed(["run", trivial, ...cluster])
+  const one = yield* timed(["run", sleepers, ...cluster])
+  const more = yield* Effect.all([runner("b2"), runner("b3")], { concurrency: "unbounded" })
+  const three = yield* timed(["run", sleepers, ...cluster])
+  yield* Effect.forEach([r1, ...more], stop, { discard: true })
+
+  const trivialCount = Math.min(tests, 24)
+  console.log(`cluster: ${tests} tests × 1 s (exec sleep 1), concurrency 12, runners × 4 slots, one machine`)
+  console.log(`1 runner  : ${one.toFixed(1)} s`)
+  console.log(`3 runners : ${three.toFixed(1)} s`)
+  console.log(`ratio 1/3 : ${(one / three).toFixed(2)}x (aim >= 2.5x)`)
+  console.log(
+    `dispatch  : ${trivialCount} trivial tests one at a time, local ${local.toFixed(1)} s, 1 runner ${remote.toFixed(1)} s`
+  )
+  console.log(
+    `overhead  : ${(((remote - local) * 1000) / trivialCount).toFixed(0)} ms per test (aim < 50 ms), ratio ${(remote / local).toFixed(2)}x`
+  )
+})
+
+Effect.runPromise(program.pipe(Effect.provide(Layer.fresh(Postgres.layer)), Effect.scoped)).catch((error) => {
+  console.error(error)
+  process.exit(1)
+})

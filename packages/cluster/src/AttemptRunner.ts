@@ -1,0 +1,223 @@
+/**
+ * The runner's side of an attempt: check the request's signature and age before anything else, take a slot, plan
+ * the experiment from the file at the same path (refusing if its content differs from what the coordinator
+ * signed), run the attempt with the same code as a local run on a bus of its own, and stream back what it
+ * published (events in batches), then the attempt's files in pieces of at most 256 KiB (one piece per reply
+ * row), then how it ended. Every chunk is signed with the chunk key.
+ */
+import { createHash, randomBytes } from "node:crypto"
+import { EventBus } from "@testbed/events"
+import { Experiment, TestCase } from "@testbed/experiments"
+import { Certificates } from "@testbed/plugins"
+import { Cause, Clock, Duration, Effect, FileSystem, Option, Path, Queue, Ref, type Semaphore, Stream } from "effect"
+import { Entity, Sharding } from "effect/cluster"
+import type { ChildProcessSpawner } from "effect/process"
+import * as Protocol from "./AttemptProtocol.ts"
+import * as Envelope from "./Envelope.ts"
+
+/** Bytes of one artifact piece: one reply row each. */
+export const pieceBytes = 256 * 1024
+/** Events in one `Events` chunk at most. */
+export const eventsPerChunk = 256
+
+export interface RunnerIdentity {
+  readonly name: string
+  readonly host: string
+  readonly workdir: string
+  readonly pluginDirectories: ReadonlyArray<string>
+  readonly keys: Envelope.Keys
+  readonly slots: Semaphore.Semaphore
+  /** Entity id → test name of the attempts running here now (for the directory and `cluster status`). */
+  readonly running: Ref.Ref<ReadonlyMap<string, string>>
+  /** Bytes of files one attempt may send back; the rest is cut (default 256 MiB). */
+  readonly maxArtifactBytes: number
+}
+
+type Emit = (chunk: Protocol.AttemptChunk) => Effect.Effect<void>
+
+const refuse = (identity: RunnerIdentity, reason: string) =>
+  new Protocol.AttemptRefused({ runner: identity.name, reason })
+
+/** The signature and the deadline, checked before any side effect. */
+const check = Effect.fnUntraced(function* (
+  identity: RunnerIdentity,
+  entityId: string,
+  request: Protocol.AttemptRequest
+) {
+  const { mac, ...unsigned } = request
+  if (!Envelope.verify(identity.keys.request, Protocol.requestParts(entityId, unsigned), mac)) {
+    return yield* refuse(identity, "bad signature (is the coordinator's cluster secret this runner's?)")
+  }
+  if ((yield* Clock.currentTimeMillis) > request.notAfter) return yield* refuse(identity, "the request has expired")
+})
+
+/** Plans the experiment from its file here, if it is the one the coordinator signed. */
+const planned = Effect.fnUntraced(function* (identity: RunnerIdentity, request: Protocol.AttemptRequest) {
+  const fs = yield* FileSystem.FileSystem
+  const bytes = yield* fs
+    .readFile(request.file)
+    .pipe(Effect.mapError((error) => refuse(identity, `cannot read the experiment ${request.file}: ${error.message}`)))
+  if (createHash("sha256").update(bytes).digest("hex") !== request.fileSha256) {
+    return yield* refuse(identity, `the experiment ${request.file} on this runner differs from the coordinator's`)
+  }
+  const prepared = yield* Experiment.prepare(request.file, {
+    pluginDirectories: [...identity.pluginDirectories, ...request.pluginDirectories]
+  }).pipe(Effect.mapError((error) => refuse(identity, `cannot plan the experiment here: ${error.message}`)))
+  const test = prepared.plan.tests.find((candidate) => candidate.name === request.test)
+  if (test === undefined) return yield* refuse(identity, `no test named ${JSON.stringify(request.test)} in the plan`)
+  const environment = yield* prepared.registry
+    .environment(test.environment)
+    .pipe(Effect.mapError((error) => refuse(identity, error.message)))
+  return { prepared, test, environment }
+})
+
+/** Runs the attempt on a bus of its own whose batches become `Events` chunks. */
+const execute = Effect.fnUntraced(function* (
+  identity: RunnerIdentity,
+  request: Protocol.AttemptRequest,
+  incarnation: string,
+  emit: Emit
+) {
+  const path = yield* Path.Path
+  const { prepared, test, environment } = yield* planned(identity, request)
+  const runDir = path.join(identity.workdir, "runs", request.runId)
+  const certificate = prepared.plan.needsCertificate
+    ? Option.getOrUndefined(yield* Effect.option(Certificates.selfSigned(path.join(runDir, "certs"))))
+    : undefined
+  let seq = 0
+  let events = 0
+  const held: Array<string> = []
+  const sendLines = (lines: ReadonlyArray<string>) =>
+    Effect.forEach(
+      Array.from({ length: Math.ceil(lines.length / eventsPerChunk) }, (_, i) =>
+        lines.slice(i * eventsPerChunk, (i + 1) * eventsPerChunk)
+      ),
+      (chunk) => {
+        events += chunk.length
+        return emit({ _tag: "Events", incarnation, seq: seq++, lines: chunk, mac: "" })
+      },
+      { discard: true }
+    )
+  const stopCause = yield* Ref.make(
+    Option.none<{ readonly status: "interrupted" | "timeout"; readonly reason: string }>()
+  )
+  const result = yield* Effect.scoped(
+    Effect.gen(function* () {
+      const bus = yield* EventBus.EventBus
+      yield* bus.observe((batch) => {
+        // The attempt's own `test.finished` goes last, after its files: once a coordinator has written it, it
+        // has the files too (what `--resume` relies on to call the test finished).
+        const last = batch.filter((event) => event.type === "test.finished" && event.entityId === request.test)
+        held.push(...last.map((event) => JSON.stringify(event)))
+        return sendLines(batch.filter((event) => !last.includes(event)).map((event) => JSON.stringify(event)))
+      })
+      return yield* TestCase.runAttempt(test, request.attempt, {
+        runDir,
+        experimentDir: path.dirname(request.file),
+        environment,
+        pluginSource: (name) =>
+          prepared.registry.services.find((registered) => registered.plugin.name === name)?.source ?? "builtin",
+        certificate,
+        testLevelFastFail: prepared.plan.testLevelFastFail,
+        timeout: Duration.millis(request.timeoutMs),
+        timeoutMessage: request.timeoutMessage,
+        stopCause,
+        // The coordinator decides retries and fast-fail; it rewrites `test.finished` with its answer.
+        decide: () => ({ willRetry: false, fastFailTriggered: false })
+      })
+    })
+  ).pipe(
+    Effect.provide(EventBus.EventBus.layer),
+    Effect.catchTag("WriteFailed", (error) =>
+      Effect.succeed({ status: "failed" as const, reason: error.message, durationMs: 0, logsPath: "" })
+    )
+  )
+  const dir = path.join(runDir, "tests", test.slug, `attempt-${request.attempt}`)
+  yield* sendFiles(identity, incarnation, dir, emit)
+  yield* sendLines(held)
+  yield* emit({
+    _tag: "Finished",
+    incarnation,
+    status: result.status,
+    ...(result.reason === undefined ? {} : { reason: result.reason }),
+    durationMs: result.durationMs,
+    events,
+    mac: ""
+  })
+  const fs = yield* FileSystem.FileSystem
+  // Its files are with the coordinator now.
+  yield* Effect.ignore(fs.remove(dir, { recursive: true }))
+})
+
+/** Every file under the attempt's directory, in pieces, within the artifact byte budget. */
+const sendFiles = Effect.fnUntraced(function* (identity: RunnerIdentity, incarnation: string, dir: string, emit: Emit) {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const names = yield* fs.readDirectory(dir, { recursive: true }).pipe(Effect.orElseSucceed(() => []))
+  let budget = identity.maxArtifactBytes
+  for (const name of [...names].sort()) {
+    const file = path.join(dir, name)
+    const info = yield* Effect.option(fs.stat(file))
+    if (Option.isNone(info) || info.value.type !== "File") continue
+    const size = Number(info.value.size)
+    const bytesToRead = Math.min(size, budget)
+    budget -= bytesToRead
+    let offset = 0
+    yield* fs.stream(file, { bytesToRead, chunkSize: pieceBytes }).pipe(
+      Stream.runForEach((bytes) => {
+        const chunk: Protocol.AttemptChunk = { _tag: "ArtifactPiece", incarnation, path: name, offset, bytes, mac: "" }
+        offset += bytes.length
+        return emit(chunk)
+      }),
+      Effect.ignore
+    )
+    // An empty file still exists on the coordinator's side.
+    if (bytesToRead === 0) {
+      yield* emit({ _tag: "ArtifactPiece", incarnation, path: name, offset: 0, bytes: new Uint8Array(), mac: "" })
+    }
+  }
+})
+
+/** The handler of `RunAttempt` for one entity (one attempt). */
+export const handler = (identity: RunnerIdentity) =>
+  Effect.gen(function* () {
+    const address = yield* Entity.CurrentAddress
+    const sharding = yield* Sharding.Sharding
+    const entityId = String(address.entityId)
+    const services = yield* Effect.context<
+      FileSystem.FileSystem | Path.Path | ChildProcessSpawner.ChildProcessSpawner
+    >()
+    const signChunk = (chunk: Protocol.AttemptChunk): Protocol.AttemptChunk => ({
+      ...chunk,
+      mac: Envelope.sign(identity.keys.chunk, Protocol.chunkParts(entityId, chunk))
+    })
+    return (request: Protocol.AttemptRequest) =>
+      Stream.callback<Protocol.AttemptChunk, Protocol.AttemptRefused>(
+        (queue) =>
+          Effect.gen(function* () {
+            yield* check(identity, entityId, request)
+            yield* identity.slots.withPermit(
+              Effect.gen(function* () {
+                // A request queued on the slots may get one while this runner stops: it is the next owner's then.
+                if (yield* sharding.isShutdown) return yield* Effect.never
+                const incarnation = `${identity.name}-${process.pid}-${randomBytes(4).toString("hex")}`
+                const emit: Emit = (chunk) => Effect.asVoid(Queue.offer(queue, signChunk(chunk)))
+                yield* Ref.update(identity.running, (map) => new Map([...map, [entityId, request.test]]))
+                yield* emit({ _tag: "Started", runner: identity.name, host: identity.host, incarnation, mac: "" })
+                yield* execute(identity, request, incarnation, emit).pipe(
+                  Effect.ensuring(
+                    Ref.update(identity.running, (map) => new Map([...map].filter(([id]) => id !== entityId)))
+                  )
+                )
+              })
+            )
+            yield* Queue.end(queue)
+          }).pipe(
+            Effect.catchCause((cause) =>
+              Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Queue.failCause(queue, cause)
+            ),
+            Effect.provideContext(services)
+          ),
+        { bufferSize: 16 }
+      )
+  })

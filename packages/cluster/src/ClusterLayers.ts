@@ -1,0 +1,102 @@
+/**
+ * The Effect Cluster composition for runners and coordinators, by hand: `NodeClusterSocket.layer` reads its
+ * settings from environment variables (`PORT`, `HOST`, `SHARD_GROUPS`, …) even when every option is given, so a
+ * stray `PORT` would move or break a runner. Storage is Postgres under our own table prefix, with row locks
+ * (`shardLockDisableAdvisory`): advisory lock numbers depend on the index of a group in each runner's list, so
+ * runners serving different groups would compute colliding lock numbers and one group would never be served.
+ */
+import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
+import { PgClient } from "@effect/sql-pg"
+import { Duration, Layer, Option, type Redacted } from "effect"
+import {
+  RunnerAddress,
+  RunnerHealth,
+  Runners,
+  ShardingConfig,
+  SocketRunner,
+  SqlMessageStorage,
+  SqlRunnerStorage
+} from "effect/cluster"
+import { RpcSerialization } from "effect/rpc"
+
+/** Effect's tables are `testbed_cluster_*`; ours are `testbed_runners`. */
+export const tablePrefix = "testbed_cluster"
+
+/** Must be the same on every runner and coordinator of a cluster. */
+export const shardsPerGroup = 64
+
+export interface Timing {
+  /**
+   * How long a dead runner keeps its shards (row locks): the failover time after a SIGKILL, and how long
+   * Postgres may be away before attempts are interrupted. Default 15 s.
+   */
+  readonly lockExpiry: Duration.Duration
+}
+
+export const defaultTiming: Timing = { lockExpiry: Duration.seconds(15) }
+
+export interface ConfigOptions {
+  readonly runner?: { readonly host: string; readonly port: number; readonly listenHost?: string | undefined }
+  readonly groups: ReadonlyArray<string>
+  readonly slots: number
+  readonly timing: Timing
+}
+
+/** Every field given, none read from the environment. */
+export const shardingConfig = (options: ConfigOptions): ShardingConfig.ShardingConfig["Service"] => {
+  const expiry = Duration.toMillis(options.timing.lockExpiry)
+  return {
+    ...ShardingConfig.defaults,
+    runnerAddress:
+      options.runner === undefined
+        ? Option.none()
+        : Option.some(RunnerAddress.make(options.runner.host, options.runner.port)),
+    runnerListenAddress:
+      options.runner?.listenHost === undefined
+        ? Option.none()
+        : Option.some(RunnerAddress.make(options.runner.listenHost, options.runner.port)),
+    assignedShardGroups: options.groups,
+    availableShardGroups: options.groups,
+    runnerShardWeight: Math.max(1, options.slots),
+    shardsPerGroup,
+    shardLockDisableAdvisory: true,
+    shardLockExpiration: Duration.millis(expiry),
+    shardLockRefreshInterval: Duration.millis(Math.max(500, Math.floor(expiry / 3))),
+    refreshAssignmentsInterval: Duration.seconds(1),
+    runnerHealthCheckInterval: Duration.seconds(5),
+    entityMessagePollInterval: Duration.seconds(1),
+    entityReplyPollInterval: Duration.millis(200),
+    entityTerminationTimeout: Duration.seconds(10)
+  }
+}
+
+const storage = Layer.mergeAll(
+  SqlMessageStorage.layerWith({ prefix: tablePrefix }).pipe(Layer.provide(NodeCrypto.layerDigest)),
+  Layer.orDie(SqlRunnerStorage.layerWith({ prefix: tablePrefix }))
+)
+
+/** The Postgres pool of one process. */
+export const postgres = (url: Redacted.Redacted<string>) => PgClient.layer({ url, maxConnections: 8 })
+
+const clientProtocol = NodeClusterSocket.layerClientProtocol
+
+/** A runner: listens on its address, pings the others, stores messages and locks in Postgres. */
+export const runner = (url: Redacted.Redacted<string>, config: ShardingConfig.ShardingConfig["Service"]) =>
+  SocketRunner.layer.pipe(
+    Layer.provide(RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(clientProtocol))),
+    Layer.provide([NodeClusterSocket.layerSocketServer, clientProtocol]),
+    Layer.provideMerge(storage),
+    Layer.provide(ShardingConfig.layer(config)),
+    Layer.provide(RpcSerialization.layerSchemaBinary()),
+    Layer.provideMerge(postgres(url))
+  )
+
+/** A coordinator: client only (it listens on nothing); it still reaches runners' sockets when it can. */
+export const coordinator = (url: Redacted.Redacted<string>, config: ShardingConfig.ShardingConfig["Service"]) =>
+  SocketRunner.layerClientOnly.pipe(
+    Layer.provide(clientProtocol),
+    Layer.provideMerge(storage),
+    Layer.provide(ShardingConfig.layer(config)),
+    Layer.provide(RpcSerialization.layerSchemaBinary()),
+    Layer.provideMerge(postgres(url))
+  )

@@ -1,0 +1,45 @@
+/**
+ * `testbed run FILE --cluster URL`: the run stays here (the experiment manager, `events.jsonl`, the reports);
+ * only the attempts go to the runners, through the remote `TestCaseExecutor`. The coordinator is a client-only
+ * cluster node: it listens on nothing and needs Postgres (and, for speed, the runners' ports).
+ */
+import { TestCaseExecutor } from "@testbed/experiments"
+import { type Duration, Layer, type Redacted } from "effect"
+import * as ClusterLayers from "./ClusterLayers.ts"
+import * as Envelope from "./Envelope.ts"
+import * as RemoteExecutor from "./RemoteExecutor.ts"
+import type * as Resume from "./Resume.ts"
+
+export interface Options {
+  readonly url: Redacted.Redacted<string>
+  readonly secret: Redacted.Redacted<string>
+  readonly runId: string
+  readonly file: string
+  readonly pluginDirectories: ReadonlyArray<string>
+  readonly lockExpiry: Duration.Duration
+  readonly require: ReadonlyArray<string>
+  /** `--resume RUNDIR`: the previous coordinator's record (its run id is reused). */
+  readonly resume?: Resume.Previous | undefined
+}
+
+/** Provides the remote executor (and the cluster client under it) for one run. */
+export const layer = (options: Options) =>
+  Layer.effect(
+    TestCaseExecutor.TestCaseExecutor,
+    RemoteExecutor.make({
+      runId: options.runId,
+      file: options.file,
+      pluginDirectories: options.pluginDirectories,
+      keys: Envelope.keys(options.secret),
+      lockExpiry: options.lockExpiry,
+      require: options.require,
+      resume: options.resume
+    })
+  ).pipe(
+    Layer.provide(
+      ClusterLayers.coordinator(
+        options.url,
+        ClusterLayers.shardingConfig({ groups: ["default"], slots: 1, timing: { lockExpiry: options.lockExpiry } })
+      )
+    )
+  )

@@ -1,0 +1,118 @@
+/**
+ * `testbed runner`: a long-running Effect Cluster runner hosting the test-attempt entity. It serves the
+ * `"default"` shard group and the group of its label set, publishes itself in `testbed_runners` every second
+ * (labels, slots, busy slots, the shards it owns), bounds its concurrency with a semaphore of `slots` permits,
+ * and removes its row when it stops.
+ */
+import { hostname } from "node:os"
+import { Experiment } from "@testbed/experiments"
+import { PluginRegistry } from "@testbed/plugins"
+import { type Duration, Effect, Layer, type Redacted, Ref, Schedule, Semaphore } from "effect"
+import { ShardId, Sharding } from "effect/cluster"
+import * as AttemptRunner from "./AttemptRunner.ts"
+import { TestCaseAttempt } from "./AttemptProtocol.ts"
+import * as ClusterLayers from "./ClusterLayers.ts"
+import * as Detect from "./Detect.ts"
+import * as Envelope from "./Envelope.ts"
+import * as Labels from "./Labels.ts"
+import * as RunnerDirectory from "./RunnerDirectory.ts"
+
+export interface Options {
+  readonly url: Redacted.Redacted<string>
+  readonly secret: Redacted.Redacted<string>
+  /** Unique in the cluster (default: host name and port). */
+  readonly name?: string | undefined
+  /** The address other runners and coordinators reach this one at. */
+  readonly advertise: { readonly host: string; readonly port: number }
+  /** Where to listen, when not the advertised address (`0.0.0.0`). */
+  readonly listenHost?: string | undefined
+  readonly labels: ReadonlyArray<string>
+  /** Off: only the declared labels (tests declare labels without the programs). */
+  readonly detect: boolean
+  readonly slots: number
+  readonly workdir: string
+  readonly pluginDirectories: ReadonlyArray<string>
+  readonly lockExpiry: Duration.Duration
+  readonly maxArtifactBytes?: number | undefined
+}
+
+/** What a runner says about itself at startup. */
+export interface Profile {
+  readonly name: string
+  readonly labels: ReadonlyArray<string>
+  readonly groups: ReadonlyArray<string>
+}
+
+/** Works out the runner's labels and groups. */
+export const profile = Effect.fn("Runner.profile")(function* (options: Options) {
+  const registry = yield* PluginRegistry.load({
+    directories: options.pluginDirectories,
+    builtins: Experiment.builtins
+  })
+  const labels = options.detect ? yield* Detect.labels(registry, options.labels) : Labels.normalize(options.labels)
+  return {
+    name: options.name ?? `${hostname()}:${options.advertise.port}`,
+    labels,
+    groups: Labels.groupsOf(labels)
+  } satisfies Profile
+})
+
+const publisher = (options: Options, profile: Profile, running: Ref.Ref<ReadonlyMap<string, string>>) =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const sharding = yield* Sharding.Sharding
+      yield* RunnerDirectory.migrate()
+      const all = profile.groups.flatMap((group) =>
+        Array.from({ length: ClusterLayers.shardsPerGroup }, (_, i) => ShardId.make(group, i + 1))
+      )
+      const publish = Effect.gen(function* () {
+        const now = yield* Ref.get(running)
+        yield* RunnerDirectory.publish({
+          name: profile.name,
+          host: hostname(),
+          address: `${options.advertise.host}:${options.advertise.port}`,
+          labels: profile.labels,
+          group: Labels.groupOf(profile.labels),
+          slots: options.slots,
+          busy: now.size,
+          running: [...new Set(now.values())],
+          shards: all.filter((id) => sharding.hasShardId(id)).map((id) => id.toString())
+        })
+      })
+      // A failed heartbeat (Postgres restarting) is retried on the next tick, not fatal.
+      yield* publish.pipe(Effect.ignore, Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
+      yield* Effect.addFinalizer(() => Effect.ignore(RunnerDirectory.remove(profile.name)))
+    })
+  )
+
+/** The runner's layer: launch it to serve until interrupted. */
+export const layer = (options: Options, profile: Profile) =>
+  Effect.gen(function* () {
+    const running = yield* Ref.make<ReadonlyMap<string, string>>(new Map())
+    const identity: AttemptRunner.RunnerIdentity = {
+      name: profile.name,
+      host: hostname(),
+      workdir: options.workdir,
+      pluginDirectories: options.pluginDirectories,
+      keys: Envelope.keys(options.secret),
+      slots: yield* Semaphore.make(options.slots),
+      running,
+      maxArtifactBytes: options.maxArtifactBytes ?? 256 * 1024 * 1024
+    }
+    const entity = TestCaseAttempt.toLayer(
+      Effect.map(AttemptRunner.handler(identity), (run) =>
+        TestCaseAttempt.of({ RunAttempt: ({ payload }) => run(payload) })
+      ),
+      // One attempt per entity; idle entities go soon (slots, not residency, bound the work).
+      { maxIdleTime: "10 seconds", concurrency: 1 }
+    )
+    const config = ClusterLayers.shardingConfig({
+      runner: { host: options.advertise.host, port: options.advertise.port, listenHost: options.listenHost },
+      groups: profile.groups,
+      slots: options.slots,
+      timing: { lockExpiry: options.lockExpiry }
+    })
+    return Layer.mergeAll(entity, publisher(options, profile, running)).pipe(
+      Layer.provide(ClusterLayers.runner(options.url, config))
+    )
+  })

@@ -1,0 +1,42 @@
+/**
+ * `testbed cluster status`: the runners in `testbed_runners`, live or not, with their labels, free slots and the
+ * tests they run now. It reads Postgres only (no cluster node is started).
+ */
+import { Duration, Effect, type Redacted } from "effect"
+import * as ClusterLayers from "./ClusterLayers.ts"
+import * as RunnerDirectory from "./RunnerDirectory.ts"
+
+/** The runners, as rows; `live` when heard from within the lock expiry. */
+export const runners = Effect.fn("Status.runners")(function* (
+  url: Redacted.Redacted<string>,
+  lockExpiry: Duration.Duration
+) {
+  const rows = yield* RunnerDirectory.list().pipe(Effect.provide(ClusterLayers.postgres(url)))
+  return rows.map((row) => ({ ...row, live: row.age <= Duration.toSeconds(lockExpiry) }))
+})
+
+/** A plain-text table of the runners. */
+export const format = (rows: ReadonlyArray<RunnerDirectory.RunnerRow & { readonly live: boolean }>): string => {
+  if (rows.length === 0) return "no runner has registered"
+  const table = [
+    ["RUNNER", "STATE", "ADDRESS", "LABELS", "FREE", "RUNNING", "LAST SEEN"],
+    ...rows.map((row) => [
+      row.name,
+      row.live ? "live" : "gone",
+      row.address,
+      row.labels.join(",") || "-",
+      `${Math.max(0, row.slots - row.busy)}/${row.slots}`,
+      row.running.join("; ") || "-",
+      `${row.age.toFixed(1)}s ago`
+    ])
+  ]
+  const widths = table[0]!.map((_, column) => Math.max(...table.map((line) => line[column]!.length)))
+  return table
+    .map((line) =>
+      line
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join("  ")
+        .trimEnd()
+    )
+    .join("\n")
+}

@@ -1,0 +1,37 @@
+/**
+ * Where an attempt goes: the eligible runner with the most free slots, and an entity id that hashes to one of
+ * the shards that runner owns now. Entity → shard is a hash and shard → runner a hash ring, so plain ids would
+ * give each runner a random share (3/1/0 was seen); salting the id until it lands on the chosen runner's shards
+ * spreads the work by free slots. Placement is a hint: if the shard moved meanwhile, the new owner runs it.
+ */
+import { createHash } from "node:crypto"
+import type { RunnerRow } from "../RunnerDirectory.ts"
+
+/** `<slug cut to 64>-<8 hex of sha256(name)>`: unique in a run, and short enough for the entity id column. */
+export const testKey = (slug: string, name: string) =>
+  `${slug.slice(0, 64)}-${createHash("sha256").update(name).digest("hex").slice(0, 8)}`
+
+/** The runner with the most free slots (`inFlight`: what this coordinator sent it and has not had back). */
+export const choose = (
+  eligible: ReadonlyArray<RunnerRow>,
+  inFlight: ReadonlyMap<string, number>
+): RunnerRow | undefined =>
+  [...eligible].sort(
+    (a, b) =>
+      b.slots - (inFlight.get(b.name) ?? 0) - (a.slots - (inFlight.get(a.name) ?? 0)) || a.name.localeCompare(b.name)
+  )[0]
+
+/** The first salt whose id falls on one of `shards` (`shardOf` is the engine's hash); salt 0 when none does. */
+export const salted = (
+  base: string,
+  shards: ReadonlyArray<string>,
+  shardOf: (entityId: string) => string,
+  tries = 1024
+): string => {
+  const owned = new Set(shards)
+  for (let salt = 0; salt < tries; salt++) {
+    const id = `${base}#${salt}`
+    if (owned.has(shardOf(id))) return id
+  }
+  return `${base}#0`
+}

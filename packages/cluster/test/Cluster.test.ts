@@ -1,0 +1,328 @@
+// Test cases across hosts, for real: a throwaway Postgres, three runner processes (r3 labelled docker, declared
+// without Docker: routing is what is tested) and coordinators run as `testbed run --cluster` processes.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, layer } from "@effect/vitest"
+import { Context, Effect, Layer, Schedule } from "effect"
+import { Postgres, skipWithoutPostgres, freePort } from "./postgres.ts"
+import {
+  fixtures,
+  placements,
+  readEvents,
+  type Runner,
+  startRunner,
+  testbed,
+  background,
+  type LoggedEvent,
+  waitForRunner
+} from "./processes.ts"
+
+class Runners extends Context.Service<Runners, { readonly url: string; readonly all: ReadonlyArray<Runner> }>()(
+  "test/Runners"
+) {
+  static readonly layer = Layer.effect(
+    Runners,
+    Effect.gen(function* () {
+      const { url } = yield* Postgres
+      const start = (name: string, args: ReadonlyArray<string>) =>
+        Effect.flatMap(freePort, (port) => startRunner(url, name, port, ["--no-detect", "--slots", "4", ...args]))
+      const all = yield* Effect.all([start("r1", []), start("r2", []), start("r3", ["--labels", "docker"])], {
+        concurrency: "unbounded"
+      })
+      return { url, all }
+    })
+  ).pipe(Layer.provideMerge(Postgres.layer))
+}
+
+/** What a report says about each test, without times, ports and ids (which differ between any two runs). */
+const content = (runDir: string) => {
+  const summary = JSON.parse(readFileSync(join(runDir, "experiment_summary.json"), "utf8"))
+  const results = summary.tests.results as ReadonlyArray<Record<string, unknown>>
+  return {
+    status: summary.status,
+    matrices: summary.matrices,
+    tests: results
+      .map((test) => ({
+        name: test.name,
+        status: test.status,
+        participants: test.participants,
+        artifacts: test.artifacts,
+        attempts: (test.attempts as ReadonlyArray<Record<string, unknown>>).map((attempt) => ({
+          status: attempt.status,
+          steps: (attempt.steps as ReadonlyArray<Record<string, unknown>>).map((step) => [step.kind, step.status]),
+          assertions: (attempt.assertions as ReadonlyArray<Record<string, unknown>>).map((a) => [
+            a.kind,
+            a.passed,
+            String(a.message).replace(/:\d+/g, ":PORT")
+          ])
+        }))
+      }))
+      .sort((a, b) => String(a.name).localeCompare(String(b.name)))
+  }
+}
+
+const finished = (runDir: string) =>
+  readEvents(runDir)
+    .filter((event) => event.type === "test.finished")
+    .map((event) => event.data)
+
+/**
+ * Writes an experiment in a fresh directory whose test "waits for the marker" blocks until the file `marker` exists
+ * (`quick`: a test that does not wait, first).
+ */
+const blocking = (name: string, quick: boolean) => {
+  const dir = mkdtempSync(join(tmpdir(), `testbed-cluster-${name}-`))
+  const marker = join(dir, "go")
+  const file = join(dir, `${name}.yaml`)
+  const server = ["    services:", "      server: { implementation: node-echo, role: server }"]
+  writeFileSync(
+    file,
+    [
+      `name: ${name}`,
+      "concurrency: 2",
+      "test_timeout: 3 minutes",
+      "tests:",
+      ...(quick ? ["  - name: quick", ...server] : []),
+      "  - name: waits for the marker",
+      ...server,
+      "    steps:",
+      "      - run:",
+      "          name: wait",
+      `          shell: 'while [ ! -f ${marker} ]; do sleep 0.1; done; echo released'`,
+      ""
+    ].join("\n")
+  )
+  return { dir, marker, file }
+}
+
+/** The runner whose work directory holds attempt 1 of "waits for the marker", if any. */
+const holdingAttempt = (all: ReadonlyArray<Runner>) =>
+  all.find((runner) => {
+    const runs = join(runner.workdir, "runs")
+    return (
+      existsSync(runs) &&
+      readdirSync(runs).some((id) => existsSync(join(runs, id, "tests", "waits-for-the-marker", "attempt-1")))
+    )
+  })
+
+/** The run directory under `out` once its event log says `done` (polled; the coordinator must still run). */
+const whenLogged = (
+  out: string,
+  coordinator: ReturnType<typeof background>,
+  done: (events: ReadonlyArray<LoggedEvent>) => boolean
+) =>
+  Effect.suspend(() => {
+    if (coordinator.child.exitCode !== null) return Effect.die(new Error(`coordinator ended: ${coordinator.output()}`))
+    const runDir = existsSync(out) ? readdirSync(out).map((name) => join(out, name))[0] : undefined
+    if (runDir === undefined || !existsSync(join(runDir, "events.jsonl"))) return Effect.fail("not yet" as const)
+    return done(readEvents(runDir)) ? Effect.succeed(runDir) : Effect.fail("not yet" as const)
+  }).pipe(Effect.retry({ schedule: Schedule.spaced("200 millis") }), Effect.timeout("120 seconds"), Effect.orDie)
+
+const started = (events: ReadonlyArray<LoggedEvent>, test: string) =>
+  events.some((event) => event.type === "test.started" && event.entityId === test)
+
+describe.skipIf(skipWithoutPostgres)("cluster", () => {
+  layer(Runners.layer, { timeout: "150 seconds", excludeTestServices: true })((it) => {
+    it.effect(
+      "a matrix spreads over the three runners and its reports equal a local run's",
+      () =>
+        Effect.gen(function* () {
+          const { url } = yield* Runners
+          const out = mkdtempSync(join(tmpdir(), "testbed-cluster-out-"))
+          const file = `${fixtures}quickstart.yaml`
+          const [remote, local] = yield* Effect.all(
+            [
+              testbed([
+                "run",
+                file,
+                "--cluster",
+                url,
+                "--output-dir",
+                join(out, "remote"),
+                "--concurrency",
+                "8",
+                "--plain",
+                "--lock-expiry",
+                "6s"
+              ]),
+              testbed(["run", file, "--output-dir", join(out, "local"), "--plain"])
+            ],
+            { concurrency: "unbounded" }
+          )
+          assert.strictEqual(remote.code, 0, remote.stdout + remote.stderr)
+          assert.strictEqual(local.code, 0, local.stdout + local.stderr)
+          assert.deepStrictEqual(content(remote.runDir!), content(local.runDir!))
+          const ran = placements(readEvents(remote.runDir!))
+          assert.strictEqual(ran.length, 4)
+          assert.deepStrictEqual([...new Set(ran.map((p) => p.runner))].sort(), ["r1", "r2", "r3"])
+          // The artifacts came back in full.
+          const log = join(remote.runDir!, "tests/echo-round-trip/attempt-1/client/stdout.log")
+          assert.match(readFileSync(log, "utf8"), /echo ok: 5 messages/)
+        }),
+      240_000
+    )
+
+    it.effect(
+      "a test that needs docker runs only on the docker runner; one nobody can serve is unschedulable",
+      () =>
+        Effect.gen(function* () {
+          const { url } = yield* Runners
+          const out = mkdtempSync(join(tmpdir(), "testbed-cluster-out-"))
+          const file = `${fixtures}quickstart.yaml`
+          const common = ["--cluster", url, "--output-dir", out, "--concurrency", "8", "--plain", "--lock-expiry", "6s"]
+          const [docker, nowhere] = yield* Effect.all(
+            [
+              testbed(["run", file, ...common, "--require", "docker"]),
+              testbed(["run", file, ...common, "--filter", "round trip", "--require", "docker", "--require", "quic"])
+            ],
+            { concurrency: "unbounded" }
+          )
+          assert.strictEqual(docker.code, 0, docker.stdout + docker.stderr)
+          const ran = placements(readEvents(docker.runDir!))
+          assert.strictEqual(ran.length, 4)
+          assert.deepStrictEqual([...new Set(ran.map((p) => p.runner))], ["r3"])
+
+          assert.strictEqual(nowhere.code, 1, nowhere.stdout + nowhere.stderr)
+          const ends = finished(nowhere.runDir!)
+          assert.deepStrictEqual(
+            ends.map((data) => [data.status, data.errorMessage]),
+            [["failed", "unschedulable: no runner has labels: quic"]]
+          )
+        }),
+      240_000
+    )
+
+    it.effect(
+      "a coordinator without the cluster secret is refused before anything runs",
+      () =>
+        Effect.gen(function* () {
+          const { url, all } = yield* Runners
+          const out = mkdtempSync(join(tmpdir(), "testbed-cluster-out-"))
+          const runsOf = () =>
+            all.flatMap((runner) => {
+              const runs = join(runner.workdir, "runs")
+              return existsSync(runs) ? readdirSync(runs) : []
+            })
+          const before = runsOf()
+          const run = yield* testbed(
+            [
+              "run",
+              `${fixtures}quickstart.yaml`,
+              "--cluster",
+              url,
+              "--output-dir",
+              out,
+              "--filter",
+              "round trip",
+              "--plain"
+            ],
+            { TESTBED_CLUSTER_SECRET: "another-secret-of-enough-length" }
+          )
+          assert.strictEqual(run.code, 1, run.stdout + run.stderr)
+          const ends = finished(run.runDir!)
+          assert.strictEqual(ends.length, 1)
+          assert.match(String(ends[0]?.errorMessage), /refused the attempt: bad signature/)
+          // Nothing started on any runner.
+          assert.deepStrictEqual(placements(readEvents(run.runDir!)), [])
+          assert.deepStrictEqual(runsOf(), before)
+        }),
+      240_000
+    )
+
+    it.effect(
+      "the coordinator SIGKILLed mid-run: --resume finishes without running finished tests again",
+      () =>
+        Effect.gen(function* () {
+          const { url, all } = yield* Runners
+          const { dir, marker, file } = blocking("two", true)
+          const out = join(dir, "out")
+          const common = ["--cluster", url, "--output-dir", out, "--plain", "--lock-expiry", "6s"]
+          const first = background(["run", file, ...common])
+          // Killed once "quick" has finished and the other test runs on a runner.
+          const runDir = yield* whenLogged(
+            out,
+            first,
+            (events) =>
+              events.some((event) => event.type === "test.finished" && event.entityId === "quick") &&
+              started(events, "waits for the marker") &&
+              holdingAttempt(all) !== undefined
+          )
+          first.child.kill("SIGKILL")
+          yield* Effect.promise(() => first.exited())
+          const second = background(["run", file, ...common, "--resume", runDir])
+          writeFileSync(marker, "")
+          const code = yield* Effect.promise(() => second.exited())
+          assert.strictEqual(code, 0, second.output())
+          const resumed = /HTML report: (.+)\/report\.html/.exec(second.output())?.[1]
+          const events = readEvents(resumed!)
+          // "quick" ran once (its events were carried over), the other test once, re-attached.
+          assert.deepStrictEqual(
+            placements(events)
+              .map((p) => p.test)
+              .sort(),
+            ["quick", "waits for the marker"]
+          )
+          const ends = events
+            .filter((event) => event.type === "test.finished")
+            .map((event) => [event.entityId, event.data.status])
+          assert.deepStrictEqual(ends.sort(), [
+            ["quick", "passed"],
+            ["waits for the marker", "passed"]
+          ])
+          assert.strictEqual(events.filter((event) => event.type === "test.started").length, 2)
+          // Its files came along (a runner sends them before the attempt's test.finished).
+          assert.isTrue(existsSync(join(resumed!, "tests/quick/attempt-1/server/stdout.log")))
+        }),
+      240_000
+    )
+
+    // Last: it kills a runner.
+    it.effect(
+      "a runner SIGKILLed mid-test: the attempt is recorded runner_lost and re-run on another runner",
+      () =>
+        Effect.gen(function* () {
+          const { url, all } = yield* Runners
+          const { dir, marker, file } = blocking("blocked", false)
+          const out = join(dir, "out")
+          const coordinator = background([
+            "run",
+            file,
+            "--cluster",
+            url,
+            "--output-dir",
+            out,
+            "--plain",
+            "--lock-expiry",
+            "6s"
+          ])
+          // Killed once the coordinator knows where the attempt runs (its events arrived).
+          yield* whenLogged(
+            out,
+            coordinator,
+            (events) =>
+              placements(events).some((p) => p.test === "waits for the marker") && holdingAttempt(all) !== undefined
+          )
+          const victim = holdingAttempt(all)!
+          victim.child.kill("SIGKILL")
+          yield* waitForRunner(url, victim.name, false)
+          writeFileSync(marker, "")
+          const code = yield* Effect.promise(() => coordinator.exited())
+          assert.strictEqual(code, 0, coordinator.output())
+          const runDir = /HTML report: (.+)\/report\.html/.exec(coordinator.output())?.[1]
+          const events = readEvents(runDir!)
+          const ends = events.filter((event) => event.type === "test.finished").map((event) => event.data)
+          assert.strictEqual(ends.length, 2)
+          assert.strictEqual(ends[0]?.status, "interrupted")
+          assert.strictEqual(ends[0]?.willRetry, true)
+          assert.match(String(ends[0]?.errorMessage), new RegExp(`^runner_lost: runner ${victim.name} `))
+          assert.strictEqual(ends[1]?.status, "passed")
+          const ran = placements(events).map((p) => p.runner)
+          assert.strictEqual(ran[0], victim.name)
+          assert.notStrictEqual(ran.at(-1), victim.name)
+          assert.include(String(ends[0]?.errorMessage), `re-run on ${ran.at(-1)}`)
+        }),
+      240_000
+    )
+  })
+})

@@ -1,0 +1,71 @@
+import { createHash } from "node:crypto"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as Labels from "../src/Labels.ts"
+import * as Placement from "../src/internal/placement.ts"
+import type { RunnerRow } from "../src/RunnerDirectory.ts"
+
+const row = (name: string, slots: number, shards: ReadonlyArray<string> = []): RunnerRow => ({
+  name,
+  host: "h",
+  address: "127.0.0.1:1",
+  labels: [],
+  group: "default",
+  slots,
+  busy: 0,
+  running: [],
+  shards,
+  age: 0
+})
+
+describe("Labels", () => {
+  it.effect("a label set's group is sorted and fits a shard id; every runner serves default", () =>
+    Effect.sync(() => {
+      assert.strictEqual(Labels.groupOf([]), "default")
+      assert.strictEqual(Labels.groupOf(["openssl", "docker", "docker"]), "docker+openssl")
+      const long = Labels.groupOf(Array.from({ length: 8 }, (_, i) => `label-number-${i}`))
+      assert.match(long, /^p-[0-9a-f]{16}$/)
+      assert.deepStrictEqual(Labels.groupsOf(["docker"]), ["default", "docker"])
+      assert.deepStrictEqual(Labels.groupsOf([]), ["default"])
+    })
+  )
+
+  it.effect("missing names the labels no runner has, or all of them when no single runner has them all", () =>
+    Effect.sync(() => {
+      assert.deepStrictEqual(Labels.missing(["docker", "quic"], [["docker"], []]), ["quic"])
+      assert.deepStrictEqual(Labels.missing(["docker", "quic"], [["docker"], ["quic"]]), ["docker", "quic"])
+      assert.isTrue(Labels.satisfies(["docker", "openssl"], ["docker"]))
+      assert.isFalse(Labels.satisfies(["openssl"], ["docker"]))
+    })
+  )
+})
+
+describe("placement", () => {
+  it.effect("the runner with the most free slots, counting what this coordinator sent it", () =>
+    Effect.sync(() => {
+      const runners = [row("r1", 4), row("r2", 4), row("r3", 2)]
+      assert.strictEqual(Placement.choose(runners, new Map())?.name, "r1")
+      assert.strictEqual(Placement.choose(runners, new Map([["r1", 1]]))?.name, "r2")
+      assert.strictEqual(
+        Placement.choose(
+          runners,
+          new Map([
+            ["r1", 3],
+            ["r2", 3]
+          ])
+        )?.name,
+        "r3"
+      )
+      assert.isUndefined(Placement.choose([], new Map()))
+    })
+  )
+
+  it.effect("the salted id lands on one of the chosen runner's shards", () =>
+    Effect.sync(() => {
+      const shardOf = (id: string) => `default:${createHash("sha256").update(id).digest().readUInt32BE(0) % 64}`
+      const id = Placement.salted("default/run/test/1/0", ["default:5", "default:9"], shardOf)
+      assert.include(["default:5", "default:9"], shardOf(id))
+      assert.match(Placement.testKey("a".repeat(100), "name"), /^a{64}-[0-9a-f]{8}$/)
+    })
+  )
+})

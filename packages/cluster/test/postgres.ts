@@ -1,0 +1,88 @@
+// A throwaway Postgres for the tests: initdb into a temp directory and start it on 127.0.0.1 and a free port, as
+// the `postgres` user when this runs as root (Postgres refuses to run as root); `pg_ctl -m immediate stop` and the
+// directory removed afterwards. Found in /usr/lib/postgresql/*/bin (Debian's `postgresql`).
+import { execFileSync } from "node:child_process"
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Context, Effect, Layer } from "effect"
+
+/** The directory holding initdb and pg_ctl, if Postgres is installed. */
+export const postgresBin: string | undefined = (() => {
+  const root = "/usr/lib/postgresql"
+  if (!existsSync(root)) return undefined
+  const versions = readdirSync(root)
+    .filter((version) => existsSync(join(root, version, "bin", "pg_ctl")))
+    .sort((a, b) => Number(b) - Number(a))
+  return versions[0] === undefined ? undefined : join(root, versions[0], "bin")
+})()
+
+/** Under CI a missing Postgres fails the tests; locally they are skipped. */
+export const skipWithoutPostgres = postgresBin === undefined && process.env.CI === undefined
+
+export const freePort = Effect.callback<number>((resume) => {
+  const server = createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+const asPostgres = (command: string, args: ReadonlyArray<string>) => {
+  const root = process.getuid?.() === 0
+  return root
+    ? execFileSync("runuser", ["-u", "postgres", "--", command, ...args], { stdio: "pipe", timeout: 60_000 })
+    : execFileSync(command, args, { stdio: "pipe", timeout: 60_000 })
+}
+
+export class Postgres extends Context.Service<Postgres, { readonly url: string; readonly dir: string }>()(
+  "test/Postgres"
+) {
+  static readonly layer = Layer.effect(
+    Postgres,
+    Effect.acquireRelease(
+      Effect.gen(function* () {
+        if (postgresBin === undefined) {
+          return yield* Effect.die(new Error("Postgres is not installed (Debian package postgresql)"))
+        }
+        const bin = postgresBin
+        const port = yield* freePort
+        const dir = mkdtempSync(join(tmpdir(), "testbed-pg-"))
+        if (process.getuid?.() === 0) {
+          const uid = Number(execFileSync("id", ["-u", "postgres"]).toString().trim())
+          const gid = Number(execFileSync("id", ["-g", "postgres"]).toString().trim())
+          chownSync(dir, uid, gid)
+        }
+        yield* Effect.sync(() => {
+          asPostgres(join(bin, "initdb"), ["-D", join(dir, "data"), "-A", "trust", "-U", "postgres", "--no-sync"])
+          asPostgres(join(bin, "pg_ctl"), [
+            "-D",
+            join(dir, "data"),
+            "-l",
+            join(dir, "log"),
+            "-o",
+            `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
+            "-w",
+            "start"
+          ])
+        })
+        return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, dir }
+      }),
+      ({ dir }) =>
+        Effect.sync(() => {
+          if (postgresBin !== undefined) {
+            Effect.runSync(
+              Effect.ignore(
+                Effect.try(() =>
+                  asPostgres(join(postgresBin, "pg_ctl"), ["-D", join(dir, "data"), "-m", "immediate", "stop"])
+                )
+              )
+            )
+          }
+          rmSync(dir, { recursive: true, force: true })
+        })
+    )
+  )
+}

@@ -1,0 +1,134 @@
+// Runners and coordinators as real processes: `process.execPath` (the real Node, which passes signals on) running
+// the CLI's source entry. Each runner is stopped (SIGTERM, then SIGKILL) when its scope closes.
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Duration, Effect, Redacted, Schedule } from "effect"
+import * as Status from "../src/Status.ts"
+
+export const cli = decodeURIComponent(new URL("../../../scripts/testbed.ts", import.meta.url).pathname)
+export const fixtures = decodeURIComponent(new URL("../../../fixtures/experiments/", import.meta.url).pathname)
+export const secret = "test-cluster-secret-0123456789"
+
+const exited = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode)
+    else child.once("exit", (code) => resolve(code))
+  })
+
+export interface Runner {
+  readonly name: string
+  readonly workdir: string
+  readonly child: ChildProcess
+  readonly output: () => string
+}
+
+/** Starts a runner and waits until it is live in `testbed_runners`. */
+export const startRunner = (url: string, name: string, port: number, args: ReadonlyArray<string>) =>
+  Effect.acquireRelease(
+    Effect.gen(function* () {
+      const workdir = mkdtempSync(join(tmpdir(), `testbed-runner-${name}-`))
+      let output = ""
+      const child = spawn(
+        process.execPath,
+        [
+          cli,
+          "runner",
+          "--cluster",
+          url,
+          "--name",
+          name,
+          "--advertise",
+          `127.0.0.1:${port}`,
+          "--workdir",
+          workdir,
+          "--lock-expiry",
+          "6s",
+          ...args
+        ],
+        { env: { ...process.env, TESTBED_CLUSTER_SECRET: secret }, stdio: ["ignore", "pipe", "pipe"] }
+      )
+      child.stdout?.on("data", (data) => (output = (output + String(data)).slice(-20_000)))
+      child.stderr?.on("data", (data) => (output = (output + String(data)).slice(-20_000)))
+      yield* waitForRunner(url, name, true)
+      return { name, workdir, child, output: () => output } satisfies Runner
+    }),
+    (runner) => stop(runner)
+  )
+
+/** SIGTERM, then SIGKILL after 20 s. */
+export const stop = (runner: Runner) =>
+  Effect.promise(async () => {
+    if (runner.child.exitCode !== null || runner.child.signalCode !== null) return
+    runner.child.kill("SIGTERM")
+    const timer = setTimeout(() => runner.child.kill("SIGKILL"), 20_000)
+    await exited(runner.child)
+    clearTimeout(timer)
+  })
+
+/** Waits (up to 90 s) until the runner is live (or gone). */
+export const waitForRunner = (url: string, name: string, live: boolean) =>
+  Status.runners(Redacted.make(url), Duration.seconds(6)).pipe(
+    Effect.flatMap((rows) =>
+      rows.some((row) => row.name === name && row.live) === live ? Effect.void : Effect.fail("not yet" as const)
+    ),
+    Effect.retry({ schedule: Schedule.spaced("500 millis") }),
+    Effect.timeout("90 seconds"),
+    Effect.orDie
+  )
+
+export interface Ran {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+  readonly runDir: string | undefined
+}
+
+/** Runs `testbed ARGS` to its end (at most 4 minutes) with the cluster secret in its environment. */
+export const testbed = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.promise(async (): Promise<Ran> => {
+    const child = spawn(process.execPath, [cli, ...args], {
+      env: { ...process.env, TESTBED_CLUSTER_SECRET: secret, ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout?.on("data", (data) => (stdout += String(data)))
+    child.stderr?.on("data", (data) => (stderr += String(data)))
+    const timer = setTimeout(() => child.kill("SIGKILL"), 240_000)
+    const code = await exited(child)
+    clearTimeout(timer)
+    const runDir = /(?:HTML report|Run directory): (.+?)(?:\/report\.html)?$/m.exec(stdout)?.[1]
+    return { code, stdout, stderr, runDir }
+  })
+
+/** A child process started in the background (a coordinator to kill), with its output so far. */
+export const background = (args: ReadonlyArray<string>) => {
+  const child = spawn(process.execPath, [cli, ...args], {
+    env: { ...process.env, TESTBED_CLUSTER_SECRET: secret },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let output = ""
+  child.stdout?.on("data", (data) => (output += String(data)))
+  child.stderr?.on("data", (data) => (output += String(data)))
+  return { child, output: () => output, exited: () => exited(child) }
+}
+
+export interface LoggedEvent {
+  readonly type: string
+  readonly entityId: string
+  readonly data: Record<string, unknown> & { readonly metadata?: Record<string, unknown> }
+}
+
+export const readEvents = (runDir: string): ReadonlyArray<LoggedEvent> =>
+  readFileSync(join(runDir, "events.jsonl"), "utf8")
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => JSON.parse(line))
+
+/** The runner that ran each attempt of each test (from the attempt's first state change). */
+export const placements = (events: ReadonlyArray<LoggedEvent>) =>
+  events
+    .filter((event) => event.type === "test.state_changed" && event.data.to === "SETTING_UP")
+    .map((event) => ({ test: event.entityId, runner: String(event.data.metadata?.runner) }))
