@@ -6,7 +6,8 @@
  * are dropped by the coordinator. Comparison is constant-time.
  */
 import { createHmac, hkdfSync, timingSafeEqual } from "node:crypto"
-import { Config, Effect, FileSystem, Option, Redacted, Schema } from "effect"
+import { ExitCode } from "@testbed/events"
+import { Config, Effect, FileSystem, Option, Redacted, Runtime, Schema } from "effect"
 
 /** The two keys of one cluster secret: requests (coordinator → runner) and chunks (runner → coordinator). */
 export interface Keys {
@@ -38,6 +39,10 @@ export const verify = (key: Redacted.Redacted<Uint8Array>, parts: ReadonlyArray<
 export class SecretMissing extends Schema.TaggedError<SecretMissing>()("SecretMissing", {
   reason: Schema.String
 }) {
+  /** A flag, file or variable the user must set: the usage exit code (the README promises 2). */
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
   override get message(): string {
     return `cluster secret: ${this.reason}`
   }
