@@ -84,7 +84,7 @@ describe("ExperimentConfig problems point into the file", () => {
           [
             "tests[0].assertions[0].type",
             6,
-            'unknown type "exit_codes": expected one of "exit_code", "output_matches", "service_responsive", "file_exists", "replay_passed" (did you mean "exit_code"?)'
+            'unknown type "exit_codes": expected one of "exit_code", "output_matches", "service_responsive", "file_exists", "resource_below", "memcheck_clean", "replay_passed" (did you mean "exit_code"?)'
           ]
         ]
       )

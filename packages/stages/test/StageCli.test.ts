@@ -174,7 +174,8 @@ describe.skipIf(!engineAvailable)("testbed stage (CLI, real Docker)", () => {
         const bad = cli(["up", "routing-lab"], { cwd: box.dir })
         assert.strictEqual(bad.status, 2)
         assert.include(bad.stderr, "networks.net1.subnet")
-        const escaping = cli(["up", "../x"], { cwd: box.dir })
+        // A path that exists is loaded as a path: the name must not exist beside the sandbox.
+        const escaping = cli(["up", `../testbed-no-such-stage-${process.pid}`], { cwd: box.dir })
         assert.strictEqual(escaping.status, 2)
         assert.include(escaping.stderr, "invalid stage name")
         // An empty compose file or a list is a definition to fix, not an empty stage that "is up".
