@@ -2,26 +2,10 @@
  * What this host can run, found out rather than declared: `docker` when a Docker engine answers `/_ping` on its
  * socket within 2 s, and each service plugin whose programs are all on PATH.
  */
-import { accessSync, constants } from "node:fs"
 import { connect } from "node:net"
-import { join } from "node:path"
-import type { PluginRegistry } from "@testbed/plugins"
+import { type PluginRegistry, Programs } from "@testbed/plugins"
 import { Effect } from "effect"
 import * as Labels from "./Labels.ts"
-
-/** Whether `program` is an executable file in one of PATH's directories. */
-export const onPath = (program: string, path = process.env.PATH ?? ""): boolean =>
-  program.includes("/")
-    ? executable(program)
-    : path
-        .split(":")
-        .filter((dir) => dir !== "")
-        .some((dir) => executable(join(dir, program)))
-
-const executable = (file: string) => {
-  const result = Effect.runSync(Effect.result(Effect.try(() => accessSync(file, constants.X_OK))))
-  return result._tag === "Success"
-}
 
 /** The Docker engine's socket: `DOCKER_HOST=unix://…` or the default. */
 const dockerSocket = () => {
@@ -50,5 +34,9 @@ export const labels = Effect.fn("Detect.labels")(function* (
   declared: ReadonlyArray<string>
 ) {
   const docker = yield* dockerAnswers
-  return Labels.normalize([...declared, ...(docker ? ["docker"] : []), ...Labels.ofPlugins(registry, (p) => onPath(p))])
+  return Labels.normalize([
+    ...declared,
+    ...(docker ? ["docker"] : []),
+    ...Labels.ofPlugins(registry, (p) => Programs.onPath(p))
+  ])
 })

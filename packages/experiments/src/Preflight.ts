@@ -4,10 +4,9 @@
  * the docker environment never pulls — its programs on PATH on localhost), and that each run step's program is on
  * PATH. A run that is certain to fail is reported before it starts, each problem with its YAML path.
  */
-import type { Problems, ServicePlugin } from "@testbed/plugins"
+import { type Problems, Programs, type ServicePlugin } from "@testbed/plugins"
 import * as Docker from "@testbed/stages/Docker"
 import { Duration, Effect, Result } from "effect"
-import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import type { ExperimentConfig, Indices, Step } from "./ExperimentConfig.ts"
 
 /** The answers a pre-flight check needs from the machine. */
@@ -156,15 +155,10 @@ export const check = Effect.fn("Preflight.check")(function* (
 /** Docker may take this long to say whether it has an image. */
 const imageTimeout = Duration.seconds(10)
 
-/** The machine's own answers: PATH through `sh -c 'command -v'`, images through the Docker engine. */
+/** The machine's own answers: PATH from the file system (Programs), images through the Docker engine. */
 export const liveProbes = Effect.gen(function* () {
-  const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
   const docker = yield* Effect.result(Effect.provide(Effect.service(Docker.Docker), Docker.Docker.layer))
-  const onPath = (program: string) =>
-    spawner.exitCode(ChildProcess.make("sh", ["-c", 'command -v "$1" >/dev/null', "sh", program])).pipe(
-      Effect.map((code) => code === 0),
-      Effect.orElseSucceed(() => false)
-    )
+  const onPath = (program: string) => Effect.sync(() => Programs.onPath(program))
   const imagePresent = (image: string): Effect.Effect<boolean | string> =>
     Result.isFailure(docker)
       ? Effect.succeed(`Docker is not reachable: ${docker.failure.message}`)

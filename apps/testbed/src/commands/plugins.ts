@@ -3,10 +3,9 @@
  * and which programs a service plugin needs that are missing here.
  */
 import { Experiment } from "@testbed/experiments"
-import { PluginRegistry } from "@testbed/plugins"
+import { PluginRegistry, Programs } from "@testbed/plugins"
 import { Console, Effect } from "effect"
 import { Command, Flag } from "effect/cli"
-import { ChildProcess, ChildProcessSpawner } from "effect/process"
 
 const list = Command.make(
   "list",
@@ -21,19 +20,12 @@ const list = Command.make(
     )
   },
   Effect.fn(function* ({ plugins, json }) {
-    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
     const registry = yield* PluginRegistry.load({ directories: plugins, builtins: Experiment.builtins })
-    const installed = (program: string) =>
-      spawner.exitCode(ChildProcess.make("sh", ["-c", 'command -v "$1" >/dev/null', "sh", program])).pipe(
-        Effect.map((code) => code === 0),
-        Effect.orElseSucceed(() => false)
-      )
-    const services = yield* Effect.forEach(registry.services, ({ plugin, source }) =>
-      Effect.map(
-        Effect.filter(plugin.programs ?? [], (program) => Effect.map(installed(program), (found) => !found)),
-        (missing) => ({ plugin, source, missing })
-      )
-    )
+    const services = registry.services.map(({ plugin, source }) => ({
+      plugin,
+      source,
+      missing: Programs.missing(plugin.programs ?? [])
+    }))
     if (json) {
       // One JSON document on stdout, for scripts: `testbed plugins list --json | jq …`.
       return yield* Console.log(

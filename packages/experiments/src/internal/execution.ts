@@ -2,8 +2,8 @@
 // without touching its plugin: strace (syscall summary), valgrind memcheck (error count), and limits (a memory
 // cgroup for the whole tree, `prlimit --cpu` per process). A tool missing here is reported by `--dry-run`; at run
 // time the service then runs without it, with a warning, rather than failing the test.
-import { existsSync } from "node:fs"
 import { ByteSize, TimeSpan } from "@testbed/events"
+import { Programs } from "@testbed/plugins"
 import { Duration, Effect, FileSystem, Option, type Scope } from "effect"
 import type { Execution } from "../ExperimentConfig.ts"
 import type { Attempt, ServiceRuntime } from "./attempt.ts"
@@ -18,9 +18,6 @@ export interface Applied {
   readonly cpuSeconds: number | undefined
 }
 
-const onPath = (program: string): boolean =>
-  (process.env.PATH ?? "").split(":").some((dir) => dir !== "" && existsSync(`${dir}/${program}`))
-
 /** The programs each environment needs. */
 const programsOf = (execution: Execution): ReadonlyArray<readonly [string, string]> => [
   ...(execution.strace === true ? [["strace", "strace"] as const] : []),
@@ -32,7 +29,7 @@ const programsOf = (execution: Execution): ReadonlyArray<readonly [string, strin
 export const unavailable = Effect.fn("Execution.unavailable")(function* (execution: Execution | undefined) {
   if (execution === undefined) return []
   const reasons = programsOf(execution).flatMap(([what, program]) =>
-    onPath(program) ? [] : [`${what}: ${program} is not installed (not on PATH)`]
+    Programs.onPath(program) ? [] : [`${what}: ${program} is not installed (not on PATH)`]
   )
   if (execution.limits?.memory !== undefined) {
     const reason = yield* MemoryCgroup.unavailable()
@@ -87,7 +84,7 @@ export const apply = Effect.fn("Execution.apply")(function* (
   }
   const reasons = yield* unavailable(execution)
   for (const reason of reasons) yield* Effect.logWarning(`${runtime.id}: ${reason}: running without it`)
-  const missing = new Set(programsOf(execution).flatMap(([, program]) => (onPath(program) ? [] : [program])))
+  const missing = new Set(programsOf(execution).flatMap(([, program]) => (Programs.onPath(program) ? [] : [program])))
   const memory = execution.limits?.memory
   const cgroup =
     memory === undefined
