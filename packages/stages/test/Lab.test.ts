@@ -106,7 +106,14 @@ describe.skipIf(!engineAvailable)("links and impairments (real Docker, real name
         }
         yield* Fiber.join(flapping)
         assert.include([...states], "down")
-        assert.strictEqual((yield* a.run({ shell: "cat /sys/class/net/p2p/operstate" })).stdout.trim(), "up")
+        // The kernel reports carrier changes through its link watch, up to a second after `ip link set up`: wait
+        // (at most 10 s) for the link to say so rather than read it once.
+        let after = ""
+        for (let i = 0; i < 50 && after !== "up"; i++) {
+          if (i > 0) yield* Effect.sleep("200 millis")
+          after = (yield* a.run({ shell: "cat /sys/class/net/p2p/operstate" })).stdout.trim()
+        }
+        assert.strictEqual(after, "up")
 
         const delay = yield* Effect.exit(stages.impair("a:p2p", settings({ delay: "20ms", rate: "1mbit" })))
         if (netem) assert.isTrue(Exit.isSuccess(delay), "this kernel has netem: delay must apply")
