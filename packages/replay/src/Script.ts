@@ -107,38 +107,41 @@ const shallow = {
  * Decodes one node, type first, so an error names the unknown type or the bad field and its JSON path
  * (`recorded_script.scripts[3].command`) rather than "expected one of 8 shapes".
  */
-export const decodeNode = (file: string, path: string, json: unknown): Effect.Effect<Node, ScriptInvalid> =>
-  Effect.gen(function* () {
-    const fail = (at: string, reason: string) => Effect.fail(new ScriptInvalid({ file, path: at, reason }))
-    if (typeof json !== "object" || json === null || Array.isArray(json)) return yield* fail(path, "expected an object")
-    const record = json as Record<string, unknown>
-    const type = record.type
-    if (typeof type !== "string") return yield* fail(path, 'missing "type"')
-    if (type === "compound" || type === "compound_multi") {
-      const scripts = record.scripts
-      if (!Array.isArray(scripts)) return yield* fail(`${path}.scripts`, "expected an array of scripts")
-      const children: Array<Node> = []
-      for (let i = 0; i < scripts.length; i++) {
-        children.push(yield* decodeNode(file, `${path}.scripts[${i}]`, scripts[i]))
-      }
-      return { type, scripts: children }
+export const decodeNode = Effect.fn("Script.decodeNode")(function* (
+  file: string,
+  path: string,
+  json: unknown
+): Effect.fn.Return<Node, ScriptInvalid> {
+  const fail = (at: string, reason: string) => Effect.fail(new ScriptInvalid({ file, path: at, reason }))
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return yield* fail(path, "expected an object")
+  const record = json as Record<string, unknown>
+  const type = record.type
+  if (typeof type !== "string") return yield* fail(path, 'missing "type"')
+  if (type === "compound" || type === "compound_multi") {
+    const scripts = record.scripts
+    if (!Array.isArray(scripts)) return yield* fail(`${path}.scripts`, "expected an array of scripts")
+    const children: Array<Node> = []
+    for (let i = 0; i < scripts.length; i++) {
+      children.push(yield* decodeNode(file, `${path}.scripts[${i}]`, scripts[i]))
     }
-    if (!(type in shallow)) return yield* fail(`${path}.type`, `unknown script type "${type}"`)
-    const schema = shallow[type as keyof typeof shallow] as Schema.Codec<Node>
-    const node = yield* Schema.decodeUnknownEffect(schema)(json).pipe(
-      Effect.mapError((error) => {
-        const { reason, at } = splitIssue(error.issue)
-        return new ScriptInvalid({ file, path: `${path}${at}`, reason })
-      })
-    )
-    if (node.type === "script") {
-      if (node.command === undefined && node.command_hex === undefined) return yield* fail(path, 'missing "command"')
-      if (responseField(node) === undefined) {
-        return yield* fail(path, "missing response field (one of response, responses, response_hex, response_blob)")
-      }
+    return { type, scripts: children }
+  }
+  if (!(type in shallow)) return yield* fail(`${path}.type`, `unknown script type "${type}"`)
+  const schema = shallow[type as keyof typeof shallow] as Schema.Codec<Node>
+  const node = yield* Schema.decodeUnknownEffect(schema)(json).pipe(
+    Effect.mapError((error) => {
+      const { reason, at } = splitIssue(error.issue)
+      return new ScriptInvalid({ file, path: `${path}${at}`, reason })
+    })
+  )
+  if (node.type === "script") {
+    if (node.command === undefined && node.command_hex === undefined) return yield* fail(path, 'missing "command"')
+    if (responseField(node) === undefined) {
+      return yield* fail(path, "missing response field (one of response, responses, response_hex, response_blob)")
     }
-    return node
-  })
+  }
+  return node
+})
 
 /** Decodes a parsed file; every entry's errors carry the entry name as the start of the path. */
 export const decodeFile = Effect.fn("Script.decodeFile")(function* (file: string, json: unknown) {

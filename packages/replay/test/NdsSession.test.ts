@@ -1,11 +1,10 @@
 // The NDS fixture sessions replayed to their fixture clients over real sockets, and what goes wrong on purpose.
-import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, FileSystem } from "effect"
 import * as TestLauncher from "../src/TestLauncher.ts"
-import { fixtures, layer, load, repo } from "./NdsHarness.ts"
+import { fixtures, layer, load } from "./NdsHarness.ts"
 
 const client = (name: string) => Path.join(fixtures, "nds-clients", name)
 
@@ -106,62 +105,6 @@ describe("NDS sessions", () => {
         step: "recorded_script.scripts[3]",
         offset: 16
       })
-    })
-  )
-})
-
-/** Runs `testbed replay test` from the checkout, as a user would; its exit code and output. */
-const cli = (args: ReadonlyArray<string>) =>
-  Effect.callback<{ code: number | null; output: string }>((resume) => {
-    const child = ChildProcess.spawn(process.execPath, [Path.join(repo, "apps/testbed/src/bin.ts"), ...args], {
-      cwd: repo,
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let output = ""
-    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()))
-    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()))
-    child.once("close", (code) => resume(Effect.succeed({ code, output })))
-    return Effect.sync(() => child.kill("SIGKILL"))
-  })
-
-const replayTestCli = (session: string, clientFile: string, args: ReadonlyArray<string> = []) =>
-  cli([
-    "replay",
-    "test",
-    "-i",
-    `fixtures/replay/${session}`,
-    "--",
-    process.execPath,
-    `fixtures/replay/nds-clients/${clientFile}`,
-    ...args
-  ])
-
-describe("testbed replay test with the NDS sessions", () => {
-  it.live("passes both fixture clients", () =>
-    Effect.gen(function* () {
-      const one = yield* replayTestCli("nds1-session.json", "nds1-client.ts")
-      assert.strictEqual(one.code, 0, one.output)
-      assert.include(one.output, "nds1 client: every answer checked")
-      const two = yield* replayTestCli("nds2-session.json", "nds2-client.ts")
-      assert.strictEqual(two.code, 0, two.output)
-      assert.include(two.output, "nds2 client: every answer checked")
-    })
-  )
-
-  it.live("fails (exit 1) when a client sends a wrong byte, and says where", () =>
-    Effect.gen(function* () {
-      const one = yield* replayTestCli("nds1-session.json", "nds1-client.ts", ["--wrong", "net-writer"])
-      assert.strictEqual(one.code, 1, one.output)
-      assert.include(
-        one.output,
-        "step recorded_script.scripts[7]: the client's bytes differ from the script at offset 48"
-      )
-      const two = yield* replayTestCli("nds2-session.json", "nds2-client.ts", ["--wrong", "revision"])
-      assert.strictEqual(two.code, 1, two.output)
-      assert.include(
-        two.output,
-        "step recorded_script.scripts[2]: the client's bytes differ from the script at offset 25"
-      )
     })
   )
 })

@@ -3,7 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, FileSystem, Layer } from "effect"
 import type { Plan } from "../src/Plan.ts"
 import * as TestLauncher from "../src/TestLauncher.ts"
-import { cli, client, fixtures, loadIn, node, platform, runnerLayer, spawn, tempDir } from "./support.ts"
+import { client, fixtures, loadIn, node, platform, runnerLayer, tempDir } from "./support.ts"
 
 const layers = Layer.merge(runnerLayer, platform)
 const empty: Plan = { _tag: "Single", steps: [] }
@@ -127,41 +127,5 @@ describe("TestLauncher", () => {
       const reset = yield* launch(plan, node, clientArgs, { faults: [{ step: 2, fault: { reset: true } }] })
       assert.deepStrictEqual([reset.exitCode, reset.outcome.failures.length], [3, 0])
     }).pipe(Effect.provide(layers))
-  )
-
-  it.live(
-    "the CLI: replay test exits with the client's code or 1, replay check describes a script",
-    () =>
-      Effect.gen(function* () {
-        const run = (args: ReadonlyArray<string>) =>
-          Effect.scoped(
-            Effect.gen(function* () {
-              const proc = yield* spawn(node, [cli, "replay", ...args])
-              return { code: yield* proc.exitCode, output: proc.output() }
-            })
-          )
-        const input = Path.join(fixtures, "library.json")
-        const ok = yield* run(["test", "-i", input, "--", node, client, "--blob", "40", "--blob", "5000"])
-        assert.strictEqual(ok.code, 0, ok.output)
-        assert.match(ok.output, /Test server listening on 127\.0\.0\.1:\d+/)
-        assert.include(ok.output, "5 step(s) matched")
-        const bad = yield* run(["test", "-i", input, "--fault", "reset@2", "--", node, client, "--name", "other"])
-        assert.strictEqual(bad.code, 1, bad.output)
-        assert.include(bad.output, "differ from the script at offset 5")
-        const check = yield* run(["check", Path.join(fixtures, "multi-1.json")])
-        assert.strictEqual(check.code, 0, check.output)
-        assert.include(check.output, "recorded_script: 2 connection(s)")
-        const blobs = yield* run(["check", Path.join(fixtures, "greeting-1.json")])
-        assert.include(blobs.output, "99cdfefc9717aa740d26c476135674a0d622afdf: 5000 bytes, verified (sha1")
-        const greeting = Path.join(fixtures, "greeting-1.json")
-        const never = yield* run(["test", "-i", greeting, "--", "true"])
-        assert.strictEqual(never.code, 1, never.output)
-        assert.include(never.output, "the client never opened this connection")
-        const optional = yield* run(["test", "-i", greeting, "--optional-connections", "--", "true"])
-        assert.strictEqual(optional.code, 0, optional.output)
-        const missing = yield* run(["check", Path.join(fixtures, "nope.json")])
-        assert.strictEqual(missing.code, 2)
-      }),
-    120_000
   )
 })

@@ -16,7 +16,6 @@ export const node = process.execPath
 export const fixtures = Path.join(repo, "fixtures/replay")
 export const greeter = Path.join(fixtures, "greeter.ts")
 export const client = Path.join(fixtures, "client.ts")
-export const cli = Path.join(repo, "apps/testbed/src/bin.ts")
 
 export const platform = NodeServices.layer
 export const runnerLayer = LocalRunner.layer.pipe(Layer.provide(EventBus.EventBus.layer), Layer.provide(platform))

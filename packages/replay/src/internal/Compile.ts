@@ -109,48 +109,41 @@ const target = (at: At, name: string) => {
 }
 
 /** Appends the steps of `node` to `out`; `stack` holds the named scripts being expanded (`file#name`). */
-export const compile = (
+export const compile = Effect.fn("Compile.compile")(function* (
   c: Compiler,
   node: Node,
   at: At,
   stack: ReadonlyArray<string>,
   out: Array<Plan.Step>
-): Effect.Effect<void, LoadError> =>
-  Effect.gen(function* () {
-    switch (node.type) {
-      case "script":
-        out.push(yield* exchange(c, at, node))
-        return
-      case "compound":
-        for (let i = 0; i < node.scripts.length; i++) {
-          yield* compile(c, node.scripts[i]!, { file: at.file, path: `${at.path}.scripts[${i}]` }, stack, out)
-        }
-        return
-      case "compound_multi":
-        return yield* new ScriptInvalid({
-          file: at.file.display,
-          path: at.path,
-          reason: "compound_multi can only be the script that is run (each sub-script is one connection)"
-        })
-      case "named": {
-        const key = `${at.file.display}#${node.name}`
-        if (stack.includes(key)) return yield* cycleOf(stack, key)
-        const next = yield* target(at, node.name)
-        return yield* compile(
-          c,
-          next.node,
-          { file: next.file, path: `${at.path} -> ${node.name}` },
-          [...stack, key],
-          out
-        )
+): Effect.fn.Return<void, LoadError> {
+  switch (node.type) {
+    case "script":
+      out.push(yield* exchange(c, at, node))
+      return
+    case "compound":
+      for (let i = 0; i < node.scripts.length; i++) {
+        yield* compile(c, node.scripts[i]!, { file: at.file, path: `${at.path}.scripts[${i}]` }, stack, out)
       }
-      case "command":
-        if (node.action !== "import") out.push(yield* command(c, at, node))
-        return
-      default:
-        return
+      return
+    case "compound_multi":
+      return yield* new ScriptInvalid({
+        file: at.file.display,
+        path: at.path,
+        reason: "compound_multi can only be the script that is run (each sub-script is one connection)"
+      })
+    case "named": {
+      const key = `${at.file.display}#${node.name}`
+      if (stack.includes(key)) return yield* cycleOf(stack, key)
+      const next = yield* target(at, node.name)
+      return yield* compile(c, next.node, { file: next.file, path: `${at.path} -> ${node.name}` }, [...stack, key], out)
     }
-  })
+    case "command":
+      if (node.action !== "import") out.push(yield* command(c, at, node))
+      return
+    default:
+      return
+  }
+})
 
 /** The entry, through its named indirections (a compound_multi at the end of them is the plan). */
 export const entry = Effect.fn("ScriptLoader.entry")(function* (top: LoadedFile, name: string) {

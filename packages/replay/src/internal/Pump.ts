@@ -131,12 +131,11 @@ export interface Upstream {
  * Connects to the real server for the lifetime of the scope, paused until the pump starts (no byte is read before
  * someone takes it).
  */
-export const connectUpstream = (host: string, port: number) =>
-  Effect.gen(function* () {
-    const reads = new ReadPool()
-    const socket = yield* Tcp.connect(host, port, { onread: reads.onread, paused: true })
-    return { socket, reads } satisfies Upstream
-  })
+export const connectUpstream = Effect.fn("Pump.connectUpstream")(function* (host: string, port: number) {
+  const reads = new ReadPool()
+  const socket = yield* Tcp.connect(host, port, { onread: reads.onread, paused: true })
+  return { socket, reads } satisfies Upstream
+})
 
 /** Forwards both ways until both sides are closed, recording every chunk beside the forwarding. */
 export const pump = (client: Net.Socket, upstream: Upstream, recording: Recording, spillDir: string) =>

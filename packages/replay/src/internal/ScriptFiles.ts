@@ -97,26 +97,25 @@ const readFile = Effect.fn("ScriptLoader.readFile")(function* (files: Files, rea
 })
 
 /** Loads the file at a real path and, recursively, its externals; `chain` is the files including it. */
-export const loadFile = (
+export const loadFile = Effect.fn("ScriptLoader.loadFile")(function* (
   files: Files,
   real: string,
   chain: ReadonlyArray<string>
-): Effect.Effect<LoadedFile, LoadError> =>
-  Effect.gen(function* () {
-    if (chain.includes(real)) {
-      return yield* new ScriptCycle({
-        kind: "external",
-        cycle: [...chain, real].map((f) => Path.relative(files.root, f) || f)
-      })
-    }
-    const cached = files.loaded.get(real)
-    if (cached !== undefined) return cached
-    const file = yield* readFile(files, real)
-    files.loaded.set(real, file)
-    for (const external of scan(files, file)) {
-      const sub = yield* loadFile(files, yield* resolveExternal(files, file, external), [...chain, real])
-      // Local names win; among externals, the first to bring a name wins (as in the older tool).
-      for (const [n, v] of sub.scope) if (!file.scope.has(n)) file.scope.set(n, v)
-    }
-    return file
-  }).pipe(Effect.withSpan("ScriptLoader.loadFile"))
+): Effect.fn.Return<LoadedFile, LoadError> {
+  if (chain.includes(real)) {
+    return yield* new ScriptCycle({
+      kind: "external",
+      cycle: [...chain, real].map((f) => Path.relative(files.root, f) || f)
+    })
+  }
+  const cached = files.loaded.get(real)
+  if (cached !== undefined) return cached
+  const file = yield* readFile(files, real)
+  files.loaded.set(real, file)
+  for (const external of scan(files, file)) {
+    const sub = yield* loadFile(files, yield* resolveExternal(files, file, external), [...chain, real])
+    // Local names win; among externals, the first to bring a name wins (as in the older tool).
+    for (const [n, v] of sub.scope) if (!file.scope.has(n)) file.scope.set(n, v)
+  }
+  return file
+})
