@@ -4,14 +4,22 @@ import { assert, describe, it } from "@effect/vitest"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import Dockerode from "dockerode"
+import { StageState } from "@testbed/stages"
 import { Effect, Schedule } from "effect"
-import { ci, engineAvailable, fixtures, repo, sandbox } from "./support.ts"
-import * as StageState from "../src/StageState.ts"
+// The stages package's Docker test support: engine detection (a failure under CI=true), sandboxed fixture stages.
+import {
+  ci,
+  engineAvailable,
+  fixtures,
+  labelledContainers,
+  labelledNetworks,
+  repo,
+  sandbox
+} from "../../../packages/stages/test/support.ts"
+import { bin } from "./support.ts"
 
 // The real Node 24 binary: node_modules/.bin/node is a shell wrapper that would not pass SIGINT on.
 const node = join(repo, "node_modules", "node", "bin", "node")
-const bin = join(repo, "apps", "testbed", "src", "bin.ts")
 
 const python = spawnSync("python3", ["-c", "import pty"]).status === 0
 if (ci && !python) throw new Error("CI=true but python3 (for the pseudo-terminal) is missing")
@@ -115,14 +123,7 @@ describe.skipIf(!engineAvailable)("testbed stage (CLI, real Docker)", () => {
         )
       )
       const namespace = StageState.namespaceOf(box.stateDir)
-      const docker = new Dockerode()
-      const labelled = () =>
-        Effect.promise(() =>
-          Promise.all([
-            docker.listContainers({ all: true, filters: { label: [`testbed.namespace=${namespace}`] } }),
-            docker.listNetworks({ filters: { label: [`testbed.namespace=${namespace}`] } })
-          ])
-        )
+      const labelled = () => Effect.all([labelledContainers(namespace), labelledNetworks(namespace)])
       let child: ChildProcess | undefined
       return Effect.gen(function* () {
         const proc = spawn(node, [bin, "stage", "up", "routing-lab"], {
@@ -212,14 +213,7 @@ describe.skipIf(!engineAvailable)("testbed stage (CLI, real Docker)", () => {
       const killed = sandbox(["routing-lab"], neverReady)
       const live = sandbox(["routing-lab"], neverReady)
       const other = sandbox([])
-      const docker = new Dockerode()
-      const count = (box: typeof killed) =>
-        Effect.promise(() =>
-          docker.listContainers({
-            all: true,
-            filters: { label: [`testbed.namespace=${StageState.namespaceOf(box.stateDir)}`] }
-          })
-        )
+      const count = (box: typeof killed) => labelledContainers(StageState.namespaceOf(box.stateDir))
       const running = (box: typeof killed) =>
         count(box).pipe(
           Effect.filterOrFail((cs) => cs.length === 2 && cs.every((c) => c.State === "running")),
@@ -301,12 +295,7 @@ describe.skipIf(!engineAvailable)("testbed stage impair (CLI, real Docker)", () 
         const down = cli(["down"], { cwd: box.dir })
         assert.strictEqual(down.status, 0, down.stderr)
         assert.deepStrictEqual(host(), before)
-        const left = yield* Effect.promise(() =>
-          new Dockerode().listContainers({
-            all: true,
-            filters: { label: [`testbed.namespace=${StageState.namespaceOf(box.stateDir)}`] }
-          })
-        )
+        const left = yield* labelledContainers(StageState.namespaceOf(box.stateDir))
         assert.strictEqual(left.length, 0)
       }).pipe(
         Effect.ensuring(

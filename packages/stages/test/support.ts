@@ -90,3 +90,13 @@ export const leftovers = (namespace: string) =>
     const networks = yield* docker.listNetworks({ "testbed.namespace": namespace })
     return { containers: containers.length, networks: networks.length }
   })
+
+/** The containers labelled with `namespace`, stopped ones included (for tests outside this package: the CLI's). */
+export const labelledContainers = (namespace: string) =>
+  Effect.promise(() =>
+    new Dockerode().listContainers({ all: true, filters: { label: [`testbed.namespace=${namespace}`] } })
+  )
+
+/** The networks labelled with `namespace`. */
+export const labelledNetworks = (namespace: string) =>
+  Effect.promise(() => new Dockerode().listNetworks({ filters: { label: [`testbed.namespace=${namespace}`] } }))

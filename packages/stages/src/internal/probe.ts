@@ -1,5 +1,5 @@
 // Measurements between two nodes with nothing needed in their images: this machine's Node runs a tiny probe inside
-// each node's network namespace (`nsenter … node -e`). Every probe has a deadline of its own, so none outlives its
+// each node's network namespace (`nsenter … node -e`). Listening probes bind port 0 and say which port they got. Every probe has a deadline of its own, so none outlives its
 // measurement even if testbed is killed; each prints one JSON line per fact (`{"ready":true}`, then its result).
 import { type Duration, Effect, Option, Queue, Schema, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
@@ -20,7 +20,7 @@ if (mode === "tcp-sink") {
     s.on("data", (d) => { const t = performance.now(); if (!first) first = t; last = t; bytes += d.length })
     s.on("end", () => { done(); process.exit(0) })
     s.on("error", () => {})
-  }).listen(Number(port), host, () => out({ ready: true }))
+  }).listen(Number(port), host, function () { out({ ready: true, port: this.address().port }) })
   stopAt(Number(secs) * 1000, done); hardStop(Number(secs) * 1000)
 } else if (mode === "tcp-send") {
   const [host, port, secs] = a; const chunk = Buffer.alloc(65536, 120); let sent = 0
@@ -34,7 +34,7 @@ if (mode === "tcp-sink") {
   const [host, port, secs] = a; let received = 0
   const u = dgram.createSocket("udp4")
   u.on("message", (m) => { if (m.toString().startsWith("tbprobe")) received++ })
-  u.bind(Number(port), host, () => out({ ready: true }))
+  u.bind(Number(port), host, () => out({ ready: true, port: u.address().port }))
   stopAt(Number(secs) * 1000, () => out({ received })); hardStop(Number(secs) * 1000)
 } else if (mode === "udp-send") {
   const [host, port, count, interval] = a.map((x, i) => (i === 0 ? x : Number(x))); let i = 0, failed = 0
@@ -48,7 +48,7 @@ if (mode === "tcp-sink") {
   const [host, port, secs] = a
   const u = dgram.createSocket("udp4")
   u.on("message", (m, r) => u.send(m, r.port, r.address))
-  u.bind(Number(port), host, () => out({ ready: true }))
+  u.bind(Number(port), host, () => out({ ready: true, port: u.address().port }))
   stopAt(Number(secs) * 1000, () => {}); hardStop(Number(secs) * 1000)
 } else if (mode === "udp-rtt") {
   const [host, port, count, interval] = a.map((x, i) => (i === 0 ? x : Number(x))); const sentAt = new Map(), rtts = []
@@ -110,4 +110,5 @@ export const start = Effect.fn("Probe.start")(function* (ns: Namespace, mode: st
   return { next } satisfies Running
 })
 
-export const Ready = Schema.Struct({ ready: Schema.Literal(true) })
+/** A listening probe is ready: it bound `port` (it is given port 0, so the kernel picks a free one). */
+export const Ready = Schema.Struct({ ready: Schema.Literal(true), port: Schema.Int })

@@ -17,8 +17,8 @@ export interface Measured {
   readonly samples: number
 }
 
-/** A port for the probes, away from what labs usually serve. */
-const port = () => String(40000 + Math.floor(Math.random() * 20000))
+/** Listening probes bind port 0: the kernel picks a port nothing else in the node's namespace uses. */
+const anyPort = "0"
 
 const SinkResult = Schema.Struct({ bytes: Schema.Number, ms: Schema.Number })
 const CountResult = Schema.Struct({ received: Schema.Number })
@@ -28,11 +28,10 @@ const RttResult = Schema.Struct({ rtts: Schema.Array(Schema.Number), lost: Schem
 type Peer = NonNullable<Resolved["peer"]>
 
 const rate = Effect.fn("Verify.rate")(function* (from: Resolved["end"], peer: Peer, setting: number) {
-  const p = port()
   const seconds = 3
-  const sink = yield* Probe.start(peer.ns, "tcp-sink", [peer.address, p, String(seconds + 5)])
-  yield* sink.next(Probe.Ready, Duration.seconds(20))
-  const sender = yield* Probe.start(from.ns, "tcp-send", [peer.address, p, String(seconds)])
+  const sink = yield* Probe.start(peer.ns, "tcp-sink", [peer.address, anyPort, String(seconds + 5)])
+  const { port } = yield* sink.next(Probe.Ready, Duration.seconds(20))
+  const sender = yield* Probe.start(from.ns, "tcp-send", [peer.address, String(port), String(seconds)])
   const got = yield* sink.next(SinkResult, Duration.seconds(seconds + 30))
   yield* Effect.ignore(sender.next(Schema.Unknown, Duration.seconds(5)))
   const achieved = got.ms > 0 ? (got.bytes * 8) / (got.ms / 1000) : 0
@@ -55,12 +54,20 @@ export const lossTolerance = (percent: number, n: number): number => {
 }
 
 const loss = Effect.fn("Verify.loss")(function* (from: Resolved["end"], peer: Peer, setting: number) {
-  const p = port()
   const probes = 500
   const intervalMs = 2
-  const counter = yield* Probe.start(peer.ns, "udp-count", [peer.address, p, String((probes * intervalMs) / 1000 + 3)])
-  yield* counter.next(Probe.Ready, Duration.seconds(20))
-  const sender = yield* Probe.start(from.ns, "udp-send", [peer.address, p, String(probes), String(intervalMs)])
+  const counter = yield* Probe.start(peer.ns, "udp-count", [
+    peer.address,
+    anyPort,
+    String((probes * intervalMs) / 1000 + 3)
+  ])
+  const { port } = yield* counter.next(Probe.Ready, Duration.seconds(20))
+  const sender = yield* Probe.start(from.ns, "udp-send", [
+    peer.address,
+    String(port),
+    String(probes),
+    String(intervalMs)
+  ])
   const sent = yield* sender.next(SendResult, Duration.seconds(60))
   const { received } = yield* counter.next(CountResult, Duration.seconds(60))
   const achieved = sent.sent === 0 ? 100 : 100 * (1 - received / sent.sent)
@@ -77,10 +84,9 @@ const loss = Effect.fn("Verify.loss")(function* (from: Resolved["end"], peer: Pe
 }, Effect.scoped)
 
 const rtt = Effect.fn("Verify.rtt")(function* (from: Resolved["end"], peer: Peer, setting: number) {
-  const p = port()
-  const echo = yield* Probe.start(peer.ns, "udp-echo", [peer.address, p, "30"])
-  yield* echo.next(Probe.Ready, Duration.seconds(20))
-  const pinger = yield* Probe.start(from.ns, "udp-rtt", [peer.address, p, "20", "50"])
+  const echo = yield* Probe.start(peer.ns, "udp-echo", [peer.address, anyPort, "30"])
+  const { port } = yield* echo.next(Probe.Ready, Duration.seconds(20))
+  const pinger = yield* Probe.start(from.ns, "udp-rtt", [peer.address, String(port), "20", "50"])
   const got = yield* pinger.next(RttResult, Duration.seconds(30))
   const sorted = [...got.rtts].sort((x, y) => x - y)
   const achieved = sorted[Math.floor(sorted.length / 2)] ?? Number.POSITIVE_INFINITY
