@@ -104,6 +104,40 @@ export const setLink = Effect.fn("Impair.setLink")(function* (end: End, up: bool
   yield* runOk(end.ns, ["ip", "link", "set", "dev", end.iface, up ? "up" : "down"])
 })
 
+/** How long a link brought up may take to be reported up, and how often it is looked at meanwhile. */
+const carrierDeadlineMs = 10_000
+const carrierPollMs = 100
+
+/**
+ * Waits until the kernel reports the link up. A veth has its carrier (`LOWER_UP`) as soon as it is set up with its
+ * peer up, but its operational state follows through the kernel's link watch, up to a second later: until then
+ * the node's programs see the link down. A link without carrier (its peer is down) has nothing to wait for.
+ */
+const awaitUp = Effect.fn("Impair.awaitUp")(function* (end: End) {
+  const argv = ["ip", "-o", "link", "show", "dev", end.iface]
+  for (let waited = 0; ; waited += carrierPollMs) {
+    const shown = (yield* runOk(end.ns, argv)).stdout
+    const state = /\bstate (\S+)/.exec(shown)?.[1] ?? "UNKNOWN"
+    const carrier = /[<,]LOWER_UP[,>]/.test(shown)
+    if (!carrier || (state !== "DOWN" && state !== "LOWERLAYERDOWN")) return
+    if (waited >= carrierDeadlineMs) {
+      return yield* new NetworkToolFailed({
+        node: end.ns.node,
+        command: argv,
+        exitCode: null,
+        output: `${end.target} has its carrier but was not reported up within ${carrierDeadlineMs / 1000} s (state ${state})`
+      })
+    }
+    yield* Effect.sleep(Duration.millis(carrierPollMs))
+  }
+})
+
+/** Sets the link up and returns once the kernel reports it up (see `awaitUp`). */
+const bringUp = Effect.fn("Impair.bringUp")(function* (end: End) {
+  yield* setLink(end, true)
+  yield* awaitUp(end)
+})
+
 /**
  * Applies `settings` to the interface, replacing what it had (`previous`). What the kernel cannot do is refused
  * before anything changes.
@@ -118,10 +152,13 @@ export const apply = Effect.fn("Impair.apply")(function* (
   yield* setLoss(end, settings.loss)
   // The link's state is touched only when this setting or the one it replaces is about it.
   if (settings.down === true) yield* setLink(end, false)
-  else if (previous?.down === true || settings.down === false) yield* setLink(end, true)
+  else if (previous?.down === true || settings.down === false) yield* bringUp(end)
 })
 
-/** Down for `flap.down`, up for `flap.up`, `flap.count` times; `changed` is told of every step. Left up. */
+/**
+ * Down for `flap.down`, up for `flap.up`, `flap.count` times; `changed` is told of every step. Left up, and each
+ * up is reported once the kernel says the link is up.
+ */
 export const flap = Effect.fn("Impair.flap")(function* <R>(
   end: End,
   schedule: Impairment.Flap,
@@ -131,7 +168,7 @@ export const flap = Effect.fn("Impair.flap")(function* <R>(
     yield* setLink(end, false)
     yield* changed(false)
     yield* Effect.sleep(Duration.millis(schedule.down))
-    yield* setLink(end, true)
+    yield* bringUp(end)
     yield* changed(true)
     yield* Effect.sleep(Duration.millis(schedule.up))
   })
