@@ -6,13 +6,13 @@ import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, FileSystem } from "effect"
 // The replay package's fixtures and process helpers: the greeter server, its client, a raw TCP client.
 import {
+  assertCutShortScript,
   client,
   fixtures,
   node,
   platform,
-  rawClient,
   repo,
-  runClient,
+  sessionsCutShort,
   spawn,
   startGreeter,
   tempDir
@@ -134,25 +134,13 @@ describe("testbed replay record", () => {
           Path.join(dir, "cut")
         ])
         const port = Number((yield* proxy.waitFor(/listening on [\d.]+:(\d+)/))[1])
-        const done = yield* runClient(port)
-        assert.strictEqual(done.code, 0)
         // A second connection still open when the signal comes: its exchanges so far are kept too.
-        const open = yield* rawClient(port)
-        yield* open.readAtLeast(26)
-        yield* open.write("NAME half\n")
-        yield* open.readAtLeast(26 + 22)
+        yield* sessionsCutShort(port)
         proxy.child.kill("SIGTERM")
         // It exits by itself (130: interrupted), after writing, rather than being killed by the signal.
         assert.strictEqual(yield* proxy.exitCode.pipe(Effect.timeout(Duration.seconds(30))), 130)
         assert.include(proxy.output(), "cut-2.json")
-        const json = JSON.parse(yield* fs.readFileString(Path.join(dir, "cut-2.json")))
-        const [first, second] = json.recorded_script.scripts
-        assert.strictEqual(first.scripts.length, 3)
-        assert.deepStrictEqual(second.scripts[1], {
-          type: "script",
-          command: "NAME half\n",
-          response: "GREETING Hello, half!\n"
-        })
+        assertCutShortScript(yield* fs.readFileString(Path.join(dir, "cut-2.json")))
       }).pipe(Effect.provide(platform)),
     120_000
   )

@@ -3,6 +3,7 @@ import * as ChildProcess from "node:child_process"
 import * as Net from "node:net"
 import * as Path from "node:path"
 import { NodeServices } from "@effect/platform-node"
+import { assert } from "@effect/vitest"
 import { EventBus } from "@testbed/events"
 import { LocalRunner } from "@testbed/commands"
 import { Effect, FileSystem, Layer, Option, type Scope } from "effect"
@@ -182,4 +183,30 @@ export const getOrThrow = <A>(option: Option.Option<A>): A => Option.getOrThrow(
 export const inMemory = (response: Response): Uint8Array => {
   if (response instanceof Uint8Array) return response
   throw new Error(`the response is the streamed blob ${response.name}, not bytes in memory`)
+}
+
+/**
+ * Through a recording proxy at `port`: one greeter session run to its end, and a second connection left open
+ * mid-session (greeted, one name sent and answered), as a proxy stopped early would have them.
+ */
+export const sessionsCutShort = (port: number) =>
+  Effect.gen(function* () {
+    const done = yield* runClient(port)
+    assert.strictEqual(done.code, 0, done.output)
+    const open = yield* rawClient(port)
+    yield* open.readAtLeast(26)
+    yield* open.write("NAME half\n")
+    yield* open.readAtLeast(26 + 22)
+    return open
+  })
+
+/** The script a proxy stopped after `sessionsCutShort` writes: the whole session, and the open one so far. */
+export const assertCutShortScript = (text: string) => {
+  const [first, second] = JSON.parse(text).recorded_script.scripts
+  assert.strictEqual(first.scripts.length, 3)
+  assert.deepStrictEqual(second.scripts[1], {
+    type: "script",
+    command: "NAME half\n",
+    response: "GREETING Hello, half!\n"
+  })
 }
