@@ -6,7 +6,7 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Command, CommandRunner, ScriptedRunner } from "@testbed/commands"
 import { EventBus } from "@testbed/events"
-import { Duration, Effect, Fiber, Layer, Redacted, Ref, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber, Layer, Redacted, Ref, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Agent, MqttConnection, Operator, Security } from "../src/index.ts"
 import { secret } from "./scenarios.ts"
@@ -191,6 +191,26 @@ describe("Operator on the in-memory broker (TestClock)", () => {
         ran.map((command) => command.shell),
         ["sleep 2"]
       )
+    }).pipe(Effect.scoped, Effect.provide(layer(script)))
+  )
+
+  // Steps are settled on the dispatcher's fiber: a bug there must surface as the run's defect, not a run that waits
+  // forever (and a dispatcher that no longer reads anything).
+  it.effect("a defect while settling a step ends the run with that defect instead of leaving it waiting", () =>
+    Effect.gen(function* () {
+      const bus = yield* EventBus.EventBus
+      const failing = EventBus.EventBus.of({
+        ...bus,
+        emit: (input) => (input.type === "step.finished" ? Effect.die("settle broke") : bus.emit(input))
+      })
+      const op = yield* operator({ expectAgents: 1 }).pipe(Effect.provideService(EventBus.EventBus, failing))
+      yield* agents(["only"])
+      yield* drive(yield* Effect.forkChild(op.awaitRegistrations))
+      const exit = yield* drive(
+        yield* Effect.forkChild(Effect.exit(op.runPipelines([{ name: "p", steps: ["echo once"] }])))
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) assert.include(Cause.pretty(exit.cause), "settle broke")
     }).pipe(Effect.scoped, Effect.provide(layer(script)))
   )
 })

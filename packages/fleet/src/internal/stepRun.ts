@@ -164,6 +164,13 @@ const applyPolicy = (policy: Policy | undefined, lane: LaneState, state: StepOut
   if (limit !== undefined && (policy.failed.size / policy.agents) * 100 > limit) policy.aborted = true
 }
 
+/**
+ * A settle runs on the dispatcher's or the delay line's fiber: a defect there (a bug) must neither stop that fiber
+ * nor leave the run waiting forever, so it ends the run with the defect instead.
+ */
+const guarded = (run: Run, effect: Effect.Effect<void>): Effect.Effect<void> =>
+  Effect.catchDefect(effect, (defect) => Effect.asVoid(Deferred.die(run.done, defect)))
+
 /** Settles a step once (an answer and its deadline may both come): its final state, report, and the lane's next. */
 const settle = Effect.fnUntraced(function* (run: Run, flight: Flight, reply: Reply) {
   if (flight.settled) return
@@ -233,7 +240,7 @@ const send = Effect.fnUntraced(function* (run: Run, laneState: LaneState) {
     command,
     // A resend is signed afresh (same id), or an agent would refuse it as stale after a long outage.
     resend: Effect.flatMap(Clock.currentTimeMillis, publish),
-    settle: (reply) => settle(run, flight, reply),
+    settle: (reply) => guarded(run, settle(run, flight, reply)),
     // Suspended: the move reads the step's state when the notice comes, not now.
     onRunning: Effect.suspend(() => move(ctx, lane, index, flight, "running", "agent started it"))
   })
@@ -242,7 +249,8 @@ const send = Effect.fnUntraced(function* (run: Run, laneState: LaneState) {
   yield* move(ctx, lane, index, flight, "sent", "published")
   yield* publish(sentAt)
   // The deadline sits on the shared delay line (one fiber for every step), not on a timer of its own.
-  if (!flight.settled) flight.deadline = yield* ctx.deadlines.add(settle(run, flight, { _tag: "NoAnswer" }))
+  if (!flight.settled)
+    flight.deadline = yield* ctx.deadlines.add(guarded(run, settle(run, flight, { _tag: "NoAnswer" })))
 })
 
 /** A step not run (an earlier failure, an abort, a lost agent): recorded, its machine moved to `skipped`. */
