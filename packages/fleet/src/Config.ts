@@ -280,6 +280,7 @@ export const fromSections = Effect.fn("Config.fromSections")(function* (
 })
 
 /** The configuration with every default and no file. */
+// A defect, not a typed error: with no file there is nothing a user could fix; only a wrong built-in default fails.
 export const defaults: Effect.Effect<FleetConfig> = Effect.orDie(fromSections("(defaults)", new Map()))
 
 const yamlSections = (path: string, text: string): Effect.Effect<ReadonlyMap<string, Values>, ConfigInvalid> =>

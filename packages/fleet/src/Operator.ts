@@ -3,16 +3,16 @@
  * parallel where each step waits for its answer (never a fixed sleep), a state machine per agent and step,
  * a failure policy, live commands (stdin and the command loader topic), and the feedback file.
  */
-import { EventBus, Ids, StateMachine } from "@testbed/events"
-import { Clock, Deferred, Duration, Effect, type FileSystem, Option, Ref, type Scope, Stream } from "effect"
+import { EventBus, Ids } from "@testbed/events"
+import { Deferred, Duration, Effect, type FileSystem, Option, Ref, type Scope, Stream } from "effect"
 import type { FailurePolicy, Pipeline } from "./Config.ts"
 import * as DelayLine from "./internal/delayLine.ts"
-import { type Dispatcher, makeDispatcher, type NoAgentsRegistered, type Reply } from "./internal/dispatcher.ts"
+import { type Dispatcher, makeDispatcher, type NoAgentsRegistered } from "./internal/dispatcher.ts"
+import * as StepRun from "./internal/stepRun.ts"
 import * as MqttConnection from "./MqttConnection.ts"
 import * as Protocol from "./Protocol.ts"
 import { type RunSummary, type StepReport, summarize } from "./RunSummary.ts"
 import * as Security from "./Security.ts"
-import { FleetStep, type StepOutcome } from "./StepMachine.ts"
 
 export { NoAgentsRegistered } from "./internal/dispatcher.ts"
 
@@ -71,188 +71,31 @@ export interface Operator {
   readonly loaderReports: Effect.Effect<ReadonlyArray<StepReport>>
 }
 
-const outcomeOf = (reply: Reply): { readonly state: StepOutcome; readonly trigger: string } => {
-  if (reply._tag === "NoAnswer") return { state: "timed_out", trigger: "no answer before the step timeout" }
-  if (reply._tag === "Lost") return { state: "agent_lost", trigger: "agent connection lost" }
-  const r = reply.response
-  if (r.status === "refused") return { state: "refused", trigger: r.refusal ?? "refused" }
-  if (r.status === "timed_out" || r.timed_out === true) return { state: "timed_out", trigger: "agent ended it" }
-  if (r.status === "interrupted") return { state: "agent_lost", trigger: "agent stopped" }
-  // An old agent reports no exit code: an answer without "Failed to execute" counts as success, as it did.
-  const ok =
-    r.status !== undefined
-      ? r.status === "succeeded"
-      : r.exit_code === undefined || r.exit_code === null
-        ? !r.error.startsWith("Failed to execute command")
-        : r.exit_code === 0
-  return { state: ok ? "succeeded" : "failed", trigger: `exit code ${r.exit_code ?? "unknown"}` }
-}
-
-const stepStatus = (state: StepOutcome) =>
-  state === "succeeded"
-    ? "passed"
-    : state === "timed_out"
-      ? "timeout"
-      : state === "agent_lost"
-        ? "interrupted"
-        : "failed"
-
 /** What every step of one operator reads: its options resolved, its connection, and its few counters. */
-interface OperatorContext {
+interface OperatorContext extends StepRun.StepContext {
   readonly options: OperatorOptions
-  readonly bus: EventBus.EventBus["Service"]
-  readonly connection: MqttConnection.MqttConnection
-  readonly dispatcher: Dispatcher
-  readonly topics: Protocol.Topics
-  readonly mode: Protocol.Mode
-  readonly placement: Protocol.CommandTopics
-  readonly withEvents: boolean
-  readonly stepTimeout: Duration.Duration
-  /** Every step's answer deadline (`stepTimeout` + 5 s), on one fiber. */
-  readonly deadlines: DelayLine.DelayLine
-  /** Agents remember command ids across operator runs: a new run must never reuse one. */
-  readonly runTag: string
-  /** Numbers the steps of this operator (command ids, live commands' index). */
-  readonly sequence: { next: number }
   readonly loaderReports: Ref.Ref<ReadonlyArray<StepReport>>
 }
 
-interface StepInput {
-  readonly pipeline: string
-  readonly index: number
-  readonly agent: string
-  readonly command: string
-  /** Given for loader commands (the commander's id); otherwise made from the run tag and sequence. */
-  readonly commandId?: string
-}
-
-const machineOf = (ctx: OperatorContext, step: StepInput) =>
-  ctx.withEvents
-    ? StateMachine.make(FleetStep, `${step.pipeline}/${step.agent}/${step.index}`).pipe(
-        Effect.provideService(EventBus.EventBus, ctx.bus)
-      )
-    : Effect.succeed(undefined)
-
-const stepTest = (step: StepInput) => `fleet:${step.pipeline}:${step.agent}`
-
-const stepStarted = (ctx: OperatorContext, step: StepInput) =>
-  ctx.bus.emit({
-    type: "step.started",
-    entityId: `${stepTest(step)}/step/${step.index}`,
-    data: { test: stepTest(step), index: step.index, kind: "fleet", description: step.command }
-  })
-
-const stepFinished = (ctx: OperatorContext, step: StepInput, state: StepOutcome, durationMs: number, message: string) =>
-  ctx.bus.emit({
-    type: "step.finished",
-    entityId: `${stepTest(step)}/step/${step.index}`,
-    data: { test: stepTest(step), index: step.index, kind: "fleet", status: stepStatus(state), durationMs, message }
-  })
-
-/**
- * Sends one step's command and waits for its answer, a lost agent, or the deadline. Untraced: it runs for every
- * step of every agent, and a span per call costs about as much as the rest of a fast step (bench/fleet.md).
- */
-const runStep = Effect.fnUntraced(function* (ctx: OperatorContext, step: StepInput) {
-  const { agent, command } = step
-  const id = step.commandId ?? `${ctx.runTag}-${(ctx.sequence.next++).toString(36)}`
-  const machine = yield* machineOf(ctx, step)
-  const move = (to: StepOutcome | "sent" | "running", trigger: string) =>
-    machine === undefined ? Effect.void : Effect.ignore(machine.transition(to, trigger))
-  const now = yield* Clock.currentTimeMillis
-  const base = { client_id: agent, command, timeout: Duration.toSeconds(ctx.stepTimeout) }
-  const topic = Protocol.commandTopicFor(ctx.topics, ctx.placement, agent)
-  // Not waiting for the broker's acknowledgement: the answer is what the step waits for, and every waiting
-  // command is resent after a reconnect or a re-registration.
-  const publish = (at: number) =>
-    ctx.connection.send(topic, Protocol.encodeCommand(ctx.mode, Security.sign(ctx.options.signing, base, id, at)), 1)
-  // A resend is signed afresh (same id), or an agent would refuse it as stale after a long outage.
-  const resend = Effect.flatMap(Clock.currentTimeMillis, publish)
-  const reply = yield* Deferred.make<Reply>()
-  ctx.dispatcher.track(id, { agent, command, resend, reply, onRunning: move("running", "agent started it") })
-  if (ctx.withEvents) yield* stepStarted(ctx, step)
-  yield* move("sent", "published")
-  yield* publish(now)
-  // The deadline sits on the shared delay line (one fiber for every step), not on a timer of its own.
-  const deadline = yield* ctx.deadlines.add(Deferred.succeed(reply, { _tag: "NoAnswer" }).pipe(Effect.asVoid))
-  const answer = yield* Deferred.await(reply)
-  DelayLine.cancel(deadline)
-  ctx.dispatcher.untrack(id)
-  const end = yield* Clock.currentTimeMillis
-  const { state, trigger } = outcomeOf(answer)
-  yield* move(state, trigger)
-  if (ctx.withEvents) yield* stepFinished(ctx, step, state, end - now, trigger)
-  const response = answer._tag === "Response" ? answer.response : undefined
-  return {
-    ...step,
-    commandId: id,
-    state,
-    exitCode: response?.exit_code ?? null,
-    roundTripMs: end - now,
-    response
-  } satisfies StepReport
-})
-
-/** A step not run (an earlier failure, an abort, a lost agent): recorded, and its machine moved to `skipped`. */
-const skipStep = Effect.fnUntraced(function* (ctx: OperatorContext, step: StepInput) {
-  const machine = yield* machineOf(ctx, step)
-  if (machine !== undefined) yield* Effect.ignore(machine.transition("skipped", "earlier failure or abort"))
-  return {
-    ...step,
-    commandId: "",
-    state: "skipped",
-    exitCode: null,
-    roundTripMs: 0,
-    response: undefined
-  } satisfies StepReport
-})
-
-/** What one run of pipelines shares across its agents: who failed, and whether the run was aborted. */
-interface RunState {
-  readonly agents: ReadonlyArray<string>
-  readonly failed: Set<string>
-  aborted: boolean
-}
-
-/** One agent's steps of one pipeline, in order, under the failure policy and the abort threshold. */
-const runAgentPipeline = Effect.fnUntraced(function* (
-  ctx: OperatorContext,
-  run: RunState,
-  pipeline: Pipeline,
-  agent: string
-) {
-  const out: Array<StepReport> = []
-  let stopped = false
-  for (let index = 0; index < pipeline.steps.length; index++) {
-    const step = { pipeline: pipeline.name, index, agent, command: pipeline.steps[index]! }
-    if (run.aborted || stopped || ctx.dispatcher.lost.has(agent)) {
-      out.push(yield* skipStep(ctx, step))
-      continue
-    }
-    const report = yield* runStep(ctx, step)
-    out.push(report)
-    if (report.state === "succeeded") continue
-    run.failed.add(agent)
-    if ((ctx.options.onFailure ?? "stop") === "stop" || report.state === "agent_lost") stopped = true
-    const limit = ctx.options.abortAbovePercent
-    if (limit !== undefined && (run.failed.size / run.agents.length) * 100 > limit) run.aborted = true
-  }
-  return out
-})
-
+/** Each pipeline runs on every registered agent at once (each agent at its own pace), one pipeline after the other. */
 const runPipelines = Effect.fn("Operator.runPipelines")(function* (
   ctx: OperatorContext,
   pipelines: ReadonlyArray<Pipeline>
 ) {
-  const run: RunState = { agents: [...ctx.dispatcher.registered], failed: new Set(), aborted: false }
+  const agents = [...ctx.dispatcher.registered]
+  const policy: StepRun.Policy = {
+    onFailure: ctx.options.onFailure ?? "stop",
+    abortAbovePercent: ctx.options.abortAbovePercent,
+    agents: agents.length,
+    failed: new Set(),
+    aborted: false
+  }
   const reports: Array<StepReport> = []
   for (const pipeline of pipelines) {
-    const perAgent = yield* Effect.forEach(run.agents, (agent) => runAgentPipeline(ctx, run, pipeline, agent), {
-      concurrency: "unbounded"
-    })
-    reports.push(...perAgent.flat())
+    const lanes = agents.map((agent) => ({ pipeline: pipeline.name, agent, commands: pipeline.steps, firstIndex: 0 }))
+    reports.push(...(yield* StepRun.runLanes(ctx, lanes, policy)))
   }
-  return summarize(run.agents, reports, run.aborted)
+  return summarize(agents, reports, policy.aborted)
 })
 
 const runCommand = Effect.fn("Operator.runCommand")(function* (
@@ -260,12 +103,14 @@ const runCommand = Effect.fn("Operator.runCommand")(function* (
   command: string,
   agents?: ReadonlyArray<string>
 ) {
-  const index = ctx.sequence.next
-  return yield* Effect.forEach(
-    agents ?? [...ctx.dispatcher.registered],
-    (agent) => runStep(ctx, { pipeline: "realtime", index, agent, command }),
-    { concurrency: "unbounded" }
-  )
+  const firstIndex = ctx.sequence.next
+  const lanes = (agents ?? [...ctx.dispatcher.registered]).map((agent) => ({
+    pipeline: "realtime",
+    agent,
+    commands: [command],
+    firstIndex
+  }))
+  return yield* StepRun.runLanes(ctx, lanes)
 })
 
 /** Woken by each new registration, not polled. */
@@ -302,12 +147,13 @@ const realtime = <E>(ctx: OperatorContext, lines: Stream.Stream<string, E>) =>
 const forwardLoaderCommand = Effect.fn("Operator.forwardLoaderCommand")(function* (
   context: Deferred.Deferred<OperatorContext>,
   scope: Scope.Scope,
-  step: Omit<StepInput, "pipeline" | "index">
+  step: { readonly agent: string; readonly command: string; readonly commandId: string }
 ) {
   const ctx = yield* Deferred.await(context)
-  const report = runStep(ctx, { ...step, pipeline: "loader", index: ctx.sequence.next })
+  const lane = { pipeline: "loader", agent: step.agent, commands: [step.command], firstIndex: ctx.sequence.next }
+  const run = StepRun.runLanes(ctx, [{ ...lane, commandId: step.commandId }])
   yield* Effect.forkIn(
-    Effect.flatMap(report, (done) => Ref.update(ctx.loaderReports, (all) => [...all, done])),
+    Effect.flatMap(run, (done) => Ref.update(ctx.loaderReports, (all) => [...all, ...done])),
     scope
   )
 })
@@ -350,6 +196,7 @@ export const start = Effect.fn("Operator.start")(function* (
     dispatcher,
     topics,
     mode: options.mode ?? "json",
+    signing: options.signing,
     // Old agents listen on the shared topic only: compat mode keeps it whatever was asked.
     placement: options.signing._tag === "Signed" ? (options.commandTopics ?? "per-agent") : "shared",
     withEvents: options.events ?? true,

@@ -39,10 +39,18 @@ const readSecret = (fs: FileSystem.FileSystem, path: string, what: string) =>
     )
   )
 
-const env = (name: string): Effect.Effect<Option.Option<string>> =>
-  Effect.orDie(EffectConfig.option(EffectConfig.String(name)))
-const envSecret = (name: string): Effect.Effect<Option.Option<Redacted.Redacted<string>>> =>
-  Effect.orDie(EffectConfig.option(EffectConfig.Redacted(name)))
+// A variable that is set but cannot be read as asked (a provider's failure) is the user's to fix: named, typed.
+const fromEnv = <A>(
+  name: string,
+  config: EffectConfig.Config<A>
+): Effect.Effect<Option.Option<A>, Config.ConfigInvalid> =>
+  EffectConfig.option(config).pipe(
+    Effect.mapError(
+      (e) => new Config.ConfigInvalid({ path: `environment variable ${name}`, reason: `cannot read it: ${e.message}` })
+    )
+  )
+const env = (name: string) => fromEnv(name, EffectConfig.String(name))
+const envSecret = (name: string) => fromEnv(name, EffectConfig.Redacted(name))
 
 export const resolve = Effect.fn("Setup.resolve")(function* (
   overrides: Overrides,

@@ -1,7 +1,7 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
-import { Config } from "../src/index.ts"
+import { ConfigProvider, Duration, Effect } from "effect"
+import { Config, Setup } from "../src/index.ts"
 
 const fixtures = `${import.meta.dirname}/../../../fixtures/fleet`
 
@@ -135,5 +135,17 @@ describe("Config", () => {
       const yaml = yield* Config.parse("c.yaml", "operator:\n  pipelines: ['echo 100%%']\n")
       assert.deepStrictEqual(yaml.operator.pipelines[0]!.steps, ["echo 100%%"])
     })
+  )
+
+  it.effect("an environment that cannot be read is a typed error naming the variable, not a crash", () =>
+    Effect.gen(function* () {
+      const broken = ConfigProvider.make(() => Effect.fail(new ConfigProvider.SourceError({ message: "vault down" })))
+      const error = yield* Effect.flip(
+        Setup.resolve({ compat: true }, "agent").pipe(Effect.provideService(ConfigProvider.ConfigProvider, broken))
+      )
+      assert.strictEqual(error._tag, "ConfigInvalid")
+      assert.include(error.message, "environment variable MQTT_BROKER")
+      assert.include(error.message, "vault down")
+    }).pipe(Effect.provide(NodeServices.layer))
   )
 })

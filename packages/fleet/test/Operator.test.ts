@@ -4,9 +4,9 @@
 // brokers and processes is covered by the scenario tests (Aedes, Mosquitto, TLS, lifecycle).
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { CommandRunner, ScriptedRunner } from "@testbed/commands"
+import { Command, CommandRunner, ScriptedRunner } from "@testbed/commands"
 import { EventBus } from "@testbed/events"
-import { Duration, Effect, Layer, Redacted, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber, Layer, Redacted, Ref, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Agent, MqttConnection, Operator, Security } from "../src/index.ts"
 import { secret } from "./scenarios.ts"
@@ -129,6 +129,88 @@ describe("Operator on the in-memory broker (TestClock)", () => {
         summary.steps.map((s) => s.state),
         ["agent_lost", "skipped"]
       )
+    }).pipe(Effect.scoped, Effect.provide(layer(script)))
+  )
+
+  // One run drives every agent's lane (no fiber per agent and step): each lane still moves on as soon as its own
+  // answer comes, never held back by another agent's slow step.
+  it.effect(
+    "each agent moves through a pipeline at its own pace: a fast agent finishes before a slow one's first step",
+    () =>
+      Effect.gen(function* () {
+        const answered = yield* Ref.make<ReadonlyArray<string>>([])
+        const op = yield* operator({
+          expectAgents: 2,
+          stepTimeout: "60 seconds",
+          onResponse: (response) => Ref.update(answered, (all) => [...all, `${response.client_id} ${response.command}`])
+        })
+        yield* agents(["fast"])
+        // The slow agent's first step takes 20 s (the scripted `sleep 20`), its others none.
+        yield* agents(["slow"], {
+          toCommand: (command, options) => Command.shell(command === "echo a" ? "sleep 20" : command, options)
+        })
+        yield* drive(yield* Effect.forkChild(op.awaitRegistrations))
+        const summary = yield* drive(
+          yield* Effect.forkChild(op.runPipelines([{ name: "p", steps: ["echo a", "echo b", "echo c"] }]))
+        )
+        assert.isTrue(summary.succeeded)
+        assert.deepStrictEqual(yield* Ref.get(answered), [
+          "fast echo a",
+          "fast echo b",
+          "fast echo c",
+          "slow echo a",
+          "slow echo b",
+          "slow echo c"
+        ])
+        // Reports stay per agent, in step order, whatever order the answers came in.
+        assert.deepStrictEqual(
+          summary.steps.map((s) => `${s.agent} ${s.index} ${s.state}`),
+          [
+            "fast 0 succeeded",
+            "fast 1 succeeded",
+            "fast 2 succeeded",
+            "slow 0 succeeded",
+            "slow 1 succeeded",
+            "slow 2 succeeded"
+          ]
+        )
+      }).pipe(Effect.scoped, Effect.provide(layer(script)))
+  )
+
+  it.effect("an interrupted run sends no further step", () =>
+    Effect.gen(function* () {
+      const op = yield* operator({ expectAgents: 1 })
+      yield* agents(["only"])
+      yield* drive(yield* Effect.forkChild(op.awaitRegistrations))
+      const run = yield* Effect.forkChild(op.runPipelines([{ name: "p", steps: ["sleep 2", "echo after"] }]))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.interrupt(run)
+      yield* TestClock.adjust("30 seconds")
+      const ran = yield* ScriptedRunner.ScriptedRunner.use((runner) => runner.ran)
+      assert.deepStrictEqual(
+        ran.map((command) => command.shell),
+        ["sleep 2"]
+      )
+    }).pipe(Effect.scoped, Effect.provide(layer(script)))
+  )
+
+  // Steps are settled on the dispatcher's fiber: a bug there must surface as the run's defect, not a run that waits
+  // forever (and a dispatcher that no longer reads anything).
+  it.effect("a defect while settling a step ends the run with that defect instead of leaving it waiting", () =>
+    Effect.gen(function* () {
+      const bus = yield* EventBus.EventBus
+      const failing = EventBus.EventBus.of({
+        ...bus,
+        emit: (input) => (input.type === "step.finished" ? Effect.die("settle broke") : bus.emit(input))
+      })
+      const op = yield* operator({ expectAgents: 1 }).pipe(Effect.provideService(EventBus.EventBus, failing))
+      yield* agents(["only"])
+      yield* drive(yield* Effect.forkChild(op.awaitRegistrations))
+      const exit = yield* drive(
+        yield* Effect.forkChild(Effect.exit(op.runPipelines([{ name: "p", steps: ["echo once"] }])))
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) assert.include(Cause.pretty(exit.cause), "settle broke")
     }).pipe(Effect.scoped, Effect.provide(layer(script)))
   )
 })

@@ -102,16 +102,18 @@ const remember = (st: State, agentId: string, commandId: string, entry: Remember
 const runOne = Effect.fn("Agent.runCommand")(function* (st: State, id: string, message: Identified) {
   const { execution, topics, connection } = st
   const startMs = yield* Clock.currentTimeMillis
-  const notice = Security.signRunning(st.signing, {
-    client_id: id,
-    command_id: message.command_id,
-    command: message.command,
-    start_time: Protocol.epochSeconds(startMs)
-  })
   // Informational only (the answer is what counts): QoS 0 spares the broker a stored message and an ack, and a
   // command that answers within `runningNoticeAfter` sends none (its answer says more, as soon). On the shared
-  // delay line: no fiber or timer of its own per command.
-  const publishNotice = connection.send(Protocol.runningTopic(topics), JSON.stringify(notice), 0)
+  // delay line: no fiber or timer of its own per command. Signed only when sent: most commands never need it.
+  const publishNotice = Effect.suspend(() => {
+    const notice = Security.signRunning(st.signing, {
+      client_id: id,
+      command_id: message.command_id,
+      command: message.command,
+      start_time: Protocol.epochSeconds(startMs)
+    })
+    return connection.send(Protocol.runningTopic(topics), JSON.stringify(notice), 0)
+  })
   // No delay asked: announced before the command starts, not whenever the line's fiber runs next.
   const announce = st.noticeAtOnce
     ? yield* Effect.as(publishNotice, DelayLine.done)

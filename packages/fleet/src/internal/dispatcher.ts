@@ -2,20 +2,7 @@
 // notices, lost agents (with a grace period, so a broker restart fails nothing), command loader messages, the
 // feedback file, and resends after a reconnect. In signed mode nothing unsigned changes what it believes.
 import { EventBus, ExitCode, Ids } from "@testbed/events"
-import {
-  Clock,
-  Deferred,
-  Duration,
-  Effect,
-  Fiber,
-  FileSystem,
-  Option,
-  Queue,
-  Result,
-  Runtime,
-  Schema,
-  type Scope
-} from "effect"
+import { Clock, Duration, Effect, Fiber, FileSystem, Option, Queue, Result, Runtime, Schema, type Scope } from "effect"
 import type * as MqttConnection from "../MqttConnection.ts"
 import * as Protocol from "../Protocol.ts"
 import * as Security from "../Security.ts"
@@ -43,7 +30,8 @@ export interface Tracked {
   readonly command: string
   /** Publishes the command again (same id, freshly signed) after a reconnect or a re-registration. */
   readonly resend: Effect.Effect<void>
-  readonly reply: Deferred.Deferred<Reply>
+  /** Ends the step with its answer (or a lost agent); called at most once by the dispatcher. */
+  readonly settle: (reply: Reply) => Effect.Effect<void>
   readonly onRunning: Effect.Effect<void>
 }
 
@@ -51,7 +39,8 @@ export interface Dispatcher {
   readonly registered: ReadonlySet<string>
   /** Agents gone for longer than the grace period: their steps end as `agent_lost`. */
   readonly lost: ReadonlySet<string>
-  readonly track: (commandId: string, tracked: Tracked) => void
+  /** Waits for the command's answer; false (not tracked) when its agent is lost already. */
+  readonly track: (commandId: string, tracked: Tracked) => boolean
   readonly untrack: (commandId: string) => void
   /** Completes at the next new registration (whatever has registered already is in `registered`). */
   readonly nextRegistration: Effect.Effect<void>
@@ -185,7 +174,7 @@ const giveUp = Effect.fn("Operator.agentLost")(function* (st: DispatcherState, a
   for (const [commandId, tracked] of st.pending) {
     if (tracked.agent !== agent) continue
     st.pending.delete(commandId)
-    yield* Deferred.succeed(tracked.reply, { _tag: "Lost" })
+    yield* tracked.settle({ _tag: "Lost" })
   }
 })
 
@@ -289,7 +278,7 @@ const settle = Effect.fnUntraced(function* (
   const [commandId, tracked] = found.value
   st.staleRetries.delete(commandId)
   st.pending.delete(commandId)
-  yield* Deferred.succeed(tracked.reply, { _tag: "Response", response })
+  yield* tracked.settle({ _tag: "Response", response })
 })
 
 const onResponse = Effect.fnUntraced(function* (st: DispatcherState, payload: string) {
@@ -408,13 +397,11 @@ const handle = Effect.fnUntraced(function* (st: DispatcherState, inbound: MqttCo
   else if (topic === topics.commandLoader && st.options.receiveCommands) yield* onLoader(st, payload)
 })
 
-const track = (st: DispatcherState, commandId: string, tracked: Tracked) => {
+const track = (st: DispatcherState, commandId: string, tracked: Tracked): boolean => {
+  // The agent may have vanished already: the caller answers at once rather than wait for the timeout.
+  if (st.lost.has(tracked.agent)) return false
   st.pending.set(commandId, tracked)
-  // The agent may have vanished already: answer at once rather than wait for the timeout.
-  if (st.lost.has(tracked.agent)) {
-    st.pending.delete(commandId)
-    Deferred.doneUnsafe(tracked.reply, Effect.succeed({ _tag: "Lost" }))
-  }
+  return true
 }
 
 // The per-message steps (handle, onResponse, onRunning, settle) are `fnUntraced`: a span costs some 5 µs a call, and
