@@ -265,13 +265,12 @@ const runTest = Effect.fn("ExperimentManager.runTest")(function* (state: RunStat
 })
 
 /** When the experiment's timeout passes, nothing more starts and running tests are stopped. */
-const deadlineOf = (state: RunState, timeout: Duration.Duration) =>
-  Effect.gen(function* () {
-    yield* Effect.sleep(timeout)
-    const reason = `experiment timeout of ${Duration.format(timeout)} reached`
-    state.stopping.current ??= { reason, fastFail: false }
-    yield* stopRun(state, { status: "timeout", reason })
-  })
+const deadlineOf = Effect.fn("ExperimentManager.deadline")(function* (state: RunState, timeout: Duration.Duration) {
+  yield* Effect.sleep(timeout)
+  const reason = `experiment timeout of ${Duration.format(timeout)} reached`
+  state.stopping.current ??= { reason, fastFail: false }
+  yield* stopRun(state, { status: "timeout", reason })
+})
 
 /** Every test, up to the concurrency limit; ended early by an interrupt or a record that cannot be written. */
 const runTests = Effect.fn("ExperimentManager.runTests")(function* (state: RunState, shared: Shared) {

@@ -5,7 +5,7 @@ import { ServiceCommand, type ServicePlugin } from "@testbed/plugins"
 import { Deferred, Duration, Effect, FileSystem, Option, Scope } from "effect"
 import type { ServicePlan } from "../Plan.ts"
 import * as Render from "./render.ts"
-import { Abort, type Attempt, describeExit, hostOf, type ServiceRuntime, writeFailed } from "./attempt.ts"
+import { Abort, type Attempt, addService, describeExit, hostOf, type ServiceRuntime, writeFailed } from "./attempt.ts"
 import * as Capture from "./capture.ts"
 import * as Execution from "./execution.ts"
 import * as Readiness from "./readiness.ts"
@@ -36,7 +36,7 @@ export const prepare = Effect.fn("Service.prepare")(function* (attempt: Attempt,
     done: yield* Deferred.make<void>(),
     started: yield* Deferred.make<void>()
   }
-  attempt.services.set(plan.key, runtime)
+  addService(attempt, runtime)
   yield* machine.transition("PREPARING", "prepare", { implementation: plan.plugin.name, role: plan.role })
   yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(writeFailed(dir)))
   yield* machine.transition("PREPARED", "directory ready", { dir })

@@ -8,7 +8,7 @@ import { Clock, Duration, Effect, FileSystem, type Path } from "effect"
 import type { ChildProcessSpawner } from "effect/process"
 import type { FleetStep, RunStep, Step } from "../ExperimentConfig.ts"
 import * as Render from "./render.ts"
-import { Abort, type Attempt, writeFailed } from "./attempt.ts"
+import { Abort, type Attempt, recordStep, writeFailed } from "./attempt.ts"
 import { runReplay } from "./replayStep.ts"
 import { stepLog } from "./stepLog.ts"
 
@@ -90,7 +90,7 @@ const runCommand = Effect.fnUntraced(function* (attempt: Attempt, index: number,
   yield* fs.writeFileString(stdoutPath, result.stdout).pipe(Effect.mapError(writeFailed(stdoutPath)))
   yield* fs.writeFileString(stderrPath, result.stderr).pipe(Effect.mapError(writeFailed(stderrPath)))
   const { exitCode, signal } = result
-  attempt.steps.set(name, { name, exitCode, signal, stdoutPath, stderrPath })
+  recordStep(attempt, { name, exitCode, signal, stdoutPath, stderrPath })
   if (result.timedOut) {
     return { status: "timeout" as const, message: `step ${name} still running after ${Duration.format(timeout)}` }
   }
