@@ -180,8 +180,7 @@ describe("EventLog", () => {
           Result.getOrThrow(back),
           events.map((event) => Schema.decodeUnknownSync(TestbedEvent)(JSON.parse(JSON.stringify(event))))
         )
-      }),
-    { fastCheck: { numRuns: 20 } }
+      })
   )
 
   it("decodeText: the first line that is not an event of the union fails, naming the file and line", () => {
