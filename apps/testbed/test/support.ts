@@ -2,8 +2,8 @@
 import { execFile } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { TestbedEvent } from "@testbed/events"
-import { Effect, Schema } from "effect"
+import { EventLog, type TestbedEvent } from "@testbed/events"
+import { Effect, Result } from "effect"
 
 export const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
 
@@ -15,11 +15,6 @@ export const testbed = (...args: ReadonlyArray<string>) =>
     return Effect.sync(() => child.kill("SIGKILL"))
   })
 
-const decodeEvent = Schema.decodeUnknownSync(TestbedEvent.TestbedEvent)
-
 /** Every line of a run's event log, each checked against the event schemas. */
 export const readEvents = (runDir: string): ReadonlyArray<TestbedEvent.TestbedEvent> =>
-  readFileSync(`${runDir}/events.jsonl`, "utf8")
-    .split("\n")
-    .filter((line) => line !== "")
-    .map((line) => decodeEvent(JSON.parse(line)))
+  Result.getOrThrow(EventLog.decodeText(readFileSync(`${runDir}/events.jsonl`, "utf8"), `${runDir}/events.jsonl`))

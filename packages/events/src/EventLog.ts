@@ -2,9 +2,23 @@
  * The JSONL record of a run: one event per line, appended as they happen and read back as a Stream.
  * A crash can leave a half-written last line; reading reports and skips it, never losing an earlier line.
  */
-import { Cause, Context, Deferred, Effect, Exit, FileSystem, Layer, Runtime, Schema, Semaphore, Stream } from "effect"
+import {
+  Cause,
+  Context,
+  Deferred,
+  Effect,
+  Exit,
+  FileSystem,
+  Layer,
+  Result,
+  Runtime,
+  Schema,
+  Semaphore,
+  Stream
+} from "effect"
 import * as Event from "./Event.ts"
 import { EventBus } from "./EventBus.ts"
+import * as TestbedEvent from "./TestbedEvent.ts"
 import * as WriteFailed from "./WriteFailed.ts"
 import * as ExitCode from "./ExitCode.ts"
 
@@ -123,17 +137,53 @@ const decodeEvent = Schema.decodeUnknownExit(Event.Event)
 
 type Parsed = { readonly ok: true; readonly event: Event.Event } | { readonly ok: false; readonly reason: string }
 
-const parseLine = (text: string): Parsed => {
-  let json: unknown
+/** A line's JSON, or why it is not JSON. */
+const jsonOf = (
+  text: string
+): { readonly ok: true; readonly json: unknown } | { readonly ok: false; readonly reason: string } => {
   try {
-    json = JSON.parse(text)
+    return { ok: true, json: JSON.parse(text) }
   } catch (error) {
     return { ok: false, reason: `invalid JSON: ${(error as Error).message}` }
   }
-  const decoded = decodeEvent(json)
+}
+
+/** Why a decoding failed, in one line. */
+const failureOf = (cause: Cause.Cause<Schema.SchemaError>, otherwise: string): string =>
+  cause.reasons.find(Cause.isFailReason)?.error.message ?? otherwise
+
+const parseLine = (text: string): Parsed => {
+  const parsed = jsonOf(text)
+  if (!parsed.ok) return parsed
+  const decoded = decodeEvent(parsed.json)
   if (Exit.isSuccess(decoded)) return { ok: true, event: decoded.value }
-  const failure = decoded.cause.reasons.find(Cause.isFailReason)
-  return { ok: false, reason: failure ? failure.error.message : "not an event envelope" }
+  return { ok: false, reason: failureOf(decoded.cause, "not an event envelope") }
+}
+
+const decodeTestbedEvent = Schema.decodeUnknownExit(TestbedEvent.TestbedEvent)
+
+/**
+ * A whole log's text (what `events.jsonl` holds) as the events of the union, in file order: a short log read at
+ * once, as a test or a tool does. Strict: the first line that is not one of the union's events fails, with its
+ * line number (a blank line is skipped). `read` streams a log of any size and forgives a cut-off last line.
+ */
+export const decodeText = (
+  text: string,
+  path: string
+): Result.Result<ReadonlyArray<TestbedEvent.TestbedEvent>, EventLogLineInvalid> => {
+  const events: Array<TestbedEvent.TestbedEvent> = []
+  for (const [index, raw] of text.split("\n").entries()) {
+    if (raw.trim() === "") continue
+    const parsed = jsonOf(raw)
+    const decoded = parsed.ok ? decodeTestbedEvent(parsed.json) : undefined
+    if (decoded !== undefined && Exit.isSuccess(decoded)) {
+      events.push(decoded.value)
+      continue
+    }
+    const reason = parsed.ok ? failureOf(decoded!.cause, "not an event of the union") : parsed.reason
+    return Result.fail(new EventLogLineInvalid({ path, line: index + 1, reason }))
+  }
+  return Result.succeed(events)
 }
 
 /**

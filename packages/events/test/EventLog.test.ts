@@ -1,6 +1,6 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, FileSystem, Layer, Schema, Stream } from "effect"
+import { Effect, FileSystem, Layer, Result, Schema, Stream } from "effect"
 import * as Event from "../src/Event.ts"
 import { EventBus } from "../src/EventBus.ts"
 import * as EventLog from "../src/EventLog.ts"
@@ -167,4 +167,45 @@ describe("EventLog", () => {
         assert.strictEqual(direct._tag, "WriteFailed")
       }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
   )
+
+  it.effect.prop(
+    "decodeText: a whole log's text reads back as the events written, blank lines skipped",
+    [Schema.Array(AnyEvent)],
+    ([events]) =>
+      Effect.sync(() => {
+        const text = events.map((event) => `${JSON.stringify(event)}\n\n`).join("")
+        const back = EventLog.decodeText(text, "run/events.jsonl")
+        assert.isTrue(Result.isSuccess(back))
+        assert.deepStrictEqual(
+          Result.getOrThrow(back),
+          events.map((event) => Schema.decodeUnknownSync(TestbedEvent)(JSON.parse(JSON.stringify(event))))
+        )
+      })
+  )
+
+  it("decodeText: the first line that is not an event of the union fails, naming the file and line", () => {
+    const known = JSON.stringify({
+      id: "e1",
+      type: "experiment.finished",
+      entityType: "experiment",
+      entityId: "x",
+      timestamp: "2026-01-01T00:00:00.000Z",
+      data: { status: "completed" }
+    })
+    const ok = EventLog.decodeText(`${known}\n`, "run/events.jsonl")
+    assert.isTrue(Result.isSuccess(ok), Result.isFailure(ok) ? ok.failure.message : "")
+    const unknown = known.replace("experiment.finished", "experiment.renamed")
+    for (const [text, line, reason] of [
+      [`${known}\n{not json\n`, 2, "invalid JSON"],
+      [`${known}\n\n${unknown}\n`, 3, ""]
+    ] as const) {
+      const result = EventLog.decodeText(text, "run/events.jsonl")
+      assert.isTrue(Result.isFailure(result))
+      if (Result.isFailure(result)) {
+        assert.strictEqual(result.failure.line, line)
+        assert.strictEqual(result.failure.path, "run/events.jsonl")
+        assert.include(result.failure.reason, reason)
+      }
+    }
+  })
 })

@@ -4,7 +4,7 @@
  * reports from that log — also when the run is interrupted, so what ran is always reported.
  */
 import { EventBus, EventLog, ExitCode, WriteFailed } from "@testbed/events"
-import { PluginRegistry } from "@testbed/plugins"
+import { EnvironmentPlugin, PluginRegistry } from "@testbed/plugins"
 import { ReportWriter } from "@testbed/reports"
 import {
   Cause,
@@ -19,7 +19,6 @@ import {
   Runtime,
   Schema
 } from "effect"
-import * as DockerEnvironment from "./DockerEnvironment.ts"
 import * as ExperimentConfig from "./ExperimentConfig.ts"
 import * as ExperimentManager from "./ExperimentManager.ts"
 import * as Execution from "./internal/execution.ts"
@@ -63,10 +62,30 @@ export interface Outcome {
   readonly html: string | undefined
 }
 
+/**
+ * The `docker` environment (DockerEnvironment.ts), its module loaded when a test sets it up: it pulls in the Docker
+ * client, which `--dry-run` and runs on localhost do not need. Its name and description are the module's (a test
+ * checks they agree).
+ */
+export const dockerEnvironment: EnvironmentPlugin.EnvironmentPlugin = {
+  name: "docker",
+  description: "A stage of containers (one per service) on a private network, through @testbed/stages.",
+  setup: (context) =>
+    Effect.tryPromise({
+      try: () => import("./DockerEnvironment.ts"),
+      catch: (error) =>
+        new EnvironmentPlugin.EnvironmentSetupFailed({
+          environment: "docker",
+          test: context.test,
+          reason: `cannot load the docker environment: ${String(error)}`
+        })
+    }).pipe(Effect.flatMap((module) => module.plugin.setup(context)))
+}
+
 /** The plugins this package brings on top of @testbed/plugins' own (they need @testbed/replay). */
 export const builtins: NonNullable<PluginRegistry.LoadOptions["builtins"]> = {
   services: [Replay.plugin],
-  environments: [DockerEnvironment.plugin]
+  environments: [dockerEnvironment]
 }
 
 /** Loads, validates and plans: everything `--dry-run` does. Fails with every problem found. */

@@ -123,353 +123,534 @@ const defaultReadinessTimeout = Duration.seconds(10)
 const environmentName = (value: string | { readonly type: string } | undefined): string | undefined =>
   value === undefined ? undefined : typeof value === "string" ? value : value.type
 
+/**
+ * What planning collects as it goes: the problems found (in the order they are met, which is the order users
+ * see), and the templates to check at the end, once it is known whether the run makes a certificate.
+ */
+interface Collector {
+  readonly problems: Array<Problems.Problem>
+  readonly templates: Array<TemplateCheck.Pending>
+}
+
+/** The experiment-wide settings every test is planned with. */
+interface Context {
+  readonly config: ExperimentConfig
+  readonly plugins: Plugins
+  readonly overrides: Overrides
+  readonly testTimeout: Duration.Duration
+  readonly defaultEnvironment: string
+  readonly defaultRetries: number
+}
+
+/** A service of a test as written: its YAML path, its key, its config. */
+type ServiceEntry = readonly [string, string, ServiceConfig]
+
+const problem = (collector: Collector, path: string, message: string): void => {
+  collector.problems.push({ path, message })
+}
+
+// The file's durations are decoded already (TimeSpan); a deadline of zero would end what it bounds before it starts.
+const deadline = (
+  collector: Collector,
+  path: string,
+  duration: Duration.Duration | undefined
+): Duration.Duration | undefined => {
+  if (duration !== undefined && !Duration.isGreaterThan(duration, Duration.zero)) {
+    problem(collector, path, `a timeout must be longer than zero, got ${TimeSpan.format(duration)}`)
+    return undefined
+  }
+  return duration
+}
+
+// A plugin's readiness timeout is text in the plugin's own definition: read the same way as the file's.
+const pluginDeadline = (
+  collector: Collector,
+  path: string,
+  input: string | undefined
+): Duration.Duration | undefined => {
+  if (input === undefined) return undefined
+  const parsed = TimeSpan.parse(input)
+  if (Result.isFailure(parsed)) problem(collector, path, parsed.failure)
+  return Result.isSuccess(parsed) ? deadline(collector, path, parsed.success) : undefined
+}
+
+const fileName = (collector: Collector, path: string, name: string | undefined): void => {
+  const reason = name === undefined ? undefined : fileNameProblem(name)
+  if (reason !== undefined) problem(collector, path, `not usable as a name: ${reason}`)
+}
+
+const displayName = (collector: Collector, path: string, name: string | undefined): void => {
+  const reason = name === undefined ? undefined : displayProblem(name)
+  if (reason !== undefined) problem(collector, path, `not usable as a name: ${reason}`)
+}
+
+const compiled = (collector: Collector, path: string, source: string): Pattern.Pattern | undefined => {
+  const result = Pattern.compile(source)
+  if (Result.isFailure(result)) problem(collector, path, result.failure)
+  return Result.isSuccess(result) ? result.success : undefined
+}
+
+const checkOverrides = (collector: Collector, config: ExperimentConfig, overrides: Overrides): void => {
+  if (overrides.concurrency !== undefined && !(Number.isInteger(overrides.concurrency) && overrides.concurrency >= 1)) {
+    problem(
+      collector,
+      "concurrency",
+      `--concurrency must be a whole number of at least 1, got ${overrides.concurrency}`
+    )
+  }
+  if (overrides.retries !== undefined && !(Number.isInteger(overrides.retries) && overrides.retries >= 0)) {
+    problem(collector, "retries", `--retries must be a whole number of at least 0, got ${overrides.retries}`)
+  }
+  const intervalProblem = ObservePlan.intervalProblem(overrides.metricsInterval ?? config.metrics?.interval)
+  if (intervalProblem !== undefined) problem(collector, "metrics.interval", intervalProblem)
+}
+
+/** How the service says it is ready; a log pattern that did not compile is a problem already (never run). */
+const planReadiness = (
+  collector: Collector,
+  path: string,
+  service: ServiceConfig,
+  spec: ServicePlugin.RoleSpec,
+  ownTimeout: Duration.Duration | undefined
+): PlannedReadiness => {
+  const readiness = service.readiness ?? ServicePlugin.readinessOf(service.role, spec)
+  const where = service.readiness === undefined ? `${path}.implementation` : `${path}.readiness`
+  const timeout =
+    ownTimeout ??
+    (readiness.kind === "none" ? undefined : pluginDeadline(collector, `${where}.timeout`, readiness.timeout)) ??
+    defaultReadinessTimeout
+  const matcher = readiness.kind === "log" ? compiled(collector, `${where}.pattern`, readiness.pattern) : undefined
+  if (readiness.kind === "none") return { kind: "none" }
+  if (readiness.kind === "log")
+    return matcher === undefined ? { kind: "none" } : { kind: "log", pattern: matcher, timeout }
+  if (readiness.kind === "port") return { kind: "port", timeout }
+  return { kind: "command", command: readiness.command, timeout }
+}
+
+const planService = (
+  collector: Collector,
+  plugins: Plugins,
+  path: string,
+  key: string,
+  service: ServiceConfig
+): ServicePlan | undefined => {
+  const plugin = plugins.findService(service.implementation)
+  if (plugin === undefined) {
+    problem(
+      collector,
+      `${path}.implementation`,
+      `unknown implementation "${service.implementation}" (known: ${plugins.serviceNames.join(", ")})`
+    )
+    return undefined
+  }
+  const spec = plugin.roles[service.role]
+  if (spec === undefined) {
+    problem(
+      collector,
+      `${path}.role`,
+      `${plugin.name} cannot be a ${service.role} (it has: ${Object.keys(plugin.roles).join(", ")})`
+    )
+    return undefined
+  }
+  const version = service.version ?? plugin.versions[0] ?? "default"
+  if (plugin.versions.length > 0 && !plugin.versions.includes(version) && !plugin.versions.includes("any")) {
+    problem(
+      collector,
+      `${path}.version`,
+      `${plugin.name} has no version "${version}" (it has: ${plugin.versions.join(", ")})`
+    )
+  }
+  const given = service.parameters ?? {}
+  for (const [parameter, reason] of ServiceCommand.checkParameters(spec.parameters ?? {}, given)) {
+    problem(collector, `${path}.parameters.${parameter}`, reason)
+  }
+  const ownTimeout = deadline(collector, `${path}.timeout`, service.timeout)
+  const readiness = planReadiness(collector, path, service, spec, ownTimeout)
+  if (service.role === "client" && service.port !== undefined)
+    problem(collector, `${path}.port`, "only a server listens on a port")
+  displayName(collector, `${path}.name`, service.name)
+  return {
+    key,
+    name: service.name ?? key,
+    plugin,
+    version,
+    type: service.type ?? plugin.type,
+    role: service.role,
+    spec,
+    lifetime: ServicePlugin.lifetimeOf(service.role, spec),
+    readiness,
+    target: service.target,
+    fixedPort: service.port,
+    parameters: ServiceCommand.resolveParameters(spec.parameters ?? {}, given),
+    timeout: ownTimeout,
+    execution: service.execution
+  }
+}
+
+/** The test's services planned, their templates queued; returns each planned service's known variables. */
+const planServices = (
+  collector: Collector,
+  plugins: Plugins,
+  services: ReadonlyArray<ServiceEntry>,
+  testKnown: ReadonlySet<string>
+): { readonly planned: ReadonlyArray<ServicePlan>; readonly serviceKnown: Map<string, ReadonlySet<string>> } => {
+  const planned = services.flatMap(([servicePath, key, config]) => {
+    fileName(collector, servicePath, key)
+    const plannedService = planService(collector, plugins, servicePath, key, config)
+    return plannedService === undefined ? [] : [plannedService]
+  })
+  const serviceKnown = new Map<string, ReadonlySet<string>>()
+  for (const service of planned) {
+    const servicePath = services.find(([, key]) => key === service.key)![0]
+    const checked = TemplateCheck.ofService(servicePath, service, testKnown)
+    serviceKnown.set(service.key, checked.known)
+    collector.templates.push(...checked.pending)
+  }
+  for (const [servicePath, , config] of services) {
+    if (config.target === undefined) continue
+    const target = services.find(([, key]) => key === config.target)
+    const keys = services.map(([, key]) => key)
+    if (target === undefined)
+      problem(
+        collector,
+        `${servicePath}.target`,
+        `no service "${config.target}" in this test (has: ${keys.join(", ")})`
+      )
+    else if (target[2].role !== "server")
+      problem(collector, `${servicePath}.target`, `"${config.target}" is not a server`)
+  }
+  return { planned, serviceKnown }
+}
+
+/** What the steps of one test are checked against, and what they tell the assertions. */
+interface StepScope {
+  readonly services: ReadonlyArray<ServiceEntry>
+  readonly testKnown: ReadonlySet<string>
+  readonly serviceKnown: ReadonlyMap<string, ReadonlySet<string>>
+  readonly stepNames: Set<string>
+  readonly replaySteps: Set<string>
+}
+
+type ReplayStep = Extract<Step, { readonly replay: unknown }>["replay"]
+type FleetStep = Extract<Step, { readonly fleet: unknown }>["fleet"]
+type RunStep = Extract<Step, { readonly run: unknown }>["run"]
+
+const planReplayStep = (
+  collector: Collector,
+  scope: StepScope,
+  stepPath: string,
+  index: number,
+  replay: ReplayStep
+): void => {
+  const name = replay.name ?? `step${index}`
+  scope.stepNames.add(name)
+  scope.replaySteps.add(name)
+  if (replay.service !== undefined) {
+    const target = scope.services.find(([, key]) => key === replay.service)
+    if (target === undefined)
+      problem(collector, `${stepPath}.replay.service`, `no service "${replay.service}" in this test`)
+    else if (target[2].implementation !== "replay")
+      problem(collector, `${stepPath}.replay.service`, `"${replay.service}" is not a replay service`)
+    if (replay.script !== undefined || replay.command !== undefined)
+      problem(collector, `${stepPath}.replay`, "give service, or script and command, not both")
+  } else {
+    if (replay.script === undefined)
+      problem(collector, `${stepPath}.replay.script`, "give the recorded script (or service)")
+    if (replay.command === undefined || replay.command.length === 0)
+      problem(collector, `${stepPath}.replay.command`, "give the client command run against the replay")
+    if (replay.script !== undefined)
+      collector.templates.push({ path: `${stepPath}.replay.script`, source: replay.script, known: scope.testKnown })
+    const clientKnown = new Set([...scope.testKnown, "replay_host", "replay_port"])
+    for (const [at, source] of (replay.command ?? []).entries())
+      collector.templates.push({ path: `${stepPath}.replay.command[${at}]`, source, known: clientKnown })
+    for (const [name, source] of Object.entries(replay.env ?? {}))
+      collector.templates.push({ path: `${stepPath}.replay.env.${name}`, source, known: clientKnown })
+  }
+  deadline(collector, `${stepPath}.replay.timeout`, replay.timeout)
+  deadline(collector, `${stepPath}.replay.step_timeout`, replay.step_timeout)
+}
+
+const planFleetStep = (
+  collector: Collector,
+  scope: StepScope,
+  stepPath: string,
+  index: number,
+  fleet: FleetStep
+): void => {
+  scope.stepNames.add(fleet.name ?? `step${index}`)
+  if ((fleet.agents === undefined) === (fleet.expect === undefined))
+    problem(
+      collector,
+      `${stepPath}.fleet`,
+      "give exactly one of agents (started by the step) or expect (external agents)"
+    )
+  if (fleet.expect !== undefined && fleet.secret_file === undefined)
+    problem(collector, `${stepPath}.fleet.secret_file`, "external agents (expect) need the shared secret file")
+  if (fleet.pipeline.length === 0) problem(collector, `${stepPath}.fleet.pipeline`, "empty pipeline")
+  fleet.pipeline.forEach((command, at) => {
+    if (command.trim() === "") problem(collector, `${stepPath}.fleet.pipeline[${at}]`, "empty command")
+  })
+  if (fleet.broker !== undefined && !/^(mqtts?|wss?|tcp|ssl):\/\/[^/]/.test(fleet.broker))
+    problem(collector, `${stepPath}.fleet.broker`, `not an MQTT URL: ${fleet.broker}`)
+  deadline(collector, `${stepPath}.fleet.step_timeout`, fleet.step_timeout)
+  deadline(collector, `${stepPath}.fleet.registration_timeout`, fleet.registration_timeout)
+}
+
+const planRunStep = (collector: Collector, scope: StepScope, stepPath: string, index: number, run: RunStep): void => {
+  scope.stepNames.add(run.name ?? `step${index}`)
+  if ((run.command === undefined) === (run.shell === undefined))
+    problem(collector, `${stepPath}.run`, "give exactly one of command or shell")
+  if (run.command !== undefined && run.command.length === 0)
+    problem(collector, `${stepPath}.run.command`, "empty command")
+  if (run.service !== undefined && !scope.services.some(([, key]) => key === run.service))
+    problem(collector, `${stepPath}.run.service`, `no service "${run.service}" in this test`)
+  deadline(collector, `${stepPath}.run.timeout`, run.timeout)
+  const known = (run.service === undefined ? undefined : scope.serviceKnown.get(run.service)) ?? scope.testKnown
+  for (const [at, source] of (run.command ?? []).entries())
+    collector.templates.push({ path: `${stepPath}.run.command[${at}]`, source, known })
+  if (run.shell !== undefined) collector.templates.push({ path: `${stepPath}.run.shell`, source: run.shell, known })
+  for (const [name, source] of Object.entries(run.env ?? {}))
+    collector.templates.push({ path: `${stepPath}.run.env.${name}`, source, known })
+}
+
+/** The test's steps as a list (a lone `steps: {wait}` is one step), each checked; names go into the scope. */
+const planSteps = (
+  collector: Collector,
+  scope: StepScope,
+  path: string,
+  test: Omit<TestConfig, "services">
+): ReadonlyArray<Step> => {
+  const steps: ReadonlyArray<Step> = Array.isArray(test.steps)
+    ? (test.steps as ReadonlyArray<Step>)
+    : test.steps !== undefined && "wait" in test.steps && test.steps.wait !== undefined
+      ? [{ wait: test.steps.wait }]
+      : []
+  steps.forEach((step, index) => {
+    const stepPath = `${path}.steps[${index}]`
+    if ("wait" in step) return
+    if ("replay" in step) {
+      fileName(collector, `${stepPath}.replay.name`, step.replay.name)
+      planReplayStep(collector, scope, stepPath, index, step.replay)
+    } else if ("fleet" in step) {
+      fileName(collector, `${stepPath}.fleet.name`, step.fleet.name)
+      planFleetStep(collector, scope, stepPath, index, step.fleet)
+    } else {
+      fileName(collector, `${stepPath}.run.name`, step.run.name)
+      planRunStep(collector, scope, stepPath, index, step.run)
+    }
+  })
+  return steps
+}
+
+/** One assertion checked against the test's services and steps; `output_matches` gets its compiled pattern. */
+const planAssertion = (
+  collector: Collector,
+  scope: StepScope,
+  assertionPath: string,
+  assertion: Assertion
+): PlannedAssertion | undefined => {
+  let planned: PlannedAssertion | undefined = assertion as PlannedAssertion
+  if (assertion.type === "output_matches") {
+    const matcher = compiled(collector, `${assertionPath}.pattern`, assertion.pattern)
+    planned = matcher === undefined ? undefined : { ...assertion, matcher }
+  }
+  if (assertion.type === "file_exists") {
+    collector.templates.push({ path: `${assertionPath}.path`, source: assertion.path, known: scope.testKnown })
+    return planned
+  }
+  const serviceOf = (key: string | undefined) => scope.services.find(([, serviceKey]) => serviceKey === key)
+  if ("step" in assertion && assertion.step !== undefined) {
+    if (!scope.stepNames.has(assertion.step))
+      problem(collector, `${assertionPath}.step`, `no step named "${assertion.step}"`)
+    if (assertion.service !== undefined) problem(collector, assertionPath, "give service or step, not both")
+  } else if (assertion.service === undefined) {
+    problem(collector, assertionPath, "give the service (or step) it is about")
+  } else if (serviceOf(assertion.service) === undefined) {
+    problem(collector, `${assertionPath}.service`, `no service "${assertion.service}" in this test`)
+  }
+  if (assertion.type === "replay_passed") {
+    const { step } = assertion
+    if (step !== undefined && scope.stepNames.has(step) && !scope.replaySteps.has(step))
+      problem(collector, `${assertionPath}.step`, `"${step}" is not a replay step`)
+    const target = serviceOf(assertion.service)
+    if (target !== undefined && target[2].implementation !== "replay")
+      problem(collector, `${assertionPath}.service`, `"${assertion.service}" is not a replay service`)
+  }
+  for (const [suffix, message] of ObservePlan.assertionProblems(assertion, scope.services))
+    problem(collector, `${assertionPath}${suffix}`, message)
+  if (assertion.type === "service_responsive") {
+    deadline(collector, `${assertionPath}.timeout`, assertion.timeout)
+    const target = serviceOf(assertion.service)
+    if (target !== undefined && target[2].role !== "server")
+      problem(collector, `${assertionPath}.service`, "only a server has a port to probe")
+  }
+  return planned
+}
+
+const planEnvironment = (
+  collector: Collector,
+  context: Context,
+  path: string,
+  test: Omit<TestConfig, "services">
+): string => {
+  const environment = environmentName(test.environment ?? test.network_environment) ?? context.defaultEnvironment
+  if (context.plugins.findEnvironment(environment) === undefined) {
+    const field =
+      test.environment === undefined && test.network_environment !== undefined ? "network_environment" : "environment"
+    problem(
+      collector,
+      `${path}.${field}`,
+      `unknown environment "${environment}" (known: ${context.plugins.environmentNames.join(", ")})`
+    )
+  }
+  return environment
+}
+
+/** One test (a test of the file, or one cell of a matrix) planned; `name` and `slug` are given by the caller. */
+const planTest = (
+  collector: Collector,
+  context: Context,
+  path: string,
+  test: Omit<TestConfig, "services">,
+  services: ReadonlyArray<ServiceEntry>,
+  matrix: TestPlan["matrix"]
+): TestPlan => {
+  const testKnown = new Set([
+    ...TemplateCheck.attemptVariables,
+    ...services.flatMap(([, key, config]) => TemplateCheck.perService(key, config.role === "server"))
+  ])
+  const { planned, serviceKnown } = planServices(collector, context.plugins, services, testKnown)
+  const hasReplayStep = Array.isArray(test.steps) && test.steps.some((step) => "replay" in step || "fleet" in step)
+  if (services.length === 0 && !hasReplayStep)
+    problem(collector, `${path}.services`, "a test needs at least one service")
+  const scope: StepScope = { services, testKnown, serviceKnown, stepNames: new Set(), replaySteps: new Set() }
+  const steps = planSteps(collector, scope, path, test)
+  const assertions = test.assertions ?? []
+  const plannedAssertions = assertions.flatMap((assertion, index) => {
+    const planned = planAssertion(collector, scope, `${path}.assertions[${index}]`, assertion)
+    return planned === undefined ? [] : [planned]
+  })
+  const environment = planEnvironment(collector, context, path, test)
+  const { config, overrides } = context
+  return {
+    name: "",
+    slug: "",
+    description: test.description,
+    environment,
+    services: [...planned.filter((s) => s.role === "server"), ...planned.filter((s) => s.role !== "server")],
+    steps,
+    assertions: plannedAssertions,
+    timeout: deadline(collector, `${path}.timeout`, test.timeout) ?? context.testTimeout,
+    retries: overrides.retries ?? test.retries ?? context.defaultRetries,
+    capture: test.capture ?? config.capture ?? false,
+    metricsInterval: ObservePlan.intervalOf(overrides.metricsInterval, config.metrics?.interval, assertions),
+    matrix
+  }
+}
+
+const planFileTests = (collector: Collector, context: Context): ReadonlyArray<TestPlan> =>
+  (context.config.tests ?? []).map((test, index) => {
+    const path = `tests[${context.overrides.indices?.tests[index] ?? index}]`
+    displayName(collector, `${path}.name`, test.name)
+    const services = Object.entries(test.services ?? {}).map(
+      ([key, service]) => [`${path}.services.${key}`, key, service] as const
+    )
+    return { ...planTest(collector, context, path, test, services, undefined), name: test.name }
+  })
+
+const matrixEntry = (value: MatrixEntry) => (typeof value === "string" ? { implementation: value } : value)
+
+type MatrixConfig = NonNullable<ExperimentConfig["matrices"]>[number]
+
+/** One test per server × client of a matrix, row by row. */
+const planMatrix = (
+  collector: Collector,
+  context: Context,
+  path: string,
+  matrix: MatrixConfig
+): ReadonlyArray<TestPlan> => {
+  displayName(collector, `${path}.name`, matrix.name)
+  if (matrix.servers.length === 0) problem(collector, `${path}.servers`, "a matrix needs at least one server")
+  if (matrix.clients.length === 0) problem(collector, `${path}.clients`, "a matrix needs at least one client")
+  // The matrix's own parameters (an interop test case: `testcase: alpn`) go to both roles; an entry's win.
+  const withShared = <E extends { readonly parameters?: ServiceConfig["parameters"] }>(value: E) =>
+    matrix.parameters === undefined ? value : { ...value, parameters: { ...matrix.parameters, ...value.parameters } }
+  return matrix.servers.flatMap((serverEntry, row) =>
+    matrix.clients.map((clientEntry, column) => {
+      const server = withShared(matrixEntry(serverEntry))
+      const client = withShared(matrixEntry(clientEntry))
+      const services = [
+        [`${path}.servers[${row}]`, "server", { ...server, role: "server" as const }] as const,
+        [`${path}.clients[${column}]`, "client", { ...client, role: "client" as const, target: "server" }] as const
+      ]
+      const cell = { row: server.implementation, column: client.implementation, name: matrix.name }
+      return {
+        ...planTest(collector, context, path, matrix, services, cell),
+        name: `${matrix.name} [${server.implementation} server, ${client.implementation} client]`
+      }
+    })
+  )
+}
+
+/** Each test gets a unique slug (its output directory); a name given twice is a problem. */
+const nameTests = (collector: Collector, tests: ReadonlyArray<TestPlan>): ReadonlyArray<TestPlan> => {
+  const seen = new Map<string, number>()
+  const slugs = new Set<string>()
+  return tests.map((test, index) => {
+    const count = (seen.get(test.name) ?? 0) + 1
+    seen.set(test.name, count)
+    if (count === 2) problem(collector, `tests[${index}].name`, `two tests are named "${test.name}"`)
+    let slug = slugify(test.name)
+    for (let n = 2; slugs.has(slug); n++) slug = `${slugify(test.name)}-${n}`
+    slugs.add(slug)
+    return { ...test, slug }
+  })
+}
+
+const checkTemplates = (collector: Collector, needsCertificate: boolean): void => {
+  const extra = needsCertificate ? TemplateCheck.certificateVariables : []
+  for (const pending of collector.templates) {
+    const reason = TemplateCheck.check(pending, extra)
+    if (reason !== undefined)
+      problem(collector, pending.path, pending.what === undefined ? reason : `${pending.what}: ${reason}`)
+  }
+}
+
 export const make = (
   config: ExperimentConfig,
   name: string,
   plugins: Plugins,
   overrides: Overrides = {}
 ): PlanResult => {
-  const problems: Array<Problems.Problem> = []
-  const problem = (path: string, message: string) => problems.push({ path, message })
-  // The file's durations are decoded already (TimeSpan); a deadline of zero would end what it bounds before it starts.
-  const deadline = (path: string, duration: Duration.Duration | undefined): Duration.Duration | undefined => {
-    if (duration !== undefined && !Duration.isGreaterThan(duration, Duration.zero)) {
-      problem(path, `a timeout must be longer than zero, got ${TimeSpan.format(duration)}`)
-      return undefined
-    }
-    return duration
+  const collector: Collector = { problems: [], templates: [] }
+  checkOverrides(collector, config, overrides)
+  const experimentTimeout = deadline(collector, "timeout", config.timeout)
+  const context: Context = {
+    config,
+    plugins,
+    overrides,
+    testTimeout: deadline(collector, "test_timeout", config.test_timeout) ?? defaultTestTimeout,
+    defaultEnvironment: environmentName(config.environment) ?? "localhost",
+    defaultRetries: overrides.retries ?? config.retries ?? 0
   }
-  // A plugin's readiness timeout is text in the plugin's own definition: read the same way as the file's.
-  const pluginDeadline = (path: string, input: string | undefined): Duration.Duration | undefined => {
-    if (input === undefined) return undefined
-    const parsed = TimeSpan.parse(input)
-    if (Result.isFailure(parsed)) problem(path, parsed.failure)
-    return Result.isSuccess(parsed) ? deadline(path, parsed.success) : undefined
-  }
-  const fileName = (path: string, name: string | undefined) => {
-    const reason = name === undefined ? undefined : fileNameProblem(name)
-    if (reason !== undefined) problem(path, `not usable as a name: ${reason}`)
-  }
-  const displayName = (path: string, name: string | undefined) => {
-    const reason = name === undefined ? undefined : displayProblem(name)
-    if (reason !== undefined) problem(path, `not usable as a name: ${reason}`)
-  }
-  const compiled = (path: string, source: string): Pattern.Pattern | undefined => {
-    const result = Pattern.compile(source)
-    if (Result.isFailure(result)) problem(path, result.failure)
-    return Result.isSuccess(result) ? result.success : undefined
-  }
-  // Templates are checked at the end, once it is known whether the run makes a certificate.
-  const templates: Array<TemplateCheck.Pending> = []
-
-  if (overrides.concurrency !== undefined && !(Number.isInteger(overrides.concurrency) && overrides.concurrency >= 1)) {
-    problem("concurrency", `--concurrency must be a whole number of at least 1, got ${overrides.concurrency}`)
-  }
-  if (overrides.retries !== undefined && !(Number.isInteger(overrides.retries) && overrides.retries >= 0)) {
-    problem("retries", `--retries must be a whole number of at least 0, got ${overrides.retries}`)
-  }
-  const intervalProblem = ObservePlan.intervalProblem(overrides.metricsInterval ?? config.metrics?.interval)
-  if (intervalProblem !== undefined) problem("metrics.interval", intervalProblem)
-  const experimentTimeout = deadline("timeout", config.timeout)
-  const testTimeout = deadline("test_timeout", config.test_timeout) ?? defaultTestTimeout
-  const defaultEnvironment = environmentName(config.environment) ?? "localhost"
-  const defaultRetries = overrides.retries ?? config.retries ?? 0
-
-  const planService = (path: string, key: string, service: ServiceConfig): ServicePlan | undefined => {
-    const plugin = plugins.findService(service.implementation)
-    if (plugin === undefined) {
-      problem(
-        `${path}.implementation`,
-        `unknown implementation "${service.implementation}" (known: ${plugins.serviceNames.join(", ")})`
-      )
-      return undefined
-    }
-    const spec = plugin.roles[service.role]
-    if (spec === undefined) {
-      problem(
-        `${path}.role`,
-        `${plugin.name} cannot be a ${service.role} (it has: ${Object.keys(plugin.roles).join(", ")})`
-      )
-      return undefined
-    }
-    const version = service.version ?? plugin.versions[0] ?? "default"
-    if (plugin.versions.length > 0 && !plugin.versions.includes(version) && !plugin.versions.includes("any")) {
-      problem(`${path}.version`, `${plugin.name} has no version "${version}" (it has: ${plugin.versions.join(", ")})`)
-    }
-    const given = service.parameters ?? {}
-    for (const [parameter, reason] of ServiceCommand.checkParameters(spec.parameters ?? {}, given)) {
-      problem(`${path}.parameters.${parameter}`, reason)
-    }
-    const readiness = service.readiness ?? ServicePlugin.readinessOf(service.role, spec)
-    const where = service.readiness === undefined ? `${path}.implementation` : `${path}.readiness`
-    const ownTimeout = deadline(`${path}.timeout`, service.timeout)
-    const readinessTimeout =
-      ownTimeout ??
-      (readiness.kind === "none" ? undefined : pluginDeadline(`${where}.timeout`, readiness.timeout)) ??
-      defaultReadinessTimeout
-    const matcher = readiness.kind === "log" ? compiled(`${where}.pattern`, readiness.pattern) : undefined
-    if (service.role === "client" && service.port !== undefined)
-      problem(`${path}.port`, "only a server listens on a port")
-    displayName(`${path}.name`, service.name)
-    return {
-      key,
-      name: service.name ?? key,
-      plugin,
-      version,
-      type: service.type ?? plugin.type,
-      role: service.role,
-      spec,
-      lifetime: ServicePlugin.lifetimeOf(service.role, spec),
-      readiness:
-        // A pattern that did not compile is a problem already: this plan is never run.
-        readiness.kind === "none" || (readiness.kind === "log" && matcher === undefined)
-          ? { kind: "none" }
-          : readiness.kind === "log"
-            ? { kind: "log", pattern: matcher!, timeout: readinessTimeout }
-            : readiness.kind === "port"
-              ? { kind: "port", timeout: readinessTimeout }
-              : { kind: "command", command: readiness.command, timeout: readinessTimeout },
-      target: service.target,
-      fixedPort: service.port,
-      parameters: ServiceCommand.resolveParameters(spec.parameters ?? {}, given),
-      timeout: ownTimeout,
-      execution: service.execution
-    }
-  }
-
-  const planTest = (
-    path: string,
-    test: Omit<TestConfig, "services">,
-    services: ReadonlyArray<readonly [string, string, ServiceConfig]>,
-    matrix: TestPlan["matrix"]
-  ): TestPlan => {
-    const planned = services.flatMap(([servicePath, key, config]) => {
-      fileName(servicePath, key)
-      const plannedService = planService(servicePath, key, config)
-      return plannedService === undefined ? [] : [plannedService]
-    })
-    const keys = new Set(services.map(([, key]) => key))
-    const testKnown = new Set([
-      ...TemplateCheck.attemptVariables,
-      ...services.flatMap(([, key, config]) => TemplateCheck.perService(key, config.role === "server"))
-    ])
-    const serviceKnown = new Map<string, ReadonlySet<string>>()
-    for (const service of planned) {
-      const servicePath = services.find(([, key]) => key === service.key)![0]
-      const checked = TemplateCheck.ofService(servicePath, service, testKnown)
-      serviceKnown.set(service.key, checked.known)
-      templates.push(...checked.pending)
-    }
-    for (const [servicePath, , config] of services) {
-      if (config.target === undefined) continue
-      const target = services.find(([, key]) => key === config.target)
-      if (target === undefined)
-        problem(`${servicePath}.target`, `no service "${config.target}" in this test (has: ${[...keys].join(", ")})`)
-      else if (target[2].role !== "server") problem(`${servicePath}.target`, `"${config.target}" is not a server`)
-    }
-    const hasReplayStep = Array.isArray(test.steps) && test.steps.some((step) => "replay" in step || "fleet" in step)
-    if (services.length === 0 && !hasReplayStep) problem(`${path}.services`, "a test needs at least one service")
-    const steps: ReadonlyArray<Step> = Array.isArray(test.steps)
-      ? (test.steps as ReadonlyArray<Step>)
-      : test.steps !== undefined && "wait" in test.steps && test.steps.wait !== undefined
-        ? [{ wait: test.steps.wait }]
-        : []
-    const stepNames = new Set<string>()
-    const replaySteps = new Set<string>()
-    steps.forEach((step, index) => {
-      const stepPath = `${path}.steps[${index}]`
-      if (!("wait" in step)) {
-        const kind = "run" in step ? "run" : "replay" in step ? "replay" : "fleet"
-        fileName(
-          `${stepPath}.${kind}.name`,
-          "run" in step ? step.run.name : "replay" in step ? step.replay.name : step.fleet.name
-        )
-      }
-      if ("wait" in step) return
-      if ("replay" in step) {
-        const replay = step.replay
-        const name = replay.name ?? `step${index}`
-        stepNames.add(name)
-        replaySteps.add(name)
-        if (replay.service !== undefined) {
-          const target = services.find(([, key]) => key === replay.service)
-          if (target === undefined) problem(`${stepPath}.replay.service`, `no service "${replay.service}" in this test`)
-          else if (target[2].implementation !== "replay")
-            problem(`${stepPath}.replay.service`, `"${replay.service}" is not a replay service`)
-          if (replay.script !== undefined || replay.command !== undefined)
-            problem(`${stepPath}.replay`, "give service, or script and command, not both")
-        } else {
-          if (replay.script === undefined) problem(`${stepPath}.replay.script`, "give the recorded script (or service)")
-          if (replay.command === undefined || replay.command.length === 0)
-            problem(`${stepPath}.replay.command`, "give the client command run against the replay")
-          if (replay.script !== undefined)
-            templates.push({ path: `${stepPath}.replay.script`, source: replay.script, known: testKnown })
-          const clientKnown = new Set([...testKnown, "replay_host", "replay_port"])
-          for (const [at, source] of (replay.command ?? []).entries())
-            templates.push({ path: `${stepPath}.replay.command[${at}]`, source, known: clientKnown })
-          for (const [name, source] of Object.entries(replay.env ?? {}))
-            templates.push({ path: `${stepPath}.replay.env.${name}`, source, known: clientKnown })
-        }
-        deadline(`${stepPath}.replay.timeout`, replay.timeout)
-        deadline(`${stepPath}.replay.step_timeout`, replay.step_timeout)
-        return
-      }
-      if ("fleet" in step) {
-        const fleet = step.fleet
-        stepNames.add(fleet.name ?? `step${index}`)
-        if ((fleet.agents === undefined) === (fleet.expect === undefined))
-          problem(`${stepPath}.fleet`, "give exactly one of agents (started by the step) or expect (external agents)")
-        if (fleet.expect !== undefined && fleet.secret_file === undefined)
-          problem(`${stepPath}.fleet.secret_file`, "external agents (expect) need the shared secret file")
-        if (fleet.pipeline.length === 0) problem(`${stepPath}.fleet.pipeline`, "empty pipeline")
-        fleet.pipeline.forEach((command, at) => {
-          if (command.trim() === "") problem(`${stepPath}.fleet.pipeline[${at}]`, "empty command")
-        })
-        if (fleet.broker !== undefined && !/^(mqtts?|wss?|tcp|ssl):\/\/[^/]/.test(fleet.broker))
-          problem(`${stepPath}.fleet.broker`, `not an MQTT URL: ${fleet.broker}`)
-        deadline(`${stepPath}.fleet.step_timeout`, fleet.step_timeout)
-        deadline(`${stepPath}.fleet.registration_timeout`, fleet.registration_timeout)
-        return
-      }
-      const run = step.run
-      stepNames.add(run.name ?? `step${index}`)
-      if ((run.command === undefined) === (run.shell === undefined))
-        problem(`${stepPath}.run`, "give exactly one of command or shell")
-      if (run.command !== undefined && run.command.length === 0) problem(`${stepPath}.run.command`, "empty command")
-      if (run.service !== undefined && !keys.has(run.service))
-        problem(`${stepPath}.run.service`, `no service "${run.service}" in this test`)
-      deadline(`${stepPath}.run.timeout`, run.timeout)
-      const known = (run.service === undefined ? undefined : serviceKnown.get(run.service)) ?? testKnown
-      for (const [at, source] of (run.command ?? []).entries())
-        templates.push({ path: `${stepPath}.run.command[${at}]`, source, known })
-      if (run.shell !== undefined) templates.push({ path: `${stepPath}.run.shell`, source: run.shell, known })
-      for (const [name, source] of Object.entries(run.env ?? {}))
-        templates.push({ path: `${stepPath}.run.env.${name}`, source, known })
-    })
-    const assertions = test.assertions ?? []
-    const plannedAssertions: Array<PlannedAssertion> = []
-    assertions.forEach((assertion, index) => {
-      const assertionPath = `${path}.assertions[${index}]`
-      if (assertion.type === "output_matches") {
-        const matcher = compiled(`${assertionPath}.pattern`, assertion.pattern)
-        if (matcher !== undefined) plannedAssertions.push({ ...assertion, matcher })
-      } else plannedAssertions.push(assertion)
-      if (assertion.type === "file_exists") {
-        templates.push({ path: `${assertionPath}.path`, source: assertion.path, known: testKnown })
-        return
-      }
-      if ("step" in assertion && assertion.step !== undefined) {
-        if (!stepNames.has(assertion.step)) problem(`${assertionPath}.step`, `no step named "${assertion.step}"`)
-        if (assertion.service !== undefined) problem(assertionPath, "give service or step, not both")
-      } else if (assertion.service === undefined) {
-        problem(assertionPath, "give the service (or step) it is about")
-      } else if (!keys.has(assertion.service)) {
-        problem(`${assertionPath}.service`, `no service "${assertion.service}" in this test`)
-      }
-      if (assertion.type === "replay_passed") {
-        if (assertion.step !== undefined && stepNames.has(assertion.step) && !replaySteps.has(assertion.step))
-          problem(`${assertionPath}.step`, `"${assertion.step}" is not a replay step`)
-        const target = services.find(([, key]) => key === assertion.service)
-        if (target !== undefined && target[2].implementation !== "replay")
-          problem(`${assertionPath}.service`, `"${assertion.service}" is not a replay service`)
-      }
-      for (const [suffix, message] of ObservePlan.assertionProblems(assertion, services))
-        problem(`${assertionPath}${suffix}`, message)
-      if (assertion.type === "service_responsive") {
-        deadline(`${assertionPath}.timeout`, assertion.timeout)
-        const target = services.find(([, key]) => key === assertion.service)
-        if (target !== undefined && target[2].role !== "server")
-          problem(`${assertionPath}.service`, "only a server has a port to probe")
-      }
-    })
-    const environment = environmentName(test.environment ?? test.network_environment) ?? defaultEnvironment
-    if (plugins.findEnvironment(environment) === undefined) {
-      problem(
-        `${path}.${test.environment === undefined && test.network_environment !== undefined ? "network_environment" : "environment"}`,
-        `unknown environment "${environment}" (known: ${plugins.environmentNames.join(", ")})`
-      )
-    }
-    return {
-      name: "",
-      slug: "",
-      description: test.description,
-      environment,
-      services: [...planned.filter((s) => s.role === "server"), ...planned.filter((s) => s.role !== "server")],
-      steps,
-      assertions: plannedAssertions,
-      timeout: deadline(`${path}.timeout`, test.timeout) ?? testTimeout,
-      retries: overrides.retries ?? test.retries ?? defaultRetries,
-      capture: test.capture ?? config.capture ?? false,
-      metricsInterval: ObservePlan.intervalOf(overrides.metricsInterval, config.metrics?.interval, assertions),
-      matrix
-    }
-  }
-
-  const tests: Array<TestPlan> = []
-  ;(config.tests ?? []).forEach((test, index) => {
-    const path = `tests[${overrides.indices?.tests[index] ?? index}]`
-    displayName(`${path}.name`, test.name)
-    const services = Object.entries(test.services ?? {}).map(
-      ([key, service]) => [`${path}.services.${key}`, key, service] as const
+  const tests = [
+    ...planFileTests(collector, context),
+    ...(config.matrices ?? []).flatMap((matrix, index) =>
+      planMatrix(collector, context, `matrices[${overrides.indices?.matrices[index] ?? index}]`, matrix)
     )
-    tests.push({ ...planTest(path, test, services, undefined), name: test.name })
-  })
-  const entry = (value: MatrixEntry) => (typeof value === "string" ? { implementation: value } : value)
-  ;(config.matrices ?? []).forEach((matrix, index) => {
-    const path = `matrices[${overrides.indices?.matrices[index] ?? index}]`
-    displayName(`${path}.name`, matrix.name)
-    if (matrix.servers.length === 0) problem(`${path}.servers`, "a matrix needs at least one server")
-    if (matrix.clients.length === 0) problem(`${path}.clients`, "a matrix needs at least one client")
-    matrix.servers.forEach((serverEntry, row) => {
-      matrix.clients.forEach((clientEntry, column) => {
-        // The matrix's own parameters (an interop test case: `testcase: alpn`) go to both roles; an entry's win.
-        const withShared = <E extends { readonly parameters?: ServiceConfig["parameters"] }>(value: E) =>
-          matrix.parameters === undefined
-            ? value
-            : { ...value, parameters: { ...matrix.parameters, ...value.parameters } }
-        const server = withShared(entry(serverEntry))
-        const client = withShared(entry(clientEntry))
-        const services = [
-          [`${path}.servers[${row}]`, "server", { ...server, role: "server" as const }] as const,
-          [`${path}.clients[${column}]`, "client", { ...client, role: "client" as const, target: "server" }] as const
-        ]
-        tests.push({
-          ...planTest(path, matrix, services, {
-            row: server.implementation,
-            column: client.implementation,
-            name: matrix.name
-          }),
-          name: `${matrix.name} [${server.implementation} server, ${client.implementation} client]`
-        })
-      })
-    })
-  })
-
-  const seen = new Map<string, number>()
-  const slugs = new Set<string>()
-  const named = tests.map((test, index) => {
-    const count = (seen.get(test.name) ?? 0) + 1
-    seen.set(test.name, count)
-    if (count === 2) problem(`tests[${index}].name`, `two tests are named "${test.name}"`)
-    let slug = slugify(test.name)
-    for (let n = 2; slugs.has(slug); n++) slug = `${slugify(test.name)}-${n}`
-    slugs.add(slug)
-    return { ...test, slug }
-  })
-  const selected =
-    overrides.filter === undefined ? named : named.filter((test) => test.name.includes(overrides.filter!))
+  ]
+  const named = nameTests(collector, tests)
+  const { filter } = overrides
+  const selected = filter === undefined ? named : named.filter((test) => test.name.includes(filter))
   const needsCertificate = selected.some((test) =>
     test.services.some((service) => service.plugin.requires?.includes("certificate") ?? false)
   )
-  const extra = needsCertificate ? TemplateCheck.certificateVariables : []
-  for (const pending of templates) {
-    const reason = TemplateCheck.check(pending, extra)
-    if (reason !== undefined) problem(pending.path, pending.what === undefined ? reason : `${pending.what}: ${reason}`)
-  }
+  checkTemplates(collector, needsCertificate)
+  const { problems } = collector
   if (named.length === 0 && problems.length === 0)
-    problem("tests", "the experiment has no tests (give tests or matrices)")
-  else if (selected.length === 0 && overrides.filter !== undefined)
-    problem("tests", `no test name contains "${overrides.filter}"`)
+    problem(collector, "tests", "the experiment has no tests (give tests or matrices)")
+  else if (selected.length === 0 && filter !== undefined)
+    problem(collector, "tests", `no test name contains "${filter}"`)
 
   if (problems.length > 0) return { ok: false, problems }
   return {

@@ -5,7 +5,6 @@
  * PATH. A run that is certain to fail is reported before it starts, each problem with its YAML path.
  */
 import { type Problems, Programs, type ServicePlugin } from "@testbed/plugins"
-import * as Docker from "@testbed/stages/Docker"
 import { Duration, Effect, Result } from "effect"
 import type { ExperimentConfig, Indices, Step } from "./ExperimentConfig.ts"
 
@@ -157,17 +156,28 @@ const imageTimeout = Duration.seconds(10)
 
 /** The machine's own answers: PATH from the file system (Programs), images through the Docker engine. */
 export const liveProbes = Effect.gen(function* () {
-  const docker = yield* Effect.result(Effect.provide(Effect.service(Docker.Docker), Docker.Docker.layer))
+  // The Docker client (and its module) is reached only when a plan names an image: once, then reused.
+  const engine = yield* Effect.cached(
+    Effect.tryPromise({
+      try: () => import("@testbed/stages/Docker"),
+      catch: (error) => ({ message: `cannot load the Docker client: ${String(error)}` })
+    }).pipe(
+      Effect.flatMap((Docker) => Effect.provide(Effect.service(Docker.Docker), Docker.Docker.layer)),
+      Effect.result
+    )
+  )
   const onPath = (program: string) => Effect.sync(() => Programs.onPath(program))
   const imagePresent = (image: string): Effect.Effect<boolean | string> =>
-    Result.isFailure(docker)
-      ? Effect.succeed(`Docker is not reachable: ${docker.failure.message}`)
-      : docker.success.imageExists(image).pipe(
-          Effect.timeoutOrElse({
-            duration: imageTimeout,
-            orElse: () => Effect.succeed(`Docker did not answer within ${Duration.format(imageTimeout)}`)
-          }),
-          Effect.catch((error) => Effect.succeed(`Docker is not reachable: ${error.message}`))
-        )
+    Effect.flatMap(engine, (docker) =>
+      Result.isFailure(docker)
+        ? Effect.succeed(`Docker is not reachable: ${docker.failure.message}`)
+        : docker.success.imageExists(image).pipe(
+            Effect.timeoutOrElse({
+              duration: imageTimeout,
+              orElse: () => Effect.succeed(`Docker did not answer within ${Duration.format(imageTimeout)}`)
+            }),
+            Effect.catch((error) => Effect.succeed(`Docker is not reachable: ${error.message}`))
+          )
+    )
   return { onPath, imagePresent } satisfies Probes
 })

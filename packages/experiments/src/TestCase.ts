@@ -7,7 +7,7 @@
 import { EventBus, Machines, StateMachine, type TestEvent, type WriteFailed } from "@testbed/events"
 import { Builtins, type Certificates, type EnvironmentPlugin } from "@testbed/plugins"
 import { Cause, Clock, Deferred, type Duration, Effect, FileSystem, Option, Path, Ref, Scope } from "effect"
-import { Abort, type Attempt, writeFailed } from "./internal/attempt.ts"
+import { Abort, type Attempt, makeAttempt, setEnvironment, writeFailed } from "./internal/attempt.ts"
 import * as Assertions from "./internal/assertions.ts"
 import * as Capture from "./internal/capture.ts"
 import * as Execution from "./internal/execution.ts"
@@ -54,13 +54,6 @@ interface Outcome {
   readonly reason: string | undefined
 }
 
-const unready: EnvironmentPlugin.Environment = {
-  kind: "none",
-  host: "127.0.0.1",
-  allocatePort: Effect.die("environment used before it was set up"),
-  launch: () => Effect.die("environment used before it was set up")
-}
-
 const emitArtifacts = Effect.fnUntraced(function* (attempt: Attempt) {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
@@ -99,23 +92,18 @@ const emitArtifacts = Effect.fnUntraced(function* (attempt: Attempt) {
   }
 })
 
-const flow = Effect.fnUntraced(function* (
+/** The attempt's environment, set up in the launch scope and walked on its own machine; torn down with the scope. */
+const setUpEnvironment = Effect.fn("TestCase.setUpEnvironment")(function* (
   attempt: Attempt,
-  machine: StateMachine.StateMachine<Machines.TestState>,
   context: AttemptContext,
   launchScope: Scope.Scope
 ) {
   const test = attempt.test
-  yield* machine.transition("SETTING_UP_SERVICES", "prepare services")
-  for (const plan of test.services) yield* Services.prepare(attempt, plan)
-  yield* machine.transition("SERVICES_SETUP", "services prepared", { services: test.services.map((s) => s.key) })
-
-  yield* machine.transition("SETTING_UP_ENVIRONMENT", "set up environment", { environment: context.environment.name })
   const environmentMachine = yield* StateMachine.make(Machines.Environment, `${test.name}/environment`)
   yield* environmentMachine.transition("INITIALIZING", "attempt started")
   yield* environmentMachine.transition("INITIALIZED", "plugin resolved", { plugin: context.environment.name })
   yield* environmentMachine.transition("SETTING_UP", "setup")
-  attempt.environment = yield* context.environment
+  const environment = yield* context.environment
     .setup({
       test: test.name,
       outputDir: attempt.dir,
@@ -127,13 +115,16 @@ const flow = Effect.fnUntraced(function* (
     })
     .pipe(
       Effect.provideService(Scope.Scope, launchScope),
+      // SETTING_UP → ERROR is in the environment machine's table: a failure here is a bug in the table.
       Effect.tapError((error) =>
         Effect.orDie(environmentMachine.transition("ERROR", "setup failed", { reason: error.reason }))
       ),
       Effect.mapError((error) => new Abort({ status: "failed", reason: error.message }))
     )
+  setEnvironment(attempt, environment)
   yield* Scope.addFinalizer(
     launchScope,
+    // A finalizer cannot fail; these moves are in the table from READY (a failure is a bug in the table).
     Effect.orDie(
       Effect.gen(function* () {
         yield* environmentMachine.transition("TEARING_DOWN", "test over")
@@ -143,13 +134,42 @@ const flow = Effect.fnUntraced(function* (
       })
     )
   )
-  yield* environmentMachine.transition("SETUP", "setup done", { kind: attempt.environment.kind })
+  yield* environmentMachine.transition("SETUP", "setup done", { kind: environment.kind })
   yield* environmentMachine.transition("READY", "ready")
   yield* EventBus.emit({
     type: "environment.ready",
     entityId: `${test.name}/environment`,
-    data: { kind: attempt.environment.kind, test: test.name, details: { host: attempt.environment.host } }
+    data: { kind: environment.kind, test: test.name, details: { host: environment.host } }
   })
+})
+
+/** A service that ended with an exit code its plugin declares "unsupported": the test is not one it can run. */
+const unsupportedService = (attempt: Attempt): Abort | undefined => {
+  const found = [...attempt.services.values()].find(
+    (runtime) =>
+      runtime.exit?.exitCode != null && (runtime.plan.plugin.unsupportedExitCodes ?? []).includes(runtime.exit.exitCode)
+  )
+  return found === undefined
+    ? undefined
+    : new Abort({
+        status: "unsupported",
+        reason: `${found.plan.key} (${found.plan.plugin.name}) does not support this test (exit code ${found.exit?.exitCode})`
+      })
+}
+
+const flow = Effect.fn("TestCase.flow")(function* (
+  attempt: Attempt,
+  machine: StateMachine.StateMachine<Machines.TestState>,
+  context: AttemptContext,
+  launchScope: Scope.Scope
+) {
+  const test = attempt.test
+  yield* machine.transition("SETTING_UP_SERVICES", "prepare services")
+  for (const plan of test.services) yield* Services.prepare(attempt, plan)
+  yield* machine.transition("SERVICES_SETUP", "services prepared", { services: test.services.map((s) => s.key) })
+
+  yield* machine.transition("SETTING_UP_ENVIRONMENT", "set up environment", { environment: context.environment.name })
+  yield* setUpEnvironment(attempt, context, launchScope)
   yield* machine.transition("ENVIRONMENT_SETUP", "environment ready", { kind: attempt.environment.kind })
 
   yield* machine.transition("DEPLOYING", "deploy services")
@@ -169,41 +189,29 @@ const flow = Effect.fnUntraced(function* (
   const failures = yield* Assertions.checkAll(attempt, test.assertions, context.testLevelFastFail)
   yield* machine.transition("TEARING_DOWN", "teardown")
   yield* Services.teardown(attempt)
-  const unsupported = [...attempt.services.values()].find(
-    (runtime) =>
-      runtime.exit?.exitCode != null && (runtime.plan.plugin.unsupportedExitCodes ?? []).includes(runtime.exit.exitCode)
-  )
-  if (unsupported !== undefined) {
-    return yield* new Abort({
-      status: "unsupported",
-      reason: `${unsupported.plan.key} (${unsupported.plan.plugin.name}) does not support this test (exit code ${unsupported.exit?.exitCode})`
-    })
-  }
+  const unsupported = unsupportedService(attempt)
+  if (unsupported !== undefined) return yield* unsupported
   if (failures.length > 0) return yield* new Abort({ status: "failed", reason: failures.join("; ") })
 })
 
-export const runAttempt = Effect.fn("TestCase.runAttempt")(function* (
-  test: TestPlan,
-  number: number,
-  context: AttemptContext
-) {
-  const path = yield* Path.Path
-  const fs = yield* FileSystem.FileSystem
-  const machine = yield* StateMachine.make(Machines.Test, test.name)
-  const dir = path.join(context.runDir, "tests", test.slug, `attempt-${number}`)
-  yield* EventBus.emit({
-    type: "test.started",
-    entityId: test.name,
-    data: { name: test.name, attempt: number }
-  })
-  const startedAt = yield* Clock.currentTimeMillis
+/** One attempt as its end is recorded: which test, which attempt, where its files are, when it started. */
+interface AttemptRecord {
+  readonly test: TestPlan
+  readonly number: number
+  readonly dir: string
+  readonly startedAt: number
+  readonly machine: StateMachine.StateMachine<Machines.TestState>
+  readonly context: AttemptContext
+}
 
-  const finish = Effect.fnUntraced(function* (
-    status: TestEvent.TestStatus,
-    reason: string | undefined,
-    // The run is stopping (a file could not be written): no retry, no fast-fail, just the record.
-    stopping = false
-  ) {
+/**
+ * Ends the test machine and publishes `test.finished` with the manager's decision. `stopping`: the run is stopping
+ * (a file could not be written): no retry, no fast-fail, just the record.
+ */
+const finish = Effect.fn("TestCase.finish")(
+  function* (record: AttemptRecord, status: TestEvent.TestStatus, reason: string | undefined, stopping = false) {
+    const { test, machine, context } = record
+    const path = yield* Path.Path
     const now = yield* Clock.currentTimeMillis
     const current = yield* machine.current
     if (status === "passed" && current === "TEARING_DOWN") yield* machine.transition("COMPLETED", "passed")
@@ -218,45 +226,53 @@ export const runAttempt = Effect.fn("TestCase.runAttempt")(function* (
       entityId: test.name,
       data: {
         name: test.name,
-        attempt: number,
+        attempt: record.number,
         status,
-        durationMs: now - startedAt,
+        durationMs: now - record.startedAt,
         ...(reason === undefined ? {} : { errorMessage: reason }),
-        logsPath: path.relative(context.runDir, dir),
+        logsPath: path.relative(context.runDir, record.dir),
         ...(willRetry ? { willRetry } : {}),
         ...(fastFailTriggered ? { fastFailTriggered } : {})
       }
     })
-    return { status, reason, durationMs: now - startedAt, logsPath: dir } satisfies AttemptResult
-  }, Effect.orDie)
+    return { status, reason, durationMs: now - record.startedAt, logsPath: record.dir } satisfies AttemptResult
+  },
+  // COMPLETED and FAILED are reachable from every state that is not final: failing here is a bug in the table.
+  Effect.orDie
+)
 
-  const body = Effect.scoped(
+/** The attempt's shared state, its templates' variables set from the context. */
+const newAttempt = Effect.fn("TestCase.newAttempt")(function* (record: AttemptRecord) {
+  const { test, number, dir, context } = record
+  return makeAttempt({
+    test,
+    number,
+    dir,
+    runDir: context.runDir,
+    variables: {
+      test_dir: dir,
+      run_dir: context.runDir,
+      test: test.name,
+      attempt: number,
+      node: process.execPath,
+      assets: Builtins.assetsDirectory,
+      replay_server: Replay.serverAsset,
+      experiment_dir: context.experimentDir ?? process.cwd(),
+      ...(context.certificate === undefined ? {} : { ...context.certificate })
+    },
+    crashed: yield* Deferred.make<Abort>(),
+    fatal: yield* Deferred.make<WriteFailed.WriteFailed>()
+  })
+})
+
+/** The attempt's flow, raced against a crash and a write failure; its scope stops everything it started. */
+const attemptBody = (record: AttemptRecord) =>
+  Effect.scoped(
     Effect.gen(function* () {
-      yield* machine.transition("SETTING_UP", `attempt ${number}`, { attempt: number })
-      yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(writeFailed(dir)))
-      const attempt: Attempt = {
-        test,
-        number,
-        dir,
-        runDir: context.runDir,
-        environment: unready,
-        services: new Map(),
-        steps: new Map(),
-        replays: new Map(),
-        variables: {
-          test_dir: dir,
-          run_dir: context.runDir,
-          test: test.name,
-          attempt: number,
-          node: process.execPath,
-          assets: Builtins.assetsDirectory,
-          replay_server: Replay.serverAsset,
-          experiment_dir: context.experimentDir ?? process.cwd(),
-          ...(context.certificate === undefined ? {} : { ...context.certificate })
-        },
-        crashed: yield* Deferred.make<Abort>(),
-        fatal: yield* Deferred.make<WriteFailed.WriteFailed>()
-      }
+      const fs = yield* FileSystem.FileSystem
+      yield* record.machine.transition("SETTING_UP", `attempt ${record.number}`, { attempt: record.number })
+      yield* fs.makeDirectory(record.dir, { recursive: true }).pipe(Effect.mapError(writeFailed(record.dir)))
+      const attempt = yield* newAttempt(record)
       // Closed after the teardown below has stopped the services: it holds the processes, their watchers and
       // the environment, so nothing started for this attempt outlives it.
       const launchScope = yield* Scope.fork(yield* Effect.scope)
@@ -264,20 +280,24 @@ export const runAttempt = Effect.fn("TestCase.runAttempt")(function* (
         Effect.andThen(Services.teardown(attempt), Effect.ignore(emitArtifacts(attempt)))
       )
       yield* Effect.raceAllFirst([
-        flow(attempt, machine, context, launchScope),
+        flow(attempt, record.machine, record.context, launchScope),
         Effect.flatMap(Deferred.await(attempt.crashed), Effect.fail),
         Effect.flatMap(Deferred.await(attempt.fatal), Effect.fail)
       ])
     })
-  ).pipe(
-    Effect.timeoutOption(context.timeout),
+  )
+
+/** How the body ended, as a status and reason; only a write failure (the run stops) stays an error. */
+const outcomeOf = (record: AttemptRecord) =>
+  attemptBody(record).pipe(
+    Effect.timeoutOption(record.context.timeout),
     Effect.flatMap(
       (completed): Effect.Effect<Outcome> =>
         Option.isSome(completed)
           ? Effect.succeed({ status: "passed", reason: undefined })
-          : Effect.map(machine.current, (state) => ({
+          : Effect.map(record.machine.current, (state) => ({
               status: "timeout",
-              reason: `${context.timeoutMessage} (in ${state})`
+              reason: `${record.context.timeoutMessage} (in ${state})`
             }))
     ),
     Effect.catch(
@@ -296,19 +316,33 @@ export const runAttempt = Effect.fn("TestCase.runAttempt")(function* (
     )
   )
 
-  const outcome = yield* body.pipe(
+export const runAttempt = Effect.fn("TestCase.runAttempt")(function* (
+  test: TestPlan,
+  number: number,
+  context: AttemptContext
+) {
+  const path = yield* Path.Path
+  const machine = yield* StateMachine.make(Machines.Test, test.name)
+  const dir = path.join(context.runDir, "tests", test.slug, `attempt-${number}`)
+  yield* EventBus.emit({
+    type: "test.started",
+    entityId: test.name,
+    data: { name: test.name, attempt: number }
+  })
+  const record: AttemptRecord = { test, number, dir, startedAt: yield* Clock.currentTimeMillis, machine, context }
+  const outcome = yield* outcomeOf(record).pipe(
     // Recorded as far as the record can still be written, then the run stops.
-    Effect.tapError((error) => finish("failed", `the run stopped: ${error.message}`, true)),
+    Effect.tapError((error) => finish(record, "failed", `the run stopped: ${error.message}`, true)),
     Effect.onInterrupt(() =>
       Effect.flatMap(Ref.get(context.stopCause), (cause) =>
         Effect.asVoid(
           Option.match(cause, {
-            onNone: () => finish("interrupted", "run interrupted"),
-            onSome: (stop) => finish(stop.status, stop.reason)
+            onNone: () => finish(record, "interrupted", "run interrupted"),
+            onSome: (stop) => finish(record, stop.status, stop.reason)
           })
         )
       )
     )
   )
-  return yield* finish(outcome.status, outcome.reason)
+  return yield* finish(record, outcome.status, outcome.reason)
 })

@@ -257,4 +257,19 @@ describe("the harness on a fake environment (TestClock)", () => {
       assert.isTrue(ran.events.some((e) => e.type === "command.completed"))
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
   )
+
+  it.effect("a plan naming an environment its registry lacks fails the run with PluginNotFound, not a defect", () =>
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const runDir = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-harness-" })
+      const prepared = yield* Experiment.prepare(`${fixtures}quickstart.yaml`)
+      const plan = {
+        ...prepared.plan,
+        tests: prepared.plan.tests.map((test) => ({ ...test, environment: "elsewhere" }))
+      }
+      const error = yield* Effect.flip(ExperimentManager.run(plan, { runDir, registry: prepared.registry }))
+      assert.strictEqual(error._tag, "PluginNotFound")
+      assert.include(error.message, "elsewhere")
+    }).pipe(Effect.scoped, Effect.provide(Layer.merge(EventBus.EventBus.layer, NodeServices.layer)))
+  )
 })

@@ -8,7 +8,7 @@ import { Experiment, ExperimentManager, TestCaseExecutor } from "../src/index.ts
 import { fixtures } from "./support.ts"
 
 describe("TestCaseExecutor", () => {
-  it.live("an executor in context runs every attempt; the manager retries what it fails", () =>
+  it.effect("an executor in context runs every attempt; the manager retries what it fails", () =>
     Effect.gen(function* () {
       const fs = yield* FileSystem.FileSystem
       const runDir = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-executor-" })

@@ -1,8 +1,8 @@
 // Shared by the experiments tests: run a fixture experiment into a temporary directory and read back its record.
 import { existsSync, readFileSync } from "node:fs"
 import { NodeServices } from "@effect/platform-node"
-import { TestbedEvent } from "@testbed/events"
-import { Effect, FileSystem, Schema } from "effect"
+import { EventLog, type TestbedEvent } from "@testbed/events"
+import { Effect, FileSystem, Result } from "effect"
 import { Experiment } from "../src/index.ts"
 
 export const fixtures = decodeURIComponent(new URL("../../../fixtures/experiments/", import.meta.url).pathname)
@@ -14,14 +14,9 @@ export const hasProgram = (program: string): boolean =>
 /** The tls-interop fixture needs OpenSSL and GnuTLS. */
 export const hasTlsTools = hasProgram("openssl") && hasProgram("gnutls-serv") && hasProgram("gnutls-cli")
 
-const decodeEvent = Schema.decodeUnknownSync(TestbedEvent.TestbedEvent)
-
 /** Every line of the run's event log, each checked against the event schemas. */
 export const readEvents = (runDir: string): ReadonlyArray<TestbedEvent.TestbedEvent> =>
-  readFileSync(`${runDir}/events.jsonl`, "utf8")
-    .split("\n")
-    .filter((line) => line !== "")
-    .map((line) => decodeEvent(JSON.parse(line)))
+  Result.getOrThrow(EventLog.decodeText(readFileSync(`${runDir}/events.jsonl`, "utf8"), `${runDir}/events.jsonl`))
 
 /** The run's `experiment_summary.json`, as plain JSON. */
 export const readSummary = (runDir: string) => JSON.parse(readFileSync(`${runDir}/experiment_summary.json`, "utf8"))

@@ -2,7 +2,7 @@
 import type { Command } from "@testbed/commands"
 import { ExitCode, type Machines, type StateMachine, type TestEvent, WriteFailed } from "@testbed/events"
 import type { EnvironmentPlugin, ServicePlugin } from "@testbed/plugins"
-import { type Deferred, Runtime, Schema } from "effect"
+import { type Deferred, Effect, Runtime, Schema } from "effect"
 import type { ServicePlan, TestPlan } from "../Plan.ts"
 import type * as Replay from "../Replay.ts"
 import type { Capture } from "./capture.ts"
@@ -58,23 +58,82 @@ export interface StepResult {
   readonly stderrPath: string
 }
 
+const writable: unique symbol = Symbol("Attempt.writable")
+
+/**
+ * The state of one attempt, read by its services, steps and assertions. Only the operations below write it, each
+ * with one writer: `setEnvironment` (TestCase, once the environment is up), `addService` (Services.prepare),
+ * `recordStep` (the run and replay steps), `recordReplay` (the replay step). Each service's own runtime state is
+ * in its ServiceRuntime, written by the service's lifecycle (services.ts) and what it starts (capture, resources).
+ */
 export interface Attempt {
   readonly test: TestPlan
   readonly number: number
   readonly dir: string
   readonly runDir: string
-  /** Set once the environment is up; before that, launching is a bug. */
-  environment: EnvironmentPlugin.Environment
-  readonly services: Map<string, ServiceRuntime>
-  readonly steps: Map<string, StepResult>
+  /** The environment once it is up; before that, launching is a bug. */
+  readonly environment: EnvironmentPlugin.Environment
+  readonly services: ReadonlyMap<string, ServiceRuntime>
+  readonly steps: ReadonlyMap<string, StepResult>
   /** Outcomes of replay steps by name (or why there is none). */
-  readonly replays: Map<string, Replay.Outcome | string>
-  /** Variables every template of this attempt sees (test_dir, `<service>.port`…). */
+  readonly replays: ReadonlyMap<string, Replay.Outcome | string>
+  /** Variables every template of this attempt sees (test_dir, `<service>.port`…; services.ts adds each service's). */
   readonly variables: Record<string, ServicePlugin.ParameterValue>
   /** Completed with the reason when a long-running service ends on its own (a crash). */
   readonly crashed: Deferred.Deferred<Abort>
   /** Completed when a file of the run could not be written (a full disk): the whole run stops. */
   readonly fatal: Deferred.Deferred<WriteFailed.WriteFailed>
+  /** The writable side, under a key only this module names: an Attempt is made by `makeAttempt`. */
+  readonly [writable]: Writable
+}
+
+const unready: EnvironmentPlugin.Environment = {
+  kind: "none",
+  host: "127.0.0.1",
+  allocatePort: Effect.die("environment used before it was set up"),
+  launch: () => Effect.die("environment used before it was set up")
+}
+
+/** The writable side of an attempt, reached only through the operations of this module. */
+interface Writable {
+  environment: EnvironmentPlugin.Environment
+  readonly services: Map<string, ServiceRuntime>
+  readonly steps: Map<string, StepResult>
+  readonly replays: Map<string, Replay.Outcome | string>
+}
+
+export const makeAttempt = (
+  fields: Omit<Attempt, "environment" | "services" | "steps" | "replays" | typeof writable>
+): Attempt => {
+  const state: Writable = { environment: unready, services: new Map(), steps: new Map(), replays: new Map() }
+  return {
+    ...fields,
+    get environment() {
+      return state.environment
+    },
+    services: state.services,
+    steps: state.steps,
+    replays: state.replays,
+    [writable]: state
+  }
+}
+
+const writableOf = (attempt: Attempt): Writable => attempt[writable]
+
+export const setEnvironment = (attempt: Attempt, environment: EnvironmentPlugin.Environment): void => {
+  writableOf(attempt).environment = environment
+}
+
+export const addService = (attempt: Attempt, runtime: ServiceRuntime): void => {
+  writableOf(attempt).services.set(runtime.plan.key, runtime)
+}
+
+export const recordStep = (attempt: Attempt, result: StepResult): void => {
+  writableOf(attempt).steps.set(result.name, result)
+}
+
+export const recordReplay = (attempt: Attempt, name: string, outcome: Replay.Outcome | string): void => {
+  writableOf(attempt).replays.set(name, outcome)
 }
 
 /** A file or directory of the run could not be written: the error that stops the run. */

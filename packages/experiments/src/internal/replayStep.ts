@@ -9,7 +9,7 @@ import { Deferred, Duration, Effect, type FileSystem, Option, Path } from "effec
 import type { ReplayStep } from "../ExperimentConfig.ts"
 import * as Replay from "../Replay.ts"
 import * as Render from "./render.ts"
-import { type Attempt, describeExit } from "./attempt.ts"
+import { type Attempt, describeExit, recordReplay, recordStep } from "./attempt.ts"
 import { stepLog } from "./stepLog.ts"
 
 const defaultTimeout = Duration.minutes(1)
@@ -37,11 +37,11 @@ const checkService = Effect.fnUntraced(function* (
   const ended = yield* Effect.timeoutOption(Deferred.await(runtime.done), timeout)
   if (Option.isNone(ended)) {
     const reason = `${step.service} still replaying after ${Duration.format(timeout)}`
-    attempt.replays.set(name, reason)
+    recordReplay(attempt, name, reason)
     return { status: "timeout", message: `step ${name}: ${reason}` } satisfies Outcome
   }
   const outcome = yield* Replay.readOutcome(path.join(runtime.dir, Replay.outcomeFile))
-  attempt.replays.set(name, outcome)
+  recordReplay(attempt, name, outcome)
   return verdict(name, outcome)
 })
 
@@ -59,7 +59,7 @@ const replayForClient = Effect.fnUntraced(function* (
   const script = path.resolve(experimentDir, scriptText)
   const loaded = yield* Effect.result(Replay.loadScript(script, step.entry))
   if (loaded._tag === "Failure") {
-    attempt.replays.set(name, loaded.failure.message)
+    recordReplay(attempt, name, loaded.failure.message)
     return failed(`step ${name}: cannot load ${script}: ${loaded.failure.message}`)
   }
   const logs = yield* Effect.result(
@@ -104,10 +104,10 @@ const replayForClient = Effect.fnUntraced(function* (
         yield* Effect.forkScoped(Effect.flatMap(client.outputFailed, (error) => Deferred.succeed(attempt.fatal, error)))
       const exit = yield* Effect.timeoutOption(client.exited, timeout)
       const ended = Option.isSome(exit) ? exit.value : yield* client.stop("2 seconds")
-      attempt.steps.set(name, { name, exitCode: ended.exitCode, signal: ended.signal, stdoutPath, stderrPath })
+      recordStep(attempt, { name, exitCode: ended.exitCode, signal: ended.signal, stdoutPath, stderrPath })
       // The client has ended: its connection closes at once, so a short grace is enough.
       const outcome = Replay.fromServer(yield* server.finish(Duration.seconds(2)))
-      attempt.replays.set(name, outcome)
+      recordReplay(attempt, name, outcome)
       if (Option.isNone(exit))
         return {
           status: "timeout",

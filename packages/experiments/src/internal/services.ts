@@ -5,7 +5,7 @@ import { ServiceCommand, type ServicePlugin } from "@testbed/plugins"
 import { Deferred, Duration, Effect, FileSystem, Option, Scope } from "effect"
 import type { ServicePlan } from "../Plan.ts"
 import * as Render from "./render.ts"
-import { Abort, type Attempt, describeExit, hostOf, type ServiceRuntime, writeFailed } from "./attempt.ts"
+import { Abort, type Attempt, addService, describeExit, hostOf, type ServiceRuntime, writeFailed } from "./attempt.ts"
 import * as Capture from "./capture.ts"
 import * as Execution from "./execution.ts"
 import * as Readiness from "./readiness.ts"
@@ -36,7 +36,7 @@ export const prepare = Effect.fn("Service.prepare")(function* (attempt: Attempt,
     done: yield* Deferred.make<void>(),
     started: yield* Deferred.make<void>()
   }
-  attempt.services.set(plan.key, runtime)
+  addService(attempt, runtime)
   yield* machine.transition("PREPARING", "prepare", { implementation: plan.plugin.name, role: plan.role })
   yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(writeFailed(dir)))
   yield* machine.transition("PREPARED", "directory ready", { dir })
@@ -165,6 +165,7 @@ const watch = Effect.fnUntraced(function* (attempt: Attempt, runtime: ServiceRun
     )
   }
   yield* Deferred.succeed(runtime.done, undefined)
+  // Only the service machine's moves can fail here, and each is in its table: a failure is a bug, not a run's fault.
 }, Effect.orDie)
 
 /** Starts the process, publishes `service.started`, waits until it is ready. */
@@ -188,6 +189,7 @@ export const start = Effect.fn("Service.start")(function* (
     .pipe(
       Effect.provideService(Scope.Scope, launchScope),
       Effect.tapError((error) =>
+        // STARTING → ERROR is in the service machine's table: a failure here is a bug in the table.
         Effect.orDie(runtime.machine.transition("ERROR", "launch failed", { reason: error.reason }))
       ),
       Effect.mapError((error) => new Abort({ status: "failed", reason: error.message }))
@@ -244,6 +246,7 @@ export const teardown = Effect.fn("Service.teardown")(function* (attempt: Attemp
       Effect.gen(function* () {
         if (yield* Deferred.isDone(runtime.done)) return
         if (runtime.process === undefined) {
+          // Every non-final state may move to DESTROYED (the machine's table): a failure here is a bug.
           yield* Effect.orDie(runtime.machine.transition("DESTROYED", "never started"))
           yield* Deferred.succeed(runtime.done, undefined)
           return

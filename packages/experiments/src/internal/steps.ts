@@ -6,10 +6,9 @@ import { type Command, CommandRunner, LocalRunner } from "@testbed/commands"
 import { ServiceCommand } from "@testbed/plugins"
 import { Clock, Duration, Effect, FileSystem, type Path } from "effect"
 import type { ChildProcessSpawner } from "effect/process"
-import type { RunStep, Step } from "../ExperimentConfig.ts"
+import type { FleetStep, RunStep, Step } from "../ExperimentConfig.ts"
 import * as Render from "./render.ts"
-import { Abort, type Attempt, writeFailed } from "./attempt.ts"
-import { runFleet } from "./fleetStep.ts"
+import { Abort, type Attempt, recordStep, writeFailed } from "./attempt.ts"
 import { runReplay } from "./replayStep.ts"
 import { stepLog } from "./stepLog.ts"
 
@@ -91,7 +90,7 @@ const runCommand = Effect.fnUntraced(function* (attempt: Attempt, index: number,
   yield* fs.writeFileString(stdoutPath, result.stdout).pipe(Effect.mapError(writeFailed(stdoutPath)))
   yield* fs.writeFileString(stderrPath, result.stderr).pipe(Effect.mapError(writeFailed(stderrPath)))
   const { exitCode, signal } = result
-  attempt.steps.set(name, { name, exitCode, signal, stdoutPath, stderrPath })
+  recordStep(attempt, { name, exitCode, signal, stdoutPath, stderrPath })
   if (result.timedOut) {
     return { status: "timeout" as const, message: `step ${name} still running after ${Duration.format(timeout)}` }
   }
@@ -103,6 +102,19 @@ const runCommand = Effect.fnUntraced(function* (attempt: Attempt, index: number,
     message: `step ${name}: ${signal !== null ? `killed by ${signal}` : `exit code ${exitCode}`} (expected ${expected})`
   }
 })
+
+// @testbed/fleet (an MQTT client and broker) loads only when a test has a fleet step: `run --dry-run` and runs
+// without one do not pay for loading it. A module that cannot load fails the step, saying why.
+const runFleet = (attempt: Attempt, index: number, step: FleetStep) =>
+  Effect.tryPromise({
+    try: () => import("./fleetStep.ts"),
+    catch: (error) => `step ${step.name ?? `step${index}`}: cannot load the fleet step: ${String(error)}`
+  }).pipe(
+    Effect.matchEffect({
+      onFailure: (message) => Effect.succeed<StepOutcome>({ status: "failed", message }),
+      onSuccess: (module) => module.runFleet(attempt, index, step)
+    })
+  )
 
 export const runAll = Effect.fn("Steps.runAll")(function* (attempt: Attempt, steps: ReadonlyArray<Step>) {
   for (const [index, step] of steps.entries()) {
