@@ -18,6 +18,7 @@ import {
   SqlRunnerStorage
 } from "effect/cluster"
 import { RpcSerialization } from "effect/rpc"
+import * as OutageTolerant from "./internal/outageTolerant.ts"
 
 /** Effect's tables are `testbed_cluster_*`; ours are `testbed_runners`. */
 export const tablePrefix = "testbed_cluster"
@@ -70,10 +71,19 @@ export const shardingConfig = (options: ConfigOptions): ShardingConfig.ShardingC
   }
 }
 
-const storage = Layer.mergeAll(
-  SqlMessageStorage.layerWith({ prefix: tablePrefix }).pipe(Layer.provide(NodeCrypto.layerDigest)),
-  Layer.orDie(SqlRunnerStorage.layerWith({ prefix: tablePrefix }))
-)
+/** Postgres storage that rides out an outage shorter than the lock expiry (see `internal/outageTolerant.ts`). */
+const storage = (config: ShardingConfig.ShardingConfig["Service"]) =>
+  OutageTolerant.layer({
+    lockExpiry: Duration.fromInputUnsafe(config.shardLockExpiration),
+    refreshInterval: Duration.fromInputUnsafe(config.shardLockRefreshInterval)
+  }).pipe(
+    Layer.provide(
+      Layer.mergeAll(
+        SqlMessageStorage.layerWith({ prefix: tablePrefix }).pipe(Layer.provide(NodeCrypto.layerDigest)),
+        Layer.orDie(SqlRunnerStorage.layerWith({ prefix: tablePrefix }))
+      )
+    )
+  )
 
 /** The Postgres pool of one process. */
 export const postgres = (url: Redacted.Redacted<string>) => PgClient.layer({ url, maxConnections: 8 })
@@ -85,7 +95,7 @@ export const runner = (url: Redacted.Redacted<string>, config: ShardingConfig.Sh
   SocketRunner.layer.pipe(
     Layer.provide(RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(clientProtocol))),
     Layer.provide([NodeClusterSocket.layerSocketServer, clientProtocol]),
-    Layer.provideMerge(storage),
+    Layer.provideMerge(storage(config)),
     Layer.provide(ShardingConfig.layer(config)),
     Layer.provide(RpcSerialization.layerSchemaBinary()),
     Layer.provideMerge(postgres(url))
@@ -95,7 +105,7 @@ export const runner = (url: Redacted.Redacted<string>, config: ShardingConfig.Sh
 export const coordinator = (url: Redacted.Redacted<string>, config: ShardingConfig.ShardingConfig["Service"]) =>
   SocketRunner.layerClientOnly.pipe(
     Layer.provide(clientProtocol),
-    Layer.provideMerge(storage),
+    Layer.provideMerge(storage(config)),
     Layer.provide(ShardingConfig.layer(config)),
     Layer.provide(RpcSerialization.layerSchemaBinary()),
     Layer.provideMerge(postgres(url))

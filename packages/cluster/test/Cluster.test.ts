@@ -5,7 +5,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Schedule } from "effect"
-import { Postgres, skipWithoutPostgres, freePort } from "./postgres.ts"
+import { Postgres, skipWithoutPostgres, freePort, startPostgres, stopPostgres } from "./postgres.ts"
 import {
   fixtures,
   placements,
@@ -273,6 +273,50 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
           assert.strictEqual(events.filter((event) => event.type === "test.started").length, 2)
           // Its files came along (a runner sends them before the attempt's test.finished).
           assert.isTrue(existsSync(join(resumed!, "tests/quick/attempt-1/server/stdout.log")))
+        }),
+      240_000
+    )
+
+    it.effect(
+      "Postgres restarted mid-test: the run completes and the test ran once",
+      () =>
+        Effect.gen(function* () {
+          const postgres = yield* Postgres
+          const { url, all } = yield* Runners
+          const { dir, marker, file } = blocking("restart", false)
+          const out = join(dir, "out")
+          const coordinator = background([
+            "run",
+            file,
+            "--cluster",
+            url,
+            "--output-dir",
+            out,
+            "--plain",
+            "--lock-expiry",
+            "6s"
+          ])
+          yield* whenLogged(
+            out,
+            coordinator,
+            (events) =>
+              placements(events).some((p) => p.test === "waits for the marker") && holdingAttempt(all) !== undefined
+          )
+          // Away across a lock refresh, and while the runner sends the attempt's end.
+          yield* stopPostgres(postgres)
+          writeFileSync(marker, "")
+          yield* Effect.sleep("1500 millis")
+          yield* startPostgres(postgres)
+          const code = yield* Effect.promise(() => coordinator.exited())
+          assert.strictEqual(code, 0, coordinator.output())
+          const runDir = /HTML report: (.+)\/report\.html/.exec(coordinator.output())?.[1]
+          const events = readEvents(runDir!)
+          assert.deepStrictEqual(
+            events.filter((event) => event.type === "test.finished").map((event) => event.data.status),
+            ["passed"]
+          )
+          assert.strictEqual(placements(events).length, 1)
+          assert.strictEqual(events.filter((event) => event.type === "test.started").length, 1)
         }),
       240_000
     )
