@@ -7,17 +7,19 @@
  */
 import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
-import { Duration, Layer, Option, type Redacted } from "effect"
+import { Duration, Effect, Layer, Option, type Redacted } from "effect"
 import {
   RunnerAddress,
   RunnerHealth,
   Runners,
+  RunnerStorage,
   ShardingConfig,
   SocketRunner,
   SqlMessageStorage,
   SqlRunnerStorage
 } from "effect/cluster"
 import { RpcSerialization } from "effect/rpc"
+import { ClusterUnavailable } from "./ClusterUnavailable.ts"
 import * as OutageTolerant from "./internal/outageTolerant.ts"
 
 /** Effect's tables are `testbed_cluster_*`; ours are `testbed_runners`. */
@@ -80,7 +82,12 @@ const storage = (config: ShardingConfig.ShardingConfig["Service"]) =>
     Layer.provide(
       Layer.mergeAll(
         SqlMessageStorage.layerWith({ prefix: tablePrefix }).pipe(Layer.provide(NodeCrypto.layerDigest)),
-        Layer.orDie(SqlRunnerStorage.layerWith({ prefix: tablePrefix }))
+        SqlRunnerStorage.layerWith({ prefix: tablePrefix }).pipe(
+          // Its tables are created at start: a database that refuses is the cluster being unavailable (exit 3).
+          Layer.catchTag("SqlError", (error) =>
+            Layer.effect(RunnerStorage.RunnerStorage, Effect.fail(new ClusterUnavailable({ reason: error.message })))
+          )
+        )
       )
     )
   )

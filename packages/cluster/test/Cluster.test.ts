@@ -186,9 +186,14 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
           assert.strictEqual(nowhere.code, 1, nowhere.stdout + nowhere.stderr)
           const ends = finished(nowhere.runDir!)
           assert.deepStrictEqual(
-            ends.map((data) => [data.status, data.errorMessage]),
-            [["failed", "unschedulable: no runner has labels: quic"]]
+            ends.map((data) => [data.status, data.errorMessage, data.missingLabels]),
+            [["unschedulable", "no runner has labels: quic", ["quic"]]]
           )
+          const summary = JSON.parse(readFileSync(join(nowhere.runDir!, "experiment_summary.json"), "utf8"))
+          assert.strictEqual(summary.tests.unschedulable, 1)
+          assert.strictEqual(summary.tests.results[0].status, "unschedulable")
+          const junit = readFileSync(join(nowhere.runDir!, "junit.xml"), "utf8")
+          assert.match(junit, /<error message="no runner has labels: quic" type="unschedulable"/)
         }),
       240_000
     )
@@ -357,14 +362,25 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
           const events = readEvents(runDir!)
           const ends = events.filter((event) => event.type === "test.finished").map((event) => event.data)
           assert.strictEqual(ends.length, 2)
-          assert.strictEqual(ends[0]?.status, "interrupted")
+          assert.strictEqual(ends[0]?.status, "runner_lost")
           assert.strictEqual(ends[0]?.willRetry, true)
-          assert.match(String(ends[0]?.errorMessage), new RegExp(`^runner_lost: runner ${victim.name} `))
+          assert.match(String(ends[0]?.errorMessage), new RegExp(`^runner ${victim.name} `))
           assert.strictEqual(ends[1]?.status, "passed")
           const ran = placements(events).map((p) => p.runner)
           assert.strictEqual(ran[0], victim.name)
           assert.notStrictEqual(ran.at(-1), victim.name)
           assert.include(String(ends[0]?.errorMessage), `re-run on ${ran.at(-1)}`)
+          // The report shows both runs of attempt 1: the lost one and the one that passed; the test passed.
+          const summary = JSON.parse(readFileSync(join(runDir!, "experiment_summary.json"), "utf8"))
+          const result = summary.tests.results[0]
+          assert.strictEqual(result.status, "passed")
+          assert.deepStrictEqual(
+            result.attempts.map((a: { attempt: number; status: string }) => [a.attempt, a.status]),
+            [
+              [1, "runner_lost"],
+              [1, "passed"]
+            ]
+          )
         }),
       240_000
     )

@@ -30,6 +30,12 @@ export const retrying =
   <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.retry(effect, { while: (error: E) => isPersistence(error), schedule: schedule(budget) })
 
+/** Tries `effect` again while it fails with `SqlError` (our own queries, Postgres away), for at most `budget`. */
+export const retryingSql =
+  (budget: Duration.Duration) =>
+  <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.retry(effect, { while: (error: E) => error._tag === "SqlError", schedule: schedule(budget) })
+
 /** The message storage of `inner`, every Postgres operation retried through an outage of at most `budget`. */
 export const messageStorage = (
   inner: MessageStorage.MessageStorage["Service"],
