@@ -91,6 +91,9 @@ interface Progress {
   finished: typeof Protocol.Finished.Type | undefined
   published: boolean
   dropped: number
+  /** The next `Events` sequence number of this incarnation, and how far each file is written. */
+  nextSeq: number
+  written: Map<string, number>
 }
 
 type Outcome =
@@ -331,7 +334,9 @@ const follow = Effect.fn("RemoteExecutor.follow")(function* (
     host: began?.host,
     finished: undefined,
     published: false,
-    dropped: 0
+    dropped: 0,
+    nextSeq: 0,
+    written: new Map()
   }
   const stream = executor
     .clientFor(entityId)
@@ -406,6 +411,8 @@ const onChunk = Effect.fn("RemoteExecutor.onChunk")(function* (
     progress.incarnation = chunk.incarnation
     progress.runner = chunk.runner
     progress.host = chunk.host
+    progress.nextSeq = 0
+    progress.written = new Map()
     return yield* Journal.append(context.runDir, {
       _tag: "Began",
       entityId,
@@ -416,8 +423,19 @@ const onChunk = Effect.fn("RemoteExecutor.onChunk")(function* (
   }
   // Left over from an incarnation that was lost.
   if (chunk.incarnation !== progress.incarnation) return
-  if (chunk._tag === "Events") return yield* replay(followed, progress, chunk.lines)
-  if (chunk._tag === "ArtifactPiece") return yield* write(followed, chunk)
+  // A chunk delivered twice (the engine delivers at least once) is recorded once.
+  if (chunk._tag === "Events") {
+    if (chunk.seq < progress.nextSeq) return
+    progress.nextSeq = chunk.seq + 1
+    return yield* replay(followed, progress, chunk.lines)
+  }
+  if (chunk._tag === "ArtifactPiece") {
+    const end = progress.written.get(chunk.path)
+    if (end !== undefined && chunk.offset < end) return
+    if (end !== undefined && chunk.offset === 0) return
+    progress.written.set(chunk.path, chunk.offset + chunk.bytes.length)
+    return yield* write(followed, chunk)
+  }
   progress.finished = chunk
 })
 

@@ -119,6 +119,30 @@ const whenLogged = (
     return done(readEvents(runDir)) ? Effect.succeed(runDir) : Effect.fail("not yet" as const)
   }).pipe(Effect.retry({ schedule: Schedule.spaced("200 millis") }), Effect.timeout("120 seconds"), Effect.orDie)
 
+/** A coordinator running the `blocking` experiment, once its test runs on a runner and the coordinator knows where. */
+const blockedOnARunner = (url: string, all: ReadonlyArray<Runner>, name: string) =>
+  Effect.gen(function* () {
+    const { dir, marker, file } = blocking(name, false)
+    const out = join(dir, "out")
+    const coordinator = background([
+      "run",
+      file,
+      "--cluster",
+      url,
+      "--output-dir",
+      out,
+      "--plain",
+      "--lock-expiry",
+      "6s"
+    ])
+    yield* whenLogged(
+      out,
+      coordinator,
+      (events) => placements(events).some((p) => p.test === "waits for the marker") && holdingAttempt(all) !== undefined
+    )
+    return { marker, coordinator }
+  })
+
 const started = (events: ReadonlyArray<LoggedEvent>, test: string) =>
   events.some((event) => event.type === "test.started" && event.entityId === test)
 
@@ -288,25 +312,7 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
         Effect.gen(function* () {
           const postgres = yield* Postgres
           const { url, all } = yield* Runners
-          const { dir, marker, file } = blocking("restart", false)
-          const out = join(dir, "out")
-          const coordinator = background([
-            "run",
-            file,
-            "--cluster",
-            url,
-            "--output-dir",
-            out,
-            "--plain",
-            "--lock-expiry",
-            "6s"
-          ])
-          yield* whenLogged(
-            out,
-            coordinator,
-            (events) =>
-              placements(events).some((p) => p.test === "waits for the marker") && holdingAttempt(all) !== undefined
-          )
+          const { marker, coordinator } = yield* blockedOnARunner(url, all, "restart")
           // Away across a lock refresh, and while the runner sends the attempt's end.
           yield* stopPostgres(postgres)
           writeFileSync(marker, "")
@@ -332,26 +338,8 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
       () =>
         Effect.gen(function* () {
           const { url, all } = yield* Runners
-          const { dir, marker, file } = blocking("blocked", false)
-          const out = join(dir, "out")
-          const coordinator = background([
-            "run",
-            file,
-            "--cluster",
-            url,
-            "--output-dir",
-            out,
-            "--plain",
-            "--lock-expiry",
-            "6s"
-          ])
           // Killed once the coordinator knows where the attempt runs (its events arrived).
-          yield* whenLogged(
-            out,
-            coordinator,
-            (events) =>
-              placements(events).some((p) => p.test === "waits for the marker") && holdingAttempt(all) !== undefined
-          )
+          const { marker, coordinator } = yield* blockedOnARunner(url, all, "blocked")
           const victim = holdingAttempt(all)!
           victim.child.kill("SIGKILL")
           yield* waitForRunner(url, victim.name, false)

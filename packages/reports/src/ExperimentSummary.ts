@@ -7,17 +7,7 @@ import { Effect, Schema } from "effect"
 import { TestEvent } from "@testbed/events"
 
 /** Final status of a test. `flaky`: passed after at least one failed attempt. `unsupported` is never a failure. */
-export const Status = Schema.Literals([
-  "passed",
-  "failed",
-  "skipped",
-  "timeout",
-  "interrupted",
-  "unsupported",
-  "flaky",
-  "runner_lost",
-  "unschedulable"
-])
+export const Status = Schema.Literals([...TestEvent.TestStatus.literals, "flaky"])
 export type Status = typeof Status.Type
 
 /** Every status, in the order reports list them. */
