@@ -7,17 +7,20 @@
  */
 import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
-import { Duration, Layer, Option, type Redacted } from "effect"
+import { Duration, Effect, Layer, Option, type Redacted } from "effect"
 import {
   RunnerAddress,
   RunnerHealth,
   Runners,
+  RunnerStorage,
   ShardingConfig,
   SocketRunner,
   SqlMessageStorage,
   SqlRunnerStorage
 } from "effect/cluster"
 import { RpcSerialization } from "effect/rpc"
+import { ClusterUnavailable } from "./ClusterUnavailable.ts"
+import * as OutageTolerant from "./internal/outageTolerant.ts"
 
 /** Effect's tables are `testbed_cluster_*`; ours are `testbed_runners`. */
 export const tablePrefix = "testbed_cluster"
@@ -70,10 +73,24 @@ export const shardingConfig = (options: ConfigOptions): ShardingConfig.ShardingC
   }
 }
 
-const storage = Layer.mergeAll(
-  SqlMessageStorage.layerWith({ prefix: tablePrefix }).pipe(Layer.provide(NodeCrypto.layerDigest)),
-  Layer.orDie(SqlRunnerStorage.layerWith({ prefix: tablePrefix }))
-)
+/** Postgres storage that rides out an outage shorter than the lock expiry (see `internal/outageTolerant.ts`). */
+const storage = (config: ShardingConfig.ShardingConfig["Service"]) =>
+  OutageTolerant.layer({
+    lockExpiry: Duration.fromInputUnsafe(config.shardLockExpiration),
+    refreshInterval: Duration.fromInputUnsafe(config.shardLockRefreshInterval)
+  }).pipe(
+    Layer.provide(
+      Layer.mergeAll(
+        SqlMessageStorage.layerWith({ prefix: tablePrefix }).pipe(Layer.provide(NodeCrypto.layerDigest)),
+        SqlRunnerStorage.layerWith({ prefix: tablePrefix }).pipe(
+          // Its tables are created at start: a database that refuses is the cluster being unavailable (exit 3).
+          Layer.catchTag("SqlError", (error) =>
+            Layer.effect(RunnerStorage.RunnerStorage, Effect.fail(new ClusterUnavailable({ reason: error.message })))
+          )
+        )
+      )
+    )
+  )
 
 /** The Postgres pool of one process. */
 export const postgres = (url: Redacted.Redacted<string>) => PgClient.layer({ url, maxConnections: 8 })
@@ -85,7 +102,7 @@ export const runner = (url: Redacted.Redacted<string>, config: ShardingConfig.Sh
   SocketRunner.layer.pipe(
     Layer.provide(RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(clientProtocol))),
     Layer.provide([NodeClusterSocket.layerSocketServer, clientProtocol]),
-    Layer.provideMerge(storage),
+    Layer.provideMerge(storage(config)),
     Layer.provide(ShardingConfig.layer(config)),
     Layer.provide(RpcSerialization.layerSchemaBinary()),
     Layer.provideMerge(postgres(url))
@@ -95,7 +112,7 @@ export const runner = (url: Redacted.Redacted<string>, config: ShardingConfig.Sh
 export const coordinator = (url: Redacted.Redacted<string>, config: ShardingConfig.ShardingConfig["Service"]) =>
   SocketRunner.layerClientOnly.pipe(
     Layer.provide(clientProtocol),
-    Layer.provideMerge(storage),
+    Layer.provideMerge(storage(config)),
     Layer.provide(ShardingConfig.layer(config)),
     Layer.provide(RpcSerialization.layerSchemaBinary()),
     Layer.provideMerge(postgres(url))

@@ -6,6 +6,7 @@
  */
 import { Duration, Effect, Schema } from "effect"
 import { SqlClient } from "effect/sql"
+import { ClusterUnavailable } from "./ClusterUnavailable.ts"
 
 export const RunnerRow = Schema.Struct({
   name: Schema.String,
@@ -76,7 +77,12 @@ export const list = Effect.fn("RunnerDirectory.list")(function* (within?: Durati
   yield* migrate()
   const rows = yield* sql`SELECT name, host, address, labels, profile_group, slots, busy, running, shards,
       EXTRACT(EPOCH FROM (now() - heartbeat))::float8 AS age FROM testbed_runners ORDER BY name`
-  const decoded = yield* Schema.decodeUnknownEffect(Schema.Array(StoredRow))(rows).pipe(Effect.orDie)
+  const decoded = yield* Schema.decodeUnknownEffect(Schema.Array(StoredRow))(rows).pipe(
+    Effect.mapError(
+      (error) =>
+        new ClusterUnavailable({ reason: `testbed_runners holds a row that is not a runner's: ${error.message}` })
+    )
+  )
   return decoded
     .map(
       (row): RunnerRow => ({

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Schedule } from "effect"
-import { Postgres, skipWithoutPostgres, freePort } from "./postgres.ts"
+import { Postgres, skipWithoutPostgres, freePort, startPostgres, stopPostgres } from "./postgres.ts"
 import {
   fixtures,
   placements,
@@ -119,6 +119,30 @@ const whenLogged = (
     return done(readEvents(runDir)) ? Effect.succeed(runDir) : Effect.fail("not yet" as const)
   }).pipe(Effect.retry({ schedule: Schedule.spaced("200 millis") }), Effect.timeout("120 seconds"), Effect.orDie)
 
+/** A coordinator running the `blocking` experiment, once its test runs on a runner and the coordinator knows where. */
+const blockedOnARunner = (url: string, all: ReadonlyArray<Runner>, name: string) =>
+  Effect.gen(function* () {
+    const { dir, marker, file } = blocking(name, false)
+    const out = join(dir, "out")
+    const coordinator = background([
+      "run",
+      file,
+      "--cluster",
+      url,
+      "--output-dir",
+      out,
+      "--plain",
+      "--lock-expiry",
+      "6s"
+    ])
+    yield* whenLogged(
+      out,
+      coordinator,
+      (events) => placements(events).some((p) => p.test === "waits for the marker") && holdingAttempt(all) !== undefined
+    )
+    return { marker, coordinator }
+  })
+
 const started = (events: ReadonlyArray<LoggedEvent>, test: string) =>
   events.some((event) => event.type === "test.started" && event.entityId === test)
 
@@ -186,9 +210,14 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
           assert.strictEqual(nowhere.code, 1, nowhere.stdout + nowhere.stderr)
           const ends = finished(nowhere.runDir!)
           assert.deepStrictEqual(
-            ends.map((data) => [data.status, data.errorMessage]),
-            [["failed", "unschedulable: no runner has labels: quic"]]
+            ends.map((data) => [data.status, data.errorMessage, data.missingLabels]),
+            [["unschedulable", "no runner has labels: quic", ["quic"]]]
           )
+          const summary = JSON.parse(readFileSync(join(nowhere.runDir!, "experiment_summary.json"), "utf8"))
+          assert.strictEqual(summary.tests.unschedulable, 1)
+          assert.strictEqual(summary.tests.results[0].status, "unschedulable")
+          const junit = readFileSync(join(nowhere.runDir!, "junit.xml"), "utf8")
+          assert.match(junit, /<error message="no runner has labels: quic" type="unschedulable"/)
         }),
       240_000
     )
@@ -277,32 +306,40 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
       240_000
     )
 
+    it.effect(
+      "Postgres restarted mid-test: the run completes and the test ran once",
+      () =>
+        Effect.gen(function* () {
+          const postgres = yield* Postgres
+          const { url, all } = yield* Runners
+          const { marker, coordinator } = yield* blockedOnARunner(url, all, "restart")
+          // Away across a lock refresh, and while the runner sends the attempt's end.
+          yield* stopPostgres(postgres)
+          writeFileSync(marker, "")
+          yield* Effect.sleep("1500 millis")
+          yield* startPostgres(postgres)
+          const code = yield* Effect.promise(() => coordinator.exited())
+          assert.strictEqual(code, 0, coordinator.output())
+          const runDir = /HTML report: (.+)\/report\.html/.exec(coordinator.output())?.[1]
+          const events = readEvents(runDir!)
+          assert.deepStrictEqual(
+            events.filter((event) => event.type === "test.finished").map((event) => event.data.status),
+            ["passed"]
+          )
+          assert.strictEqual(placements(events).length, 1)
+          assert.strictEqual(events.filter((event) => event.type === "test.started").length, 1)
+        }),
+      240_000
+    )
+
     // Last: it kills a runner.
     it.effect(
       "a runner SIGKILLed mid-test: the attempt is recorded runner_lost and re-run on another runner",
       () =>
         Effect.gen(function* () {
           const { url, all } = yield* Runners
-          const { dir, marker, file } = blocking("blocked", false)
-          const out = join(dir, "out")
-          const coordinator = background([
-            "run",
-            file,
-            "--cluster",
-            url,
-            "--output-dir",
-            out,
-            "--plain",
-            "--lock-expiry",
-            "6s"
-          ])
           // Killed once the coordinator knows where the attempt runs (its events arrived).
-          yield* whenLogged(
-            out,
-            coordinator,
-            (events) =>
-              placements(events).some((p) => p.test === "waits for the marker") && holdingAttempt(all) !== undefined
-          )
+          const { marker, coordinator } = yield* blockedOnARunner(url, all, "blocked")
           const victim = holdingAttempt(all)!
           victim.child.kill("SIGKILL")
           yield* waitForRunner(url, victim.name, false)
@@ -313,14 +350,25 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
           const events = readEvents(runDir!)
           const ends = events.filter((event) => event.type === "test.finished").map((event) => event.data)
           assert.strictEqual(ends.length, 2)
-          assert.strictEqual(ends[0]?.status, "interrupted")
+          assert.strictEqual(ends[0]?.status, "runner_lost")
           assert.strictEqual(ends[0]?.willRetry, true)
-          assert.match(String(ends[0]?.errorMessage), new RegExp(`^runner_lost: runner ${victim.name} `))
+          assert.match(String(ends[0]?.errorMessage), new RegExp(`^runner ${victim.name} `))
           assert.strictEqual(ends[1]?.status, "passed")
           const ran = placements(events).map((p) => p.runner)
           assert.strictEqual(ran[0], victim.name)
           assert.notStrictEqual(ran.at(-1), victim.name)
           assert.include(String(ends[0]?.errorMessage), `re-run on ${ran.at(-1)}`)
+          // The report shows both runs of attempt 1: the lost one and the one that passed; the test passed.
+          const summary = JSON.parse(readFileSync(join(runDir!, "experiment_summary.json"), "utf8"))
+          const result = summary.tests.results[0]
+          assert.strictEqual(result.status, "passed")
+          assert.deepStrictEqual(
+            result.attempts.map((a: { attempt: number; status: string }) => [a.attempt, a.status]),
+            [
+              [1, "runner_lost"],
+              [1, "passed"]
+            ]
+          )
         }),
       240_000
     )

@@ -37,9 +37,29 @@ const asPostgres = (command: string, args: ReadonlyArray<string>) => {
     : execFileSync(command, args, { stdio: "pipe", timeout: 60_000 })
 }
 
-export class Postgres extends Context.Service<Postgres, { readonly url: string; readonly dir: string }>()(
-  "test/Postgres"
-) {
+const startOptions = (dir: string, port: number) => [
+  "-D",
+  join(dir, "data"),
+  "-l",
+  join(dir, "log"),
+  "-o",
+  `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
+  "-w",
+  "start"
+]
+
+/** Stops the instance (`-m fast`: open connections are cut). */
+export const stopPostgres = (postgres: { readonly dir: string }) =>
+  Effect.sync(() => asPostgres(join(postgresBin!, "pg_ctl"), ["-D", join(postgres.dir, "data"), "-m", "fast", "stop"]))
+
+/** Starts a stopped instance again, on the same port. */
+export const startPostgres = (postgres: { readonly dir: string; readonly port: number }) =>
+  Effect.sync(() => asPostgres(join(postgresBin!, "pg_ctl"), startOptions(postgres.dir, postgres.port)))
+
+export class Postgres extends Context.Service<
+  Postgres,
+  { readonly url: string; readonly dir: string; readonly port: number }
+>()("test/Postgres") {
   static readonly layer = Layer.effect(
     Postgres,
     Effect.acquireRelease(
@@ -57,18 +77,9 @@ export class Postgres extends Context.Service<Postgres, { readonly url: string; 
         }
         yield* Effect.sync(() => {
           asPostgres(join(bin, "initdb"), ["-D", join(dir, "data"), "-A", "trust", "-U", "postgres", "--no-sync"])
-          asPostgres(join(bin, "pg_ctl"), [
-            "-D",
-            join(dir, "data"),
-            "-l",
-            join(dir, "log"),
-            "-o",
-            `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
-            "-w",
-            "start"
-          ])
+          asPostgres(join(bin, "pg_ctl"), startOptions(dir, port))
         })
-        return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, dir }
+        return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, dir, port }
       }),
       ({ dir }) =>
         Effect.sync(() => {

@@ -6,8 +6,22 @@ import { Schema } from "effect"
 import { family } from "./Event.ts"
 import { StateChangeData } from "./StateChange.ts"
 
-/** Final status of one attempt or of a whole test. `flaky` is derived by reports, never emitted. */
-export const TestStatus = Schema.Literals(["passed", "failed", "skipped", "timeout", "interrupted", "unsupported"])
+/**
+ * Final status of one attempt or of a whole test. `flaky` is derived by reports, never emitted. Two come from
+ * cluster runs (`testbed run --cluster`) and are not test failures: `runner_lost` (the runner running the attempt
+ * stopped; the attempt is re-run elsewhere, an infrastructure retry) and `unschedulable` (no runner has the labels
+ * the test needs: `missingLabels`).
+ */
+export const TestStatus = Schema.Literals([
+  "passed",
+  "failed",
+  "skipped",
+  "timeout",
+  "interrupted",
+  "unsupported",
+  "runner_lost",
+  "unschedulable"
+])
 export type TestStatus = typeof TestStatus.Type
 
 /** A service taking part in a test, as declared (used for the implementations × tests matrix). */
@@ -48,7 +62,9 @@ export const TestFinished = family(
     logsPath: Schema.optionalKey(Schema.String),
     fastFailTriggered: Schema.optionalKey(Schema.Boolean),
     /** True when another attempt follows this one. */
-    willRetry: Schema.optionalKey(Schema.Boolean)
+    willRetry: Schema.optionalKey(Schema.Boolean),
+    /** `unschedulable`: the labels no live cluster runner has. */
+    missingLabels: Schema.optionalKey(Schema.Array(Schema.String))
   })
 )
 

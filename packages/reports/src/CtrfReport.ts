@@ -19,7 +19,9 @@ const ctrfStatus: Record<Status | Attempt["status"], CtrfStatus> = {
   timeout: "failed",
   skipped: "skipped",
   unsupported: "skipped",
-  interrupted: "other"
+  interrupted: "other",
+  runner_lost: "other",
+  unschedulable: "other"
 }
 
 const epoch = (iso: string | null): number => {

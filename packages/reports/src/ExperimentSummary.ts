@@ -3,11 +3,11 @@
  * the fields of the older tool (COMPAT.md §3, snake_case, same meaning) come first so its consumers keep working;
  * the rest (attempts, flaky, unsupported, artifacts, log tails, service state histories, the matrices) is ours.
  */
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { TestEvent } from "@testbed/events"
 
 /** Final status of a test. `flaky`: passed after at least one failed attempt. `unsupported` is never a failure. */
-export const Status = Schema.Literals(["passed", "failed", "skipped", "timeout", "interrupted", "unsupported", "flaky"])
+export const Status = Schema.Literals([...TestEvent.TestStatus.literals, "flaky"])
 export type Status = typeof Status.Type
 
 /** Every status, in the order reports list them. */
@@ -17,6 +17,8 @@ export const statuses: ReadonlyArray<Status> = [
   "failed",
   "timeout",
   "interrupted",
+  "unschedulable",
+  "runner_lost",
   "unsupported",
   "skipped"
 ]
@@ -231,6 +233,10 @@ export const Tests = Schema.Struct({
   interrupted: Schema.Int,
   unsupported: Schema.Int,
   flaky: Schema.Int,
+  /** Cluster runs: no runner had the labels (0 when read from a summary of an older version). */
+  unschedulable: Schema.Int.pipe(Schema.withDecodingDefaultKey(Effect.succeed(0))),
+  /** Cluster runs: the log ends after a lost runner, before its re-run (0 when read from an older summary). */
+  runner_lost: Schema.Int.pipe(Schema.withDecodingDefaultKey(Effect.succeed(0))),
   /** Percent of passed (flaky included) among tests that reached a verdict (not skipped, not unsupported). */
   success_rate: Schema.Finite,
   results: Schema.Array(TestResult)
@@ -316,6 +322,8 @@ const severity: Record<Status, number> = {
   unsupported: 2,
   flaky: 3,
   interrupted: 4,
+  runner_lost: 4,
+  unschedulable: 4,
   timeout: 5,
   failed: 6
 }
@@ -325,11 +333,16 @@ export const worst = (all: ReadonlyArray<Status>): Status =>
 
 /** True when the run should make a CI job fail: a failure, a timeout or an interruption. */
 export const isFailing = (summary: ExperimentSummary): boolean =>
-  summary.tests.failed + summary.tests.timeout + summary.tests.interrupted > 0 || summary.status !== "completed"
+  summary.tests.failed +
+    summary.tests.timeout +
+    summary.tests.interrupted +
+    summary.tests.unschedulable +
+    summary.tests.runner_lost >
+    0 || summary.status !== "completed"
 
 /** Whether a final status is a failure a person must look at (what `isFailing` counts). */
 export const isFailure = (status: Status | AttemptStatus): boolean =>
-  status === "failed" || status === "timeout" || status === "interrupted"
+  status === "failed" || status === "timeout" || status === "interrupted" || status === "unschedulable"
 
 /** The version of `experiment_summary.json` this module writes (2: matrices, log tails, step and assertion logs). */
 export const formatVersion = 2

@@ -103,6 +103,13 @@ const verdict = (t: TestResult): string => {
         ],
         text(explained(message, Tails.failedAttempt(t)))
       )
+    case "unschedulable":
+    case "runner_lost":
+      // Not a failure of the implementation under test: the cluster could not run it (JUnit's "error").
+      return element("error", [
+        ["message", message],
+        ["type", t.status]
+      ])
     case "skipped":
       return element("skipped", [["message", message]])
     case "unsupported": {

@@ -87,7 +87,11 @@ const testRow = (t: TestResult) => {
 }
 
 const isProblem = (t: TestResult) =>
-  t.status === "failed" || t.status === "timeout" || t.status === "interrupted" || t.status === "flaky"
+  t.status === "failed" ||
+  t.status === "timeout" ||
+  t.status === "interrupted" ||
+  t.status === "unschedulable" ||
+  t.status === "flaky"
 
 const logLinks = (paths: ReadonlyArray<string>) =>
   paths.length === 0 ? "" : ` — ${paths.map((p) => link(p.slice(p.lastIndexOf("/") + 1), p)).join(" · ")}`

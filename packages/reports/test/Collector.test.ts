@@ -5,7 +5,7 @@ import * as Collector from "../src/Collector.ts"
 import * as HtmlReport from "../src/HtmlReport.ts"
 import * as JsonReport from "../src/JsonReport.ts"
 import * as ReportWriter from "../src/ReportWriter.ts"
-import { type ExperimentSummary, statuses } from "../src/ExperimentSummary.ts"
+import { type ExperimentSummary, statuses, Tests as ExperimentSummaryTests } from "../src/ExperimentSummary.ts"
 
 const t0 = Date.parse("2026-01-01T00:00:00.000Z")
 
@@ -87,6 +87,64 @@ describe("Collector", () => {
       assert.strictEqual(s.tests.flaky, 1)
       assert.strictEqual(s.tests.success_rate, 100)
       assert.strictEqual(s.status, "completed")
+    })
+  )
+
+  it.effect("a cluster attempt whose runner was lost is kept beside its re-run, which decides the test", () =>
+    Effect.gen(function* () {
+      const e = builder()
+      const s = yield* fold([
+        e("experiment.started", "run-1", { name: "run" }),
+        e("test.registered", "t", { name: "t", participants }),
+        e("test.registered", "u", { name: "u", participants }),
+        e("test.started", "t", { name: "t", attempt: 1 }),
+        e("test.finished", "t", {
+          name: "t",
+          attempt: 1,
+          status: "runner_lost",
+          durationMs: 50,
+          errorMessage: "runner r1 (h1) stopped during the attempt; re-run on r2",
+          willRetry: true
+        }),
+        // The re-run keeps the attempt's number.
+        e("test.started", "t", { name: "t", attempt: 1 }),
+        e("test.finished", "t", { name: "t", attempt: 1, status: "passed", durationMs: 70 }),
+        e("test.finished", "u", {
+          name: "u",
+          attempt: 1,
+          status: "unschedulable",
+          durationMs: 0,
+          errorMessage: "no runner has labels: quic",
+          missingLabels: ["quic"]
+        }),
+        e("experiment.finished", "run-1", { status: "failed" })
+      ])
+      const t = result(s, "t")
+      assert.strictEqual(t.status, "passed")
+      assert.strictEqual(t.retries, 0)
+      assert.deepStrictEqual(
+        t.attempts.map((a) => [a.attempt, a.status]),
+        [
+          [1, "runner_lost"],
+          [1, "passed"]
+        ]
+      )
+      assert.strictEqual(result(s, "u").status, "unschedulable")
+      assert.strictEqual(s.tests.unschedulable, 1)
+      assert.strictEqual(s.report_metadata.events_invalid, 0)
+    })
+  )
+
+  it.effect("a summary written before the cluster statuses existed still decodes (their counts are 0)", () =>
+    Effect.gen(function* () {
+      const e = builder()
+      const s = yield* fold([e("experiment.started", "run-1", { name: "run" })])
+      const encoded = Schema.encodeSync(Schema.toCodecJson(ExperimentSummaryTests))(s.tests) as Record<string, unknown>
+      delete encoded.unschedulable
+      delete encoded.runner_lost
+      const decoded = Schema.decodeUnknownSync(Schema.toCodecJson(ExperimentSummaryTests))(encoded)
+      assert.strictEqual(decoded.unschedulable, 0)
+      assert.strictEqual(decoded.runner_lost, 0)
     })
   )
 

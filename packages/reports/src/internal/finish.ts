@@ -84,7 +84,8 @@ const testResult = (t: TestAcc, state: State, cutOff: boolean): RS.TestResult =>
     description: t.description,
     matrix: t.matrix,
     participants: t.participants,
-    retries: Math.max(0, attempts.length - 1),
+    // A cluster run whose runner was lost is an infrastructure retry, not one of the test's retries.
+    retries: Math.max(0, attempts.filter((a) => a.status !== "runner_lost").length - 1),
     flaky: status === "flaky",
     unsupported_by: t.unsupportedBy,
     last_state: t.lastState,
@@ -132,7 +133,9 @@ export const countTests = (results: ReadonlyArray<RS.TestResult>): RS.Tests => {
     timeout: 0,
     interrupted: 0,
     unsupported: 0,
-    flaky: 0
+    flaky: 0,
+    runner_lost: 0,
+    unschedulable: 0
   }
   for (const r of results) counts[r.status]++
   const verdicts = results.length - counts.skipped - counts.unsupported

@@ -139,9 +139,13 @@ const newAttempt = (attempt: number, start: string | null): AttemptAcc => ({
   assertions: new Map()
 })
 
+/**
+ * The attempt numbered `attempt`. A cluster attempt whose runner was lost (`runner_lost`) is re-run under the same
+ * number: what follows it belongs to a new entry, so the report shows both runs.
+ */
 const attemptOf = (acc: TestAcc, attempt: number): AttemptAcc => {
-  let found = acc.attempts.find((a) => a.attempt === attempt)
-  if (found === undefined) {
+  let found = acc.attempts.findLast((a) => a.attempt === attempt)
+  if (found === undefined || found.status === "runner_lost") {
     found = newAttempt(attempt, null)
     acc.attempts.push(found)
   }
@@ -230,8 +234,8 @@ const matrixNameFromTest = (name: string, position: { readonly row: string; read
 
 const testStarted = (state: State, event: Ev<"test.started">): void => {
   const acc = test(state, event.entityId)
-  const existing = acc.attempts.find((a) => a.attempt === event.data.attempt)
-  if (existing) existing.start_time ??= event.timestamp
+  const existing = acc.attempts.findLast((a) => a.attempt === event.data.attempt)
+  if (existing && existing.status !== "runner_lost") existing.start_time ??= event.timestamp
   else acc.attempts.push(newAttempt(event.data.attempt, event.timestamp))
 }
 

@@ -8,7 +8,9 @@ export const mark: Record<Status, string> = {
   timeout: "⏱️",
   interrupted: "⛔",
   unsupported: "➖",
-  skipped: "⏭️"
+  skipped: "⏭️",
+  runner_lost: "🔌",
+  unschedulable: "🚫"
 }
 
 export const runMark: Record<RunStatus, string> = {
@@ -26,7 +28,9 @@ export const colour: Record<Status, { readonly bg: string; readonly fg: string }
   timeout: { bg: "#bc4c00", fg: "#ffffff" },
   interrupted: { bg: "#8250df", fg: "#ffffff" },
   unsupported: { bg: "#8c959f", fg: "#ffffff" },
-  skipped: { bg: "#d0d7de", fg: "#1f2328" }
+  skipped: { bg: "#d0d7de", fg: "#1f2328" },
+  runner_lost: { bg: "#57606a", fg: "#ffffff" },
+  unschedulable: { bg: "#953800", fg: "#ffffff" }
 }
 
 /** The cell at a row and column, found in constant time (a run may declare thousands of cells). */

@@ -244,6 +244,8 @@ const statusOrder: ReadonlyArray<AttemptStatus> = [
   "failed",
   "timeout",
   "interrupted",
+  "runner_lost",
+  "unschedulable",
   "unsupported",
   "skipped"
 ]

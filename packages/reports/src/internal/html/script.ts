@@ -10,7 +10,7 @@ export const filterScript = `(() => {
   const boxes = [...bar.querySelectorAll("input[type=checkbox]")];
   const rows = [...document.querySelectorAll("details.test")];
   const count = document.getElementById("filter-count");
-  const failing = new Set(["failed", "timeout", "interrupted"]);
+  const failing = new Set(["failed", "timeout", "interrupted", "unschedulable"]);
   const apply = () => {
     const wanted = new Set(boxes.filter((b) => b.checked).map((b) => b.value));
     const text = search.value.trim().toLowerCase();

@@ -17,7 +17,9 @@ export const listOrder: ReadonlyArray<Status> = [
   "failed",
   "timeout",
   "interrupted",
+  "unschedulable",
   "flaky",
+  "runner_lost",
   "unsupported",
   "skipped",
   "passed"
