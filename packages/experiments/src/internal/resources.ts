@@ -109,6 +109,26 @@ export const watch = Effect.fn("Resources.watch")(function* (
     )
   }
   const identity = { test: attempt.test.name, service: runtime.plan.key, attempt: attempt.number }
+  const usage = yield* sampler(reader, identity, runtime.id)
+  runtime.usage = usage
+  const loop = Effect.repeat(usage.sampleNow, Schedule.spaced(interval))
+  yield* Effect.forkIn(Effect.raceFirst(Effect.asVoid(loop), Deferred.await(runtime.done)), launchScope)
+})
+
+/** Samples a local process tree on demand (steps); publishes `service.resources` under `entityId`. */
+export const processSampler = (pid: number, identity: Identity, entityId: string) =>
+  sampler(
+    (previous, id) =>
+      Effect.map(
+        ProcessTree.read(pid),
+        Option.map((reading) => fold(previous, reading, id))
+      ),
+    identity,
+    entityId
+  )
+
+/** The usage of one sampled thing: each `sampleNow` reads it, folds, publishes; a failed reading is skipped. */
+const sampler = Effect.fnUntraced(function* (reader: Reader, identity: Identity, entityId: string) {
   const context = yield* Effect.context<EventBus.EventBus>()
   const sampleNow = Effect.gen(function* () {
     const read = yield* reader(usage.latest, identity)
@@ -116,14 +136,12 @@ export const watch = Effect.fn("Resources.watch")(function* (
     const sample = read.value
     usage.latest = sample
     usage.peaks = peaksAfter(usage.peaks, sample)
-    yield* EventBus.emit({ type: "service.resources", entityId: runtime.id, data: sample })
+    yield* EventBus.emit({ type: "service.resources", entityId, data: sample })
     return sample
   }).pipe(
     Effect.provideContext(context),
     Effect.catchCause(() => Effect.succeed(usage.latest))
   )
   const usage: Usage = { latest: undefined, peaks: undefined, sampleNow }
-  runtime.usage = usage
-  const loop = Effect.repeat(sampleNow, Schedule.spaced(interval))
-  yield* Effect.forkIn(Effect.raceFirst(Effect.asVoid(loop), Deferred.await(runtime.done)), launchScope)
+  return usage
 })
