@@ -120,6 +120,16 @@ export const serve = Effect.fn("RunMetrics.serve")(function* (options: EndpointO
   return yield* Effect.acquireRelease(listen(server, host, options.port), () => close(server))
 })
 
-/** The observer and the endpoint together, for one run. */
+/**
+ * The observer and the endpoint together, for one run, on a metric registry of its own made each time the layer
+ * is built: Effect's default registry is global to the process, and a second run in it would add to the first's.
+ */
 export const layer = (options: EndpointOptions): Layer.Layer<never, MetricsEndpointFailed, EventBus.EventBus> =>
-  Layer.merge(observer, Layer.effectDiscard(serve(options)))
+  Layer.merge(observer, Layer.effectDiscard(serve(options))).pipe(
+    Layer.provide(
+      Layer.effect(
+        Metric.MetricRegistry,
+        Effect.sync((): Metric.MetricRegistry => new Map())
+      )
+    )
+  )
