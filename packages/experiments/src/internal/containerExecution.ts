@@ -1,7 +1,7 @@
 // The execution environment of a service that runs in a container of its own (the docker environment): its memory
 // limit is the container's, set through the engine (swap included, so it is a hard limit); its CPU time limit is
 // the shell's `ulimit -t` around its command (the image's /bin/sh, which the node's idle shell already needs).
-// strace and valgrind are not run in containers: the image would need them; the service runs without, with a
+// strace, valgrind and perf are not run in containers: the image would need them; the service runs without, with a
 // warning (and `--dry-run` says so).
 import { Effect } from "effect"
 import type { Execution } from "../ExperimentConfig.ts"
@@ -17,7 +17,8 @@ export interface ContainerApplied {
 /** Why each declared environment cannot run in a container (the tools; limits go through the engine). */
 export const unsupported = (execution: Execution): ReadonlyArray<string> => [
   ...(execution.strace === true ? ["strace: runs on localhost only, not in a container"] : []),
-  ...(execution.valgrind === true ? ["valgrind: runs on localhost only, not in a container"] : [])
+  ...(execution.valgrind === true ? ["valgrind: runs on localhost only, not in a container"] : []),
+  ...(execution.perf === true ? ["perf: runs on localhost only, not in a container"] : [])
 ]
 
 /** The argv under `ulimit -t`: the shell sets the limit, then becomes the service (nothing is interpolated). */

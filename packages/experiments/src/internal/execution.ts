@@ -9,6 +9,7 @@ import type { Execution } from "../ExperimentConfig.ts"
 import type { Attempt, ServiceRuntime } from "./attempt.ts"
 import * as ContainerExecution from "./containerExecution.ts"
 import * as MemoryCgroup from "./memoryCgroup.ts"
+import * as PerfStat from "./perfStat.ts"
 
 export const straceLog = (dir: string): string => `${dir}/strace.txt`
 export const valgrindLog = (dir: string): string => `${dir}/valgrind.txt`
@@ -41,6 +42,10 @@ export const unavailable = Effect.fn("Execution.unavailable")(function* (
   const reasons = programsOf(execution).flatMap(([what, program]) =>
     Programs.onPath(program) ? [] : [`${what}: ${program} is not installed (not on PATH)`]
   )
+  if (execution.perf === true && Programs.onPath("perf")) {
+    const reason = yield* PerfStat.unavailable()
+    if (reason !== undefined) reasons.push(`perf: ${reason}`)
+  }
   if (execution.limits?.memory !== undefined) {
     const reason = yield* MemoryCgroup.unavailable()
     if (reason !== undefined) reasons.push(`limits.memory: ${reason}`)
@@ -63,6 +68,7 @@ const wrapArgv = (
   if (execution.valgrind === true && !missing.has("valgrind")) {
     wrapped = ["valgrind", "--tool=memcheck", "--leak-check=full", `--log-file=${valgrindLog(dir)}`, ...wrapped]
   }
+  if (execution.perf === true && !missing.has("perf")) wrapped = PerfStat.around(wrapped, PerfStat.logOf(dir))
   if (execution.strace === true && !missing.has("strace")) {
     wrapped = ["strace", "-f", "-c", "-o", straceLog(dir), "--", ...wrapped]
   }
@@ -97,6 +103,7 @@ export const apply = Effect.fn("Execution.apply")(function* (
   const reasons = yield* unavailable(execution)
   for (const reason of reasons) yield* Effect.logWarning(`${runtime.id}: ${reason}: running without it`)
   const missing = new Set(programsOf(execution).flatMap(([, program]) => (Programs.onPath(program) ? [] : [program])))
+  if (reasons.some((reason) => reason.startsWith("perf:"))) missing.add("perf")
   const memory = execution.limits?.memory
   const cgroup =
     memory === undefined
@@ -228,6 +235,16 @@ export const artifactsOf = Effect.fn("Execution.artifactsOf")(function* (runtime
       kind: "profile",
       path: valgrindLog(runtime.dir),
       ...(errors === undefined ? {} : { description: `valgrind memcheck: ${errors} error(s)` })
+    })
+  }
+  if (execution?.perf === true) {
+    const text = yield* fs.readFileString(PerfStat.logOf(runtime.dir)).pipe(Effect.option)
+    const counters = Option.isSome(text) ? PerfStat.parse(text.value) : []
+    found.push({
+      name: `${runtime.plan.key} perf stat`,
+      kind: "profile",
+      path: PerfStat.logOf(runtime.dir),
+      ...(counters.length === 0 ? {} : { description: PerfStat.describe(counters) })
     })
   }
   return found
