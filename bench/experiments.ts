@@ -3,9 +3,12 @@
 // The experiment side includes everything a user pays for: planning, state machines and events, log files,
 // the JSONL event log, and the five reports. Then the cost of resource sampling: the same sequential experiment with
 // `--metrics-interval 1s` (every service's process tree read from /proc as it starts, then each second) against
-// it without, rounds interleaved. Run: node_modules/.bin/node bench/experiments.ts [tests]
+// it without, in paired rounds whose order alternates; each pair gives one ratio, and the median and spread of the
+// ratios are reported with the load average before and after (a 2-core machine shared with other work drifts more
+// than 2 % between two runs). Run: node_modules/.bin/node bench/experiments.ts [tests] [--sampling-only]
+// (SAMPLING_ROUNDS=N pairs, default 9)
 import { spawn } from "node:child_process"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
@@ -13,8 +16,10 @@ import { Duration, Effect } from "effect"
 import * as Experiment from "../packages/experiments/src/Experiment.ts"
 import * as ProcessTree from "../packages/experiments/src/ProcessTree.ts"
 
-const tests = Number(process.argv[2] ?? 100)
+const tests = Number(process.argv.slice(2).find((arg) => /^\d+$/.test(arg)) ?? 100)
+const samplingOnly = process.argv.includes("--sampling-only")
 const rounds = 3
+const samplingRounds = Number(process.env.SAMPLING_ROUNDS ?? 9)
 
 const rawOnce = () =>
   new Promise<void>((resolve, reject) => {
@@ -58,31 +63,55 @@ const time = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     return [performance.now() - start, value] as const
   })
 
-/** Sequential runs with and without sampling, alternated so load drifts hit both alike; best of each. */
+const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) => {
+  const at = (sorted.length - 1) * p
+  const low = Math.floor(at)
+  return sorted[low]! + (sorted[Math.min(low + 1, sorted.length - 1)]! - sorted[low]!) * (at - low)
+}
+
+/**
+ * Sequential runs with and without sampling in pairs, the order alternating so a drift of the load hits both alike;
+ * one ratio per pair, reported as median, quartiles and range.
+ */
 const samplingOverhead = (dir: string) =>
   Effect.gen(function* () {
     const file = join(dir, "bench-1.yaml")
+    writeFileSync(file, config(1))
     const options = { outputDir: join(dir, "out"), progress: "none" as const }
     const sampled = { ...options, metricsInterval: Duration.seconds(1) }
-    let plain = Number.POSITIVE_INFINITY
-    let withMetrics = Number.POSITIVE_INFINITY
-    for (let round = 0; round < rounds + 2; round++) {
-      const [plainMs] = yield* time(Experiment.run(file, options))
-      const [metricsMs, outcome] = yield* time(Experiment.run(file, sampled))
+    yield* Experiment.run(file, options)
+    const loadBefore = loadAverage()
+    const ratios: Array<number> = []
+    const plainRuns: Array<number> = []
+    for (let round = 0; round < samplingRounds; round++) {
+      const plainRun = time(Experiment.run(file, options))
+      const sampledRun = time(Experiment.run(file, sampled))
+      const [[plainMs], [metricsMs, outcome]] =
+        round % 2 === 0
+          ? [yield* plainRun, yield* sampledRun]
+          : yield* Effect.map(Effect.zip(sampledRun, plainRun), ([b, a]) => [a, b] as const)
       if (outcome.result?.tests.some((test) => test.status !== "passed")) throw new Error("a sampled test did not pass")
-      plain = Math.min(plain, plainMs)
-      withMetrics = Math.min(withMetrics, metricsMs)
+      ratios.push(((metricsMs - plainMs) / plainMs) * 100)
+      plainRuns.push(plainMs)
     }
-    const added = ((withMetrics - plain) / plain) * 100
+    const sorted = [...ratios].sort((a, b) => a - b)
+    const sortedPlain = [...plainRuns].sort((a, b) => a - b)
     // The cost of one reading alone (this node process: a dozen threads), steadier than the difference above.
     const readings = 500
     const [readMs] = yield* time(
       Effect.forEach(Array.from({ length: readings }), () => ProcessTree.read(process.pid), { discard: true })
     )
-    return (
-      `sampling 1s    without ${plain.toFixed(0).padStart(6)} ms | with ${withMetrics.toFixed(0).padStart(6)} ms | ` +
-      `adds ${added.toFixed(1)} % (aim < 2 %); one reading of a node process tree ${(readMs / readings).toFixed(2)} ms`
-    )
+    const pct = (value: number) => `${value >= 0 ? "+" : ""}${value.toFixed(1)} %`
+    return [
+      `sampling 1s    ${samplingRounds} interleaved pairs of ${tests} sequential tests; run without sampling: median ` +
+        `${percentile(sortedPlain, 0.5).toFixed(0)} ms (${sortedPlain[0]!.toFixed(0)}–${sortedPlain[sortedPlain.length - 1]!.toFixed(0)})`,
+      `               added by sampling: median ${pct(percentile(sorted, 0.5))}, quartiles ${pct(percentile(sorted, 0.25))} ` +
+        `to ${pct(percentile(sorted, 0.75))}, range ${pct(sorted[0]!)} to ${pct(sorted[sorted.length - 1]!)} (aim < 2 %)`,
+      `               load average ${loadBefore} before, ${loadAverage()} after; one reading of a node process tree ` +
+        `${(readMs / readings).toFixed(2)} ms`
+    ].join("\n")
   })
 
 const program = Effect.gen(function* () {
@@ -90,7 +119,7 @@ const program = Effect.gen(function* () {
   const lines: Array<string> = [
     `${tests} trivial tests per experiment, best of ${rounds} rounds, node ${process.version}`
   ]
-  for (const parallel of [1, 4]) {
+  for (const parallel of samplingOnly ? [] : [1, 4]) {
     const file = join(dir, `bench-${parallel}.yaml`)
     writeFileSync(file, config(parallel))
     const options = { outputDir: join(dir, "out"), progress: "none" as const }

@@ -173,13 +173,16 @@ export const plugin: EnvironmentPlugin.EnvironmentPlugin = {
       )
       const addresses = yield* up
       const runners = new Map<string, CommandRunner.CommandRunner["Service"]>()
+      const containers = new Map<string, string>()
       for (const key of addresses.keys()) {
         runners.set(key, yield* stages.runner(key).pipe(Effect.mapError((error) => setupFailed(test, error.message))))
+        containers.set(key, yield* stages.containerOf(key).pipe(Effect.mapError((e) => setupFailed(test, e.message))))
       }
       let nextPort = 8000
       const first = [...addresses.values()][0] ?? "127.0.0.1"
       const environment: EnvironmentPlugin.Environment = {
         runnerOf: (node) => runners.get(node),
+        containerOf: (node) => containers.get(node),
         kind: "docker",
         host: first,
         hostOf: (service) => addresses.get(service) ?? first,

@@ -156,7 +156,8 @@ export const dryRun = Effect.fn("Experiment.dryRun")(function* (file: string, op
 export const unavailableEnvironments = Effect.fn("Experiment.unavailableEnvironments")(function* (test: Plan.TestPlan) {
   const lines: Array<string> = []
   for (const service of test.services) {
-    for (const reason of yield* Execution.unavailable(service.execution)) lines.push(`${service.key}: ${reason}`)
+    for (const reason of yield* Execution.unavailable(service.execution, test.environment))
+      lines.push(`${service.key}: ${reason}`)
   }
   return lines
 })

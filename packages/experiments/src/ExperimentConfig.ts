@@ -27,6 +27,8 @@ export const Execution = Schema.Struct({
   strace: Schema.optionalKey(Schema.Boolean),
   /** valgrind memcheck: its error count is the input of a `memcheck_clean` assertion (`valgrind.txt`). */
   valgrind: Schema.optionalKey(Schema.Boolean),
+  /** `perf stat`: the kernel's counters of the service (task clock, context switches, page faults…; `perf.txt`). */
+  perf: Schema.optionalKey(Schema.Boolean),
   limits: Schema.optionalKey(
     Schema.Struct({
       /** Memory of the whole process tree (a memory cgroup): past it the kernel kills the service. */

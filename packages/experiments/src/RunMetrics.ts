@@ -76,6 +76,8 @@ export interface EndpointOptions {
   readonly port: number
   /** Default 127.0.0.1: the metrics name tests and services, so they are not offered to the network unasked. */
   readonly host?: string | undefined
+  /** Brings figures kept elsewhere into the metrics just before each scrape is answered (e.g. a server's counters). */
+  readonly refresh?: Effect.Effect<void> | undefined
 }
 
 const listen = (server: Server, host: string, port: number) =>
@@ -110,9 +112,12 @@ export const serve = Effect.fn("RunMetrics.serve")(function* (options: EndpointO
       response.writeHead(404, { "content-type": "text/plain" }).end("not found: GET /metrics\n")
       return
     }
-    response
-      .writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" })
-      .end(PrometheusMetrics.formatUnsafe(context))
+    const answer = () =>
+      response
+        .writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" })
+        .end(PrometheusMetrics.formatUnsafe(context))
+    if (options.refresh === undefined) return answer()
+    Effect.runFork(options.refresh.pipe(Effect.provideContext(context), Effect.ensuring(Effect.sync(answer))))
   })
   // A scrape that stalls must not hold the run's end: idle sockets are closed after 10 seconds.
   server.requestTimeout = 10_000
@@ -120,6 +125,22 @@ export const serve = Effect.fn("RunMetrics.serve")(function* (options: EndpointO
   return yield* Effect.acquireRelease(listen(server, host, options.port), () => close(server))
 })
 
-/** The observer and the endpoint together, for one run. */
+/** A metric registry of its own, made each time the layer is built (Effect's default one is the process's). */
+export const ownRegistry = Layer.effect(
+  Metric.MetricRegistry,
+  Effect.sync((): Metric.MetricRegistry => new Map())
+)
+
+/**
+ * The observer and the endpoint together, for one run, on a metric registry of its own made each time the layer
+ * is built: Effect's default registry is global to the process, and a second run in it would add to the first's.
+ */
 export const layer = (options: EndpointOptions): Layer.Layer<never, MetricsEndpointFailed, EventBus.EventBus> =>
-  Layer.merge(observer, Layer.effectDiscard(serve(options)))
+  Layer.merge(observer, Layer.effectDiscard(serve(options))).pipe(
+    Layer.provide(
+      Layer.effect(
+        Metric.MetricRegistry,
+        Effect.sync((): Metric.MetricRegistry => new Map())
+      )
+    )
+  )

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process"
-import { readFileSync, writeFileSync } from "node:fs"
+import { readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, FileSystem } from "effect"
 import { Experiment } from "../src/index.ts"
@@ -96,6 +96,31 @@ describe.skipIf(!tools && !ci)("execution environments", () => {
         })
       ),
     120_000
+  )
+
+  it.live.skipIf(!hasProgram("perf") && !ci)(
+    "perf stat counts a service: its CSV report is an artifact described by the counters",
+    () =>
+      provide(
+        Effect.gen(function* () {
+          const outcome = yield* runFixture("execution.yaml", { filter: "perf counted" })
+          const events = readEvents(outcome.runDir)
+          assert.strictEqual(finishedOf(events, "perf counted")[0]?.status, "passed")
+          const perf = events.flatMap((event) =>
+            event.type === "test.artifact" && event.data.name === "client perf stat" ? [event.data] : []
+          )[0]
+          assert.strictEqual(perf?.kind, "profile")
+          assert.match(perf?.description ?? "", /^task-clock [\d.]+ msec, context-switches \d+/)
+          assert.include(readFileSync(`${outcome.runDir}/${perf?.path}`, "utf8"), ",task-clock,")
+          // The service's own output is untouched by perf.
+          const test = readdirSync(`${outcome.runDir}/tests`)[0]
+          assert.strictEqual(
+            readFileSync(`${outcome.runDir}/tests/${test}/attempt-1/client/stdout.log`, "utf8"),
+            "done\n"
+          )
+        })
+      ),
+    60_000
   )
 
   it.effect("--dry-run names an environment whose tool is missing", () =>

@@ -1,3 +1,4 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { Experiment } from "../src/index.ts"
@@ -31,6 +32,32 @@ describe("resource metrics", () => {
           assert.isAbove(summary.resources.disk_usage_bytes, 0)
           const server = summary.services.find((service: { service_name: string }) => service.service_name === "server")
           assert.strictEqual(server.resources.peak_rss_bytes, peak)
+        })
+      ),
+    60_000
+  )
+
+  it.live(
+    "a command step is sampled like a service (step:hog), and its output is still the command's own",
+    () =>
+      provide(
+        Effect.gen(function* () {
+          const outcome = yield* runFixture("resources-steps.yaml")
+          const events = readEvents(outcome.runDir)
+          assert.strictEqual(finishedOf(events, "a step holds 80 MB")[0]?.status, "passed")
+          const samples = events.flatMap((event) =>
+            event.type === "service.resources" && event.data.service === "step:hog" ? [event] : []
+          )
+          assert.isAtLeast(samples.length, 2, "sampled while it ran")
+          assert.strictEqual(samples[0]?.entityId, "a step holds 80 MB/step:hog")
+          const peak = Math.max(...samples.map((sample) => sample.data.peakRssBytes))
+          assert.isAbove(peak, 80 * 1024 * 1024)
+          const summary = readSummary(outcome.runDir)
+          const step = summary.services.find((service: { service_name: string }) => service.service_name === "step:hog")
+          assert.strictEqual(step.resources.peak_rss_bytes, peak)
+          const steps = `${outcome.runDir}/tests/${readdirSync(`${outcome.runDir}/tests`)[0]}/attempt-1/steps`
+          assert.strictEqual(readFileSync(`${steps}/hog.stdout.log`, "utf8"), `held ${80 * 1024 * 1024}\n`)
+          assert.isFalse(existsSync(`${steps}/hog.pid`), "the pid file is removed")
         })
       ),
     60_000

@@ -131,3 +131,57 @@ describe.skipIf(!hasProgram("prometheus") && !ci)("run metrics", () => {
     120_000
   )
 })
+
+describe("run metrics registry", () => {
+  it.live(
+    "two runs in one process each count their own events (a registry per run, not the process's)",
+    () =>
+      provide(
+        Effect.gen(function* () {
+          const fs = yield* FileSystem.FileSystem
+          const dir = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-registry-" })
+          const watchedRun = (round: number) =>
+            Effect.gen(function* () {
+              const stop = `${dir}/stop-${round}`
+              const file = `${dir}/run-${round}.yaml`
+              writeFileSync(
+                file,
+                [
+                  "tests:",
+                  "  - name: watched",
+                  "    services:",
+                  "      client:",
+                  "        implementation: exec",
+                  "        role: client",
+                  "        parameters:",
+                  '          program: "{{ node }}"',
+                  `          args: ["-e", "setInterval(() => require('fs').existsSync(process.argv[1]) && process.exit(0), 100)", ${JSON.stringify(stop)}]`,
+                  ""
+                ].join("\n")
+              )
+              const metricsPort = yield* freePort
+              const run = yield* Effect.forkChild(
+                Experiment.run(file, { outputDir: dir, progress: "none", metricsPort })
+              )
+              const [, text] = yield* fetchText(`http://127.0.0.1:${metricsPort}/metrics`).pipe(
+                Effect.filterOrFail(([, body]) => /^testbed_services_running 1$/m.test(body)),
+                Effect.retry(Schedule.spaced("100 millis")),
+                Effect.timeout("30 seconds")
+              )
+              writeFileSync(stop, "")
+              yield* Fiber.join(run)
+              return text
+            })
+          yield* watchedRun(1)
+          const second = yield* watchedRun(2)
+          assert.match(second, /^testbed_events_total\{type="experiment\.started"\} 1$/m)
+          assert.notMatch(
+            second,
+            /testbed_tests_total\{status="passed"\}/,
+            "the first run's finished test is not counted"
+          )
+        })
+      ),
+    90_000
+  )
+})

@@ -93,6 +93,11 @@ export interface Environment {
    * could (the fake environment of tests); without it, readiness probes the port itself.
    */
   readonly isListening?: ((service: string, port: number) => Effect.Effect<boolean>) | undefined
+  /**
+   * The engine's id of the container a service runs in, for environments with a container per service: the
+   * harness samples its resources from the engine's stats and applies `execution.limits` through the engine.
+   */
+  readonly containerOf?: ((service: string) => string | undefined) | undefined
 }
 
 /** A service of the test, as an environment that builds nodes per service needs to know it. */

@@ -34,6 +34,8 @@ export interface ServeOptions {
    * went unused — the client never connected — fails with ScriptNotExhausted).
    */
   readonly optionalConnections?: boolean | undefined
+  /** Runs once the server listens, in its scope: e.g. a metrics endpoint reading `RunningServer.summary`. */
+  readonly onListening?: ((server: RunningServer) => Effect.Effect<void, never, Scope.Scope>) | undefined
 }
 
 export interface Summary {
@@ -64,6 +66,8 @@ export interface RunningServer {
    * ScriptNotExhausted. The summary counts the bytes of every connection, those still open included.
    */
   readonly finish: (grace: Duration.Input) => Effect.Effect<Outcome>
+  /** The counters so far, open connections' bytes included (for live metrics). */
+  readonly summary: Effect.Effect<Summary>
 }
 
 /** One line for humans. */
@@ -96,13 +100,16 @@ export const serve = Effect.fn("ReplayServer.serve")(function* (plan: Plan, opti
   })
   const listener = yield* Tcp.listen(options.host ?? "127.0.0.1", options.port ?? 0, handler(state))
   if (options.announce !== false) yield* Console.log(`Test server listening on ${listener.host}:${listener.port}`)
-  return {
+  const server: RunningServer = {
     host: listener.host,
     port: listener.port,
     done: Effect.map(Deferred.await(state.finished), () => ServeState.outcome(state)),
     failed: Deferred.await(state.failed),
-    finish: (grace) => ServeState.finish(state, grace)
-  } satisfies RunningServer
+    finish: (grace) => ServeState.finish(state, grace),
+    summary: Effect.sync(() => ServeState.outcome(state).summary)
+  }
+  if (options.onListening !== undefined) yield* options.onListening(server)
+  return server
 })
 
 /** Serve options as a command line gives them: an address, a step timeout, fault specs (`--fault`). */

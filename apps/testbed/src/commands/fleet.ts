@@ -4,11 +4,22 @@
  */
 import { LocalRunner } from "@testbed/commands"
 import { EventBus, ExitCode } from "@testbed/events"
-import { Agent, Broker, Commander, Config, MqttConnection, RunSummary, Session, Setup } from "@testbed/fleet"
+import {
+  Agent,
+  Broker,
+  Commander,
+  Config,
+  FleetMetrics,
+  MqttConnection,
+  RunSummary,
+  Session,
+  Setup
+} from "@testbed/fleet"
 import { Console, Effect, FileSystem, Layer, Logger, Option, Redacted, Stdio, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { ExitWith } from "../ExitCode.ts"
 import * as TimeSpanFlag from "../TimeSpanFlag.ts"
+import { metricsLayer, metricsPort } from "./metricsFlag.ts"
 
 const optionalString = (name: string, description: string) =>
   Flag.String(name).pipe(Flag.withDescription(description), Flag.optional)
@@ -197,6 +208,7 @@ const operator = Command.make(
       Flag.withDefault(false),
       Flag.withDescription("Exit after the pipelines instead of reading stdin")
     ),
+    metricsPort,
     json: jsonFlag
   },
   Effect.fn(function* (flags) {
@@ -232,7 +244,13 @@ const operator = Command.make(
         Stream.ensuring(Effect.sync(() => process.stdin.destroy()))
       ),
       print: printerFor(flags.json)
-    }).pipe(Effect.scoped, Effect.provide(EventBus.EventBus.layer), logsFor(flags.json))
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(
+        metricsLayer(flags.metricsPort, FleetMetrics.observer).pipe(Layer.provideMerge(EventBus.EventBus.layer))
+      ),
+      logsFor(flags.json)
+    )
     yield* printerFor(flags.json)(RunSummary.format(summary))
     if (flags.json) yield* Console.log(JSON.stringify(RunSummary.toJson(summary)))
     if (!summary.succeeded)

@@ -4,11 +4,12 @@
  */
 import { LocalRunner } from "@testbed/commands"
 import { EventBus, ExitCode } from "@testbed/events"
-import { ReplayServer, TestLauncher } from "@testbed/replay"
+import { ReplayMetrics, ReplayServer, TestLauncher } from "@testbed/replay"
 import { type Duration, Effect, Layer, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { ExitWith } from "../ExitCode.ts"
 import * as TimeSpanFlag from "../TimeSpanFlag.ts"
+import { metricsLayer, metricsPort } from "./metricsFlag.ts"
 import { serveFlags, toSource } from "./replayFlags.ts"
 
 interface Flags {
@@ -37,12 +38,27 @@ export const serve = Command.make(
       Flag.withAlias("n"),
       Flag.withDescription("Stop after this many connections (compound_multi: its sub-scripts)"),
       Flag.optional
-    )
+    ),
+    metricsPort
   },
   (flags) =>
     Effect.gen(function* () {
       const options = yield* serveOptions(flags, Option.getOrUndefined(flags.connections))
-      const outcome = yield* ReplayServer.serveFile(toSource(flags.input, flags, flags.name), options)
+      // The endpoint listens first (a port in use is a usage error before anything is served); its counters are
+      // the server's, read at each scrape once it listens.
+      let server: ReplayServer.RunningServer | undefined
+      const refresh = ReplayMetrics.refresher(Effect.suspend(() => server?.summary ?? Effect.succeed(undefined)))
+      const outcome = yield* ReplayServer.serveFile(toSource(flags.input, flags, flags.name), {
+        ...options,
+        onListening: (running) =>
+          Effect.sync(() => {
+            server = running
+          })
+      }).pipe(
+        Effect.provide(
+          metricsLayer(flags.metricsPort, Layer.empty, refresh).pipe(Layer.provide(EventBus.EventBus.layer))
+        )
+      )
       if (outcome.failures.length > 0) return yield* new ExitWith({ code: ExitCode.testFailed })
     })
 ).pipe(Command.withDescription("Replay a script as a fake server, failing on the first divergence"))

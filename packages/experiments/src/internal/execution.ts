@@ -7,7 +7,9 @@ import { Programs } from "@testbed/plugins"
 import { Duration, Effect, FileSystem, Option, type Scope } from "effect"
 import type { Execution } from "../ExperimentConfig.ts"
 import type { Attempt, ServiceRuntime } from "./attempt.ts"
+import * as ContainerExecution from "./containerExecution.ts"
 import * as MemoryCgroup from "./memoryCgroup.ts"
+import * as PerfStat from "./perfStat.ts"
 
 export const straceLog = (dir: string): string => `${dir}/strace.txt`
 export const valgrindLog = (dir: string): string => `${dir}/valgrind.txt`
@@ -16,6 +18,8 @@ export const valgrindLog = (dir: string): string => `${dir}/valgrind.txt`
 export interface Applied {
   readonly cgroup: MemoryCgroup.MemoryCgroup | undefined
   readonly cpuSeconds: number | undefined
+  /** The service's own container and the limit set on it (the docker environment). */
+  readonly container?: ContainerExecution.ContainerApplied | undefined
 }
 
 /** The programs each environment needs. */
@@ -25,12 +29,23 @@ const programsOf = (execution: Execution): ReadonlyArray<readonly [string, strin
   ...(execution.limits?.cpu !== undefined ? [["limits.cpu", "prlimit"] as const] : [])
 ]
 
-/** Why each declared environment cannot run here (empty: all can), e.g. `strace: strace is not installed`. */
-export const unavailable = Effect.fn("Execution.unavailable")(function* (execution: Execution | undefined) {
+/**
+ * Why each declared environment cannot run here (empty: all can), e.g. `strace: strace is not installed`. In the
+ * docker environment the tools cannot run and the limits are the engine's.
+ */
+export const unavailable = Effect.fn("Execution.unavailable")(function* (
+  execution: Execution | undefined,
+  environment = "localhost"
+) {
   if (execution === undefined) return []
+  if (environment === "docker") return [...ContainerExecution.unsupported(execution)]
   const reasons = programsOf(execution).flatMap(([what, program]) =>
     Programs.onPath(program) ? [] : [`${what}: ${program} is not installed (not on PATH)`]
   )
+  if (execution.perf === true && Programs.onPath("perf")) {
+    const reason = yield* PerfStat.unavailable()
+    if (reason !== undefined) reasons.push(`perf: ${reason}`)
+  }
   if (execution.limits?.memory !== undefined) {
     const reason = yield* MemoryCgroup.unavailable()
     if (reason !== undefined) reasons.push(`limits.memory: ${reason}`)
@@ -53,6 +68,7 @@ const wrapArgv = (
   if (execution.valgrind === true && !missing.has("valgrind")) {
     wrapped = ["valgrind", "--tool=memcheck", "--leak-check=full", `--log-file=${valgrindLog(dir)}`, ...wrapped]
   }
+  if (execution.perf === true && !missing.has("perf")) wrapped = PerfStat.around(wrapped, PerfStat.logOf(dir))
   if (execution.strace === true && !missing.has("strace")) {
     wrapped = ["strace", "-f", "-c", "-o", straceLog(dir), "--", ...wrapped]
   }
@@ -76,6 +92,8 @@ export const apply = Effect.fn("Execution.apply")(function* (
   const execution = runtime.plan.execution
   const command = runtime.command!
   if (execution === undefined) return { command, applied: undefined }
+  const container = attempt.environment.containerOf?.(runtime.plan.key)
+  if (container !== undefined) return yield* inContainer(runtime, execution, container)
   if (attempt.environment.kind !== "localhost") {
     yield* Effect.logWarning(
       `${runtime.id}: execution environments run on localhost only, not ${attempt.environment.kind}`
@@ -85,6 +103,7 @@ export const apply = Effect.fn("Execution.apply")(function* (
   const reasons = yield* unavailable(execution)
   for (const reason of reasons) yield* Effect.logWarning(`${runtime.id}: ${reason}: running without it`)
   const missing = new Set(programsOf(execution).flatMap(([, program]) => (Programs.onPath(program) ? [] : [program])))
+  if (reasons.some((reason) => reason.startsWith("perf:"))) missing.add("perf")
   const memory = execution.limits?.memory
   const cgroup =
     memory === undefined
@@ -104,12 +123,45 @@ export const apply = Effect.fn("Execution.apply")(function* (
   return { command: { ...rest, program: program!, args }, applied }
 })
 
+/** The command of a service in its own container, under the limits the engine and its shell set. */
+const inContainer = Effect.fn("Execution.inContainer")(function* (
+  runtime: ServiceRuntime,
+  execution: Execution,
+  container: string
+) {
+  const command = runtime.command!
+  const applied = yield* ContainerExecution.apply(runtime, execution, container)
+  const cpu = execution.limits?.cpu
+  if (cpu === undefined) return { command, applied: { cgroup: undefined, cpuSeconds: undefined, container: applied } }
+  const cpuSeconds = cpuSecondsOf(cpu)
+  const argv =
+    command.shell !== undefined ? ["sh", "-c", command.shell] : [command.program ?? "", ...(command.args ?? [])]
+  const [program, ...args] = ContainerExecution.underCpuLimit(argv, cpuSeconds)
+  const { shell: _shell, ...rest } = command
+  return {
+    command: { ...rest, program: program!, args },
+    applied: { cgroup: undefined, cpuSeconds, container: applied }
+  }
+})
+
+// `docker exec` reports a process a signal ended as exit code 128 + the signal's number.
+const execSignals: Readonly<Record<number, string>> = { 137: "SIGKILL", 152: "SIGXCPU" }
+
 /** `its memory limit (64.0 MB)` when a limit ended the service, else undefined. */
 export const limitThatKilled = Effect.fn("Execution.limitThatKilled")(function* (
   applied: Applied | undefined,
-  signal: string | null
+  ended: { readonly exitCode: number | null; readonly signal: string | null }
 ) {
-  if (applied === undefined || signal === null) return undefined
+  if (applied === undefined) return undefined
+  const signal =
+    ended.signal ??
+    (applied.container !== undefined && ended.exitCode !== null ? execSignals[ended.exitCode] : undefined)
+  if (signal === undefined) return undefined
+  if (applied.container?.memoryBytes !== undefined) {
+    if (yield* ContainerExecution.memoryLimitKilled(applied.container, signal === "SIGKILL")) {
+      return `its memory limit (${ByteSize.format(applied.container.memoryBytes)})`
+    }
+  }
   if (applied.cgroup !== undefined && signal === "SIGKILL" && (yield* applied.cgroup.oomKilled)) {
     return `its memory limit (${ByteSize.format(applied.cgroup.limitBytes)})`
   }
@@ -183,6 +235,16 @@ export const artifactsOf = Effect.fn("Execution.artifactsOf")(function* (runtime
       kind: "profile",
       path: valgrindLog(runtime.dir),
       ...(errors === undefined ? {} : { description: `valgrind memcheck: ${errors} error(s)` })
+    })
+  }
+  if (execution?.perf === true) {
+    const text = yield* fs.readFileString(PerfStat.logOf(runtime.dir)).pipe(Effect.option)
+    const counters = Option.isSome(text) ? PerfStat.parse(text.value) : []
+    found.push({
+      name: `${runtime.plan.key} perf stat`,
+      kind: "profile",
+      path: PerfStat.logOf(runtime.dir),
+      ...(counters.length === 0 ? {} : { description: PerfStat.describe(counters) })
     })
   }
   return found

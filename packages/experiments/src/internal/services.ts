@@ -114,7 +114,7 @@ const watch = Effect.fnUntraced(function* (attempt: Attempt, runtime: ServiceRun
   const process = runtime.process!
   const ended = yield* process.exited
   yield* Deferred.await(runtime.started)
-  const limit = yield* Execution.limitThatKilled(runtime.execution, ended.signal)
+  const limit = yield* Execution.limitThatKilled(runtime.execution, ended)
   const exit = limit === undefined ? ended : { ...ended, limit }
   runtime.exit = exit
   const plan = runtime.plan

@@ -11,6 +11,7 @@ import * as Render from "./render.ts"
 import { Abort, type Attempt, recordStep, writeFailed } from "./attempt.ts"
 import { runReplay } from "./replayStep.ts"
 import { stepLog } from "./stepLog.ts"
+import * as StepResources from "./stepResources.ts"
 
 const defaultStepTimeout = Duration.minutes(1)
 
@@ -67,19 +68,27 @@ const runCommand = Effect.fnUntraced(function* (attempt: Attempt, index: number,
   const timeout = step.timeout ?? defaultStepTimeout
   // Through a CommandRunner (the environment's, else the local one), so the step's command also appears as
   // command.started / command.completed|failed|timed_out in the event log.
-  const command: Command.Command = { ...rendered, timeout, killGracePeriod: Duration.seconds(2) }
-  const run = Effect.gen(function* () {
-    const runner = yield* CommandRunner.CommandRunner
-    return yield* runner.run(command)
-  })
+  const planned: Command.Command = { ...rendered, timeout, killGracePeriod: Duration.seconds(2) }
   // With `service`, in that service's node when the environment has one per service (docker); else here.
   const runner =
     (step.service === undefined ? undefined : attempt.environment.runnerOf?.(step.service)) ??
     attempt.environment.runner
-  const ran = yield* Effect.result(
+  // Sampled like a service when it runs here and the test samples.
+  const interval = attempt.test.metricsInterval
+  const pidFile = runner === undefined && interval !== undefined ? yield* stepLog(attempt, name, ".pid") : undefined
+  const command = pidFile === undefined ? planned : StepResources.recordingPid(planned, pidFile)
+  const run = Effect.gen(function* () {
+    const runner = yield* CommandRunner.CommandRunner
+    return yield* runner.run(command)
+  })
+  const running =
     runner === undefined
       ? Effect.provide(run, LocalRunner.layer)
       : Effect.provideService(run, CommandRunner.CommandRunner, runner)
+  const ran = yield* Effect.result(
+    pidFile === undefined || interval === undefined
+      ? running
+      : StepResources.sampled(attempt, name, interval, pidFile, running)
   )
   const failure = ran._tag === "Failure" ? ran.failure : undefined
   if (failure !== undefined && failure._tag !== "CommandFailed" && failure._tag !== "CommandTimedOut") {
