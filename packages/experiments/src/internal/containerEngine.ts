@@ -3,7 +3,7 @@
 // the one DOCKER_HOST names, as for stages. Docker's answer differs with the host's cgroups: v1 has the group's
 // high-water mark (`max_usage`) and the times it hit its limit (`failcnt`); v2 has neither, so the highest usage
 // sampled stands for the peak.
-import Dockerode from "dockerode"
+import type Dockerode from "dockerode"
 import { Duration, Effect, Option, Schema } from "effect"
 
 /** The engine did not answer about a container, or answered something else than expected. */
@@ -81,10 +81,11 @@ export const readingOf = (answer: StatsAnswer): Option.Option<ContainerReading> 
   })
 }
 
-// One client for the process: dockerode keeps no connection open between calls.
-let client: Dockerode | undefined
-const engine = (): Dockerode => {
-  client ??= new Dockerode()
+// One client for the process (dockerode keeps no connection open between calls), loaded on first use: a run
+// without containers must not pay for loading dockerode (LazyModules.test.ts).
+let client: Promise<Dockerode> | undefined
+const engine = (): Promise<Dockerode> => {
+  client ??= import("dockerode").then((module) => new module.default())
   return client
 }
 
@@ -98,7 +99,7 @@ const deadline = Duration.seconds(10)
 
 const call = <A>(container: string, operation: string, run: (handle: Dockerode.Container) => Promise<A>) =>
   Effect.tryPromise({
-    try: () => run(engine().getContainer(container)),
+    try: () => engine().then((docker) => run(docker.getContainer(container))),
     catch: (error) => new ContainerEngineFailed({ container, operation, reason: reasonOf(error) })
   }).pipe(
     Effect.timeoutOrElse({
