@@ -7,6 +7,7 @@
 import { EventBus, Machines, StateMachine, type TestEvent, type WriteFailed } from "@testbed/events"
 import { Certificates, type PluginRegistry } from "@testbed/plugins"
 import { Clock, Deferred, Duration, Effect, Fiber, Option, Path, Ref } from "effect"
+import * as DockerImages from "./DockerImages.ts"
 import * as RunUsage from "./internal/runUsage.ts"
 import type { ExperimentPlan, TestPlan } from "./Plan.ts"
 import * as TestCaseExecutor from "./TestCaseExecutor.ts"
@@ -97,6 +98,7 @@ export const run = Effect.fn("ExperimentManager.run")(function* (plan: Experimen
       }
     })
   }
+  let imagesBuilt: number | undefined
   const certificate = plan.needsCertificate
     ? yield* Effect.result(Certificates.selfSigned(path.join(options.runDir, "certs")))
     : undefined
@@ -107,6 +109,8 @@ export const run = Effect.fn("ExperimentManager.run")(function* (plan: Experimen
     yield* finished("failed", reason, false)
     return { status: "failed", reason, tests: [...results.values()] } satisfies ExperimentResult
   }
+  // Images of the docker tests' implementations, built before any test so build time is no test's time.
+  imagesBuilt = yield* DockerImages.prepare(plan.tests).pipe(Effect.provideService(EventBus.EventBus, bus))
   yield* machine.transition("TESTS_INITIALIZED", "tests registered", { tests: plan.tests.length })
   yield* machine.transition("RUNNING", "run tests", { concurrency: plan.concurrency })
 
@@ -121,7 +125,7 @@ export const run = Effect.fn("ExperimentManager.run")(function* (plan: Experimen
   function finished(status: ExperimentResult["status"], reason: string | undefined, fastFailTriggered: boolean) {
     // What the run left on disk, measured before the end is recorded (PANTHER's resources block); never fatal.
     const usage = Effect.ignore(
-      RunUsage.publish(options.runDir, plan.name).pipe(Effect.provideService(EventBus.EventBus, bus))
+      RunUsage.publish(options.runDir, plan.name, imagesBuilt).pipe(Effect.provideService(EventBus.EventBus, bus))
     )
     return Effect.andThen(
       usage,

@@ -99,6 +99,12 @@ const emitArtifacts = Effect.fnUntraced(function* (attempt: Attempt) {
   }
 })
 
+/** What services read besides their own directory: the plugins' assets and the run's certificate directory. */
+const readOnlyPathsOf = (context: AttemptContext): ReadonlyArray<string> => [
+  Builtins.assetsDirectory,
+  ...(context.certificate === undefined ? [] : [context.certificate.cert.replace(/\/[^/]*$/, "")])
+]
+
 const flow = Effect.fnUntraced(function* (
   attempt: Attempt,
   machine: StateMachine.StateMachine<Machines.TestState>,
@@ -123,7 +129,8 @@ const flow = Effect.fnUntraced(function* (
         key: service.key,
         plugin: service.plugin,
         source: context.pluginSource?.(service.plugin.name) ?? "builtin"
-      }))
+      })),
+      readOnlyPaths: readOnlyPathsOf(context)
     })
     .pipe(
       Effect.provideService(Scope.Scope, launchScope),
