@@ -6,7 +6,8 @@
  * (SIGKILL), the next run on this machine, or `testbed stage prune`, removes them.
  * Service commands run in their node through the stage's exec runner (`DockerExecRunner`), with the attempt's
  * directory bind-mounted at the same path so service directories, logs and artifacts are where they are on
- * localhost.
+ * localhost, and the paths the services read (assets, the run's certificate) mounted read-only at theirs.
+ * A plugin's `docker.rootfs` is an image built offline from this machine's files (see DockerImages).
  */
 import type { CommandError, CommandRunner } from "@testbed/commands"
 import { EventBus } from "@testbed/events"

@@ -1,12 +1,9 @@
-import { execFileSync, spawn } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { type Duration, Effect, Fiber, FileSystem, Schedule } from "effect"
 import { Experiment } from "../src/index.ts"
 import { fixtures, provide, readEvents, runFixture } from "./support.ts"
-
-/** The CLI's entry point, run as a real process by the SIGKILL test. */
-const bin = decodeURIComponent(new URL("../../../apps/testbed/src/bin.ts", import.meta.url).pathname)
 
 const docker = (args: ReadonlyArray<string>): string => execFileSync("docker", args, { encoding: "utf8" }).trim()
 
@@ -132,34 +129,5 @@ describe.skipIf(!hasDocker && process.env.CI === undefined)("docker environment"
         assert.deepStrictEqual(leftovers(stages[0]!), [])
       })
     )
-  )
-
-  it.live(
-    "a SIGKILLed `testbed run` leaves its containers only until the next run removes them",
-    () =>
-      provide(
-        Effect.gen(function* () {
-          const fs = yield* FileSystem.FileSystem
-          const outputDir = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-docker-killed-" })
-          // The real Node binary (node_modules/.bin/node is a shell wrapper), running the CLI as a user does.
-          const child = spawn(
-            process.execPath,
-            [bin, "run", `${fixtures}cases/docker.yaml`, "--filter", "hangs", "--output-dir", outputDir, "--plain"],
-            { stdio: "ignore" }
-          )
-          const exited = new Promise((resolve) => child.on("exit", resolve))
-          yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
-          const [stage] = stagesOf(yield* upAndWaiting(outputDir, "120 seconds"))
-          assert.isDefined(stage)
-          assert.isAbove(leftovers(stage!).length, 0)
-          child.kill("SIGKILL")
-          yield* Effect.promise(() => exited)
-          // The next run (any experiment with the docker environment) removes what the killed one left.
-          const next = yield* runFixture("cases/docker.yaml", { filter: "missing page" })
-          assert.strictEqual(next.result?.tests[0]?.status, "failed")
-          assert.deepStrictEqual(leftovers(stage!), [])
-        })
-      ),
-    300_000
   )
 })
