@@ -15,6 +15,7 @@ import type {
   Step,
   TestConfig
 } from "./ExperimentConfig.ts"
+import * as Hooks from "./internal/hooks.ts"
 import { displayProblem, fileNameProblem } from "./internal/names.ts"
 import * as ObservePlan from "./internal/observePlan.ts"
 import * as TemplateCheck from "./internal/templateCheck.ts"
@@ -49,6 +50,8 @@ export interface ServicePlan {
   readonly readiness: PlannedReadiness
   readonly target: string | undefined
   readonly fixedPort: number | undefined
+  /** The service's lifecycle commands besides its own (`run` is its command already); see internal/lifecycle.ts. */
+  readonly hooks?: Hooks.Hooks | undefined
   readonly parameters: Readonly<Record<string, ServicePlugin.ParameterValue>>
   readonly timeout: Duration.Duration | undefined
   /** Tools wrapped around its command and limits it runs under. */
@@ -211,6 +214,7 @@ export const make = (
     if (service.role === "client" && service.port !== undefined)
       problem(`${path}.port`, "only a server listens on a port")
     displayName(`${path}.name`, service.name)
+    for (const [hook, reason] of Hooks.problems(service)) problem(`${path}.${hook}`, reason)
     return {
       key,
       name: service.name ?? key,
@@ -218,7 +222,7 @@ export const make = (
       version,
       type: service.type ?? plugin.type,
       role: service.role,
-      spec,
+      spec: Hooks.withRun(spec, service.run),
       lifetime: ServicePlugin.lifetimeOf(service.role, spec),
       readiness:
         // A pattern that did not compile is a problem already: this plan is never run.
@@ -231,8 +235,9 @@ export const make = (
               : { kind: "command", command: readiness.command, timeout: readinessTimeout },
       target: service.target,
       fixedPort: service.port,
+      hooks: Hooks.hooksOf(service),
       parameters: ServiceCommand.resolveParameters(spec.parameters ?? {}, given),
-      timeout: ownTimeout,
+      timeout: ownTimeout ?? deadline(`${path}.run.timeout`, service.run?.timeout),
       execution: service.execution
     }
   }

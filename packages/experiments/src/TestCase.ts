@@ -10,6 +10,7 @@ import { Cause, Clock, Deferred, type Duration, Effect, FileSystem, Option, Path
 import { Abort, type Attempt, writeFailed } from "./internal/attempt.ts"
 import * as Assertions from "./internal/assertions.ts"
 import * as Capture from "./internal/capture.ts"
+import * as Lifecycle from "./internal/lifecycle.ts"
 import * as Execution from "./internal/execution.ts"
 import { inside } from "./internal/runPath.ts"
 import * as Services from "./internal/services.ts"
@@ -162,6 +163,8 @@ const flow = Effect.fnUntraced(function* (
   yield* machine.transition("DEPLOYING", "deploy services")
   yield* Services.deployAll(attempt)
   if (test.capture) yield* Capture.startAll(attempt, launchScope)
+  yield* Lifecycle.runAll(attempt, "prepare")
+  yield* Lifecycle.runAll(attempt, "pre_run")
   for (const runtime of attempt.services.values()) yield* Services.start(attempt, runtime, launchScope)
   yield* machine.transition("DEPLOYED", "services ready")
 
@@ -171,6 +174,7 @@ const flow = Effect.fnUntraced(function* (
   for (const runtime of attempt.services.values()) {
     if (runtime.plan.lifetime === "task") yield* Services.awaitTask(runtime)
   }
+  yield* Lifecycle.runAll(attempt, "post_run")
 
   yield* machine.transition("VALIDATING_ASSERTIONS", "check assertions", { assertions: test.assertions.length })
   const failures = yield* Assertions.checkAll(attempt, test.assertions, context.testLevelFastFail)
