@@ -1,56 +1,16 @@
 // The CLI-level check of the docker environment (moved from packages/experiments, whose tests do not spawn the
 // app): a `testbed run` SIGKILLed with its stage up leaves containers only until the next run removes them.
-import { execFileSync, spawn } from "node:child_process"
-import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Experiment } from "@testbed/experiments"
-import { type Duration, Effect, FileSystem, Schedule } from "effect"
+import { Effect, FileSystem } from "effect"
+// The docker helpers of the experiments package's tests (the same stages, the same engine).
+import { hasDocker, leftovers, stagesOf, upAndWaiting } from "../../../packages/experiments/test/docker.ts"
 import { bin } from "./support.ts"
 
 const fixtures = fileURLToPath(new URL("../../../fixtures/experiments/", import.meta.url))
-
-const docker = (args: ReadonlyArray<string>): string => execFileSync("docker", args, { encoding: "utf8" }).trim()
-
-/** Whether an engine answers. Without one this test skips locally and fails in CI (CI=true). */
-const hasDocker = (() => {
-  try {
-    docker(["info", "--format", "{{.ServerVersion}}"])
-    return true
-  } catch {
-    return false
-  }
-})()
-
-/** The stage names the attempts of a run used (each attempt records its definition in stage.json). */
-const stagesOf = (runDir: string): ReadonlyArray<string> =>
-  readdirSync(`${runDir}/tests`).flatMap((test) =>
-    readdirSync(`${runDir}/tests/${test}`).flatMap((attempt) => {
-      const file = `${runDir}/tests/${test}/${attempt}/stage.json`
-      return existsSync(file) ? [(JSON.parse(readFileSync(file, "utf8")) as { name: string }).name] : []
-    })
-  )
-
-/** Containers and networks of a stage still on the engine. */
-const leftovers = (stage: string): ReadonlyArray<string> =>
-  [
-    ...docker(["ps", "-a", "--filter", `label=testbed.stage=${stage}`, "--format", "{{.Names}}"]).split("\n"),
-    ...docker(["network", "ls", "--filter", `label=testbed.stage=${stage}`, "--format", "{{.Name}}"]).split("\n")
-  ].filter((line) => line !== "")
-
-/** The run directory under `outputDir`, once its stage is up and its test sits in a step. */
-const upAndWaiting = (outputDir: string, timeout: Duration.Input) =>
-  Effect.sync(() => {
-    const dir = readdirSync(outputDir).map((name) => `${outputDir}/${name}`)[0]
-    if (dir === undefined || !existsSync(`${dir}/events.jsonl`)) return undefined
-    const log = readFileSync(`${dir}/events.jsonl`, "utf8")
-    return log.includes(`"stage.up"`) && log.includes(`"step.started"`) ? dir : undefined
-  }).pipe(
-    Effect.repeat({ until: (dir) => dir !== undefined, schedule: Schedule.spaced("100 millis") }),
-    Effect.timeout(timeout),
-    Effect.map((dir) => dir as string)
-  )
 
 describe.skipIf(!hasDocker && process.env.CI === undefined)("testbed run in the docker environment", () => {
   it.live(

@@ -163,8 +163,7 @@ const flow = Effect.fnUntraced(function* (
   yield* machine.transition("DEPLOYING", "deploy services")
   yield* Services.deployAll(attempt)
   if (test.capture) yield* Capture.startAll(attempt, launchScope)
-  yield* Lifecycle.runAll(attempt, "prepare")
-  yield* Lifecycle.runAll(attempt, "pre_run")
+  yield* Lifecycle.beforeStart(attempt)
   for (const runtime of attempt.services.values()) yield* Services.start(attempt, runtime, launchScope)
   yield* machine.transition("DEPLOYED", "services ready")
 

@@ -1,6 +1,5 @@
 // Integration: images built offline from this machine's files on the real engine — reused while their inputs are
 // the same, rebuilt when one changes. Each test removes the images it built (tags unique to the test).
-import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { writeFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
@@ -8,18 +7,8 @@ import { EventBus } from "@testbed/events"
 import { Docker } from "@testbed/stages"
 import { Effect, FileSystem, Layer, Stream } from "effect"
 import { DockerImages } from "../src/index.ts"
+import { docker, hasDocker } from "./docker.ts"
 import { provide } from "./support.ts"
-
-const docker = (args: ReadonlyArray<string>): string => execFileSync("docker", args, { encoding: "utf8" }).trim()
-
-const hasDocker = (() => {
-  try {
-    docker(["info", "--format", "{{.ServerVersion}}"])
-    return true
-  } catch {
-    return false
-  }
-})()
 
 const layer = Layer.mergeAll(Docker.Docker.layer, EventBus.EventBus.layer)
 

@@ -1,21 +1,12 @@
 // Integration: services' lifecycle hooks (fixtures/experiments/cases/lifecycle.yaml) on real processes, on this
 // machine and in the docker environment: their order around the services' start and end, their own timeouts, and a
 // failed hook reported with which service and which hook.
-import { execFileSync } from "node:child_process"
 import { readFileSync, writeFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, FileSystem } from "effect"
 import { Experiment } from "../src/index.ts"
+import { hasDocker } from "./docker.ts"
 import { fixtures, hasProgram, provide, readEvents } from "./support.ts"
-
-const hasDocker = (() => {
-  try {
-    execFileSync("docker", ["info", "--format", "{{.ServerVersion}}"], { encoding: "utf8" })
-    return true
-  } catch {
-    return false
-  }
-})()
 
 /** The fixture, run in `environment` from a copy next to the run (its plugins path made absolute). */
 const runIn = (environment: "localhost" | "docker") =>

@@ -1,24 +1,14 @@
 // Integration: a subset of the TLS interop matrix (fixtures/experiments/tls-matrix-docker.yaml) in the docker
 // environment on the real engine — images built offline before the tests, a stage (server and client containers
 // on a private network) per cell, checked from the same evidence lines as the localhost matrix.
-import { execFileSync } from "node:child_process"
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, FileSystem } from "effect"
 import * as Yaml from "yaml"
 import { Experiment } from "../src/index.ts"
+import { docker, hasDocker } from "./docker.ts"
 import { fixtures, hasProgram, provide, readEvents, readSummary } from "./support.ts"
 
-const docker = (args: ReadonlyArray<string>): string => execFileSync("docker", args, { encoding: "utf8" }).trim()
-
-const hasDocker = (() => {
-  try {
-    docker(["info", "--format", "{{.ServerVersion}}"])
-    return true
-  } catch {
-    return false
-  }
-})()
 const programs = ["openssl", "gnutls-serv", "gnutls-cli", "busybox"]
 // Locally without an engine or the stacks the test skips; in CI (CI=true) it runs and fails, saying what is missing.
 const runIt = (hasDocker && programs.every(hasProgram)) || process.env.CI !== undefined

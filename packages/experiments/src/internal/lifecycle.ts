@@ -119,3 +119,9 @@ export const runAll = Effect.fn("Lifecycle.runAll")(function* (attempt: Attempt,
     if (hook !== undefined) yield* runHook(attempt, runtime, name, hook)
   }
 })
+
+/** Every service's `prepare`, then every service's `pre_run`: what runs before the first service starts. */
+export const beforeStart = Effect.fn("Lifecycle.beforeStart")(function* (attempt: Attempt) {
+  yield* runAll(attempt, "prepare")
+  yield* runAll(attempt, "pre_run")
+})
