@@ -10,6 +10,7 @@ import type {
   Assertion,
   Execution as ExecutionConfig,
   ExperimentConfig,
+  Hook,
   MatrixEntry,
   ServiceConfig,
   Step,
@@ -51,7 +52,7 @@ export interface ServicePlan {
   readonly target: string | undefined
   readonly fixedPort: number | undefined
   /** The service's lifecycle commands besides its own (`run` is its command already); see internal/lifecycle.ts. */
-  readonly hooks?: Hooks.Hooks | undefined
+  readonly hooks?: Partial<Record<"prepare" | "pre_run" | "post_run", Hook>> | undefined
   readonly parameters: Readonly<Record<string, ServicePlugin.ParameterValue>>
   readonly timeout: Duration.Duration | undefined
   /** Tools wrapped around its command and limits it runs under. */
