@@ -4,11 +4,19 @@
 // concurrency 1; the QUIC interop runner's published cost (about 15 minutes per pair for 23 cases) is quoted in
 // BENCHMARKS.md for comparison.
 // Usage: node_modules/.bin/node bench/interop.ts [concurrency ...]   (default 1 2 4)
+//        node_modules/.bin/node bench/interop.ts --docker             (the docker subset)
 import { spawnSync } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+
+// `--docker`: the docker subset instead (image build time from an empty cache and cached, per-cell time against
+// the same cells on localhost); see bench/_interop-docker.ts.
+if (process.argv.includes("--docker")) {
+  await import("./_interop-docker.ts")
+  process.exit(0)
+}
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const levels = process.argv.slice(2).map(Number)

@@ -37,5 +37,36 @@ export const ServiceExited = family(
   })
 )
 
-export const ServiceEvent = Schema.Union([ServiceStateChanged, ServiceStarted, ServiceExited])
+/** Which lifecycle command of a service (PANTHER's prepare, pre-run, post-run). */
+export const HookName = Schema.Literals(["prepare", "pre_run", "post_run"])
+
+/** A lifecycle command of a service started, where the service runs. entityId is `<test>/<service>`. */
+export const ServiceHookStarted = family(
+  "service.hook_started",
+  "service",
+  Schema.Struct({ test: Schema.String, service: Schema.String, hook: HookName })
+)
+
+/** A lifecycle command of a service ended: `failed` (its exit code or why it could not run) or `timeout`. */
+export const ServiceHookFinished = family(
+  "service.hook_finished",
+  "service",
+  Schema.Struct({
+    test: Schema.String,
+    service: Schema.String,
+    hook: HookName,
+    status: Schema.Literals(["passed", "failed", "timeout"]),
+    durationMs: Schema.Finite,
+    exitCode: Schema.NullOr(Schema.Int),
+    message: Schema.optionalKey(Schema.String)
+  })
+)
+
+export const ServiceEvent = Schema.Union([
+  ServiceStateChanged,
+  ServiceStarted,
+  ServiceExited,
+  ServiceHookStarted,
+  ServiceHookFinished
+])
 export type ServiceEvent = typeof ServiceEvent.Type

@@ -40,6 +40,18 @@ export const Execution = Schema.Struct({
 })
 export type Execution = typeof Execution.Type
 
+/**
+ * One lifecycle command of a service (PANTHER's prepare / pre-run / run / post-run): argv (`command`, templates
+ * allowed, no shell) or a `shell` script, with its own `timeout` (default 1 minute) and `env`.
+ */
+export const Hook = Schema.Struct({
+  command: Schema.optionalKey(Schema.Array(Schema.String)),
+  shell: Schema.optionalKey(Schema.String),
+  env: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
+  timeout: Schema.optionalKey(DurationInput)
+})
+export type Hook = typeof Hook.Type
+
 export const ServiceConfig = Schema.Struct({
   /** Display name; defaults to the key under `services`. */
   name: Schema.optionalKey(Schema.String),
@@ -59,7 +71,15 @@ export const ServiceConfig = Schema.Struct({
   timeout: Schema.optionalKey(DurationInput),
   /** Tools wrapped around its command (strace, valgrind) and limits it runs under (see `Execution`). */
   execution: Schema.optionalKey(Execution),
-  description: Schema.optionalKey(Schema.String)
+  description: Schema.optionalKey(Schema.String),
+  /** Runs where the service runs, once its directory and variables exist, before any service of the test starts. */
+  prepare: Schema.optionalKey(Hook),
+  /** Runs where the service runs after every `prepare`, before the services start. */
+  pre_run: Schema.optionalKey(Hook),
+  /** Replaces the plugin's command for this service; its `timeout` is the service's unless `timeout` is set. */
+  run: Schema.optionalKey(Hook),
+  /** Runs where the service runs once the steps and tasks are done, before assertions (the services still up). */
+  post_run: Schema.optionalKey(Hook)
 })
 export type ServiceConfig = typeof ServiceConfig.Type
 

@@ -7,6 +7,7 @@
 import { EventBus, Machines, StateMachine, type TestEvent, type WriteFailed } from "@testbed/events"
 import { Certificates, type EnvironmentPlugin, type PluginRegistry } from "@testbed/plugins"
 import { Clock, Deferred, Duration, Effect, Fiber, Option, Path, Ref, type Result } from "effect"
+import type * as DockerImagesModule from "./DockerImages.ts"
 import * as RunUsage from "./internal/runUsage.ts"
 import type { ExperimentPlan, TestPlan } from "./Plan.ts"
 import * as TestCaseExecutor from "./TestCaseExecutor.ts"
@@ -46,7 +47,7 @@ type StopCause = { readonly status: "interrupted" | "timeout"; readonly reason: 
  * What the steps of one run share, and who writes it: `results` is written by `skip` and `runTest` (once per
  * test), `started` by `runTest`; `stopping` (why nothing more starts) is claimed synchronously by the first of
  * fast-fail, the experiment's deadline or a test found past it; `stopCause`/`stop` tell running attempts why they are
- * interrupted (`stopRun`).
+ * interrupted (`stopRun`); `imagesBuilt` is written once, by `run`, before any test starts.
  */
 interface RunState {
   readonly plan: ExperimentPlan
@@ -58,6 +59,7 @@ interface RunState {
   readonly stopCause: Ref.Ref<Option.Option<StopCause>>
   readonly stop: Deferred.Deferred<void>
   readonly stopping: { current: { readonly reason: string; readonly fastFail: boolean } | undefined }
+  readonly imagesBuilt: { current: number | undefined }
 }
 
 const announce = Effect.fn("ExperimentManager.announce")(function* (state: RunState) {
@@ -144,7 +146,9 @@ const finished = (
   const { bus, options, plan } = state
   // What the run left on disk, measured before the end is recorded (PANTHER's resources block); never fatal.
   const usage = Effect.ignore(
-    RunUsage.publish(options.runDir, plan.name).pipe(Effect.provideService(EventBus.EventBus, bus))
+    RunUsage.publish(options.runDir, plan.name, state.imagesBuilt.current).pipe(
+      Effect.provideService(EventBus.EventBus, bus)
+    )
   )
   return Effect.andThen(
     usage,
@@ -346,6 +350,21 @@ const certificateFailed = Effect.fn("ExperimentManager.certificateFailed")(funct
   return { status: "failed", reason, tests: [...state.results.values()] } satisfies ExperimentResult
 })
 
+/**
+ * Images of the docker tests' implementations, built before any test so build time is no test's time. Loaded only
+ * when a test runs in docker: a local run does not load the engine's client (LazyModules.test.ts). A module that
+ * cannot load, or a build that fails, is the docker tests' own failure: their setup loads and builds again and says
+ * why, so neither stops the run here.
+ */
+const prepareImages = Effect.fn("ExperimentManager.prepareImages")(function* (state: RunState) {
+  if (!state.plan.tests.some((test) => test.environment === "docker")) return undefined
+  const loaded = yield* Effect.tryPromise(() => import("./DockerImages.ts") as Promise<typeof DockerImagesModule>).pipe(
+    Effect.option
+  )
+  if (Option.isNone(loaded)) return undefined
+  return yield* loaded.value.prepare(state.plan.tests).pipe(Effect.provideService(EventBus.EventBus, state.bus))
+})
+
 export const run = Effect.fn("ExperimentManager.run")(function* (plan: ExperimentPlan, options: RunOptions) {
   const path = yield* Path.Path
   const state: RunState = {
@@ -357,7 +376,8 @@ export const run = Effect.fn("ExperimentManager.run")(function* (plan: Experimen
     started: new Set(),
     stopCause: yield* Ref.make(Option.none<StopCause>()),
     stop: yield* Deferred.make<void>(),
-    stopping: { current: undefined }
+    stopping: { current: undefined },
+    imagesBuilt: { current: undefined }
   }
   yield* announce(state)
   yield* state.machine.transition("INITIALIZING", "run")
@@ -370,6 +390,7 @@ export const run = Effect.fn("ExperimentManager.run")(function* (plan: Experimen
   if (certificate !== undefined && certificate._tag === "Failure") {
     return yield* certificateFailed(state, certificate.failure.message)
   }
+  state.imagesBuilt.current = yield* prepareImages(state)
   yield* state.machine.transition("TESTS_INITIALIZED", "tests registered", { tests: plan.tests.length })
   yield* state.machine.transition("RUNNING", "run tests", { concurrency: plan.concurrency })
 

@@ -10,12 +10,14 @@ import type {
   Assertion,
   Execution as ExecutionConfig,
   ExperimentConfig,
+  Hook,
   MatrixEntry,
   ServiceConfig,
   Step,
   TestConfig
 } from "./ExperimentConfig.ts"
 import { displayProblem, fileNameProblem } from "./internal/names.ts"
+import * as Hooks from "./internal/hooks.ts"
 import * as ObservePlan from "./internal/observePlan.ts"
 import * as TemplateCheck from "./internal/templateCheck.ts"
 import * as Pattern from "./Pattern.ts"
@@ -49,6 +51,8 @@ export interface ServicePlan {
   readonly readiness: PlannedReadiness
   readonly target: string | undefined
   readonly fixedPort: number | undefined
+  /** The service's lifecycle commands besides its own (`run` is its command already); see internal/lifecycle.ts. */
+  readonly hooks?: Partial<Record<"prepare" | "pre_run" | "post_run", Hook>> | undefined
   readonly parameters: Readonly<Record<string, ServicePlugin.ParameterValue>>
   readonly timeout: Duration.Duration | undefined
   /** Tools wrapped around its command and limits it runs under. */
@@ -269,6 +273,7 @@ const planService = (
   if (service.role === "client" && service.port !== undefined)
     problem(collector, `${path}.port`, "only a server listens on a port")
   displayName(collector, `${path}.name`, service.name)
+  for (const [hook, reason] of Hooks.problems(service)) problem(collector, `${path}.${hook}`, reason)
   return {
     key,
     name: service.name ?? key,
@@ -276,13 +281,14 @@ const planService = (
     version,
     type: service.type ?? plugin.type,
     role: service.role,
-    spec,
+    spec: Hooks.withRun(spec, service.run),
     lifetime: ServicePlugin.lifetimeOf(service.role, spec),
     readiness,
     target: service.target,
     fixedPort: service.port,
+    hooks: Hooks.hooksOf(service),
     parameters: ServiceCommand.resolveParameters(spec.parameters ?? {}, given),
-    timeout: ownTimeout,
+    timeout: ownTimeout ?? deadline(collector, `${path}.run.timeout`, service.run?.timeout),
     execution: service.execution
   }
 }

@@ -95,15 +95,15 @@ const testsOf = (
 const dockerProblems = Effect.fn("Preflight.docker")(function* (service: ServiceAt, probes: Probes) {
   const docker = service.plugin.docker
   const name = service.plugin.name
-  if (docker?.image === undefined && docker?.build === undefined)
+  if (docker?.image === undefined && docker?.build === undefined && docker?.rootfs === undefined)
     return [
       {
         path: service.at,
-        message: `plugin "${name}" has no docker image or build context: the docker environment cannot run it`
+        message: `plugin "${name}" has no docker image, build context or rootfs: the docker environment cannot run it`
       }
     ]
-  // A build context is built when the test starts; only a ready-made image must be here already.
-  if (docker.build !== undefined || docker.image === undefined) return []
+  // A build context or root file system is built when the run starts; only a ready-made image must be here already.
+  if (docker.build !== undefined || docker.rootfs !== undefined || docker.image === undefined) return []
   const present = yield* probes.imagePresent(docker.image)
   if (present === true) return []
   return [

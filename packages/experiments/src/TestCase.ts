@@ -10,6 +10,7 @@ import { Cause, Clock, Deferred, type Duration, Effect, FileSystem, Option, Path
 import { Abort, type Attempt, makeAttempt, setEnvironment, writeFailed } from "./internal/attempt.ts"
 import * as Assertions from "./internal/assertions.ts"
 import * as Capture from "./internal/capture.ts"
+import * as Lifecycle from "./internal/lifecycle.ts"
 import * as Execution from "./internal/execution.ts"
 import { inside } from "./internal/runPath.ts"
 import * as Services from "./internal/services.ts"
@@ -92,6 +93,12 @@ const emitArtifacts = Effect.fnUntraced(function* (attempt: Attempt) {
   }
 })
 
+/** What services read besides their own directory: the plugins' assets and the run's certificate directory. */
+const readOnlyPathsOf = (context: AttemptContext): ReadonlyArray<string> => [
+  Builtins.assetsDirectory,
+  ...(context.certificate === undefined ? [] : [context.certificate.cert.replace(/\/[^/]*$/, "")])
+]
+
 /** The attempt's environment, set up in the launch scope and walked on its own machine; torn down with the scope. */
 const setUpEnvironment = Effect.fn("TestCase.setUpEnvironment")(function* (
   attempt: Attempt,
@@ -111,7 +118,8 @@ const setUpEnvironment = Effect.fn("TestCase.setUpEnvironment")(function* (
         key: service.key,
         plugin: service.plugin,
         source: context.pluginSource?.(service.plugin.name) ?? "builtin"
-      }))
+      })),
+      readOnlyPaths: readOnlyPathsOf(context)
     })
     .pipe(
       Effect.provideService(Scope.Scope, launchScope),
@@ -175,6 +183,7 @@ const flow = Effect.fn("TestCase.flow")(function* (
   yield* machine.transition("DEPLOYING", "deploy services")
   yield* Services.deployAll(attempt)
   if (test.capture) yield* Capture.startAll(attempt, launchScope)
+  yield* Lifecycle.beforeStart(attempt)
   for (const runtime of attempt.services.values()) yield* Services.start(attempt, runtime, launchScope)
   yield* machine.transition("DEPLOYED", "services ready")
 
@@ -184,6 +193,7 @@ const flow = Effect.fn("TestCase.flow")(function* (
   for (const runtime of attempt.services.values()) {
     if (runtime.plan.lifetime === "task") yield* Services.awaitTask(runtime)
   }
+  yield* Lifecycle.runAll(attempt, "post_run")
 
   yield* machine.transition("VALIDATING_ASSERTIONS", "check assertions", { assertions: test.assertions.length })
   const failures = yield* Assertions.checkAll(attempt, test.assertions, context.testLevelFastFail)

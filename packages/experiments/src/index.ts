@@ -1,4 +1,5 @@
 // @testbed/experiments: Experiments from YAML (config, manager, test cases, steps, assertions, environments)
+export * as DockerImages from "./DockerImages.ts"
 export * as Experiment from "./Experiment.ts"
 export * as ExperimentConfig from "./ExperimentConfig.ts"
 export * as ExperimentManager from "./ExperimentManager.ts"

@@ -60,7 +60,7 @@ describe("Experiment.dryRun (--dry-run checks the machine too)", () => {
           [
             "tests[1].services.echo.implementation",
             11,
-            `plugin "node-echo" has no docker image or build context: the docker environment cannot run it`
+            `plugin "node-echo" has no docker image, build context or rootfs: the docker environment cannot run it`
           ],
           [
             "tests[2].services.server.implementation",

@@ -116,6 +116,11 @@ export interface EnvironmentPlugin {
     readonly outputDir: string
     /** The test's services (servers first); an environment may prepare a place for each. */
     readonly services?: ReadonlyArray<EnvironmentService> | undefined
+    /**
+     * Host paths the services read (shared assets, the run's certificate): an environment with a file system of
+     * its own (a container) shows them at the same path, read-only.
+     */
+    readonly readOnlyPaths?: ReadonlyArray<string> | undefined
   }) => Effect.Effect<
     Environment,
     EnvironmentSetupFailed,

@@ -76,6 +76,17 @@ export type ArtifactSpec = typeof ArtifactSpec.Type
 export const Requirement = Schema.Literals(["certificate"])
 export type Requirement = typeof Requirement.Type
 
+/** A root file system from this machine's files, for the docker environment (see `docker.rootfs`). */
+export const RootfsSpec = Schema.Struct({
+  /** Programs (names on PATH or absolute paths) copied with the shared libraries they load. */
+  programs: Schema.Array(Schema.String),
+  /** Further absolute paths of files copied as they are (configuration such as /etc/ssl/openssl.cnf). */
+  files: Schema.optionalKey(Schema.Array(Schema.String)),
+  /** Environment variables of the image (ENV lines). */
+  env: Schema.optionalKey(Schema.Record(Schema.String, Schema.String))
+})
+export type RootfsSpec = typeof RootfsSpec.Type
+
 export const ServicePlugin = Schema.Struct({
   name: Schema.String.check(Schema.isPattern(/^[a-z0-9][a-z0-9._-]*$/)),
   type: Schema.Literals(["iut", "tester"]),
@@ -85,9 +96,17 @@ export const ServicePlugin = Schema.Struct({
   versions: Schema.Array(Schema.String),
   roles: Schema.Struct({ server: Schema.optionalKey(RoleSpec), client: Schema.optionalKey(RoleSpec) }),
   artifacts: Schema.optionalKey(Schema.Array(ArtifactSpec)),
-  /** For the docker environment: an image to run, or a build context relative to the plugin file. */
+  /**
+   * For the docker environment: an image to run, a build context relative to the plugin file, or a root file
+   * system assembled from this machine's files (`rootfs`: the programs with the libraries `ldd` lists, busybox as
+   * the shell, extra files) and built into an image tagged by the hash of its inputs.
+   */
   docker: Schema.optionalKey(
-    Schema.Struct({ image: Schema.optionalKey(Schema.String), build: Schema.optionalKey(Schema.String) })
+    Schema.Struct({
+      image: Schema.optionalKey(Schema.String),
+      build: Schema.optionalKey(Schema.String),
+      rootfs: Schema.optionalKey(RootfsSpec)
+    })
   ),
   /** Exit codes by which the implementation says "this test case is not supported" (QUIC interop runner: 127). */
   unsupportedExitCodes: Schema.optionalKey(Schema.Array(Schema.Int)),

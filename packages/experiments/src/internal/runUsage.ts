@@ -31,7 +31,15 @@ export const measure = Effect.fn("RunUsage.measure")(function* (dir: string) {
 })
 
 /** Measures the run directory and publishes `experiment.resources`; a failure to measure is a warning only. */
-export const publish = Effect.fn("RunUsage.publish")(function* (runDir: string, experiment: string) {
+export const publish = Effect.fn("RunUsage.publish")(function* (
+  runDir: string,
+  experiment: string,
+  imagesBuilt?: number
+) {
   const usage = yield* measure(runDir)
-  yield* EventBus.emit({ type: "experiment.resources", entityId: experiment, data: usage })
+  yield* EventBus.emit({
+    type: "experiment.resources",
+    entityId: experiment,
+    data: imagesBuilt === undefined ? usage : { ...usage, imagesBuilt }
+  })
 })

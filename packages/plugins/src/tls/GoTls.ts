@@ -13,6 +13,8 @@ export default TlsStack.make({
   name: "tls-go",
   description: "Go's crypto/tls: a client and server in testbed, built with the system's go (cached by source hash)",
   programs: ["go"],
+  dockerUnsupported:
+    "the docker image has no Go toolchain (the peer is built on first use with go build; run this stack on localhost)",
   serverReadyTimeout: "2 minutes",
   server: `${build}exec "$peer"\n`,
   client: `${build}exec "$peer"\n`

@@ -24,6 +24,8 @@ export default TlsStack.make({
   name: "tls-java",
   description: "Java's JSSE: a client and server in testbed, compiled with the system's javac (cached by source hash)",
   programs: ["java", "javac"],
+  dockerUnsupported:
+    "the docker image has no JDK (a root file system of default-jdk-headless is ~300 MB; run this stack on localhost)",
   serverReadyTimeout: "2 minutes",
   server: `${build}exec ${java} TlsPeer\n`,
   client

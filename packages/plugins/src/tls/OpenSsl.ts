@@ -62,6 +62,7 @@ export default TlsStack.make({
   name: "tls-openssl",
   description: "OpenSSL's s_server/s_client driven per interop test case",
   programs: ["openssl"],
+  dockerFiles: ["/usr/lib/ssl/openssl.cnf"],
   server,
   client
 })

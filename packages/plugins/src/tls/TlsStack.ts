@@ -33,8 +33,26 @@ export interface TlsStackOptions {
   readonly client: string
   /** Readiness budget of the server: longer for stacks compiled on first use (Go, Java). */
   readonly serverReadyTimeout?: string
+  /**
+   * The docker environment's image: by default a root file system with `programs` (and their libraries) from this
+   * machine. `dockerUnsupported` instead gives an image whose cells say `unsupported` with that reason.
+   */
   readonly docker?: ServicePlugin["docker"]
+  readonly dockerUnsupported?: string
+  /** Extra files of the default image (configuration the programs read). */
+  readonly dockerFiles?: ReadonlyArray<string>
 }
+
+const dockerOf = (options: TlsStackOptions): NonNullable<ServicePlugin["docker"]> =>
+  options.docker ??
+  (options.dockerUnsupported === undefined
+    ? {
+        rootfs: {
+          programs: options.programs,
+          ...(options.dockerFiles === undefined ? {} : { files: options.dockerFiles })
+        }
+      }
+    : { rootfs: { programs: [], env: { TB_UNSUPPORTED_HERE: options.dockerUnsupported } } })
 
 const parameters = {
   testcase: { type: "string", default: "tls13", description: `The case to run: ${testCases.join(", ")}` },
@@ -55,9 +73,11 @@ const common = {
 const quote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`
 
 // A machine without one of the stack's programs gets exit 127 saying which (the cell is `unsupported`, never a
-// false failure); `testbed plugins list` names the missing programs too.
+// false failure); `testbed plugins list` names the missing programs too. An image made without the stack says why
+// in TB_UNSUPPORTED_HERE (its cells are `unsupported` with that reason).
 const prelude = (programs: ReadonlyArray<string>) =>
-  `set -eu\n. "$ASSETS/tls/lib.sh"\ncd "$DIR"\nfor program in ${programs.map(quote).join(" ")}; do\n` +
+  `set -eu\n. "$ASSETS/tls/lib.sh"\ncd "$DIR"\n[ -z "\${TB_UNSUPPORTED_HERE:-}" ] || tb_unsupported "$TB_UNSUPPORTED_HERE"\n` +
+  `for program in ${programs.map(quote).join(" ")}; do\n` +
   `  command -v "$program" > /dev/null || tb_unsupported "$program is not installed on this machine"\ndone\n`
 
 export const make = (options: TlsStackOptions): ServicePlugin =>
@@ -90,5 +110,5 @@ export const make = (options: TlsStackOptions): ServicePlugin =>
       }
     },
     artifacts: [{ name: "keys", kind: "keylog", path: "keys.log", description: "TLS key log (SSLKEYLOGFILE format)" }],
-    ...(options.docker === undefined ? {} : { docker: options.docker })
+    docker: dockerOf(options)
   })

@@ -1,0 +1,86 @@
+// Integration: images built offline from this machine's files on the real engine — reused while their inputs are
+// the same, rebuilt when one changes. Each test removes the images it built (tags unique to the test).
+import { randomBytes } from "node:crypto"
+import { writeFileSync } from "node:fs"
+import { assert, describe, it } from "@effect/vitest"
+import { EventBus } from "@testbed/events"
+import { Docker } from "@testbed/stages"
+import { Effect, FileSystem, Layer, Stream } from "effect"
+import { DockerImages } from "../src/index.ts"
+import { docker, hasDocker } from "./docker.ts"
+import { provide } from "./support.ts"
+
+const layer = Layer.mergeAll(Docker.Docker.layer, EventBus.EventBus.layer)
+
+describe.skipIf(!hasDocker && process.env.CI === undefined)("DockerImages (real engine)", () => {
+  it.live(
+    "a second build with the same inputs reuses the image; a changed file is a new image, built once",
+    () =>
+      provide(
+        Effect.gen(function* () {
+          const fs = yield* FileSystem.FileSystem
+          const dir = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-images-" })
+          const implementation = `test-rootfs-${randomBytes(4).toString("hex")}`
+          const file = `${dir}/greeting.txt`
+          writeFileSync(file, "hello\n")
+          const built = new Set<string>()
+          yield* Effect.addFinalizer(() =>
+            Effect.sync(() => {
+              for (const image of built) docker(["image", "rm", "--force", image])
+            })
+          )
+          const bus = yield* EventBus.EventBus
+          const events = yield* bus.subscribe
+          const spec = { programs: [], files: [file] }
+          const first = yield* DockerImages.ensure(implementation, spec)
+          built.add(first.image)
+          assert.isTrue(first.built)
+          const second = yield* DockerImages.ensure(implementation, spec)
+          assert.isFalse(second.built)
+          assert.strictEqual(second.image, first.image)
+          // The image is labelled with its inputs' whole hash, and holds the file and a working busybox shell.
+          const label = docker([
+            "image",
+            "inspect",
+            "--format",
+            '{{index .Config.Labels "testbed.inputs"}}',
+            first.image
+          ])
+          assert.isTrue(first.image.endsWith(`:${label.slice(0, 16)}`))
+          const run = (image: string) =>
+            docker(["run", "--rm", "--network", "none", image, "/bin/sh", "-c", `cat ${file} | tr a-z A-Z`])
+          assert.strictEqual(run(first.image), "HELLO")
+          writeFileSync(file, "changed\n")
+          const third = yield* DockerImages.ensure(implementation, spec)
+          built.add(third.image)
+          assert.isTrue(third.built)
+          assert.notStrictEqual(third.image, first.image)
+          assert.strictEqual(run(third.image), "CHANGED")
+          // Only builds publish `environment.image_ready` unless asked (the run's preparation announces reuse too).
+          yield* DockerImages.ensure(implementation, spec, { announce: true })
+          const ready = yield* events.pipe(
+            Stream.filter((event) => event.type === "environment.image_ready"),
+            Stream.take(3),
+            Stream.runCollect
+          )
+          assert.deepStrictEqual(
+            ready.map((event) => (event.type === "environment.image_ready" ? event.data.built : undefined)),
+            [true, true, false]
+          )
+        }).pipe(Effect.provide(layer))
+      ),
+    180_000
+  )
+
+  it.live("a program missing on this machine is a typed error naming it, and nothing is built", () =>
+    provide(
+      Effect.gen(function* () {
+        const error = yield* Effect.flip(
+          DockerImages.ensure("test-rootfs-missing", { programs: ["testbed-no-such-program"] })
+        )
+        assert.strictEqual(error._tag, "RootfsFailed")
+        assert.include(error.message, "testbed-no-such-program is not installed on this machine")
+      }).pipe(Effect.provide(layer))
+    )
+  )
+})
