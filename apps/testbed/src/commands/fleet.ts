@@ -173,44 +173,41 @@ const agent = Command.make(
   })
 ).pipe(Command.withDescription("Run an agent: register, run the commands addressed to it, answer (Ctrl-C stops it)"))
 
+/** The operator's flags: the connection's, then what the run does and how it reports. */
+const operatorFlags = {
+  ...connectionFlags,
+  expect: Flag.Int("expect").pipe(Flag.withDescription("Start as soon as this many agents registered"), Flag.optional),
+  registrationTimeout: TimeSpanFlag.optional("registration-timeout", "Registration window after the first agent"),
+  stepTimeout: TimeSpanFlag.optional("step-timeout", "Longest a step may take"),
+  lostGrace: TimeSpanFlag.optional(
+    "lost-grace",
+    "How long an agent reported gone may take to come back (default 10 s)"
+  ),
+  onFailure: Flag.Literals("on-failure", ["stop", "continue"]).pipe(
+    Flag.withDescription("stop: a failed step ends that agent's pipeline; continue: go on"),
+    Flag.optional
+  ),
+  abortAbove: Flag.Int("abort-above").pipe(
+    Flag.withDescription("Abort everything once more than this percentage of agents failed"),
+    Flag.optional
+  ),
+  pipeline: Flag.String("pipeline").pipe(
+    Flag.withDescription('A pipeline "cmd1; cmd2" replacing the config\'s (repeatable)'),
+    Flag.atLeast(0)
+  ),
+  feedbackFile: optionalString("feedback-file", "Append every answer to this JSONL file"),
+  noFeedback: Flag.Boolean("no-feedback").pipe(Flag.withDefault(false), Flag.withDescription("Write no feedback file")),
+  noRealtime: Flag.Boolean("no-realtime").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription("Exit after the pipelines instead of reading stdin")
+  ),
+  metricsPort,
+  json: jsonFlag
+}
+
 const operator = Command.make(
   "operator",
-  {
-    ...connectionFlags,
-    expect: Flag.Int("expect").pipe(
-      Flag.withDescription("Start as soon as this many agents registered"),
-      Flag.optional
-    ),
-    registrationTimeout: TimeSpanFlag.optional("registration-timeout", "Registration window after the first agent"),
-    stepTimeout: TimeSpanFlag.optional("step-timeout", "Longest a step may take"),
-    lostGrace: TimeSpanFlag.optional(
-      "lost-grace",
-      "How long an agent reported gone may take to come back (default 10 s)"
-    ),
-    onFailure: Flag.Literals("on-failure", ["stop", "continue"]).pipe(
-      Flag.withDescription("stop: a failed step ends that agent's pipeline; continue: go on"),
-      Flag.optional
-    ),
-    abortAbove: Flag.Int("abort-above").pipe(
-      Flag.withDescription("Abort everything once more than this percentage of agents failed"),
-      Flag.optional
-    ),
-    pipeline: Flag.String("pipeline").pipe(
-      Flag.withDescription('A pipeline "cmd1; cmd2" replacing the config\'s (repeatable)'),
-      Flag.atLeast(0)
-    ),
-    feedbackFile: optionalString("feedback-file", "Append every answer to this JSONL file"),
-    noFeedback: Flag.Boolean("no-feedback").pipe(
-      Flag.withDefault(false),
-      Flag.withDescription("Write no feedback file")
-    ),
-    noRealtime: Flag.Boolean("no-realtime").pipe(
-      Flag.withDefault(false),
-      Flag.withDescription("Exit after the pipelines instead of reading stdin")
-    ),
-    metricsPort,
-    json: jsonFlag
-  },
+  operatorFlags,
   Effect.fn(function* (flags) {
     const resolved = yield* Setup.resolve(overrides(flags), "operator")
     const stdio = yield* Stdio.Stdio
