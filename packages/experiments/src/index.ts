@@ -1,5 +1,7 @@
 // @testbed/experiments: Experiments from YAML (config, manager, test cases, steps, assertions, environments)
-export * as DockerImages from "./DockerImages.ts"
+// The docker environment and its image builder load the engine's client: they are subpath imports
+// (`@testbed/experiments/DockerEnvironment`, `@testbed/experiments/DockerImages`), not re-exported here, so a
+// local run does not load dockerode (test/LazyModules.test.ts).
 export * as Experiment from "./Experiment.ts"
 export * as ExperimentConfig from "./ExperimentConfig.ts"
 export * as ExperimentManager from "./ExperimentManager.ts"

@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { EventBus } from "@testbed/events"
 import { Docker } from "@testbed/stages"
 import { Effect, FileSystem, Layer, Stream } from "effect"
-import { DockerImages } from "../src/index.ts"
+import * as DockerImages from "../src/DockerImages.ts"
 import { docker, hasDocker } from "./docker.ts"
 import { provide } from "./support.ts"
 
