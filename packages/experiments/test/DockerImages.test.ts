@@ -12,6 +12,17 @@ import { provide } from "./support.ts"
 
 const layer = Layer.mergeAll(Docker.Docker.layer, EventBus.EventBus.layer)
 
+/** The images a test adds to this set are removed when it ends (their tags are unique to the test). */
+const removedAtEnd = Effect.gen(function* () {
+  const built = new Set<string>()
+  yield* Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      for (const image of built) docker(["image", "rm", "--force", image])
+    })
+  )
+  return built
+})
+
 describe.skipIf(!hasDocker && process.env.CI === undefined)("DockerImages (real engine)", () => {
   it.live(
     "a second build with the same inputs reuses the image; a changed file is a new image, built once",
@@ -23,12 +34,7 @@ describe.skipIf(!hasDocker && process.env.CI === undefined)("DockerImages (real 
           const implementation = `test-rootfs-${randomBytes(4).toString("hex")}`
           const file = `${dir}/greeting.txt`
           writeFileSync(file, "hello\n")
-          const built = new Set<string>()
-          yield* Effect.addFinalizer(() =>
-            Effect.sync(() => {
-              for (const image of built) docker(["image", "rm", "--force", image])
-            })
-          )
+          const built = yield* removedAtEnd
           const bus = yield* EventBus.EventBus
           const events = yield* bus.subscribe
           const spec = { programs: [], files: [file] }
@@ -80,12 +86,7 @@ describe.skipIf(!hasDocker && process.env.CI === undefined)("DockerImages (real 
           const fs = yield* FileSystem.FileSystem
           const dir = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-images-" })
           const implementation = `test-prebuild-${randomBytes(4).toString("hex")}`
-          const built = new Set<string>()
-          yield* Effect.addFinalizer(() =>
-            Effect.sync(() => {
-              for (const image of built) docker(["image", "rm", "--force", image])
-            })
-          )
+          const built = yield* removedAtEnd
           writeFileSync(`${dir}/source.txt`, "one\n")
           // The "build": its output directory says which source it came from; the log line goes to stderr.
           const script = `echo building >&2; mkdir -p '${dir}/out/peer-1'; tr a-z A-Z < '${dir}/source.txt' > '${dir}/out/peer-1/peer'; echo '${dir}/out/peer-1'`
