@@ -12,6 +12,17 @@ import { provide } from "./support.ts"
 
 const layer = Layer.mergeAll(Docker.Docker.layer, EventBus.EventBus.layer)
 
+/** The images a test adds to this set are removed when it ends (their tags are unique to the test). */
+const removedAtEnd = Effect.gen(function* () {
+  const built = new Set<string>()
+  yield* Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      for (const image of built) docker(["image", "rm", "--force", image])
+    })
+  )
+  return built
+})
+
 describe.skipIf(!hasDocker && process.env.CI === undefined)("DockerImages (real engine)", () => {
   it.live(
     "a second build with the same inputs reuses the image; a changed file is a new image, built once",
@@ -23,12 +34,7 @@ describe.skipIf(!hasDocker && process.env.CI === undefined)("DockerImages (real 
           const implementation = `test-rootfs-${randomBytes(4).toString("hex")}`
           const file = `${dir}/greeting.txt`
           writeFileSync(file, "hello\n")
-          const built = new Set<string>()
-          yield* Effect.addFinalizer(() =>
-            Effect.sync(() => {
-              for (const image of built) docker(["image", "rm", "--force", image])
-            })
-          )
+          const built = yield* removedAtEnd
           const bus = yield* EventBus.EventBus
           const events = yield* bus.subscribe
           const spec = { programs: [], files: [file] }
@@ -70,6 +76,56 @@ describe.skipIf(!hasDocker && process.env.CI === undefined)("DockerImages (real 
         }).pipe(Effect.provide(layer))
       ),
     180_000
+  )
+
+  it.live(
+    "a prebuild runs here before the image: its directory is in the image, and what it built is in the tag",
+    () =>
+      provide(
+        Effect.gen(function* () {
+          const fs = yield* FileSystem.FileSystem
+          const dir = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-images-" })
+          const implementation = `test-prebuild-${randomBytes(4).toString("hex")}`
+          const built = yield* removedAtEnd
+          writeFileSync(`${dir}/source.txt`, "one\n")
+          // The "build": its output directory says which source it came from; the log line goes to stderr.
+          const script = `echo building >&2; mkdir -p '${dir}/out/peer-1'; tr a-z A-Z < '${dir}/source.txt' > '${dir}/out/peer-1/peer'; echo '${dir}/out/peer-1'`
+          const spec = { programs: [], prebuild: { script, into: "/opt/cache" } }
+          const first = yield* DockerImages.ensure(implementation, spec)
+          built.add(first.image)
+          const run = (image: string) =>
+            docker(["run", "--rm", "--network", "none", image, "/bin/sh", "-c", "cat /opt/cache/peer-1/peer"])
+          assert.strictEqual(run(first.image), "ONE")
+          assert.isFalse((yield* DockerImages.ensure(implementation, spec)).built)
+          writeFileSync(`${dir}/source.txt`, "two\n")
+          const second = yield* DockerImages.ensure(implementation, spec)
+          built.add(second.image)
+          assert.isTrue(second.built)
+          assert.notStrictEqual(second.image, first.image)
+          assert.strictEqual(run(second.image), "TWO")
+        }).pipe(Effect.provide(layer))
+      ),
+    180_000
+  )
+
+  it.live("a failed or silent prebuild is a typed error with its last lines, and nothing is built", () =>
+    provide(
+      Effect.gen(function* () {
+        const failed = yield* Effect.flip(
+          DockerImages.ensure("test-prebuild-failed", {
+            programs: [],
+            prebuild: { script: "echo 'main.go:3: syntax error' >&2; exit 1", into: "/opt/cache" }
+          })
+        )
+        assert.strictEqual(failed._tag, "RootfsFailed")
+        assert.include(failed.message, "main.go:3: syntax error")
+        // A directory named "/" (or anything not absolute) has no name to place in the image: refused.
+        const root = yield* Effect.flip(
+          DockerImages.ensure("test-prebuild-root", { programs: [], prebuild: { script: "echo /", into: "/opt" } })
+        )
+        assert.include(root.message, "prebuild printed no absolute directory")
+      }).pipe(Effect.provide(layer))
+    )
   )
 
   it.live("a program missing on this machine is a typed error naming it, and nothing is built", () =>

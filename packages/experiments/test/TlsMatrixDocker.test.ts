@@ -9,7 +9,7 @@ import { Experiment } from "../src/index.ts"
 import { docker, hasDocker } from "./docker.ts"
 import { fixtures, hasProgram, provide, readEvents, readSummary } from "./support.ts"
 
-const programs = ["openssl", "gnutls-serv", "gnutls-cli", "busybox"]
+const programs = ["openssl", "gnutls-serv", "gnutls-cli", "busybox", "go"]
 // Locally without an engine or the stacks the test skips; in CI (CI=true) it runs and fails, saying what is missing.
 const runIt = (hasDocker && programs.every(hasProgram)) || process.env.CI !== undefined
 
@@ -39,7 +39,7 @@ const leftovers = (runDir: string): ReadonlyArray<string> =>
 
 describe("TLS interop matrix in the docker environment", () => {
   it.live.skipIf(!runIt)(
-    "OpenSSL × GnuTLS in containers from images built before the tests; Go has no image and says why",
+    "OpenSSL × GnuTLS × Go in containers from images built before the tests (Go's peer built here first); Java says why not",
     () =>
       provide(
         Effect.gen(function* () {
@@ -59,8 +59,11 @@ describe("TLS interop matrix in the docker environment", () => {
           const matrices = [
             pick("tls13", stacks, stacks),
             pick("alpn", ["tls-gnutls"], ["tls-openssl"]),
-            // Go only as a client of OpenSSL: its cell is the `unsupported` one.
-            { ...pick("tls13", ["tls-openssl"], ["tls-go"]), name: "tls13-go" }
+            // Go's peer is built on this machine into its image: one cell as server, one as client.
+            { ...pick("tls13", ["tls-go"], ["tls-openssl"]), name: "tls13-go-server" },
+            { ...pick("tls13", ["tls-openssl"], ["tls-go"]), name: "tls13-go-client" },
+            // Java only as a client of OpenSSL: its cell is the `unsupported` one.
+            { ...pick("tls13", ["tls-openssl"], ["tls-java"]), name: "tls13-java" }
           ]
           const file = `${dir}/tls-matrix-docker.yaml`
           writeFileSync(file, Yaml.stringify({ ...fixture, test_timeout: "4 minutes", matrices }))
@@ -73,13 +76,25 @@ describe("TLS interop matrix in the docker environment", () => {
             }
           }
           assert.strictEqual(statuses.get(cell("alpn", "tls-gnutls", "tls-openssl"))?.status, "passed")
-          const go = statuses.get(cell("tls13-go", "tls-openssl", "tls-go"))
-          assert.strictEqual(go?.status, "unsupported", go?.reason)
-          const goStderr = readFileSync(
-            `${outcome.runDir}/tests/tls13-go-tls-openssl-server-tls-go-client/attempt-1/client/stderr.log`,
+          for (const [name, server, client] of [
+            ["tls13-go-server", "tls-go", "tls-openssl"],
+            ["tls13-go-client", "tls-openssl", "tls-go"]
+          ] as const) {
+            const test = statuses.get(cell(name, server, client))
+            assert.strictEqual(test?.status, "passed", `${server} × ${client}: ${test?.reason}`)
+          }
+          const goEvidence = readFileSync(
+            `${outcome.runDir}/tests/tls13-go-client-tls-openssl-server-tls-go-client/attempt-1/client/stdout.log`,
             "utf8"
           )
-          assert.include(goStderr, "the docker image has no Go toolchain")
+          assert.match(goEvidence, /^tls\.protocol=TLSv1\.3$/m)
+          const java = statuses.get(cell("tls13-java", "tls-openssl", "tls-java"))
+          assert.strictEqual(java?.status, "unsupported", java?.reason)
+          const javaStderr = readFileSync(
+            `${outcome.runDir}/tests/tls13-java-tls-openssl-server-tls-java-client/attempt-1/client/stderr.log`,
+            "utf8"
+          )
+          assert.include(javaStderr, "the docker image has no JDK")
 
           const events = readEvents(outcome.runDir)
           // Every service ran in a container (docker exec), never on this machine.
@@ -96,7 +111,7 @@ describe("TLS interop matrix in the docker environment", () => {
           const ready = events.flatMap((event) => (event.type === "environment.image_ready" ? [event] : []))
           assert.sameMembers(
             ready.map((event) => event.type === "environment.image_ready" && event.data.implementation),
-            ["tls-openssl", "tls-gnutls", "tls-go"]
+            ["tls-openssl", "tls-gnutls", "tls-go", "tls-java"]
           )
           const firstTest = events.findIndex((event) => event.type === "test.started")
           for (const event of ready) assert.isBelow(events.indexOf(event), firstTest)

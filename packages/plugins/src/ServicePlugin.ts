@@ -83,7 +83,18 @@ export const RootfsSpec = Schema.Struct({
   /** Further absolute paths of files copied as they are (configuration such as /etc/ssl/openssl.cnf). */
   files: Schema.optionalKey(Schema.Array(Schema.String)),
   /** Environment variables of the image (ENV lines). */
-  env: Schema.optionalKey(Schema.Record(Schema.String, Schema.String))
+  env: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
+  /**
+   * A build on this machine before the image is assembled (a peer compiled from the plugin's sources): `script`
+   * runs with `sh -c` (ASSETS set to the built-in plugins' assets) and prints, on its last stdout line, a
+   * directory whose files are copied to `into/<its name>` in the image (and hashed into its tag, like every file).
+   */
+  prebuild: Schema.optionalKey(
+    Schema.Struct({
+      script: Schema.String,
+      into: Schema.String.check(Schema.isPattern(/^(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$/))
+    })
+  )
 })
 export type RootfsSpec = typeof RootfsSpec.Type
 

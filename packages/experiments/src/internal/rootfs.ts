@@ -3,8 +3,8 @@
 // shell's tools, and the extra files a plugin names. Its manifest (every file's path and content hash, the Debian
 // packages' versions, the Dockerfile) hashes into the image's tag, so an image is rebuilt only when an input changed.
 import { createHash } from "node:crypto"
-import type { ServicePlugin } from "@testbed/plugins"
-import { Effect, FileSystem, Path, Schema } from "effect"
+import { Builtins, type ServicePlugin } from "@testbed/plugins"
+import { Duration, Effect, FileSystem, Path, Schema } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 
 export class RootfsFailed extends Schema.TaggedError<RootfsFailed>()("RootfsFailed", {
@@ -109,6 +109,51 @@ const hashFile = Effect.fnUntraced(function* (implementation: string, file: stri
   return createHash("sha256").update(bytes).digest("hex")
 })
 
+/** How long a plugin's build on this machine may take (a cold `go build` on a loaded machine takes a minute). */
+const prebuildTimeout = Duration.minutes(10)
+
+// The script's stdout is captured apart so that only its last line names the directory; its stderr joins the
+// answer so that a failed build says why.
+const prebuildWrapper = 'out=$(sh -c "$1") && printf "testbed.prebuilt=%s\\n" "$(printf "%s\\n" "$out" | tail -n 1)"'
+
+/** Runs a plugin's `prebuild` on this machine; the directory it printed, copied to `into/<its name>`. */
+const prebuilt = Effect.fnUntraced(function* (
+  implementation: string,
+  prebuild: NonNullable<ServicePlugin.RootfsSpec["prebuild"]>
+) {
+  const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const command = ChildProcess.make("sh", ["-c", prebuildWrapper, "testbed-prebuild", prebuild.script], {
+    env: { ASSETS: Builtins.assetsDirectory },
+    extendEnv: true
+  })
+  const lines = yield* spawner.lines(command, { includeStderr: true }).pipe(
+    Effect.mapError((error) => new RootfsFailed({ implementation, reason: `prebuild: ${error.message}` })),
+    Effect.timeoutOrElse({
+      duration: prebuildTimeout,
+      orElse: () =>
+        Effect.fail(new RootfsFailed({ implementation, reason: "prebuild: still running after 10 minutes" }))
+    })
+  )
+  const dir = lines.findLast((line) => line.startsWith("testbed.prebuilt="))?.slice("testbed.prebuilt=".length)
+  const name = dir === undefined ? undefined : path.basename(dir)
+  if (dir === undefined || name === undefined || !path.isAbsolute(dir) || !/^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(name)) {
+    const said = lines.slice(-5).join(" | ")
+    return yield* new RootfsFailed({ implementation, reason: `prebuild printed no absolute directory (${said})` })
+  }
+  const files = yield* fs
+    .readDirectory(dir, { recursive: true })
+    .pipe(Effect.mapError((error) => new RootfsFailed({ implementation, reason: `prebuild: ${error.message}` })))
+  const targets: Array<[string, string]> = []
+  for (const file of files.sort()) {
+    const source = path.join(dir, file)
+    const info = yield* fs.stat(source).pipe(Effect.orElseSucceed(() => undefined))
+    if (info?.type === "File") targets.push([path.join(prebuild.into, name, file), source])
+  }
+  return targets
+})
+
 /** Every file of the image (busybox, programs, their libraries, extra files), each once, with its real source. */
 const entriesOf = Effect.fnUntraced(function* (implementation: string, spec: ServicePlugin.RootfsSpec) {
   const fs = yield* FileSystem.FileSystem
@@ -125,6 +170,9 @@ const entriesOf = Effect.fnUntraced(function* (implementation: string, spec: Ser
       .pipe(Effect.mapError((error) => new RootfsFailed({ implementation, reason: `${target}: ${error.message}` })))
     entries.push({ target, source, sha256: yield* hashFile(implementation, source) })
   }
+  const built = spec.prebuild === undefined ? [] : yield* prebuilt(implementation, spec.prebuild)
+  for (const [target, source] of built)
+    entries.push({ target, source, sha256: yield* hashFile(implementation, source) })
   return entries
 })
 

@@ -39,20 +39,37 @@ export interface TlsStackOptions {
    */
   readonly docker?: ServicePlugin["docker"]
   readonly dockerUnsupported?: string
+  /**
+   * A peer built on this machine before the image (POSIX shell with lib.sh sourced; ends by printing the
+   * `tb_cached_build` directory): the image holds it in its own cache, where the role scripts' `tb_cached_build`
+   * finds it by the same source hash, and needs none of `programs` (the toolchain).
+   */
+  readonly dockerPrebuild?: string
   /** Extra files of the default image (configuration the programs read). */
   readonly dockerFiles?: ReadonlyArray<string>
 }
 
-const dockerOf = (options: TlsStackOptions): NonNullable<ServicePlugin["docker"]> =>
-  options.docker ??
-  (options.dockerUnsupported === undefined
-    ? {
-        rootfs: {
-          programs: options.programs,
-          ...(options.dockerFiles === undefined ? {} : { files: options.dockerFiles })
-        }
-      }
-    : { rootfs: { programs: [], env: { TB_UNSUPPORTED_HERE: options.dockerUnsupported } } })
+/** Where an image keeps the peers built before it (TESTBED_CACHE_DIR of its scripts). */
+export const imageCache = "/opt/testbed/cache"
+
+const prebuiltRootfs = (script: string): NonNullable<ServicePlugin["docker"]> => ({
+  rootfs: {
+    programs: [],
+    prebuild: { script: `set -eu\n. "$ASSETS/tls/lib.sh"\n${script}`, into: imageCache },
+    env: { TESTBED_CACHE_DIR: imageCache, TB_PREBUILT_HERE: "1" }
+  }
+})
+
+const dockerOf = (options: TlsStackOptions): NonNullable<ServicePlugin["docker"]> => {
+  if (options.docker !== undefined) return options.docker
+  if (options.dockerUnsupported !== undefined) {
+    return { rootfs: { programs: [], env: { TB_UNSUPPORTED_HERE: options.dockerUnsupported } } }
+  }
+  if (options.dockerPrebuild !== undefined) return prebuiltRootfs(options.dockerPrebuild)
+  return {
+    rootfs: { programs: options.programs, ...(options.dockerFiles === undefined ? {} : { files: options.dockerFiles }) }
+  }
+}
 
 const parameters = {
   testcase: { type: "string", default: "tls13", description: `The case to run: ${testCases.join(", ")}` },
@@ -74,10 +91,11 @@ const quote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`
 
 // A machine without one of the stack's programs gets exit 127 saying which (the cell is `unsupported`, never a
 // false failure); `testbed plugins list` names the missing programs too. An image made without the stack says why
-// in TB_UNSUPPORTED_HERE (its cells are `unsupported` with that reason).
+// in TB_UNSUPPORTED_HERE (its cells are `unsupported` with that reason). An image with the peer built before it
+// (TB_PREBUILT_HERE) has no toolchain to check for.
 const prelude = (programs: ReadonlyArray<string>) =>
   `set -eu\n. "$ASSETS/tls/lib.sh"\ncd "$DIR"\n[ -z "\${TB_UNSUPPORTED_HERE:-}" ] || tb_unsupported "$TB_UNSUPPORTED_HERE"\n` +
-  `for program in ${programs.map(quote).join(" ")}; do\n` +
+  `[ -n "\${TB_PREBUILT_HERE:-}" ] || for program in ${programs.map(quote).join(" ")}; do\n` +
   `  command -v "$program" > /dev/null || tb_unsupported "$program is not installed on this machine"\ndone\n`
 
 export const make = (options: TlsStackOptions): ServicePlugin =>
