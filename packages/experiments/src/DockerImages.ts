@@ -7,7 +7,7 @@
  * (`environment.image_ready` events, and `imagesBuilt` in the run's `experiment.resources`).
  */
 import { EventBus } from "@testbed/events"
-import type { ServicePlugin } from "@testbed/plugins"
+import { Programs, type ServicePlugin } from "@testbed/plugins"
 import { Docker } from "@testbed/stages"
 import { Clock, Effect, FileSystem, Option } from "effect"
 import type { TestPlan } from "./Plan.ts"
@@ -54,6 +54,20 @@ const build = Effect.fn("DockerImages.build")(function* (manifest: Rootfs.Manife
  * The image of a plugin's root file system, built unless an image with the same inputs exists. Publishes
  * `environment.image_ready` when it built one, or always with `announce` (the run's own preparation).
  */
+/**
+ * The spec as this machine can build it: a prebuild whose toolchain is missing becomes an image that says so
+ * (`TB_UNSUPPORTED_HERE`), so the cells are `unsupported` naming the program, never a false failure.
+ */
+export const buildableHere = (spec: ServicePlugin.RootfsSpec): ServicePlugin.RootfsSpec => {
+  const absent = Programs.missing(spec.prebuild?.requires ?? [])
+  if (absent.length === 0) return spec
+  const { prebuild: _, ...rest } = spec
+  return {
+    ...rest,
+    env: { ...spec.env, TB_UNSUPPORTED_HERE: `${absent.join(", ")} not installed on this machine (builds the image)` }
+  }
+}
+
 export const ensure = Effect.fn("DockerImages.ensure")(function* (
   implementation: string,
   spec: ServicePlugin.RootfsSpec,
@@ -61,7 +75,7 @@ export const ensure = Effect.fn("DockerImages.ensure")(function* (
 ) {
   const docker = yield* Docker.Docker
   const started = yield* Clock.currentTimeMillis
-  const manifest = yield* Rootfs.manifest(implementation, spec)
+  const manifest = yield* Rootfs.manifest(implementation, buildableHere(spec))
   const image = tagOf(implementation, manifest.hash)
   const built = !(yield* docker.imageExists(image))
   if (built) yield* build(manifest, image)

@@ -140,3 +140,21 @@ describe.skipIf(!hasDocker && process.env.CI === undefined)("DockerImages (real 
     )
   )
 })
+
+describe("DockerImages.buildableHere", () => {
+  it("a prebuild whose toolchain is missing here becomes an image that says unsupported, naming the program", () => {
+    const spec = {
+      programs: [],
+      env: { TB_PREBUILT_HERE: "1" },
+      prebuild: { script: "echo /nowhere", into: "/opt/x", requires: ["sh", "testbed-no-such-toolchain"] }
+    }
+    const here = DockerImages.buildableHere(spec)
+    assert.isUndefined(here.prebuild)
+    assert.strictEqual(
+      here.env?.TB_UNSUPPORTED_HERE,
+      "testbed-no-such-toolchain not installed on this machine (builds the image)"
+    )
+    const present = { ...spec, prebuild: { ...spec.prebuild, requires: ["sh"] } }
+    assert.strictEqual(DockerImages.buildableHere(present), present)
+  })
+})

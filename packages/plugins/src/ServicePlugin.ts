@@ -92,7 +92,12 @@ export const RootfsSpec = Schema.Struct({
   prebuild: Schema.optionalKey(
     Schema.Struct({
       script: Schema.String,
-      into: Schema.String.check(Schema.isPattern(/^(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$/))
+      into: Schema.String.check(Schema.isPattern(/^(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$/)),
+      /**
+       * Programs the build needs on this machine (a toolchain). One missing: no build; the image instead carries
+       * `TB_UNSUPPORTED_HERE` naming it, so its cells say `unsupported`, as a missing program does on localhost.
+       */
+      requires: Schema.optionalKey(Schema.Array(Schema.String))
     })
   )
 })

@@ -52,10 +52,10 @@ export interface TlsStackOptions {
 /** Where an image keeps the peers built before it (TESTBED_CACHE_DIR of its scripts). */
 export const imageCache = "/opt/testbed/cache"
 
-const prebuiltRootfs = (script: string): NonNullable<ServicePlugin["docker"]> => ({
+const prebuiltRootfs = (script: string, requires: ReadonlyArray<string>): NonNullable<ServicePlugin["docker"]> => ({
   rootfs: {
     programs: [],
-    prebuild: { script: `set -eu\n. "$ASSETS/tls/lib.sh"\n${script}`, into: imageCache },
+    prebuild: { script: `set -eu\n. "$ASSETS/tls/lib.sh"\n${script}`, into: imageCache, requires },
     env: { TESTBED_CACHE_DIR: imageCache, TB_PREBUILT_HERE: "1" }
   }
 })
@@ -65,7 +65,7 @@ const dockerOf = (options: TlsStackOptions): NonNullable<ServicePlugin["docker"]
   if (options.dockerUnsupported !== undefined) {
     return { rootfs: { programs: [], env: { TB_UNSUPPORTED_HERE: options.dockerUnsupported } } }
   }
-  if (options.dockerPrebuild !== undefined) return prebuiltRootfs(options.dockerPrebuild)
+  if (options.dockerPrebuild !== undefined) return prebuiltRootfs(options.dockerPrebuild, options.programs)
   return {
     rootfs: { programs: options.programs, ...(options.dockerFiles === undefined ? {} : { files: options.dockerFiles }) }
   }
