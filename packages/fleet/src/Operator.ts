@@ -4,10 +4,11 @@
  * a failure policy, live commands (stdin and the command loader topic), and the feedback file.
  */
 import { EventBus, Ids } from "@testbed/events"
-import { Deferred, Duration, Effect, type FileSystem, Option, Ref, type Scope, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, type FileSystem, Layer, Option, Ref, type Scope, Stream } from "effect"
 import type { FailurePolicy, Pipeline } from "./Config.ts"
 import * as DelayLine from "./internal/delayLine.ts"
 import { type Dispatcher, makeDispatcher, type NoAgentsRegistered } from "./internal/dispatcher.ts"
+import * as ScriptedOperator from "./internal/scriptedOperator.ts"
 import * as StepRun from "./internal/stepRun.ts"
 import * as MqttConnection from "./MqttConnection.ts"
 import * as Protocol from "./Protocol.ts"
@@ -15,6 +16,7 @@ import { type RunSummary, type StepReport, summarize } from "./RunSummary.ts"
 import * as Security from "./Security.ts"
 
 export { NoAgentsRegistered } from "./internal/dispatcher.ts"
+export type { Script } from "./internal/scriptedOperator.ts"
 
 export interface OperatorOptions {
   readonly connection: Omit<MqttConnection.ConnectOptions, "clientId" | "will">
@@ -218,3 +220,25 @@ export const start = Effect.fn("Operator.start")(function* (
     loaderReports: Ref.get(ctx.loaderReports)
   }
 })
+
+/**
+ * Where callers (the CLI's session, a harness) get their operator from: the live `start` by default, so nothing
+ * needs providing; `layerTest` swaps in a scripted one for their unit tests.
+ */
+export const Operators = Context.Reference<{
+  readonly start: (
+    options: OperatorOptions
+  ) => Effect.Effect<Operator, MqttConnection.ConnectFailed, Scope.Scope | EventBus.EventBus | FileSystem.FileSystem>
+}>("@testbed/fleet/Operator/Operators", { defaultValue: () => ({ start }) })
+
+/** The live operator (`start`: a broker connection, real agents). */
+export const layer = Layer.succeed(Operators, { start })
+
+/**
+ * An operator with no broker and no agents: the script's agents register at once and answer each command with the
+ * script's exit code (a failed step skips the rest of that agent's pipeline unless `onFailure: "continue"`).
+ */
+export const layerTest = (script: ScriptedOperator.Script) =>
+  Layer.succeed(Operators, {
+    start: (options: OperatorOptions) => Effect.succeed(ScriptedOperator.make(script, options))
+  })

@@ -61,7 +61,8 @@ export const run = Effect.fn("Session.run")(function* (
       : (options.feedbackFile ?? (op.saveFeedback ? op.feedbackFile : undefined))
   const expectAgents = options.expectAgents ?? op.expectAgents
   const abortAbovePercent = options.abortAbovePercent ?? op.abortAbovePercent
-  const operator = yield* Operator.start({
+  const operators = yield* Operator.Operators
+  const operator = yield* operators.start({
     connection,
     topics: config.topics,
     mode: op.jsonify ? "json" : "plain",

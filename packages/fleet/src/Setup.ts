@@ -3,7 +3,8 @@
  * same way for `fleet agent`, `operator` and `send`. Secrets come from files or the environment, never
  * argv, and stay `Redacted` from here on.
  */
-import { Config as EffectConfig, Effect, FileSystem, Option, Redacted } from "effect"
+import { type Duration, Config as EffectConfig, Effect, FileSystem, Option, Redacted } from "effect"
+import type * as Agent from "./Agent.ts"
 import * as Config from "./Config.ts"
 import type * as MqttConnection from "./MqttConnection.ts"
 import * as Security from "./Security.ts"
@@ -122,3 +123,34 @@ export const resolve = Effect.fn("Setup.resolve")(function* (
   const signing = Option.isSome(secret) ? Security.signed(secret.value, config.security.maxSkew) : Security.compat
   return { config: { ...config, broker }, connection, signing }
 })
+
+/** What an agent's command line may set over its config file's `[agent]` section. */
+export interface AgentFlags {
+  readonly id?: string | undefined
+  readonly allow?: ReadonlyArray<string> | undefined
+  readonly passEnv?: ReadonlyArray<string> | undefined
+  readonly commandTimeout?: Duration.Duration | undefined
+}
+
+/**
+ * The agent's options from the resolved setup and its flags (a flag wins over the file; an empty list counts as not
+ * given), the same for `testbed fleet agent` and the package's own agent process.
+ */
+export const agentOptions = (resolved: Resolved, flags: AgentFlags): Agent.AgentOptions & { readonly id: string } => {
+  const { config } = resolved
+  const allow = flags.allow !== undefined && flags.allow.length > 0 ? flags.allow : config.agent.allow
+  const passEnv = flags.passEnv !== undefined && flags.passEnv.length > 0 ? flags.passEnv : config.agent.passEnv
+  const id = flags.id ?? config.agent.id
+  return {
+    id,
+    ids: [id],
+    connection: resolved.connection,
+    topics: config.topics,
+    mode: config.operator.jsonify ? "json" : "plain",
+    signing: resolved.signing,
+    ...(allow !== undefined ? { allow } : {}),
+    ...(passEnv !== undefined ? { passEnv } : {}),
+    ...(config.agent.maxCommandBytes !== undefined ? { maxCommandBytes: config.agent.maxCommandBytes } : {}),
+    commandTimeout: flags.commandTimeout ?? config.agent.commandTimeout
+  }
+}

@@ -1,5 +1,6 @@
 // @testbed/fleet: drive a fleet of agents over MQTT (operator, agent, commander, embedded broker).
 export * as Agent from "./Agent.ts"
+export * as AgentProcess from "./AgentProcess.ts"
 export * as Broker from "./Broker.ts"
 export * as CommandEnvironment from "./CommandEnvironment.ts"
 export * as Config from "./Config.ts"

@@ -4,7 +4,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import { CommandEnvironment } from "../src/index.ts"
 import { type BrokerKind, credentials, startBroker } from "./brokers.ts"
-import { layer, outputOf, runMosquittoTests, testbed } from "./helpers.ts"
+import { agentProcess, layer, outputOf, runMosquittoTests } from "./helpers.ts"
 import { secret, startOperator } from "./scenarios.ts"
 
 const secretValue = Redacted.value(secret)
@@ -56,9 +56,9 @@ describe.each(kinds)("an agent process on %s", (kind) => {
           LC_FLEET_TEST: "kept",
           OTHER: "dropped by the allowlist"
         }
-        const common = ["fleet", "agent", "--broker", broker.url, "--username", credentials.username]
-        const open = yield* testbed([...common, "--id", "env-open"], env)
-        const narrow = yield* testbed(
+        const common = ["--broker", broker.url, "--username", credentials.username]
+        const open = yield* agentProcess([...common, "--id", "env-open"], env)
+        const narrow = yield* agentProcess(
           [...common, "--id", "env-narrow", "--pass-env", "VISIBLE", "--pass-env", "LC_*", "--pass-env", "MQTT_*"],
           env
         )

@@ -1,7 +1,7 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect } from "effect"
-import { Config, Setup } from "../src/index.ts"
+import { Config, Security, Setup } from "../src/index.ts"
 
 const fixtures = `${import.meta.dirname}/../../../fixtures/fleet`
 
@@ -147,5 +147,26 @@ describe("Config", () => {
       assert.include(error.message, "environment variable MQTT_BROKER")
       assert.include(error.message, "vault down")
     }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it.effect("an agent's flags win over the config file's [agent] section; empty lists count as not given", () =>
+    Effect.gen(function* () {
+      const config = yield* Config.parse("agent.ini", "[agent]\nid = from-file\nallow = echo *\ncommand_timeout = 5s\n")
+      const resolved = { config, connection: { url: "mqtt://127.0.0.1:1883" }, signing: Security.compat }
+      const fromFile = Setup.agentOptions(resolved, { allow: [], passEnv: [] })
+      assert.strictEqual(fromFile.id, "from-file")
+      assert.deepStrictEqual(fromFile.ids, ["from-file"])
+      assert.deepStrictEqual(fromFile.allow, config.agent.allow)
+      assert.isUndefined(fromFile.passEnv)
+      assert.isTrue(Duration.equals(Duration.fromInputUnsafe(fromFile.commandTimeout!), Duration.seconds(5)))
+      const fromFlags = Setup.agentOptions(resolved, {
+        id: "flag",
+        allow: ["true"],
+        passEnv: ["PATH"],
+        commandTimeout: Duration.seconds(1)
+      })
+      assert.deepStrictEqual([fromFlags.id, fromFlags.allow, fromFlags.passEnv], ["flag", ["true"], ["PATH"]])
+      assert.isTrue(Duration.equals(Duration.fromInputUnsafe(fromFlags.commandTimeout!), Duration.seconds(1)))
+    })
   )
 })

@@ -4,7 +4,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Logger, Redacted, References, Schedule } from "effect"
 import { Broker, Operator, Security } from "../src/index.ts"
 import { type BrokerKind, credentials, startBroker } from "./brokers.ts"
-import { exitOf, freePort, layer, outputOf, runMosquittoTests, testbed } from "./helpers.ts"
+import { agentProcess, exitOf, freePort, layer, outputOf, runMosquittoTests } from "./helpers.ts"
 import { connectionOf, secret, startAgents, startOperator } from "./scenarios.ts"
 
 const kinds: ReadonlyArray<BrokerKind> = runMosquittoTests
@@ -45,17 +45,18 @@ describe.each(kinds)("a refused password on %s", (kind) => {
   )
 
   it.live(
-    "makes `testbed fleet agent` exit non-zero with the broker and the refusal",
+    "makes an agent process exit 2 (the credentials are wrong) with the broker and the refusal",
     () =>
       Effect.gen(function* () {
         const broker = yield* startBroker(kind)
-        const agent = yield* testbed(
-          ["fleet", "agent", "--broker", broker.url, "--id", "cli", "--username", credentials.username],
-          { MQTT_PASSWORD: "not the password", TESTBED_FLEET_SECRET: Redacted.value(secret) }
-        )
+        const agent = yield* agentProcess(["--broker", broker.url, "--id", "cli", "--username", credentials.username], {
+          MQTT_PASSWORD: "not the password",
+          TESTBED_FLEET_SECRET: Redacted.value(secret)
+        })
         const output = outputOf(agent)
         const code = yield* exitOf(agent).pipe(Effect.timeout("60 seconds"))
         assert.notStrictEqual(code, 0)
+        assert.strictEqual(code, 2, output.text())
         assert.include(output.text(), `the MQTT broker at ${broker.url} refused the connection`)
         assert.notInclude(output.text(), "not the password")
       }).pipe(Effect.provide(layer)),

@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { EventBus } from "@testbed/events"
 import { Effect, Exit, Fiber, Redacted, Schedule, Scope, Stream } from "effect"
 import { Broker, Security } from "../src/index.ts"
-import { exitOf, freePort, killGroup, layer, tempDir, testbed } from "./helpers.ts"
+import { agentProcess, exitOf, freePort, killGroup, layer, tempDir } from "./helpers.ts"
 import { secret, startAgents, startOperator } from "./scenarios.ts"
 
 /** Running (a zombie waiting to be reaped has ended). */
@@ -45,7 +45,7 @@ describe("fleet lifecycle", () => {
           stepTimeout: "60 seconds",
           lostGrace: "1 second"
         })
-        const agent = yield* testbed(["fleet", "agent", "--broker", broker.url, "--id", "victim", "--compat"])
+        const agent = yield* agentProcess(["--broker", broker.url, "--id", "victim", "--compat"])
         yield* operator.awaitRegistrations
         const running = yield* reached("p/victim/0", "running")
         const run = yield* Effect.forkChild(operator.runPipelines([{ name: "p", steps: ["sleep 30", "echo never"] }]))
@@ -67,7 +67,7 @@ describe("fleet lifecycle", () => {
       Effect.gen(function* () {
         const broker = yield* Broker.embedded({ port: 0 })
         const operator = yield* startOperator(broker, { expectAgents: 1, lostGrace: "1 second" })
-        const agent = yield* testbed(["fleet", "agent", "--broker", broker.url, "--id", "doomed"], {
+        const agent = yield* agentProcess(["--broker", broker.url, "--id", "doomed"], {
           TESTBED_FLEET_SECRET: Redacted.value(secret)
         })
         yield* operator.awaitRegistrations
@@ -123,7 +123,7 @@ describe("fleet lifecycle", () => {
           signing: Security.compat,
           stepTimeout: "60 seconds"
         })
-        const agent = yield* testbed(["fleet", "agent", "--broker", broker.url, "--id", "polite", "--compat"])
+        const agent = yield* agentProcess(["--broker", broker.url, "--id", "polite", "--compat"])
         yield* operator.awaitRegistrations
         const running = yield* reached("p/polite/0", "running")
         const run = yield* Effect.forkChild(operator.runPipelines([{ name: "p", steps: ["sleep 30"] }]))

@@ -4,9 +4,18 @@ import { rmSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { EventBus } from "@testbed/events"
-import { Cause, Effect, FileSystem, Logger, Redacted, References, Schedule, Stream } from "effect"
+import { Cause, Effect, FileSystem, Logger, Redacted, References, Stream } from "effect"
 import { Broker, MqttConnection } from "../src/index.ts"
-import { exitOf, layer, mosquitto, outputOf, runMosquittoTests, testbed, type TlsFiles, tlsFiles } from "./helpers.ts"
+import {
+  agentProcess,
+  exitOf,
+  layer,
+  mosquitto,
+  outputOf,
+  runMosquittoTests,
+  type TlsFiles,
+  tlsFiles
+} from "./helpers.ts"
 import { type BrokerAccess, secret, startAgents, startOperator, twoPipelinesOnThreeAgents } from "./scenarios.ts"
 
 /** Fresh CA and server certificate for this test, removed with the Scope. */
@@ -60,14 +69,12 @@ describe.runIf(runMosquittoTests)("fleet over TLS on Mosquitto", () => {
           password: Redacted.make(password),
           tls: { caFile: files.caFile }
         }
-        // An agent process from the CLI too: its secrets come from files, its output must not show them.
+        // An agent process too: its secrets come from files, its output must not show them.
         const passwordFile = join(files.dir, "password")
         const secretFile = join(files.dir, "secret")
         yield* fs.writeFileString(passwordFile, `${password}\n`)
         yield* fs.writeFileString(secretFile, `${Redacted.value(secret)}\n`)
-        const agent = yield* testbed([
-          "fleet",
-          "agent",
+        const agent = yield* agentProcess([
           "--id",
           "cli-agent",
           "--broker",
@@ -140,29 +147,6 @@ describe("fleet over TLS on the embedded broker", () => {
       yield* twoPipelinesOnThreeAgents({ url: broker.tlsUrl!, tls: { caFile: files.caFile } }, "json")
       yield* untrustingClientIsRefused(broker.tlsUrl!)
     }).pipe(Effect.provide(layer))
-  )
-
-  it.live(
-    "`testbed fleet broker --tls-cert --tls-key --tls-port 0` serves mqtts:// to a client trusting the CA",
-    () =>
-      Effect.gen(function* () {
-        const files = yield* certificates
-        const args = ["--port", "0", "--tls-cert", files.certFile, "--tls-key", files.keyFile, "--tls-port", "0"]
-        const broker = yield* testbed(["fleet", "broker", ...args])
-        const output = outputOf(broker)
-        const url = yield* Effect.sync(() => /mqtts:\/\/127\.0\.0\.1:\d+/.exec(output.text())?.[0]).pipe(
-          Effect.repeat({ until: (found) => found !== undefined, schedule: Schedule.spaced("20 millis") }),
-          Effect.timeout("30 seconds")
-        )
-        const connection = yield* MqttConnection.make({
-          url: url!,
-          clientId: "trusting",
-          tls: { caFile: files.caFile }
-        })
-        yield* connection.awaitConnected("10 seconds")
-        yield* untrustingClientIsRefused(url!)
-      }).pipe(Effect.provide(layer)),
-    60_000
   )
 
   it.live("fails to start with a key file that does not exist, naming it", () =>

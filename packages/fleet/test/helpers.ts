@@ -173,19 +173,19 @@ export const mosquitto = (auth?: { readonly username: string; readonly password:
     return { port, url: `${scheme}://127.0.0.1:${port}`, stop, stopWith, start } satisfies Mosquitto
   })
 
-const repoRoot = join(import.meta.dirname, "..", "..", "..")
+// The package's own agent entry point, never the app's CLI (the CLI's tests live in apps/testbed).
+const agentEntry = join(import.meta.dirname, "..", "src", "bin", "agent.ts")
 // The real binary: node_modules/.bin/node is a shell wrapper that a signal would not reach through.
 const node = process.execPath
 
-/** `testbed fleet …` as a child process, killed (SIGKILL) with the Scope unless it ended. */
-export const testbed = (
+/** An agent process (`src/bin/agent.ts` with these flags), killed (SIGKILL) with the Scope unless it ended. */
+export const agentProcess = (
   args: ReadonlyArray<string>,
   env: Record<string, string> = {}
 ): Effect.Effect<ChildProcess, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() =>
-      spawn(node, [join(repoRoot, "apps", "testbed", "src", "bin.ts"), ...args], {
-        cwd: repoRoot,
+      spawn(node, [agentEntry, ...args], {
         env: { ...process.env, ...env },
         stdio: ["pipe", "pipe", "pipe"],
         // Its own process group, so the commands it started die with it.

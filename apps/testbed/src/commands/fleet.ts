@@ -154,22 +154,14 @@ const agent = Command.make(
   },
   Effect.fn(function* (flags) {
     const resolved = yield* Setup.resolve(overrides(flags), "agent")
-    const { config } = resolved
-    const id = Option.getOrElse(flags.id, () => config.agent.id)
-    const allow = flags.allow.length > 0 ? flags.allow : config.agent.allow
-    const passEnv = flags.passEnv.length > 0 ? flags.passEnv : config.agent.passEnv
+    const { id, ...options } = Setup.agentOptions(resolved, {
+      id: Option.getOrUndefined(flags.id),
+      allow: flags.allow,
+      passEnv: flags.passEnv,
+      commandTimeout: Option.getOrUndefined(flags.commandTimeout)
+    })
     yield* Console.log(`agent ${id}: connecting to ${MqttConnection.safeUrl(resolved.connection.url)}`)
-    return yield* Agent.run({
-      ids: [id],
-      connection: resolved.connection,
-      topics: config.topics,
-      mode: config.operator.jsonify ? "json" : "plain",
-      signing: resolved.signing,
-      ...(allow !== undefined ? { allow } : {}),
-      ...(passEnv !== undefined ? { passEnv } : {}),
-      ...(config.agent.maxCommandBytes !== undefined ? { maxCommandBytes: config.agent.maxCommandBytes } : {}),
-      commandTimeout: Option.getOrElse(flags.commandTimeout, () => config.agent.commandTimeout)
-    }).pipe(Effect.provide(runnerLayer))
+    return yield* Agent.run(options).pipe(Effect.provide(runnerLayer))
   })
 ).pipe(Command.withDescription("Run an agent: register, run the commands addressed to it, answer (Ctrl-C stops it)"))
 
