@@ -12,8 +12,8 @@
  * runs until SIGINT/SIGTERM. Fails with the error's own exit code and the reason on stderr: 2 for wrong arguments,
  * config or credentials (the broker refused them). An unreachable broker is retried with backoff, as by the CLI.
  */
-import { ExitCode } from "@testbed/events"
-import { Console, Effect, Result, Runtime, Schema, SchemaIssue } from "effect"
+import { ExitCode, ProcessArguments } from "@testbed/events"
+import { Console, Effect, Schema } from "effect"
 import * as Agent from "./Agent.ts"
 import * as MqttConnection from "./MqttConnection.ts"
 import * as Setup from "./Setup.ts"
@@ -40,48 +40,16 @@ export const Arguments = Schema.Struct({
 })
 export type Arguments = typeof Arguments.Type
 
-export class ArgumentsInvalid extends Schema.TaggedError<ArgumentsInvalid>()("ArgumentsInvalid", {
-  reason: Schema.String
-}) {
-  override get [Runtime.errorExitCode](): number {
-    return ExitCode.usage
-  }
-  override get message(): string {
-    return `invalid arguments: ${this.reason}`
-  }
-}
+export const ArgumentsInvalid = ProcessArguments.ArgumentsInvalid
+export type ArgumentsInvalid = ProcessArguments.ArgumentsInvalid
 
-const switches = new Set(["insecure", "compat"])
-const repeatable = new Set(["allow", "pass-env"])
-
-/** `--flag value`, `--switch` and repeatable `--flag value` into a record; a stray word or a missing value is refused. */
-const record = (argv: ReadonlyArray<string>): Result.Result<Record<string, unknown>, string> => {
-  const out: Record<string, unknown> = {}
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!
-    if (!flag.startsWith("--")) return Result.fail(`expected --FLAG, got "${flag}"`)
-    const name = flag.slice(2)
-    if (switches.has(name)) {
-      out[name] = true
-      continue
-    }
-    const value = argv[++i]
-    if (value === undefined) return Result.fail(`${flag} needs a value`)
-    if (repeatable.has(name)) out[name] = [...((out[name] as Array<string> | undefined) ?? []), value]
-    else if (Object.hasOwn(out, name)) return Result.fail(`${flag} is given twice`)
-    else out[name] = value
-  }
-  return Result.succeed(out)
+const shape: ProcessArguments.Shape = {
+  switches: new Set(["insecure", "compat"]),
+  repeatable: new Set(["allow", "pass-env"])
 }
 
 export const parse = Effect.fn("AgentProcess.parse")(function* (argv: ReadonlyArray<string>) {
-  const pairs = record(argv)
-  if (Result.isFailure(pairs)) return yield* new ArgumentsInvalid({ reason: pairs.failure })
-  return yield* Schema.decodeUnknownEffect(Arguments)(pairs.success, { onExcessProperty: "error" }).pipe(
-    Effect.mapError(
-      (error) => new ArgumentsInvalid({ reason: SchemaIssue.makeFormatterDefault()(error.issue).replace(/\n/g, "; ") })
-    )
-  )
+  return yield* ProcessArguments.decode(Arguments, argv, shape)
 })
 
 const overrides = (args: Arguments): Setup.Overrides => ({

@@ -30,7 +30,7 @@ describe("AgentProcess.parse", () => {
       assert.include((yield* error(["--brokr", "x"])).reason, "brokr")
       assert.include((yield* error(["--id", "a", "--id", "b"])).reason, "--id is given twice")
       assert.include((yield* error(["--broker"])).reason, "--broker needs a value")
-      assert.include((yield* error(["a1"])).reason, 'expected --FLAG, got "a1"')
+      assert.include((yield* error(["a1"])).reason, 'expected --FLAG VALUE, got "a1"')
       assert.strictEqual(ExitCode.ofError(yield* error(["a1"])), ExitCode.usage)
     })
   )

@@ -10,8 +10,8 @@
  * it failed, 2 when the arguments or the script are wrong. SIGTERM ends it early: unfinished connections then count
  * as failures. Blobs are read from `blobs/` beside the script; only the built-in actions are available.
  */
-import { ExitCode } from "@testbed/events"
-import { Console, Effect, Result, Runtime, Schema, SchemaIssue } from "effect"
+import { ExitCode, ProcessArguments } from "@testbed/events"
+import { Console, Effect, Schema } from "effect"
 import * as ReplayServer from "./ReplayServer.ts"
 import * as ScriptSource from "./ScriptSource.ts"
 import * as Verdict from "./Verdict.ts"
@@ -34,40 +34,11 @@ export const Arguments = Schema.Struct({
 })
 export type Arguments = typeof Arguments.Type
 
-export class ArgumentsInvalid extends Schema.TaggedError<ArgumentsInvalid>()("ArgumentsInvalid", {
-  reason: Schema.String
-}) {
-  /** Arguments the caller must fix (the README promises exit 2). */
-  override get [Runtime.errorExitCode](): number {
-    return ExitCode.usage
-  }
-  override get message(): string {
-    return `invalid arguments: ${this.reason}`
-  }
-}
-
-/** `--key value …` into a record; a flag without a value, a repeated one or a stray word is refused. */
-const pairs = (argv: ReadonlyArray<string>): Result.Result<Record<string, string>, string> => {
-  const record: Record<string, string> = {}
-  for (let i = 0; i < argv.length; i += 2) {
-    const flag = argv[i]!
-    const value = argv[i + 1]
-    if (!flag.startsWith("--")) return Result.fail(`expected --FLAG VALUE, got "${flag}"`)
-    if (value === undefined) return Result.fail(`${flag} needs a value`)
-    if (Object.hasOwn(record, flag.slice(2))) return Result.fail(`${flag} is given twice`)
-    record[flag.slice(2)] = value
-  }
-  return Result.succeed(record)
-}
+export const ArgumentsInvalid = ProcessArguments.ArgumentsInvalid
+export type ArgumentsInvalid = ProcessArguments.ArgumentsInvalid
 
 export const parse = Effect.fn("ServeProcess.parse")(function* (argv: ReadonlyArray<string>) {
-  const record = pairs(argv)
-  if (Result.isFailure(record)) return yield* new ArgumentsInvalid({ reason: record.failure })
-  return yield* Schema.decodeUnknownEffect(Arguments)(record.success, { onExcessProperty: "error" }).pipe(
-    Effect.mapError(
-      (error) => new ArgumentsInvalid({ reason: SchemaIssue.makeFormatterDefault()(error.issue).replace(/\n/g, "; ") })
-    )
-  )
+  return yield* ProcessArguments.decode(Arguments, argv)
 })
 
 /** Serves the script until its connections are done, and writes the verdict; 0 when the replay passed, else 1. */
