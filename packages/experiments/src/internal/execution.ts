@@ -212,39 +212,49 @@ export const parseStrace = (text: string): SyscallSummary | undefined => {
 export const describeStrace = (summary: SyscallSummary): string =>
   `${summary.calls} syscalls (${summary.errors} failed); most: ${summary.top.map((row) => `${row.syscall} ${row.calls}`).join(", ")}`
 
+/** Each tool's log, and how its text is described (undefined: nothing to say, e.g. the tool never wrote it). */
+const toolLogs = (runtime: ServiceRuntime) => {
+  const execution = runtime.plan.execution
+  return [
+    execution?.strace === true && {
+      name: "strace",
+      path: straceLog(runtime.dir),
+      describe: (text: string) => {
+        const summary = parseStrace(text)
+        return summary === undefined ? undefined : describeStrace(summary)
+      }
+    },
+    execution?.valgrind === true && {
+      name: "memcheck",
+      path: valgrindLog(runtime.dir),
+      describe: (text: string) => {
+        const errors = memcheckErrors(text)
+        return errors === undefined ? undefined : `valgrind memcheck: ${errors} error(s)`
+      }
+    },
+    execution?.perf === true && {
+      name: "perf stat",
+      path: PerfStat.logOf(runtime.dir),
+      describe: (text: string) => {
+        const counters = PerfStat.parse(text)
+        return counters.length === 0 ? undefined : PerfStat.describe(counters)
+      }
+    }
+  ].filter((tool) => tool !== false)
+}
+
 /** The files its tools wrote, as artifacts: the strace summary described by its figures, the memcheck report. */
 export const artifactsOf = Effect.fn("Execution.artifactsOf")(function* (runtime: ServiceRuntime) {
   const fs = yield* FileSystem.FileSystem
-  const execution = runtime.plan.execution
   const found: Array<{ name: string; kind: "profile"; path: string; description?: string }> = []
-  if (execution?.strace === true) {
-    const text = yield* fs.readFileString(straceLog(runtime.dir)).pipe(Effect.option)
-    const summary = Option.isSome(text) ? parseStrace(text.value) : undefined
+  for (const tool of toolLogs(runtime)) {
+    const text = yield* fs.readFileString(tool.path).pipe(Effect.option)
+    const description = Option.isSome(text) ? tool.describe(text.value) : undefined
     found.push({
-      name: `${runtime.plan.key} strace`,
+      name: `${runtime.plan.key} ${tool.name}`,
       kind: "profile",
-      path: straceLog(runtime.dir),
-      ...(summary === undefined ? {} : { description: describeStrace(summary) })
-    })
-  }
-  if (execution?.valgrind === true) {
-    const text = yield* fs.readFileString(valgrindLog(runtime.dir)).pipe(Effect.option)
-    const errors = Option.isSome(text) ? memcheckErrors(text.value) : undefined
-    found.push({
-      name: `${runtime.plan.key} memcheck`,
-      kind: "profile",
-      path: valgrindLog(runtime.dir),
-      ...(errors === undefined ? {} : { description: `valgrind memcheck: ${errors} error(s)` })
-    })
-  }
-  if (execution?.perf === true) {
-    const text = yield* fs.readFileString(PerfStat.logOf(runtime.dir)).pipe(Effect.option)
-    const counters = Option.isSome(text) ? PerfStat.parse(text.value) : []
-    found.push({
-      name: `${runtime.plan.key} perf stat`,
-      kind: "profile",
-      path: PerfStat.logOf(runtime.dir),
-      ...(counters.length === 0 ? {} : { description: PerfStat.describe(counters) })
+      path: tool.path,
+      ...(description === undefined ? {} : { description })
     })
   }
   return found

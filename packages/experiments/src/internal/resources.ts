@@ -31,23 +31,48 @@ const peaksAfter = (peaks: Peaks | undefined, sample: ResourceEvent.ResourceSamp
   peakOpenFiles: Math.max(peaks?.peakOpenFiles ?? 0, sample.openFiles)
 })
 
-/** Folds a tree reading into the figures so far: peaks only rise, totals never fall (an ended child's I/O is gone). */
-export const fold = (
+/** One reading in the sample's own terms, whatever it was read from; `highWaterBytes` is the source's own peak. */
+type Reading = Omit<ResourceEvent.ResourceSample, keyof Identity | "source" | "peakRssBytes"> & {
+  readonly highWaterBytes: number
+}
+
+/** Peaks only rise, totals never fall (an ended child's I/O is gone). */
+const foldReading = (
   previous: ResourceEvent.ResourceSample | undefined,
-  reading: ProcessTree.TreeReading,
-  identity: Pick<ResourceEvent.ResourceSample, "test" | "service" | "attempt">
+  { highWaterBytes, ...reading }: Reading,
+  identity: Identity,
+  source: ResourceEvent.ResourceSample["source"]
 ): ResourceEvent.ResourceSample => ({
   ...identity,
-  source: "proc",
+  ...reading,
+  source,
   cpuMs: Math.max(previous?.cpuMs ?? 0, reading.cpuMs),
-  rssBytes: reading.rssBytes,
-  peakRssBytes: Math.max(previous?.peakRssBytes ?? 0, reading.rssBytes, reading.maxHwmBytes),
-  processes: reading.processes,
-  threads: reading.threads,
-  openFiles: reading.openFiles,
+  peakRssBytes: Math.max(previous?.peakRssBytes ?? 0, reading.rssBytes, highWaterBytes),
   readBytes: Math.max(previous?.readBytes ?? 0, reading.readBytes),
   writeBytes: Math.max(previous?.writeBytes ?? 0, reading.writeBytes)
 })
+
+/** Folds a tree reading into the figures so far. */
+export const fold = (
+  previous: ResourceEvent.ResourceSample | undefined,
+  reading: ProcessTree.TreeReading,
+  identity: Identity
+): ResourceEvent.ResourceSample =>
+  foldReading(
+    previous,
+    {
+      cpuMs: reading.cpuMs,
+      rssBytes: reading.rssBytes,
+      highWaterBytes: reading.maxHwmBytes,
+      processes: reading.processes,
+      threads: reading.threads,
+      openFiles: reading.openFiles,
+      readBytes: reading.readBytes,
+      writeBytes: reading.writeBytes
+    },
+    identity,
+    "proc"
+  )
 
 /**
  * Folds a container reading the same way. A container's tasks are its processes and threads alike (the pids
@@ -56,19 +81,23 @@ export const fold = (
 export const foldContainer = (
   previous: ResourceEvent.ResourceSample | undefined,
   reading: ContainerEngine.ContainerReading,
-  identity: Pick<ResourceEvent.ResourceSample, "test" | "service" | "attempt">
-): ResourceEvent.ResourceSample => ({
-  ...identity,
-  source: "cgroup",
-  cpuMs: Math.max(previous?.cpuMs ?? 0, reading.cpuMs),
-  rssBytes: reading.memoryBytes,
-  peakRssBytes: Math.max(previous?.peakRssBytes ?? 0, reading.memoryBytes, reading.peakBytes ?? 0),
-  processes: reading.tasks,
-  threads: reading.tasks,
-  openFiles: 0,
-  readBytes: Math.max(previous?.readBytes ?? 0, reading.readBytes),
-  writeBytes: Math.max(previous?.writeBytes ?? 0, reading.writeBytes)
-})
+  identity: Identity
+): ResourceEvent.ResourceSample =>
+  foldReading(
+    previous,
+    {
+      cpuMs: reading.cpuMs,
+      rssBytes: reading.memoryBytes,
+      highWaterBytes: reading.peakBytes ?? 0,
+      processes: reading.tasks,
+      threads: reading.tasks,
+      openFiles: 0,
+      readBytes: reading.readBytes,
+      writeBytes: reading.writeBytes
+    },
+    identity,
+    "cgroup"
+  )
 
 type Identity = Pick<ResourceEvent.ResourceSample, "test" | "service" | "attempt">
 type Reader = (
