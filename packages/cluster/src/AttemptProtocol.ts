@@ -16,10 +16,12 @@ export const AttemptRequest = Schema.Struct({
   attempt: Schema.Int,
   /** How many times this attempt was dispatched before (a runner of another group after a group emptied). */
   dispatch: Schema.Int,
-  /** The experiment file, at the same absolute path on every runner, and the sha256 of its content. */
+  /** The experiment file on the coordinator (where the runner reads it when there is no bundle) and its sha256. */
   file: Schema.String,
   fileSha256: Schema.String,
   pluginDirectories: Schema.Array(Schema.String),
+  /** The sha256 of the experiment's bundle in Postgres (Bundle.ts); absent in requests of older coordinators. */
+  bundle: Schema.optionalKey(Schema.String),
   timeoutMs: Schema.Finite,
   timeoutMessage: Schema.String,
   /** Epoch millis after which a runner refuses the request (a stale request found in storage). */
@@ -106,7 +108,9 @@ export const requestParts = (entityId: string, request: Omit<AttemptRequest, "ma
     request.pluginDirectories,
     request.timeoutMs,
     request.timeoutMessage,
-    request.notAfter
+    request.notAfter,
+    // Only when present: requests journaled before bundles keep their signatures.
+    ...(request.bundle === undefined ? [] : [request.bundle])
   ])
 ]
 

@@ -1,7 +1,7 @@
 /**
  * The runner's side of an attempt: check the request's signature and age before anything else, take a slot, plan
- * the experiment from the file at the same path (refusing if its content differs from what the coordinator
- * signed), run the attempt with the same code as a local run on a bus of its own, and stream back what it
+ * the experiment from its bundle (fetched into this runner's cache on first use, see BundleCache.ts; refusing if
+ * its content differs from what the coordinator signed), run the attempt with the same code as a local run on a bus of its own, and stream back what it
  * published (events in batches), then the attempt's files in pieces of at most 256 KiB (one piece per reply
  * row), then how it ended. Every chunk is signed with the chunk key.
  */
@@ -12,7 +12,9 @@ import { Certificates } from "@testbed/plugins"
 import { Cause, Clock, Duration, Effect, FileSystem, Option, Path, Queue, Ref, type Semaphore, Stream } from "effect"
 import { Entity, Sharding } from "effect/cluster"
 import type { ChildProcessSpawner } from "effect/process"
+import type { SqlClient } from "effect/sql"
 import * as Protocol from "./AttemptProtocol.ts"
+import * as BundleCache from "./BundleCache.ts"
 import * as Envelope from "./Envelope.ts"
 
 /** Bytes of one artifact piece: one reply row each. */
@@ -31,6 +33,8 @@ export interface RunnerIdentity {
   readonly running: Ref.Ref<ReadonlyMap<string, string>>
   /** Bytes of files one attempt may send back; the rest is cut (default 256 MiB). */
   readonly maxArtifactBytes: number
+  /** Bytes of a stored bundle this runner fetches at most (default `BundleCache.defaultMaxBytes`). */
+  readonly maxBundleBytes?: number | undefined
 }
 
 type Emit = (chunk: Protocol.AttemptChunk) => Effect.Effect<void>
@@ -51,24 +55,29 @@ const check = Effect.fnUntraced(function* (
   if ((yield* Clock.currentTimeMillis) > request.notAfter) return yield* refuse(identity, "the request has expired")
 })
 
-/** Plans the experiment from its file here, if it is the one the coordinator signed. */
+/** Plans the experiment from its bundle (or its file at the coordinator's path), if it is the one signed. */
 const planned = Effect.fnUntraced(function* (identity: RunnerIdentity, request: Protocol.AttemptRequest) {
   const fs = yield* FileSystem.FileSystem
+  const located = yield* BundleCache.locate(
+    identity.workdir,
+    request,
+    identity.maxBundleBytes ?? BundleCache.defaultMaxBytes
+  ).pipe(Effect.mapError((error) => refuse(identity, error.message)))
   const bytes = yield* fs
-    .readFile(request.file)
+    .readFile(located.file)
     .pipe(Effect.mapError((error) => refuse(identity, `cannot read the experiment ${request.file}: ${error.message}`)))
   if (createHash("sha256").update(bytes).digest("hex") !== request.fileSha256) {
     return yield* refuse(identity, `the experiment ${request.file} on this runner differs from the coordinator's`)
   }
-  const prepared = yield* Experiment.prepare(request.file, {
-    pluginDirectories: [...identity.pluginDirectories, ...request.pluginDirectories]
+  const prepared = yield* Experiment.prepare(located.file, {
+    pluginDirectories: [...identity.pluginDirectories, ...located.pluginDirectories]
   }).pipe(Effect.mapError((error) => refuse(identity, `cannot plan the experiment here: ${error.message}`)))
   const test = prepared.plan.tests.find((candidate) => candidate.name === request.test)
   if (test === undefined) return yield* refuse(identity, `no test named ${JSON.stringify(request.test)} in the plan`)
   const environment = yield* prepared.registry
     .environment(test.environment)
     .pipe(Effect.mapError((error) => refuse(identity, error.message)))
-  return { prepared, test, environment }
+  return { prepared, test, environment, located }
 })
 
 /** Runs the attempt on a bus of its own whose batches become `Events` chunks. */
@@ -79,7 +88,7 @@ const execute = Effect.fnUntraced(function* (
   emit: Emit
 ) {
   const path = yield* Path.Path
-  const { prepared, test, environment } = yield* planned(identity, request)
+  const { prepared, test, environment, located } = yield* planned(identity, request)
   const runDir = path.join(identity.workdir, "runs", request.runId)
   const certificate = prepared.plan.needsCertificate
     ? Option.getOrUndefined(yield* Effect.option(Certificates.selfSigned(path.join(runDir, "certs"))))
@@ -108,12 +117,14 @@ const execute = Effect.fnUntraced(function* (
         // The attempt's own `test.finished` goes last, after its files: once a coordinator has written it, it
         // has the files too (what `--resume` relies on to call the test finished).
         const last = batch.filter((event) => event.type === "test.finished" && event.entityId === request.test)
-        held.push(...last.map((event) => JSON.stringify(event)))
-        return sendLines(batch.filter((event) => !last.includes(event)).map((event) => JSON.stringify(event)))
+        held.push(...last.map((event) => located.rewrite(JSON.stringify(event))))
+        return sendLines(
+          batch.filter((event) => !last.includes(event)).map((event) => located.rewrite(JSON.stringify(event)))
+        )
       })
       return yield* TestCase.runAttempt(test, request.attempt, {
         runDir,
-        experimentDir: path.dirname(request.file),
+        experimentDir: located.experimentDir,
         environment,
         pluginSource: (name) =>
           prepared.registry.services.find((registered) => registered.plugin.name === name)?.source ?? "builtin",
@@ -185,7 +196,7 @@ export const handler = (identity: RunnerIdentity) =>
     const sharding = yield* Sharding.Sharding
     const entityId = String(address.entityId)
     const services = yield* Effect.context<
-      FileSystem.FileSystem | Path.Path | ChildProcessSpawner.ChildProcessSpawner
+      FileSystem.FileSystem | Path.Path | ChildProcessSpawner.ChildProcessSpawner | SqlClient.SqlClient
     >()
     const signChunk = (chunk: Protocol.AttemptChunk): Protocol.AttemptChunk => ({
       ...chunk,

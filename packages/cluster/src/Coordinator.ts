@@ -16,6 +16,10 @@ export interface Options {
   readonly runId: string
   readonly file: string
   readonly pluginDirectories: ReadonlyArray<string>
+  /** Directories left out of the experiment's bundle (the run's output directory). */
+  readonly exclude?: ReadonlyArray<string> | undefined
+  /** Bytes the experiment's bundle may hold (`--bundle-limit`). */
+  readonly maxBundleBytes?: number | undefined
   readonly lockExpiry: Duration.Duration
   readonly require: ReadonlyArray<string>
   /** `--resume RUNDIR`: the previous coordinator's record (its run id is reused). */
@@ -30,6 +34,8 @@ export const layer = (options: Options) =>
       runId: options.runId,
       file: options.file,
       pluginDirectories: options.pluginDirectories,
+      exclude: options.exclude,
+      maxBundleBytes: options.maxBundleBytes,
       keys: Envelope.keys(options.secret),
       lockExpiry: options.lockExpiry,
       require: options.require,

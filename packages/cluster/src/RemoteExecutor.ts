@@ -18,6 +18,8 @@ import { Clock, Duration, Effect, FileSystem, Option, Path, Ref, Runtime, Schedu
 import { EntityAddress, EntityId, EntityType, MessageStorage, Sharding } from "effect/cluster"
 import { SqlClient } from "effect/sql"
 import * as Protocol from "./AttemptProtocol.ts"
+import * as Bundle from "./Bundle.ts"
+import * as BundleSources from "./BundleSources.ts"
 import { ClusterUnavailable } from "./ClusterUnavailable.ts"
 import * as Envelope from "./Envelope.ts"
 import * as OutageTolerant from "./internal/outageTolerant.ts"
@@ -29,9 +31,13 @@ import * as RunnerDirectory from "./RunnerDirectory.ts"
 
 export interface Options {
   readonly runId: string
-  /** The experiment file (absolute); runners read it at the same path. */
+  /** The experiment file (absolute); runners get it and what it needs in a bundle (BundleSources.ts). */
   readonly file: string
   readonly pluginDirectories: ReadonlyArray<string>
+  /** Directories never bundled (the run's output directory). */
+  readonly exclude?: ReadonlyArray<string> | undefined
+  /** Bytes the bundle may hold (default `Bundle.defaultMaxBytes`). */
+  readonly maxBundleBytes?: number | undefined
   readonly keys: Envelope.Keys
   readonly lockExpiry: Duration.Duration
   /** Labels every test needs on top of its own (`--require`). */
@@ -61,6 +67,8 @@ interface Executor {
   readonly storage: MessageStorage.MessageStorage["Service"]
   readonly sql: SqlClient.SqlClient
   readonly fileSha256: string
+  /** The sha256 of the run's bundle, stored in Postgres. */
+  readonly bundle: string
   /** Attempts dispatched to each runner and not ended. */
   readonly inFlight: Map<string, number>
   /** Resumed tests: attempt numbers go on from the previous coordinator's. */
@@ -291,6 +299,7 @@ const signed = Effect.fn("RemoteExecutor.signed")(function* (
     file: options.file,
     fileSha256: executor.fileSha256,
     pluginDirectories: options.pluginDirectories,
+    bundle: executor.bundle,
     timeoutMs: Duration.toMillis(context.timeout),
     timeoutMessage: context.timeoutMessage,
     notAfter: now + Duration.toMillis(context.timeout) + 3_600_000
@@ -544,13 +553,24 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
       reason: `${options.file} is not the experiment file of that run (its content changed)`
     })
   }
+  const sql = yield* SqlClient.SqlClient
+  const bundle = yield* BundleSources.publish(options.runId, {
+    file: options.file,
+    pluginDirectories: options.pluginDirectories,
+    exclude: options.exclude ?? [],
+    maxBytes: options.maxBundleBytes ?? Bundle.defaultMaxBytes
+  }).pipe(
+    Effect.catchTag("SqlError", (error) => Effect.fail(new ClusterUnavailable({ reason: error.message }))),
+    Effect.provideService(SqlClient.SqlClient, sql)
+  )
   const executor: Executor = {
     options,
     clientFor: yield* Protocol.TestCaseAttempt.client,
     sharding: yield* Sharding.Sharding,
     storage: yield* MessageStorage.MessageStorage,
-    sql: yield* SqlClient.SqlClient,
+    sql,
     fileSha256,
+    bundle: bundle.sha256,
     inFlight: new Map(),
     offsets: new Map(),
     done: new Map()

@@ -7,6 +7,7 @@ import { assert, describe, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Schedule } from "effect"
 import { Postgres, skipWithoutPostgres, freePort, startPostgres, stopPostgres } from "./postgres.ts"
 import {
+  content,
   fixtures,
   placements,
   readEvents,
@@ -33,33 +34,6 @@ class Runners extends Context.Service<Runners, { readonly url: string; readonly 
       return { url, all }
     })
   ).pipe(Layer.provideMerge(Postgres.layer))
-}
-
-/** What a report says about each test, without times, ports and ids (which differ between any two runs). */
-const content = (runDir: string) => {
-  const summary = JSON.parse(readFileSync(join(runDir, "experiment_summary.json"), "utf8"))
-  const results = summary.tests.results as ReadonlyArray<Record<string, unknown>>
-  return {
-    status: summary.status,
-    matrices: summary.matrices,
-    tests: results
-      .map((test) => ({
-        name: test.name,
-        status: test.status,
-        participants: test.participants,
-        artifacts: test.artifacts,
-        attempts: (test.attempts as ReadonlyArray<Record<string, unknown>>).map((attempt) => ({
-          status: attempt.status,
-          steps: (attempt.steps as ReadonlyArray<Record<string, unknown>>).map((step) => [step.kind, step.status]),
-          assertions: (attempt.assertions as ReadonlyArray<Record<string, unknown>>).map((a) => [
-            a.kind,
-            a.passed,
-            String(a.message).replace(/:\d+/g, ":PORT")
-          ])
-        }))
-      }))
-      .sort((a, b) => String(a.name).localeCompare(String(b.name)))
-  }
 }
 
 const finished = (runDir: string) =>

@@ -24,31 +24,50 @@ export interface Runner {
   readonly output: () => string
 }
 
-/** Starts a runner and waits until it is live in `testbed_runners`. */
-export const startRunner = (url: string, name: string, port: number, args: ReadonlyArray<string>) =>
+/**
+ * Runs `argv` in a mount namespace of its own where `hidden` is an empty tmpfs: the process shares no path under
+ * it with this one (`unshare` execs, so signals reach the program itself).
+ */
+const hiding = (hidden: string | undefined, argv: ReadonlyArray<string>): [string, ReadonlyArray<string>] =>
+  hidden === undefined
+    ? [argv[0]!, argv.slice(1)]
+    : [
+        "unshare",
+        ["-m", "--propagation", "private", "sh", "-c", 'mount -t tmpfs tmpfs "$0" && exec "$@"', hidden, ...argv]
+      ]
+
+/** Starts a runner and waits until it is live in `testbed_runners` (`hidden`: a directory it cannot see). */
+export const startRunner = (
+  url: string,
+  name: string,
+  port: number,
+  args: ReadonlyArray<string>,
+  hidden?: string | undefined
+) =>
   Effect.acquireRelease(
     Effect.gen(function* () {
       const workdir = mkdtempSync(join(tmpdir(), `testbed-runner-${name}-`))
       let output = ""
-      const child = spawn(
+      const [command, argv] = hiding(hidden, [
         process.execPath,
-        [
-          cli,
-          "runner",
-          "--cluster",
-          url,
-          "--name",
-          name,
-          "--advertise",
-          `127.0.0.1:${port}`,
-          "--workdir",
-          workdir,
-          "--lock-expiry",
-          "6s",
-          ...args
-        ],
-        { env: { ...process.env, TESTBED_CLUSTER_SECRET: secret }, stdio: ["ignore", "pipe", "pipe"] }
-      )
+        cli,
+        "runner",
+        "--cluster",
+        url,
+        "--name",
+        name,
+        "--advertise",
+        `127.0.0.1:${port}`,
+        "--workdir",
+        workdir,
+        "--lock-expiry",
+        "6s",
+        ...args
+      ])
+      const child = spawn(command, argv, {
+        env: { ...process.env, TESTBED_CLUSTER_SECRET: secret },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
       child.stdout?.on("data", (data) => (output = (output + String(data)).slice(-20_000)))
       child.stderr?.on("data", (data) => (output = (output + String(data)).slice(-20_000)))
       yield* waitForRunner(url, name, true)
@@ -132,3 +151,30 @@ export const placements = (events: ReadonlyArray<LoggedEvent>) =>
   events
     .filter((event) => event.type === "test.state_changed" && event.data.to === "SETTING_UP")
     .map((event) => ({ test: event.entityId, runner: String(event.data.metadata?.runner) }))
+
+/** What a report says about each test, without times, ports and ids (which differ between any two runs). */
+export const content = (runDir: string) => {
+  const summary = JSON.parse(readFileSync(join(runDir, "experiment_summary.json"), "utf8"))
+  const results = summary.tests.results as ReadonlyArray<Record<string, unknown>>
+  return {
+    status: summary.status,
+    matrices: summary.matrices,
+    tests: results
+      .map((test) => ({
+        name: test.name,
+        status: test.status,
+        participants: test.participants,
+        artifacts: test.artifacts,
+        attempts: (test.attempts as ReadonlyArray<Record<string, unknown>>).map((attempt) => ({
+          status: attempt.status,
+          steps: (attempt.steps as ReadonlyArray<Record<string, unknown>>).map((step) => [step.kind, step.status]),
+          assertions: (attempt.assertions as ReadonlyArray<Record<string, unknown>>).map((a) => [
+            a.kind,
+            a.passed,
+            String(a.message).replace(/:\d+/g, ":PORT")
+          ])
+        }))
+      }))
+      .sort((a, b) => String(a.name).localeCompare(String(b.name)))
+  }
+}

@@ -1,6 +1,8 @@
 /**
  * `testbed cluster status --cluster postgres://…`: the runners of a cluster, their labels, free slots and the
- * tests they run now. Reads Postgres only. Exit 3 when Postgres cannot be reached.
+ * tests they run now. `testbed cluster prune --cluster postgres://… [--runners-gone-for 10m] [--older-than 7d]
+ * [--dry-run]`: removes gone runners' rows and finished runs' messages and bundles. Both read Postgres only. Exit 3
+ * when Postgres cannot be reached.
  */
 import { Console, Duration, Effect, Option, Redacted } from "effect"
 import { Command, Flag } from "effect/cli"
@@ -24,7 +26,39 @@ const status = Command.make(
   })
 ).pipe(Command.withDescription("List the cluster's runners: labels, free slots, running tests, last heartbeat"))
 
+const prune = Command.make(
+  "prune",
+  {
+    cluster: Flag.String("cluster").pipe(Flag.withDescription("The cluster's Postgres URL")),
+    runnersGoneFor: TimeSpanFlag.optional(
+      "runners-gone-for",
+      "Remove runners not heard from for longer than this, default 10m"
+    ),
+    olderThan: TimeSpanFlag.optional(
+      "older-than",
+      "Remove runs finished longer ago than this, with their messages and bundles, default 7d"
+    ),
+    dryRun: Flag.Boolean("dry-run").pipe(
+      Flag.withDescription("Print what would be removed; remove nothing"),
+      Flag.withDefault(false)
+    )
+  },
+  Effect.fn(function* ({ cluster, runnersGoneFor, olderThan, dryRun }) {
+    const { Prune } = yield* library
+    const pruned = yield* Prune.run(Redacted.make(cluster), {
+      runnersGoneFor: Option.getOrElse(runnersGoneFor, () => Prune.defaults.runnersGoneFor),
+      runsOlderThan: Option.getOrElse(olderThan, () => Prune.defaults.runsOlderThan),
+      dryRun
+    })
+    yield* Console.log(Prune.format(pruned, dryRun))
+  })
+).pipe(
+  Command.withDescription(
+    "Remove what a cluster's database keeps after the fact: gone runners, finished runs' messages and bundles"
+  )
+)
+
 export const clusterCommand = Command.make("cluster").pipe(
   Command.withDescription("Inspect a cluster of runners (see `testbed runner` and `testbed run --cluster`)"),
-  Command.withSubcommands([status])
+  Command.withSubcommands([status, prune])
 )

@@ -78,6 +78,7 @@ const runAndReport = Effect.fn("RunCommand.runAndReport")(function* (
     flags,
     flags.config,
     flags.plugins,
+    options.outputDir ?? prepared.config.paths?.output_dir ?? "outputs",
     lib.experiments.Experiment.runPrepared(prepared, options)
   )
   const result = outcome.result

@@ -30,6 +30,12 @@ export const clusterFlags = {
   lockExpiry: TimeSpanFlag.optional(
     "lock-expiry",
     "With --cluster: a runner not heard from for this long is gone (the runners' value), default 15s"
+  ),
+  bundleLimit: Flag.Int("bundle-limit").pipe(
+    Flag.withDescription(
+      "With --cluster: MiB the experiment's bundle (its directory and what it references, sent to the runners) may hold, default 64"
+    ),
+    Flag.optional
   )
 }
 
@@ -39,6 +45,7 @@ export interface ClusterFlags {
   readonly require: ReadonlyArray<string>
   readonly lockExpiry: Option.Option<Duration.Duration>
   readonly resume: Option.Option<string>
+  readonly bundleLimit: Option.Option<number>
 }
 
 /** Runs `run` with the remote executor when `--cluster` is given, as it is otherwise. */
@@ -46,6 +53,7 @@ export const onCluster = <A, E, R>(
   flags: ClusterFlags,
   file: string,
   pluginDirectories: ReadonlyArray<string>,
+  outputDir: string,
   run: Effect.Effect<A, E, R>
 ) =>
   Effect.gen(function* () {
@@ -62,6 +70,9 @@ export const onCluster = <A, E, R>(
       resume: previous,
       file: NodePath.resolve(file),
       pluginDirectories: pluginDirectories.map((dir) => NodePath.resolve(dir)),
+      // Earlier runs' directories are no part of the experiment.
+      exclude: [NodePath.resolve(outputDir)],
+      maxBundleBytes: Option.getOrUndefined(Option.map(flags.bundleLimit, (mib) => mib * 1024 * 1024)),
       lockExpiry: Option.getOrElse(flags.lockExpiry, () => Duration.seconds(15)),
       require: flags.require
     })

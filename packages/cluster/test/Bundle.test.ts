@@ -1,0 +1,293 @@
+// Bundles and prune, for real: a throwaway Postgres, a runner that cannot see the coordinator's files (a mount
+// namespace of its own with an empty tmpfs over the experiment's directory), a second runner to kill, and
+// coordinators run as `testbed run --cluster` processes.
+import { execFileSync } from "node:child_process"
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, layer } from "@effect/vitest"
+import { Context, Duration, Effect, Exit, Layer, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
+import * as Bundle from "../src/Bundle.ts"
+import * as BundleCache from "../src/BundleCache.ts"
+import * as BundleSources from "../src/BundleSources.ts"
+import * as ClusterLayers from "../src/ClusterLayers.ts"
+import * as BundleStore from "../src/internal/bundleStore.ts"
+import * as Status from "../src/Status.ts"
+import { freePort, Postgres, skipWithoutPostgres } from "./postgres.ts"
+import { content, placements, readEvents, type Runner, startRunner, testbed, waitForRunner } from "./processes.ts"
+
+class Cluster extends Context.Service<
+  Cluster,
+  { readonly url: string; readonly base: string; readonly isolated: Runner; readonly doomed: Runner }
+>()("test/BundleCluster") {
+  static readonly layer = Layer.effect(
+    Cluster,
+    Effect.gen(function* () {
+      const { url } = yield* Postgres
+      // The coordinator's side: the isolated runner sees an empty directory here.
+      const base = mkdtempSync(join(tmpdir(), "testbed-bundle-"))
+      const start = (name: string, label: string, hidden?: string) =>
+        Effect.flatMap(freePort, (port) =>
+          startRunner(url, name, port, ["--no-detect", "--slots", "2", "--labels", label], hidden)
+        )
+      const [isolated, doomed] = yield* Effect.all([start("isolated", "isolated", base), start("doomed", "doomed")], {
+        concurrency: "unbounded"
+      })
+      return { url, base, isolated, doomed }
+    })
+  ).pipe(Layer.provideMerge(Layer.merge(Postgres.layer, NodeServices.layer)))
+}
+
+/**
+ * An experiment in `base/exp` that needs what it references: a plugin in `../plugins` (paths.plugins), a script
+ * next to it, a data file in `../data` (through `{{ experiment_dir }}`).
+ */
+const writeExperiment = (base: string) => {
+  for (const dir of ["exp", "plugins", "data"]) mkdirSync(join(base, dir), { recursive: true })
+  writeFileSync(
+    join(base, "plugins", "bundled-echo.mjs"),
+    `export default {
+  name: "bundled-echo",
+  type: "iut",
+  description: "node-echo's server, from a plugin directory",
+  protocols: ["tcp-echo"],
+  versions: ["bundled"],
+  roles: {
+    server: {
+      command: { program: "{{ node }}", args: ["{{ assets }}/echo-server.mjs", "--host", "{{ host }}", "--port", "{{ port }}"] },
+      readiness: { kind: "log", pattern: "echo server listening", timeout: "10 seconds" }
+    }
+  }
+}
+`
+  )
+  writeFileSync(join(base, "exp", "check.sh"), "#!/bin/sh\necho script ran\n")
+  chmodSync(join(base, "exp", "check.sh"), 0o755)
+  writeFileSync(join(base, "data", "greeting.txt"), "hello from data\n")
+  const file = join(base, "exp", "bundled.yaml")
+  writeFileSync(
+    file,
+    [
+      "name: bundled",
+      "concurrency: 2",
+      "test_timeout: 60 seconds",
+      "paths: { plugins: ../plugins }",
+      "tests:",
+      "  - name: plugin and files from the bundle",
+      "    services:",
+      "      server: { implementation: bundled-echo, role: server }",
+      "      client: { implementation: node-echo, role: client, target: server, parameters: { count: 2 } }",
+      "    steps:",
+      "      - run:",
+      "          name: files",
+      "          shell: '{{ experiment_dir }}/check.sh && cat {{ experiment_dir }}/../data/greeting.txt'",
+      "    assertions:",
+      "      - { type: exit_code, service: client, equals: 0 }",
+      "      - { type: output_matches, step: files, pattern: 'script ran' }",
+      "      - { type: output_matches, step: files, pattern: 'hello from data' }",
+      "  - name: echo",
+      "    services:",
+      "      server: { implementation: node-echo, role: server }",
+      "      client: { implementation: node-echo, role: client, target: server }",
+      "    assertions:",
+      "      - { type: output_matches, service: client, pattern: 'echo ok: 3 messages' }",
+      ""
+    ].join("\n")
+  )
+  return file
+}
+
+/** Runs an effect on the cluster's Postgres. */
+const onPostgres = <A, E, R>(url: string, effect: Effect.Effect<A, E, R>) =>
+  effect.pipe(Effect.provide(ClusterLayers.postgres(Redacted.make(url))))
+
+/** A bundle of one header and its contents, stored as `runId`'s. */
+const store = (url: string, runId: string, header: Bundle.Header, contents: ReadonlyArray<Uint8Array>) => {
+  const bytes = Bundle.pack(header, contents)
+  const sha = Bundle.sha256(bytes)
+  return Effect.as(onPostgres(url, BundleStore.put(runId, sha, bytes)), sha)
+}
+
+const fileEntry = (path: string, size: number) => ({ path, size, executable: false, kind: "file" as const })
+
+describe.skipIf(skipWithoutPostgres)("bundles", () => {
+  layer(Cluster.layer, { timeout: "150 seconds", excludeTestServices: true })((it) => {
+    it.effect(
+      "a runner that shares no path with the coordinator runs the experiment from its bundle; reports equal a local run's",
+      () =>
+        Effect.gen(function* () {
+          const { url, base, isolated } = yield* Cluster
+          const file = writeExperiment(base)
+          const common = ["--output-dir", join(base, "exp", "out"), "--plain"]
+          const remote = yield* testbed(["run", file, "--cluster", url, "--require", "isolated", ...common])
+          assert.strictEqual(remote.code, 0, remote.stdout + remote.stderr + isolated.output())
+          const local = yield* testbed(["run", file, ...common])
+          assert.strictEqual(local.code, 0, local.stdout + local.stderr)
+          assert.deepStrictEqual(content(remote.runDir!), content(local.runDir!))
+          const events = readEvents(remote.runDir!)
+          assert.deepStrictEqual(
+            placements(events).map((p) => p.runner),
+            ["isolated", "isolated"]
+          )
+          // The runner's cache paths never reach the record: they read as the coordinator's experiment directory.
+          const log = readFileSync(join(remote.runDir!, "events.jsonl"), "utf8")
+          assert.notInclude(log, join(isolated.workdir, "bundles"))
+          assert.include(log, join(base, "exp"))
+          // One bundle, unpacked once in the runner's cache (which the coordinator can see: it is not hidden).
+          const cached = execFileSync("ls", [join(isolated.workdir, "bundles")], { encoding: "utf8" }).trim()
+          assert.match(cached, /^[0-9a-f]{64}$/)
+          assert.isTrue(existsSync(join(isolated.workdir, "bundles", cached, "files", "plugins", "bundled-echo.mjs")))
+          // The run's output directory is not bundled.
+          assert.isFalse(existsSync(join(isolated.workdir, "bundles", cached, "files", "exp", "out")))
+        }),
+      240_000
+    )
+
+    it.effect("a bundle over the limit is refused before the run, naming its biggest file", () =>
+      Effect.gen(function* () {
+        const { url } = yield* Cluster
+        const dir = mkdtempSync(join(tmpdir(), "testbed-bundle-big-"))
+        writeFileSync(
+          join(dir, "small.yaml"),
+          "tests:\n  - name: t\n    services:\n      s: { implementation: node-echo, role: server }\n"
+        )
+        // Sparse: 3 MiB on paper, nothing on disk.
+        writeFileSync(join(dir, "capture.pcap"), "")
+        truncateSync(join(dir, "capture.pcap"), 3 * 1024 * 1024)
+        const run = yield* testbed([
+          "run",
+          join(dir, "small.yaml"),
+          "--cluster",
+          url,
+          "--bundle-limit",
+          "1",
+          "--output-dir",
+          join(dir, "out"),
+          "--plain"
+        ])
+        assert.strictEqual(run.code, 2, run.stdout + run.stderr)
+        assert.match(run.stderr, /bundle would hold 2 files, 3\.0 MiB: over the limit of 1\.0 MiB/)
+        assert.include(run.stderr, `${join(dir, "capture.pcap")} (3.0 MiB)`)
+        const collected = yield* Effect.exit(
+          BundleSources.collect({ file: join(dir, "small.yaml"), pluginDirectories: [], exclude: [], maxBytes: 1024 })
+        )
+        assert.isTrue(Exit.isFailure(collected))
+        assert.strictEqual(Exit.isFailure(collected) && collected.cause.reasons[0]?._tag, "Fail")
+      })
+    )
+
+    it.effect("a tampered bundle is refused by the runner's cache, and nothing is unpacked", () =>
+      Effect.gen(function* () {
+        const { url } = yield* Cluster
+        const workdir = mkdtempSync(join(tmpdir(), "testbed-bundle-cache-"))
+        const header: Bundle.Header = {
+          version: 1,
+          experiment: "e.yaml",
+          plugins: [],
+          entries: [fileEntry("e.yaml", 5)]
+        }
+        const sha = yield* store(url, "tampered-run", header, [new TextEncoder().encode("tests")])
+        yield* onPostgres(
+          url,
+          Effect.flatMap(
+            SqlClient.SqlClient,
+            (sql) =>
+              sql`UPDATE testbed_bundle_pieces SET bytes = overlay(bytes placing '\\x00'::bytea from 12) WHERE sha256 = ${sha}`
+          )
+        )
+        const error = yield* Effect.flip(onPostgres(url, BundleCache.unpacked(workdir, sha, 1024 * 1024)))
+        assert.strictEqual(error._tag, "BundleCorrupt")
+        assert.match(error.message, /does not match its sha256/)
+        assert.isFalse(existsSync(join(workdir, "bundles", sha)))
+        // Over the runner's limit: refused before a piece is read.
+        const big = yield* Effect.flip(onPostgres(url, BundleCache.unpacked(workdir, sha, 10)))
+        assert.strictEqual(big._tag, "BundleTooLarge")
+      })
+    )
+
+    it.effect("entries with `..`, absolute names or links are refused; nothing lands outside the cache", () =>
+      Effect.gen(function* () {
+        const { url } = yield* Cluster
+        const workdir = mkdtempSync(join(tmpdir(), "testbed-bundle-cache-"))
+        const bytes = new TextEncoder().encode("pwned")
+        const cases: ReadonlyArray<[string, Bundle.Header, string]> = [
+          [
+            "dotdot",
+            { version: 1, experiment: "e", plugins: [], entries: [fileEntry("e", 0), fileEntry("../../escape", 5)] },
+            "BundleEntryUnsafe"
+          ],
+          [
+            "absolute",
+            { version: 1, experiment: "e", plugins: [], entries: [fileEntry("e", 0), fileEntry("/tmp/escape", 5)] },
+            "BundleEntryUnsafe"
+          ],
+          [
+            "plugin dir",
+            { version: 1, experiment: "e", plugins: ["a/../../x"], entries: [fileEntry("e", 5)] },
+            "BundleEntryUnsafe"
+          ],
+          [
+            "link",
+            {
+              version: 1,
+              experiment: "e",
+              plugins: [],
+              // A link is no kind a bundle has: the header does not decode.
+              entries: [fileEntry("e", 0), { ...fileEntry("l", 5), kind: "symlink" as "file" }]
+            },
+            "BundleCorrupt"
+          ]
+        ]
+        for (const [name, header, tag] of cases) {
+          const contents = header.entries.map((entry) => (entry.size === 0 ? new Uint8Array() : bytes))
+          const sha = yield* store(url, `unsafe-${name}`, header, contents)
+          const error = yield* Effect.flip(onPostgres(url, BundleCache.unpacked(workdir, sha, 1024 * 1024)))
+          assert.strictEqual(error._tag, tag, `${name}: ${error.message}`)
+        }
+        assert.isFalse(existsSync(join(workdir, "escape")))
+        assert.isFalse(existsSync(join(workdir, "..", "escape")))
+        assert.isFalse(existsSync("/tmp/escape"))
+      })
+    )
+
+    // Last: it kills a runner.
+    it.effect(
+      "prune removes a gone runner and finished runs' bundles and messages, and leaves the live runner",
+      () =>
+        Effect.gen(function* () {
+          const { url, isolated, doomed } = yield* Cluster
+          doomed.child.kill("SIGKILL")
+          yield* waitForRunner(url, doomed.name, false)
+          const args = ["cluster", "prune", "--cluster", url, "--runners-gone-for", "3s", "--older-than", "0s"]
+          const bundles = onPostgres(
+            url,
+            Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT count(*)::int AS n FROM testbed_bundles`)
+          )
+          const before = yield* bundles
+          const dry = yield* testbed([...args, "--dry-run"])
+          assert.strictEqual(dry.code, 0, dry.stdout + dry.stderr)
+          assert.match(dry.stdout, /would remove 1 runner\(s\)\n {2}runner doomed \(last seen \d+s ago\)/)
+          assert.match(dry.stdout, /would remove 1 finished run\(s\), [1-9]\d* message\(s\), [1-9]\d* repl\(ies\)/)
+          assert.match(dry.stdout, /would remove 1 bundle\(s\)/)
+          assert.deepStrictEqual(yield* bundles, before)
+          const names = (rows: ReadonlyArray<{ readonly name: string }>) => rows.map((row) => row.name).sort()
+          assert.deepStrictEqual(names(yield* Status.runners(Redacted.make(url), Duration.seconds(6))), [
+            "doomed",
+            "isolated"
+          ])
+
+          const real = yield* testbed(args)
+          assert.strictEqual(real.code, 0, real.stdout + real.stderr)
+          assert.match(real.stdout, /removed 1 runner\(s\)\n {2}runner doomed/)
+          assert.match(real.stdout, /removed 1 bundle\(s\)/)
+          assert.deepStrictEqual(names(yield* Status.runners(Redacted.make(url), Duration.seconds(6))), [isolated.name])
+          assert.strictEqual(Number((yield* bundles)[0]?.n), Number(before[0]?.n) - 1)
+          const again = yield* testbed(args)
+          assert.match(again.stdout, /removed 0 runner\(s\)[\s\S]*removed 0 finished run\(s\), 0 message\(s\)/)
+        }),
+      120_000
+    )
+  })
+})
