@@ -2,12 +2,21 @@
 // namespace of its own with an empty tmpfs over the experiment's directory), a second runner to kill, and
 // coordinators run as `testbed run --cluster` processes.
 import { execFileSync } from "node:child_process"
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from "node:fs"
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync
+} from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, layer } from "@effect/vitest"
-import { Context, Duration, Effect, Exit, Layer, Redacted } from "effect"
+import { Context, Duration, Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Bundle from "../src/Bundle.ts"
 import * as BundleCache from "../src/BundleCache.ts"
@@ -27,7 +36,7 @@ class Cluster extends Context.Service<
     Effect.gen(function* () {
       const { url } = yield* Postgres
       // The coordinator's side: the isolated runner sees an empty directory here.
-      const base = mkdtempSync(join(tmpdir(), "testbed-bundle-"))
+      const base = yield* tempDir("testbed-bundle-")
       const start = (name: string, label: string, hidden?: string) =>
         Effect.flatMap(freePort, (port) =>
           startRunner(url, name, port, ["--no-detect", "--slots", "2", "--labels", label], hidden)
@@ -99,6 +108,13 @@ const writeExperiment = (base: string) => {
   return file
 }
 
+/** A fresh directory under the temp directory, removed with the test's scope. */
+const tempDir = (prefix: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), prefix))),
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
+
 /** Runs an effect on the cluster's Postgres. */
 const onPostgres = <A, E, R>(url: string, effect: Effect.Effect<A, E, R>) =>
   effect.pipe(Effect.provide(ClusterLayers.postgres(Redacted.make(url))))
@@ -134,7 +150,7 @@ describe.skipIf(skipWithoutPostgres)("bundles", () => {
           // The runner's cache paths never reach the record: they read as the coordinator's experiment directory.
           const log = readFileSync(join(remote.runDir!, "events.jsonl"), "utf8")
           assert.notInclude(log, join(isolated.workdir, "bundles"))
-          assert.include(log, join(base, "exp"))
+          assert.include(log, join(base, "exp", "check.sh"))
           // One bundle, unpacked once in the runner's cache (which the coordinator can see: it is not hidden).
           const cached = execFileSync("ls", [join(isolated.workdir, "bundles")], { encoding: "utf8" }).trim()
           assert.match(cached, /^[0-9a-f]{64}$/)
@@ -148,7 +164,7 @@ describe.skipIf(skipWithoutPostgres)("bundles", () => {
     it.effect("a bundle over the limit is refused before the run, naming its biggest file", () =>
       Effect.gen(function* () {
         const { url } = yield* Cluster
-        const dir = mkdtempSync(join(tmpdir(), "testbed-bundle-big-"))
+        const dir = yield* tempDir("testbed-bundle-big-")
         writeFileSync(
           join(dir, "small.yaml"),
           "tests:\n  - name: t\n    services:\n      s: { implementation: node-echo, role: server }\n"
@@ -170,18 +186,35 @@ describe.skipIf(skipWithoutPostgres)("bundles", () => {
         assert.strictEqual(run.code, 2, run.stdout + run.stderr)
         assert.match(run.stderr, /bundle would hold 2 files, 3\.0 MiB: over the limit of 1\.0 MiB/)
         assert.include(run.stderr, `${join(dir, "capture.pcap")} (3.0 MiB)`)
-        const collected = yield* Effect.exit(
-          BundleSources.collect({ file: join(dir, "small.yaml"), pluginDirectories: [], exclude: [], maxBytes: 1024 })
+        // The same, typed, from the library; the output directory is left out of the count.
+        mkdirSync(join(dir, "out"), { recursive: true })
+        truncateSync(join(dir, "capture.pcap"), 2048)
+        writeFileSync(join(dir, "out", "old-run.log"), "x".repeat(4096))
+        const error = yield* Effect.flip(
+          BundleSources.collect({
+            file: join(dir, "small.yaml"),
+            pluginDirectories: [],
+            exclude: [join(dir, "out")],
+            maxBytes: 1024
+          })
         )
-        assert.isTrue(Exit.isFailure(collected))
-        assert.strictEqual(Exit.isFailure(collected) && collected.cause.reasons[0]?._tag, "Fail")
+        assert.strictEqual(error._tag, "BundleTooLarge")
+        if (error._tag === "BundleTooLarge") {
+          assert.deepStrictEqual(
+            error.biggest.map((file) => [file.path, file.size]),
+            [
+              [join(dir, "capture.pcap"), 2048],
+              [join(dir, "small.yaml"), readFileSync(join(dir, "small.yaml")).length]
+            ]
+          )
+        }
       })
     )
 
     it.effect("a tampered bundle is refused by the runner's cache, and nothing is unpacked", () =>
       Effect.gen(function* () {
         const { url } = yield* Cluster
-        const workdir = mkdtempSync(join(tmpdir(), "testbed-bundle-cache-"))
+        const workdir = yield* tempDir("testbed-bundle-cache-")
         const header: Bundle.Header = {
           version: 1,
           experiment: "e.yaml",
@@ -210,7 +243,7 @@ describe.skipIf(skipWithoutPostgres)("bundles", () => {
     it.effect("entries with `..`, absolute names or links are refused; nothing lands outside the cache", () =>
       Effect.gen(function* () {
         const { url } = yield* Cluster
-        const workdir = mkdtempSync(join(tmpdir(), "testbed-bundle-cache-"))
+        const workdir = yield* tempDir("testbed-bundle-cache-")
         const bytes = new TextEncoder().encode("pwned")
         const cases: ReadonlyArray<[string, Bundle.Header, string]> = [
           [
