@@ -39,7 +39,10 @@ export interface Collected {
 const templated = /\{\{\s*experiment_dir\s*\}\}\/([^\s"'{}]+)/g
 
 /** Paths the experiment's values name relative to its directory (only those: absolute ones are the runner's). */
-export const references = (config: ExperimentConfig.ExperimentConfig): ReadonlyArray<string> => {
+export const references = (config: {
+  readonly tests?: unknown
+  readonly matrices?: unknown
+}): ReadonlyArray<string> => {
   const found = new Set<string>()
   const visit = (value: unknown, key: string | undefined): void => {
     if (typeof value === "string") {
