@@ -81,6 +81,15 @@ export class BundleCorrupt extends Schema.TaggedError<BundleCorrupt>()("BundleCo
   }
 }
 
+/** The bundle is not in the database (pruned, or another database). */
+export class BundleMissing extends Schema.TaggedError<BundleMissing>()("BundleMissing", {
+  sha256: Schema.String
+}) {
+  override get message(): string {
+    return `bundle ${this.sha256.slice(0, 12)} is not in the cluster's database (pruned?)`
+  }
+}
+
 /** An entry whose name would land outside the unpacking directory, or that is not a plain file. */
 export class BundleEntryUnsafe extends Schema.TaggedError<BundleEntryUnsafe>()("BundleEntryUnsafe", {
   sha256: Schema.String,

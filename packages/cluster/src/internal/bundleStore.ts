@@ -11,15 +11,6 @@ import * as Bundle from "../Bundle.ts"
 /** Bytes of one stored piece. */
 export const pieceBytes = 512 * 1024
 
-/** The bundle is not in the database (pruned, or another database). */
-export class BundleMissing extends Schema.TaggedError<BundleMissing>()("BundleMissing", {
-  sha256: Schema.String
-}) {
-  override get message(): string {
-    return `bundle ${this.sha256.slice(0, 12)} is not in the cluster's database (pruned?)`
-  }
-}
-
 export const migrate = Effect.fn("bundleStore.migrate")(function* () {
   const sql = yield* SqlClient.SqlClient
   yield* sql`CREATE TABLE IF NOT EXISTS testbed_bundles (
@@ -76,7 +67,7 @@ export const get = Effect.fn("bundleStore.get")(function* (sha256: string, maxBy
   const sql = yield* SqlClient.SqlClient
   const corrupt = (reason: string) => new Bundle.BundleCorrupt({ sha256, reason })
   const rows = yield* sql`SELECT size::float8 AS size, pieces FROM testbed_bundles WHERE sha256 = ${sha256}`
-  if (rows.length === 0) return yield* new BundleMissing({ sha256 })
+  if (rows.length === 0) return yield* new Bundle.BundleMissing({ sha256 })
   const meta = yield* Schema.decodeUnknownEffect(Stored)(rows[0]).pipe(
     Effect.mapError((error) => corrupt(`bad row: ${error.message}`))
   )
