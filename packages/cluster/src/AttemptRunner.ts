@@ -1,9 +1,9 @@
 /**
  * The runner's side of an attempt: check the request's signature and age before anything else, take a slot, plan
  * the experiment from its bundle (fetched into this runner's cache on first use, see BundleCache.ts; refusing if
- * its content differs from what the coordinator signed), run the attempt with the same code as a local run on a bus of its own, and stream back what it
- * published (events in batches), then the attempt's files in pieces of at most 256 KiB (one piece per reply
- * row), then how it ended. Every chunk is signed with the chunk key.
+ * its content differs from what the coordinator signed), run the attempt with the same code as a local run on a
+ * bus of its own, and stream back what it published (events in batches), then the attempt's files in pieces of at
+ * most 256 KiB (one piece per reply row), then how it ended. Every chunk is signed with the chunk key.
  */
 import { createHash, randomBytes } from "node:crypto"
 import { EventBus } from "@testbed/events"
