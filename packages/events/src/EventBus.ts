@@ -91,17 +91,18 @@ export class EventBus extends Context.Service<
             )
         )
 
-        const observe = (handle: (batch: ReadonlyArray<TestbedEvent.TestbedEvent>) => Effect.Effect<void>) =>
-          Effect.gen(function* () {
-            const queue = yield* subscribeQueue
-            // Stopped by ending the queue, not by interruption: an interrupted taker can lose the batch it
-            // was being handed; an ended queue hands over everything before the end, then says Done.
-            const loop = Effect.forever(Effect.flatMap(Queue.takeAll(queue), handle)).pipe(
-              Effect.catchIf(Cause.isDone, () => Effect.void)
-            )
-            const fiber = yield* Effect.forkDetach(loop)
-            yield* Effect.addFinalizer(() => Effect.andThen(Queue.end(queue), Fiber.await(fiber)))
-          })
+        const observe = Effect.fn("EventBus.observe")(function* (
+          handle: (batch: ReadonlyArray<TestbedEvent.TestbedEvent>) => Effect.Effect<void>
+        ) {
+          const queue = yield* subscribeQueue
+          // Stopped by ending the queue, not by interruption: an interrupted taker can lose the batch it
+          // was being handed; an ended queue hands over everything before the end, then says Done.
+          const loop = Effect.forever(Effect.flatMap(Queue.takeAll(queue), handle)).pipe(
+            Effect.catchIf(Cause.isDone, () => Effect.void)
+          )
+          const fiber = yield* Effect.forkDetach(loop)
+          yield* Effect.addFinalizer(() => Effect.andThen(Queue.end(queue), Fiber.await(fiber)))
+        })
 
         return EventBus.of({
           publish,
