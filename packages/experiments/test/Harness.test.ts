@@ -101,6 +101,26 @@ describe("the harness on a fake environment (TestClock)", () => {
     })
   )
 
+  it.effect("a server that cannot be launched fails its test with the launch's reason; its machine ends in ERROR", () =>
+    Effect.gen(function* () {
+      const ran = yield* runOnFake(
+        "cases/crash.yaml",
+        byId({ "crashing server/server": { cannotStart: "no such program" } }),
+        { overrides: { filter: "crashing" } }
+      )
+      const byName = new Map(ran.result.tests.map((test) => [test.name, test]))
+      assert.strictEqual(byName.get("crashing server")?.status, "failed")
+      assert.include(byName.get("crashing server")?.reason ?? "", "no such program")
+      const moves = ran.events.flatMap((e) =>
+        e.type === "service.state_changed" && e.entityId === "crashing server/server"
+          ? [[e.data.to, e.data.trigger]]
+          : []
+      )
+      assert.deepInclude(moves, ["ERROR", "launch failed"])
+      assert.deepStrictEqual(moves.at(-1), ["DESTROYED", "never started"])
+    })
+  )
+
   it.effect("hung services time out at the readiness, test and service levels", () =>
     Effect.gen(function* () {
       const ran = yield* runOnFake("cases/hang.yaml", byId({ "never ready/server": { listening: false } }))

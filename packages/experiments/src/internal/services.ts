@@ -203,11 +203,14 @@ export const start = Effect.fn("Service.start")(function* (
     })
     .pipe(
       Effect.provideService(Scope.Scope, launchScope),
-      Effect.tapError((error) =>
-        // STARTING → ERROR is in the service machine's table: a failure here is a bug in the table.
-        Effect.orDie(runtime.machine.transition("ERROR", "launch failed", { reason: error.reason }))
-      ),
-      Effect.mapError((error) => new Abort({ status: "failed", reason: error.message }))
+      // STARTING → ERROR is in the service machine's table: an InvalidTransition here is a bug in the table, and
+      // stays that error (the attempt reports it as an internal error), not the launch's failure.
+      Effect.catch((error) =>
+        Effect.andThen(
+          runtime.machine.transition("ERROR", "launch failed", { reason: error.reason }),
+          Effect.fail(new Abort({ status: "failed", reason: error.message }))
+        )
+      )
     )
   recordProcess(runtime, process)
   if (attempt.test.metricsInterval !== undefined) {
