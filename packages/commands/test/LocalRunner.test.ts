@@ -3,7 +3,7 @@ import { Duration, Effect, Fiber, Schedule, Stream } from "effect"
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Command, type CommandResult, CommandRunner, OutputCapture } from "../src/index.ts"
+import { Command, type CommandResult, CommandRunner, OutputCapture, Sequence } from "../src/index.ts"
 import {
   collectEvents,
   dataOf,
@@ -336,5 +336,31 @@ describe("LocalRunner", () => {
         })
       ),
     180_000
+  )
+
+  // Sequence's logic is Sequence.test's (scripted runner); this is the same on real processes.
+  it.live("a sequence on real processes: output and exit codes recorded, a missing program failed, the rest run", () =>
+    Effect.gen(function* () {
+      const outcome = yield* Sequence.run([
+        Command.shell("echo broken >&2; exit 7", { id: "two" }),
+        Command.make("testbed-no-such-program-xyz", [], { id: "three" }),
+        Command.shell("echo four", { id: "four" }),
+        Command.shell("exit 1", { id: "migrate", critical: true }),
+        Command.make("echo", ["never"], { id: "never" })
+      ])
+      assert.deepStrictEqual(
+        outcome.steps.map((step) => [step.commandId, step.status, step.error]),
+        [
+          ["two", "failed", "CommandFailed"],
+          ["three", "failed", "CommandNotFound"],
+          ["four", "succeeded", undefined],
+          ["migrate", "failed", "CommandFailed"],
+          ["never", "skipped", undefined]
+        ]
+      )
+      assert.deepStrictEqual([outcome.steps[0]?.reason, outcome.steps[0]?.result?.stderr], ["exit code 7", "broken\n"])
+      assert.strictEqual(outcome.steps[2]?.result?.stdout, "four\n")
+      assert.strictEqual(outcome.stoppedBy, "migrate")
+    }).pipe(Effect.provide(LocalLayer))
   )
 })
