@@ -57,11 +57,11 @@ export interface ServiceRuntime {
   readonly done: Deferred.Deferred<void>
   /** Opened once start-up (and readiness) is over, so only one fiber moves the machine at a time. */
   readonly started: Deferred.Deferred<void>
-  /** The writable side, under a key only this module names: a ServiceRuntime is made by `makeServiceRuntime`. */
+  /** The same record, writable, under a key only this module names: a ServiceRuntime is made by `makeServiceRuntime`. */
   readonly [writable]: ServiceState
 }
 
-/** What a service's life fills in, from its deployment to its end. */
+/** What a service's life fills in, from its deployment to its end: the writable fields of its record. */
 interface ServiceState {
   port: number | undefined
   variables: Readonly<Record<string, ServicePlugin.ParameterValue>>
@@ -178,7 +178,8 @@ export const recordReplay = (attempt: Attempt, name: string, outcome: Replay.Out
 export const makeServiceRuntime = (
   fields: Pick<ServiceRuntime, "plan" | "id" | "dir" | "stdoutPath" | "stderrPath" | "machine" | "done" | "started">
 ): ServiceRuntime => {
-  const state: ServiceState = {
+  const runtime: ServiceState & typeof fields = {
+    ...fields,
     port: undefined,
     variables: {},
     command: undefined,
@@ -188,34 +189,8 @@ export const makeServiceRuntime = (
     capture: undefined,
     usage: undefined
   }
-  return {
-    ...fields,
-    get port() {
-      return state.port
-    },
-    get variables() {
-      return state.variables
-    },
-    get command() {
-      return state.command
-    },
-    get process() {
-      return state.process
-    },
-    get exit() {
-      return state.exit
-    },
-    get execution() {
-      return state.execution
-    },
-    get capture() {
-      return state.capture
-    },
-    get usage() {
-      return state.usage
-    },
-    [writable]: state
-  }
+  // The record under its own key, writable there: readers get the readonly ServiceRuntime.
+  return Object.assign(runtime, { [writable]: runtime })
 }
 
 /** The port a server listens on (fixed or allocated by the environment), at deployment. */
