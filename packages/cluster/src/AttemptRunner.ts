@@ -179,42 +179,45 @@ const sendFiles = Effect.fnUntraced(function* (identity: RunnerIdentity, incarna
 })
 
 /** The handler of `RunAttempt` for one entity (one attempt). */
-export const handler = Effect.fn("AttemptRunner.handler")(function* (identity: RunnerIdentity) {
-  const address = yield* Entity.CurrentAddress
-  const sharding = yield* Sharding.Sharding
-  const entityId = String(address.entityId)
-  const services = yield* Effect.context<FileSystem.FileSystem | Path.Path | ChildProcessSpawner.ChildProcessSpawner>()
-  const signChunk = (chunk: Protocol.AttemptChunk): Protocol.AttemptChunk => ({
-    ...chunk,
-    mac: Envelope.sign(identity.keys.chunk, Protocol.chunkParts(entityId, chunk))
-  })
-  return (request: Protocol.AttemptRequest) =>
-    Stream.callback<Protocol.AttemptChunk, Protocol.AttemptRefused>(
-      (queue) =>
-        Effect.gen(function* () {
-          yield* check(identity, entityId, request)
-          yield* identity.slots.withPermit(
-            Effect.gen(function* () {
-              // A request queued on the slots may get one while this runner stops: it is the next owner's then.
-              if (yield* sharding.isShutdown) return yield* Effect.never
-              const incarnation = `${identity.name}-${process.pid}-${randomBytes(4).toString("hex")}`
-              const emit: Emit = (chunk) => Effect.asVoid(Queue.offer(queue, signChunk(chunk)))
-              yield* Ref.update(identity.running, (map) => new Map([...map, [entityId, request.test]]))
-              yield* emit({ _tag: "Started", runner: identity.name, host: identity.host, incarnation, mac: "" })
-              yield* execute(identity, request, incarnation, emit).pipe(
-                Effect.ensuring(
-                  Ref.update(identity.running, (map) => new Map([...map].filter(([id]) => id !== entityId)))
+export const handler = (identity: RunnerIdentity) =>
+  Effect.fn("AttemptRunner.handler")(function* () {
+    const address = yield* Entity.CurrentAddress
+    const sharding = yield* Sharding.Sharding
+    const entityId = String(address.entityId)
+    const services = yield* Effect.context<
+      FileSystem.FileSystem | Path.Path | ChildProcessSpawner.ChildProcessSpawner
+    >()
+    const signChunk = (chunk: Protocol.AttemptChunk): Protocol.AttemptChunk => ({
+      ...chunk,
+      mac: Envelope.sign(identity.keys.chunk, Protocol.chunkParts(entityId, chunk))
+    })
+    return (request: Protocol.AttemptRequest) =>
+      Stream.callback<Protocol.AttemptChunk, Protocol.AttemptRefused>(
+        (queue) =>
+          Effect.gen(function* () {
+            yield* check(identity, entityId, request)
+            yield* identity.slots.withPermit(
+              Effect.gen(function* () {
+                // A request queued on the slots may get one while this runner stops: it is the next owner's then.
+                if (yield* sharding.isShutdown) return yield* Effect.never
+                const incarnation = `${identity.name}-${process.pid}-${randomBytes(4).toString("hex")}`
+                const emit: Emit = (chunk) => Effect.asVoid(Queue.offer(queue, signChunk(chunk)))
+                yield* Ref.update(identity.running, (map) => new Map([...map, [entityId, request.test]]))
+                yield* emit({ _tag: "Started", runner: identity.name, host: identity.host, incarnation, mac: "" })
+                yield* execute(identity, request, incarnation, emit).pipe(
+                  Effect.ensuring(
+                    Ref.update(identity.running, (map) => new Map([...map].filter(([id]) => id !== entityId)))
+                  )
                 )
-              )
-            })
-          )
-          yield* Queue.end(queue)
-        }).pipe(
-          Effect.catchCause((cause) =>
-            Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Queue.failCause(queue, cause)
+              })
+            )
+            yield* Queue.end(queue)
+          }).pipe(
+            Effect.catchCause((cause) =>
+              Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Queue.failCause(queue, cause)
+            ),
+            Effect.provideContext(services)
           ),
-          Effect.provideContext(services)
-        ),
-      { bufferSize: 16 }
-    )
-})
+        { bufferSize: 16 }
+      )
+  })()

@@ -86,32 +86,33 @@ const publisher = (options: Options, profile: Profile, running: Ref.Ref<Readonly
   )
 
 /** The runner's layer: launch it to serve until interrupted. */
-export const layer = Effect.fn("Runner.layer")(function* (options: Options, profile: Profile) {
-  const running = yield* Ref.make<ReadonlyMap<string, string>>(new Map())
-  const identity: AttemptRunner.RunnerIdentity = {
-    name: profile.name,
-    host: hostname(),
-    workdir: options.workdir,
-    pluginDirectories: options.pluginDirectories,
-    keys: Envelope.keys(options.secret),
-    slots: yield* Semaphore.make(options.slots),
-    running,
-    maxArtifactBytes: options.maxArtifactBytes ?? 256 * 1024 * 1024
-  }
-  const entity = TestCaseAttempt.toLayer(
-    Effect.map(AttemptRunner.handler(identity), (run) =>
-      TestCaseAttempt.of({ RunAttempt: ({ payload }) => run(payload) })
-    ),
-    // One attempt per entity; idle entities go soon (slots, not residency, bound the work).
-    { maxIdleTime: "10 seconds", concurrency: 1 }
-  )
-  const config = ClusterLayers.shardingConfig({
-    runner: { host: options.advertise.host, port: options.advertise.port, listenHost: options.listenHost },
-    groups: profile.groups,
-    slots: options.slots,
-    timing: { lockExpiry: options.lockExpiry }
-  })
-  return Layer.mergeAll(entity, publisher(options, profile, running)).pipe(
-    Layer.provide(ClusterLayers.runner(options.url, config))
-  )
-})
+export const layer = (options: Options, profile: Profile) =>
+  Effect.fn("Runner.layer")(function* () {
+    const running = yield* Ref.make<ReadonlyMap<string, string>>(new Map())
+    const identity: AttemptRunner.RunnerIdentity = {
+      name: profile.name,
+      host: hostname(),
+      workdir: options.workdir,
+      pluginDirectories: options.pluginDirectories,
+      keys: Envelope.keys(options.secret),
+      slots: yield* Semaphore.make(options.slots),
+      running,
+      maxArtifactBytes: options.maxArtifactBytes ?? 256 * 1024 * 1024
+    }
+    const entity = TestCaseAttempt.toLayer(
+      Effect.map(AttemptRunner.handler(identity), (run) =>
+        TestCaseAttempt.of({ RunAttempt: ({ payload }) => run(payload) })
+      ),
+      // One attempt per entity; idle entities go soon (slots, not residency, bound the work).
+      { maxIdleTime: "10 seconds", concurrency: 1 }
+    )
+    const config = ClusterLayers.shardingConfig({
+      runner: { host: options.advertise.host, port: options.advertise.port, listenHost: options.listenHost },
+      groups: profile.groups,
+      slots: options.slots,
+      timing: { lockExpiry: options.lockExpiry }
+    })
+    return Layer.mergeAll(entity, publisher(options, profile, running)).pipe(
+      Layer.provide(ClusterLayers.runner(options.url, config))
+    )
+  })()

@@ -42,31 +42,32 @@ export interface ClusterFlags {
 }
 
 /** Runs `run` with the remote executor when `--cluster` is given, as it is otherwise. */
-export const onCluster = Effect.fn("RunCluster.onCluster")(function* <A, E, R>(
+export const onCluster = <A, E, R>(
   flags: ClusterFlags,
   file: string,
   pluginDirectories: ReadonlyArray<string>,
   run: Effect.Effect<A, E, R>
-) {
-  if (Option.isNone(flags.cluster)) return yield* run
-  const { ClusterUnavailable, Coordinator, Envelope, RemoteExecutor, Resume } = yield* Effect.promise(
-    () => import("@testbed/cluster")
-  )
-  const secret = yield* Envelope.loadSecret(Option.getOrUndefined(flags.secretFile))
-  const previous = Option.isSome(flags.resume) ? yield* Resume.load(flags.resume.value) : undefined
-  const layer = Coordinator.layer({
-    url: Redacted.make(flags.cluster.value),
-    secret,
-    runId: previous?.runId ?? RemoteExecutor.newRunId(),
-    resume: previous,
-    file: NodePath.resolve(file),
-    pluginDirectories: pluginDirectories.map((dir) => NodePath.resolve(dir)),
-    lockExpiry: Option.getOrElse(flags.lockExpiry, () => Duration.seconds(15)),
-    require: flags.require
-  })
-  return yield* Effect.provide(run, layer).pipe(
-    Effect.catchTag("SqlError", (error) =>
-      Effect.fail(new ClusterUnavailable.ClusterUnavailable({ reason: String(error) }))
+) =>
+  Effect.fn("RunCluster.onCluster")(function* () {
+    if (Option.isNone(flags.cluster)) return yield* run
+    const { ClusterUnavailable, Coordinator, Envelope, RemoteExecutor, Resume } = yield* Effect.promise(
+      () => import("@testbed/cluster")
     )
-  )
-})
+    const secret = yield* Envelope.loadSecret(Option.getOrUndefined(flags.secretFile))
+    const previous = Option.isSome(flags.resume) ? yield* Resume.load(flags.resume.value) : undefined
+    const layer = Coordinator.layer({
+      url: Redacted.make(flags.cluster.value),
+      secret,
+      runId: previous?.runId ?? RemoteExecutor.newRunId(),
+      resume: previous,
+      file: NodePath.resolve(file),
+      pluginDirectories: pluginDirectories.map((dir) => NodePath.resolve(dir)),
+      lockExpiry: Option.getOrElse(flags.lockExpiry, () => Duration.seconds(15)),
+      require: flags.require
+    })
+    return yield* Effect.provide(run, layer).pipe(
+      Effect.catchTag("SqlError", (error) =>
+        Effect.fail(new ClusterUnavailable.ClusterUnavailable({ reason: String(error) }))
+      )
+    )
+  })()
