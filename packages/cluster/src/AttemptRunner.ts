@@ -180,7 +180,7 @@ const sendFiles = Effect.fnUntraced(function* (identity: RunnerIdentity, incarna
 
 /** The handler of `RunAttempt` for one entity (one attempt). */
 export const handler = (identity: RunnerIdentity) =>
-  Effect.fn("AttemptRunner.handler")(function* () {
+  Effect.gen(function* () {
     const address = yield* Entity.CurrentAddress
     const sharding = yield* Sharding.Sharding
     const entityId = String(address.entityId)
@@ -220,4 +220,4 @@ export const handler = (identity: RunnerIdentity) =>
           ),
         { bufferSize: 16 }
       )
-  })()
+  })
