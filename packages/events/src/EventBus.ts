@@ -91,7 +91,9 @@ export class EventBus extends Context.Service<
             )
         )
 
-        const observe = Effect.fn("EventBus.observe")(function* (
+        // Untraced: observers (the run's log, its trace exporter) subscribe before the run's root span opens, so a
+        // span here would be a trace of its own in every exported run.
+        const observe = Effect.fnUntraced(function* (
           handle: (batch: ReadonlyArray<TestbedEvent.TestbedEvent>) => Effect.Effect<void>
         ) {
           const queue = yield* subscribeQueue
