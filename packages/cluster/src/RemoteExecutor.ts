@@ -212,22 +212,25 @@ const runAttempt = Effect.fn("RemoteExecutor.runAttempt")(function* (
   const dir = path.join(context.runDir, "tests", test.slug, `attempt-${attempt}`)
   yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError((error) => WriteFailed.fromError(dir, error)))
   const startedAt = yield* Clock.currentTimeMillis
-  const finish = (status: TestEvent.TestStatus, reason: string, missingLabels?: ReadonlyArray<string>) =>
-    Effect.gen(function* () {
-      const now = yield* Clock.currentTimeMillis
-      yield* emitFinished({
-        test,
-        attempt,
-        dir,
-        context,
-        startedAt,
-        status,
-        reason,
-        missingLabels,
-        ...context.decide(status)
-      })
-      return { status, reason, durationMs: now - startedAt, logsPath: dir } satisfies TestCase.AttemptResult
+  const finish = Effect.fn("RemoteExecutor.finish")(function* (
+    status: TestEvent.TestStatus,
+    reason: string,
+    missingLabels?: ReadonlyArray<string>
+  ) {
+    const now = yield* Clock.currentTimeMillis
+    yield* emitFinished({
+      test,
+      attempt,
+      dir,
+      context,
+      startedAt,
+      status,
+      reason,
+      missingLabels,
+      ...context.decide(status)
     })
+    return { status, reason, durationMs: now - startedAt, logsPath: dir } satisfies TestCase.AttemptResult
+  })
   for (let dispatch = carried.first; ; dispatch++) {
     const outcome = yield* dispatchOnce(executor, asked, attempt, dispatch, dir, startedAt).pipe(
       Effect.catchTag("ClusterUnavailable", (error) =>

@@ -87,7 +87,7 @@ const publisher = (options: Options, profile: Profile, running: Ref.Ref<Readonly
 
 /** The runner's layer: launch it to serve until interrupted. */
 export const layer = (options: Options, profile: Profile) =>
-  Effect.gen(function* () {
+  Effect.fn("Runner.layer")(function* () {
     const running = yield* Ref.make<ReadonlyMap<string, string>>(new Map())
     const identity: AttemptRunner.RunnerIdentity = {
       name: profile.name,
@@ -115,4 +115,4 @@ export const layer = (options: Options, profile: Profile) =>
     return Layer.mergeAll(entity, publisher(options, profile, running)).pipe(
       Layer.provide(ClusterLayers.runner(options.url, config))
     )
-  })
+  })()

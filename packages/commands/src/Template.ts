@@ -125,25 +125,28 @@ const lookup = (context: unknown, path: ReadonlyArray<string>): unknown =>
   )
 
 /** Renders a fragment of `template` (the whole source, or one word of it) against decoded parameters. */
-const renderSource = (template: Template<unknown>, source: string, context: object) =>
-  Effect.gen(function* () {
-    const ast = yield* parse(template.name, source)
-    // nunjucks only complains about undefined values it outputs; `{% if x %}` or `{{ x | upper }}` would
-    // silently see "". Every path the template reads is checked first, so the error can name it.
-    for (const path of referencedPaths(ast)) {
-      if (lookup(context, path) === undefined) {
-        return yield* new TemplateRenderFailed({
-          template: template.name,
-          variable: path.join("."),
-          reason: `${path.join(".")} is undefined`
-        })
-      }
+const renderSource = Effect.fn("Template.renderSource")(function* (
+  template: Template<unknown>,
+  source: string,
+  context: object
+) {
+  const ast = yield* parse(template.name, source)
+  // nunjucks only complains about undefined values it outputs; `{% if x %}` or `{{ x | upper }}` would
+  // silently see "". Every path the template reads is checked first, so the error can name it.
+  for (const path of referencedPaths(ast)) {
+    if (lookup(context, path) === undefined) {
+      return yield* new TemplateRenderFailed({
+        template: template.name,
+        variable: path.join("."),
+        reason: `${path.join(".")} is undefined`
+      })
     }
-    return yield* Effect.try({
-      try: () => environment.renderString(source, context),
-      catch: (cause) => new TemplateRenderFailed({ template: template.name, reason: messageOf(cause) })
-    })
+  }
+  return yield* Effect.try({
+    try: () => environment.renderString(source, context),
+    catch: (cause) => new TemplateRenderFailed({ template: template.name, reason: messageOf(cause) })
   })
+})
 
 /** Validates the parameters with the template's Schema, then renders. */
 export const render = Effect.fn("Template.render")(function* <P>(

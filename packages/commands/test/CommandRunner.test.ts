@@ -2,8 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { EventBus } from "@testbed/events"
 import { Duration, Effect, Fiber, Layer, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { Command, CommandError, CommandRunner } from "../src/index.ts"
-import { collectEvents, dataOf, LocalLayer } from "./fixtures/processes.ts"
+import { Command, CommandError, CommandRunner, ScriptedRunner } from "../src/index.ts"
+import { collectEvents, dataOf } from "./fixtures/processes.ts"
 
 const resultAt = (commandId: string, exitCode: number) => ({
   commandId,
@@ -80,37 +80,7 @@ describe("CommandRunner", () => {
     }).pipe(Effect.provide(counting.layer))
   })
 
-  it.effect("a real failing command is retried on the test clock: one start per attempt, spaced by the backoff", () =>
-    Effect.gen(function* () {
-      const runner = yield* CommandRunner.CommandRunner
-      const events = yield* Effect.forkChild(yield* collectEvents(5, ["command.started", "command.failed"]))
-      const fiber = yield* runner
-        .run(Command.make("false", [], { id: "flaky", retries: { times: 3, backoff: Duration.seconds(1), factor: 2 } }))
-        .pipe(Effect.flip, Effect.forkChild)
-      // The process runs in real time; the backoff sleeps only pass when the test clock is moved.
-      const stepper = yield* Effect.forkChild(
-        Effect.forever(Effect.andThen(TestClock.adjust("50 millis"), TestClock.withLive(Effect.sleep("2 millis"))))
-      )
-      const error = yield* Fiber.join(fiber)
-      yield* Fiber.interrupt(stepper)
-      assert.strictEqual(error._tag, "CommandFailed")
-      const seen = yield* Fiber.join(events)
-      const starts = seen.filter((event) => event.type === "command.started")
-      assert.deepStrictEqual(
-        starts.map((event) => dataOf(event).attempt),
-        [1, 2, 3, 4]
-      )
-      const times = starts.map((event) => Date.parse(event.timestamp))
-      const gaps = times.slice(1).map((time, index) => time - (times[index] as number))
-      for (const [index, gap] of gaps.entries()) {
-        assert.isAtLeast(gap, 1000 * 2 ** index, `gap before attempt ${index + 2}`)
-      }
-      const failed = seen.find((event) => event.type === "command.failed")
-      assert.deepStrictEqual([failed?.entityId, dataOf(failed).attempts, dataOf(failed).exitCode], ["flaky", 4, 1])
-    }).pipe(Effect.provide(LocalLayer))
-  )
-
-  it.live("events follow a run by the command's id and never contain env values", () =>
+  it.effect("events follow a run by the command's id and never contain env values (scripted runner, TestClock)", () =>
     Effect.gen(function* () {
       const runner = yield* CommandRunner.CommandRunner
       const events = yield* Effect.forkChild(yield* collectEvents(6))
@@ -118,7 +88,11 @@ describe("CommandRunner", () => {
         Command.make("true", [], { id: "ok", description: "succeeds", env: { API_TOKEN: "s3cr3t-value" } })
       )
       yield* Effect.flip(runner.run(Command.shell("exit 2", { id: "bad", env: { API_TOKEN: "s3cr3t-value" } })))
-      yield* Effect.flip(runner.run(Command.make("sleep", ["30"], { id: "slow", timeout: Duration.millis(200) })))
+      const slow = yield* Effect.forkChild(
+        Effect.flip(runner.run(Command.make("sleep", ["30"], { id: "slow", timeout: Duration.millis(200) })))
+      )
+      yield* TestClock.adjust("200 millis")
+      assert.strictEqual((yield* Fiber.join(slow))._tag, "CommandTimedOut")
       const seen = yield* Fiber.join(events)
       assert.deepStrictEqual(
         seen.map((event) => [event.type, event.entityId]),
@@ -135,12 +109,21 @@ describe("CommandRunner", () => {
         program: "true",
         args: [],
         description: "succeeds",
-        runner: "local",
+        runner: "scripted",
         attempt: 1
       })
       assert.strictEqual(dataOf(seen[3]).reason, "exit code 2")
       assert.strictEqual(dataOf(seen[5]).timeoutMs, 200)
       assert.notInclude(JSON.stringify(seen), "s3cr3t-value")
-    }).pipe(Effect.provide(LocalLayer))
+    }).pipe(
+      Effect.provide(
+        CommandRunner.CommandRunner.layerTest(
+          ScriptedRunner.rules([
+            ["sh -c exit 2", { exitCode: 2 }],
+            ["sleep 30", { duration: "30 seconds" }]
+          ])
+        ).pipe(Layer.provideMerge(EventBus.EventBus.layer))
+      )
+    )
   )
 })

@@ -1,9 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Schedule, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Command, type CommandResult, CommandRunner, OutputCapture } from "../src/index.ts"
+import { Command, type CommandResult, CommandRunner, OutputCapture, Sequence } from "../src/index.ts"
 import {
   collectEvents,
   dataOf,
@@ -336,5 +337,61 @@ describe("LocalRunner", () => {
         })
       ),
     180_000
+  )
+
+  it.effect("a real failing command is retried on the test clock: one start per attempt, spaced by the backoff", () =>
+    Effect.gen(function* () {
+      const runner = yield* CommandRunner.CommandRunner
+      const events = yield* Effect.forkChild(yield* collectEvents(5, ["command.started", "command.failed"]))
+      const fiber = yield* runner
+        .run(Command.make("false", [], { id: "flaky", retries: { times: 3, backoff: Duration.seconds(1), factor: 2 } }))
+        .pipe(Effect.flip, Effect.forkChild)
+      // The process runs in real time; the backoff sleeps only pass when the test clock is moved.
+      const stepper = yield* Effect.forkChild(
+        Effect.forever(Effect.andThen(TestClock.adjust("50 millis"), TestClock.withLive(Effect.sleep("2 millis"))))
+      )
+      const error = yield* Fiber.join(fiber)
+      yield* Fiber.interrupt(stepper)
+      assert.strictEqual(error._tag, "CommandFailed")
+      const seen = yield* Fiber.join(events)
+      const starts = seen.filter((event) => event.type === "command.started")
+      assert.deepStrictEqual(
+        starts.map((event) => dataOf(event).attempt),
+        [1, 2, 3, 4]
+      )
+      const times = starts.map((event) => Date.parse(event.timestamp))
+      const gaps = times.slice(1).map((time, index) => time - (times[index] as number))
+      for (const [index, gap] of gaps.entries()) {
+        assert.isAtLeast(gap, 1000 * 2 ** index, `gap before attempt ${index + 2}`)
+      }
+      const failed = seen.find((event) => event.type === "command.failed")
+      assert.deepStrictEqual([failed?.entityId, dataOf(failed).attempts, dataOf(failed).exitCode], ["flaky", 4, 1])
+    }).pipe(Effect.provide(LocalLayer))
+  )
+
+  // Sequence's logic is Sequence.test's (scripted runner); this is the same on real processes.
+  it.live("a sequence on real processes: output and exit codes recorded, a missing program failed, the rest run", () =>
+    Effect.gen(function* () {
+      const outcome = yield* Sequence.run([
+        Command.shell("echo broken >&2; exit 7", { id: "two" }),
+        Command.make("testbed-no-such-program-xyz", [], { id: "three" }),
+        Command.shell("echo four", { id: "four" }),
+        Command.shell("exit 1", { id: "migrate", critical: true }),
+        Command.make("echo", ["never"], { id: "never" })
+      ])
+      assert.deepStrictEqual(
+        outcome.steps.map((step) => [step.commandId, step.status, step.error]),
+        [
+          ["two", "failed", "CommandFailed"],
+          ["three", "failed", "CommandNotFound"],
+          ["four", "succeeded", undefined],
+          ["migrate", "failed", "CommandFailed"],
+          ["never", "skipped", undefined]
+        ]
+      )
+      assert.deepStrictEqual([outcome.steps[0]?.reason, outcome.steps[0]?.result?.stderr], ["exit code 7", "broken\n"])
+      assert.strictEqual(outcome.steps[2]?.result?.stdout, "four\n")
+      assert.strictEqual(outcome.stoppedBy, "migrate")
+    }).pipe(Effect.provide(LocalLayer))
   )
 })

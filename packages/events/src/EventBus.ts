@@ -91,17 +91,20 @@ export class EventBus extends Context.Service<
             )
         )
 
-        const observe = (handle: (batch: ReadonlyArray<TestbedEvent.TestbedEvent>) => Effect.Effect<void>) =>
-          Effect.gen(function* () {
-            const queue = yield* subscribeQueue
-            // Stopped by ending the queue, not by interruption: an interrupted taker can lose the batch it
-            // was being handed; an ended queue hands over everything before the end, then says Done.
-            const loop = Effect.forever(Effect.flatMap(Queue.takeAll(queue), handle)).pipe(
-              Effect.catchIf(Cause.isDone, () => Effect.void)
-            )
-            const fiber = yield* Effect.forkDetach(loop)
-            yield* Effect.addFinalizer(() => Effect.andThen(Queue.end(queue), Fiber.await(fiber)))
-          })
+        // Untraced: observers (the run's log, its trace exporter) subscribe before the run's root span opens, so a
+        // span here would be a trace of its own in every exported run.
+        const observe = Effect.fnUntraced(function* (
+          handle: (batch: ReadonlyArray<TestbedEvent.TestbedEvent>) => Effect.Effect<void>
+        ) {
+          const queue = yield* subscribeQueue
+          // Stopped by ending the queue, not by interruption: an interrupted taker can lose the batch it
+          // was being handed; an ended queue hands over everything before the end, then says Done.
+          const loop = Effect.forever(Effect.flatMap(Queue.takeAll(queue), handle)).pipe(
+            Effect.catchIf(Cause.isDone, () => Effect.void)
+          )
+          const fiber = yield* Effect.forkDetach(loop)
+          yield* Effect.addFinalizer(() => Effect.andThen(Queue.end(queue), Fiber.await(fiber)))
+        })
 
         return EventBus.of({
           publish,

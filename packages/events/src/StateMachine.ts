@@ -105,44 +105,43 @@ interface MachineState<S extends string> {
 }
 
 /** Starts a machine in its initial state for one entity; its moves are published on the EventBus. */
-export const make = <S extends string>(
+export const make = Effect.fn("StateMachine.make")(function* <S extends string>(
   definition: Definition<S>,
   entityId: string
-): Effect.Effect<StateMachine<S>, never, EventBus> =>
-  Effect.gen(function* () {
-    const bus = yield* EventBus
-    const state = yield* Ref.make<MachineState<S>>({
-      current: definition.initial,
-      history: []
-    })
-    const current = Effect.map(Ref.get(state), (s) => s.current)
-    const transition = Effect.fnUntraced(function* (to: S, trigger: string, metadata: Metadata = {}) {
-      const millis = yield* Clock.currentTimeMillis
-      const at = new Date(millis).toISOString()
-      // Check and move atomically so two fibers racing on one machine cannot both move from the same state.
-      const moved = yield* Ref.modify(state, (s: MachineState<S>): readonly [HistoryEntry<S> | S, MachineState<S>] => {
-        if (!allows(definition, s.current, to)) return [s.current, s]
-        const entry: HistoryEntry<S> = { from: s.current, to, at, trigger, metadata }
-        return [entry, { current: to, history: [...s.history, entry] }]
-      })
-      if (typeof moved === "string") {
-        return yield* new InvalidTransition({ machine: definition.name, entityId, from: moved, to, trigger })
-      }
-      yield* bus.emit({
-        type: `${definition.entityType}.state_changed` as const,
-        entityId,
-        data: { machine: definition.name, from: moved.from, to, trigger, metadata }
-      })
-      return to
-    })
-    return {
-      definition,
-      entityId,
-      current,
-      history: Effect.map(Ref.get(state), (s) => s.history),
-      transition,
-      canTransition: (to: S) => Effect.map(current, (from) => allows(definition, from, to)),
-      isFinal: Effect.map(current, (s) => isFinalState(definition, s)),
-      reachable: Effect.map(current, (s) => reachable(definition, s))
-    }
+): Effect.fn.Return<StateMachine<S>, never, EventBus> {
+  const bus = yield* EventBus
+  const state = yield* Ref.make<MachineState<S>>({
+    current: definition.initial,
+    history: []
   })
+  const current = Effect.map(Ref.get(state), (s) => s.current)
+  const transition = Effect.fnUntraced(function* (to: S, trigger: string, metadata: Metadata = {}) {
+    const millis = yield* Clock.currentTimeMillis
+    const at = new Date(millis).toISOString()
+    // Check and move atomically so two fibers racing on one machine cannot both move from the same state.
+    const moved = yield* Ref.modify(state, (s: MachineState<S>): readonly [HistoryEntry<S> | S, MachineState<S>] => {
+      if (!allows(definition, s.current, to)) return [s.current, s]
+      const entry: HistoryEntry<S> = { from: s.current, to, at, trigger, metadata }
+      return [entry, { current: to, history: [...s.history, entry] }]
+    })
+    if (typeof moved === "string") {
+      return yield* new InvalidTransition({ machine: definition.name, entityId, from: moved, to, trigger })
+    }
+    yield* bus.emit({
+      type: `${definition.entityType}.state_changed` as const,
+      entityId,
+      data: { machine: definition.name, from: moved.from, to, trigger, metadata }
+    })
+    return to
+  })
+  return {
+    definition,
+    entityId,
+    current,
+    history: Effect.map(Ref.get(state), (s) => s.history),
+    transition,
+    canTransition: (to: S) => Effect.map(current, (from) => allows(definition, from, to)),
+    isFinal: Effect.map(current, (s) => isFinalState(definition, s)),
+    reachable: Effect.map(current, (s) => reachable(definition, s))
+  }
+})

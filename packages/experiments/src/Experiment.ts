@@ -201,25 +201,24 @@ const creationFailed = (
  * Creates `dir` and its missing parents one level at a time. Node's recursive mkdir loops forever under /proc
  * (each level "does not exist" and cannot be created); one level at a time, that is a plain ENOENT.
  */
-const makeDirectories = (dir: string) =>
-  Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
-    const missing: Array<string> = []
-    for (let at = dir; !(yield* fs.exists(at).pipe(Effect.orElseSucceed(() => false))); at = path.dirname(at)) {
-      missing.unshift(at)
-      if (path.dirname(at) === at) break
-    }
-    for (const level of missing) {
-      yield* fs
-        .makeDirectory(level)
-        .pipe(
-          Effect.catch((error) =>
-            WriteFailed.systemCause(error).code === "EEXIST" ? Effect.void : Effect.fail(creationFailed(level, error))
-          )
+const makeDirectories = Effect.fn("Experiment.makeDirectories")(function* (dir: string) {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const missing: Array<string> = []
+  for (let at = dir; !(yield* fs.exists(at).pipe(Effect.orElseSucceed(() => false))); at = path.dirname(at)) {
+    missing.unshift(at)
+    if (path.dirname(at) === at) break
+  }
+  for (const level of missing) {
+    yield* fs
+      .makeDirectory(level)
+      .pipe(
+        Effect.catch((error) =>
+          WriteFailed.systemCause(error).code === "EEXIST" ? Effect.void : Effect.fail(creationFailed(level, error))
         )
-    }
-  })
+      )
+  }
+})
 
 /** Suffixes tried after `<name>-<stamp>` is taken (`-2`, `-3`, …) before giving up. */
 const runDirAttempts = 1000

@@ -123,11 +123,14 @@ const setUpEnvironment = Effect.fn("TestCase.setUpEnvironment")(function* (
     })
     .pipe(
       Effect.provideService(Scope.Scope, launchScope),
-      // SETTING_UP → ERROR is in the environment machine's table: a failure here is a bug in the table.
-      Effect.tapError((error) =>
-        Effect.orDie(environmentMachine.transition("ERROR", "setup failed", { reason: error.reason }))
-      ),
-      Effect.mapError((error) => new Abort({ status: "failed", reason: error.message }))
+      // SETTING_UP → ERROR is in the environment machine's table: an InvalidTransition here is a bug in the table,
+      // and stays that error (the attempt reports it as an internal error), not the setup's failure.
+      Effect.catch((error) =>
+        Effect.andThen(
+          environmentMachine.transition("ERROR", "setup failed", { reason: error.reason }),
+          Effect.fail(new Abort({ status: "failed", reason: error.message }))
+        )
+      )
     )
   setEnvironment(attempt, environment)
   yield* Scope.addFinalizer(

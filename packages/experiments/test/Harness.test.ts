@@ -101,6 +101,26 @@ describe("the harness on a fake environment (TestClock)", () => {
     })
   )
 
+  it.effect("a server that cannot be launched fails its test with the launch's reason; its machine ends in ERROR", () =>
+    Effect.gen(function* () {
+      const ran = yield* runOnFake(
+        "cases/crash.yaml",
+        byId({ "crashing server/server": { cannotStart: "no such program" } }),
+        { overrides: { filter: "crashing" } }
+      )
+      const byName = new Map(ran.result.tests.map((test) => [test.name, test]))
+      assert.strictEqual(byName.get("crashing server")?.status, "failed")
+      assert.include(byName.get("crashing server")?.reason ?? "", "no such program")
+      const moves = ran.events.flatMap((e) =>
+        e.type === "service.state_changed" && e.entityId === "crashing server/server"
+          ? [[e.data.to, e.data.trigger]]
+          : []
+      )
+      assert.deepInclude(moves, ["ERROR", "launch failed"])
+      assert.deepStrictEqual(moves.at(-1), ["DESTROYED", "never started"])
+    })
+  )
+
   it.effect("hung services time out at the readiness, test and service levels", () =>
     Effect.gen(function* () {
       const ran = yield* runOnFake("cases/hang.yaml", byId({ "never ready/server": { listening: false } }))
@@ -205,6 +225,65 @@ describe("the harness on a fake environment (TestClock)", () => {
       )
       assert.deepStrictEqual(ready, [{ readiness: "command" }])
     })
+  )
+
+  it.effect(
+    "log readiness: a server is ready at its line, times out on the Clock without it, fails if it ends first",
+    () =>
+      Effect.gen(function* () {
+        const fs = yield* FileSystem.FileSystem
+        const dir = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-harness-" })
+        const server = (name: string) => [
+          `  - name: ${name}`,
+          "    services:",
+          "      server:",
+          "        { implementation: exec, role: server, parameters: { program: srv },",
+          '          readiness: { kind: log, pattern: "^listening$", timeout: 3 seconds } }',
+          "      client: { implementation: exec, role: client, target: server, parameters: { program: cli } }"
+        ]
+        yield* fs.writeFileString(
+          `${dir}/log-readiness.yaml`,
+          [
+            "name: log readiness",
+            "concurrency: 3",
+            "tests:",
+            ...server("says it"),
+            ...server("says nothing"),
+            ...server("ends first"),
+            ""
+          ].join("\n")
+        )
+        const ran = yield* runOnFake(
+          `${dir}/log-readiness.yaml`,
+          byId({
+            "says it/server": { stdout: "starting\nlistening\n" },
+            "says it/client": { exitAfter: "10 millis" },
+            "says nothing/server": { stdout: "starting\n" },
+            "ends first/server": { exitAfter: "1 second", exitCode: 2, stderr: "bad config\n" }
+          })
+        )
+        const byName = new Map(ran.result.tests.map((test) => [test.name, test]))
+        assert.strictEqual(byName.get("says it")?.status, "passed", byName.get("says it")?.reason)
+        assert.strictEqual(byName.get("says nothing")?.status, "timeout")
+        assert.strictEqual(
+          byName.get("says nothing")?.reason,
+          "says nothing/server not ready after 3s: no output line matching /^listening$/ (probe: the service's stdout and stderr logs)"
+        )
+        assert.strictEqual(byName.get("ends first")?.status, "failed")
+        // Failed at its exit, long before the readiness deadline (whichever of readiness and the crash watcher says it).
+        assert.match(
+          byName.get("ends first")?.reason ?? "",
+          /(ended before it was ready|ended on its own): exit code 2$/
+        )
+        const ended = ran.events.find((e) => e.type === "test.finished" && e.data.name === "ends first")
+        assert.isBelow(ended?.type === "test.finished" ? ended.data.durationMs : Infinity, 3000)
+        const ready = ran.events.flatMap((e) =>
+          e.type === "service.state_changed" && e.data.to === "READY" && e.entityId.endsWith("/server")
+            ? [[e.entityId, e.data.metadata]]
+            : []
+        )
+        assert.deepStrictEqual(ready, [["says it/server", { readiness: "log" }]])
+      }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
   )
 
   it.effect("steps run in order through the environment's runner; a wait is Clock time; a failed step says why", () =>

@@ -1,94 +1,121 @@
-// The per-project lock of up/down/prune: serializes across fibers and processes, breaks a dead holder's lock,
-// gives up with StageBusy naming a live holder, and never leaves its own lock behind.
+// The per-project lock of up/down/prune, its timing on TestClock: serializes fibers, breaks a dead holder's lock at
+// the next try, waits its deadline for a live holder then fails with StageBusy naming it, and never leaves its own
+// lock behind. The lock files are real (a temporary state directory); no process is started. A holder in another
+// live process is Owner.test's integration test.
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Ref } from "effect"
-import { spawn, spawnSync } from "node:child_process"
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { Clock, Duration, Effect, Exit, Fiber, FileSystem, Ref } from "effect"
+import { TestClock } from "effect/testing"
 import { join } from "node:path"
 import { withLock } from "../src/internal/lock.ts"
 import * as Owner from "../src/internal/owner.ts"
 
-const withStateDir = <A, E, R>(body: (dir: string) => Effect.Effect<A, E, R>) => {
-  const dir = mkdtempSync(join(tmpdir(), "testbed-lock-"))
-  return body(dir).pipe(Effect.ensuring(Effect.sync(() => rmSync(dir, { recursive: true, force: true }))))
-}
-
-/** A lock file as another process would have written it. */
+/** A lock file as another holder would have written it. */
 const plant = (dir: string, owner: Owner.Owner, operation = "up") =>
-  writeFileSync(
-    join(dir, "stage.lock"),
-    `${JSON.stringify({ owner: Owner.format(owner), token: "planted", operation, since: "2026-01-01T00:00:00.000Z" })}\n`
+  Effect.flatMap(FileSystem.FileSystem, (fs) =>
+    fs.writeFileString(
+      join(dir, "stage.lock"),
+      `${JSON.stringify({ owner: Owner.format(owner), token: "planted", operation, since: "2026-01-01T00:00:00.000Z" })}\n`
+    )
   )
 
-describe("stage lock", () => {
-  it.live("holders take turns: two at once never overlap, and the lock is gone afterwards", () =>
-    withStateDir((dir) =>
-      Effect.gen(function* () {
-        const inside = yield* Ref.make(0)
-        const overlaps = yield* Ref.make(0)
-        const critical = Effect.gen(function* () {
-          if ((yield* Ref.getAndUpdate(inside, (n) => n + 1)) > 0) yield* Ref.update(overlaps, (n) => n + 1)
-          yield* Effect.sleep("150 millis")
-          yield* Ref.update(inside, (n) => n - 1)
-        })
-        yield* Effect.all(
+/** Moves the Clock on in steps of 10 ms while the lock's real file I/O gets a moment between them. */
+const driveClock = Effect.forkChild(
+  Effect.forever(Effect.andThen(TestClock.adjust("10 millis"), TestClock.withLive(Effect.sleep("1 millis"))))
+)
+
+/** Runs `effect` in a fresh state directory, with the Clock driven; how long it took on the Clock. */
+const timed = <A, E, R>(effect: (dir: string) => Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const dir = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-lock-" })
+    const driver = yield* driveClock
+    const start = yield* Clock.currentTimeMillis
+    const exit = yield* Effect.exit(effect(dir))
+    const elapsed = (yield* Clock.currentTimeMillis) - start
+    yield* Fiber.interrupt(driver)
+    return { exit, elapsed, files: yield* fs.readDirectory(dir) }
+  })
+
+describe("stage lock (TestClock)", () => {
+  it.effect("holders take turns: four at once never overlap, and the lock is gone afterwards", () =>
+    Effect.gen(function* () {
+      const inside = yield* Ref.make(0)
+      const overlaps = yield* Ref.make(0)
+      const critical = Effect.gen(function* () {
+        if ((yield* Ref.getAndUpdate(inside, (n) => n + 1)) > 0) yield* Ref.update(overlaps, (n) => n + 1)
+        yield* Effect.sleep("150 millis")
+        yield* Ref.update(inside, (n) => n - 1)
+      })
+      const { exit, elapsed, files } = yield* timed((dir) =>
+        Effect.all(
           Array.from({ length: 4 }, () => withLock({ stateDir: dir, operation: "up" }, critical)),
           { concurrency: "unbounded" }
         )
-        assert.strictEqual(yield* Ref.get(overlaps), 0)
-        assert.deepStrictEqual(readdirSync(dir), [])
-      }).pipe(Effect.provide(NodeServices.layer))
-    )
+      )
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.strictEqual(yield* Ref.get(overlaps), 0)
+      // One after another: at least four critical sections' worth of Clock time.
+      assert.isAtLeast(elapsed, 4 * 150)
+      assert.deepStrictEqual(files, [])
+    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
   )
 
-  it.live("a lock left by a dead process (SIGKILL) is broken at once", () =>
-    withStateDir((dir) =>
-      Effect.gen(function* () {
-        const me = yield* Owner.of()
-        plant(dir, { ...me, pid: spawnSync("true").pid as number })
-        const ran = yield* withLock(
-          { stateDir: dir, operation: "up", timeout: Duration.seconds(5) },
-          Effect.succeed("ran")
+  it.effect("a lock whose holder is dead (an earlier boot) is broken at the next try, not after the timeout", () =>
+    Effect.gen(function* () {
+      const me = yield* Owner.of()
+      const { exit, elapsed, files } = yield* timed((dir) =>
+        Effect.andThen(
+          plant(dir, { ...me, boot: "00000000-0000-0000-0000-000000000000" }),
+          withLock({ stateDir: dir, operation: "up", timeout: Duration.seconds(5) }, Effect.succeed("ran"))
         )
-        assert.strictEqual(ran, "ran")
-        assert.isFalse(existsSync(join(dir, "stage.lock")))
-      }).pipe(Effect.provide(NodeServices.layer))
-    )
+      )
+      assert.deepStrictEqual(exit, Exit.succeed("ran"))
+      // The first try finds it dead and breaks it; the second, 100 ms later, takes it.
+      assert.isBelow(elapsed, 1000)
+      assert.deepStrictEqual(files, [])
+    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
   )
 
-  it.live("a live holder in another process makes the caller wait, then fail with StageBusy naming it", () =>
-    withStateDir((dir) =>
+  it.effect(
+    "a live holder makes the caller wait out its timeout on the Clock, then fail with StageBusy naming it",
+    () =>
       Effect.gen(function* () {
-        const sleeper = spawn("sleep", ["60"])
-        const holder = yield* Owner.of(sleeper.pid as number)
-        plant(dir, holder, "down")
-        const exit = yield* Effect.exit(
-          withLock({ stateDir: dir, operation: "up", timeout: Duration.millis(700) }, Effect.void)
-        ).pipe(Effect.ensuring(Effect.sync(() => sleeper.kill("SIGKILL"))))
+        // This process, under another token: a live holder that is not the caller.
+        const me = yield* Owner.of()
+        const { exit, elapsed, files } = yield* timed((dir) =>
+          Effect.andThen(
+            plant(dir, me, "down"),
+            withLock({ stateDir: dir, operation: "up", timeout: Duration.seconds(5) }, Effect.void)
+          )
+        )
         assert.isTrue(Exit.isFailure(exit))
         const error = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
         const busy = error?._tag === "Fail" ? error.error : undefined
         assert.strictEqual(busy?._tag, "StageBusy")
-        assert.include(busy?.message, `pid ${sleeper.pid}`)
+        assert.include(busy?.message, `pid ${process.pid}`)
         assert.include(busy?.message, "`stage down`")
-        // The planted lock is not ours: it stays.
-        assert.isTrue(existsSync(join(dir, "stage.lock")))
-      }).pipe(Effect.provide(NodeServices.layer))
-    )
+        assert.include(busy?.message, "waited 5 s")
+        assert.isAtLeast(elapsed, 5000)
+        // The planted lock is not ours: it stays, and nothing of ours is left beside it.
+        assert.deepStrictEqual(files, ["stage.lock"])
+      }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
   )
 
-  it.live("waiting can be interrupted, and the waiter leaves nothing behind", () =>
-    withStateDir((dir) =>
-      Effect.gen(function* () {
-        const me = yield* Owner.of()
-        plant(dir, me)
-        const fiber = yield* Effect.forkChild(withLock({ stateDir: dir, operation: "up" }, Effect.void))
-        yield* Effect.sleep("300 millis")
-        yield* Fiber.interrupt(fiber)
-        assert.deepStrictEqual(readdirSync(dir), ["stage.lock"])
-      }).pipe(Effect.provide(NodeServices.layer))
-    )
+  it.effect("waiting can be interrupted, and the waiter leaves nothing behind", () =>
+    Effect.gen(function* () {
+      const me = yield* Owner.of()
+      const { exit, files } = yield* timed((dir) =>
+        Effect.gen(function* () {
+          yield* plant(dir, me)
+          const fiber = yield* Effect.forkChild(withLock({ stateDir: dir, operation: "up" }, Effect.void))
+          yield* Effect.sleep("300 millis")
+          yield* Fiber.interrupt(fiber)
+          return yield* Fiber.await(fiber)
+        })
+      )
+      assert.isTrue(Exit.isSuccess(exit) && Exit.hasInterrupts(exit.value))
+      assert.deepStrictEqual(files, ["stage.lock"])
+    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
   )
 })

@@ -1,8 +1,13 @@
+// Which process holds a lock or made a resource, on real processes: this one is alive; an exited one, a reused pid,
+// an earlier boot and a zombie are dead; a lock held by another live process is waited for, then StageBusy.
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Duration, Effect, Exit } from "effect"
 import { spawn, spawnSync } from "node:child_process"
-import { hostname } from "node:os"
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { hostname, tmpdir } from "node:os"
+import { join } from "node:path"
+import { withLock } from "../src/internal/lock.ts"
 import * as Owner from "../src/internal/owner.ts"
 
 /** The pid of a process that has already exited. */
@@ -51,6 +56,32 @@ describe("Owner", () => {
       const owner = yield* Owner.of(zombie as number)
       assert.strictEqual(yield* Owner.liveness(owner), "dead")
       parent.kill("SIGKILL")
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it.live("a lock held by another live process makes the caller wait, then fail with StageBusy naming it", () =>
+    Effect.gen(function* () {
+      const dir = mkdtempSync(join(tmpdir(), "testbed-lock-"))
+      const sleeper = spawn("sleep", ["60"])
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          sleeper.kill("SIGKILL")
+          rmSync(dir, { recursive: true, force: true })
+        })
+      )
+      const holder = yield* Owner.of(sleeper.pid as number)
+      writeFileSync(
+        join(dir, "stage.lock"),
+        `${JSON.stringify({ owner: Owner.format(holder), token: "planted", operation: "down", since: "2026-01-01T00:00:00.000Z" })}\n`
+      )
+      const exit = yield* Effect.exit(
+        withLock({ stateDir: dir, operation: "up", timeout: Duration.millis(300) }, Effect.void)
+      )
+      const error = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
+      const busy = error?._tag === "Fail" ? error.error : undefined
+      assert.strictEqual(busy?._tag, "StageBusy")
+      assert.include(busy?.message, `pid ${sleeper.pid}`)
+      assert.isTrue(existsSync(join(dir, "stage.lock")))
     }).pipe(Effect.provide(NodeServices.layer))
   )
 })

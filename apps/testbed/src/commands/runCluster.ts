@@ -56,7 +56,7 @@ export const onCluster = <A, E, R>(
   outputDir: string,
   run: Effect.Effect<A, E, R>
 ) =>
-  Effect.gen(function* () {
+  Effect.fn("RunCluster.onCluster")(function* () {
     if (Option.isNone(flags.cluster)) return yield* run
     const { ClusterUnavailable, Coordinator, Envelope, RemoteExecutor, Resume } = yield* Effect.promise(
       () => import("@testbed/cluster")
@@ -81,4 +81,4 @@ export const onCluster = <A, E, R>(
         Effect.fail(new ClusterUnavailable.ClusterUnavailable({ reason: String(error) }))
       )
     )
-  })
+  })()

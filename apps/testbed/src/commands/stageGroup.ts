@@ -39,20 +39,21 @@ export const exit = (code: number, message?: string) =>
  * definition, name or setting to fix, 3 for the engine and the host, 75 for a busy project lock): `bin.ts` says
  * them in one line.
  */
-export const withStages = <A, E>(f: (stages: Stages.Stages["Service"]) => Effect.Effect<A, E>) =>
-  Effect.gen(function* () {
-    const { catalog, stateDir, instance } = yield* stage
-    const options = {
-      catalog,
-      stateDir,
-      ...Option.match(instance, { onNone: () => ({}), onSome: (i) => ({ instance: i }) })
-    }
-    return yield* Stages.Stages.use(f).pipe(
-      Effect.provide(
-        Stages.Stages.layer(options).pipe(Layer.provide(Layer.mergeAll(Docker.Docker.layer, EventBus.EventBus.layer)))
-      )
+export const withStages = Effect.fn("StageGroup.withStages")(function* <A, E>(
+  f: (stages: Stages.Stages["Service"]) => Effect.Effect<A, E>
+) {
+  const { catalog, stateDir, instance } = yield* stage
+  const options = {
+    catalog,
+    stateDir,
+    ...Option.match(instance, { onNone: () => ({}), onSome: (i) => ({ instance: i }) })
+  }
+  return yield* Stages.Stages.use(f).pipe(
+    Effect.provide(
+      Stages.Stages.layer(options).pipe(Layer.provide(Layer.mergeAll(Docker.Docker.layer, EventBus.EventBus.layer)))
     )
-  })
+  )
+})
 
 /** A flag or argument that did not decode: exit 2 naming it. */
 export const badFlag = (flag: string) => (error: { readonly message: string }) => exit(2, `${flag}: ${error.message}`)

@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { Watchdog } from "@testbed/commands"
 import { Duration, Effect, Scope } from "effect"
-import type { Attempt, ServiceRuntime } from "./attempt.ts"
+import { type Attempt, recordCapture, type ServiceRuntime } from "./attempt.ts"
 import { inside } from "./runPath.ts"
 
 export interface Capture {
@@ -77,7 +77,7 @@ const startOne = Effect.fnUntraced(function* (
   if (started._tag === "Failure") {
     return yield* Effect.logWarning(`${attempt.test.name}/${runtime.plan.key}: no packet capture: ${started.failure}`)
   }
-  runtime.capture = { path: file, stop: stopChild(started.success) }
+  recordCapture(runtime, { path: file, stop: stopChild(started.success) })
 })
 
 /** Starts a capture for every service with a port (localhost only; elsewhere a warning). */

@@ -24,17 +24,16 @@ const describe = (report: RunSummary.StepReport): string => {
   return `agent ${report.agent} step ${report.index} (${report.command}): ${why}`
 }
 
-const secretOf = (attempt: Attempt, step: FleetStep) =>
-  Effect.gen(function* () {
-    if (step.secret_file === undefined) return Redacted.make(randomBytes(32).toString("hex"))
-    const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
-    const file = path.resolve(String(attempt.variables.experiment_dir ?? "."), step.secret_file)
-    const text = yield* fs
-      .readFileString(file)
-      .pipe(Effect.mapError((error) => `cannot read the secret file ${file}: ${error.message}`))
-    return Redacted.make(text.trim())
-  })
+const secretOf = Effect.fn("FleetStep.secretOf")(function* (attempt: Attempt, step: FleetStep) {
+  if (step.secret_file === undefined) return Redacted.make(randomBytes(32).toString("hex"))
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const file = path.resolve(String(attempt.variables.experiment_dir ?? "."), step.secret_file)
+  const text = yield* fs
+    .readFileString(file)
+    .pipe(Effect.mapError((error) => `cannot read the secret file ${file}: ${error.message}`))
+  return Redacted.make(text.trim())
+})
 
 const run = Effect.fnUntraced(function* (attempt: Attempt, name: string, step: FleetStep) {
   const fs = yield* FileSystem.FileSystem

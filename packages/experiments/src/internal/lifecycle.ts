@@ -59,8 +59,8 @@ const execute = Effect.fnUntraced(function* (
     ["stdout", result.stdout],
     ["stderr", result.stderr]
   ] as const) {
-    // The name is one of the four hook names, never the user's: it cannot leave the service's directory.
-    const file = yield* inside(runtime.dir, `${name}.${stream}.log`).pipe(Effect.orDie)
+    // The name is one of the four hook names, never the user's: PathOutsideRun here would be a bug.
+    const file = yield* inside(runtime.dir, `${name}.${stream}.log`)
     yield* fs.writeFileString(file, text).pipe(Effect.mapError(writeFailed(file)))
   }
   if (result.timedOut) {

@@ -94,12 +94,8 @@ export const wait = Effect.fnUntraced(function* (attempt: Attempt, runtime: Serv
   }
 })
 
-const probeCommand = (
-  attempt: Attempt,
-  runtime: ServiceRuntime,
-  template: Parameters<typeof ServiceCommand.renderCommand>[0]
-): Effect.Effect<boolean, never, FileSystem.FileSystem | Path.Path> =>
-  Effect.gen(function* () {
+const probeCommand = Effect.fn("Readiness.probeCommand")(
+  function* (attempt: Attempt, runtime: ServiceRuntime, template: Parameters<typeof ServiceCommand.renderCommand>[0]) {
     const rendered = yield* Render.orFailed(
       ServiceCommand.renderCommand(template, runtime.variables, { cwd: runtime.dir })
     )
@@ -118,4 +114,6 @@ const probeCommand = (
         return exit.exitCode === 0
       })
     )
-  }).pipe(Effect.orElseSucceed(() => false))
+  },
+  Effect.orElseSucceed(() => false)
+)

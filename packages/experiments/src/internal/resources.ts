@@ -6,7 +6,7 @@
 import { EventBus, type ResourceEvent } from "@testbed/events"
 import { Deferred, type Duration, Effect, Option, Schedule, type Scope } from "effect"
 import * as ProcessTree from "../ProcessTree.ts"
-import type { Attempt, ServiceRuntime } from "./attempt.ts"
+import { type Attempt, recordUsage, type ServiceRuntime } from "./attempt.ts"
 import * as ContainerEngine from "./containerEngine.ts"
 
 /** What one service used so far: the latest sample, and a way to take one now. */
@@ -139,7 +139,7 @@ export const watch = Effect.fn("Resources.watch")(function* (
   }
   const identity = { test: attempt.test.name, service: runtime.plan.key, attempt: attempt.number }
   const usage = yield* sampler(reader, identity, runtime.id)
-  runtime.usage = usage
+  recordUsage(runtime, usage)
   const loop = Effect.repeat(usage.sampleNow, Schedule.spaced(interval))
   yield* Effect.forkIn(Effect.raceFirst(Effect.asVoid(loop), Deferred.await(runtime.done)), launchScope)
 })

@@ -5,7 +5,23 @@ import { ServiceCommand, type ServicePlugin } from "@testbed/plugins"
 import { Deferred, Duration, Effect, FileSystem, Option, Scope } from "effect"
 import type { ServicePlan } from "../Plan.ts"
 import * as Render from "./render.ts"
-import { Abort, type Attempt, addService, describeExit, hostOf, type ServiceRuntime, writeFailed } from "./attempt.ts"
+import {
+  Abort,
+  type Attempt,
+  addService,
+  addVariables,
+  assignPort,
+  describeExit,
+  hostOf,
+  makeServiceRuntime,
+  recordExecution,
+  recordExit,
+  recordProcess,
+  type ServiceRuntime,
+  setCommand,
+  setServiceVariables,
+  writeFailed
+} from "./attempt.ts"
 import * as Capture from "./capture.ts"
 import * as Execution from "./execution.ts"
 import * as Readiness from "./readiness.ts"
@@ -21,21 +37,16 @@ export const prepare = Effect.fn("Service.prepare")(function* (attempt: Attempt,
   const refused = (error: { readonly message: string }) =>
     new Abort({ status: "failed", reason: `${id}: ${error.message}` })
   const dir = yield* inside(attempt.dir, plan.key).pipe(Effect.mapError(refused))
-  const runtime: ServiceRuntime = {
+  const runtime = makeServiceRuntime({
     plan,
     id,
     dir,
     stdoutPath: yield* inside(dir, "stdout.log").pipe(Effect.mapError(refused)),
     stderrPath: yield* inside(dir, "stderr.log").pipe(Effect.mapError(refused)),
     machine,
-    port: undefined,
-    variables: {},
-    command: undefined,
-    process: undefined,
-    exit: undefined,
     done: yield* Deferred.make<void>(),
     started: yield* Deferred.make<void>()
-  }
+  })
   addService(attempt, runtime)
   yield* machine.transition("PREPARING", "prepare", { implementation: plan.plugin.name, role: plan.role })
   yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError(writeFailed(dir)))
@@ -49,16 +60,20 @@ export const deployAll = Effect.fn("Service.deployAll")(function* (attempt: Atte
   for (const runtime of runtimes) {
     yield* runtime.machine.transition("DEPLOYING", "deploy")
     if (runtime.plan.role === "server") {
-      runtime.port =
+      assignPort(
+        runtime,
         runtime.plan.fixedPort ??
-        (yield* attempt.environment.allocatePort.pipe(
-          Effect.mapError((error) => new Abort({ status: "failed", reason: error.message }))
-        ))
+          (yield* attempt.environment.allocatePort.pipe(
+            Effect.mapError((error) => new Abort({ status: "failed", reason: error.message }))
+          ))
+      )
     }
     const prefix = runtime.plan.key
-    attempt.variables[`${prefix}.host`] = hostOf(attempt, prefix)
-    attempt.variables[`${prefix}.dir`] = runtime.dir
-    if (runtime.port !== undefined) attempt.variables[`${prefix}.port`] = runtime.port
+    addVariables(attempt, {
+      [`${prefix}.host`]: hostOf(attempt, prefix),
+      [`${prefix}.dir`]: runtime.dir,
+      ...(runtime.port === undefined ? {} : { [`${prefix}.port`]: runtime.port })
+    })
   }
   for (const runtime of runtimes) {
     const plan = runtime.plan
@@ -89,7 +104,7 @@ export const deployAll = Effect.fn("Service.deployAll")(function* (attempt: Atte
       }
       parameters[name] = rendered
     }
-    runtime.variables = { ...base, ...parameters }
+    setServiceVariables(runtime, { ...base, ...parameters })
     const rendered = yield* Render.orFailed(
       ServiceCommand.renderCommand(plan.spec.command, runtime.variables, {
         id: runtime.id,
@@ -100,7 +115,7 @@ export const deployAll = Effect.fn("Service.deployAll")(function* (attempt: Atte
       yield* runtime.machine.transition("ERROR", "command template failed", { reason: rendered.reason })
       return yield* new Abort({ status: "failed", reason: `${runtime.id}: ${rendered.reason}` })
     }
-    runtime.command = { ...rendered, killGracePeriod: stopGrace }
+    setCommand(runtime, { ...rendered, killGracePeriod: stopGrace })
     yield* runtime.machine.transition("DEPLOYED", "command rendered", {
       program: rendered.program ?? "",
       args: rendered.args ?? [],
@@ -116,7 +131,7 @@ const watch = Effect.fnUntraced(function* (attempt: Attempt, runtime: ServiceRun
   yield* Deferred.await(runtime.started)
   const limit = yield* Execution.limitThatKilled(runtime.execution, ended)
   const exit = limit === undefined ? ended : { ...ended, limit }
-  runtime.exit = exit
+  recordExit(runtime, exit)
   const plan = runtime.plan
   const unsupported = exit.exitCode !== null && (plan.plugin.unsupportedExitCodes ?? []).includes(exit.exitCode)
   // Exit code 0 is a finished service, not a crash, whatever its lifetime: a one-shot server (socat without `fork`)
@@ -177,7 +192,7 @@ export const start = Effect.fn("Service.start")(function* (
   const plan = runtime.plan
   yield* runtime.machine.transition("STARTING", "start")
   const { command, applied } = yield* Execution.apply(attempt, runtime, launchScope)
-  runtime.execution = applied
+  recordExecution(runtime, applied)
   const process = yield* attempt.environment
     .launch({
       id: runtime.id,
@@ -188,13 +203,16 @@ export const start = Effect.fn("Service.start")(function* (
     })
     .pipe(
       Effect.provideService(Scope.Scope, launchScope),
-      Effect.tapError((error) =>
-        // STARTING → ERROR is in the service machine's table: a failure here is a bug in the table.
-        Effect.orDie(runtime.machine.transition("ERROR", "launch failed", { reason: error.reason }))
-      ),
-      Effect.mapError((error) => new Abort({ status: "failed", reason: error.message }))
+      // STARTING → ERROR is in the service machine's table: an InvalidTransition here is a bug in the table, and
+      // stays that error (the attempt reports it as an internal error), not the launch's failure.
+      Effect.catch((error) =>
+        Effect.andThen(
+          runtime.machine.transition("ERROR", "launch failed", { reason: error.reason }),
+          Effect.fail(new Abort({ status: "failed", reason: error.message }))
+        )
+      )
     )
-  runtime.process = process
+  recordProcess(runtime, process)
   if (attempt.test.metricsInterval !== undefined) {
     yield* Resources.watch(attempt, runtime, attempt.test.metricsInterval, launchScope)
   }

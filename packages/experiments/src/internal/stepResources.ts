@@ -4,6 +4,7 @@
 // samples are `service.resources` of `step:<name>` (entity `<test>/step:<name>`): the summary and the report show a
 // step's peaks and series beside the services'. Steps that run in a container are not sampled.
 import { Command } from "@testbed/commands"
+import type { EventBus } from "@testbed/events"
 import { type Duration, Effect, FileSystem, Schedule } from "effect"
 import type { Attempt } from "./attempt.ts"
 import * as Resources from "./resources.ts"
@@ -22,35 +23,33 @@ export const recordingPid = (command: Command.Command, pidFile: string): Command
 const pidPoll = Schedule.spaced("20 millis")
 
 /** Reads the pid once the wrapper has written it whole. */
-const pidOf = (pidFile: string) =>
-  Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const text = yield* fs.readFileString(pidFile)
-    const pid = Number.parseInt(text.trim(), 10)
-    return Number.isInteger(pid) && pid > 0 && text.endsWith("\n") ? pid : yield* Effect.fail("not yet")
-  }).pipe(Effect.retry(pidPoll))
+const pidOf = Effect.fn("StepResources.pidOf")(function* (pidFile: string) {
+  const fs = yield* FileSystem.FileSystem
+  const text = yield* fs.readFileString(pidFile)
+  const pid = Number.parseInt(text.trim(), 10)
+  return Number.isInteger(pid) && pid > 0 && text.endsWith("\n") ? pid : yield* Effect.fail("not yet")
+}, Effect.retry(pidPoll))
 
 /** Runs the step while sampling it; the sampling ends with the step and never changes its outcome. */
-export const sampled = <A, E, R>(
+export const sampled = Effect.fn("StepResources.sampled")(function* <A, E, R>(
   attempt: Attempt,
   name: string,
   interval: Duration.Duration,
   pidFile: string,
   run: Effect.Effect<A, E, R>
-) =>
-  Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const service = stepService(name)
-    const sampling = Effect.gen(function* () {
-      const pid = yield* pidOf(pidFile)
-      const usage = yield* Resources.processSampler(
-        pid,
-        { test: attempt.test.name, service, attempt: attempt.number },
-        `${attempt.test.name}/${service}`
-      )
-      return yield* Effect.repeat(usage.sampleNow, Schedule.spaced(interval))
-    })
-    return yield* Effect.raceFirst(run, Effect.andThen(Effect.ignore(sampling), Effect.never)).pipe(
-      Effect.ensuring(Effect.ignore(fs.remove(pidFile)))
+): Effect.fn.Return<A, E, R | FileSystem.FileSystem | EventBus.EventBus> {
+  const fs = yield* FileSystem.FileSystem
+  const service = stepService(name)
+  const sampling = Effect.gen(function* () {
+    const pid = yield* pidOf(pidFile)
+    const usage = yield* Resources.processSampler(
+      pid,
+      { test: attempt.test.name, service, attempt: attempt.number },
+      `${attempt.test.name}/${service}`
     )
-  }).pipe(Effect.withSpan("StepResources.sampled"))
+    return yield* Effect.repeat(usage.sampleNow, Schedule.spaced(interval))
+  })
+  return yield* Effect.raceFirst(run, Effect.andThen(Effect.ignore(sampling), Effect.never)).pipe(
+    Effect.ensuring(Effect.ignore(fs.remove(pidFile)))
+  )
+})

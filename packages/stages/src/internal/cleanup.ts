@@ -69,15 +69,14 @@ export const removeOrphans = Effect.fn("Cleanup.removeOrphans")(function* (
   concurrency: number
 ) {
   const verdicts = new Map<string, boolean>()
-  const orphan = (labels: Labels) =>
-    Effect.gen(function* () {
-      const run = labels[label.run] ?? ""
-      const known = verdicts.get(run)
-      if (known !== undefined) return known
-      const verdict = yield* isOrphan(labels)
-      verdicts.set(run, verdict)
-      return verdict
-    })
+  const orphan = Effect.fn("Cleanup.orphan")(function* (labels: Labels) {
+    const run = labels[label.run] ?? ""
+    const known = verdicts.get(run)
+    if (known !== undefined) return known
+    const verdict = yield* isOrphan(labels)
+    verdicts.set(run, verdict)
+    return verdict
+  })
   return yield* removeLabelled(docker, concurrency, { [label.owner]: "" }, (labels) =>
     Effect.map(orphan(labels), (o) => !o)
   )

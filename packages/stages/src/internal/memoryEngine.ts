@@ -119,26 +119,34 @@ const containerOf = (engine: Engine, operation: string, id: string) =>
   })
 
 /** A command in a running container: the script's outcome, after its duration on the Clock. */
-const exec = (engine: Engine, id: string, spec: ExecSpec, sink: ExecSink): Effect.Effect<number | null, EngineError> =>
-  Effect.gen(function* () {
-    const target = yield* containerOf(engine, "exec create", id)
-    if (!target.running) {
-      return yield* new DockerFailed({ operation: "exec create", reason: "container is not running", statusCode: 409 })
-    }
-    const outcome = engine.options.exec?.(target.spec.name, spec.cmd) ?? {}
-    yield* Effect.sleep(Duration.fromInputUnsafe(outcome.duration ?? Duration.zero))
-    if (outcome.stdout) sink.stdout(encoder.encode(outcome.stdout))
-    if (outcome.stderr) sink.stderr(encoder.encode(outcome.stderr))
-    return outcome.exitCode === undefined ? 0 : outcome.exitCode
-  })
+const exec = Effect.fn("MemoryEngine.exec")(function* (
+  engine: Engine,
+  id: string,
+  spec: ExecSpec,
+  sink: ExecSink
+): Effect.fn.Return<number | null, EngineError> {
+  const target = yield* containerOf(engine, "exec create", id)
+  if (!target.running) {
+    return yield* new DockerFailed({ operation: "exec create", reason: "container is not running", statusCode: 409 })
+  }
+  const outcome = engine.options.exec?.(target.spec.name, spec.cmd) ?? {}
+  yield* Effect.sleep(Duration.fromInputUnsafe(outcome.duration ?? Duration.zero))
+  if (outcome.stdout) sink.stdout(encoder.encode(outcome.stdout))
+  if (outcome.stderr) sink.stderr(encoder.encode(outcome.stderr))
+  return outcome.exitCode === undefined ? 0 : outcome.exitCode
+})
 
-const connectNetwork = (engine: Engine, network: string, id: string, address: string | undefined) =>
-  Effect.gen(function* () {
-    const target = yield* containerOf(engine, "network connect", id)
-    const found = findNetwork(engine, network)
-    if (Option.isNone(found)) return yield* missing("network connect", `network ${network}`)
-    attach(engine, target, found.value, address)
-  })
+const connectNetwork = Effect.fn("MemoryEngine.connectNetwork")(function* (
+  engine: Engine,
+  network: string,
+  id: string,
+  address: string | undefined
+) {
+  const target = yield* containerOf(engine, "network connect", id)
+  const found = findNetwork(engine, network)
+  if (Option.isNone(found)) return yield* missing("network connect", `network ${network}`)
+  attach(engine, target, found.value, address)
+})
 
 const health = (engine: Engine, id: string) =>
   Effect.map(containerOf(engine, "container inspect", id), (c) => ({
