@@ -3,25 +3,14 @@
 // container, no network. DockerEnvironment.test.ts runs the same kind of test on the real engine (integration).
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { EventBus, type TestbedEvent } from "@testbed/events"
+import { EventBus } from "@testbed/events"
 import { Docker } from "@testbed/stages"
-import { Effect, Fiber, FileSystem, Layer, Schema } from "effect"
-import { TestClock } from "effect/testing"
-import { Experiment, ExperimentManager } from "../src/index.ts"
+import { Effect, FileSystem, Layer } from "effect"
+import { Experiment } from "../src/index.ts"
+import { runCollecting } from "./fake.ts"
 
-const decodeEvent = Schema.decodeUnknownSync((await import("@testbed/events")).TestbedEvent.TestbedEvent)
 const busybox = decodeURIComponent(new URL("../../../fixtures/plugins/busybox", import.meta.url).pathname)
 const image = "testbed/busybox:fixture"
-
-/** Moves TestClock on in small steps (at most 20 ms per real millisecond), letting real file I/O finish between. */
-const drive = <A, E>(fiber: Fiber.Fiber<A, E>) =>
-  Effect.gen(function* () {
-    while (fiber.pollUnsafe() === undefined) {
-      yield* TestClock.adjust("20 millis")
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1)))
-    }
-    return yield* Fiber.join(fiber)
-  })
 
 // The busybox pair with the server's readiness turned off: the in-memory engine has no port to probe.
 const experiment = [
@@ -63,18 +52,12 @@ describe("the docker environment on the in-memory engine (TestClock)", () => {
             : { duration: "1 hour", exitCode: 137 }
         }
       })
-      const events: Array<TestbedEvent.TestbedEvent> = []
-      const bus = yield* EventBus.EventBus
-      const result = yield* Effect.gen(function* () {
-        yield* bus.observe((batch) => Effect.sync(() => events.push(...batch.map((event) => decodeEvent(event)))))
-        const fiber = yield* Effect.forkChild(
-          ExperimentManager.run(prepared.plan, { runDir: `${dir}/run`, registry: prepared.registry })
-        )
-        const result = yield* drive(fiber)
+      const { ran, left, networks } = yield* Effect.gen(function* () {
+        const ran = yield* Effect.scoped(runCollecting(prepared.plan, prepared.registry))
         const docker = yield* Docker.Docker
-        return { result, left: yield* docker.listContainers({}), networks: yield* docker.listNetworks({}) }
-      }).pipe(Effect.scoped, Effect.provide(engine))
-      const [test] = result.result.tests
+        return { ran, left: yield* docker.listContainers({}), networks: yield* docker.listNetworks({}) }
+      }).pipe(Effect.provide(engine))
+      const [test] = ran.result.tests
       assert.strictEqual(test?.status, "passed", test?.reason)
       // Both services were exec'd into containers of their own; the client was given the server's node address.
       const server = execs.find((exec) => exec.cmd.join(" ").includes("httpd"))
@@ -85,11 +68,11 @@ describe("the docker environment on the in-memory engine (TestClock)", () => {
       assert.match(client!.container, /^exp-[0-9a-f]{8}-fetch-/)
       const url = client!.cmd.find((arg) => arg.startsWith("http://")) ?? ""
       assert.match(url, /^http:\/\/10\.2\d\d\.\d+\.10:\d+\/index\.html$/)
-      const types = events.map((event) => event.type)
+      const types = ran.events.map((event) => event.type)
       for (const type of ["stage.up_started", "stage.up", "stage.down"]) assert.include(types, type)
       // Down removed what up created, although the server never ended on its own.
-      assert.deepStrictEqual(result.left, [])
-      assert.deepStrictEqual(result.networks, [])
+      assert.deepStrictEqual(left, [])
+      assert.deepStrictEqual(networks, [])
     }).pipe(Effect.scoped, Effect.provide(Layer.merge(EventBus.EventBus.layer, NodeServices.layer)))
   )
 })

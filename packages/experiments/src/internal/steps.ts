@@ -6,10 +6,9 @@ import { type Command, CommandRunner, LocalRunner } from "@testbed/commands"
 import { ServiceCommand } from "@testbed/plugins"
 import { Clock, Duration, Effect, FileSystem, type Path } from "effect"
 import type { ChildProcessSpawner } from "effect/process"
-import type { FleetStep, RunStep, Step } from "../ExperimentConfig.ts"
+import type { FleetStep, ReplayStep, RunStep, Step } from "../ExperimentConfig.ts"
 import * as Render from "./render.ts"
 import { Abort, type Attempt, recordStep, writeFailed } from "./attempt.ts"
-import { runReplay } from "./replayStep.ts"
 import { stepLog } from "./stepLog.ts"
 import * as StepResources from "./stepResources.ts"
 
@@ -122,6 +121,18 @@ const runFleet = (attempt: Attempt, index: number, step: FleetStep) =>
     Effect.matchEffect({
       onFailure: (message) => Effect.succeed<StepOutcome>({ status: "failed", message }),
       onSuccess: (module) => module.runFleet(attempt, index, step)
+    })
+  )
+
+/** The replay step, its module (and @testbed/replay) loaded when a test has one. */
+const runReplay = (attempt: Attempt, index: number, step: ReplayStep) =>
+  Effect.tryPromise({
+    try: () => import("./replayStep.ts"),
+    catch: (error) => `step ${step.name ?? `step${index}`}: cannot load the replay step: ${String(error)}`
+  }).pipe(
+    Effect.matchEffect({
+      onFailure: (message) => Effect.succeed<StepOutcome>({ status: "failed", message }),
+      onSuccess: (module) => module.runReplay(attempt, index, step)
     })
   )
 
