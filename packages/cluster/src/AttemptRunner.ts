@@ -7,7 +7,7 @@
  */
 import { createHash, randomBytes } from "node:crypto"
 import { EventBus } from "@testbed/events"
-import { Experiment, TestCase } from "@testbed/experiments"
+import { Experiment, TestCaseExecutor } from "@testbed/experiments"
 import { Certificates } from "@testbed/plugins"
 import { Cause, Clock, Duration, Effect, FileSystem, Option, Path, Queue, Ref, type Semaphore, Stream } from "effect"
 import { Entity, Sharding } from "effect/cluster"
@@ -31,9 +31,15 @@ export interface RunnerIdentity {
   readonly running: Ref.Ref<ReadonlyMap<string, string>>
   /** Bytes of files one attempt may send back; the rest is cut (default 256 MiB). */
   readonly maxArtifactBytes: number
+  /**
+   * What runs an attempt here: the local run's `TestCase.runAttempt` unless given (a unit test's
+   * `TestCaseExecutor.layerTest`). Given here, not read from the context, so that a coordinator's remote executor
+   * in the same process never sends a runner's attempt on again.
+   */
+  readonly executor?: TestCaseExecutor.TestCaseExecutor["Service"] | undefined
 }
 
-type Emit = (chunk: Protocol.AttemptChunk) => Effect.Effect<void>
+export type Emit = (chunk: Protocol.AttemptChunk) => Effect.Effect<void>
 
 const refuse = (identity: RunnerIdentity, reason: string) =>
   new Protocol.AttemptRefused({ runner: identity.name, reason })
@@ -71,8 +77,11 @@ const planned = Effect.fnUntraced(function* (identity: RunnerIdentity, request: 
   return { prepared, test, environment }
 })
 
-/** Runs the attempt on a bus of its own whose batches become `Events` chunks. */
-const execute = Effect.fnUntraced(function* (
+/**
+ * Runs the attempt on a bus of its own whose batches become `Events` chunks, then sends its files and how it ended
+ * (the request's signature and age are `handler`'s to check first).
+ */
+export const execute = Effect.fnUntraced(function* (
   identity: RunnerIdentity,
   request: Protocol.AttemptRequest,
   incarnation: string,
@@ -111,7 +120,8 @@ const execute = Effect.fnUntraced(function* (
         held.push(...last.map((event) => JSON.stringify(event)))
         return sendLines(batch.filter((event) => !last.includes(event)).map((event) => JSON.stringify(event)))
       })
-      return yield* TestCase.runAttempt(test, request.attempt, {
+      const executor = identity.executor ?? TestCaseExecutor.TestCaseExecutor.local
+      return yield* executor.runAttempt(test, request.attempt, {
         runDir,
         experimentDir: path.dirname(request.file),
         environment,
