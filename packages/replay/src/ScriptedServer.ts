@@ -48,6 +48,105 @@ const connectionsOf = (plan: Plan, options: ReplayServer.ServeOptions): Readonly
 
 const expectedOf = (step: Step | undefined): Uint8Array => (step?._tag === "Exchange" ? step.command : new Uint8Array())
 
+/** What one served replay holds while its clients play (counters and failures as the real server's ServeState). */
+interface State {
+  readonly lists: ReadonlyArray<ReadonlyArray<Step>>
+  readonly clients: ReadonlyArray<ClientScript>
+  readonly options: ReplayServer.ServeOptions
+  readonly stepTimeout: Duration.Duration
+  readonly counters: { -readonly [K in keyof ReplayServer.Summary]: number }
+  readonly failures: Array<ReplayFailure>
+  readonly open: Map<number, Connection>
+  /** Completes at the first failure. */
+  readonly failed: Deferred.Deferred<void>
+  /** Completes when every expected connection has ended, or at the first failure. */
+  readonly finished: Deferred.Deferred<void>
+  settled: number
+}
+
+const outcomeOf = (state: State): ReplayServer.Outcome => ({
+  summary: { ...state.counters },
+  failures: [...state.failures]
+})
+
+/** A connection has ended, completed or with its failure. */
+const settle = Effect.fn("ScriptedServer.settle")(function* (
+  state: State,
+  index: number,
+  failure: ReplayFailure | undefined
+) {
+  const connection = state.open.get(index)
+  if (connection === undefined) return
+  state.open.delete(index)
+  state.settled++
+  if (failure === undefined) state.counters.completed++
+  else state.failures.push(failure)
+  yield* Deferred.succeed(connection.closed, undefined)
+  if (failure !== undefined) yield* Deferred.succeed(state.failed, undefined)
+  if (failure !== undefined || state.settled === state.lists.length) yield* Deferred.succeed(state.finished, undefined)
+})
+
+/** One client's connection: the steps before its stop counted, then its divergence, its stall, or its end. */
+const play = Effect.fn("ScriptedServer.play")(function* (state: State, index: number, client: ClientScript) {
+  const connection = state.open.get(index)!
+  yield* Effect.sleep(Duration.fromInputUnsafe(client.duration ?? Duration.zero))
+  for (const step of connection.steps.slice(0, connection.stop)) {
+    if (step._tag !== "Exchange") continue
+    state.counters.stepsMatched++
+    state.counters.bytesReceived += step.command.length
+    state.counters.bytesSent += responseSize(step.response)
+  }
+  const at = connection.steps[connection.stop]
+  const step = at?.path ?? "(end of script)"
+  const expected = expectedOf(at)
+  if (client.diverges !== undefined) {
+    const received = encoder.encode(client.diverges.sends)
+    const offset = firstDifference(expected, received)
+    state.counters.bytesReceived += offset
+    return yield* settle(state, index, new ScriptMismatch({ connection: index, step, offset, expected, received }))
+  }
+  if (client.stallsAt !== undefined) {
+    yield* Effect.sleep(state.stepTimeout)
+    const timeoutMs = Duration.toMillis(state.stepTimeout)
+    return yield* settle(state, index, new StepTimedOut({ connection: index, step, timeoutMs, offset: 0, expected }))
+  }
+  yield* settle(state, index, undefined)
+})
+
+/**
+ * Ends the run as the real server does: open connections get `grace`, then what is still open, and what the script
+ * expects but no client opened (unless optional), is ScriptNotExhausted.
+ */
+const finish = Effect.fn("ScriptedServer.finish")(function* (
+  state: State,
+  fibers: ReadonlyArray<Fiber.Fiber<void>>,
+  grace: Duration.Input
+) {
+  yield* Effect.forEach([...state.open.values()], (connection) => Deferred.await(connection.closed), {
+    discard: true
+  }).pipe(Effect.timeoutOption(grace))
+  yield* Effect.forEach(fibers, Fiber.interrupt, { discard: true })
+  for (const [index, connection] of state.open) {
+    const step = connection.steps[connection.stop]?.path ?? "(end of script)"
+    const remainingSteps = connection.steps.length - connection.stop
+    state.failures.push(
+      new ScriptNotExhausted({ connection: index, step, offset: 0, remainingSteps, reason: "the run ended" })
+    )
+  }
+  state.open.clear()
+  if (state.options.optionalConnections !== true) {
+    for (const [index, steps] of state.lists.entries()) {
+      if (index < state.clients.length) continue
+      const step = steps[0]?.path ?? "(empty script)"
+      const reason = "the client never opened this connection"
+      state.failures.push(
+        new ScriptNotExhausted({ connection: index, step, offset: 0, remainingSteps: steps.length, reason })
+      )
+    }
+  }
+  return outcomeOf(state)
+})
+
 /** Serves `plan` to scripted clients; released (every client's fiber ended) with the scope. */
 const serveScripted = Effect.fn("ScriptedServer.serve")(function* (
   plan: Plan,
@@ -55,95 +154,34 @@ const serveScripted = Effect.fn("ScriptedServer.serve")(function* (
   clients: ReadonlyArray<ClientScript>,
   port: number
 ): Effect.fn.Return<ReplayServer.RunningServer, never, Scope.Scope> {
-  const lists = connectionsOf(plan, options)
-  const stepTimeout = Duration.fromInputUnsafe(options.stepTimeout ?? ReplayServer.defaultStepTimeout)
-  const counters = { connections: 0, completed: 0, stepsMatched: 0, bytesReceived: 0, bytesSent: 0, faultsInjected: 0 }
-  const failures: Array<ReplayFailure> = []
-  const open = new Map<number, Connection>()
-  const failed = yield* Deferred.make<void>()
-  const finished = yield* Deferred.make<void>()
-  let settled = 0
-  const settle = (index: number, failure: ReplayFailure | undefined) =>
-    Effect.gen(function* () {
-      const connection = open.get(index)
-      if (connection === undefined) return
-      open.delete(index)
-      settled++
-      if (failure === undefined) counters.completed++
-      else failures.push(failure)
-      yield* Deferred.succeed(connection.closed, undefined)
-      if (failure !== undefined) yield* Deferred.succeed(failed, undefined)
-      if (failure !== undefined || settled === lists.length) yield* Deferred.succeed(finished, undefined)
-    })
-  const play = (index: number, client: ClientScript) =>
-    Effect.gen(function* () {
-      const connection = open.get(index)!
-      yield* Effect.sleep(Duration.fromInputUnsafe(client.duration ?? Duration.zero))
-      for (const step of connection.steps.slice(0, connection.stop)) {
-        if (step._tag !== "Exchange") continue
-        counters.stepsMatched++
-        counters.bytesReceived += step.command.length
-        counters.bytesSent += responseSize(step.response)
-      }
-      const at = connection.steps[connection.stop]
-      const path = at?.path ?? "(end of script)"
-      if (client.diverges !== undefined) {
-        const expected = expectedOf(at)
-        const received = encoder.encode(client.diverges.sends)
-        const offset = firstDifference(expected, received)
-        counters.bytesReceived += offset
-        return yield* settle(index, new ScriptMismatch({ connection: index, step: path, offset, expected, received }))
-      }
-      if (client.stallsAt !== undefined) {
-        yield* Effect.sleep(stepTimeout)
-        const timeoutMs = Duration.toMillis(stepTimeout)
-        const expected = expectedOf(at)
-        return yield* settle(index, new StepTimedOut({ connection: index, step: path, timeoutMs, offset: 0, expected }))
-      }
-      yield* settle(index, undefined)
-    })
-  const fibers: Array<Fiber.Fiber<void>> = []
-  for (const [index, client] of clients.slice(0, lists.length).entries()) {
-    const steps = lists[index]!
-    const stop = Math.min(client.diverges?.step ?? client.stallsAt ?? steps.length, steps.length)
-    open.set(index, { steps, stop, closed: yield* Deferred.make<void>() })
-    counters.connections++
-    fibers.push(yield* Effect.forkScoped(play(index, client)))
+  const state: State = {
+    lists: connectionsOf(plan, options),
+    clients,
+    options,
+    stepTimeout: Duration.fromInputUnsafe(options.stepTimeout ?? ReplayServer.defaultStepTimeout),
+    counters: { connections: 0, completed: 0, stepsMatched: 0, bytesReceived: 0, bytesSent: 0, faultsInjected: 0 },
+    failures: [],
+    open: new Map(),
+    failed: yield* Deferred.make<void>(),
+    finished: yield* Deferred.make<void>(),
+    settled: 0
   }
-  const outcome = (): ReplayServer.Outcome => ({ summary: { ...counters }, failures: [...failures] })
-  const finish = Effect.fn("ScriptedServer.finish")(function* (grace: Duration.Input) {
-    yield* Effect.forEach([...open.values()], (connection) => Deferred.await(connection.closed), {
-      discard: true
-    }).pipe(Effect.timeoutOption(grace))
-    yield* Effect.forEach(fibers, Fiber.interrupt, { discard: true })
-    for (const [index, connection] of open) {
-      const step = connection.steps[connection.stop]?.path ?? "(end of script)"
-      const remainingSteps = connection.steps.length - connection.stop
-      failures.push(
-        new ScriptNotExhausted({ connection: index, step, offset: 0, remainingSteps, reason: "the run ended" })
-      )
-    }
-    open.clear()
-    if (options.optionalConnections !== true) {
-      for (const [index, steps] of lists.entries()) {
-        if (index < clients.length) continue
-        const step = steps[0]?.path ?? "(empty script)"
-        const reason = "the client never opened this connection"
-        failures.push(
-          new ScriptNotExhausted({ connection: index, step, offset: 0, remainingSteps: steps.length, reason })
-        )
-      }
-    }
-    return outcome()
-  })
+  const fibers: Array<Fiber.Fiber<void>> = []
+  for (const [index, client] of clients.slice(0, state.lists.length).entries()) {
+    const steps = state.lists[index]!
+    const stop = Math.min(client.diverges?.step ?? client.stallsAt ?? steps.length, steps.length)
+    state.open.set(index, { steps, stop, closed: yield* Deferred.make<void>() })
+    state.counters.connections++
+    fibers.push(yield* Effect.forkScoped(play(state, index, client)))
+  }
   const host = options.host ?? "127.0.0.1"
   const server: ReplayServer.RunningServer = {
     host,
     port,
-    done: Effect.map(Deferred.await(finished), outcome),
-    failed: Deferred.await(failed),
-    finish,
-    summary: Effect.sync(() => ({ ...counters }))
+    done: Effect.map(Deferred.await(state.finished), () => outcomeOf(state)),
+    failed: Deferred.await(state.failed),
+    finish: (grace) => finish(state, fibers, grace),
+    summary: Effect.sync(() => ({ ...state.counters }))
   }
   if (options.announce !== false) yield* Console.log(`Test server listening on ${host}:${port}`)
   if (options.onListening !== undefined) yield* options.onListening(server)

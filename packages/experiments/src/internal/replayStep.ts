@@ -46,6 +46,11 @@ const checkService = Effect.fnUntraced(function* (
   return verdict(name, outcome)
 })
 
+/** The context's ReplayServer (a unit test's `ReplayServer.layerTest`), else the real one. */
+const replayServer = Effect.map(Effect.serviceOption(ReplayServer.ReplayServer), (given) =>
+  Option.isSome(given) ? given.value.serve : ReplayServer.serve
+)
+
 /** Serves the script, runs the client against it, then ends the replay and judges both. */
 const replayForClient = Effect.fnUntraced(function* (
   attempt: Attempt,
@@ -75,9 +80,7 @@ const replayForClient = Effect.fnUntraced(function* (
   const stepTimeout = step.step_timeout
   return yield* Effect.scoped(
     Effect.gen(function* () {
-      const given = yield* Effect.serviceOption(ReplayServer.ReplayServer)
-      const serve = Option.isSome(given) ? given.value.serve : ReplayServer.serve
-      const server = yield* serve(loaded.success.plan, {
+      const server = yield* (yield* replayServer)(loaded.success.plan, {
         host: "127.0.0.1",
         port: 0,
         connections: step.connections ?? 1,
