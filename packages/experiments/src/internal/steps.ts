@@ -111,29 +111,39 @@ const runCommand = Effect.fnUntraced(function* (attempt: Attempt, index: number,
   }
 })
 
-// @testbed/fleet (an MQTT client and broker) loads only when a test has a fleet step: `run --dry-run` and runs
-// without one do not pay for loading it. A module that cannot load fails the step, saying why.
-const runFleet = (attempt: Attempt, index: number, step: FleetStep) =>
+// @testbed/fleet (an MQTT client and broker) and @testbed/replay load only when a test has a fleet or a replay
+// step: `run --dry-run` and runs without one do not pay for loading them. A module that cannot load fails the step,
+// saying why.
+const loadedStep = <M, E, R>(
+  name: string,
+  kind: string,
+  load: () => Promise<M>,
+  run: (module: M) => Effect.Effect<StepOutcome, E, R>
+) =>
   Effect.tryPromise({
-    try: () => import("./fleetStep.ts"),
-    catch: (error) => `step ${step.name ?? `step${index}`}: cannot load the fleet step: ${String(error)}`
+    try: load,
+    catch: (error) => `step ${name}: cannot load the ${kind} step: ${String(error)}`
   }).pipe(
     Effect.matchEffect({
       onFailure: (message) => Effect.succeed<StepOutcome>({ status: "failed", message }),
-      onSuccess: (module) => module.runFleet(attempt, index, step)
+      onSuccess: run
     })
   )
 
-/** The replay step, its module (and @testbed/replay) loaded when a test has one. */
+const runFleet = (attempt: Attempt, index: number, step: FleetStep) =>
+  loadedStep(
+    step.name ?? `step${index}`,
+    "fleet",
+    () => import("./fleetStep.ts"),
+    (module) => module.runFleet(attempt, index, step)
+  )
+
 const runReplay = (attempt: Attempt, index: number, step: ReplayStep) =>
-  Effect.tryPromise({
-    try: () => import("./replayStep.ts"),
-    catch: (error) => `step ${step.name ?? `step${index}`}: cannot load the replay step: ${String(error)}`
-  }).pipe(
-    Effect.matchEffect({
-      onFailure: (message) => Effect.succeed<StepOutcome>({ status: "failed", message }),
-      onSuccess: (module) => module.runReplay(attempt, index, step)
-    })
+  loadedStep(
+    step.name ?? `step${index}`,
+    "replay",
+    () => import("./replayStep.ts"),
+    (module) => module.runReplay(attempt, index, step)
   )
 
 export const runAll = Effect.fn("Steps.runAll")(function* (attempt: Attempt, steps: ReadonlyArray<Step>) {
