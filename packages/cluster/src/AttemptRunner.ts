@@ -7,7 +7,7 @@
  */
 import { createHash, randomBytes } from "node:crypto"
 import { EventBus } from "@testbed/events"
-import { Experiment, TestCase } from "@testbed/experiments"
+import { Experiment, TestCaseExecutor } from "@testbed/experiments"
 import { Certificates } from "@testbed/plugins"
 import { Cause, Clock, Duration, Effect, FileSystem, Option, Path, Queue, Ref, type Semaphore, Stream } from "effect"
 import { Entity, Sharding } from "effect/cluster"
@@ -35,9 +35,15 @@ export interface RunnerIdentity {
   readonly maxArtifactBytes: number
   /** Bytes of a stored bundle this runner fetches at most (default `BundleCache.defaultMaxBytes`). */
   readonly maxBundleBytes?: number | undefined
+  /**
+   * What runs an attempt here: the local run's `TestCase.runAttempt` unless given (a unit test's
+   * `TestCaseExecutor.layerTest`). Given here, not read from the context, so that a coordinator's remote executor
+   * in the same process never sends a runner's attempt on again.
+   */
+  readonly executor?: TestCaseExecutor.TestCaseExecutor["Service"] | undefined
 }
 
-type Emit = (chunk: Protocol.AttemptChunk) => Effect.Effect<void>
+export type Emit = (chunk: Protocol.AttemptChunk) => Effect.Effect<void>
 
 const refuse = (identity: RunnerIdentity, reason: string) =>
   new Protocol.AttemptRefused({ runner: identity.name, reason })
@@ -80,8 +86,11 @@ const planned = Effect.fnUntraced(function* (identity: RunnerIdentity, request: 
   return { prepared, test, environment, located }
 })
 
-/** Runs the attempt on a bus of its own whose batches become `Events` chunks. */
-const execute = Effect.fnUntraced(function* (
+/**
+ * Runs the attempt on a bus of its own whose batches become `Events` chunks, then sends its files and how it ended
+ * (the request's signature and age are `handler`'s to check first).
+ */
+export const execute = Effect.fnUntraced(function* (
   identity: RunnerIdentity,
   request: Protocol.AttemptRequest,
   incarnation: string,
@@ -122,7 +131,8 @@ const execute = Effect.fnUntraced(function* (
           batch.filter((event) => !last.includes(event)).map((event) => located.rewrite(JSON.stringify(event)))
         )
       })
-      return yield* TestCase.runAttempt(test, request.attempt, {
+      const executor = identity.executor ?? TestCaseExecutor.TestCaseExecutor.local
+      return yield* executor.runAttempt(test, request.attempt, {
         runDir,
         experimentDir: located.experimentDir,
         environment,

@@ -133,10 +133,14 @@ const launchIn = (runner: CommandRunner.CommandRunner["Service"], service: Envir
 type SetupContext = Parameters<EnvironmentPlugin.EnvironmentPlugin["setup"]>[0]
 type Runner = CommandRunner.CommandRunner["Service"]
 
-/** The stages service for one test's stage, on the run's event bus when there is one. */
+/**
+ * The stages service for one test's stage, on the run's event bus when there is one, and on the engine the context
+ * gives when it gives one (a unit test's `Docker.layerMemory`); otherwise the engine DOCKER_HOST names.
+ */
 const stagesFor = Effect.fnUntraced(function* (test: string, outputDir: string) {
   const path = yield* Path.Path
   const bus = yield* Effect.serviceOption(EventBus.EventBus)
+  const engine = yield* DockerImages.engineLayer
   const platform = yield* Effect.context<FileSystem.FileSystem | Path.Path | ChildProcessSpawner.ChildProcessSpawner>()
   const context = yield* Layer.build(
     // Ephemeral: the stage belongs to this process; if it is killed (even SIGKILL), the next run's `up` or a
@@ -144,7 +148,7 @@ const stagesFor = Effect.fnUntraced(function* (test: string, outputDir: string) 
     Stages.Stages.layer({ stateDir: path.join(outputDir, ".stage"), catalog: outputDir, ephemeral: true }).pipe(
       Layer.provideMerge(
         Layer.mergeAll(
-          Docker.Docker.layer,
+          engine,
           Option.match(bus, {
             onNone: () => EventBus.EventBus.layer,
             onSome: (found) => Layer.succeed(EventBus.EventBus, found)

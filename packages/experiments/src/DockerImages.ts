@@ -9,7 +9,7 @@
 import { EventBus } from "@testbed/events"
 import { Programs, type ServicePlugin } from "@testbed/plugins"
 import { Docker } from "@testbed/stages"
-import { Clock, Effect, FileSystem, Option } from "effect"
+import { Clock, Effect, FileSystem, Layer, Option } from "effect"
 import type { TestPlan } from "./Plan.ts"
 import * as Rootfs from "./internal/rootfs.ts"
 
@@ -19,6 +19,15 @@ export { RootfsFailed } from "./internal/rootfs.ts"
 export const labels = { image: "testbed.image", inputs: "testbed.inputs", implementation: "testbed.implementation" }
 
 export const tagOf = (implementation: string, hash: string): string => `testbed/${implementation}:${hash.slice(0, 16)}`
+
+/**
+ * The engine the docker environment uses: the one the context gives (a unit test's `Docker.layerMemory`), else the
+ * engine DOCKER_HOST names, connected only now so that a run that never uses docker never loads its client.
+ */
+export const engineLayer: Effect.Effect<typeof Docker.Docker.layer> = Effect.map(
+  Effect.serviceOption(Docker.Docker),
+  Option.match({ onNone: () => Docker.Docker.layer, onSome: (given) => Layer.succeed(Docker.Docker, given) })
+)
 
 export interface Ready {
   readonly image: string
@@ -110,10 +119,9 @@ export const rootfsPlugins = (tests: ReadonlyArray<TestPlan>): ReadonlyArray<Ser
 export const prepare = Effect.fn("DockerImages.prepare")(function* (tests: ReadonlyArray<TestPlan>) {
   const plugins = rootfsPlugins(tests)
   if (plugins.length === 0) return undefined
+  const engine = yield* engineLayer
   const results = yield* Effect.forEach(plugins, (plugin) =>
-    Effect.result(
-      ensure(plugin.name, plugin.docker!.rootfs!, { announce: true }).pipe(Effect.provide(Docker.Docker.layer))
-    )
+    Effect.result(ensure(plugin.name, plugin.docker!.rootfs!, { announce: true }).pipe(Effect.provide(engine)))
   )
   return results.filter((result) => result._tag === "Success" && result.success.built).length
 })

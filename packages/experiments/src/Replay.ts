@@ -1,12 +1,28 @@
 /**
  * Replay in experiments, through @testbed/replay: the `replay` service plugin (testbed's own replay server
  * playing a recorded peer as a service) and the helpers the `replay` step and the `replay_passed` assertion
- * share — loading a script with its blobs, and the outcome file a replay leaves behind.
+ * share — loading a script with its blobs, and the outcome file a replay leaves behind. @testbed/replay itself is
+ * loaded when a run first uses a replay (`load`): planning, `--dry-run` and runs without replays never load it.
  */
 import { createRequire } from "node:module"
 import { ServicePlugin } from "@testbed/plugins"
-import { Action, BlobStore, ScriptLoader, Verdict } from "@testbed/replay"
-import { Effect, Layer, Path } from "effect"
+import type { ScriptLoader, Verdict } from "@testbed/replay"
+import { Effect, Layer, Path, Schema } from "effect"
+
+/** @testbed/replay could not be loaded (an installation without it, or a broken one). */
+export class ReplayUnavailable extends Schema.TaggedError<ReplayUnavailable>()("ReplayUnavailable", {
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `cannot load @testbed/replay: ${this.reason}`
+  }
+}
+
+/** @testbed/replay, loaded on first use (Node keeps the module: later calls cost nothing). */
+export const load: Effect.Effect<typeof import("@testbed/replay"), ReplayUnavailable> = Effect.tryPromise({
+  try: () => import("@testbed/replay"),
+  catch: (error) => new ReplayUnavailable({ reason: String(error) })
+})
 
 /**
  * The replay server process @testbed/replay ships (run with the harness's Node; arguments and exit codes in its
@@ -68,9 +84,7 @@ export const plugin: ServicePlugin.ServicePlugin = ServicePlugin.make({
 })
 
 /** The outcome file a replay service writes (its schema and reader are @testbed/replay's Verdict). */
-export const Outcome = Verdict.Verdict
 export type Outcome = Verdict.Verdict
-export const fromServer = Verdict.fromOutcome
 
 /** One line: "passed (6 steps matched)" or the first failure's message. */
 export const describe = (outcome: Outcome): string =>
@@ -79,17 +93,23 @@ export const describe = (outcome: Outcome): string =>
     : `replay failed: ${outcome.failures.map((failure) => failure.message).join("; ")}`
 
 /** The outcome a replay left in `file`, or a reason it is not there. */
-export const readOutcome = Verdict.read
+export const readOutcome = Effect.fn("Replay.readOutcome")(function* (file: string) {
+  const replay = yield* Effect.result(load)
+  if (replay._tag === "Failure") return replay.failure.message
+  return yield* replay.success.Verdict.read(file)
+})
 
 /** Loads a script with its blobs (`blobs/` beside it); only the built-in actions are available. */
-export const loadScript = (file: string, name?: string) =>
-  Effect.flatMap(Path.Path, (path) =>
-    ScriptLoader.load({ file, name }).pipe(
-      Effect.provide(
-        Layer.merge(
-          BlobStore.BlobStore.layer({ dir: path.join(path.dirname(file), "blobs") }),
-          Action.ActionRegistry.layerEmpty
-        )
+export const loadScript = Effect.fn("Replay.loadScript")(function* (file: string, name?: string) {
+  const path = yield* Path.Path
+  const { Action, BlobStore, ScriptLoader: Loader } = yield* load
+  const loaded: ScriptLoader.LoadedScript = yield* Loader.load({ file, name }).pipe(
+    Effect.provide(
+      Layer.merge(
+        BlobStore.BlobStore.layer({ dir: path.join(path.dirname(file), "blobs") }),
+        Action.ActionRegistry.layerEmpty
       )
     )
   )
+  return loaded
+})

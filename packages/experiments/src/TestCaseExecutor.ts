@@ -10,6 +10,8 @@
  */
 import { Context, Effect, Layer } from "effect"
 import type { TestPlan } from "./Plan.ts"
+// A cycle, on purpose: `layerTest` is the scripted executor, built from this service; nothing runs at import time.
+import * as ScriptedExecutor from "./ScriptedExecutor.ts"
 import * as TestCase from "./TestCase.ts"
 
 /** What running one attempt needs from its context (the event bus, files, processes): the local run's. */
@@ -28,6 +30,8 @@ export class TestCaseExecutor extends Context.Service<
   /** Every attempt in this process: today's local run. */
   static readonly local: TestCaseExecutor["Service"] = { runAttempt: TestCase.runAttempt }
   static readonly layer = Layer.succeed(TestCaseExecutor, TestCaseExecutor.local)
+  /** Attempts played from a script on Effect's clock, nothing started (ScriptedExecutor): for unit tests. */
+  static readonly layerTest = (script: ScriptedExecutor.Script) => ScriptedExecutor.layer(script)
 }
 
 /** The executor in context, or the local one when none was provided (local runs need nothing). */

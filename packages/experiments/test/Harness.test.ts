@@ -3,70 +3,13 @@
 // waits for real time. The same fixtures run for real in ExperimentManager.test.ts (integration).
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { CommandRunner, ScriptedRunner } from "@testbed/commands"
-import { EventBus, type TestbedEvent } from "@testbed/events"
-import { FakeEnvironment, PluginRegistry } from "@testbed/plugins"
-import { Effect, Fiber, FileSystem, Layer, Schema } from "effect"
-import { TestClock } from "effect/testing"
+import { ScriptedRunner } from "@testbed/commands"
+import { EventBus } from "@testbed/events"
+import type { FakeEnvironment } from "@testbed/plugins"
+import { Effect, FileSystem, Layer } from "effect"
 import { Experiment, ExperimentManager } from "../src/index.ts"
+import { type Ran, runOnFake } from "./fake.ts"
 import { fixtures } from "./support.ts"
-
-const decodeEvent = Schema.decodeUnknownSync((await import("@testbed/events")).TestbedEvent.TestbedEvent)
-
-/**
- * Moves TestClock on in small steps, letting real I/O (log files, run directory) finish between them: at most 20 ms
- * of Clock time per real millisecond, so only a disk stalled for a twentieth of a deadline could run it out.
- */
-const drive = <A, E>(fiber: Fiber.Fiber<A, E>) =>
-  Effect.gen(function* () {
-    while (fiber.pollUnsafe() === undefined) {
-      yield* TestClock.adjust("20 millis")
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1)))
-    }
-    return yield* Fiber.join(fiber)
-  })
-
-interface Ran {
-  readonly result: ExperimentManager.ExperimentResult
-  readonly events: ReadonlyArray<TestbedEvent.TestbedEvent>
-}
-
-/** Plans `fixtures/experiments/<file>` as a run would, then runs it on the fake environment. */
-const runOnFake = (
-  file: string,
-  script: FakeEnvironment.Script,
-  options: { readonly steps?: ScriptedRunner.Script; readonly overrides?: Experiment.Options } = {}
-) =>
-  Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const runDir = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-harness-" })
-    const prepared = yield* Experiment.prepare(
-      file.startsWith("/") ? file : `${fixtures}${file}`,
-      options.overrides ?? {}
-    )
-    const registry = yield* PluginRegistry.PluginRegistry
-    const events: Array<TestbedEvent.TestbedEvent> = []
-    const bus = yield* EventBus.EventBus
-    const result = yield* Effect.scoped(
-      Effect.gen(function* () {
-        yield* bus.observe((batch) => Effect.sync(() => events.push(...batch.map((event) => decodeEvent(event)))))
-        const fiber = yield* Effect.forkChild(ExperimentManager.run(prepared.plan, { runDir, registry }))
-        return yield* drive(fiber)
-      })
-    )
-    return { result, events } satisfies Ran
-  }).pipe(
-    Effect.provide(
-      Layer.unwrap(
-        Effect.map(CommandRunner.CommandRunner, (runner) => FakeEnvironment.layerTest({ script, runner }))
-      ).pipe(
-        Layer.provideMerge(CommandRunner.CommandRunner.layerTest(options.steps ?? (() => ({})))),
-        Layer.provideMerge(EventBus.EventBus.layer),
-        Layer.provideMerge(NodeServices.layer)
-      )
-    ),
-    Effect.scoped
-  )
 
 /** The script by `<test>/<service>`; anything not named runs until stopped. */
 const byId =

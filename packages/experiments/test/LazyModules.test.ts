@@ -1,5 +1,6 @@
-// `run --dry-run` and runs on localhost do not load the Docker client or the MQTT libraries: the docker environment,
-// the Docker image probe and the fleet step load their modules when they are used.
+// `run --dry-run` and runs on localhost do not load the Docker client, the MQTT libraries or @testbed/replay: the
+// docker environment, the Docker image probe, the fleet step and the replay step and helpers load their modules when
+// they are used.
 import { spawnSync } from "node:child_process"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -17,7 +18,7 @@ registerHooks({ resolve(specifier, context, next) {
 } })`
 
 describe("lazily loaded modules", () => {
-  it("importing @testbed/experiments loads neither dockerode nor mqtt nor aedes", () => {
+  it("importing @testbed/experiments loads neither dockerode nor mqtt nor aedes nor @testbed/replay", () => {
     const child = spawnSync(
       process.execPath,
       [
@@ -34,8 +35,9 @@ describe("lazily loaded modules", () => {
       child.stderr.split("\n").flatMap((line) => (line.startsWith("IMPORT ") ? [line.slice(7)] : []))
     )
     assert.isTrue(imported.has("@testbed/plugins"), `the hook saw the imports: ${[...imported].join(", ")}`)
-    for (const heavy of ["dockerode", "mqtt", "aedes", "@testbed/fleet", "@testbed/stages", "@testbed/stages/Docker"]) {
-      assert.isFalse(imported.has(heavy), `${heavy} was loaded`)
+    const heavy = ["dockerode", "mqtt", "aedes", "@testbed/fleet", "@testbed/stages", "@testbed/stages/Docker"]
+    for (const module of [...heavy, "@testbed/replay"]) {
+      assert.isFalse(imported.has(module), `${module} was loaded`)
     }
   }, 120_000)
 

@@ -12,6 +12,8 @@ import * as Tcp from "./internal/Tcp.ts"
 import type { Plan } from "./Plan.ts"
 import type { ReplayFailure } from "./ReplayError.ts"
 import * as ScriptSource from "./ScriptSource.ts"
+// A cycle, on purpose: `layerTest` is the scripted server, which serves RunningServers; nothing runs at import time.
+import * as ScriptedServer from "./ScriptedServer.ts"
 
 export interface ServeOptions {
   readonly host?: string | undefined
@@ -87,6 +89,10 @@ export class ReplayServer extends Context.Service<
     ReplayServer,
     ReplayServer.of({ serve: (plan, options) => serve(plan, options) })
   )
+
+  /** Scripted clients judged in memory on Effect's clock, nothing listening (ScriptedServer): for unit tests. */
+  static readonly layerTest = (script: ScriptedServer.Script, firstPort?: number) =>
+    ScriptedServer.layer(script, firstPort)
 }
 
 export const serve = Effect.fn("ReplayServer.serve")(function* (plan: Plan, options: ServeOptions = {}) {

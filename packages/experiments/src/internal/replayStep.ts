@@ -1,9 +1,10 @@
 // The `replay` step: serve a recorded script's server side in-process (@testbed/replay's ReplayServer) and run a
 // client command against it, or wait for a `replay` service to finish and read its verdict. Either way the
 // outcome is kept for `replay_passed`, and a divergence fails the step with the replay's own message (offset,
-// expected and received bytes).
+// expected and received bytes). The server is the context's ReplayServer when it has one (a unit test's
+// `ReplayServer.layerTest`), else the real one. This module is loaded when a replay step runs (steps.ts).
 import { ServiceCommand } from "@testbed/plugins"
-import { ReplayServer, TestLauncher } from "@testbed/replay"
+import { ReplayServer, TestLauncher, Verdict } from "@testbed/replay"
 import type { WriteFailed } from "@testbed/events"
 import { Deferred, Duration, Effect, type FileSystem, Option, Path } from "effect"
 import type { ReplayStep } from "../ExperimentConfig.ts"
@@ -45,6 +46,11 @@ const checkService = Effect.fnUntraced(function* (
   return verdict(name, outcome)
 })
 
+/** The context's ReplayServer (a unit test's `ReplayServer.layerTest`), else the real one. */
+const replayServer = Effect.map(Effect.serviceOption(ReplayServer.ReplayServer), (given) =>
+  Option.isSome(given) ? given.value.serve : ReplayServer.serve
+)
+
 /** Serves the script, runs the client against it, then ends the replay and judges both. */
 const replayForClient = Effect.fnUntraced(function* (
   attempt: Attempt,
@@ -74,7 +80,7 @@ const replayForClient = Effect.fnUntraced(function* (
   const stepTimeout = step.step_timeout
   return yield* Effect.scoped(
     Effect.gen(function* () {
-      const server = yield* ReplayServer.serve(loaded.success.plan, {
+      const server = yield* (yield* replayServer)(loaded.success.plan, {
         host: "127.0.0.1",
         port: 0,
         connections: step.connections ?? 1,
@@ -106,7 +112,7 @@ const replayForClient = Effect.fnUntraced(function* (
       const ended = Option.isSome(exit) ? exit.value : yield* client.stop("2 seconds")
       recordStep(attempt, { name, exitCode: ended.exitCode, signal: ended.signal, stdoutPath, stderrPath })
       // The client has ended: its connection closes at once, so a short grace is enough.
-      const outcome = Replay.fromServer(yield* server.finish(Duration.seconds(2)))
+      const outcome = Verdict.fromOutcome(yield* server.finish(Duration.seconds(2)))
       recordReplay(attempt, name, outcome)
       if (Option.isNone(exit))
         return {

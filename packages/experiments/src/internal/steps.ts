@@ -6,10 +6,9 @@ import { type Command, CommandRunner, LocalRunner } from "@testbed/commands"
 import { ServiceCommand } from "@testbed/plugins"
 import { Clock, Duration, Effect, FileSystem, type Path } from "effect"
 import type { ChildProcessSpawner } from "effect/process"
-import type { FleetStep, RunStep, Step } from "../ExperimentConfig.ts"
+import type { FleetStep, ReplayStep, RunStep, Step } from "../ExperimentConfig.ts"
 import * as Render from "./render.ts"
 import { Abort, type Attempt, recordStep, writeFailed } from "./attempt.ts"
-import { runReplay } from "./replayStep.ts"
 import { stepLog } from "./stepLog.ts"
 import * as StepResources from "./stepResources.ts"
 
@@ -112,17 +111,39 @@ const runCommand = Effect.fnUntraced(function* (attempt: Attempt, index: number,
   }
 })
 
-// @testbed/fleet (an MQTT client and broker) loads only when a test has a fleet step: `run --dry-run` and runs
-// without one do not pay for loading it. A module that cannot load fails the step, saying why.
-const runFleet = (attempt: Attempt, index: number, step: FleetStep) =>
+// @testbed/fleet (an MQTT client and broker) and @testbed/replay load only when a test has a fleet or a replay
+// step: `run --dry-run` and runs without one do not pay for loading them. A module that cannot load fails the step,
+// saying why.
+const loadedStep = <M, E, R>(
+  name: string,
+  kind: string,
+  load: () => Promise<M>,
+  run: (module: M) => Effect.Effect<StepOutcome, E, R>
+) =>
   Effect.tryPromise({
-    try: () => import("./fleetStep.ts"),
-    catch: (error) => `step ${step.name ?? `step${index}`}: cannot load the fleet step: ${String(error)}`
+    try: load,
+    catch: (error) => `step ${name}: cannot load the ${kind} step: ${String(error)}`
   }).pipe(
     Effect.matchEffect({
       onFailure: (message) => Effect.succeed<StepOutcome>({ status: "failed", message }),
-      onSuccess: (module) => module.runFleet(attempt, index, step)
+      onSuccess: run
     })
+  )
+
+const runFleet = (attempt: Attempt, index: number, step: FleetStep) =>
+  loadedStep(
+    step.name ?? `step${index}`,
+    "fleet",
+    () => import("./fleetStep.ts"),
+    (module) => module.runFleet(attempt, index, step)
+  )
+
+const runReplay = (attempt: Attempt, index: number, step: ReplayStep) =>
+  loadedStep(
+    step.name ?? `step${index}`,
+    "replay",
+    () => import("./replayStep.ts"),
+    (module) => module.runReplay(attempt, index, step)
   )
 
 export const runAll = Effect.fn("Steps.runAll")(function* (attempt: Attempt, steps: ReadonlyArray<Step>) {

@@ -1,0 +1,139 @@
+// The runner's side of an attempt — what it streams back and in which order: the attempt's events, its files in
+// pieces within the byte budget, its own `test.finished` after the files, then how it ended — on experiments'
+// scripted executor (`TestCaseExecutor.layerTest`) and TestClock: no Postgres, no cluster, no process. Cluster.test.ts
+// runs attempts on real runners (integration).
+import { createHash } from "node:crypto"
+import { readFileSync } from "node:fs"
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { type ScriptedExecutor, TestCaseExecutor } from "@testbed/experiments"
+import { Effect, Exit, Fiber, FileSystem, Redacted, Ref, Semaphore } from "effect"
+import { TestClock } from "effect/testing"
+import type * as Protocol from "../src/AttemptProtocol.ts"
+import * as AttemptRunner from "../src/AttemptRunner.ts"
+import * as Envelope from "../src/Envelope.ts"
+
+const quickstart = decodeURIComponent(
+  new URL("../../../fixtures/experiments/quickstart.yaml", import.meta.url).pathname
+)
+
+const request = (file: string): Protocol.AttemptRequest => ({
+  runId: "run-1",
+  testKey: "echo-round-trip",
+  test: "echo round trip",
+  attempt: 1,
+  dispatch: 0,
+  file,
+  fileSha256: createHash("sha256").update(readFileSync(file)).digest("hex"),
+  pluginDirectories: [],
+  timeoutMs: 30_000,
+  timeoutMessage: "test timed out after 30s",
+  notAfter: Number.MAX_SAFE_INTEGER,
+  mac: ""
+})
+
+/** Runs `request` on a runner whose attempts play `script`, collecting what it sends back. */
+const runOn = (script: ScriptedExecutor.Script, attempt: Protocol.AttemptRequest, maxArtifactBytes = 1024 * 1024) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const workdir = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-attempt-runner-" })
+    const identity: AttemptRunner.RunnerIdentity = {
+      name: "runner-a",
+      host: "host-a",
+      workdir,
+      pluginDirectories: [],
+      keys: Envelope.keys(Redacted.make("the-cluster-secret-1")),
+      slots: yield* Semaphore.make(1),
+      running: yield* Ref.make<ReadonlyMap<string, string>>(new Map()),
+      maxArtifactBytes,
+      executor: yield* TestCaseExecutor.TestCaseExecutor
+    }
+    const chunks: Array<Protocol.AttemptChunk> = []
+    const fiber = yield* Effect.forkChild(
+      AttemptRunner.execute(identity, attempt, "runner-a-1", (chunk) => Effect.sync(() => void chunks.push(chunk)))
+    )
+    // Clock time moves on in small steps while the attempt's real file I/O (planning, its files) goes on.
+    while (fiber.pollUnsafe() === undefined) {
+      yield* TestClock.adjust("20 millis")
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1)))
+    }
+    const exit = yield* Fiber.await(fiber)
+    const left = yield* fs.exists(`${workdir}/runs/run-1/tests/echo-round-trip/attempt-1`)
+    return { exit, chunks, left }
+  }).pipe(Effect.scoped, Effect.provide(TestCaseExecutor.TestCaseExecutor.layerTest(script)))
+
+const typesOf = (chunk: Protocol.AttemptChunk) =>
+  chunk._tag === "Events" ? chunk.lines.map((line) => (JSON.parse(line) as { type: string }).type) : []
+
+describe("AttemptRunner on the scripted executor (TestClock)", () => {
+  it.effect("events, then the files in pieces within the budget, then the attempt's test.finished, then the end", () =>
+    Effect.gen(function* () {
+      const big = new Uint8Array(700 * 1024).fill(7)
+      const { exit, chunks, left } = yield* runOn(
+        () => ({
+          status: "failed",
+          reason: "scripted failure",
+          duration: "2 seconds",
+          files: { "client/stdout.log": big, "server/stderr.log": "" }
+        }),
+        request(quickstart),
+        600 * 1024
+      )
+      assert.isTrue(Exit.isSuccess(exit), String(exit))
+      const tags = chunks.map((chunk) => chunk._tag)
+      const firstPiece = tags.indexOf("ArtifactPiece")
+      const lastPiece = tags.lastIndexOf("ArtifactPiece")
+      assert.isTrue(firstPiece > 0 && tags.slice(0, firstPiece).every((tag) => tag === "Events"))
+      const before = chunks.slice(0, firstPiece).flatMap(typesOf)
+      assert.include(before, "test.started")
+      assert.notInclude(before, "test.finished")
+      // 600 KiB of the 700 KiB log in pieces of at most 256 KiB; the empty file (over budget) still exists.
+      const pieces = chunks.flatMap((chunk) =>
+        chunk._tag === "ArtifactPiece" ? [[chunk.path, chunk.offset, chunk.bytes.length]] : []
+      )
+      assert.deepStrictEqual(pieces, [
+        ["client/stdout.log", 0, 262144],
+        ["client/stdout.log", 262144, 262144],
+        ["client/stdout.log", 524288, 90112],
+        ["server/stderr.log", 0, 0]
+      ])
+      assert.deepStrictEqual(chunks.slice(lastPiece + 1, -1).flatMap(typesOf), ["test.finished"])
+      const finished = chunks.at(-1)
+      assert.strictEqual(finished?._tag, "Finished")
+      if (finished?._tag !== "Finished") return
+      assert.deepStrictEqual([finished.status, finished.reason], ["failed", "scripted failure"])
+      // At least the scripted time on the Clock (the driver moves it on while the files are written).
+      assert.isAtLeast(finished.durationMs, 2000)
+      assert.strictEqual(finished.events, chunks.flatMap(typesOf).length)
+      // The files are with the coordinator now: the runner keeps none.
+      assert.isFalse(left)
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it.effect("an attempt past its timeout ends as timeout with the coordinator's message", () =>
+    Effect.gen(function* () {
+      const { chunks } = yield* runOn(() => ({ duration: "1 minute" }), { ...request(quickstart), timeoutMs: 1000 })
+      const finished = chunks.at(-1)
+      assert.deepStrictEqual(finished?._tag === "Finished" ? [finished.status, finished.reason] : [], [
+        "timeout",
+        "test timed out after 30s"
+      ])
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it.effect("a file whose content differs from the coordinator's is refused before anything runs", () =>
+    Effect.gen(function* () {
+      let ran = 0
+      const { exit, chunks } = yield* runOn(
+        () => {
+          ran++
+          return {}
+        },
+        { ...request(quickstart), fileSha256: "0".repeat(64) }
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      assert.include(String(exit), "differs from the coordinator's")
+      assert.deepStrictEqual([ran, chunks.length], [0, 0])
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+})
