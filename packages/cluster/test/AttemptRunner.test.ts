@@ -8,6 +8,7 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { type ScriptedExecutor, TestCaseExecutor } from "@testbed/experiments"
 import { Effect, Exit, Fiber, FileSystem, Redacted, Ref, Semaphore } from "effect"
+import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import type * as Protocol from "../src/AttemptProtocol.ts"
 import * as AttemptRunner from "../src/AttemptRunner.ts"
@@ -60,7 +61,21 @@ const runOn = (script: ScriptedExecutor.Script, attempt: Protocol.AttemptRequest
     const exit = yield* Fiber.await(fiber)
     const left = yield* fs.exists(`${workdir}/runs/run-1/tests/echo-round-trip/attempt-1`)
     return { exit, chunks, left }
-  }).pipe(Effect.scoped, Effect.provide(TestCaseExecutor.TestCaseExecutor.layerTest(script)))
+  }).pipe(
+    Effect.scoped,
+    Effect.provide(TestCaseExecutor.TestCaseExecutor.layerTest(script)),
+    Effect.provideService(SqlClient.SqlClient, noDatabase)
+  )
+
+/**
+ * These requests carry no bundle, so a runner reads the experiment from the request's path and never asks the
+ * database for one: any use of this client is a failure of the test.
+ */
+const noDatabase = new Proxy({} as SqlClient.SqlClient, {
+  get: (_, property) => {
+    throw new Error(`this unit test has no database (SqlClient.${String(property)} was used)`)
+  }
+})
 
 const typesOf = (chunk: Protocol.AttemptChunk) =>
   chunk._tag === "Events" ? chunk.lines.map((line) => (JSON.parse(line) as { type: string }).type) : []
