@@ -105,6 +105,7 @@ const program = Effect.gen(function* () {
   yield* raw(broker.url, 1000 * steps) // warm-up
   console.log(`A = ${dirA}, B = ${here}; ${wire}, 1000 agents × ${steps} step(s); load ${load()} at start`)
   const ratios = { a: [] as Array<number>, b: [] as Array<number>, ba: [] as Array<number> }
+  const cpu = { raw: [] as Array<number>, a: [] as Array<number>, b: [] as Array<number> }
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? (["a", "b"] as const) : (["b", "a"] as const)
     const got: Record<string, number> = {}
@@ -117,6 +118,8 @@ const program = Effect.gen(function* () {
           `µs CPU raw ${cpuPer.raw!.toFixed(0)} ${which.toUpperCase()} ${cpuPer[which]!.toFixed(0)}`
       )
       got[which] = rate / baseline
+      cpu.raw.push(cpuPer.raw!)
+      cpu[which].push(cpuPer[which]!)
       ratios[which].push(rate / baseline)
     }
     ratios.ba.push(got.b! / got.a!)
@@ -126,7 +129,8 @@ const program = Effect.gen(function* () {
   }
   console.log(
     `median ratio to raw mqtt.js: A ${median(ratios.a).toFixed(2)}, B ${median(ratios.b).toFixed(2)}; ` +
-      `median B/A per round ${median(ratios.ba).toFixed(2)}; load ${load()} at the end`
+      `median B/A per round ${median(ratios.ba).toFixed(2)}; median µs CPU per command: raw ${median(cpu.raw).toFixed(0)}, ` +
+      `A ${median(cpu.a).toFixed(0)}, B ${median(cpu.b).toFixed(0)}; load ${load()} at the end`
   )
 }).pipe(
   Effect.scoped,
