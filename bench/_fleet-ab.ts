@@ -8,7 +8,10 @@ import { loadavg } from "node:os"
 import { NodeServices } from "@effect/platform-node"
 import { Effect, Redacted, References } from "effect"
 import { EventBus } from "../packages/events/src/EventBus.ts"
+import type * as AgentHere from "../packages/fleet/src/Agent.ts"
 import * as Broker from "../packages/fleet/src/Broker.ts"
+import type * as OperatorHere from "../packages/fleet/src/Operator.ts"
+import type * as SecurityHere from "../packages/fleet/src/Security.ts"
 import { inProcess, rawPair } from "./_fleet-parts.ts"
 
 const [dirA = "", roundsText = "8", stepsText = "1", wire = "native"] = process.argv.slice(2)
@@ -34,9 +37,10 @@ const busy: Record<string, number> = {}
 /** One version's operator and agents on its own topics; `run` times one pipeline (commands/s). */
 const fleetOf = (dir: string, name: string, url: string) =>
   Effect.gen(function* () {
-    const Agent = yield* Effect.promise(() => import(`${dir}/packages/fleet/src/Agent.ts`))
-    const Operator = yield* Effect.promise(() => import(`${dir}/packages/fleet/src/Operator.ts`))
-    const Security = yield* Effect.promise(() => import(`${dir}/packages/fleet/src/Security.ts`))
+    // Typed as this checkout's modules: the other one has (at least) the same start functions.
+    const Agent: typeof AgentHere = yield* Effect.promise(() => import(`${dir}/packages/fleet/src/Agent.ts`))
+    const Operator: typeof OperatorHere = yield* Effect.promise(() => import(`${dir}/packages/fleet/src/Operator.ts`))
+    const Security: typeof SecurityHere = yield* Effect.promise(() => import(`${dir}/packages/fleet/src/Security.ts`))
     const signing = wire === "compat" ? Security.compat : Security.signed(Redacted.make("bench secret"))
     const topics = {
       command: `${name}/commands`,
