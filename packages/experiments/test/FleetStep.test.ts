@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { LocalRunner } from "@testbed/commands"
+import { LocalRunner, ScriptedRunner } from "@testbed/commands"
 import { EventBus } from "@testbed/events"
-import { Agent, Broker, Security } from "@testbed/fleet"
+import { Agent, Broker, MqttConnection, Security } from "@testbed/fleet"
 import { Effect, FileSystem, Layer, Redacted } from "effect"
 import { Experiment } from "../src/index.ts"
 import { provide, readEvents, runFixture } from "./support.ts"
@@ -81,6 +81,49 @@ describe("fleet step", () => {
         })
       ),
     30_000
+  )
+
+  // Unit test of the step on fleet's seams: agents from `Agent.Agents` (scripted: no process), connections from
+  // `MqttConnection`'s connector (in memory: no broker), on TestClock. Exit code 3 is the script's own: real agents
+  // would run `check v2` in a shell (127, no such program), and a real connection to mqtt://in-memory fails.
+  it.effect("runs its pipeline on scripted agents over the in-memory broker (fleet's test layers)", () =>
+    provide(
+      Effect.gen(function* () {
+        const { dir, file } = yield* writeExperiment([
+          "tests:",
+          "  - name: scripted",
+          "    steps:",
+          '      - fleet: { name: rollout, broker: "mqtt://in-memory", agents: 2, pipeline: ["deploy v2", "check v2", "never"] }'
+        ])
+        const outcome = yield* Experiment.run(file, { outputDir: `${dir}/out`, progress: "none" })
+        const [test] = outcome.result!.tests
+        assert.strictEqual(test?.status, "failed")
+        const failures = test!
+          .reason!.replace(/^step rollout: /, "")
+          .split("; ")
+          .sort()
+        assert.strictEqual(failures.length, 2)
+        for (const failure of failures)
+          assert.match(failure, /^agent [0-9a-f]{6}-agent-[12] step 1 \(check v2\): exit code 3$/)
+        const ran = yield* ScriptedRunner.ScriptedRunner.use((runner) => runner.ran)
+        // Both agents ran the first two steps through the script; the failure skipped the third.
+        assert.deepStrictEqual(ran.map((command) => command.shell).sort(), [
+          "check v2",
+          "check v2",
+          "deploy v2",
+          "deploy v2"
+        ])
+      }).pipe(
+        Effect.provide(
+          Layer.mergeAll(
+            Agent.layerTest(ScriptedRunner.rules([[/check/, { exitCode: 3 }]])).pipe(
+              Layer.provide(EventBus.EventBus.layer)
+            ),
+            MqttConnection.layerMemory
+          )
+        )
+      )
+    )
   )
 
   it.live(

@@ -8,9 +8,9 @@
  * Several agent ids may share one connection (one subscription, one process).
  */
 import { randomBytes } from "node:crypto"
-import { type Command, CommandRunner } from "@testbed/commands"
+import { type Command, CommandRunner, ScriptedRunner } from "@testbed/commands"
 import { EventBus, Ids } from "@testbed/events"
-import { Duration, Effect, Latch, type Redacted, type Scope } from "effect"
+import { Context, Duration, Effect, Latch, Layer, type Redacted, type Scope } from "effect"
 import * as CommandEnvironment from "./CommandEnvironment.ts"
 import { type AgentState, makeAgentState } from "./internal/agentState.ts"
 import type { Execution } from "./internal/execution.ts"
@@ -147,3 +147,39 @@ export const run = (
   options: AgentOptions
 ): Effect.Effect<never, MqttConnection.ConnectFailed, CommandRunner.CommandRunner | EventBus.EventBus> =>
   Effect.scoped(Effect.andThen(start(options), Effect.never))
+
+/**
+ * Where callers (the experiments' fleet step, a harness) get their agents from: the live `start` by default, so
+ * nothing needs providing; `layerTest` swaps in scripted ones for their unit tests.
+ */
+export const Agents = Context.Reference<{
+  readonly start: (
+    options: AgentOptions
+  ) => Effect.Effect<Agent, MqttConnection.ConnectFailed, Scope.Scope | CommandRunner.CommandRunner | EventBus.EventBus>
+}>("@testbed/fleet/Agent/Agents", { defaultValue: () => ({ start }) })
+
+/** The live agents (`start`: commands run by the caller's CommandRunner, a broker connection). */
+export const layer = Layer.succeed(Agents, { start })
+
+/**
+ * Agents that run no process: the real protocol (registration, signatures, de-duplication, answers) with every
+ * command's outcome taken from the script (`ScriptedRunner`: exit code, output, how long it runs on the Clock, so
+ * TestClock decides when it ends), whatever runner the caller provides. Pair it with `MqttConnection.layerMemory`
+ * for no broker either. `ScriptedRunner` says what the agents were asked to run; the scripted `CommandRunner` is
+ * provided too, for callers that start agents themselves.
+ */
+export const layerTest = (
+  script: ScriptedRunner.Script
+): Layer.Layer<CommandRunner.CommandRunner | ScriptedRunner.ScriptedRunner, never, EventBus.EventBus> =>
+  Layer.effectContext(
+    Effect.gen(function* () {
+      const runner = yield* CommandRunner.CommandRunner
+      const scripted = yield* ScriptedRunner.ScriptedRunner
+      const scriptedStart = (options: AgentOptions) =>
+        Effect.provideService(start(options), CommandRunner.CommandRunner, runner)
+      return Context.make(Agents, { start: scriptedStart }).pipe(
+        Context.add(ScriptedRunner.ScriptedRunner, scripted),
+        Context.add(CommandRunner.CommandRunner, runner)
+      )
+    })
+  ).pipe(Layer.provide(ScriptedRunner.layer(script)))

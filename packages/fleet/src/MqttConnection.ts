@@ -119,10 +119,16 @@ const describe = (error: ClientError): string =>
     ? `${error.code}: ${error.message}`
     : error.message
 
+// mqtt.js formats a `debug` line for every packet even when nobody listens (2–3 % of a fleet command's CPU in the
+// profile, bench/fleet.md); it keeps its own only when asked for with DEBUG=mqttjs*.
+const mqttDebug = /mqttjs/.test(process.env.DEBUG ?? "")
+const noLog = (): void => {}
+
 const clientOptions = (options: ConnectOptions): IClientOptions => {
   const tls = options.tls
   return {
     clientId: options.clientId,
+    ...(mqttDebug ? {} : { log: noLog }),
     clean: true,
     keepalive: options.keepaliveSeconds ?? 60,
     reconnectPeriod: Duration.toMillis(Duration.fromInputUnsafe(options.reconnectPeriod ?? "1 second")),

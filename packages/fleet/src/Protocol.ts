@@ -3,6 +3,7 @@
  * the fields testbed adds (which old peers ignore). Every inbound payload is decoded here, never trusted.
  */
 import { Option, Schema } from "effect"
+import * as FastDecode from "./internal/fastDecode.ts"
 
 export const Topics = Schema.Struct({
   command: Schema.String,
@@ -161,7 +162,11 @@ const decodeQueryJson = Schema.decodeUnknownOption(Schema.fromJsonString(QueryMe
 
 /** `id|command` (split on the first bar) in plain mode, a JSON object otherwise. */
 export const decodeCommand = (mode: Mode, payload: string): Option.Option<CommandMessage> => {
-  if (mode === "json") return decodeCommandJson(payload)
+  if (mode === "json") {
+    // The plain case without the Schema (it is on every command's path); the Schema for anything else.
+    const fast = FastDecode.command(payload)
+    return fast !== undefined ? Option.some(fast) : decodeCommandJson(payload)
+  }
   const bar = payload.indexOf("|")
   return bar < 0 ? Option.none() : Option.some({ client_id: payload.slice(0, bar), command: payload.slice(bar + 1) })
 }
@@ -244,6 +249,8 @@ const decodeResponseObject = Schema.decodeUnknownOption(ResponseMessage)
 
 /** Reads both modes (JSON first), so an operator understands old agents in either mode. */
 export const decodeResponse = (payload: string): Option.Option<ResponseMessage> => {
+  const fast = FastDecode.response(payload)
+  if (fast !== undefined) return Option.some(fast)
   const json = decodeResponseJson(payload)
   if (Option.isSome(json) || !payload.startsWith("Client: ")) return json
   const fields: Record<string, unknown> = {}

@@ -87,7 +87,8 @@ describe.each(brokerKinds)("an agent's connection dropping on %s", (kind) => {
             Effect.timeout("30 seconds")
           )
         )
-        const running = events.pipe(
+        // A subscription of its own: two consumers of one subscription share its events (whichever takes first).
+        const running = (yield* bus.subscribe).pipe(
           Stream.filter((e) => e.type === "step.state_changed" && e.data.to === "running"),
           Stream.take(1),
           Stream.runDrain

@@ -57,7 +57,9 @@ const run = Effect.fnUntraced(function* (attempt: Attempt, name: string, step: F
     // On a shared broker, ids of the step's own would otherwise meet another run's agents.
     const prefix = step.broker === undefined ? "" : `${randomBytes(3).toString("hex")}-`
     const ids = Array.from({ length: step.agents }, (_, i) => `${prefix}agent-${i + 1}`)
-    yield* Effect.forEach(ids, (id) => Agent.start({ ids: [id], connection, signing }), { discard: true })
+    // From `Agent.Agents`: live agents on LocalRunner here, scripted ones in unit tests (`Agent.layerTest`).
+    const agents = yield* Agent.Agents
+    yield* Effect.forEach(ids, (id) => agents.start({ ids: [id], connection, signing }), { discard: true })
   }
   const registered = yield* operator.awaitRegistrations
   if (registered.length < wanted)

@@ -1,5 +1,5 @@
 // The agent's protocol state, owned by one dispatch fiber: acks, who-is-there queries, command decisions
-// (signature, replay, staleness, allowlist, size), one worker per agent id, and the registration loop.
+// (signature, replay, staleness, allowlist, size), each agent id's commands in order, and the registration loop.
 import { type EventBus, Ids } from "@testbed/events"
 import { Clock, Duration, Effect, type Latch, Option, Queue, Result, type Scope } from "effect"
 import type { AgentOptions, AgentStats } from "../Agent.ts"
@@ -51,6 +51,8 @@ type Decision =
     }
   | { readonly _tag: "Duplicate"; readonly payload: Option.Option<string> }
   | { readonly _tag: "TooLarge"; readonly bytes: number }
+  /** The agent's queue is full. */
+  | { readonly _tag: "Busy" }
   | { readonly _tag: "Run" }
 
 // An operator asking who is there gets one registration per agent id and second at most, however often it asks:
@@ -84,8 +86,17 @@ interface State {
   /** The shared topic always (old and compat operators send there), and each id's own topic in native mode. */
   readonly commandTopics: ReadonlySet<string>
   readonly lastQueryAnswer: Map<string, number>
-  /** One queue per agent id, each served by its own worker. */
-  readonly queues: Map<string, Queue.Queue<Identified>>
+  /** Each agent id's commands: the one running and those waiting behind it. */
+  readonly lanes: Map<string, Lane>
+  /** Where a command that waits (on a process) gets its fiber: closing it interrupts and answers the command. */
+  readonly scope: Scope.Scope
+}
+
+/** One agent id's commands, run one at a time in order, like the original. */
+interface Lane {
+  running: boolean
+  /** Waiting behind the running one; at most `memorySize` (a flood is answered, not queued without bound). */
+  readonly waiting: Array<Identified>
 }
 
 // Handed to the client without waiting for the broker's acknowledgement (a timer and a fiber per message saved):
@@ -135,17 +146,32 @@ const runOne = Effect.fn("Agent.runCommand")(function* (st: State, id: string, m
   yield* send(st, topics.response, payload)
 })
 
-// One queue and worker per agent id: each agent runs its commands one at a time, in order, like the original.
-// A defect in one command's handling is logged and the worker goes on: it must never stop serving.
-const startWorker = Effect.fn("Agent.startWorker")(function* (st: State, id: string) {
-  const queue = yield* Queue.unbounded<Identified>()
-  st.queues.set(id, queue)
-  const worker = Queue.take(queue).pipe(
-    Effect.flatMap((message) => runOne(st, id, message)),
-    Effect.catchDefect((defect) => Effect.logError(`agent ${id}: a command's handling failed: ${String(defect)}`)),
-    Effect.forever
+// A defect in one command's handling is logged and the lane goes on: it must never stop serving.
+const runGuarded = (st: State, id: string, message: Identified) =>
+  Effect.catchDefect(runOne(st, id, message), (defect) =>
+    Effect.logError(`agent ${id}: a command's handling failed: ${String(defect)}`)
   )
-  yield* Effect.forkScoped(worker)
+
+/** Runs the lane's commands until none is waiting. */
+const drain = Effect.fnUntraced(function* (st: State, lane: Lane, id: string, first: Identified) {
+  let next: Identified | undefined = first
+  while (next !== undefined) {
+    yield* runGuarded(st, id, next)
+    next = lane.waiting.shift()
+  }
+  lane.running = false
+})
+
+/**
+ * Starts a command at once on the dispatch fiber's turn, or queues it behind the agent's running one. The fiber
+ * starts immediately: a command that answers without waiting (an in-process runner) is done before this returns and
+ * its fiber is never scheduled; only one that waits on a process stays behind, in the agent's scope.
+ */
+const enqueue = Effect.fnUntraced(function* (st: State, id: string, message: Identified) {
+  const lane = st.lanes.get(id)!
+  if (lane.running) return void lane.waiting.push(message)
+  lane.running = true
+  yield* Effect.forkIn(drain(st, lane, id, message), st.scope, { startImmediately: true })
 })
 
 const answer = Effect.fnUntraced(function* (
@@ -202,7 +228,8 @@ const decide = (
     return refusal("not-allowed: the command is not in the allowlist", true, true)
   }
   const bytes = Buffer.byteLength(message.command, "utf8")
-  return bytes > st.maxCommandBytes ? { _tag: "TooLarge", bytes } : { _tag: "Run" }
+  if (bytes > st.maxCommandBytes) return { _tag: "TooLarge", bytes }
+  return st.lanes.get(agentId)!.waiting.length >= st.memorySize ? { _tag: "Busy" } : { _tag: "Run" }
 }
 
 const act = Effect.fnUntraced(function* (st: State, agentId: string, message: Protocol.CommandMessage, now: number) {
@@ -231,9 +258,13 @@ const act = Effect.fnUntraced(function* (st: State, agentId: string, message: Pr
         failedToStart(agentId, identified, "CommandTooLarge", reason, now, now)
       )
     }
+    case "Busy": {
+      const reason = `${st.memorySize} commands are waiting already for this agent`
+      return yield* answer(st, agentId, commandId, failedToStart(agentId, identified, "AgentBusy", reason, now, now))
+    }
     case "Run":
       remember(st, agentId, commandId, { state: "running" })
-      return yield* Queue.offer(st.queues.get(agentId)!, identified)
+      return yield* enqueue(st, agentId, identified)
   }
 })
 
@@ -378,9 +409,9 @@ export const makeAgentState = Effect.fn("Agent.makeState")(function* (
     noticeAtOnce: Duration.isZero(noticeAfter),
     commandTopics: commandTopicsOf(options, topics),
     lastQueryAnswer: new Map(),
-    queues: new Map()
+    lanes: new Map(options.ids.map((id) => [id, { running: false, waiting: [] }])),
+    scope: yield* Effect.scope
   }
-  for (const id of options.ids) yield* startWorker(st, id)
   return {
     stats: Effect.sync(() => ({ ...st.counters })),
     // Whatever has arrived is handled in one go: one wake-up per batch, not per message.

@@ -130,8 +130,12 @@ const commandOf = (execution: Execution, message: Identified): Command.Command =
   return Command.make(program, args, options)
 }
 
-/** Runs one command; never fails: every outcome becomes an encoded response. */
-export const dispatchResult = Effect.fn("Agent.dispatchResult")(function* (
+/**
+ * Runs one command; never fails: every outcome becomes an encoded response. Untraced: it runs inside the caller's
+ * `Agent.runCommand` span, and a span of its own (a stack capture and a span object per command) cost more than a
+ * fast command's whole handling on the agent (bench/fleet.md).
+ */
+export const dispatchResult = Effect.fnUntraced(function* (
   execution: Execution,
   agentId: string,
   message: Identified,
