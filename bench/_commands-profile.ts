@@ -1,5 +1,5 @@
 // One side of bench/commands.ts alone in this process, for a profile or `perf stat` of it:
-//   node_modules/.bin/node [--cpu-prof] bench/_commands-profile.ts ours|raw|detached|garbage [runs=500]
+//   node_modules/.bin/node [--cpu-prof] bench/_commands-profile.ts ours|raw|detached|garbage [runs=500] [warmUp=50]
 // (`garbage`: raw detached plus about 72 KB of short-lived objects per run, what ours allocates per command.)
 // Prints the parent's CPU per run (user / system) and the minor page faults per run (the copy-on-write faults a
 // fork leaves behind scale with the pages the parent writes after it).
@@ -13,6 +13,7 @@ import * as LocalRunner from "../packages/commands/src/LocalRunner.ts"
 
 const side = process.argv[2] ?? "ours"
 const runs = Number(process.argv[3] ?? 500)
+const warmUp = Number(process.argv[4] ?? 50)
 
 const rawOnce = (detached: boolean) =>
   new Promise<void>((resolve, reject) => {
@@ -37,7 +38,7 @@ const program = Effect.gen(function* () {
             return rawOnce(true).then(() => void keep)
           })
         : Effect.promise(() => rawOnce(side === "detached"))
-  for (let i = 0; i < 50; i++) yield* once
+  for (let i = 0; i < warmUp; i++) yield* once
   const cpu = process.cpuUsage()
   const faults = process.resourceUsage().minorPageFault
   const start = performance.now()

@@ -296,7 +296,7 @@ export const rounds = <M extends Record<string, Effect.Effect<object, unknown, n
     const load = `[load average ${Math.min(...loads).toFixed(1)}–${highest.toFixed(1)} on ${cpus} CPUs${highest > cpus ? ": loaded" : ""}]`
     return {
       medians: medians as { [K in keyof M]: Effect.Success<M[K]> },
-      runs: runs as { [K in keyof M]: ReadonlyArray<Effect.Success<M[K]>> },
+      runs: runs as unknown as { [K in keyof M]: ReadonlyArray<Effect.Success<M[K]>> },
       load
     }
   })
