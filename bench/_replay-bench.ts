@@ -274,15 +274,18 @@ const medianOf = <A extends object>(runs: ReadonlyArray<A>): A =>
   ) as A
 
 /**
- * Runs each measure once per round, in turn (so a burst of load hits them alike), and gives the medians and the load
- * average seen (marked "loaded" when above the core count).
+ * Runs each measure once per round, the order rotating from round to round (no measure always follows the same one,
+ * so a burst of load, or a peer's leftover work, hits them alike), and gives the medians, each measure's rounds (for
+ * ratios paired within a round: `paired`) and the load average seen (marked "loaded" when above the core count).
  */
 export const rounds = <M extends Record<string, Effect.Effect<object, unknown, never>>>(count: number, measures: M) =>
   Effect.gen(function* () {
     const runs: Record<string, Array<object>> = {}
     const loads: Array<number> = [Os.loadavg()[0]!]
+    const entries = Object.entries(measures)
     for (let round = 0; round < count; round++) {
-      for (const [name, measure] of Object.entries(measures)) {
+      for (let i = 0; i < entries.length; i++) {
+        const [name, measure] = entries[(round + i) % entries.length]!
         const figures = yield* measure
         runs[name] = [...(runs[name] ?? []), figures]
         loads.push(Os.loadavg()[0]!)
@@ -293,6 +296,16 @@ export const rounds = <M extends Record<string, Effect.Effect<object, unknown, n
     const load = `[load average ${Math.min(...loads).toFixed(1)}–${highest.toFixed(1)} on ${cpus} CPUs${highest > cpus ? ": loaded" : ""}]`
     return {
       medians: medians as { [K in keyof M]: Effect.Success<M[K]> },
+      runs: runs as unknown as { [K in keyof M]: ReadonlyArray<Effect.Success<M[K]>> },
       load
     }
   })
+
+/**
+ * The median of the ratios `pick(a) / pick(b)` taken round by round, with their range: `1.62× (1.41–1.80)`. Both
+ * measures of a round ran within seconds of each other, so a change of load between rounds cancels out.
+ */
+export const paired = <A>(a: ReadonlyArray<A>, b: ReadonlyArray<A>, pick: (figures: A) => number) => {
+  const ratios = a.map((x, i) => pick(x) / pick(b[i]!)).sort((x, y) => x - y)
+  return `${median(ratios).toFixed(2)}× (${ratios[0]!.toFixed(2)}–${ratios[ratios.length - 1]!.toFixed(2)})`
+}

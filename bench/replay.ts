@@ -70,14 +70,15 @@ const replaySection = (file: string) =>
         : { mountebank: Peers.withCpuOf(mountebank.pid, Peers.nodePingPong(mountebank.port, roundTrips)) })
     })
     const { echo: e, replay: r, mountebank: m } = figures.medians
+    const rate = (x: { readonly perSecond: number }) => x.perSecond
     const cpu = (c: { readonly cpuSeconds: number }) => `${f((c.cpuSeconds * 1e6) / roundTrips)} µs CPU`
     console.log(
       `replayed round trips (${roundTrips} × 64 B, node client, median of ${rounds}): ReplayServer ${f(r.perSecond, 0)}/s ` +
         `(p50 ${f(r.p50)} µs, ${cpu(r)} each) vs plain echo server ${f(e.perSecond, 0)}/s (p50 ${f(e.p50)} µs, ${cpu(e)}) → ` +
-        `${ratio(r.perSecond, e.perSecond)} (aim ≥ 0.9×)` +
+        `${Peers.paired(figures.runs.replay, figures.runs.echo, rate)} (median of the rounds' ratios, range; aim ≥ 0.9×)` +
         (m === undefined
           ? "; mountebank not installed"
-          : `; vs mountebank 2.9 TCP imposter ${f(m.perSecond, 0)}/s (p50 ${f(m.p50)} µs, ${cpu(m)}) → ${ratio(r.perSecond, m.perSecond)} (aim ≥ 2×), ` +
+          : `; vs mountebank 2.9 TCP imposter ${f(m.perSecond, 0)}/s (p50 ${f(m.p50)} µs, ${cpu(m)}) → ${Peers.paired(figures.runs.replay, figures.runs.mountebank!, rate)} (aim ≥ 2×), ` +
             `CPU per round trip ${ratio(m.cpuSeconds, r.cpuSeconds)} less; a plain echo server gets ${ratio(e.perSecond, m.perSecond)} of mountebank`) +
         ` ${figures.load}`
     )
@@ -97,13 +98,16 @@ const pythonSection = (file: string) =>
       replayNode: replayOnce(plan, (port) => Peers.nodePingPong(port, roundTrips))
     })
     const { python: p, replay: r, echo: e, pythonNode: pn, replayNode: rn } = figures.medians
+    const rate = (x: { readonly perSecond: number }) => x.perSecond
+    const { runs } = figures
     const cpu = (c: { readonly cpuSeconds: number }) => `${f((c.cpuSeconds * 1e6) / roundTrips)} µs CPU`
     console.log(
       `the same script, Python client (median of ${rounds}): ReplayServer ${f(r.perSecond, 0)}/s (p50 ${f(r.p50)} µs, ${cpu(r)} each) vs ` +
-        `the older Python replay server ${f(p.perSecond, 0)}/s (p50 ${f(p.p50)} µs, ${cpu(p)}) → ${ratio(r.perSecond, p.perSecond)} (aim ≥ 1.5×), ` +
-        `CPU per round trip ${ratio(p.cpuSeconds, r.cpuSeconds)} less; ` +
-        `the most this client allows: a plain echo server ${f(e.perSecond, 0)}/s (p50 ${f(e.p50)} µs) → ${ratio(e.perSecond, p.perSecond)}; ` +
-        `with the node client: ReplayServer ${f(rn.perSecond, 0)}/s vs the Python server ${f(pn.perSecond, 0)}/s → ${ratio(rn.perSecond, pn.perSecond)} ${figures.load}`
+        `the older Python replay server ${f(p.perSecond, 0)}/s (p50 ${f(p.p50)} µs, ${cpu(p)}) → ` +
+        `${Peers.paired(runs.replay, runs.python, rate)} (median of the rounds' ratios, range; aim ≥ 1.5×), ` +
+        `CPU per round trip ${Peers.paired(runs.python, runs.replay, (x) => x.cpuSeconds)} less; ` +
+        `the most this client allows: a plain echo server ${f(e.perSecond, 0)}/s (p50 ${f(e.p50)} µs) → ${Peers.paired(runs.echo, runs.python, rate)}; ` +
+        `with the node client: ReplayServer ${f(rn.perSecond, 0)}/s vs the Python server ${f(pn.perSecond, 0)}/s → ${Peers.paired(runs.replayNode, runs.pythonNode, rate)} ${figures.load}`
     )
   })
 

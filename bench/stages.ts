@@ -1,6 +1,8 @@
 // Up and down of a 10-node stage (two networks, busybox nodes) on the real engine: testbed's bounded-parallel
 // up/down beside a sequential baseline (the same code with concurrency 1: one container created, connected
-// and started after the other, removed one after the other), measured in the same run, alternating rounds.
+// and started after the other, removed one after the other), measured in the same run, alternating rounds (which
+// side goes first alternates too); it prints the medians, the median and range of the rounds' own ratios, and the
+// load average over the rounds.
 // Where the time goes is read from the engine's own events (network create, container create, connect, start),
 // recorded during every measured up: for each kind, when the first and the last happened after `up` began.
 // When Debian's docker-compose (v1) is on PATH, the compose form of the same stage is also brought up and down
@@ -149,9 +151,15 @@ const program = Effect.gen(function* () {
   yield* cycle.pipe(Effect.provide(stagesWith(nodes, "warm")))
   const parallel: Array<{ up: number; down: number; phases: Phases }> = []
   const sequential: Array<{ up: number; down: number; phases: Phases }> = []
+  const loads: Array<number> = [loadavg()[0] ?? 0]
   for (let i = 0; i < rounds; i++) {
-    parallel.push(yield* cycle.pipe(Effect.provide(stagesWith(nodes, "parallel"))))
-    sequential.push(yield* cycle.pipe(Effect.provide(stagesWith(1, "sequential"))))
+    // Which side goes first alternates: neither always finds the engine just after the other's teardown.
+    const sides = [
+      Effect.map(cycle.pipe(Effect.provide(stagesWith(nodes, "parallel"))), (x) => void parallel.push(x)),
+      Effect.map(cycle.pipe(Effect.provide(stagesWith(1, "sequential"))), (x) => void sequential.push(x))
+    ]
+    for (const side of i % 2 === 0 ? sides : sides.reverse()) yield* side
+    loads.push(loadavg()[0] ?? 0)
   }
   const row = (label: string, xs: ReadonlyArray<{ up: number; down: number }>) =>
     `${label.padEnd(34)} up ${median(xs.map((x) => x.up)).toFixed(2)} s   down ${median(xs.map((x) => x.down)).toFixed(2)} s`
@@ -160,8 +168,16 @@ const program = Effect.gen(function* () {
   console.log(row(`testbed (concurrency ${nodes})`, parallel))
   const ratio = (f: (x: { up: number; down: number }) => number) =>
     (median(sequential.map(f)) / median(parallel.map(f))).toFixed(2)
+  // The ratio within each round (its two sides ran back to back), then the median and range of those.
+  const paired = (f: (x: { up: number; down: number }) => number) => {
+    const each = sequential.map((q, i) => f(q) / f(parallel[i]!))
+    return `${median(each).toFixed(2)}x (${Math.min(...each).toFixed(2)}-${Math.max(...each).toFixed(2)})`
+  }
   console.log(
-    `speed-up: up ${ratio((x) => x.up)}x, down ${ratio((x) => x.down)}x, up+down ${ratio((x) => x.up + x.down)}x`
+    `speed-up, ratio of the medians: up ${ratio((x) => x.up)}x, down ${ratio((x) => x.down)}x, up+down ${ratio((x) => x.up + x.down)}x`
+  )
+  console.log(
+    `speed-up, median (range) of the rounds' own ratios: up ${paired((x) => x.up)} (aim >= 2x), down ${paired((x) => x.down)}, up+down ${paired((x) => x.up + x.down)}`
   )
   const medianRound = <T extends { up: number }>(xs: ReadonlyArray<T>) =>
     [...xs].sort((x, y) => x.up - y.up)[Math.floor(xs.length / 2)]
@@ -169,9 +185,10 @@ const program = Effect.gen(function* () {
   console.log("where the time goes (engine events of the median round, ms after up began, first–last):")
   if (q) console.log(describePhases("sequential", q.phases, q.up))
   if (p) console.log(describePhases("testbed", p.phases, p.up))
-  const load = loadavg()[0] ?? 0
-  if (load > cpus().length)
-    console.log(`(machine loaded while measuring: 1-minute load average ${load.toFixed(1)} on ${cpus().length} cores)`)
+  const [low, high] = [Math.min(...loads), Math.max(...loads)]
+  console.log(
+    `1-minute load average ${low.toFixed(1)}-${high.toFixed(1)} over the rounds on ${cpus().length} cores${high > cpus().length ? " (loaded: the machine is shared)" : ""}`
+  )
   if (!composeAvailable) return console.log("docker-compose not on PATH: compose comparison skipped")
   const viaCompose: Array<{ up: number; down: number }> = []
   const ourCompose: Array<{ up: number; down: number; phases: Phases }> = []
