@@ -72,28 +72,28 @@ const walk = Effect.fn("BundleSources.walk")(function* (
 ) {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
-  const visit = (at: string): Effect.Effect<void, Bundle.BundleTooLarge> =>
-    Effect.gen(function* () {
-      const real = yield* Effect.option(fs.realPath(at))
-      const info = yield* Effect.option(fs.stat(at))
-      if (Option.isNone(real) || Option.isNone(info)) return
-      const linked = real.value !== at
-      if (linked && (!inside(path, root, real.value) || info.value.type !== "File")) return void skipped.push(at)
-      if (info.value.type === "File") {
-        if (found.size >= Bundle.maxEntries) return yield* tooMany(found)
-        const executable = (info.value.mode & 0o111) !== 0
-        return void found.set(at, { source: real.value, size: Number(info.value.size), executable })
+  // Untraced: one call per file and directory, so a span each would flood a run's trace.
+  const visit: (at: string) => Effect.Effect<void, Bundle.BundleTooLarge> = Effect.fnUntraced(function* (at: string) {
+    const real = yield* Effect.option(fs.realPath(at))
+    const info = yield* Effect.option(fs.stat(at))
+    if (Option.isNone(real) || Option.isNone(info)) return
+    const linked = real.value !== at
+    if (linked && (!inside(path, root, real.value) || info.value.type !== "File")) return void skipped.push(at)
+    if (info.value.type === "File") {
+      if (found.size >= Bundle.maxEntries) return yield* tooMany(found)
+      const executable = (info.value.mode & 0o111) !== 0
+      return void found.set(at, { source: real.value, size: Number(info.value.size), executable })
+    }
+    if (info.value.type !== "Directory" || exclude.some((dir) => inside(path, dir, at))) return
+    const names = yield* fs.readDirectory(at).pipe(Effect.orElseSucceed(() => []))
+    for (const name of [...names].sort()) {
+      if (name === "node_modules" || (name.startsWith(".") && at !== root)) {
+        const child = yield* Effect.option(fs.stat(path.join(at, name)))
+        if (Option.isSome(child) && child.value.type === "Directory") continue
       }
-      if (info.value.type !== "Directory" || exclude.some((dir) => inside(path, dir, at))) return
-      const names = yield* fs.readDirectory(at).pipe(Effect.orElseSucceed(() => []))
-      for (const name of [...names].sort()) {
-        if (name === "node_modules" || (name.startsWith(".") && at !== root)) {
-          const child = yield* Effect.option(fs.stat(path.join(at, name)))
-          if (Option.isSome(child) && child.value.type === "Directory") continue
-        }
-        yield* visit(path.join(at, name))
-      }
-    })
+      yield* visit(path.join(at, name))
+    }
+  })
   yield* visit(root)
 })
 

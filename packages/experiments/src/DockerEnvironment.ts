@@ -77,58 +77,56 @@ export const stageOf = (
 const encoder = new TextEncoder()
 
 /** Runs one service command in its node, its output appended to the log files as it comes. */
-const launchIn = (runner: CommandRunner.CommandRunner["Service"], service: EnvironmentPlugin.ServiceLaunch) =>
-  Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const program = service.command.program ?? "sh"
-    const failed = (reason: string) =>
-      new EnvironmentPlugin.ServiceLaunchFailed({ service: service.id, program, reason })
-    for (const file of [service.stdoutPath, service.stderrPath]) {
-      yield* fs.writeFileString(file, "").pipe(Effect.mapError((error) => failed(error.message)))
-    }
-    const exit = yield* Deferred.make<EnvironmentPlugin.ServiceExit>()
-    const stopped = yield* Ref.make(false)
-    const append = (file: string, bytes: Uint8Array) => Effect.ignore(fs.writeFile(file, bytes, { flag: "a" }))
-    const ended = (exitCode: number | null, signal: string | null) =>
-      Effect.flatMap(Ref.get(stopped), (wasStopped) =>
-        Deferred.succeed(exit, { exitCode, signal, stopped: wasStopped })
-      )
-    const fiber = yield* runner.stream(service.command).pipe(
-      Stream.runForEach((chunk) =>
-        chunk._tag === "Stdout"
-          ? append(service.stdoutPath, chunk.bytes)
-          : chunk._tag === "Stderr"
-            ? append(service.stderrPath, chunk.bytes)
-            : ended(chunk.result.exitCode, chunk.result.signal)
-      ),
-      Effect.catch((error: CommandError.CommandError) =>
-        error._tag === "CommandFailed" || error._tag === "CommandTimedOut"
-          ? ended(error.result.exitCode, error.result.signal)
-          : Effect.andThen(
-              append(service.stderrPath, encoder.encode(`${error._tag}: ${JSON.stringify(error)}\n`)),
-              ended(error._tag === "CommandNotFound" ? 127 : null, null)
-            )
-      ),
-      Effect.onInterrupt(() => ended(null, "SIGTERM")),
-      Effect.forkScoped
-    )
-    const process: EnvironmentPlugin.ServiceProcess = {
-      pid: undefined,
-      exited: Deferred.await(exit),
-      poll: Deferred.poll(exit).pipe(
-        Effect.flatMap((polled) => (Option.isSome(polled) ? Effect.map(polled.value, Option.some) : Effect.succeedNone))
-      ),
-      // Interrupting the exec kills the process in the container (the runner does it with a local engine).
-      stop: () =>
-        Effect.gen(function* () {
-          if (yield* Deferred.isDone(exit)) return yield* Deferred.await(exit)
-          yield* Ref.set(stopped, true)
-          yield* Fiber.interrupt(fiber)
-          return yield* Deferred.await(exit)
-        })
-    }
-    return process
-  })
+const launchIn = Effect.fn("DockerEnvironment.launchIn")(function* (
+  runner: CommandRunner.CommandRunner["Service"],
+  service: EnvironmentPlugin.ServiceLaunch
+) {
+  const fs = yield* FileSystem.FileSystem
+  const program = service.command.program ?? "sh"
+  const failed = (reason: string) => new EnvironmentPlugin.ServiceLaunchFailed({ service: service.id, program, reason })
+  for (const file of [service.stdoutPath, service.stderrPath]) {
+    yield* fs.writeFileString(file, "").pipe(Effect.mapError((error) => failed(error.message)))
+  }
+  const exit = yield* Deferred.make<EnvironmentPlugin.ServiceExit>()
+  const stopped = yield* Ref.make(false)
+  const append = (file: string, bytes: Uint8Array) => Effect.ignore(fs.writeFile(file, bytes, { flag: "a" }))
+  const ended = (exitCode: number | null, signal: string | null) =>
+    Effect.flatMap(Ref.get(stopped), (wasStopped) => Deferred.succeed(exit, { exitCode, signal, stopped: wasStopped }))
+  const fiber = yield* runner.stream(service.command).pipe(
+    Stream.runForEach((chunk) =>
+      chunk._tag === "Stdout"
+        ? append(service.stdoutPath, chunk.bytes)
+        : chunk._tag === "Stderr"
+          ? append(service.stderrPath, chunk.bytes)
+          : ended(chunk.result.exitCode, chunk.result.signal)
+    ),
+    Effect.catch((error: CommandError.CommandError) =>
+      error._tag === "CommandFailed" || error._tag === "CommandTimedOut"
+        ? ended(error.result.exitCode, error.result.signal)
+        : Effect.andThen(
+            append(service.stderrPath, encoder.encode(`${error._tag}: ${JSON.stringify(error)}\n`)),
+            ended(error._tag === "CommandNotFound" ? 127 : null, null)
+          )
+    ),
+    Effect.onInterrupt(() => ended(null, "SIGTERM")),
+    Effect.forkScoped
+  )
+  const process: EnvironmentPlugin.ServiceProcess = {
+    pid: undefined,
+    exited: Deferred.await(exit),
+    poll: Deferred.poll(exit).pipe(
+      Effect.flatMap((polled) => (Option.isSome(polled) ? Effect.map(polled.value, Option.some) : Effect.succeedNone))
+    ),
+    // Interrupting the exec kills the process in the container (the runner does it with a local engine).
+    stop: Effect.fn("DockerEnvironment.stop")(function* () {
+      if (yield* Deferred.isDone(exit)) return yield* Deferred.await(exit)
+      yield* Ref.set(stopped, true)
+      yield* Fiber.interrupt(fiber)
+      return yield* Deferred.await(exit)
+    })
+  }
+  return process
+})
 
 type SetupContext = Parameters<EnvironmentPlugin.EnvironmentPlugin["setup"]>[0]
 type Runner = CommandRunner.CommandRunner["Service"]
