@@ -1,6 +1,8 @@
 // Test cases across hosts: wall time of N tests whose only service sleeps 1 s, on 1 runner × 4 slots against
 // 3 runners × 4 slots (same machine, same run: the "hosts" share its cores with Postgres), and the dispatch
-// overhead per test: N trivial tests one at a time on 1 runner against the same N run locally.
+// overhead per test: N trivial tests one at a time on 1 runner against the same N run locally; and that overhead
+// split into the coordinator's fixed cost (one test, remote against local: loading the cluster code, connecting)
+// and the per-test part (the difference of the two slopes).
 // Needs Debian's postgresql (a throwaway server is started as user postgres).
 // Run: node_modules/.bin/node bench/cluster.ts [tests]
 import { mkdtempSync, writeFileSync } from "node:fs"
@@ -46,8 +48,10 @@ const program = Effect.gen(function* () {
   const trivial = experiment("trivial", Math.min(tests, 24), "true", [], 1)
 
   const r1: Runner = yield* runner("b1")
-  // Warm the coordinator path once (first dispatch opens the connections).
+  // Warm the runner once (its first attempt loads the experiment code).
   yield* timed(["run", trivial, ...cluster, "--filter", "t0"])
+  const local1 = yield* timed(["run", trivial, "--plain", "--output-dir", join(dir, "out"), "--filter", "t0"])
+  const remote1 = yield* timed(["run", trivial, ...cluster, "--filter", "t0"])
   const local = yield* timed(["run", trivial, "--plain", "--output-dir", join(dir, "out")])
   const remote = yield* timed(["run", trivial, ...cluster])
   const one = yield* timed(["run", sleepers, ...cluster])
@@ -65,6 +69,10 @@ const program = Effect.gen(function* () {
   )
   console.log(
     `overhead  : ${(((remote - local) * 1000) / trivialCount).toFixed(0)} ms per test (aim < 50 ms), ratio ${(remote / local).toFixed(2)}x`
+  )
+  const perTest = ((remote - remote1 - (local - local1)) * 1000) / (trivialCount - 1)
+  console.log(
+    `split     : coordinator fixed ${((remote1 - local1) * 1000).toFixed(0)} ms (1 test: local ${local1.toFixed(1)} s, 1 runner ${remote1.toFixed(1)} s), per test ${perTest.toFixed(0)} ms`
   )
 })
 
