@@ -42,7 +42,12 @@ writeFileSync(file, `${lines.join("\n")}\n`)
 
 const program = Effect.gen(function* () {
   const pg = yield* Postgres
-  const psql = (sql: string) => execFileSync("psql", [pg.url, "-c", sql], { stdio: "pipe" })
+  const psql = (sql: string) => execFileSync("psql", [pg.url, "-tAc", sql], { stdio: "pipe" }).toString().trim()
+  const stored = () => ({
+    replies: Number(psql("SELECT count(*) FROM testbed_cluster_replies")),
+    // Requests (kind 0) and envelopes: acknowledgements of reply rows, interrupts.
+    messages: Number(psql("SELECT count(*) FROM testbed_cluster_messages"))
+  })
   const started = yield* Effect.forEach(
     Array.from({ length: runners }, (_, i) => `p${i + 1}`),
     (name) => Effect.flatMap(freePort, (port) => startRunner(pg.url, name, port, ["--no-detect", "--slots", "4"])),
@@ -53,6 +58,8 @@ const program = Effect.gen(function* () {
   psql("ALTER SYSTEM SET log_min_duration_statement = 0")
   psql("ALTER SYSTEM SET log_line_prefix = '%m [%p] '")
   psql("SELECT pg_reload_conf()")
+  const before = stored()
+  const logStart = readFileSync(join(pg.dir, "log")).length
   const start = performance.now()
   const cpuBefore = started.map((runner) => cpuOf(runner.child.pid))
   const coordinator = background(["run", file, ...cluster])
@@ -68,6 +75,15 @@ const program = Effect.gen(function* () {
     `cpu: coordinator ${coordinatorCpu} ms (whole process), runners ${runnerCpu.join(" + ")} ms (during the run)`
   )
   console.log(`${tests} tests in ${((performance.now() - start) / 1000).toFixed(2)} s, exit ${ran.code}`)
+  const after = stored()
+  const statements = readFileSync(join(pg.dir, "log"))
+    .subarray(logStart)
+    .toString()
+    .split("\n")
+    .filter((line) => / duration: .* (statement|execute [^:]*): /.test(line)).length
+  console.log(
+    `per test: ${((after.replies - before.replies) / tests).toFixed(1)} reply rows, ${((after.messages - before.messages) / tests).toFixed(1)} stored messages (request, acknowledgements), ${(statements / tests).toFixed(0)} Postgres statements (all processes)`
+  )
   psql("ALTER SYSTEM RESET log_min_duration_statement")
   psql("SELECT pg_reload_conf()")
   yield* Effect.forEach(started, stop, { discard: true })

@@ -8,7 +8,8 @@
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect, Layer } from "effect"
+import { Duration, Effect, Layer, Redacted, Schedule } from "effect"
+import * as Status from "../packages/cluster/src/Status.ts"
 import { freePort, Postgres } from "../packages/cluster/test/postgres.ts"
 import { type Runner, startRunner, stop, testbed } from "../packages/cluster/test/processes.ts"
 
@@ -56,6 +57,15 @@ const program = Effect.gen(function* () {
   const remote = yield* timed(["run", trivial, ...cluster])
   const one = yield* timed(["run", sleepers, ...cluster])
   const more = yield* Effect.all([runner("b2"), runner("b3")], { concurrency: "unbounded" })
+  // Runners are long-running: time the steady state, once the two that joined hold shards (they move in seconds).
+  yield* Status.runners(Redacted.make(url), Duration.seconds(6)).pipe(
+    Effect.flatMap((rows) =>
+      rows.filter((row) => row.live && row.shards.length > 0).length === 3 ? Effect.void : Effect.fail("moving")
+    ),
+    Effect.retry({ schedule: Schedule.spaced("500 millis") }),
+    Effect.timeout("60 seconds"),
+    Effect.orDie
+  )
   const three = yield* timed(["run", sleepers, ...cluster])
   yield* Effect.forEach([r1, ...more], stop, { discard: true })
 

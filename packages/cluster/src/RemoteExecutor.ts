@@ -26,7 +26,6 @@ import {
   Path,
   Ref,
   Runtime,
-  Schedule,
   Schema,
   Stream
 } from "effect"
@@ -263,7 +262,9 @@ const dispatchOnce = Effect.fn("RemoteExecutor.dispatchOnce")(function* (
   const needed = Labels.required(test, executor.options.require)
   const runners = yield* live(executor)
   const eligible = runners.filter((runner) => Labels.satisfies(runner.labels, needed))
-  const chosen = Placement.choose(eligible, executor.inFlight)
+  const chosen = Placement.choose(eligible, executor.inFlight, (runner) =>
+    needed.length === 0 ? "default" : runner.group
+  )
   if (chosen === undefined) {
     const absent = Labels.missing(
       needed,
@@ -378,7 +379,11 @@ const follow = Effect.fn("RemoteExecutor.follow")(function* (
  * trip on the attempt's path otherwise). A new `Started` after `Finished` (its runner died before the engine stored
  * that end, and another runs it again) ends the stream, which stops that re-run.
  */
-const consume = Effect.fnUntraced(function* (executor: Executor, followed: Followed, progress: Progress) {
+const consume = Effect.fn("RemoteExecutor.consume")(function* (
+  executor: Executor,
+  followed: Followed,
+  progress: Progress
+) {
   const finished = yield* Deferred.make<void>()
   const fiber = yield* executor
     .clientFor(followed.entityId)
@@ -554,10 +559,12 @@ const watchGroup = Effect.fn("RemoteExecutor.watchGroup")(function* (executor: E
     yield* Ref.set(since, Option.some(first))
     if (now - first >= limit) return yield* Effect.fail("empty" as const)
   })
-  // The directory unreadable (Postgres away) says nothing about the group: look again later.
+  // The directory unreadable (Postgres away) says nothing about the group: look again later. The first look is
+  // one interval in: the dispatch has just seen the group served (one query less per attempt).
   yield* check.pipe(
     Effect.catchTag("ClusterUnavailable", () => Effect.void),
-    Effect.repeat(Schedule.spaced("2 seconds")),
+    Effect.delay("2 seconds"),
+    Effect.forever,
     Effect.flip
   )
 })

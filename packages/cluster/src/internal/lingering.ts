@@ -13,7 +13,7 @@ export interface Lingering {
   readonly take: Effect.Effect<ReadonlyArray<string>>
 }
 
-export const make = Effect.fnUntraced(function* (options: {
+export const make = Effect.fn("Lingering.make")(function* (options: {
   readonly linger: Duration.Duration
   readonly limit: number
   readonly send: (lines: ReadonlyArray<string>) => Effect.Effect<void>
