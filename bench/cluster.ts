@@ -4,16 +4,19 @@
 // split into the coordinator's fixed cost (one test, remote against local: loading the cluster code, connecting)
 // and the per-test part (the difference of the two slopes).
 // Needs Debian's postgresql (a throwaway server is started as user postgres).
-// Run: node_modules/.bin/node bench/cluster.ts [tests]
-import { mkdtempSync, writeFileSync } from "node:fs"
+// Run: node_modules/.bin/node bench/cluster.ts [tests] [concurrency]
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Duration, Effect, Layer, Redacted, Schedule } from "effect"
 import * as Status from "../packages/cluster/src/Status.ts"
 import { freePort, Postgres } from "../packages/cluster/test/postgres.ts"
-import { type Runner, startRunner, stop, testbed } from "../packages/cluster/test/processes.ts"
+import { readEvents, type Runner, startRunner, stop, testbed } from "../packages/cluster/test/processes.ts"
 
 const tests = Number(process.argv[2] ?? 48)
+// The run's concurrency: 12 is the three runners' slots exactly (nothing queued on them, so every dispatch's
+// latency is on the path), while one runner has 8 attempts queued; 24 queues work on both.
+const concurrency = Number(process.argv[3] ?? 12)
 const dir = mkdtempSync(join(tmpdir(), "testbed-bench-cluster-"))
 
 const experiment = (name: string, count: number, program: string, args: ReadonlyArray<string>, concurrency: number) => {
@@ -40,12 +43,28 @@ const timed = (args: ReadonlyArray<string>) =>
     return seconds
   })
 
+/** Seconds from the run's first event to its last: the run without the command's start and its reports. */
+const span = (runDir: string) => {
+  const stamps = readEvents(runDir).map((event) => Date.parse(String((event as { timestamp?: string }).timestamp)))
+  return (Math.max(...stamps) - Math.min(...stamps)) / 1000
+}
+
+/** The newest run directory under `out` whose name starts with `prefix`. */
+const newest = (out: string, prefix: string) =>
+  join(
+    out,
+    readdirSync(out)
+      .filter((name) => name.startsWith(prefix))
+      .sort()
+      .at(-1)!
+  )
+
 const program = Effect.gen(function* () {
   const { url } = yield* Postgres
   const runner = (name: string) =>
     Effect.flatMap(freePort, (port) => startRunner(url, name, port, ["--no-detect", "--slots", "4"]))
   const cluster = ["--cluster", url, "--lock-expiry", "6s", "--plain", "--output-dir", join(dir, "out")]
-  const sleepers = experiment("sleepers", tests, "sleep", ["1"], 12)
+  const sleepers = experiment("sleepers", tests, "sleep", ["1"], concurrency)
   const trivial = experiment("trivial", Math.min(tests, 24), "true", [], 1)
 
   const r1: Runner = yield* runner("b1")
@@ -56,6 +75,7 @@ const program = Effect.gen(function* () {
   const local = yield* timed(["run", trivial, "--plain", "--output-dir", join(dir, "out")])
   const remote = yield* timed(["run", trivial, ...cluster])
   const one = yield* timed(["run", sleepers, ...cluster])
+  const oneSpan = span(newest(join(dir, "out"), "sleepers-"))
   const more = yield* Effect.all([runner("b2"), runner("b3")], { concurrency: "unbounded" })
   // Runners are long-running: time the steady state, once the two that joined hold shards (they move in seconds).
   yield* Status.runners(Redacted.make(url), Duration.seconds(6)).pipe(
@@ -67,13 +87,19 @@ const program = Effect.gen(function* () {
     Effect.orDie
   )
   const three = yield* timed(["run", sleepers, ...cluster])
+  const threeSpan = span(newest(join(dir, "out"), "sleepers-"))
   yield* Effect.forEach([r1, ...more], stop, { discard: true })
 
   const trivialCount = Math.min(tests, 24)
-  console.log(`cluster: ${tests} tests × 1 s (exec sleep 1), concurrency 12, runners × 4 slots, one machine`)
+  console.log(
+    `cluster: ${tests} tests × 1 s (exec sleep 1), concurrency ${concurrency}, runners × 4 slots, one machine`
+  )
   console.log(`1 runner  : ${one.toFixed(1)} s`)
   console.log(`3 runners : ${three.toFixed(1)} s`)
   console.log(`ratio 1/3 : ${(one / three).toFixed(2)}x (aim >= 2.5x)`)
+  console.log(
+    `run span  : first to last event, 1 runner ${oneSpan.toFixed(1)} s, 3 runners ${threeSpan.toFixed(1)} s, ratio ${(oneSpan / threeSpan).toFixed(2)}x (without the command's start and reports)`
+  )
   console.log(
     `dispatch  : ${trivialCount} trivial tests one at a time, local ${local.toFixed(1)} s, 1 runner ${remote.toFixed(1)} s`
   )
