@@ -1,16 +1,22 @@
 // Test cases across hosts: wall time of N tests whose only service sleeps 1 s, on 1 runner × 4 slots against
 // 3 runners × 4 slots (same machine, same run: the "hosts" share its cores with Postgres), and the dispatch
-// overhead per test: N trivial tests one at a time on 1 runner against the same N run locally.
+// overhead per test: N trivial tests one at a time on 1 runner against the same N run locally; and that overhead
+// split into the coordinator's fixed cost (one test, remote against local: loading the cluster code, connecting)
+// and the per-test part (the difference of the two slopes).
 // Needs Debian's postgresql (a throwaway server is started as user postgres).
-// Run: node_modules/.bin/node bench/cluster.ts [tests]
-import { mkdtempSync, writeFileSync } from "node:fs"
+// Run: node_modules/.bin/node bench/cluster.ts [tests] [concurrency]
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect, Layer } from "effect"
+import { Duration, Effect, Layer, Redacted, Schedule } from "effect"
+import * as Status from "../packages/cluster/src/Status.ts"
 import { freePort, Postgres } from "../packages/cluster/test/postgres.ts"
-import { type Runner, startRunner, stop, testbed } from "../packages/cluster/test/processes.ts"
+import { readEvents, type Runner, startRunner, stop, testbed } from "../packages/cluster/test/processes.ts"
 
 const tests = Number(process.argv[2] ?? 48)
+// The run's concurrency: 12 is the three runners' slots exactly (nothing queued on them, so every dispatch's
+// latency is on the path), while one runner has 8 attempts queued; 24 queues work on both.
+const concurrency = Number(process.argv[3] ?? 12)
 const dir = mkdtempSync(join(tmpdir(), "testbed-bench-cluster-"))
 
 const experiment = (name: string, count: number, program: string, args: ReadonlyArray<string>, concurrency: number) => {
@@ -37,34 +43,72 @@ const timed = (args: ReadonlyArray<string>) =>
     return seconds
   })
 
+/** Seconds from the run's first event to its last: the run without the command's start and its reports. */
+const span = (runDir: string) => {
+  const stamps = readEvents(runDir).map((event) => Date.parse(String((event as { timestamp?: string }).timestamp)))
+  return (Math.max(...stamps) - Math.min(...stamps)) / 1000
+}
+
+/** The newest run directory under `out` whose name starts with `prefix`. */
+const newest = (out: string, prefix: string) =>
+  join(
+    out,
+    readdirSync(out)
+      .filter((name) => name.startsWith(prefix))
+      .sort()
+      .at(-1)!
+  )
+
 const program = Effect.gen(function* () {
   const { url } = yield* Postgres
   const runner = (name: string) =>
     Effect.flatMap(freePort, (port) => startRunner(url, name, port, ["--no-detect", "--slots", "4"]))
   const cluster = ["--cluster", url, "--lock-expiry", "6s", "--plain", "--output-dir", join(dir, "out")]
-  const sleepers = experiment("sleepers", tests, "sleep", ["1"], 12)
+  const sleepers = experiment("sleepers", tests, "sleep", ["1"], concurrency)
   const trivial = experiment("trivial", Math.min(tests, 24), "true", [], 1)
 
   const r1: Runner = yield* runner("b1")
-  // Warm the coordinator path once (first dispatch opens the connections).
+  // Warm the runner once (its first attempt loads the experiment code).
   yield* timed(["run", trivial, ...cluster, "--filter", "t0"])
+  const local1 = yield* timed(["run", trivial, "--plain", "--output-dir", join(dir, "out"), "--filter", "t0"])
+  const remote1 = yield* timed(["run", trivial, ...cluster, "--filter", "t0"])
   const local = yield* timed(["run", trivial, "--plain", "--output-dir", join(dir, "out")])
   const remote = yield* timed(["run", trivial, ...cluster])
   const one = yield* timed(["run", sleepers, ...cluster])
+  const oneSpan = span(newest(join(dir, "out"), "sleepers-"))
   const more = yield* Effect.all([runner("b2"), runner("b3")], { concurrency: "unbounded" })
+  // Runners are long-running: time the steady state, once the two that joined hold shards (they move in seconds).
+  yield* Status.runners(Redacted.make(url), Duration.seconds(6)).pipe(
+    Effect.flatMap((rows) =>
+      rows.filter((row) => row.live && row.shards.length > 0).length === 3 ? Effect.void : Effect.fail("moving")
+    ),
+    Effect.retry({ schedule: Schedule.spaced("500 millis") }),
+    Effect.timeout("60 seconds"),
+    Effect.orDie
+  )
   const three = yield* timed(["run", sleepers, ...cluster])
+  const threeSpan = span(newest(join(dir, "out"), "sleepers-"))
   yield* Effect.forEach([r1, ...more], stop, { discard: true })
 
   const trivialCount = Math.min(tests, 24)
-  console.log(`cluster: ${tests} tests × 1 s (exec sleep 1), concurrency 12, runners × 4 slots, one machine`)
+  console.log(
+    `cluster: ${tests} tests × 1 s (exec sleep 1), concurrency ${concurrency}, runners × 4 slots, one machine`
+  )
   console.log(`1 runner  : ${one.toFixed(1)} s`)
   console.log(`3 runners : ${three.toFixed(1)} s`)
   console.log(`ratio 1/3 : ${(one / three).toFixed(2)}x (aim >= 2.5x)`)
+  console.log(
+    `run span  : first to last event, 1 runner ${oneSpan.toFixed(1)} s, 3 runners ${threeSpan.toFixed(1)} s, ratio ${(oneSpan / threeSpan).toFixed(2)}x (without the command's start and reports)`
+  )
   console.log(
     `dispatch  : ${trivialCount} trivial tests one at a time, local ${local.toFixed(1)} s, 1 runner ${remote.toFixed(1)} s`
   )
   console.log(
     `overhead  : ${(((remote - local) * 1000) / trivialCount).toFixed(0)} ms per test (aim < 50 ms), ratio ${(remote / local).toFixed(2)}x`
+  )
+  const perTest = ((remote - remote1 - (local - local1)) * 1000) / (trivialCount - 1)
+  console.log(
+    `split     : coordinator fixed ${((remote1 - local1) * 1000).toFixed(0)} ms (1 test: local ${local1.toFixed(1)} s, 1 runner ${remote1.toFixed(1)} s), per test ${perTest.toFixed(0)} ms`
   )
 })
 

@@ -3,10 +3,17 @@
  * request per dispatch of it. Persisted requests are stored in Postgres and deduplicated by their primary key
  * (`runId/testKey/attempt/dispatch`), so a runner that dies mid-attempt has it re-run by another runner of the
  * same group on the same stream, and the same request sent again after a coordinator restart re-attaches.
+ *
+ * Protocol 2 (this one): a runner packs what waits to be sent into reply rows of at most 256 KiB (each row is
+ * stored and acknowledged: a Postgres round trip on both sides), small files several to a `Files` chunk, and the
+ * attempt's last events into `Finished`. The version is in the signed request; a runner refuses any other.
  */
 import { Schema } from "effect"
 import { ClusterSchema, Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
+
+/** The version of the requests and chunks below (and of what their signatures cover). */
+export const protocolVersion = 2
 
 export const AttemptRequest = Schema.Struct({
   runId: Schema.String,
@@ -26,6 +33,8 @@ export const AttemptRequest = Schema.Struct({
   timeoutMessage: Schema.String,
   /** Epoch millis after which a runner refuses the request (a stale request found in storage). */
   notAfter: Schema.Finite,
+  /** The protocol the coordinator speaks; absent from the requests of protocol 1 (before it was sent). */
+  protocol: Schema.optionalKey(Schema.Int),
   mac: Schema.String
 })
 export type AttemptRequest = typeof AttemptRequest.Type
@@ -45,25 +54,32 @@ export const Events = Schema.TaggedStruct("Events", {
   mac: Schema.String
 })
 
-/** A piece (at most 256 KiB) of a file of the attempt's directory; `path` is relative to that directory. */
-export const ArtifactPiece = Schema.TaggedStruct("ArtifactPiece", {
-  incarnation: Schema.String,
+/** A piece of a file of the attempt's directory, from `offset`; `path` is relative to that directory. */
+export const FilePiece = Schema.Struct({
   path: Schema.String,
   offset: Schema.Int,
-  bytes: Schema.Uint8Array,
+  bytes: Schema.Uint8Array
+})
+
+/** Pieces of the attempt's files, at most 256 KiB in all: several small files, or a piece of a large one. */
+export const Files = Schema.TaggedStruct("Files", {
+  incarnation: Schema.String,
+  pieces: Schema.Array(FilePiece),
   mac: Schema.String
 })
 
+/** How the attempt ended, with its last events (its own `test.finished` among them), after all its files. */
 export const Finished = Schema.TaggedStruct("Finished", {
   incarnation: Schema.String,
   status: Schema.String,
   reason: Schema.optionalKey(Schema.String),
   durationMs: Schema.Finite,
   events: Schema.Int,
+  lines: Schema.Array(Schema.String),
   mac: Schema.String
 })
 
-export const AttemptChunk = Schema.Union([Started, Events, ArtifactPiece, Finished])
+export const AttemptChunk = Schema.Union([Started, Events, Files, Finished])
 export type AttemptChunk = typeof AttemptChunk.Type
 
 /** A runner would not run the attempt: bad signature, expired, the experiment file differs, no such test. */
@@ -95,7 +111,7 @@ export const TestCaseAttempt = Entity.make("testbed/TestCaseAttempt/v1", [RunAtt
 
 /** What the request's signature covers: the entity id and every field but the signature, in a fixed order. */
 export const requestParts = (entityId: string, request: Omit<AttemptRequest, "mac">): ReadonlyArray<string> => [
-  "testbed/attempt/v1",
+  `testbed/attempt/v${request.protocol ?? 1}`,
   entityId,
   JSON.stringify([
     request.runId,
@@ -109,45 +125,51 @@ export const requestParts = (entityId: string, request: Omit<AttemptRequest, "ma
     request.timeoutMs,
     request.timeoutMessage,
     request.notAfter,
+    request.protocol ?? 1,
     // Only when present: requests journaled before bundles keep their signatures.
     ...(request.bundle === undefined ? [] : [request.bundle])
   ])
 ]
 
+const chunkDomain = `testbed/chunk/v${protocolVersion}`
+
 /** What a chunk's signature covers: the entity id and the chunk without its signature. */
 export const chunkParts = (entityId: string, chunk: AttemptChunk): ReadonlyArray<string> => {
   switch (chunk._tag) {
     case "Started":
-      return ["testbed/chunk/v1", entityId, chunk._tag, chunk.runner, chunk.host, chunk.incarnation]
+      return [chunkDomain, entityId, chunk._tag, chunk.runner, chunk.host, chunk.incarnation]
     case "Events":
+      return [chunkDomain, entityId, chunk._tag, chunk.incarnation, String(chunk.seq), JSON.stringify(chunk.lines)]
+    case "Files":
       return [
-        "testbed/chunk/v1",
+        chunkDomain,
         entityId,
         chunk._tag,
         chunk.incarnation,
-        String(chunk.seq),
-        JSON.stringify(chunk.lines)
-      ]
-    case "ArtifactPiece":
-      return [
-        "testbed/chunk/v1",
-        entityId,
-        chunk._tag,
-        chunk.incarnation,
-        chunk.path,
-        String(chunk.offset),
-        Buffer.from(chunk.bytes).toString("base64")
+        JSON.stringify(
+          chunk.pieces.map((piece) => [piece.path, piece.offset, Buffer.from(piece.bytes).toString("base64")])
+        )
       ]
     case "Finished":
       return [
-        "testbed/chunk/v1",
+        chunkDomain,
         entityId,
         chunk._tag,
         chunk.incarnation,
         chunk.status,
         chunk.reason ?? "",
         String(chunk.durationMs),
-        String(chunk.events)
+        String(chunk.events),
+        JSON.stringify(chunk.lines)
       ]
   }
 }
+
+/**
+ * A refusal as the coordinator reports it. A runner of another version checks the request's signature against
+ * its own protocol, so "bad signature" may mean either.
+ */
+export const refusalReason = (error: AttemptRefused): string =>
+  error.reason.startsWith("bad signature")
+    ? `${error.message}; or the runner runs another testbed version (this coordinator speaks cluster protocol ${protocolVersion})`
+    : error.message

@@ -1,12 +1,13 @@
 /**
- * The runner's side of an attempt: check the request's signature and age before anything else, take a slot, plan
- * the experiment from its bundle (fetched into this runner's cache on first use, see BundleCache.ts; refusing if
- * its content differs from what the coordinator signed), run the attempt with the same code as a local run on a
- * bus of its own, and stream back what it published (events in batches), then the attempt's files in pieces of at
- * most 256 KiB (one piece per reply row), then how it ended. Every chunk is signed with the chunk key.
+ * The runner's side of an attempt: check the request's protocol, signature and age before anything else, take a
+ * slot, plan the experiment from its bundle (fetched into this runner's cache on first use, see BundleCache.ts;
+ * refusing if its content differs from what the coordinator signed), run the attempt with the same code as a local run on a bus of its own, and stream back
+ * what it published (events held up to 250 ms, see `internal/lingering.ts`), then the attempt's files (small ones
+ * several to a chunk, at most 256 KiB a chunk), then how it ended with its last events. What waits is sent
+ * together, at most 256 KiB a reply row (`internal/rows.ts`). Every chunk is signed with the chunk key.
  */
 import { createHash, randomBytes } from "node:crypto"
-import { EventBus } from "@testbed/events"
+import { EventBus, type TestbedEvent } from "@testbed/events"
 import { Experiment, TestCaseExecutor } from "@testbed/experiments"
 import { Certificates } from "@testbed/plugins"
 import { Cause, Clock, Duration, Effect, FileSystem, Option, Path, Queue, Ref, type Semaphore, Stream } from "effect"
@@ -16,11 +17,16 @@ import type { SqlClient } from "effect/sql"
 import * as Protocol from "./AttemptProtocol.ts"
 import * as BundleCache from "./BundleCache.ts"
 import * as Envelope from "./Envelope.ts"
+import * as Lingering from "./internal/lingering.ts"
+import type * as Plans from "./internal/plans.ts"
+import * as Rows from "./internal/rows.ts"
 
-/** Bytes of one artifact piece: one reply row each. */
+/** File bytes in one `Files` chunk at most, and the weight (bytes of files and events) of one reply row. */
 export const pieceBytes = 256 * 1024
-/** Events in one `Events` chunk at most. */
+/** Events in one `Events` chunk (or carried by `Finished`) at most. */
 export const eventsPerChunk = 256
+/** How long events are held before they are sent (unless the attempt ends, or 256 are held, first). */
+export const linger = Duration.millis(250)
 
 export interface RunnerIdentity {
   readonly name: string
@@ -41,6 +47,8 @@ export interface RunnerIdentity {
    * in the same process never sends a runner's attempt on again.
    */
   readonly executor?: TestCaseExecutor.TestCaseExecutor["Service"] | undefined
+  /** The experiments planned for the attempts of a run, by run and content. */
+  readonly plans: Plans.Plans<Experiment.Prepared, Protocol.AttemptRefused>
 }
 
 export type Emit = (chunk: Protocol.AttemptChunk) => Effect.Effect<void>
@@ -48,12 +56,20 @@ export type Emit = (chunk: Protocol.AttemptChunk) => Effect.Effect<void>
 const refuse = (identity: RunnerIdentity, reason: string) =>
   new Protocol.AttemptRefused({ runner: identity.name, reason })
 
-/** The signature and the deadline, checked before any side effect. */
-const check = Effect.fnUntraced(function* (
+/** The protocol, the signature and the deadline, checked before any side effect. */
+export const check = Effect.fnUntraced(function* (
   identity: RunnerIdentity,
   entityId: string,
   request: Protocol.AttemptRequest
 ) {
+  // Before the signature: another version signs other parts, and "bad signature" would blame the secret.
+  const spoken = request.protocol ?? 1
+  if (spoken !== Protocol.protocolVersion) {
+    return yield* refuse(
+      identity,
+      `the coordinator speaks cluster protocol ${spoken}, this runner ${Protocol.protocolVersion}: run the same testbed version on both`
+    )
+  }
   const { mac, ...unsigned } = request
   if (!Envelope.verify(identity.keys.request, Protocol.requestParts(entityId, unsigned), mac)) {
     return yield* refuse(identity, "bad signature (is the coordinator's cluster secret this runner's?)")
@@ -75,9 +91,13 @@ const planned = Effect.fnUntraced(function* (identity: RunnerIdentity, request: 
   if (createHash("sha256").update(bytes).digest("hex") !== request.fileSha256) {
     return yield* refuse(identity, `the experiment ${request.file} on this runner differs from the coordinator's`)
   }
-  const prepared = yield* Experiment.prepare(located.file, {
-    pluginDirectories: [...identity.pluginDirectories, ...located.pluginDirectories]
-  }).pipe(Effect.mapError((error) => refuse(identity, `cannot plan the experiment here: ${error.message}`)))
+  // Planned once per run and content (`internal/plans.ts`).
+  const prepared = yield* identity.plans.get(
+    JSON.stringify([request.runId, request.fileSha256, located.file, located.pluginDirectories]),
+    Experiment.prepare(located.file, {
+      pluginDirectories: [...identity.pluginDirectories, ...located.pluginDirectories]
+    }).pipe(Effect.mapError((error) => refuse(identity, `cannot plan the experiment here: ${error.message}`)))
+  )
   const test = prepared.plan.tests.find((candidate) => candidate.name === request.test)
   if (test === undefined) return yield* refuse(identity, `no test named ${JSON.stringify(request.test)} in the plan`)
   const environment = yield* prepared.registry
@@ -87,8 +107,8 @@ const planned = Effect.fnUntraced(function* (identity: RunnerIdentity, request: 
 })
 
 /**
- * Runs the attempt on a bus of its own whose batches become `Events` chunks, then sends its files and how it ended
- * (the request's signature and age are `handler`'s to check first).
+ * Runs the attempt on a bus of its own; its events go out as `Events` chunks, held up to `linger`, then its files and
+ * how it ended (the request's protocol, signature and age are `handler`'s to check first).
  */
 export const execute = Effect.fnUntraced(function* (
   identity: RunnerIdentity,
@@ -97,14 +117,10 @@ export const execute = Effect.fnUntraced(function* (
   emit: Emit
 ) {
   const path = yield* Path.Path
-  const { prepared, test, environment, located } = yield* planned(identity, request)
+  const plan = yield* planned(identity, request)
   const runDir = path.join(identity.workdir, "runs", request.runId)
-  const certificate = prepared.plan.needsCertificate
-    ? Option.getOrUndefined(yield* Effect.option(Certificates.selfSigned(path.join(runDir, "certs"))))
-    : undefined
   let seq = 0
   let events = 0
-  const held: Array<string> = []
   const sendLines = (lines: ReadonlyArray<string>) =>
     Effect.forEach(
       Array.from({ length: Math.ceil(lines.length / eventsPerChunk) }, (_, i) =>
@@ -116,22 +132,59 @@ export const execute = Effect.fnUntraced(function* (
       },
       { discard: true }
     )
+  const lingering = yield* Lingering.make({ linger, limit: eventsPerChunk, send: sendLines })
+  // The attempt's own `test.finished` goes last, in `Finished`, after its files: once a coordinator has written
+  // it, it has the files too (what `--resume` relies on to call the test finished).
+  const held: Array<string> = []
+  const executor = identity.executor ?? TestCaseExecutor.TestCaseExecutor.local
+  const result = yield* onBus(request, plan, runDir, executor, (batch) => {
+    const last = batch.filter((event) => event.type === "test.finished" && event.entityId === request.test)
+    // Paths under the runner's bundle copy read as the coordinator's experiment directory.
+    const line = (event: TestbedEvent.TestbedEvent) => plan.located.rewrite(JSON.stringify(event))
+    held.push(...last.map(line))
+    return lingering.add(batch.filter((event) => !last.includes(event)).map(line))
+  })
+  const dir = path.join(runDir, "tests", plan.test.slug, `attempt-${request.attempt}`)
+  yield* sendFiles(identity, incarnation, dir, emit)
+  const lines = [...(yield* lingering.take), ...held]
+  // `Finished` carries at most a chunk's worth of events; any more go before it.
+  yield* sendLines(lines.slice(0, Math.max(0, lines.length - eventsPerChunk)))
+  const last = lines.slice(Math.max(0, lines.length - eventsPerChunk))
+  events += last.length
+  yield* emit({
+    _tag: "Finished",
+    incarnation,
+    status: result.status,
+    ...(result.reason === undefined ? {} : { reason: result.reason }),
+    durationMs: result.durationMs,
+    events,
+    lines: last,
+    mac: ""
+  })
+  const fs = yield* FileSystem.FileSystem
+  // Its files are with the coordinator now.
+  yield* Effect.ignore(fs.remove(dir, { recursive: true }))
+})
+
+/** The executor's `runAttempt` (by default `TestCase.runAttempt`, the code of a local run), on a bus of its own whose batches go to `observe`. */
+const onBus = Effect.fnUntraced(function* (
+  request: Protocol.AttemptRequest,
+  { prepared, test, environment, located }: Effect.Success<ReturnType<typeof planned>>,
+  runDir: string,
+  executor: TestCaseExecutor.TestCaseExecutor["Service"],
+  observe: (batch: ReadonlyArray<TestbedEvent.TestbedEvent>) => Effect.Effect<void>
+) {
+  const path = yield* Path.Path
+  const certificate = prepared.plan.needsCertificate
+    ? Option.getOrUndefined(yield* Effect.option(Certificates.selfSigned(path.join(runDir, "certs"))))
+    : undefined
   const stopCause = yield* Ref.make(
     Option.none<{ readonly status: "interrupted" | "timeout"; readonly reason: string }>()
   )
-  const result = yield* Effect.scoped(
+  return yield* Effect.scoped(
     Effect.gen(function* () {
       const bus = yield* EventBus.EventBus
-      yield* bus.observe((batch) => {
-        // The attempt's own `test.finished` goes last, after its files: once a coordinator has written it, it
-        // has the files too (what `--resume` relies on to call the test finished).
-        const last = batch.filter((event) => event.type === "test.finished" && event.entityId === request.test)
-        held.push(...last.map((event) => located.rewrite(JSON.stringify(event))))
-        return sendLines(
-          batch.filter((event) => !last.includes(event)).map((event) => located.rewrite(JSON.stringify(event)))
-        )
-      })
-      const executor = identity.executor ?? TestCaseExecutor.TestCaseExecutor.local
+      yield* bus.observe(observe)
       return yield* executor.runAttempt(test, request.attempt, {
         runDir,
         experimentDir: located.experimentDir,
@@ -153,92 +206,104 @@ export const execute = Effect.fnUntraced(function* (
       Effect.succeed({ status: "failed" as const, reason: error.message, durationMs: 0, logsPath: "" })
     )
   )
-  const dir = path.join(runDir, "tests", test.slug, `attempt-${request.attempt}`)
-  yield* sendFiles(identity, incarnation, dir, emit)
-  yield* sendLines(held)
-  yield* emit({
-    _tag: "Finished",
-    incarnation,
-    status: result.status,
-    ...(result.reason === undefined ? {} : { reason: result.reason }),
-    durationMs: result.durationMs,
-    events,
-    mac: ""
-  })
-  const fs = yield* FileSystem.FileSystem
-  // Its files are with the coordinator now.
-  yield* Effect.ignore(fs.remove(dir, { recursive: true }))
 })
 
-/** Every file under the attempt's directory, in pieces, within the artifact byte budget. */
+/** Every file under the attempt's directory, within the artifact byte budget, packed into `Files` chunks. */
 const sendFiles = Effect.fnUntraced(function* (identity: RunnerIdentity, incarnation: string, dir: string, emit: Emit) {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
   const names = yield* fs.readDirectory(dir, { recursive: true }).pipe(Effect.orElseSucceed(() => []))
   let budget = identity.maxArtifactBytes
+  let pieces: Array<typeof Protocol.FilePiece.Type> = []
+  let bytes = 0
+  const send = Effect.suspend(() => {
+    if (pieces.length === 0) return Effect.void
+    const chunk: Protocol.AttemptChunk = { _tag: "Files", incarnation, pieces, mac: "" }
+    pieces = []
+    bytes = 0
+    return emit(chunk)
+  })
+  const add = (piece: typeof Protocol.FilePiece.Type) =>
+    Effect.map(bytes + piece.bytes.length > pieceBytes ? send : Effect.void, () => {
+      pieces.push(piece)
+      bytes += piece.bytes.length
+    })
   for (const name of [...names].sort()) {
     const file = path.join(dir, name)
     const info = yield* Effect.option(fs.stat(file))
     if (Option.isNone(info) || info.value.type !== "File") continue
-    const size = Number(info.value.size)
-    const bytesToRead = Math.min(size, budget)
+    const bytesToRead = Math.min(Number(info.value.size), budget)
     budget -= bytesToRead
     let offset = 0
-    yield* fs.stream(file, { bytesToRead, chunkSize: pieceBytes }).pipe(
-      Stream.runForEach((bytes) => {
-        const chunk: Protocol.AttemptChunk = { _tag: "ArtifactPiece", incarnation, path: name, offset, bytes, mac: "" }
-        offset += bytes.length
-        return emit(chunk)
-      }),
-      Effect.ignore
-    )
-    // An empty file still exists on the coordinator's side.
-    if (bytesToRead === 0) {
-      yield* emit({ _tag: "ArtifactPiece", incarnation, path: name, offset: 0, bytes: new Uint8Array(), mac: "" })
-    }
+    // An empty file (or one past the budget) still exists on the coordinator's side.
+    if (bytesToRead === 0) yield* add({ path: name, offset: 0, bytes: new Uint8Array() })
+    else
+      yield* fs.stream(file, { bytesToRead, chunkSize: pieceBytes }).pipe(
+        Stream.runForEach((piece) => {
+          const at = offset
+          offset += piece.length
+          return add({ path: name, offset: at, bytes: piece })
+        }),
+        Effect.ignore
+      )
   }
+  yield* send
 })
 
+/** What a chunk weighs in a reply row: the bytes of the files and events it carries. */
+const weight = (chunk: Protocol.AttemptChunk): number => {
+  switch (chunk._tag) {
+    case "Started":
+      return 0
+    case "Files":
+      return chunk.pieces.reduce((sum, piece) => sum + piece.bytes.length, 0)
+    case "Events":
+    case "Finished":
+      return chunk.lines.reduce((sum, line) => sum + line.length, 0)
+  }
+}
+
 /** The handler of `RunAttempt` for one entity (one attempt). */
-export const handler = (identity: RunnerIdentity) =>
-  Effect.gen(function* () {
-    const address = yield* Entity.CurrentAddress
-    const sharding = yield* Sharding.Sharding
-    const entityId = String(address.entityId)
-    const services = yield* Effect.context<
-      FileSystem.FileSystem | Path.Path | ChildProcessSpawner.ChildProcessSpawner | SqlClient.SqlClient
-    >()
-    const signChunk = (chunk: Protocol.AttemptChunk): Protocol.AttemptChunk => ({
-      ...chunk,
-      mac: Envelope.sign(identity.keys.chunk, Protocol.chunkParts(entityId, chunk))
-    })
-    return (request: Protocol.AttemptRequest) =>
-      Stream.callback<Protocol.AttemptChunk, Protocol.AttemptRefused>(
-        (queue) =>
-          Effect.gen(function* () {
-            yield* check(identity, entityId, request)
-            yield* identity.slots.withPermit(
-              Effect.gen(function* () {
-                // A request queued on the slots may get one while this runner stops: it is the next owner's then.
-                if (yield* sharding.isShutdown) return yield* Effect.never
-                const incarnation = `${identity.name}-${process.pid}-${randomBytes(4).toString("hex")}`
-                const emit: Emit = (chunk) => Effect.asVoid(Queue.offer(queue, signChunk(chunk)))
-                yield* Ref.update(identity.running, (map) => new Map([...map, [entityId, request.test]]))
-                yield* emit({ _tag: "Started", runner: identity.name, host: identity.host, incarnation, mac: "" })
-                yield* execute(identity, request, incarnation, emit).pipe(
-                  Effect.ensuring(
-                    Ref.update(identity.running, (map) => new Map([...map].filter(([id]) => id !== entityId)))
-                  )
-                )
-              })
-            )
-            yield* Queue.end(queue)
-          }).pipe(
-            Effect.catchCause((cause) =>
-              Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Queue.failCause(queue, cause)
-            ),
-            Effect.provideContext(services)
-          ),
-        { bufferSize: 16 }
-      )
+export const handler = Effect.fn("AttemptRunner.handler")(function* (identity: RunnerIdentity) {
+  const address = yield* Entity.CurrentAddress
+  const sharding = yield* Sharding.Sharding
+  const entityId = String(address.entityId)
+  const services = yield* Effect.context<
+    FileSystem.FileSystem | Path.Path | ChildProcessSpawner.ChildProcessSpawner | SqlClient.SqlClient
+  >()
+  const signChunk = (chunk: Protocol.AttemptChunk): Protocol.AttemptChunk => ({
+    ...chunk,
+    mac: Envelope.sign(identity.keys.chunk, Protocol.chunkParts(entityId, chunk))
   })
+  return (request: Protocol.AttemptRequest) =>
+    Stream.callback<Rows.Weighed<Protocol.AttemptChunk>, Protocol.AttemptRefused>(
+      (queue) =>
+        Effect.gen(function* () {
+          yield* check(identity, entityId, request)
+          yield* identity.slots.withPermit(
+            Effect.gen(function* () {
+              // A request queued on the slots may get one while this runner stops: it is the next owner's then.
+              if (yield* sharding.isShutdown) return yield* Effect.never
+              const incarnation = `${identity.name}-${process.pid}-${randomBytes(4).toString("hex")}`
+              const emit: Emit = (chunk) =>
+                Effect.asVoid(Queue.offer(queue, { chunk: signChunk(chunk), weight: weight(chunk) }))
+              yield* Ref.update(identity.running, (map) => new Map([...map, [entityId, request.test]]))
+              yield* emit({ _tag: "Started", runner: identity.name, host: identity.host, incarnation, mac: "" })
+              yield* execute(identity, request, incarnation, emit).pipe(
+                Effect.scoped,
+                Effect.ensuring(
+                  Ref.update(identity.running, (map) => new Map([...map].filter(([id]) => id !== entityId)))
+                )
+              )
+            })
+          )
+          yield* Queue.end(queue)
+        }).pipe(
+          Effect.catchCause((cause) =>
+            Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Queue.failCause(queue, cause)
+          ),
+          Effect.provideContext(services)
+        ),
+      { bufferSize: 16 }
+    ).pipe((weighed) => Rows.rows(weighed, pieceBytes))
+})

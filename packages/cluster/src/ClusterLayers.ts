@@ -5,7 +5,9 @@
  * (`shardLockDisableAdvisory`): advisory lock numbers depend on the index of a group in each runner's list, so
  * runners serving different groups would compute colliding lock numbers and one group would never be served.
  */
-import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
+// Deep imports: the package's index loads every Node module it has, about 350 ms of CPU at each start.
+import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
+import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
 import { PgClient } from "@effect/sql-pg"
 import { Duration, Effect, Layer, Option, type Redacted } from "effect"
 import {

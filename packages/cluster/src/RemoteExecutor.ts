@@ -14,7 +14,21 @@
 import { createHash, randomBytes } from "node:crypto"
 import { EventBus, ExitCode, TestbedEvent, TestEvent, WriteFailed } from "@testbed/events"
 import { type Plan, type TestCase, TestCaseExecutor } from "@testbed/experiments"
-import { Clock, Duration, Effect, FileSystem, Option, Path, Ref, Runtime, Schedule, Schema, Stream } from "effect"
+import {
+  Clock,
+  Deferred,
+  Duration,
+  Effect,
+  Fiber,
+  FiberSet,
+  FileSystem,
+  Option,
+  Path,
+  Ref,
+  Runtime,
+  Schema,
+  Stream
+} from "effect"
 import { EntityAddress, EntityId, EntityType, MessageStorage, Sharding } from "effect/cluster"
 import { SqlClient } from "effect/sql"
 import * as Protocol from "./AttemptProtocol.ts"
@@ -75,6 +89,8 @@ interface Executor {
   readonly offsets: Map<string, number>
   /** Resumed tests that had finished: the manager may ask again (retries), they are not run again. */
   readonly done: Map<string, TestCase.AttemptResult>
+  /** The streams of attempts that have ended here, going on to the engine's end of their requests. */
+  readonly streams: FiberSet.FiberSet<void, unknown>
 }
 
 /** One attempt as the manager asked for it. */
@@ -257,7 +273,9 @@ const dispatchOnce = Effect.fn("RemoteExecutor.dispatchOnce")(function* (
   const needed = Labels.required(test, executor.options.require)
   const runners = yield* live(executor)
   const eligible = runners.filter((runner) => Labels.satisfies(runner.labels, needed))
-  const chosen = Placement.choose(eligible, executor.inFlight)
+  const chosen = Placement.choose(eligible, executor.inFlight, (runner) =>
+    needed.length === 0 ? "default" : runner.group
+  )
   if (chosen === undefined) {
     const absent = Labels.missing(
       needed,
@@ -305,7 +323,8 @@ const signed = Effect.fn("RemoteExecutor.signed")(function* (
     bundle: executor.bundle,
     timeoutMs: Duration.toMillis(context.timeout),
     timeoutMessage: context.timeoutMessage,
-    notAfter: now + Duration.toMillis(context.timeout) + 3_600_000
+    notAfter: now + Duration.toMillis(context.timeout) + 3_600_000,
+    protocol: Protocol.protocolVersion
   }
   return { ...unsigned, mac: Envelope.sign(options.keys.request, Protocol.requestParts(entityId, unsigned)) }
 })
@@ -350,20 +369,49 @@ const follow = Effect.fn("RemoteExecutor.follow")(function* (
     nextSeq: 0,
     written: new Map()
   }
-  const stream = executor
-    .clientFor(entityId)
-    .RunAttempt(request, { streamBufferSize: 1 })
-    .pipe(Stream.runForEach((chunk) => onChunk(executor, followed, progress, chunk)))
+  const { finished, fiber } = yield* consume(executor, followed, progress)
   const raced = yield* Effect.raceFirst(
-    Effect.as(stream, "ended" as const),
+    Effect.as(Effect.raceFirst(Fiber.join(fiber), Deferred.await(finished)), "ended" as const),
     Effect.as(watchGroup(executor, groupOfId(entityId)), "group-empty" as const)
   ).pipe(
-    Effect.catchTag("AttemptRefused", (error) => Effect.succeed({ refused: error.message })),
+    Effect.catchTag("AttemptRefused", (error) => Effect.succeed({ refused: Protocol.refusalReason(error) })),
     Effect.catchTags({ WriteFailed: (error) => Effect.fail(error) }),
     Effect.catch((error) => Effect.succeed({ refused: `cluster error: ${String(error)}` })),
-    Effect.onInterrupt(() => (progress.published ? Effect.void : stopped(followed)))
+    Effect.onInterrupt(() =>
+      Effect.andThen(Fiber.interrupt(fiber), progress.published ? Effect.void : stopped(followed))
+    )
   )
+  if (progress.finished === undefined) yield* Fiber.interrupt(fiber)
   return yield* ended(executor, followed, progress, raced)
+})
+
+/**
+ * Sends the request and replays its stream in the background. The attempt has ended here once `Finished` is in
+ * (`finished`); the stream goes on, to acknowledge the last row and take the engine's end of the request (a round
+ * trip on the attempt's path otherwise). A new `Started` after `Finished` (its runner died before the engine stored
+ * that end, and another runs it again) ends the stream, which stops that re-run.
+ */
+const consume = Effect.fn("RemoteExecutor.consume")(function* (
+  executor: Executor,
+  followed: Followed,
+  progress: Progress
+) {
+  const finished = yield* Deferred.make<void>()
+  const fiber = yield* executor
+    .clientFor(followed.entityId)
+    .RunAttempt(followed.request, { streamBufferSize: 1 })
+    .pipe(
+      Stream.takeWhile((chunk) => progress.finished === undefined || chunk._tag !== "Started"),
+      Stream.runForEach((chunk) =>
+        Effect.andThen(onChunk(executor, followed, progress, chunk), () =>
+          progress.finished === undefined ? Effect.void : Deferred.succeed(finished, undefined)
+        )
+      ),
+      // The attempt's result is in by then: what goes wrong later is the engine's bookkeeping, not the test's.
+      Effect.catchCause((cause) => (progress.finished === undefined ? Effect.failCause(cause) : Effect.void)),
+      FiberSet.run(executor.streams)
+    )
+  return { finished, fiber }
 })
 
 /** What the end of a followed stream means for the attempt. */
@@ -408,6 +456,8 @@ const onChunk = Effect.fn("RemoteExecutor.onChunk")(function* (
   chunk: Protocol.AttemptChunk
 ) {
   const { context, entityId, test } = followed
+  // After the end only duplicates come (the engine delivers at least once).
+  if (progress.finished !== undefined) return
   if (!Envelope.verify(executor.options.keys.chunk, Protocol.chunkParts(entityId, chunk), chunk.mac)) {
     progress.dropped++
     return yield* Effect.logWarning(`dropped a chunk of ${test.name} whose signature does not check out`)
@@ -441,13 +491,17 @@ const onChunk = Effect.fn("RemoteExecutor.onChunk")(function* (
     progress.nextSeq = chunk.seq + 1
     return yield* replay(followed, progress, chunk.lines)
   }
-  if (chunk._tag === "ArtifactPiece") {
-    const end = progress.written.get(chunk.path)
-    if (end !== undefined && chunk.offset < end) return
-    if (end !== undefined && chunk.offset === 0) return
-    progress.written.set(chunk.path, chunk.offset + chunk.bytes.length)
-    return yield* write(followed, chunk)
+  if (chunk._tag === "Files") {
+    for (const piece of chunk.pieces) {
+      const end = progress.written.get(piece.path)
+      if (end !== undefined && piece.offset < end) continue
+      if (end !== undefined && piece.offset === 0) continue
+      progress.written.set(piece.path, piece.offset + piece.bytes.length)
+      yield* write(followed, piece)
+    }
+    return
   }
+  yield* replay(followed, progress, chunk.lines)
   progress.finished = chunk
 })
 
@@ -490,10 +544,7 @@ const replay = Effect.fn("RemoteExecutor.replay")(function* (
 })
 
 /** A piece of one of the attempt's files, written under its directory (a path outside it is dropped). */
-const write = Effect.fn("RemoteExecutor.write")(function* (
-  followed: Followed,
-  piece: typeof Protocol.ArtifactPiece.Type
-) {
+const write = Effect.fn("RemoteExecutor.write")(function* (followed: Followed, piece: typeof Protocol.FilePiece.Type) {
   const path = yield* Path.Path
   const fs = yield* FileSystem.FileSystem
   const { dir, test } = followed
@@ -520,10 +571,12 @@ const watchGroup = Effect.fn("RemoteExecutor.watchGroup")(function* (executor: E
     yield* Ref.set(since, Option.some(first))
     if (now - first >= limit) return yield* Effect.fail("empty" as const)
   })
-  // The directory unreadable (Postgres away) says nothing about the group: look again later.
+  // The directory unreadable (Postgres away) says nothing about the group: look again later. The first look is
+  // one interval in: the dispatch has just seen the group served (one query less per attempt).
   yield* check.pipe(
     Effect.catchTag("ClusterUnavailable", () => Effect.void),
-    Effect.repeat(Schedule.spaced("2 seconds")),
+    Effect.delay("2 seconds"),
+    Effect.forever,
     Effect.flip
   )
 })
@@ -576,8 +629,13 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
     bundle: bundle.sha256,
     inFlight: new Map(),
     offsets: new Map(),
-    done: new Map()
+    done: new Map(),
+    streams: yield* FiberSet.make<void, unknown>()
   }
+  // Before the set interrupts them: give the ended attempts' streams a moment to end as the engine ends them.
+  yield* Effect.addFinalizer(() =>
+    FiberSet.awaitEmpty(executor.streams).pipe(Effect.timeoutOption("5 seconds"), Effect.asVoid)
+  )
   return TestCaseExecutor.TestCaseExecutor.of({
     runAttempt: (test, attempt, context) => runAttempt(executor, test, attempt, context)
   })

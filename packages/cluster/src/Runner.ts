@@ -14,6 +14,7 @@ import { TestCaseAttempt } from "./AttemptProtocol.ts"
 import * as ClusterLayers from "./ClusterLayers.ts"
 import * as Detect from "./Detect.ts"
 import * as Envelope from "./Envelope.ts"
+import * as Plans from "./internal/plans.ts"
 import * as Labels from "./Labels.ts"
 import * as RunnerDirectory from "./RunnerDirectory.ts"
 
@@ -97,7 +98,8 @@ export const layer = (options: Options, profile: Profile) =>
       keys: Envelope.keys(options.secret),
       slots: yield* Semaphore.make(options.slots),
       running,
-      maxArtifactBytes: options.maxArtifactBytes ?? 256 * 1024 * 1024
+      maxArtifactBytes: options.maxArtifactBytes ?? 256 * 1024 * 1024,
+      plans: Plans.make()
     }
     const entity = TestCaseAttempt.toLayer(
       Effect.map(AttemptRunner.handler(identity), (run) =>

@@ -1,5 +1,6 @@
 // The runner's side of an attempt — what it streams back and in which order: the attempt's events, its files in
-// pieces within the byte budget, its own `test.finished` after the files, then how it ended — on experiments'
+// `Files` chunks of at most 256 KiB within the byte budget, then how it ended with its last events (its own
+// `test.finished` among them, after the files) — on experiments'
 // scripted executor (`TestCaseExecutor.layerTest`) and TestClock: no Postgres, no cluster, no process. Cluster.test.ts
 // runs attempts on real runners (integration).
 import { createHash } from "node:crypto"
@@ -13,6 +14,7 @@ import { TestClock } from "effect/testing"
 import type * as Protocol from "../src/AttemptProtocol.ts"
 import * as AttemptRunner from "../src/AttemptRunner.ts"
 import * as Envelope from "../src/Envelope.ts"
+import * as Plans from "../src/internal/plans.ts"
 
 const quickstart = decodeURIComponent(
   new URL("../../../fixtures/experiments/quickstart.yaml", import.meta.url).pathname
@@ -47,7 +49,8 @@ const runOn = (script: ScriptedExecutor.Script, attempt: Protocol.AttemptRequest
       slots: yield* Semaphore.make(1),
       running: yield* Ref.make<ReadonlyMap<string, string>>(new Map()),
       maxArtifactBytes,
-      executor: yield* TestCaseExecutor.TestCaseExecutor
+      executor: yield* TestCaseExecutor.TestCaseExecutor,
+      plans: Plans.make()
     }
     const chunks: Array<Protocol.AttemptChunk> = []
     const fiber = yield* Effect.forkChild(
@@ -78,7 +81,9 @@ const noDatabase = new Proxy({} as SqlClient.SqlClient, {
 })
 
 const typesOf = (chunk: Protocol.AttemptChunk) =>
-  chunk._tag === "Events" ? chunk.lines.map((line) => (JSON.parse(line) as { type: string }).type) : []
+  chunk._tag === "Events" || chunk._tag === "Finished"
+    ? chunk.lines.map((line) => (JSON.parse(line) as { type: string }).type)
+    : []
 
 describe("AttemptRunner on the scripted executor (TestClock)", () => {
   it.effect("events, then the files in pieces within the budget, then the attempt's test.finished, then the end", () =>
@@ -96,26 +101,40 @@ describe("AttemptRunner on the scripted executor (TestClock)", () => {
       )
       assert.isTrue(Exit.isSuccess(exit), String(exit))
       const tags = chunks.map((chunk) => chunk._tag)
-      const firstPiece = tags.indexOf("ArtifactPiece")
-      const lastPiece = tags.lastIndexOf("ArtifactPiece")
-      assert.isTrue(firstPiece > 0 && tags.slice(0, firstPiece).every((tag) => tag === "Events"))
-      const before = chunks.slice(0, firstPiece).flatMap(typesOf)
-      assert.include(before, "test.started")
-      assert.notInclude(before, "test.finished")
-      // 600 KiB of the 700 KiB log in pieces of at most 256 KiB; the empty file (over budget) still exists.
-      const pieces = chunks.flatMap((chunk) =>
-        chunk._tag === "ArtifactPiece" ? [[chunk.path, chunk.offset, chunk.bytes.length]] : []
+      const firstFiles = tags.indexOf("Files")
+      const lastFiles = tags.lastIndexOf("Files")
+      // Events (if any were sent before the end), then the files, then `Finished` last.
+      assert.isTrue(firstFiles >= 0 && tags.slice(0, firstFiles).every((tag) => tag === "Events"), tags.join())
+      assert.isTrue(
+        tags.slice(firstFiles, lastFiles + 1).every((tag) => tag === "Files"),
+        tags.join()
       )
-      assert.deepStrictEqual(pieces, [
-        ["client/stdout.log", 0, 262144],
-        ["client/stdout.log", 262144, 262144],
-        ["client/stdout.log", 524288, 90112],
-        ["server/stderr.log", 0, 0]
-      ])
-      assert.deepStrictEqual(chunks.slice(lastPiece + 1, -1).flatMap(typesOf), ["test.finished"])
+      assert.deepStrictEqual(tags.slice(lastFiles + 1), ["Finished"])
+      // 600 KiB of the 700 KiB log in pieces of at most 256 KiB; the empty file (over budget) still exists.
+      const files = chunks.flatMap((chunk) => (chunk._tag === "Files" ? [chunk.pieces] : []))
+      assert.deepStrictEqual(
+        files.flat().map((piece) => [piece.path, piece.offset, piece.bytes.length]),
+        [
+          ["client/stdout.log", 0, 262144],
+          ["client/stdout.log", 262144, 262144],
+          ["client/stdout.log", 524288, 90112],
+          ["server/stderr.log", 0, 0]
+        ]
+      )
+      for (const pieces of files) {
+        assert.isAtMost(
+          pieces.reduce((sum, piece) => sum + piece.bytes.length, 0),
+          AttemptRunner.pieceBytes
+        )
+      }
+      // The attempt's own test.finished comes only with `Finished`, after every file.
+      const sentBefore = chunks.slice(0, -1).flatMap(typesOf)
+      assert.notInclude(sentBefore, "test.finished")
       const finished = chunks.at(-1)
       assert.strictEqual(finished?._tag, "Finished")
       if (finished?._tag !== "Finished") return
+      assert.include([...sentBefore, ...typesOf(finished)], "test.started")
+      assert.include(typesOf(finished), "test.finished")
       assert.deepStrictEqual([finished.status, finished.reason], ["failed", "scripted failure"])
       // At least the scripted time on the Clock (the driver moves it on while the files are written).
       assert.isAtLeast(finished.durationMs, 2000)

@@ -60,6 +60,22 @@ describe("placement", () => {
     })
   )
 
+  it.effect("a runner that holds no shard of the group yet (it has just joined) comes after one that does", () =>
+    Effect.sync(() => {
+      const busy = row("r1", 4, ["default:1", "docker:1"])
+      const joined = row("r2", 4)
+      assert.strictEqual(Placement.choose([busy, joined], new Map([["r1", 3]]))?.name, "r1")
+      assert.strictEqual(
+        Placement.choose([busy, { ...joined, shards: ["default:2"] }], new Map([["r1", 3]]))?.name,
+        "r2"
+      )
+      // The group it would run the attempt in: label-less tests go to "default" on every runner.
+      const docker = { ...row("r3", 4, ["default:3"]), group: "docker" }
+      assert.strictEqual(Placement.choose([busy, docker], new Map([["r1", 3]]), () => "default")?.name, "r3")
+      assert.strictEqual(Placement.choose([busy, docker], new Map([["r1", 3]]))?.name, "r1")
+    })
+  )
+
   it.effect("the salted id lands on one of the chosen runner's shards", () =>
     Effect.sync(() => {
       const shardOf = (id: string) => `default:${createHash("sha256").update(id).digest().readUInt32BE(0) % 64}`

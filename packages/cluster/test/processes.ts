@@ -4,7 +4,8 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Duration, Effect, Redacted, Schedule } from "effect"
+import { EventLog } from "@testbed/events"
+import { Duration, Effect, Redacted, Result, Schedule } from "effect"
 import * as Status from "../src/Status.ts"
 
 export const cli = decodeURIComponent(new URL("../../../scripts/testbed.ts", import.meta.url).pathname)
@@ -140,11 +141,14 @@ export interface LoggedEvent {
   readonly data: Record<string, unknown> & { readonly metadata?: Record<string, unknown> }
 }
 
-export const readEvents = (runDir: string): ReadonlyArray<LoggedEvent> =>
-  readFileSync(join(runDir, "events.jsonl"), "utf8")
-    .split("\n")
-    .filter((line) => line !== "")
-    .map((line) => JSON.parse(line))
+/** The run's events, decoded as the event log's own reader does (a line of a log being written may be cut: only whole lines). */
+export const readEvents = (runDir: string): ReadonlyArray<LoggedEvent> => {
+  const path = join(runDir, "events.jsonl")
+  const text = readFileSync(path, "utf8")
+  const events = Result.getOrThrow(EventLog.decodeText(text.slice(0, text.lastIndexOf("\n") + 1), path))
+  // The tests look at a few fields of a few event types; the union's types would need a narrowing per use.
+  return events as ReadonlyArray<unknown> as ReadonlyArray<LoggedEvent>
+}
 
 /** The runner that ran each attempt of each test (from the attempt's first state change). */
 export const placements = (events: ReadonlyArray<LoggedEvent>) =>

@@ -11,15 +11,22 @@ import type { RunnerRow } from "../RunnerDirectory.ts"
 export const testKey = (slug: string, name: string) =>
   `${slug.slice(0, 64)}-${createHash("sha256").update(name).digest("hex").slice(0, 8)}`
 
-/** The runner with the most free slots (`inFlight`: what this coordinator sent it and has not had back). */
+/**
+ * The runner with the most free slots (`inFlight`: what this coordinator sent it and has not had back). A runner
+ * that holds no shard yet of the group it would run the attempt in (`groupOf`) comes after those that do: it has
+ * just joined and its shards are still moving to it, so the id could not be salted onto it and would land on a
+ * random shard, mostly a busy runner's (three runners ran no faster than one right after two of them joined).
+ */
 export const choose = (
   eligible: ReadonlyArray<RunnerRow>,
-  inFlight: ReadonlyMap<string, number>
-): RunnerRow | undefined =>
-  [...eligible].sort(
-    (a, b) =>
-      b.slots - (inFlight.get(b.name) ?? 0) - (a.slots - (inFlight.get(a.name) ?? 0)) || a.name.localeCompare(b.name)
-  )[0]
+  inFlight: ReadonlyMap<string, number>,
+  groupOf: (runner: RunnerRow) => string = (runner) => runner.group
+): RunnerRow | undefined => {
+  const waiting = (runner: RunnerRow) =>
+    runner.shards.some((shard) => shard.startsWith(`${groupOf(runner)}:`)) ? 0 : 1
+  const free = (runner: RunnerRow) => runner.slots - (inFlight.get(runner.name) ?? 0)
+  return [...eligible].sort((a, b) => waiting(a) - waiting(b) || free(b) - free(a) || a.name.localeCompare(b.name))[0]
+}
 
 /** The first salt whose id falls on one of `shards` (`shardOf` is the engine's hash); salt 0 when none does. */
 export const salted = (
