@@ -5,24 +5,15 @@
 // fork leaves behind scale with the pages the parent writes after it).
 import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
-import { spawn } from "node:child_process"
 import { EventBus } from "../packages/events/src/EventBus.ts"
 import * as Command from "../packages/commands/src/Command.ts"
 import { CommandRunner } from "../packages/commands/src/CommandRunner.ts"
 import * as LocalRunner from "../packages/commands/src/LocalRunner.ts"
+import { rawOnce } from "./_raw-spawn.ts"
 
 const side = process.argv[2] ?? "ours"
 const runs = Number(process.argv[3] ?? 500)
 const warmUp = Number(process.argv[4] ?? 50)
-
-const rawOnce = (detached: boolean) =>
-  new Promise<void>((resolve, reject) => {
-    const child = spawn("true", [], { stdio: ["ignore", "pipe", "pipe"], detached })
-    child.stdout.on("data", () => {})
-    child.stderr.on("data", () => {})
-    child.on("error", reject)
-    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))))
-  })
 
 const program = Effect.gen(function* () {
   const runner = yield* CommandRunner

@@ -8,7 +8,6 @@
 // Run: node_modules/.bin/node bench/commands.ts [runs]
 import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
-import { spawn } from "node:child_process"
 import { cpus, loadavg } from "node:os"
 import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
@@ -17,18 +16,10 @@ import { EventBus } from "../packages/events/src/EventBus.ts"
 import * as Command from "../packages/commands/src/Command.ts"
 import { CommandRunner } from "../packages/commands/src/CommandRunner.ts"
 import * as LocalRunner from "../packages/commands/src/LocalRunner.ts"
+import { rawOnce } from "./_raw-spawn.ts"
 
 const runs = Number(process.argv[2] ?? 500)
 const concurrency = 8
-
-const rawOnce = (detached: boolean) =>
-  new Promise<void>((resolve, reject) => {
-    const child = spawn("true", [], { stdio: ["ignore", "pipe", "pipe"], detached })
-    child.stdout.on("data", () => {})
-    child.stderr.on("data", () => {})
-    child.on("error", reject)
-    child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))))
-  })
 
 const rawRuns = (count: number, parallel: number, detached = false) =>
   Effect.promise(async () => {
