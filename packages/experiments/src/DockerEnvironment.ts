@@ -41,7 +41,8 @@ export const stageOf = (
   const addresses = new Map<string, string>()
   for (const [index, service] of services.entries()) {
     const docker = service.plugin.docker
-    const image = options.images?.get(service.key) ?? docker?.image
+    const built = options.images?.get(service.key)
+    const image = built ?? docker?.image
     if (image === undefined && docker?.build === undefined) {
       return `${service.key}: plugin ${service.plugin.name} has no docker image, build context or rootfs`
     }
@@ -49,7 +50,9 @@ export const stageOf = (
     addresses.set(service.key, address)
     nodes[service.key] = {
       ...(image === undefined ? {} : { image }),
-      ...(docker?.build === undefined || image !== undefined
+      // A plugin's image with a build context is built from it when the engine lacks it (the tag stays the
+      // plugin's); an image built from a rootfs already exists.
+      ...(docker?.build === undefined || built !== undefined
         ? {}
         : { build: { context: options.resolve(service.source, docker.build) } }),
       networks: [{ network, address }],
