@@ -3,7 +3,7 @@
 // scraped over HTTP while it runs.
 import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { createConnection, createServer } from "node:net"
+import { createConnection } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
@@ -13,20 +13,15 @@ import { EventBus } from "@testbed/events"
 import { Agent, Broker, Security } from "@testbed/fleet"
 import { Effect, Layer, Schedule } from "effect"
 import { bin } from "./support.ts"
+import { LocalhostEnvironment } from "@testbed/plugins"
 
 const layer = LocalRunner.layer.pipe(
   Layer.provideMerge(EventBus.EventBus.layer),
   Layer.provideMerge(NodeServices.layer)
 )
 
-const freePort = Effect.callback<number>((resume) => {
-  const server = createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
+/** A port the kernel says is free on 127.0.0.1 (the localhost environment's own probe). */
+const freePort = LocalhostEnvironment.allocatePort("metrics endpoint")
 
 /** The CLI as a child with its stdin open (the operator's real-time mode reads it); killed when the scope ends. */
 const started = (args: ReadonlyArray<string>) =>

@@ -71,10 +71,12 @@ export const remove = Effect.fn("RunnerDirectory.remove")(function* (name: strin
   yield* sql`DELETE FROM testbed_runners WHERE name = ${name}`
 })
 
-/** Every runner's row; `live` only those heard from within `within` (the lock expiry). */
+/**
+ * Every runner's row; `live` only those heard from within `within` (the lock expiry). The table must exist
+ * (`migrate`, once per process: a coordinator lists the runners at every dispatch and every group watch).
+ */
 export const list = Effect.fn("RunnerDirectory.list")(function* (within?: Duration.Duration) {
   const sql = yield* SqlClient.SqlClient
-  yield* migrate()
   const rows = yield* sql`SELECT name, host, address, labels, profile_group, slots, busy, running, shards,
       EXTRACT(EPOCH FROM (now() - heartbeat))::float8 AS age FROM testbed_runners ORDER BY name`
   const decoded = yield* Schema.decodeUnknownEffect(Schema.Array(StoredRow))(rows).pipe(

@@ -9,7 +9,7 @@ import * as RunnerDirectory from "./RunnerDirectory.ts"
 
 /** The runner table of the cluster whose Postgres is at `url`. */
 const fromPostgres = (url: Redacted.Redacted<string>) =>
-  RunnerDirectory.list().pipe(Effect.provide(ClusterLayers.postgres(url)))
+  Effect.andThen(RunnerDirectory.migrate(), RunnerDirectory.list()).pipe(Effect.provide(ClusterLayers.postgres(url)))
 
 /** Where `runners` reads the runner table: the cluster's Postgres unless a layer says otherwise. */
 export const Directories = Context.Reference<{

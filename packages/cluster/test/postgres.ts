@@ -3,10 +3,10 @@
 // directory removed afterwards. Found in /usr/lib/postgresql/*/bin (Debian's `postgresql`).
 import { execFileSync } from "node:child_process"
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Context, Effect, Layer } from "effect"
+import { LocalhostEnvironment } from "@testbed/plugins"
 
 /** The directory holding initdb and pg_ctl, if Postgres is installed. */
 export const postgresBin: string | undefined = (() => {
@@ -21,14 +21,8 @@ export const postgresBin: string | undefined = (() => {
 /** Under CI a missing Postgres fails the tests; locally they are skipped. */
 export const skipWithoutPostgres = postgresBin === undefined && process.env.CI === undefined
 
-export const freePort = Effect.callback<number>((resume) => {
-  const server = createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
+/** A port the kernel says is free on 127.0.0.1 (the localhost environment's own probe). */
+export const freePort = LocalhostEnvironment.allocatePort("postgres")
 
 const asPostgres = (command: string, args: ReadonlyArray<string>) => {
   const root = process.getuid?.() === 0

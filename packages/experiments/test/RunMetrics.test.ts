@@ -1,21 +1,39 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, FileSystem, Schedule, Schema } from "effect"
 import { Experiment } from "../src/index.ts"
 import { finishedOf, hasProgram, provide, readEvents } from "./support.ts"
+import { LocalhostEnvironment } from "@testbed/plugins"
 
 const ci = process.env.CI === "true"
 
-const freePort = Effect.callback<number>((resume) => {
-  const server = createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
+/** A port the kernel says is free on 127.0.0.1 (the localhost environment's own probe). */
+const freePort = LocalhostEnvironment.allocatePort("metrics endpoint")
+
+/** An experiment whose one test, `watched`, runs a client that polls for `stop` (the test decides when it ends). */
+const writeWatched = (
+  file: string,
+  stop: string,
+  options: { readonly header?: ReadonlyArray<string>; readonly timeout?: string; readonly pollMs: number }
+) =>
+  writeFileSync(
+    file,
+    [
+      ...(options.header ?? []),
+      "tests:",
+      "  - name: watched",
+      ...(options.timeout === undefined ? [] : [`    timeout: ${options.timeout}`]),
+      "    services:",
+      "      client:",
+      "        implementation: exec",
+      "        role: client",
+      "        parameters:",
+      '          program: "{{ node }}"',
+      `          args: ["-e", "setInterval(() => require('fs').existsSync(process.argv[1]) && process.exit(0), ${options.pollMs})", ${JSON.stringify(stop)}]`,
+      ""
+    ].join("\n")
+  )
 
 const fetchText = (url: string) =>
   Effect.tryPromise(() =>
@@ -82,23 +100,7 @@ describe.skipIf(!hasProgram("prometheus") && !ci)("run metrics", () => {
           const stop = `${dir}/stop`
           const file = `${dir}/watched.yaml`
           // The client runs until the test has seen the series, so the run is still going when Prometheus scrapes.
-          writeFileSync(
-            file,
-            [
-              "metrics: { interval: 500ms }",
-              "tests:",
-              "  - name: watched",
-              "    timeout: 2m",
-              "    services:",
-              "      client:",
-              "        implementation: exec",
-              "        role: client",
-              "        parameters:",
-              '          program: "{{ node }}"',
-              `          args: ["-e", "setInterval(() => require('fs').existsSync(process.argv[1]) && process.exit(0), 200)", ${JSON.stringify(stop)}]`,
-              ""
-            ].join("\n")
-          )
+          writeWatched(file, stop, { header: ["metrics: { interval: 500ms }"], timeout: "2m", pollMs: 200 })
           const metricsPort = yield* freePort
           const apiPort = yield* freePort
           const run = yield* Effect.forkChild(Experiment.run(file, { outputDir: dir, progress: "none", metricsPort }))
@@ -144,21 +146,7 @@ describe("run metrics registry", () => {
             Effect.gen(function* () {
               const stop = `${dir}/stop-${round}`
               const file = `${dir}/run-${round}.yaml`
-              writeFileSync(
-                file,
-                [
-                  "tests:",
-                  "  - name: watched",
-                  "    services:",
-                  "      client:",
-                  "        implementation: exec",
-                  "        role: client",
-                  "        parameters:",
-                  '          program: "{{ node }}"',
-                  `          args: ["-e", "setInterval(() => require('fs').existsSync(process.argv[1]) && process.exit(0), 100)", ${JSON.stringify(stop)}]`,
-                  ""
-                ].join("\n")
-              )
+              writeWatched(file, stop, { pollMs: 100 })
               const metricsPort = yield* freePort
               const run = yield* Effect.forkChild(
                 Experiment.run(file, { outputDir: dir, progress: "none", metricsPort })
