@@ -610,18 +610,16 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
     })
   }
   const sql = yield* SqlClient.SqlClient
-  // Once per run: every dispatch and group watch lists the runners from this table.
-  yield* RunnerDirectory.migrate().pipe(
-    OutageTolerant.retryingSql(options.lockExpiry),
-    Effect.catchTag("SqlError", (error) => Effect.fail(new ClusterUnavailable({ reason: error.message }))),
-    Effect.provideService(SqlClient.SqlClient, sql)
-  )
-  const bundle = yield* BundleSources.publish(options.runId, {
-    file: options.file,
-    pluginDirectories: options.pluginDirectories,
-    exclude: options.exclude ?? [],
-    maxBytes: options.maxBundleBytes ?? Bundle.defaultMaxBytes
-  }).pipe(
+  // The runner table once per run (every dispatch and group watch lists the runners from it), then the bundle.
+  const bundle = yield* Effect.andThen(
+    RunnerDirectory.migrate(),
+    BundleSources.publish(options.runId, {
+      file: options.file,
+      pluginDirectories: options.pluginDirectories,
+      exclude: options.exclude ?? [],
+      maxBytes: options.maxBundleBytes ?? Bundle.defaultMaxBytes
+    })
+  ).pipe(
     Effect.catchTag("SqlError", (error) => Effect.fail(new ClusterUnavailable({ reason: error.message }))),
     Effect.provideService(SqlClient.SqlClient, sql)
   )
