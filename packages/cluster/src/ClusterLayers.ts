@@ -6,7 +6,6 @@
  * runners serving different groups would compute colliding lock numbers and one group would never be served.
  */
 // Deep imports: the package's index loads every Node module it has, about 350 ms of CPU at each start.
-import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
 import { PgClient } from "@effect/sql-pg"
 import { Duration, Effect, Layer, Option, type Redacted } from "effect"
@@ -23,6 +22,7 @@ import {
 import { RpcSerialization } from "effect/rpc"
 import { ClusterUnavailable } from "./ClusterUnavailable.ts"
 import * as OutageTolerant from "./internal/outageTolerant.ts"
+import { clientProtocol, socketServer } from "./internal/sockets.ts"
 
 /** Effect's tables are `testbed_cluster_*`; ours are `testbed_runners`. */
 export const tablePrefix = "testbed_cluster"
@@ -97,13 +97,11 @@ const storage = (config: ShardingConfig.ShardingConfig["Service"]) =>
 /** The Postgres pool of one process. */
 export const postgres = (url: Redacted.Redacted<string>) => PgClient.layer({ url, maxConnections: 8 })
 
-const clientProtocol = NodeClusterSocket.layerClientProtocol
-
 /** A runner: listens on its address, pings the others, stores messages and locks in Postgres. */
 export const runner = (url: Redacted.Redacted<string>, config: ShardingConfig.ShardingConfig["Service"]) =>
   SocketRunner.layer.pipe(
     Layer.provide(RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(clientProtocol))),
-    Layer.provide([NodeClusterSocket.layerSocketServer, clientProtocol]),
+    Layer.provide([socketServer, clientProtocol]),
     Layer.provideMerge(storage(config)),
     Layer.provide(ShardingConfig.layer(config)),
     Layer.provide(RpcSerialization.layerSchemaBinary()),
