@@ -39,8 +39,8 @@ export interface RunnerIdentity {
   readonly running: Ref.Ref<ReadonlyMap<string, string>>
   /** Bytes of files one attempt may send back; the rest is cut (default 256 MiB). */
   readonly maxArtifactBytes: number
-  /** Bytes of a stored bundle this runner fetches at most (default `BundleCache.defaultMaxBytes`). */
-  readonly maxBundleBytes?: number | undefined
+  /** This runner's bundle cache: its bounds, and the bundles its attempts use now. */
+  readonly bundles: BundleCache.Cache
   /**
    * What runs an attempt here: the local run's `TestCase.runAttempt` unless given (a unit test's
    * `TestCaseExecutor.layerTest`). Given here, not read from the context, so that a coordinator's remote executor
@@ -80,11 +80,10 @@ export const check = Effect.fnUntraced(function* (
 /** Plans the experiment from its bundle (or its file at the coordinator's path), if it is the one signed. */
 const planned = Effect.fnUntraced(function* (identity: RunnerIdentity, request: Protocol.AttemptRequest) {
   const fs = yield* FileSystem.FileSystem
-  const located = yield* BundleCache.locate(
-    identity.workdir,
-    request,
-    identity.maxBundleBytes ?? BundleCache.defaultMaxBytes
-  ).pipe(Effect.mapError((error) => refuse(identity, error.message)))
+  // Held (never evicted from the cache) until the attempt's scope closes.
+  const located = yield* BundleCache.locate(identity.bundles, request).pipe(
+    Effect.mapError((error) => refuse(identity, error.message))
+  )
   const bytes = yield* fs
     .readFile(located.file)
     .pipe(Effect.mapError((error) => refuse(identity, `cannot read the experiment ${request.file}: ${error.message}`)))

@@ -48,7 +48,9 @@ export class BundleTooLarge extends Schema.TaggedError<BundleTooLarge>()("Bundle
 }) {
   override get message(): string {
     const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`
-    if (this.files === 0) return `a bundle of ${mib(this.bytes)} is over this runner's limit of ${mib(this.limit)}`
+    if (this.files === 0) {
+      return `a bundle of ${mib(this.bytes)} is over this runner's limit of ${mib(this.limit)} (raise it with testbed runner --bundle-limit MIB)`
+    }
     const over = this.files > maxEntries ? `more than ${maxEntries} files` : `over the limit of ${mib(this.limit)}`
     const named = this.biggest.map((file) => `${file.path} (${mib(file.size)})`).join(", ")
     return `the experiment's bundle would hold ${this.files} files, ${mib(this.bytes)}: ${over}${named === "" ? "" : `; biggest: ${named}`} (move them out of the experiment's directory, or raise --bundle-limit)`
@@ -87,6 +89,21 @@ export class BundleMissing extends Schema.TaggedError<BundleMissing>()("BundleMi
 }) {
   override get message(): string {
     return `bundle ${this.sha256.slice(0, 12)} is not in the cluster's database (pruned?)`
+  }
+}
+
+/**
+ * The cluster's database could not be reached while a runner fetched the bundle, for longer than the outage the
+ * cluster rides out (the lock expiry): the attempt is refused, and the coordinator sends it again.
+ */
+export class BundleUnreachable extends Schema.TaggedError<BundleUnreachable>()("BundleUnreachable", {
+  sha256: Schema.String,
+  /** How long the fetch waited for Postgres. */
+  waitedMs: Schema.Number,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `cannot fetch bundle ${this.sha256.slice(0, 12)}: the cluster's database was unreachable for ${(this.waitedMs / 1000).toFixed(1)} s (the lock expiry): ${this.reason}`
   }
 }
 

@@ -1,17 +1,49 @@
 /**
  * A runner's bundles: `<workdir>/bundles/<sha256>/` holds one bundle's files (`files/`) and header
- * (`header.json`). The first attempt that needs a bundle fetches it from Postgres, checks its sha256 and entries,
- * unpacks it in a directory of its own and renames that into place (two attempts unpacking at once: the second
- * rename loses and its copy is removed); later attempts use the cache. A request without a bundle (from an older
- * coordinator's journal) runs the experiment at the path the coordinator gave, as before bundles.
+ * (`header.json`). The first attempt that needs a bundle fetches it from Postgres (riding out an outage shorter
+ * than the lock expiry, see `internal/bundleStore.ts`), checks its sha256 and entries, unpacks it in a directory of
+ * its own and renames that into place (two attempts unpacking at once: the second rename loses and its copy is
+ * removed); later attempts use the cache. The cache is bounded (`--bundle-cache`): after an unpack, the least
+ * recently used bundles (by the directory's mtime, set on every use) that no attempt of this runner uses are
+ * removed until the files of those kept fit. A request without a bundle (from an older coordinator's journal)
+ * runs the experiment at the path the coordinator gave, as before bundles.
  */
 import { randomBytes } from "node:crypto"
-import { Effect, FileSystem, Path, Schema } from "effect"
+import { Clock, Duration, Effect, FileSystem, Option, Path, Schema } from "effect"
 import * as Bundle from "./Bundle.ts"
 import * as BundleStore from "./internal/bundleStore.ts"
 
-/** Bytes of a stored bundle a runner accepts by default. */
+/** Bytes of a stored bundle a runner accepts by default (`--bundle-limit`). */
 export const defaultMaxBytes = 256 * 1024 * 1024
+/** Bytes of bundle files a runner's cache keeps by default (`--bundle-cache`). */
+export const defaultMaxCacheBytes = 2048 * 1024 * 1024
+
+export interface Options {
+  readonly workdir: string
+  /** Bytes of a stored bundle this runner fetches at most. */
+  readonly maxBytes: number
+  /** Bytes of unpacked files the cache keeps at most, unless attempts running now use more. */
+  readonly maxCacheBytes: number
+  /** How long a fetch rides out a Postgres outage (the lock expiry). */
+  readonly outageBudget: Duration.Duration
+}
+
+/** One runner's cache: its options and the bundles its attempts use now (never evicted). */
+export interface Cache {
+  readonly options: Options
+  /** sha256 → attempts using it. */
+  readonly inUse: Map<string, number>
+}
+
+export const make = (options: Partial<Options> & { readonly workdir: string }): Cache => ({
+  options: {
+    maxBytes: defaultMaxBytes,
+    maxCacheBytes: defaultMaxCacheBytes,
+    outageBudget: Duration.seconds(15),
+    ...options
+  },
+  inUse: new Map()
+})
 
 /** Where an attempt finds its experiment on this runner. */
 export interface Located {
@@ -24,36 +56,120 @@ export interface Located {
 
 const decodeHeader = Schema.decodeUnknownEffect(Schema.fromJsonString(Bundle.Header))
 
-/** The bundle unpacked in this runner's cache (fetched first if it is not there). */
-export const unpacked = Effect.fn("BundleCache.unpacked")(function* (workdir: string, sha: string, maxBytes: number) {
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+
+/** Marks the bundle used until the scope closes: eviction leaves it alone. */
+const hold = (cache: Cache, sha: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => void cache.inUse.set(sha, (cache.inUse.get(sha) ?? 0) + 1)),
+    () =>
+      Effect.sync(() => {
+        const left = (cache.inUse.get(sha) ?? 1) - 1
+        if (left === 0) cache.inUse.delete(sha)
+        else cache.inUse.set(sha, left)
+      })
+  )
+
+/** The bundle's header, if it is unpacked in the cache. */
+const cachedHeader = (dir: string) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const text = yield* Effect.option(fs.readFileString(path.join(dir, "header.json")))
+    return Option.isSome(text) ? yield* Effect.option(decodeHeader(text.value)) : Option.none<Bundle.Header>()
+  })
+
+/**
+ * The bundle unpacked in this runner's cache (fetched first if it is not there), held for the caller's scope: no
+ * eviction removes it while the attempt runs.
+ */
+export const unpacked = Effect.fn("BundleCache.unpacked")(function* (cache: Cache, sha: string) {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
   // Signed, but it still becomes a directory name: only a sha256 may.
   if (!/^[0-9a-f]{64}$/.test(sha)) return yield* new Bundle.BundleCorrupt({ sha256: sha, reason: "not a sha256" })
-  const cache = path.resolve(workdir, "bundles")
-  const dir = path.join(cache, sha)
-  const cached = yield* fs.readFileString(path.join(dir, "header.json")).pipe(Effect.option)
-  if (cached._tag === "Some") {
-    const header = yield* decodeHeader(cached.value).pipe(Effect.option)
-    if (header._tag === "Some") return { dir: path.join(dir, "files"), header: header.value }
+  yield* hold(cache, sha)
+  const root = path.resolve(cache.options.workdir, "bundles")
+  const dir = path.join(root, sha)
+  const cached = yield* cachedHeader(dir)
+  if (Option.isSome(cached)) {
+    // Its mtime is when it was last used: what eviction goes by.
+    const now = new Date(yield* Clock.currentTimeMillis)
+    yield* Effect.ignore(fs.utimes(dir, now, now))
+    return { dir: path.join(dir, "files"), header: cached.value }
   }
-  const bytes = yield* BundleStore.get(sha, maxBytes)
-  const opened = yield* Bundle.open(sha, bytes, maxBytes)
-  const temporary = path.join(cache, `.unpacking-${randomBytes(6).toString("hex")}`)
+  const bytes = yield* BundleStore.get(sha, cache.options.maxBytes, cache.options.outageBudget)
+  const opened = yield* Bundle.open(sha, bytes, cache.options.maxBytes)
+  const temporary = path.join(root, `.unpacking-${randomBytes(6).toString("hex")}`)
   yield* Effect.gen(function* () {
     yield* Bundle.extract(sha, opened, path.join(temporary, "files"))
     yield* fs.writeFileString(path.join(temporary, "header.json"), JSON.stringify(opened.header))
     // Fails when another attempt put its copy there first: that one is used.
     yield* fs.rename(temporary, dir).pipe(Effect.catch(() => Effect.void))
   }).pipe(Effect.ensuring(Effect.ignore(fs.remove(temporary, { recursive: true, force: true }))))
+  yield* evict(cache)
   return { dir: path.join(dir, "files"), header: opened.header }
+})
+
+/** The cache's bundles: size of their files and when last used. */
+const inventory = Effect.fnUntraced(function* (root: string) {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const names = yield* fs.readDirectory(root).pipe(Effect.orElseSucceed((): ReadonlyArray<string> => []))
+  const found: Array<{ readonly sha: string; readonly bytes: number; readonly usedAt: number }> = []
+  for (const sha of names.filter((name) => /^[0-9a-f]{64}$/.test(name))) {
+    const info = yield* Effect.option(fs.stat(path.join(root, sha)))
+    if (Option.isNone(info)) continue
+    const header = yield* cachedHeader(path.join(root, sha))
+    const bytes = Option.match(header, {
+      // Not a bundle this cache unpacked (it has no header): the first to go.
+      onNone: () => 0,
+      onSome: (value) => value.entries.reduce((sum, entry) => sum + entry.size, 0)
+    })
+    found.push({ sha, bytes, usedAt: Option.getOrElse(Option.map(info.value.mtime, Number), () => 0) })
+  }
+  return found
+})
+
+/**
+ * Removes the least recently used bundles no attempt uses until the files of those kept fit the cache's bound.
+ * Each goes by a rename first, so no reader ever sees half a bundle. Logs what it removed, and a cache that stays
+ * over its bound because attempts use it.
+ */
+export const evict = Effect.fn("BundleCache.evict")(function* (cache: Cache) {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const root = path.resolve(cache.options.workdir, "bundles")
+  const bundles = yield* inventory(root)
+  let total = bundles.reduce((sum, bundle) => sum + bundle.bytes, 0)
+  const max = cache.options.maxCacheBytes
+  const candidates = bundles.filter((bundle) => !cache.inUse.has(bundle.sha)).sort((a, b) => a.usedAt - b.usedAt)
+  const evicted: Array<string> = []
+  for (const bundle of candidates) {
+    if (total <= max) break
+    const doomed = path.join(root, `.evicting-${randomBytes(6).toString("hex")}`)
+    const moved = yield* Effect.result(fs.rename(path.join(root, bundle.sha), doomed))
+    // Gone already (another attempt's eviction): nothing to count.
+    if (moved._tag === "Failure") continue
+    yield* Effect.ignore(fs.remove(doomed, { recursive: true, force: true }))
+    total -= bundle.bytes
+    evicted.push(bundle.sha)
+    yield* Effect.logInfo(
+      `bundle cache: evicted ${bundle.sha.slice(0, 12)} (${mib(bundle.bytes)}, last used ${new Date(bundle.usedAt).toISOString()})`
+    )
+  }
+  if (total > max) {
+    yield* Effect.logWarning(
+      `bundle cache: ${mib(total)} kept, over its bound of ${mib(max)} (--bundle-cache): running attempts use the rest`
+    )
+  }
+  return evicted
 })
 
 /** Where the request's experiment is on this runner: its bundle unpacked, or the coordinator's path. */
 export const locate = Effect.fn("BundleCache.locate")(function* (
-  workdir: string,
-  request: { readonly file: string; readonly pluginDirectories: ReadonlyArray<string>; readonly bundle?: string },
-  maxBytes: number
+  cache: Cache,
+  request: { readonly file: string; readonly pluginDirectories: ReadonlyArray<string>; readonly bundle?: string }
 ) {
   const path = yield* Path.Path
   if (request.bundle === undefined) {
@@ -64,7 +180,7 @@ export const locate = Effect.fn("BundleCache.locate")(function* (
       rewrite: (line) => line
     } satisfies Located
   }
-  const { dir, header } = yield* unpacked(workdir, request.bundle, maxBytes)
+  const { dir, header } = yield* unpacked(cache, request.bundle)
   const file = path.join(dir, header.experiment)
   const here = JSON.stringify(path.dirname(file)).slice(1, -1)
   const there = JSON.stringify(path.dirname(request.file)).slice(1, -1)

@@ -11,6 +11,7 @@ import { type Duration, Effect, Layer, type Redacted, Ref, Schedule, Semaphore }
 import { ShardId, Sharding } from "effect/cluster"
 import * as AttemptRunner from "./AttemptRunner.ts"
 import { TestCaseAttempt } from "./AttemptProtocol.ts"
+import * as BundleCache from "./BundleCache.ts"
 import * as ClusterLayers from "./ClusterLayers.ts"
 import * as Detect from "./Detect.ts"
 import * as Envelope from "./Envelope.ts"
@@ -35,6 +36,10 @@ export interface Options {
   readonly pluginDirectories: ReadonlyArray<string>
   readonly lockExpiry: Duration.Duration
   readonly maxArtifactBytes?: number | undefined
+  /** Bytes of a stored bundle this runner fetches at most (`--bundle-limit`, default 256 MiB). */
+  readonly maxBundleBytes?: number | undefined
+  /** Bytes of unpacked bundles its cache keeps (`--bundle-cache`, default 2 GiB). */
+  readonly bundleCacheBytes?: number | undefined
 }
 
 /** What a runner says about itself at startup. */
@@ -99,6 +104,12 @@ export const layer = (options: Options, profile: Profile) =>
       slots: yield* Semaphore.make(options.slots),
       running,
       maxArtifactBytes: options.maxArtifactBytes ?? 256 * 1024 * 1024,
+      bundles: BundleCache.make({
+        workdir: options.workdir,
+        maxBytes: options.maxBundleBytes ?? BundleCache.defaultMaxBytes,
+        maxCacheBytes: options.bundleCacheBytes ?? BundleCache.defaultMaxCacheBytes,
+        outageBudget: options.lockExpiry
+      }),
       plans: Plans.make()
     }
     const entity = TestCaseAttempt.toLayer(

@@ -13,6 +13,7 @@ import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
 import type * as Protocol from "../src/AttemptProtocol.ts"
 import * as AttemptRunner from "../src/AttemptRunner.ts"
+import * as BundleCache from "../src/BundleCache.ts"
 import * as Envelope from "../src/Envelope.ts"
 import * as Plans from "../src/internal/plans.ts"
 
@@ -49,6 +50,7 @@ const runOn = (script: ScriptedExecutor.Script, attempt: Protocol.AttemptRequest
       slots: yield* Semaphore.make(1),
       running: yield* Ref.make<ReadonlyMap<string, string>>(new Map()),
       maxArtifactBytes,
+      bundles: BundleCache.make({ workdir }),
       executor: yield* TestCaseExecutor.TestCaseExecutor,
       plans: Plans.make()
     }

@@ -230,12 +230,16 @@ describe.skipIf(skipWithoutPostgres)("bundles", () => {
               sql`UPDATE testbed_bundle_pieces SET bytes = overlay(bytes placing '\\x00'::bytea from 12) WHERE sha256 = ${sha}`
           )
         )
-        const error = yield* Effect.flip(onPostgres(url, BundleCache.unpacked(workdir, sha, 1024 * 1024)))
+        const error = yield* Effect.flip(
+          onPostgres(url, BundleCache.unpacked(BundleCache.make({ workdir, maxBytes: 1024 * 1024 }), sha))
+        )
         assert.strictEqual(error._tag, "BundleCorrupt")
         assert.match(error.message, /does not match its sha256/)
         assert.isFalse(existsSync(join(workdir, "bundles", sha)))
         // Over the runner's limit: refused before a piece is read.
-        const big = yield* Effect.flip(onPostgres(url, BundleCache.unpacked(workdir, sha, 10)))
+        const big = yield* Effect.flip(
+          onPostgres(url, BundleCache.unpacked(BundleCache.make({ workdir, maxBytes: 10 }), sha))
+        )
         assert.strictEqual(big._tag, "BundleTooLarge")
       })
     )
@@ -276,7 +280,9 @@ describe.skipIf(skipWithoutPostgres)("bundles", () => {
         for (const [name, header, tag] of cases) {
           const contents = header.entries.map((entry) => (entry.size === 0 ? new Uint8Array() : bytes))
           const sha = yield* store(url, `unsafe-${name}`, header, contents)
-          const error = yield* Effect.flip(onPostgres(url, BundleCache.unpacked(workdir, sha, 1024 * 1024)))
+          const error = yield* Effect.flip(
+            onPostgres(url, BundleCache.unpacked(BundleCache.make({ workdir, maxBytes: 1024 * 1024 }), sha))
+          )
           assert.strictEqual(error._tag, tag, `${name}: ${error.message}`)
         }
         assert.isFalse(existsSync(join(workdir, "escape")))

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Redacted, Ref, Semaphore } from "effect"
 import * as Protocol from "../src/AttemptProtocol.ts"
 import * as AttemptRunner from "../src/AttemptRunner.ts"
+import * as BundleCache from "../src/BundleCache.ts"
 import * as Envelope from "../src/Envelope.ts"
 import * as Plans from "../src/internal/plans.ts"
 
@@ -50,6 +51,7 @@ describe("AttemptRunner.check", () => {
     slots: Semaphore.makeUnsafe(1),
     running: Ref.makeUnsafe<ReadonlyMap<string, string>>(new Map()),
     maxArtifactBytes: 0,
+    bundles: BundleCache.make({ workdir: "/nonexistent" }),
     plans: Plans.make()
   }
   const entityId = "default/run/t#0"

@@ -1,7 +1,7 @@
 /**
  * `testbed runner --cluster postgres://… [--labels a,b] [--slots N] [--advertise HOST:PORT] [--listen HOST]
- * [--workdir DIR] [--secret-file F] [--plugins DIR] [--lock-expiry 15s] [--no-detect]`: a long-running runner of
- * test attempts for `testbed run --cluster`. Stops on SIGTERM/Ctrl-C (its attempts go to other runners). Exit 2 for
+ * [--workdir DIR] [--secret-file F] [--plugins DIR] [--lock-expiry 15s] [--bundle-limit MIB] [--bundle-cache MIB]
+ * [--no-detect]`: a long-running runner of test attempts for `testbed run --cluster`. Stops on SIGTERM/Ctrl-C (its attempts go to other runners). Exit 2 for
  * bad flags or a missing secret, 3 when Postgres cannot be reached.
  */
 // @testbed/cluster's Postgres client is its peer: the CLI depends on it so installing testbed installs it (type-only
@@ -49,6 +49,24 @@ export const runnerCommand = Command.make(
       "lock-expiry",
       "How long a dead runner keeps its work (failover time), default 15s"
     ),
+    bundleLimit: Flag.Int("bundle-limit").pipe(
+      Flag.withDescription("MiB of a stored experiment bundle this runner fetches at most"),
+      Flag.withDefault(256),
+      Flag.filter(
+        (mib) => mib >= 1,
+        (mib) => `--bundle-limit ${mib}: a bundle limit is at least 1 MiB`
+      )
+    ),
+    bundleCache: Flag.Int("bundle-cache").pipe(
+      Flag.withDescription(
+        "MiB of unpacked bundles kept in WORKDIR/bundles; past it the least recently used ones no attempt uses go"
+      ),
+      Flag.withDefault(2048),
+      Flag.filter(
+        (mib) => mib >= 0,
+        (mib) => `--bundle-cache ${mib}: a cache bound is 0 MiB or more`
+      )
+    ),
     noDetect: Flag.Boolean("no-detect").pipe(
       Flag.withDescription("Offer only the --labels given (no Docker or program detection)"),
       Flag.withDefault(false)
@@ -72,7 +90,9 @@ export const runnerCommand = Command.make(
       slots: Math.max(1, flags.slots),
       workdir: flags.workdir,
       pluginDirectories: flags.plugins,
-      lockExpiry: Option.getOrElse(flags.lockExpiry, () => Duration.seconds(15))
+      lockExpiry: Option.getOrElse(flags.lockExpiry, () => Duration.seconds(15)),
+      maxBundleBytes: flags.bundleLimit * 1024 * 1024,
+      bundleCacheBytes: flags.bundleCache * 1024 * 1024
     }
     const profile = yield* Runner.profile(options)
     yield* Console.log(

@@ -4,9 +4,10 @@
  * and in one transaction: a bundle row exists only with all its pieces. `testbed_runs` says which run uses which
  * bundle and when it finished (what `testbed cluster prune` goes by).
  */
-import { Effect, Schema } from "effect"
-import { SqlClient } from "effect/sql"
+import { Duration, Effect, Schema } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
 import * as Bundle from "../Bundle.ts"
+import * as OutageTolerant from "./outageTolerant.ts"
 
 /** Bytes of one stored piece. */
 export const pieceBytes = 512 * 1024
@@ -62,11 +63,36 @@ export const finished = Effect.fn("bundleStore.finished")(function* (runId: stri
 
 const Stored = Schema.Struct({ size: Schema.Union([Schema.Number, Schema.String]), pieces: Schema.Number })
 
-/** The bundle's bytes, piece by piece, refused past `maxBytes` before any piece is read. */
-export const get = Effect.fn("bundleStore.get")(function* (sha256: string, maxBytes: number) {
+/**
+ * One query of a fetch, tried again through a Postgres outage (a restart, a failover) as the cluster's own storage
+ * is: with backoff while it fails with `SqlError`, for at most `budget` (the lock expiry) in all, a query that hangs
+ * on a connection to a Postgres that is away included. Past that the fetch gives up, naming the bundle.
+ */
+const outageTolerant =
+  (sha256: string, budget: Duration.Duration) =>
+  <A, R>(query: Effect.Effect<A, SqlError.SqlError, R>) => {
+    const unreachable = (reason: string) =>
+      new Bundle.BundleUnreachable({ sha256, waitedMs: Duration.toMillis(budget), reason })
+    return query.pipe(
+      OutageTolerant.retryingSql(budget),
+      Effect.mapError((error) => unreachable(error.message)),
+      Effect.timeoutOrElse({ duration: budget, orElse: () => Effect.fail(unreachable("no answer")) })
+    )
+  }
+
+/**
+ * The bundle's bytes, piece by piece, refused past `maxBytes` before any piece is read. A Postgres outage shorter
+ * than `outageBudget` only delays it (each query resumes where the outage cut it: the pieces read are kept).
+ */
+export const get = Effect.fn("bundleStore.get")(function* (
+  sha256: string,
+  maxBytes: number,
+  outageBudget: Duration.Duration
+) {
   const sql = yield* SqlClient.SqlClient
+  const reach = outageTolerant(sha256, outageBudget)
   const corrupt = (reason: string) => new Bundle.BundleCorrupt({ sha256, reason })
-  const rows = yield* sql`SELECT size::float8 AS size, pieces FROM testbed_bundles WHERE sha256 = ${sha256}`
+  const rows = yield* reach(sql`SELECT size::float8 AS size, pieces FROM testbed_bundles WHERE sha256 = ${sha256}`)
   if (rows.length === 0) return yield* new Bundle.BundleMissing({ sha256 })
   const meta = yield* Schema.decodeUnknownEffect(Stored)(rows[0]).pipe(
     Effect.mapError((error) => corrupt(`bad row: ${error.message}`))
@@ -78,7 +104,9 @@ export const get = Effect.fn("bundleStore.get")(function* (sha256: string, maxBy
   if (meta.pieces !== Math.ceil(size / pieceBytes)) return yield* corrupt("its piece count does not match its size")
   const bytes = new Uint8Array(size)
   for (let piece = 0; piece < meta.pieces; piece++) {
-    const found = yield* sql`SELECT bytes FROM testbed_bundle_pieces WHERE sha256 = ${sha256} AND piece = ${piece}`
+    const found = yield* reach(
+      sql`SELECT bytes FROM testbed_bundle_pieces WHERE sha256 = ${sha256} AND piece = ${piece}`
+    )
     const chunk = found[0]?.bytes
     const expected = Math.min(pieceBytes, size - piece * pieceBytes)
     if (!(chunk instanceof Uint8Array) || chunk.length !== expected) return yield* corrupt(`piece ${piece} is bad`)
