@@ -2,11 +2,13 @@
 // namespace of its own with an empty tmpfs over the experiment's directory), a second runner to kill, and
 // coordinators run as `testbed run --cluster` processes.
 import { execFileSync } from "node:child_process"
+import { randomBytes } from "node:crypto"
 import {
   chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   truncateSync,
@@ -289,6 +291,61 @@ describe.skipIf(skipWithoutPostgres)("bundles", () => {
         assert.isFalse(existsSync(join(workdir, "..", "escape")))
         assert.isFalse(existsSync("/tmp/escape"))
       })
+    )
+
+    it.effect(
+      "testbed runner --bundle-limit refuses a bigger bundle naming the flag; --bundle-cache evicts past its bound",
+      () =>
+        Effect.gen(function* () {
+          const { url } = yield* Cluster
+          const port = yield* freePort
+          const tight = yield* startRunner(url, "tight", port, [
+            "--no-detect",
+            "--labels",
+            "tight",
+            "--bundle-limit",
+            "1",
+            "--bundle-cache",
+            "0"
+          ])
+          const dir = yield* tempDir("testbed-bundle-tight-")
+          const experiment = (name: string) => {
+            mkdirSync(join(dir, name))
+            writeFileSync(
+              join(dir, name, "e.yaml"),
+              [
+                `name: ${name}`,
+                "tests:",
+                "  - name: echo",
+                "    services:",
+                "      server: { implementation: node-echo, role: server }",
+                "      client: { implementation: node-echo, role: client, target: server }",
+                ""
+              ].join("\n")
+            )
+            return join(dir, name, "e.yaml")
+          }
+          const run = (file: string, ...args: ReadonlyArray<string>) =>
+            testbed(["run", file, "--cluster", url, "--require", "tight", "--plain", ...args])
+          // 2 MiB that do not compress: the stored bundle is over the runner's 1 MiB.
+          const big = experiment("big")
+          writeFileSync(join(dir, "big", "noise.bin"), randomBytes(2 * 1024 * 1024))
+          const refused = yield* run(big, "--bundle-limit", "3", "--output-dir", join(dir, "big-out"))
+          assert.notStrictEqual(refused.code, 0)
+          assert.match(
+            readFileSync(join(refused.runDir!, "events.jsonl"), "utf8"),
+            /over this runner's limit of 1\.0 MiB \(raise it with testbed runner --bundle-limit MIB\)/
+          )
+          const bundles = () => readdirSync(join(tight.workdir, "bundles")).filter((name) => !name.startsWith("."))
+          for (const name of ["first", "second"]) {
+            const ran = yield* run(experiment(name), "--output-dir", join(dir, `${name}-out`))
+            assert.strictEqual(ran.code, 0, ran.stdout + ran.stderr + tight.output())
+          }
+          // A bound of 0: after the second bundle's unpack the first (no attempt uses it) went.
+          assert.strictEqual(bundles().length, 1)
+          assert.match(tight.output(), /bundle cache: evicted [0-9a-f]{12} /)
+        }),
+      240_000
     )
 
     // Last: it kills a runner.

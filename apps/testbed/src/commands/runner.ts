@@ -50,21 +50,21 @@ export const runnerCommand = Command.make(
       "How long a dead runner keeps its work (failover time), default 15s"
     ),
     bundleLimit: Flag.Int("bundle-limit").pipe(
-      Flag.withDescription("MiB of a stored experiment bundle this runner fetches at most"),
+      Flag.withDescription("MiB of a stored experiment bundle this runner fetches at most, default 256"),
       Flag.withDefault(256),
       Flag.filter(
         (mib) => mib >= 1,
-        (mib) => `--bundle-limit ${mib}: a bundle limit is at least 1 MiB`
+        () => "a limit of at least 1 (MiB)"
       )
     ),
     bundleCache: Flag.Int("bundle-cache").pipe(
       Flag.withDescription(
-        "MiB of unpacked bundles kept in WORKDIR/bundles; past it the least recently used ones no attempt uses go"
+        "MiB of unpacked bundles kept in WORKDIR/bundles, default 2048; past it the least recently used ones no attempt uses are removed"
       ),
       Flag.withDefault(2048),
       Flag.filter(
         (mib) => mib >= 0,
-        (mib) => `--bundle-cache ${mib}: a cache bound is 0 MiB or more`
+        () => "a bound of 0 (MiB) or more"
       )
     ),
     noDetect: Flag.Boolean("no-detect").pipe(
