@@ -71,13 +71,12 @@ const hold = (cache: Cache, sha: string) =>
   )
 
 /** The bundle's header, if it is unpacked in the cache. */
-const cachedHeader = (dir: string) =>
-  Effect.gen(function* () {
-    const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
-    const text = yield* Effect.option(fs.readFileString(path.join(dir, "header.json")))
-    return Option.isSome(text) ? yield* Effect.option(decodeHeader(text.value)) : Option.none<Bundle.Header>()
-  })
+const cachedHeader = Effect.fnUntraced(function* (dir: string) {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const text = yield* Effect.option(fs.readFileString(path.join(dir, "header.json")))
+  return Option.isSome(text) ? yield* Effect.option(decodeHeader(text.value)) : Option.none<Bundle.Header>()
+})
 
 /**
  * The bundle unpacked in this runner's cache (fetched first if it is not there), held for the caller's scope: no
@@ -122,7 +121,7 @@ const inventory = Effect.fnUntraced(function* (root: string) {
     if (Option.isNone(info)) continue
     const header = yield* cachedHeader(path.join(root, sha))
     const bytes = Option.match(header, {
-      // Not a bundle this cache unpacked (it has no header): the first to go.
+      // No header: not one this cache put there whole (a rename puts both at once); nothing to count.
       onNone: () => 0,
       onSome: (value) => value.entries.reduce((sum, entry) => sum + entry.size, 0)
     })
@@ -141,6 +140,11 @@ export const evict = Effect.fn("BundleCache.evict")(function* (cache: Cache) {
   const path = yield* Path.Path
   const root = path.resolve(cache.options.workdir, "bundles")
   const bundles = yield* inventory(root)
+  // What an eviction cut short (the runner killed between its rename and its removal) goes now.
+  const names = yield* fs.readDirectory(root).pipe(Effect.orElseSucceed((): ReadonlyArray<string> => []))
+  for (const name of names.filter((entry) => entry.startsWith(".evicting-"))) {
+    yield* Effect.ignore(fs.remove(path.join(root, name), { recursive: true, force: true }))
+  }
   let total = bundles.reduce((sum, bundle) => sum + bundle.bytes, 0)
   const max = cache.options.maxCacheBytes
   const candidates = bundles.filter((bundle) => !cache.inUse.has(bundle.sha)).sort((a, b) => a.usedAt - b.usedAt)

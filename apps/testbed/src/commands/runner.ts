@@ -13,6 +13,28 @@ import * as TimeSpanFlag from "../TimeSpanFlag.ts"
 
 const library = Effect.promise(() => import("@testbed/cluster"))
 
+/** The stored size of a bundle this runner fetches at most. */
+const bundleLimit = Flag.Int("bundle-limit").pipe(
+  Flag.withDescription("MiB of a stored experiment bundle this runner fetches at most, default 256"),
+  Flag.withDefault(256),
+  Flag.filter(
+    (mib) => mib >= 1,
+    () => "a limit of at least 1 (MiB)"
+  )
+)
+
+/** Bounds the runner's bundle cache (`WORKDIR/bundles`, see BundleCache.ts). */
+const bundleCache = Flag.Int("bundle-cache").pipe(
+  Flag.withDescription(
+    "MiB of unpacked bundles kept in WORKDIR/bundles, default 2048; past it the least recently used ones no attempt uses are removed"
+  ),
+  Flag.withDefault(2048),
+  Flag.filter(
+    (mib) => mib >= 0,
+    () => "a bound of 0 (MiB) or more"
+  )
+)
+
 export const runnerCommand = Command.make(
   "runner",
   {
@@ -49,24 +71,8 @@ export const runnerCommand = Command.make(
       "lock-expiry",
       "How long a dead runner keeps its work (failover time), default 15s"
     ),
-    bundleLimit: Flag.Int("bundle-limit").pipe(
-      Flag.withDescription("MiB of a stored experiment bundle this runner fetches at most, default 256"),
-      Flag.withDefault(256),
-      Flag.filter(
-        (mib) => mib >= 1,
-        () => "a limit of at least 1 (MiB)"
-      )
-    ),
-    bundleCache: Flag.Int("bundle-cache").pipe(
-      Flag.withDescription(
-        "MiB of unpacked bundles kept in WORKDIR/bundles, default 2048; past it the least recently used ones no attempt uses are removed"
-      ),
-      Flag.withDefault(2048),
-      Flag.filter(
-        (mib) => mib >= 0,
-        () => "a bound of 0 (MiB) or more"
-      )
-    ),
+    bundleLimit,
+    bundleCache,
     noDetect: Flag.Boolean("no-detect").pipe(
       Flag.withDescription("Offer only the --labels given (no Docker or program detection)"),
       Flag.withDefault(false)
