@@ -9,7 +9,7 @@
  * runs the experiment at the path the coordinator gave, as before bundles.
  */
 import { randomBytes } from "node:crypto"
-import { Clock, Duration, Effect, FileSystem, Option, Path, Schema } from "effect"
+import { Clock, Duration, Effect, FileSystem, Option, Path, Schema, Semaphore } from "effect"
 import * as Bundle from "./Bundle.ts"
 import * as BundleStore from "./internal/bundleStore.ts"
 
@@ -33,6 +33,11 @@ export interface Cache {
   readonly options: Options
   /** sha256 → attempts using it. */
   readonly inUse: Map<string, number>
+  /**
+   * Taken to mark a bundle used and find it in the cache, and to check a bundle unused and rename it away: an
+   * attempt never finds a bundle that an eviction is removing.
+   */
+  readonly lock: Semaphore.Semaphore
 }
 
 export const make = (options: Partial<Options> & { readonly workdir: string }): Cache => ({
@@ -42,7 +47,8 @@ export const make = (options: Partial<Options> & { readonly workdir: string }): 
     outageBudget: Duration.seconds(15),
     ...options
   },
-  inUse: new Map()
+  inUse: new Map(),
+  lock: Semaphore.makeUnsafe(1)
 })
 
 /** Where an attempt finds its experiment on this runner. */
@@ -87,10 +93,9 @@ export const unpacked = Effect.fn("BundleCache.unpacked")(function* (cache: Cach
   const path = yield* Path.Path
   // Signed, but it still becomes a directory name: only a sha256 may.
   if (!/^[0-9a-f]{64}$/.test(sha)) return yield* new Bundle.BundleCorrupt({ sha256: sha, reason: "not a sha256" })
-  yield* hold(cache, sha)
   const root = path.resolve(cache.options.workdir, "bundles")
   const dir = path.join(root, sha)
-  const cached = yield* cachedHeader(dir)
+  const cached = yield* cache.lock.withPermit(Effect.andThen(hold(cache, sha), cachedHeader(dir)))
   if (Option.isSome(cached)) {
     // Its mtime is when it was last used: what eviction goes by.
     const now = new Date(yield* Clock.currentTimeMillis)
@@ -152,9 +157,19 @@ export const evict = Effect.fn("BundleCache.evict")(function* (cache: Cache) {
   for (const bundle of candidates) {
     if (total <= max) break
     const doomed = path.join(root, `.evicting-${randomBytes(6).toString("hex")}`)
-    const moved = yield* Effect.result(fs.rename(path.join(root, bundle.sha), doomed))
-    // Gone already (another attempt's eviction): nothing to count.
-    if (moved._tag === "Failure") continue
+    const moved = yield* cache.lock.withPermit(
+      Effect.suspend(() =>
+        // An attempt may have taken it since the inventory.
+        cache.inUse.has(bundle.sha)
+          ? Effect.succeed(false)
+          : Effect.map(
+              Effect.result(fs.rename(path.join(root, bundle.sha), doomed)),
+              (moved) => moved._tag === "Success"
+            )
+      )
+    )
+    // In use now, or gone already (another attempt's eviction): nothing to count.
+    if (!moved) continue
     yield* Effect.ignore(fs.remove(doomed, { recursive: true, force: true }))
     total -= bundle.bytes
     evicted.push(bundle.sha)
