@@ -293,6 +293,44 @@ describe.skipIf(skipWithoutPostgres)("bundles", () => {
       })
     )
 
+    // After the tests that use the doomed runner: it kills it. Before any other run finishes: it counts them.
+    it.effect(
+      "prune removes a gone runner and finished runs' bundles and messages, and leaves the live runner",
+      () =>
+        Effect.gen(function* () {
+          const { url, isolated, doomed } = yield* Cluster
+          doomed.child.kill("SIGKILL")
+          yield* waitForRunner(url, doomed.name, false)
+          const args = ["cluster", "prune", "--cluster", url, "--runners-gone-for", "3s", "--older-than", "0s"]
+          const bundles = onPostgres(
+            url,
+            Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT count(*)::int AS n FROM testbed_bundles`)
+          )
+          const before = yield* bundles
+          const dry = yield* testbed([...args, "--dry-run"])
+          assert.strictEqual(dry.code, 0, dry.stdout + dry.stderr)
+          assert.match(dry.stdout, /would remove 1 runner\(s\)\n {2}runner doomed \(last seen \d+s ago\)/)
+          assert.match(dry.stdout, /would remove 1 finished run\(s\), [1-9]\d* message\(s\), [1-9]\d* repl\(ies\)/)
+          assert.match(dry.stdout, /would remove 1 bundle\(s\)/)
+          assert.deepStrictEqual(yield* bundles, before)
+          const names = (rows: ReadonlyArray<{ readonly name: string }>) => rows.map((row) => row.name).sort()
+          assert.deepStrictEqual(names(yield* Status.runners(Redacted.make(url), Duration.seconds(6))), [
+            "doomed",
+            "isolated"
+          ])
+
+          const real = yield* testbed(args)
+          assert.strictEqual(real.code, 0, real.stdout + real.stderr)
+          assert.match(real.stdout, /removed 1 runner\(s\)\n {2}runner doomed/)
+          assert.match(real.stdout, /removed 1 bundle\(s\)/)
+          assert.deepStrictEqual(names(yield* Status.runners(Redacted.make(url), Duration.seconds(6))), [isolated.name])
+          assert.strictEqual(Number((yield* bundles)[0]?.n), Number(before[0]?.n) - 1)
+          const again = yield* testbed(args)
+          assert.match(again.stdout, /removed 0 runner\(s\)[\s\S]*removed 0 finished run\(s\), 0 message\(s\)/)
+        }),
+      120_000
+    )
+
     it.effect(
       "testbed runner --bundle-limit refuses a bigger bundle naming the flag; --bundle-cache evicts past its bound",
       () =>
@@ -346,44 +384,6 @@ describe.skipIf(skipWithoutPostgres)("bundles", () => {
           assert.match(tight.output(), /bundle cache: evicted [0-9a-f]{12} /)
         }),
       240_000
-    )
-
-    // Last: it kills a runner.
-    it.effect(
-      "prune removes a gone runner and finished runs' bundles and messages, and leaves the live runner",
-      () =>
-        Effect.gen(function* () {
-          const { url, isolated, doomed } = yield* Cluster
-          doomed.child.kill("SIGKILL")
-          yield* waitForRunner(url, doomed.name, false)
-          const args = ["cluster", "prune", "--cluster", url, "--runners-gone-for", "3s", "--older-than", "0s"]
-          const bundles = onPostgres(
-            url,
-            Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT count(*)::int AS n FROM testbed_bundles`)
-          )
-          const before = yield* bundles
-          const dry = yield* testbed([...args, "--dry-run"])
-          assert.strictEqual(dry.code, 0, dry.stdout + dry.stderr)
-          assert.match(dry.stdout, /would remove 1 runner\(s\)\n {2}runner doomed \(last seen \d+s ago\)/)
-          assert.match(dry.stdout, /would remove 1 finished run\(s\), [1-9]\d* message\(s\), [1-9]\d* repl\(ies\)/)
-          assert.match(dry.stdout, /would remove 1 bundle\(s\)/)
-          assert.deepStrictEqual(yield* bundles, before)
-          const names = (rows: ReadonlyArray<{ readonly name: string }>) => rows.map((row) => row.name).sort()
-          assert.deepStrictEqual(names(yield* Status.runners(Redacted.make(url), Duration.seconds(6))), [
-            "doomed",
-            "isolated"
-          ])
-
-          const real = yield* testbed(args)
-          assert.strictEqual(real.code, 0, real.stdout + real.stderr)
-          assert.match(real.stdout, /removed 1 runner\(s\)\n {2}runner doomed/)
-          assert.match(real.stdout, /removed 1 bundle\(s\)/)
-          assert.deepStrictEqual(names(yield* Status.runners(Redacted.make(url), Duration.seconds(6))), [isolated.name])
-          assert.strictEqual(Number((yield* bundles)[0]?.n), Number(before[0]?.n) - 1)
-          const again = yield* testbed(args)
-          assert.match(again.stdout, /removed 0 runner\(s\)[\s\S]*removed 0 finished run\(s\), 0 message\(s\)/)
-        }),
-      120_000
     )
   })
 })
