@@ -94,7 +94,8 @@ export class BundleMissing extends Schema.TaggedError<BundleMissing>()("BundleMi
 
 /**
  * The cluster's database could not be reached while a runner fetched the bundle, for longer than the outage the
- * cluster rides out (the lock expiry): the attempt is refused, and the coordinator sends it again.
+ * cluster rides out (the lock expiry): the runner refuses the attempt, which fails with this reason (the
+ * experiment's retries apply).
  */
 export class BundleUnreachable extends Schema.TaggedError<BundleUnreachable>()("BundleUnreachable", {
   sha256: Schema.String,

@@ -1,8 +1,8 @@
 /**
  * `testbed runner --cluster postgres://… [--labels a,b] [--slots N] [--advertise HOST:PORT] [--listen HOST]
  * [--workdir DIR] [--secret-file F] [--plugins DIR] [--lock-expiry 15s] [--bundle-limit MIB] [--bundle-cache MIB]
- * [--no-detect]`: a long-running runner of test attempts for `testbed run --cluster`. Stops on SIGTERM/Ctrl-C (its attempts go to other runners). Exit 2 for
- * bad flags or a missing secret, 3 when Postgres cannot be reached.
+ * [--no-detect]`: a long-running runner of test attempts for `testbed run --cluster`. Stops on SIGTERM/Ctrl-C (its
+ * attempts go to other runners). Exit 2 for bad flags or a missing secret, 3 when Postgres cannot be reached.
  */
 // @testbed/cluster's Postgres client is its peer: the CLI depends on it so installing testbed installs it (type-only
 // import: nothing is loaded until a cluster command runs).
