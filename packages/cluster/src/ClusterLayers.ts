@@ -8,8 +8,9 @@
 // Deep imports: the package's index loads every Node module it has, about 350 ms of CPU at each start.
 import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
 import { PgClient } from "@effect/sql-pg"
-import { Duration, Effect, Layer, Option, type Redacted } from "effect"
+import { Cause, Duration, Effect, Layer, Option, type Redacted } from "effect"
 import {
+  MessageStorage,
   RunnerAddress,
   RunnerHealth,
   Runners,
@@ -20,6 +21,7 @@ import {
   SqlRunnerStorage
 } from "effect/cluster"
 import { RpcSerialization } from "effect/rpc"
+import * as SqlError from "effect/sql/SqlError"
 import { ClusterUnavailable } from "./ClusterUnavailable.ts"
 import * as OutageTolerant from "./internal/outageTolerant.ts"
 import { clientProtocol, socketServer } from "./internal/sockets.ts"
@@ -75,6 +77,14 @@ export const shardingConfig = (options: ConfigOptions): ShardingConfig.ShardingC
   }
 }
 
+/** A cause whose defect is an SqlError (Effect's migrations run with `orDie`) as the cluster being unavailable. */
+const unavailableOnSqlDefect = <E>(cause: Cause.Cause<E>): Cause.Cause<E | ClusterUnavailable> => {
+  const sql = cause.reasons.find((reason) => Cause.isDieReason(reason) && SqlError.isSqlError(reason.defect))
+  return sql !== undefined && Cause.isDieReason(sql) && SqlError.isSqlError(sql.defect)
+    ? Cause.fail(new ClusterUnavailable({ reason: sql.defect.message }))
+    : cause
+}
+
 /** Postgres storage that rides out an outage shorter than the lock expiry (see `internal/outageTolerant.ts`). */
 const storage = (config: ShardingConfig.ShardingConfig["Service"]) =>
   OutageTolerant.layer({
@@ -83,7 +93,13 @@ const storage = (config: ShardingConfig.ShardingConfig["Service"]) =>
   }).pipe(
     Layer.provide(
       Layer.mergeAll(
-        SqlMessageStorage.layerWith({ prefix: tablePrefix }).pipe(Layer.provide(NodeCrypto.layerDigest)),
+        SqlMessageStorage.layerWith({ prefix: tablePrefix }).pipe(
+          Layer.provide(NodeCrypto.layerDigest),
+          // Its migrations die on an SqlError: a database that cannot be reached is still exit 3, not a crash.
+          Layer.catchCause((cause) =>
+            Layer.effect(MessageStorage.MessageStorage, Effect.failCause(unavailableOnSqlDefect(cause)))
+          )
+        ),
         SqlRunnerStorage.layerWith({ prefix: tablePrefix }).pipe(
           // Its tables are created at start: a database that refuses is the cluster being unavailable (exit 3).
           Layer.catchTag("SqlError", (error) =>

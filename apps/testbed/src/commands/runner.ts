@@ -105,7 +105,11 @@ export const runnerCommand = Command.make(
       `runner ${profile.name}: labels [${profile.labels.join(", ")}], groups [${profile.groups.join(", ")}], ${options.slots} slot(s), at ${advertise.host}:${advertise.port}`
     )
     return yield* Layer.launch(yield* Runner.layer(options, profile)).pipe(
-      Effect.mapError((error) => new ClusterUnavailable.ClusterUnavailable({ reason: error.message }))
+      Effect.mapError((error) =>
+        error._tag === "ClusterUnavailable"
+          ? error
+          : new ClusterUnavailable.ClusterUnavailable({ reason: error.message })
+      )
     )
   })
 ).pipe(

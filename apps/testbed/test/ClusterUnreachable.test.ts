@@ -1,0 +1,38 @@
+// A cluster database that cannot be reached, as a user meets it: `testbed runner` and `testbed run --cluster` both
+// end with exit 3 and one line naming the database, not a stack trace with exit 1 (Effect's message-storage
+// migrations die on an SqlError; ClusterLayers maps that defect to ClusterUnavailable).
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { testbed } from "./support.ts"
+
+// Port 1 on loopback: nothing listens there.
+const unreachable = "postgres://postgres@127.0.0.1:1/none"
+const secretFile = join(mkdtempSync(join(tmpdir(), "testbed-unreachable-")), "secret")
+writeFileSync(secretFile, "an-unreachable-cluster-secret\n", { mode: 0o600 })
+const experiment = join(import.meta.dirname, "../../../fixtures/experiments/quickstart.yaml")
+
+const assertUnavailable = (ran: { code: number; stdout: string; stderr: string }) => {
+  assert.strictEqual(ran.code, 3, ran.stdout + ran.stderr)
+  assert.include(ran.stderr, "testbed: cluster database: PgConnection: Failed to connect")
+  assert.notInclude(ran.stderr, "cluster database: cluster database")
+  assert.notInclude(ran.stderr, "    at ")
+}
+
+describe("an unreachable cluster database", () => {
+  it.live("testbed runner exits 3 naming the database", () =>
+    Effect.map(
+      testbed("runner", "--cluster", unreachable, "--no-detect", "--secret-file", secretFile),
+      assertUnavailable
+    )
+  )
+
+  it.live("testbed run --cluster exits 3 naming the database", () =>
+    Effect.map(
+      testbed("run", experiment, "--cluster", unreachable, "--secret-file", secretFile, "--plain"),
+      assertUnavailable
+    )
+  )
+})
