@@ -16,6 +16,7 @@ import { Effect, Redacted, References } from "effect"
 import { EventBus } from "../packages/events/src/EventBus.ts"
 import * as Agent from "../packages/fleet/src/Agent.ts"
 import * as Broker from "../packages/fleet/src/Broker.ts"
+import { withoutNagle } from "../packages/fleet/src/internal/noDelay.ts"
 import * as Operator from "../packages/fleet/src/Operator.ts"
 import * as Security from "../packages/fleet/src/Security.ts"
 // mqtt is a dependency of @testbed/fleet, not of the repository root.
@@ -36,15 +37,7 @@ type Client = ReturnType<typeof connect>
 const open = (url: string, clientId: string, noDelay: boolean) =>
   new Promise<Client>((resolve) => {
     const c = connect(url, { clientId, manualConnect: true, log: () => {} })
-    if (noDelay) {
-      const owner = c as unknown as { streamBuilder: (client: Client) => unknown }
-      const build = owner.streamBuilder
-      owner.streamBuilder = (client) => {
-        const stream = build(client)
-        if (stream instanceof Socket) stream.setNoDelay(true)
-        return stream
-      }
-    }
+    if (noDelay) withoutNagle(c)
     c.connect()
     c.once("connect", () => resolve(c))
   })
