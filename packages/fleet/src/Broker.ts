@@ -123,10 +123,12 @@ export const embedded = Effect.fn("Broker.embedded")(function* (
       const servers: Array<Server> = []
       const closeAll = closeEverything(aedes, servers)
       yield* Effect.gen(function* () {
-        servers.push(yield* listen(createServer(track(aedes)), wanted, host, fail))
+        // Nagle's algorithm off on every accepted socket: the broker writes small packets (a PUBACK, then the
+        // message it forwards a moment later) and each would wait for the client's delayed ACK, up to 40 ms on Linux.
+        servers.push(yield* listen(createServer({ noDelay: true }, track(aedes)), wanted, host, fail))
         if (tlsFiles !== undefined) {
           // A handshake that fails (an untrusting client, a port scanner) only ends that socket.
-          const tlsServer = createTlsServer({ ...tlsFiles, minVersion: "TLSv1.2" }, track(aedes))
+          const tlsServer = createTlsServer({ ...tlsFiles, minVersion: "TLSv1.2", noDelay: true }, track(aedes))
           // Raw sockets too: one stuck in its handshake would otherwise hold the listener open on close.
           tlsServer.on("connection", (socket: Socket) => {
             sockets.add(socket)

@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs"
 import { Context, Deferred, Duration, Effect, Layer, Queue, Redacted, Runtime, Schema, type Scope } from "effect"
 import { connect, type IClientOptions, type MqttClient } from "mqtt"
 import * as MemoryBrokerImpl from "./internal/memoryBroker.ts"
+import { withoutNagle } from "./internal/noDelay.ts"
 import { MemoryBroker } from "./internal/memoryBroker.ts"
 import { ExitCode } from "@testbed/events"
 
@@ -128,6 +129,8 @@ const clientOptions = (options: ConnectOptions): IClientOptions => {
   const tls = options.tls
   return {
     clientId: options.clientId,
+    // The stream builder is wrapped before the first connection (`withoutNagle`), so `make` connects by hand.
+    manualConnect: true,
     ...(mqttDebug ? {} : { log: noLog }),
     clean: true,
     keepalive: options.keepaliveSeconds ?? 60,
@@ -319,7 +322,9 @@ export const makeLive = Effect.fn("MqttConnection.connect")(function* (
   const client: MqttClient = yield* Effect.acquireRelease(
     Effect.sync(() => {
       const c = connect(options.url, opts)
+      withoutNagle(c)
       watch(c, url, progress, backoff)
+      c.connect()
       return c
     }),
     (c) =>
