@@ -263,6 +263,27 @@ const weight = (chunk: Protocol.AttemptChunk): number => {
   }
 }
 
+/**
+ * `Started`, held until the attempt's first other chunk goes (in the same reply row) or `linger` has passed. Sent
+ * at once, it took a reply row of its own: a short test's stream was three rows (`Started`, `Finished`, the end of
+ * the request), each stored, sent and acknowledged through Postgres; held, it is two. It is offered synchronously
+ * with the flag set, so no chunk can overtake it (it is the first offer: the queue has room).
+ */
+const heldStarted = (
+  queue: Queue.Queue<Rows.Weighed<Protocol.AttemptChunk>, Protocol.AttemptRefused | Cause.Done>,
+  sign: (chunk: Protocol.AttemptChunk) => Protocol.AttemptChunk,
+  chunk: typeof Protocol.Started.Type
+) => {
+  let sent = false
+  return {
+    send: Effect.sync(() => {
+      if (sent) return
+      sent = true
+      Queue.offerUnsafe(queue, { chunk: sign(chunk), weight: 0 })
+    })
+  }
+}
+
 /** The handler of `RunAttempt` for one entity (one attempt). */
 export const handler = Effect.fn("AttemptRunner.handler")(function* (identity: RunnerIdentity) {
   const address = yield* Entity.CurrentAddress
@@ -285,11 +306,23 @@ export const handler = Effect.fn("AttemptRunner.handler")(function* (identity: R
               // A request queued on the slots may get one while this runner stops: it is the next owner's then.
               if (yield* sharding.isShutdown) return yield* Effect.never
               const incarnation = `${identity.name}-${process.pid}-${randomBytes(4).toString("hex")}`
+              const started = heldStarted(queue, signChunk, {
+                _tag: "Started",
+                runner: identity.name,
+                host: identity.host,
+                incarnation,
+                mac: ""
+              })
               const emit: Emit = (chunk) =>
-                Effect.asVoid(Queue.offer(queue, { chunk: signChunk(chunk), weight: weight(chunk) }))
+                Effect.andThen(
+                  started.send,
+                  Queue.offer(queue, { chunk: signChunk(chunk), weight: weight(chunk) })
+                )
               yield* Ref.update(identity.running, (map) => new Map([...map, [entityId, request.test]]))
-              yield* emit({ _tag: "Started", runner: identity.name, host: identity.host, incarnation, mac: "" })
-              yield* execute(identity, request, incarnation, emit).pipe(
+              yield* Effect.andThen(
+                Effect.forkScoped(Effect.delay(started.send, linger)),
+                execute(identity, request, incarnation, emit)
+              ).pipe(
                 Effect.scoped,
                 Effect.ensuring(
                   Ref.update(identity.running, (map) => new Map([...map].filter(([id]) => id !== entityId)))
