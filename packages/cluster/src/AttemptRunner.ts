@@ -1,10 +1,11 @@
 /**
  * The runner's side of an attempt: check the request's protocol, signature and age before anything else, take a
  * slot, plan the experiment from its bundle (fetched into this runner's cache on first use, see BundleCache.ts;
- * refusing if its content differs from what the coordinator signed), run the attempt with the same code as a local run on a bus of its own, and stream back
- * what it published (events held up to 250 ms, see `internal/lingering.ts`), then the attempt's files (small ones
- * several to a chunk, at most 256 KiB a chunk), then how it ended with its last events. What waits is sent
- * together, at most 256 KiB a reply row (`internal/rows.ts`). Every chunk is signed with the chunk key.
+ * refusing if its content differs from what the coordinator signed), run the attempt with the same code as a local
+ * run on a bus of its own, and stream back `Started` with the first chunk after it (`heldStarted`), what it
+ * published (events held up to 250 ms, see `internal/lingering.ts`), then the attempt's files (small ones several
+ * to a chunk, at most 256 KiB a chunk), then how it ended with its last events. What waits is sent together, at
+ * most 256 KiB a reply row (`internal/rows.ts`). Every chunk is signed with the chunk key.
  */
 import { createHash, randomBytes } from "node:crypto"
 import { EventBus, type TestbedEvent } from "@testbed/events"
