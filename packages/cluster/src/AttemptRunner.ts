@@ -1,10 +1,11 @@
 /**
  * The runner's side of an attempt: check the request's protocol, signature and age before anything else, take a
  * slot, plan the experiment from its bundle (fetched into this runner's cache on first use, see BundleCache.ts;
- * refusing if its content differs from what the coordinator signed), run the attempt with the same code as a local run on a bus of its own, and stream back
- * what it published (events held up to 250 ms, see `internal/lingering.ts`), then the attempt's files (small ones
- * several to a chunk, at most 256 KiB a chunk), then how it ended with its last events. What waits is sent
- * together, at most 256 KiB a reply row (`internal/rows.ts`). Every chunk is signed with the chunk key.
+ * refusing if its content differs from what the coordinator signed), run the attempt with the same code as a local
+ * run on a bus of its own, and stream back `Started` with the first chunk after it (`heldStarted`), what it
+ * published (events held up to 250 ms, see `internal/lingering.ts`), then the attempt's files (small ones several
+ * to a chunk, at most 256 KiB a chunk), then how it ended with its last events. What waits is sent together, at
+ * most 256 KiB a reply row (`internal/rows.ts`). Every chunk is signed with the chunk key.
  */
 import { createHash, randomBytes } from "node:crypto"
 import { EventBus, type TestbedEvent } from "@testbed/events"
@@ -48,7 +49,7 @@ export interface RunnerIdentity {
    */
   readonly executor?: TestCaseExecutor.TestCaseExecutor["Service"] | undefined
   /** The experiments planned for the attempts of a run, by run and content. */
-  readonly plans: Plans.Plans<Experiment.Prepared, Protocol.AttemptRefused>
+  readonly plans: Plans.Plans<Planned, Protocol.AttemptRefused>
 }
 
 export type Emit = (chunk: Protocol.AttemptChunk) => Effect.Effect<void>
@@ -77,8 +78,14 @@ export const check = Effect.fnUntraced(function* (
   if ((yield* Clock.currentTimeMillis) > request.notAfter) return yield* refuse(identity, "the request has expired")
 })
 
-/** Plans the experiment from its bundle (or its file at the coordinator's path), if it is the one signed. */
-const planned = Effect.fnUntraced(function* (identity: RunnerIdentity, request: Protocol.AttemptRequest) {
+/** What a runner plans once per run and experiment: the experiment's plan and where its files are here. */
+export interface Planned {
+  readonly prepared: Experiment.Prepared
+  readonly located: BundleCache.Located
+}
+
+/** Locates the experiment (its bundle, or its file at the coordinator's path), checks it is the one signed, plans it. */
+const plan = Effect.fnUntraced(function* (identity: RunnerIdentity, request: Protocol.AttemptRequest) {
   const fs = yield* FileSystem.FileSystem
   // Held (never evicted from the cache) until the attempt's scope closes.
   const located = yield* BundleCache.locate(identity.bundles, request).pipe(
@@ -90,12 +97,27 @@ const planned = Effect.fnUntraced(function* (identity: RunnerIdentity, request: 
   if (createHash("sha256").update(bytes).digest("hex") !== request.fileSha256) {
     return yield* refuse(identity, `the experiment ${request.file} on this runner differs from the coordinator's`)
   }
-  // Planned once per run and content (`internal/plans.ts`).
-  const prepared = yield* identity.plans.get(
-    JSON.stringify([request.runId, request.fileSha256, located.file, located.pluginDirectories]),
-    Experiment.prepare(located.file, {
-      pluginDirectories: [...identity.pluginDirectories, ...located.pluginDirectories]
-    }).pipe(Effect.mapError((error) => refuse(identity, `cannot plan the experiment here: ${error.message}`)))
+  const prepared = yield* Experiment.prepare(located.file, {
+    pluginDirectories: [...identity.pluginDirectories, ...located.pluginDirectories]
+  }).pipe(Effect.mapError((error) => refuse(identity, `cannot plan the experiment here: ${error.message}`)))
+  return { prepared, located } satisfies Planned
+})
+
+/**
+ * The attempt's test and environment, from the plan of its run and experiment (`internal/plans.ts`). Locating,
+ * reading and hashing the experiment are in that plan too: the key holds everything they depend on (the run, the
+ * bundle, the signed content's sha256), and they read and decoded the same files at every attempt.
+ */
+const planned = Effect.fnUntraced(function* (identity: RunnerIdentity, request: Protocol.AttemptRequest) {
+  const { prepared, located } = yield* identity.plans.get(
+    JSON.stringify([
+      request.runId,
+      request.fileSha256,
+      request.bundle ?? null,
+      request.file,
+      request.pluginDirectories
+    ]),
+    plan(identity, request)
   )
   const test = prepared.plan.tests.find((candidate) => candidate.name === request.test)
   if (test === undefined) return yield* refuse(identity, `no test named ${JSON.stringify(request.test)} in the plan`)
@@ -236,7 +258,11 @@ const sendFiles = Effect.fnUntraced(function* (identity: RunnerIdentity, incarna
     let offset = 0
     // An empty file (or one past the budget) still exists on the coordinator's side.
     if (bytesToRead === 0) yield* add({ path: name, offset: 0, bytes: new Uint8Array() })
-    else
+    // A small file (an attempt's are mostly logs of a few KiB) in one read: a stream costs a fiber and a pull per piece.
+    else if (bytesToRead <= pieceBytes) {
+      const read = yield* Effect.option(fs.readFile(file))
+      if (Option.isSome(read)) yield* add({ path: name, offset: 0, bytes: read.value.subarray(0, bytesToRead) })
+    } else
       yield* fs.stream(file, { bytesToRead, chunkSize: pieceBytes }).pipe(
         Stream.runForEach((piece) => {
           const at = offset
@@ -262,47 +288,91 @@ const weight = (chunk: Protocol.AttemptChunk): number => {
   }
 }
 
-/** The handler of `RunAttempt` for one entity (one attempt). */
-export const handler = Effect.fn("AttemptRunner.handler")(function* (identity: RunnerIdentity) {
-  const address = yield* Entity.CurrentAddress
-  const sharding = yield* Sharding.Sharding
-  const entityId = String(address.entityId)
-  const services = yield* Effect.context<
-    FileSystem.FileSystem | Path.Path | ChildProcessSpawner.ChildProcessSpawner | SqlClient.SqlClient
-  >()
+/**
+ * `Started`, held until the attempt's first other chunk goes (in the same reply row), or twice `linger` (an attempt
+ * silent that long: a slow first planning). Sent
+ * at once, it took a reply row of its own: a short test's stream was three rows (`Started`, `Finished`, the end of
+ * the request), each stored, sent and acknowledged through Postgres; held, it is two. It is offered synchronously
+ * with the flag set, so no chunk can overtake it (it is the first offer: the queue has room).
+ */
+const heldStarted = (
+  queue: Queue.Queue<Rows.Weighed<Protocol.AttemptChunk>, Protocol.AttemptRefused | Cause.Done>,
+  sign: (chunk: Protocol.AttemptChunk) => Protocol.AttemptChunk,
+  chunk: typeof Protocol.Started.Type
+) => {
+  let sent = false
+  return {
+    send: Effect.sync(() => {
+      if (sent) return
+      sent = true
+      Queue.offerUnsafe(queue, { chunk: sign(chunk), weight: 0 })
+    })
+  }
+}
+
+/**
+ * The reply rows of one attempt (entity `entityId`): checked, run on a slot unless `shutdown` says this runner is
+ * stopping, every chunk signed, `Started` held (`heldStarted`), at most `pieceBytes` of weight a row.
+ */
+export const replies = (
+  identity: RunnerIdentity,
+  entityId: string,
+  request: Protocol.AttemptRequest,
+  shutdown: Effect.Effect<boolean>
+) => {
   const signChunk = (chunk: Protocol.AttemptChunk): Protocol.AttemptChunk => ({
     ...chunk,
     mac: Envelope.sign(identity.keys.chunk, Protocol.chunkParts(entityId, chunk))
   })
-  return (request: Protocol.AttemptRequest) =>
-    Stream.callback<Rows.Weighed<Protocol.AttemptChunk>, Protocol.AttemptRefused>(
-      (queue) =>
-        Effect.gen(function* () {
-          yield* check(identity, entityId, request)
-          yield* identity.slots.withPermit(
-            Effect.gen(function* () {
-              // A request queued on the slots may get one while this runner stops: it is the next owner's then.
-              if (yield* sharding.isShutdown) return yield* Effect.never
-              const incarnation = `${identity.name}-${process.pid}-${randomBytes(4).toString("hex")}`
-              const emit: Emit = (chunk) =>
-                Effect.asVoid(Queue.offer(queue, { chunk: signChunk(chunk), weight: weight(chunk) }))
-              yield* Ref.update(identity.running, (map) => new Map([...map, [entityId, request.test]]))
-              yield* emit({ _tag: "Started", runner: identity.name, host: identity.host, incarnation, mac: "" })
-              yield* execute(identity, request, incarnation, emit).pipe(
-                Effect.scoped,
-                Effect.ensuring(
-                  Ref.update(identity.running, (map) => new Map([...map].filter(([id]) => id !== entityId)))
-                )
-              )
+  return Stream.callback<Rows.Weighed<Protocol.AttemptChunk>, Protocol.AttemptRefused, Services>(
+    (queue) =>
+      Effect.gen(function* () {
+        yield* check(identity, entityId, request)
+        yield* identity.slots.withPermit(
+          Effect.gen(function* () {
+            // A request queued on the slots may get one while this runner stops: it is the next owner's then.
+            if (yield* shutdown) return yield* Effect.never
+            const incarnation = `${identity.name}-${process.pid}-${randomBytes(4).toString("hex")}`
+            const started = heldStarted(queue, signChunk, {
+              _tag: "Started",
+              runner: identity.name,
+              host: identity.host,
+              incarnation,
+              mac: ""
             })
-          )
-          yield* Queue.end(queue)
-        }).pipe(
-          Effect.catchCause((cause) =>
-            Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Queue.failCause(queue, cause)
-          ),
-          Effect.provideContext(services)
-        ),
-      { bufferSize: 16 }
-    ).pipe((weighed) => Rows.rows(weighed, pieceBytes))
+            const emit: Emit = (chunk) =>
+              Effect.andThen(started.send, Queue.offer(queue, { chunk: signChunk(chunk), weight: weight(chunk) }))
+            yield* Ref.update(identity.running, (map) => new Map([...map, [entityId, request.test]]))
+            yield* Effect.andThen(
+              // Twice the linger: the attempt's first events go at the linger, and `Started` with them.
+              Effect.forkScoped(Effect.delay(started.send, Duration.times(linger, 2))),
+              execute(identity, request, incarnation, emit)
+            ).pipe(
+              Effect.scoped,
+              Effect.ensuring(
+                Ref.update(identity.running, (map) => new Map([...map].filter(([id]) => id !== entityId)))
+              )
+            )
+          })
+        )
+        yield* Queue.end(queue)
+      }).pipe(
+        Effect.catchCause((cause) =>
+          Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Queue.failCause(queue, cause)
+        )
+      ),
+    { bufferSize: 16 }
+  ).pipe((weighed) => Rows.rows(weighed, pieceBytes))
+}
+
+/** What an attempt needs from the runner's context. */
+type Services = FileSystem.FileSystem | Path.Path | ChildProcessSpawner.ChildProcessSpawner | SqlClient.SqlClient
+
+/** The handler of `RunAttempt` for one entity (one attempt). */
+export const handler = Effect.fn("AttemptRunner.handler")(function* (identity: RunnerIdentity) {
+  const address = yield* Entity.CurrentAddress
+  const sharding = yield* Sharding.Sharding
+  const services = yield* Effect.context<Services>()
+  return (request: Protocol.AttemptRequest) =>
+    replies(identity, String(address.entityId), request, sharding.isShutdown).pipe(Stream.provideContext(services))
 })

@@ -5,7 +5,7 @@
  * sign each chunk they stream back with a second derived key, so rows written into the database by anyone else
  * are dropped by the coordinator. Comparison is constant-time.
  */
-import { createHmac, hkdfSync, timingSafeEqual } from "node:crypto"
+import { createHmac, createSecretKey, hkdfSync, type KeyObject, timingSafeEqual } from "node:crypto"
 import { ExitCode } from "@testbed/events"
 import { Config, Effect, FileSystem, Option, Redacted, Runtime, Schema } from "effect"
 
@@ -24,9 +24,27 @@ export const keys = (secret: Redacted.Redacted<string>): Keys => ({
   chunk: derive(Redacted.value(secret), "chunk-v1")
 })
 
+/** Each key as a `KeyObject`, made once: from raw bytes, every `createHmac` made (and checked) one again. */
+const keyObjects = new WeakMap<Uint8Array, KeyObject>()
+
+const keyObject = (key: Redacted.Redacted<Uint8Array>): KeyObject => {
+  const bytes = Redacted.value(key)
+  const known = keyObjects.get(bytes)
+  if (known !== undefined) return known
+  const made = createSecretKey(bytes)
+  keyObjects.set(bytes, made)
+  return made
+}
+
 /** Hex HMAC-SHA256 over the parts, separated by NUL (no part can shift into the next). */
-export const sign = (key: Redacted.Redacted<Uint8Array>, parts: ReadonlyArray<string>): string =>
-  createHmac("sha256", Redacted.value(key)).update(parts.join("\u0000")).digest("hex")
+export const sign = (key: Redacted.Redacted<Uint8Array>, parts: ReadonlyArray<string>): string => {
+  const hmac = createHmac("sha256", keyObject(key))
+  parts.forEach((part, i) => {
+    if (i > 0) hmac.update("\u0000")
+    hmac.update(part)
+  })
+  return hmac.digest("hex")
+}
 
 /** Whether `mac` is the signature of `parts` (constant time). */
 export const verify = (key: Redacted.Redacted<Uint8Array>, parts: ReadonlyArray<string>, mac: string): boolean => {

@@ -8,10 +8,10 @@ import { readFileSync } from "node:fs"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { type ScriptedExecutor, TestCaseExecutor } from "@testbed/experiments"
-import { Effect, Exit, Fiber, FileSystem, Redacted, Ref, Semaphore } from "effect"
+import { Clock, Effect, Exit, Fiber, FileSystem, Redacted, Ref, Semaphore, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { TestClock } from "effect/testing"
-import type * as Protocol from "../src/AttemptProtocol.ts"
+import * as Protocol from "../src/AttemptProtocol.ts"
 import * as AttemptRunner from "../src/AttemptRunner.ts"
 import * as BundleCache from "../src/BundleCache.ts"
 import * as Envelope from "../src/Envelope.ts"
@@ -36,36 +36,81 @@ const request = (file: string): Protocol.AttemptRequest => ({
   mac: ""
 })
 
-/** Runs `request` on a runner whose attempts play `script`, collecting what it sends back. */
-const runOn = (script: ScriptedExecutor.Script, attempt: Protocol.AttemptRequest, maxArtifactBytes = 1024 * 1024) =>
+const keys = Envelope.keys(Redacted.make("the-cluster-secret-1"))
+
+/** A runner in a fresh work directory whose attempts play the scripted executor's script. */
+const runner = (maxArtifactBytes: number) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const workdir = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-attempt-runner-" })
-    const identity: AttemptRunner.RunnerIdentity = {
+    return {
       name: "runner-a",
       host: "host-a",
       workdir,
       pluginDirectories: [],
-      keys: Envelope.keys(Redacted.make("the-cluster-secret-1")),
+      keys,
       slots: yield* Semaphore.make(1),
       running: yield* Ref.make<ReadonlyMap<string, string>>(new Map()),
       maxArtifactBytes,
       bundles: BundleCache.make({ workdir }),
       executor: yield* TestCaseExecutor.TestCaseExecutor,
       plans: Plans.make()
-    }
-    const chunks: Array<Protocol.AttemptChunk> = []
-    const fiber = yield* Effect.forkChild(
-      AttemptRunner.execute(identity, attempt, "runner-a-1", (chunk) => Effect.sync(() => void chunks.push(chunk)))
-    )
-    // Clock time moves on in small steps while the attempt's real file I/O (planning, its files) goes on.
+    } satisfies AttemptRunner.RunnerIdentity
+  })
+
+/** Waits for `fiber`, moving clock time on in small steps while the attempt's real file I/O goes on. */
+const driven = <A, E>(fiber: Fiber.Fiber<A, E>) =>
+  Effect.gen(function* () {
     while (fiber.pollUnsafe() === undefined) {
       yield* TestClock.adjust("20 millis")
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1)))
     }
-    const exit = yield* Fiber.await(fiber)
-    const left = yield* fs.exists(`${workdir}/runs/run-1/tests/echo-round-trip/attempt-1`)
+    return yield* Fiber.await(fiber)
+  })
+
+/** Runs `request` on a runner whose attempts play `script`, collecting what it sends back. */
+const runOn = (script: ScriptedExecutor.Script, attempt: Protocol.AttemptRequest, maxArtifactBytes = 1024 * 1024) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const identity = yield* runner(maxArtifactBytes)
+    const chunks: Array<Protocol.AttemptChunk> = []
+    const exit = yield* driven(
+      yield* Effect.forkChild(
+        AttemptRunner.execute(identity, attempt, "runner-a-1", (chunk) => Effect.sync(() => void chunks.push(chunk)))
+      )
+    )
+    const left = yield* fs.exists(`${identity.workdir}/runs/run-1/tests/echo-round-trip/attempt-1`)
     return { exit, chunks, left }
+  }).pipe(
+    Effect.scoped,
+    Effect.provide(TestCaseExecutor.TestCaseExecutor.layerTest(script)),
+    Effect.provideService(SqlClient.SqlClient, noDatabase)
+  )
+
+/**
+ * The reply rows of a signed request on a runner whose attempts play `script`, with the clock time of each: of its
+ * second attempt, the experiment already planned (a first planning's real I/O is not what is looked at).
+ */
+const rowsOf = (script: ScriptedExecutor.Script, file: string) =>
+  Effect.gen(function* () {
+    const identity = yield* runner(1024 * 1024)
+    const attempt = Effect.fnUntraced(function* (entityId: string) {
+      const { mac: _, ...unsigned } = { ...request(file), protocol: Protocol.protocolVersion }
+      const signed = { ...unsigned, mac: Envelope.sign(keys.request, Protocol.requestParts(entityId, unsigned)) }
+      const rows: Array<{ readonly at: number; readonly tags: ReadonlyArray<string> }> = []
+      const exit = yield* driven(
+        yield* AttemptRunner.replies(identity, entityId, signed, Effect.succeed(false)).pipe(
+          Stream.chunks,
+          Stream.runForEach((row) =>
+            Effect.map(Clock.currentTimeMillis, (at) => void rows.push({ at, tags: row.map((chunk) => chunk._tag) }))
+          ),
+          Effect.forkChild
+        )
+      )
+      return { exit, rows }
+    })
+    yield* attempt("default/run-1/echo-round-trip/1/0#a")
+    return yield* attempt("default/run-1/echo-round-trip/1/1#a")
   }).pipe(
     Effect.scoped,
     Effect.provide(TestCaseExecutor.TestCaseExecutor.layerTest(script)),
@@ -170,6 +215,19 @@ describe("AttemptRunner on the scripted executor (TestClock)", () => {
       assert.isTrue(Exit.isFailure(exit))
       assert.include(String(exit), "differs from the coordinator's")
       assert.deepStrictEqual([ran, chunks.length], [0, 0])
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it.effect("Started goes in the row of the attempt's next chunk, never in a row of its own", () =>
+    Effect.gen(function* () {
+      // Each row is stored, sent and acknowledged through Postgres: a row of Started alone was one more per test.
+      // A short attempt is one row (two when the clock passes the events' linger while its files are read).
+      const { exit, rows } = yield* rowsOf(() => ({ duration: "10 millis" }), quickstart)
+      assert.isTrue(Exit.isSuccess(exit), String(exit))
+      assert.strictEqual(rows[0]?.tags[0], "Started")
+      assert.isAbove(rows[0]?.tags.length ?? 0, 1, JSON.stringify(rows))
+      assert.isAtMost(rows.length, 2, JSON.stringify(rows))
+      assert.strictEqual(rows.at(-1)?.tags.at(-1), "Finished")
     }).pipe(Effect.provide(NodeServices.layer))
   )
 })
