@@ -15,6 +15,7 @@ import * as ClusterLayers from "./ClusterLayers.ts"
 import * as Detect from "./Detect.ts"
 import * as Envelope from "./Envelope.ts"
 import * as Plans from "./internal/plans.ts"
+import * as WarmUp from "./internal/warmUp.ts"
 import * as Labels from "./Labels.ts"
 import * as RunnerDirectory from "./RunnerDirectory.ts"
 
@@ -101,6 +102,9 @@ export const layer = (options: Options, profile: Profile) =>
       maxArtifactBytes: options.maxArtifactBytes ?? 256 * 1024 * 1024,
       plans: Plans.make()
     }
+    // Before it takes work: its first attempt then costs what later ones do (internal/warmUp.ts). The pool
+    // connects on first use, and the warm-up's request has no bundle to fetch: it opens no connection.
+    yield* WarmUp.run(identity, profile.labels).pipe(Effect.provide(ClusterLayers.postgres(options.url)))
     const entity = TestCaseAttempt.toLayer(
       Effect.map(AttemptRunner.handler(identity), (run) =>
         TestCaseAttempt.of({ RunAttempt: ({ payload }) => run(payload) })
