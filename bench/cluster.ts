@@ -68,7 +68,8 @@ const program = Effect.gen(function* () {
   const trivial = experiment("trivial", Math.min(tests, 24), "true", [], 1)
 
   const r1: Runner = yield* runner("b1")
-  // Warm the runner once (its first attempt loads the experiment code).
+  // Runners warm themselves up before they take work (internal/warmUp.ts): b2 and b3, started later, are as warm as
+  // b1. This run only puts the trivial experiment's bundle in b1's cache before the timed runs.
   yield* timed(["run", trivial, ...cluster, "--filter", "t0"])
   const local1 = yield* timed(["run", trivial, "--plain", "--output-dir", join(dir, "out"), "--filter", "t0"])
   const remote1 = yield* timed(["run", trivial, ...cluster, "--filter", "t0"])
