@@ -2,7 +2,7 @@
  * `testbed runner`: a long-running Effect Cluster runner hosting the test-attempt entity. It serves the
  * `"default"` shard group and the group of its label set, publishes itself in `testbed_runners` every second
  * (labels, slots, busy slots, the shards it owns), bounds its concurrency with a semaphore of `slots` permits,
- * and removes its row when it stops.
+ * and removes its row when it stops. Before it serves it warms up (one attempt of its own, `internal/warmUp.ts`).
  */
 import { hostname } from "node:os"
 import { Experiment } from "@testbed/experiments"
