@@ -49,6 +49,23 @@ const span = (runDir: string) => {
   return (Math.max(...stamps) - Math.min(...stamps)) / 1000
 }
 
+/** Per runner, ms from the run's first event to its first attempt's start (the runner is in its metadata). */
+const firstStarts = (runDir: string) => {
+  const events = readEvents(runDir) as ReadonlyArray<{
+    type: string
+    timestamp?: string
+    data?: { to?: string; metadata?: { runner?: string } }
+  }>
+  const first = Date.parse(String(events[0]?.timestamp))
+  const starts = new Map<string, number>()
+  for (const event of events) {
+    const runner = event.data?.metadata?.runner
+    if (event.type !== "test.state_changed" || event.data?.to !== "SETTING_UP" || runner === undefined) continue
+    if (!starts.has(runner)) starts.set(runner, Date.parse(String(event.timestamp)) - first)
+  }
+  return [...starts].sort(([a], [b]) => a.localeCompare(b))
+}
+
 /** The newest run directory under `out` whose name starts with `prefix`. */
 const newest = (out: string, prefix: string) =>
   join(
@@ -88,7 +105,9 @@ const program = Effect.gen(function* () {
     Effect.orDie
   )
   const three = yield* timed(["run", sleepers, ...cluster])
-  const threeSpan = span(newest(join(dir, "out"), "sleepers-"))
+  const threeRun = newest(join(dir, "out"), "sleepers-")
+  const threeSpan = span(threeRun)
+  const threeFirst = firstStarts(threeRun)
   yield* Effect.forEach([r1, ...more], stop, { discard: true })
 
   const trivialCount = Math.min(tests, 24)
@@ -100,6 +119,9 @@ const program = Effect.gen(function* () {
   console.log(`ratio 1/3 : ${(one / three).toFixed(2)}x (aim >= 2.5x)`)
   console.log(
     `run span  : first to last event, 1 runner ${oneSpan.toFixed(1)} s, 3 runners ${threeSpan.toFixed(1)} s, ratio ${(oneSpan / threeSpan).toFixed(2)}x (without the command's start and reports)`
+  )
+  console.log(
+    `first     : 3 runners, each one's first attempt after the run's first event: ${threeFirst.map(([name, ms]) => `${name} ${ms} ms`).join(", ")}`
   )
   console.log(
     `dispatch  : ${trivialCount} trivial tests one at a time, local ${local.toFixed(1)} s, 1 runner ${remote.toFixed(1)} s`
