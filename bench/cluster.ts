@@ -95,15 +95,27 @@ const program = Effect.gen(function* () {
   const one = yield* timed(["run", sleepers, ...cluster])
   const oneSpan = span(newest(join(dir, "out"), "sleepers-"))
   const more = yield* Effect.all([runner("b2"), runner("b3")], { concurrency: "unbounded" })
-  // Runners are long-running: time the steady state, once the two that joined hold shards (they move in seconds).
-  yield* Status.runners(Redacted.make(url), Duration.seconds(6)).pipe(
-    Effect.flatMap((rows) =>
-      rows.filter((row) => row.live && row.shards.length > 0).length === 3 ? Effect.void : Effect.fail("moving")
-    ),
+  // Runners are long-running: time the steady state, once the two that joined hold shards and the shards have
+  // stopped moving (the same counts for 2 s): while they move, a request can go to a shard's old owner first.
+  const settling = performance.now()
+  let last = ""
+  let same = 0
+  const settled = yield* Status.runners(Redacted.make(url), Duration.seconds(6)).pipe(
+    Effect.flatMap((rows) => {
+      const live = rows.filter((row) => row.live && row.shards.length > 0)
+      const counts = live
+        .map((row) => `${row.name} ${row.shards.length}`)
+        .sort()
+        .join(", ")
+      same = counts === last ? same + 1 : 0
+      last = counts
+      return live.length === 3 && same >= 4 ? Effect.succeed(counts) : Effect.fail("moving")
+    }),
     Effect.retry({ schedule: Schedule.spaced("500 millis") }),
-    Effect.timeout("60 seconds"),
+    Effect.timeout("90 seconds"),
     Effect.orDie
   )
+  const settledAfter = (performance.now() - settling) / 1000
   const three = yield* timed(["run", sleepers, ...cluster])
   const threeRun = newest(join(dir, "out"), "sleepers-")
   const threeSpan = span(threeRun)
@@ -120,6 +132,7 @@ const program = Effect.gen(function* () {
   console.log(
     `run span  : first to last event, 1 runner ${oneSpan.toFixed(1)} s, 3 runners ${threeSpan.toFixed(1)} s, ratio ${(oneSpan / threeSpan).toFixed(2)}x (without the command's start and reports)`
   )
+  console.log(`shards    : settled ${settledAfter.toFixed(1)} s after b2 and b3 were live: ${settled}`)
   console.log(
     `first     : 3 runners, each one's first attempt after the run's first event: ${threeFirst.map(([name, ms]) => `${name} ${ms} ms`).join(", ")}`
   )
