@@ -110,8 +110,27 @@ const storage = (config: ShardingConfig.ShardingConfig["Service"]) =>
     )
   )
 
-/** The Postgres pool of one process. */
-export const postgres = (url: Redacted.Redacted<string>) => PgClient.layer({ url, maxConnections: 8 })
+/**
+ * The Postgres pool of one process. `minConnections` are kept open (opened in the background at start);
+ * `applicationName` tells a process's connections apart in `pg_stat_activity`.
+ */
+export const postgres = (
+  url: Redacted.Redacted<string>,
+  options: { readonly minConnections?: number; readonly applicationName?: string } = {}
+) =>
+  PgClient.layer({
+    url,
+    maxConnections: 8,
+    minConnections: options.minConnections ?? 0,
+    ...(options.applicationName === undefined ? {} : { applicationName: options.applicationName })
+  })
+
+/**
+ * A runner keeps this many connections open: its attempts' reply rows each take one, and a runner that had just
+ * joined opened four or five at its first attempts (a Postgres backend each, slow on a loaded host) while a runner
+ * that had served kept its own: its first attempts started a second or more after those of a runner that had.
+ */
+export const runnerConnections = (slots: number) => Math.min(8, Math.max(1, slots) + 2)
 
 /** A runner: listens on its address, pings the others, stores messages and locks in Postgres. */
 export const runner = (url: Redacted.Redacted<string>, config: ShardingConfig.ShardingConfig["Service"]) =>
@@ -121,7 +140,15 @@ export const runner = (url: Redacted.Redacted<string>, config: ShardingConfig.Sh
     Layer.provideMerge(storage(config)),
     Layer.provide(ShardingConfig.layer(config)),
     Layer.provide(RpcSerialization.layerSchemaBinary()),
-    Layer.provideMerge(postgres(url))
+    Layer.provideMerge(
+      postgres(url, {
+        minConnections: runnerConnections(config.runnerShardWeight),
+        applicationName: Option.match(config.runnerAddress, {
+          onNone: () => "testbed runner",
+          onSome: (address) => `testbed runner ${address.host}:${address.port}`
+        })
+      })
+    )
   )
 
 /** A coordinator: client only (it listens on nothing); it still reaches runners' sockets when it can. */

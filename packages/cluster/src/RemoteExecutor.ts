@@ -82,6 +82,8 @@ interface Executor {
   readonly storage: MessageStorage.MessageStorage["Service"]
   readonly sql: SqlClient.SqlClient
   readonly fileSha256: string
+  /** The live runners, looked up at most every `directoryTtl` (a failed look is not kept). */
+  readonly live: Effect.Effect<ReadonlyArray<RunnerDirectory.RunnerRow>, ClusterUnavailable>
   /** The sha256 of the run's bundle, stored in Postgres. */
   readonly bundle: string
   /** Attempts dispatched to each runner and not ended. */
@@ -165,14 +167,21 @@ const emitFinished = Effect.fnUntraced(function* (ended: {
 export const newRunId = () => [...randomBytes(16)].map((byte) => "abcdefghijklmnopqrstuvwxyz234567"[byte % 32]).join("")
 
 /** The live runners; Postgres away is waited for (up to the lock expiry), then `ClusterUnavailable`. */
-const live = (executor: Executor) =>
-  RunnerDirectory.list(executor.options.lockExpiry).pipe(
-    OutageTolerant.retryingSql(executor.options.lockExpiry),
+const listLive = (options: Options, sql: SqlClient.SqlClient) =>
+  RunnerDirectory.list(options.lockExpiry).pipe(
+    OutageTolerant.retryingSql(options.lockExpiry),
     Effect.mapError((error) =>
       error._tag === "ClusterUnavailable" ? error : new ClusterUnavailable({ reason: error.message })
     ),
-    Effect.provideService(SqlClient.SqlClient, executor.sql)
+    Effect.provideService(SqlClient.SqlClient, sql)
   )
+
+/**
+ * How long one look at the runner directory serves every dispatch and group watch of the run. Runners publish
+ * their rows every second, so a younger look is as good; without it each dispatch waited for its own query (twelve
+ * at once when a run starts) and every attempt in flight queried again every 2 s.
+ */
+export const directoryTtl = Duration.millis(500)
 
 const groupOfId = (id: string) => Protocol.TestCaseAttempt.getShardGroup(EntityId.make(id))
 
@@ -273,7 +282,7 @@ const dispatchOnce = Effect.fn("RemoteExecutor.dispatchOnce")(function* (
 ) {
   const { test, context } = asked
   const needed = Labels.required(test, executor.options.require)
-  const runners = yield* live(executor)
+  const runners = yield* executor.live
   const eligible = runners.filter((runner) => Labels.satisfies(runner.labels, needed))
   const chosen = Placement.choose(eligible, executor.inFlight, (runner) =>
     needed.length === 0 ? "default" : runner.group
@@ -565,7 +574,7 @@ const watchGroup = Effect.fn("RemoteExecutor.watchGroup")(function* (executor: E
   const since = yield* Ref.make(Option.none<number>())
   const limit = Duration.toMillis(executor.options.lockExpiry) + 5000
   const check = Effect.gen(function* () {
-    const runners = yield* live(executor)
+    const runners = yield* executor.live
     const served = group === "default" ? runners.length > 0 : runners.some((runner) => runner.group === group)
     const now = yield* Clock.currentTimeMillis
     if (served) return yield* Ref.set(since, Option.none())
@@ -631,6 +640,7 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
     sharding: yield* Sharding.Sharding,
     storage: yield* MessageStorage.MessageStorage,
     sql,
+    live: yield* Effect.cachedWithTTL(listLive(options, sql), (exit) => (Exit.isSuccess(exit) ? directoryTtl : 0)),
     fileSha256,
     bundle: bundle.sha256,
     inFlight: new Map(),

@@ -2,7 +2,7 @@
  * `testbed runner`: a long-running Effect Cluster runner hosting the test-attempt entity. It serves the
  * `"default"` shard group and the group of its label set, publishes itself in `testbed_runners` every second
  * (labels, slots, busy slots, the shards it owns), bounds its concurrency with a semaphore of `slots` permits,
- * and removes its row when it stops.
+ * and removes its row when it stops. Before it serves it warms up (one attempt of its own, `internal/warmUp.ts`).
  */
 import { hostname } from "node:os"
 import { Experiment } from "@testbed/experiments"
@@ -16,6 +16,7 @@ import * as ClusterLayers from "./ClusterLayers.ts"
 import * as Detect from "./Detect.ts"
 import * as Envelope from "./Envelope.ts"
 import * as Plans from "./internal/plans.ts"
+import * as WarmUp from "./internal/warmUp.ts"
 import * as Labels from "./Labels.ts"
 import * as RunnerDirectory from "./RunnerDirectory.ts"
 
@@ -112,6 +113,9 @@ export const layer = (options: Options, profile: Profile) =>
       }),
       plans: Plans.make()
     }
+    // Before it takes work: its first attempt then costs what later ones do (internal/warmUp.ts). The pool
+    // connects on first use, and the warm-up's request has no bundle to fetch: it opens no connection.
+    yield* WarmUp.run(identity, profile.labels).pipe(Effect.provide(ClusterLayers.postgres(options.url)))
     const entity = TestCaseAttempt.toLayer(
       Effect.map(AttemptRunner.handler(identity), (run) =>
         TestCaseAttempt.of({ RunAttempt: ({ payload }) => run(payload) })

@@ -1,10 +1,12 @@
 // Test cases across hosts, for real: a throwaway Postgres, three runner processes (r3 labelled docker, declared
 // without Docker: routing is what is tested) and coordinators run as `testbed run --cluster` processes.
+import { execFileSync } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Schedule } from "effect"
+import { runnerConnections } from "../src/ClusterLayers.ts"
 import { Postgres, skipWithoutPostgres, freePort, startPostgres, stopPostgres } from "./postgres.ts"
 import {
   content,
@@ -194,6 +196,32 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
           assert.match(junit, /<error message="no runner has labels: quic" type="unschedulable"/)
         }),
       240_000
+    )
+
+    it.effect(
+      "each runner keeps its Postgres connections open (its first attempts do not wait for new backends)",
+      () =>
+        Effect.gen(function* () {
+          const { url } = yield* Runners
+          const query =
+            "SELECT application_name, count(*) FROM pg_stat_activity WHERE application_name LIKE 'testbed runner %' GROUP BY 1"
+          const held = yield* Effect.sync(() =>
+            execFileSync("psql", [url, "-tAF", " ", "-c", query], { encoding: "utf8" })
+              .trim()
+              .split("\n")
+              .map((line) => Number(line.split(" ").at(-1)))
+          ).pipe(
+            Effect.filterOrFail(
+              (counts) => counts.length === 3 && counts.every((n) => n >= runnerConnections(4)),
+              (counts) => counts
+            ),
+            Effect.retry({ schedule: Schedule.spaced("500 millis"), times: 40 }),
+            Effect.catch((counts) => Effect.succeed(counts))
+          )
+          assert.strictEqual(held.length, 3, `connections per runner: ${held.join(", ")}`)
+          for (const count of held) assert.isAtLeast(count, runnerConnections(4))
+        }),
+      60_000
     )
 
     it.effect(
