@@ -18,6 +18,7 @@ import {
   testbed,
   background,
   type LoggedEvent,
+  lockExpiry,
   waitForRunner
 } from "./processes.ts"
 
@@ -109,7 +110,7 @@ const blockedOnARunner = (url: string, all: ReadonlyArray<Runner>, name: string)
       out,
       "--plain",
       "--lock-expiry",
-      "6s"
+      lockExpiry
     ])
     yield* whenLogged(
       out,
@@ -123,7 +124,7 @@ const started = (events: ReadonlyArray<LoggedEvent>, test: string) =>
   events.some((event) => event.type === "test.started" && event.entityId === test)
 
 describe.skipIf(skipWithoutPostgres)("cluster", () => {
-  layer(Runners.layer, { timeout: "150 seconds", excludeTestServices: true })((it) => {
+  layer(Runners.layer, { timeout: "300 seconds", excludeTestServices: true })((it) => {
     it.effect(
       "a matrix spreads over the three runners and its reports equal a local run's",
       () =>
@@ -144,7 +145,7 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
                 "8",
                 "--plain",
                 "--lock-expiry",
-                "6s"
+                lockExpiry
               ]),
               testbed(["run", file, "--output-dir", join(out, "local"), "--plain"])
             ],
@@ -170,7 +171,17 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
           const { url } = yield* Runners
           const out = mkdtempSync(join(tmpdir(), "testbed-cluster-out-"))
           const file = `${fixtures}quickstart.yaml`
-          const common = ["--cluster", url, "--output-dir", out, "--concurrency", "8", "--plain", "--lock-expiry", "6s"]
+          const common = [
+            "--cluster",
+            url,
+            "--output-dir",
+            out,
+            "--concurrency",
+            "8",
+            "--plain",
+            "--lock-expiry",
+            lockExpiry
+          ]
           const [docker, nowhere] = yield* Effect.all(
             [
               testbed(["run", file, ...common, "--require", "docker"]),
@@ -268,7 +279,7 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
           const { url, all } = yield* Runners
           const { dir, marker, file } = blocking("two", true)
           const out = join(dir, "out")
-          const common = ["--cluster", url, "--output-dir", out, "--plain", "--lock-expiry", "6s"]
+          const common = ["--cluster", url, "--output-dir", out, "--plain", "--lock-expiry", lockExpiry]
           const first = background(["run", file, ...common])
           // Killed once "quick" has finished and the other test runs on a runner.
           const runDir = yield* whenLogged(

@@ -24,11 +24,12 @@ export const skipWithoutPostgres = postgresBin === undefined && process.env.CI =
 /** A port the kernel says is free on 127.0.0.1 (the localhost environment's own probe). */
 export const freePort = LocalhostEnvironment.allocatePort("postgres")
 
+// initdb took over a minute at load 27.
 const asPostgres = (command: string, args: ReadonlyArray<string>) => {
   const root = process.getuid?.() === 0
   return root
-    ? execFileSync("runuser", ["-u", "postgres", "--", command, ...args], { stdio: "pipe", timeout: 60_000 })
-    : execFileSync(command, args, { stdio: "pipe", timeout: 60_000 })
+    ? execFileSync("runuser", ["-u", "postgres", "--", command, ...args], { stdio: "pipe", timeout: 180_000 })
+    : execFileSync(command, args, { stdio: "pipe", timeout: 180_000 })
 }
 
 const startOptions = (dir: string, port: number) => [

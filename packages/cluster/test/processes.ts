@@ -12,6 +12,13 @@ export const cli = decodeURIComponent(new URL("../../../scripts/testbed.ts", imp
 export const fixtures = decodeURIComponent(new URL("../../../fixtures/experiments/", import.meta.url).pathname)
 export const secret = "test-cluster-secret-0123456789"
 
+/**
+ * The lock expiry of every runner and coordinator of these tests: the default. With 6 s (a refresh every 2 s, a
+ * lease of 4 s) runners on a machine at load 30–45 were starved of CPU for 3–8 s at a time, ran past their lease and
+ * gave up shards they held (an attempt recorded runner_lost and run again, a matrix cell lost).
+ */
+export const lockExpiry = "15s"
+
 const exited = (child: ChildProcess) =>
   new Promise<number | null>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode)
@@ -62,7 +69,7 @@ export const startRunner = (
         "--workdir",
         workdir,
         "--lock-expiry",
-        "6s",
+        lockExpiry,
         ...args
       ])
       const child = spawn(command, argv, {

@@ -12,8 +12,11 @@
  *   it expires by Postgres's clock), less one refresh interval of margin. Without it, the engine marks its locks
  *   unhealthy on the first failed refresh and interrupts every entity, and the attempts run again once Postgres is
  *   back. Past the lease the failure goes through, and the engine's own handling (a re-run elsewhere) applies.
+ * - A refresh that is only slow (a loaded machine) is left to finish, not interrupted: the SQL storage answers an
+ *   interrupted lock operation by replacing its lock connection (a new Postgres session), so the next refresh
+ *   waited for that and was slower still, until the lease ran out on a runner that was merely starved of CPU.
  */
-import { Clock, Duration, Effect, Layer, Schedule } from "effect"
+import { Clock, Duration, Effect, Fiber, Layer, Schedule, type Scope } from "effect"
 import { MessageStorage, RunnerStorage } from "effect/cluster"
 
 const isPersistence = (error: { readonly _tag: string }) => error._tag === "PersistenceError"
@@ -87,7 +90,8 @@ const saveReplyOnce = <R extends Parameters<MessageStorage.MessageStorage["Servi
  */
 export const runnerStorage = (
   inner: RunnerStorage.RunnerStorage["Service"],
-  timing: { readonly lockExpiry: Duration.Duration; readonly refreshInterval: Duration.Duration }
+  timing: { readonly lockExpiry: Duration.Duration; readonly refreshInterval: Duration.Duration },
+  scope: Scope.Scope
 ): RunnerStorage.RunnerStorage["Service"] => {
   // Local time at which the last refresh that reached Postgres was sent.
   let leaseFrom: number | undefined
@@ -101,15 +105,27 @@ export const runnerStorage = (
   ) {
     const shards = [...shardIds]
     const sent = yield* Clock.currentTimeMillis
-    const reached = yield* inner.refresh(address, shards).pipe(Effect.timeoutOption(patience), Effect.result)
-    if (reached._tag === "Success" && reached.success._tag === "Some") {
-      leaseFrom = sent
-      return reached.success.value
-    }
+    // Forked into the storage's scope, so that giving up waiting does not interrupt it (the SQL storage bounds it by
+    // one refresh interval); when it lands late it still renews the lease.
+    const inFlight = yield* inner.refresh(address, shards).pipe(
+      Effect.tap(() =>
+        Effect.sync(() => {
+          if (leaseFrom === undefined || sent > leaseFrom) leaseFrom = sent
+        })
+      ),
+      Effect.forkIn(scope)
+    )
+    const reached = yield* Fiber.join(inFlight).pipe(Effect.timeoutOption(patience), Effect.result)
+    if (reached._tag === "Success" && reached.success._tag === "Some") return reached.success.value
     const now = yield* Clock.currentTimeMillis
-    if (leaseFrom !== undefined && now - leaseFrom < lease) return shards
+    if (leaseFrom !== undefined && now - leaseFrom < lease) {
+      yield* Effect.logWarning(
+        `shard lock refresh ${reached._tag === "Failure" ? "failed" : "slow"}: answered from the lease renewed ${now - leaseFrom} ms ago`
+      )
+      return shards
+    }
     if (reached._tag === "Failure") return yield* Effect.fail(reached.failure)
-    return yield* inner.refresh(address, shards)
+    return yield* Fiber.join(inFlight)
   })
   return { ...inner, refresh }
 }
@@ -129,7 +145,7 @@ export const layer = (timing: {
     Layer.effect(
       RunnerStorage.RunnerStorage,
       Effect.gen(function* () {
-        return runnerStorage(yield* RunnerStorage.RunnerStorage, timing)
+        return runnerStorage(yield* RunnerStorage.RunnerStorage, timing, yield* Effect.scope)
       })
     )
   )

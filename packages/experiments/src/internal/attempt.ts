@@ -55,8 +55,11 @@ export interface ServiceRuntime {
   readonly usage: Usage | undefined
   /** Completed once the service has reached DESTROYED and its exit was published. */
   readonly done: Deferred.Deferred<void>
-  /** Opened once start-up (and readiness) is over, so only one fiber moves the machine at a time. */
-  readonly started: Deferred.Deferred<void>
+  /**
+   * Completed once start-up (and readiness) is over, so only one fiber moves the machine at a time: `true` when the
+   * service became ready, `false` when start-up ended without it (its readiness check failed, or teardown came first).
+   */
+  readonly started: Deferred.Deferred<boolean>
   /** The same record, writable, under a key only this module names: a ServiceRuntime is made by `makeServiceRuntime`. */
   readonly [writable]: ServiceState
 }

@@ -7,6 +7,7 @@ import { Duration, Effect, type FileSystem, type Path } from "effect"
 import type { PlannedReadiness } from "../Plan.ts"
 import * as Render from "./render.ts"
 import { Abort, type Attempt, describeExit, hostOf, type ServiceRuntime } from "./attempt.ts"
+import * as Execution from "./execution.ts"
 import * as Output from "./output.ts"
 import { listening, pollUntil, tcpOpen } from "./probe.ts"
 import { inside } from "./runPath.ts"
@@ -71,14 +72,21 @@ export const wait = Effect.fnUntraced(function* (attempt: Attempt, runtime: Serv
           }
   // A server that declares the case unsupported (the interop runner's 127) usually does so before it listens.
   const unsupportedCodes = runtime.plan.plugin.unsupportedExitCodes ?? []
+  // The only report of such an exit (the crash watcher leaves it to this check): it says what a crash report would,
+  // a limit that killed the process included.
   const exitedEarly = runtime.process!.exited.pipe(
-    Effect.map((exit) =>
-      exit.exitCode !== null && unsupportedCodes.includes(exit.exitCode)
-        ? new Abort({
-            status: "unsupported",
-            reason: `${runtime.plan.key} (${runtime.plan.plugin.name}) does not support this test (exit code ${exit.exitCode})`
-          })
-        : new Abort({ status: "failed", reason: `${runtime.id} ended before it was ready: ${describeExit(exit)}` })
+    Effect.flatMap((ended) =>
+      Effect.map(Execution.limitThatKilled(runtime.execution, ended), (limit) =>
+        ended.exitCode !== null && unsupportedCodes.includes(ended.exitCode)
+          ? new Abort({
+              status: "unsupported",
+              reason: `${runtime.plan.key} (${runtime.plan.plugin.name}) does not support this test (exit code ${ended.exitCode})`
+            })
+          : new Abort({
+              status: "failed",
+              reason: `${runtime.id} ended before it was ready: ${describeExit(limit === undefined ? ended : { ...ended, limit })}`
+            })
+      )
     )
   )
   const outcome = yield* Effect.raceFirst(

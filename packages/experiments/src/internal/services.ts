@@ -45,7 +45,7 @@ export const prepare = Effect.fn("Service.prepare")(function* (attempt: Attempt,
     stderrPath: yield* inside(dir, "stderr.log").pipe(Effect.mapError(refused)),
     machine,
     done: yield* Deferred.make<void>(),
-    started: yield* Deferred.make<void>()
+    started: yield* Deferred.make<boolean>()
   })
   addService(attempt, runtime)
   yield* machine.transition("PREPARING", "prepare", { implementation: plan.plugin.name, role: plan.role })
@@ -128,7 +128,7 @@ export const deployAll = Effect.fn("Service.deployAll")(function* (attempt: Atte
 const watch = Effect.fnUntraced(function* (attempt: Attempt, runtime: ServiceRuntime) {
   const process = runtime.process!
   const ended = yield* process.exited
-  yield* Deferred.await(runtime.started)
+  const ready = yield* Deferred.await(runtime.started)
   const limit = yield* Execution.limitThatKilled(runtime.execution, ended)
   const exit = limit === undefined ? ended : { ...ended, limit }
   recordExit(runtime, exit)
@@ -162,7 +162,9 @@ const watch = Effect.fnUntraced(function* (attempt: Attempt, runtime: ServiceRun
       ...(unsupported ? { unsupported: true } : {})
     }
   })
-  if (unsupported && !exit.stopped) {
+  // An exit before the service was ready is the readiness check's to report ("ended before it was ready", which says
+  // more): reported here as well, the attempt's reason would depend on which of the two fibers got there first.
+  if (ready && unsupported && !exit.stopped) {
     yield* Deferred.succeed(
       attempt.crashed,
       new Abort({
@@ -170,7 +172,7 @@ const watch = Effect.fnUntraced(function* (attempt: Attempt, runtime: ServiceRun
         reason: `${plan.key} (${plan.plugin.name}) does not support this test (exit code ${exit.exitCode})`
       })
     )
-  } else if (plan.lifetime === "service" && crashed) {
+  } else if (ready && plan.lifetime === "service" && crashed) {
     yield* Deferred.succeed(
       attempt.crashed,
       new Abort({
@@ -239,7 +241,8 @@ export const start = Effect.fn("Service.start")(function* (
   yield* Effect.forkIn(watch(attempt, runtime), launchScope)
   yield* Readiness.wait(attempt, runtime).pipe(
     Effect.tap(() => runtime.machine.transition("READY", "ready", { readiness: plan.readiness.kind })),
-    Effect.ensuring(Deferred.succeed(runtime.started, undefined))
+    Effect.tap(() => Deferred.succeed(runtime.started, true)),
+    Effect.ensuring(Deferred.succeed(runtime.started, false))
   )
 })
 
@@ -269,7 +272,7 @@ export const teardown = Effect.fn("Service.teardown")(function* (attempt: Attemp
           yield* Deferred.succeed(runtime.done, undefined)
           return
         }
-        yield* Deferred.succeed(runtime.started, undefined)
+        yield* Deferred.succeed(runtime.started, false)
         yield* runtime.process.stop(stopGrace)
         // The watcher publishes the exit; bounded so a lost process cannot hold the test forever.
         yield* Effect.ignore(
