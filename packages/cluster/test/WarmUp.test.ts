@@ -7,6 +7,7 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, FileSystem, Redacted, Ref, Semaphore } from "effect"
 import type * as AttemptRunner from "../src/AttemptRunner.ts"
+import * as BundleCache from "../src/BundleCache.ts"
 import * as ClusterLayers from "../src/ClusterLayers.ts"
 import * as Envelope from "../src/Envelope.ts"
 import * as Plans from "../src/internal/plans.ts"
@@ -23,7 +24,8 @@ const identity = (workdir: string) =>
       slots: yield* Semaphore.make(1),
       running: yield* Ref.make<ReadonlyMap<string, string>>(new Map()),
       maxArtifactBytes: 1024 * 1024,
-      plans: Plans.make()
+      plans: Plans.make(),
+      bundles: BundleCache.make({ workdir })
     } satisfies AttemptRunner.RunnerIdentity
   })
 
