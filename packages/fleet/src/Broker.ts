@@ -9,6 +9,7 @@ import { createServer as createTlsServer } from "node:tls"
 import { Aedes } from "aedes"
 import { Effect, Redacted, Runtime, Schema, type Scope } from "effect"
 import { ExitCode } from "@testbed/events"
+import { coalesceWrites } from "./internal/noDelay.ts"
 
 export interface TlsListener {
   /** PEM server certificate (with its chain) and key. */
@@ -113,6 +114,7 @@ export const embedded = Effect.fn("Broker.embedded")(function* (
   const track = (aedes: Aedes) => (socket: Socket) => {
     sockets.add(socket)
     socket.once("close", () => sockets.delete(socket))
+    coalesceWrites(socket)
     aedes.handle(socket)
   }
   // One resource: Aedes must drop its clients before the listeners can finish closing.
