@@ -5,14 +5,12 @@
 // this one. Each version has its own operator and 1,000 agents (10 connections) on topics of its own.
 // Run: node_modules/.bin/node bench/_fleet-ab.ts DIR_OF_A [rounds=8] [steps=1] [native|compat]
 import { loadavg } from "node:os"
-import { NodeServices } from "@effect/platform-node"
-import { Effect, Redacted, References } from "effect"
-import { EventBus } from "../packages/events/src/EventBus.ts"
+import { Effect, Redacted } from "effect"
 import type * as AgentHere from "../packages/fleet/src/Agent.ts"
 import * as Broker from "../packages/fleet/src/Broker.ts"
 import type * as OperatorHere from "../packages/fleet/src/Operator.ts"
 import type * as SecurityHere from "../packages/fleet/src/Security.ts"
-import { inProcess, rawPair } from "./_fleet-parts.ts"
+import { inProcess, rawPair, runFleetBench } from "./_fleet-parts.ts"
 
 const [dirA = "", roundsText = "8", stepsText = "1", wire = "native"] = process.argv.slice(2)
 const rounds = Number(roundsText)
@@ -136,18 +134,6 @@ const program = Effect.gen(function* () {
       `median B/A per round ${median(ratios.ba).toFixed(2)}; median µs CPU per command: raw ${median(cpu.raw).toFixed(0)}, ` +
       `A ${median(cpu.a).toFixed(0)}, B ${median(cpu.b).toFixed(0)}; load ${load()} at the end`
   )
-}).pipe(
-  Effect.scoped,
-  Effect.provide(inProcess),
-  Effect.provide(EventBus.layer),
-  Effect.provide(NodeServices.layer),
-  Effect.provideService(References.MinimumLogLevel, "Error")
-)
+})
 
-Effect.runPromise(program).then(
-  () => process.exit(0),
-  (error) => {
-    console.error(error)
-    process.exit(1)
-  }
-)
+runFleetBench(program.pipe(Effect.provide(inProcess)))

@@ -11,9 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { createServer, Socket } from "node:net"
 import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
-import { NodeServices } from "@effect/platform-node"
-import { Effect, Redacted, References } from "effect"
-import { EventBus } from "../packages/events/src/EventBus.ts"
+import { Effect, Redacted } from "effect"
 import * as Agent from "../packages/fleet/src/Agent.ts"
 import * as Broker from "../packages/fleet/src/Broker.ts"
 import { withoutNagle } from "../packages/fleet/src/internal/noDelay.ts"
@@ -21,7 +19,7 @@ import * as Operator from "../packages/fleet/src/Operator.ts"
 import * as Security from "../packages/fleet/src/Security.ts"
 // mqtt is a dependency of @testbed/fleet, not of the repository root.
 import { connect } from "../packages/fleet/node_modules/mqtt/build/index.js"
-import { inProcess } from "./_fleet-parts.ts"
+import { inProcess, runFleetBench } from "./_fleet-parts.ts"
 
 const rounds = Number(process.argv[2] ?? 100)
 const blocks = Number(process.argv[3] ?? 4)
@@ -152,18 +150,6 @@ const program = Effect.gen(function* () {
   yield* measure("Mosquitto (default: set_tcp_nodelay false)", plain.url)
   const fast = yield* mosquitto(true)
   yield* measure("Mosquitto (set_tcp_nodelay true)", fast.url)
-}).pipe(
-  Effect.scoped,
-  Effect.provide(inProcess),
-  Effect.provide(EventBus.layer),
-  Effect.provide(NodeServices.layer),
-  Effect.provideService(References.MinimumLogLevel, "Error")
-)
+})
 
-Effect.runPromise(program).then(
-  () => process.exit(0),
-  (error) => {
-    console.error(error)
-    process.exit(1)
-  }
-)
+runFleetBench(program.pipe(Effect.provide(inProcess)))

@@ -1,8 +1,10 @@
-// What bench/fleet.ts and bench/_fleet-profile.ts share.
-import { Clock, Effect, Layer } from "effect"
+// What the fleet benches (bench/fleet.ts, _fleet-profile.ts, _fleet-ab.ts, _fleet-latency.ts) share.
+import { NodeServices } from "@effect/platform-node"
+import { Clock, Effect, Layer, References, type Scope } from "effect"
 // mqtt is a dependency of @testbed/fleet, not of the repository root.
 import { connect } from "../packages/fleet/node_modules/mqtt/build/index.js"
 import { CommandRunner } from "../packages/commands/src/CommandRunner.ts"
+import { EventBus } from "../packages/events/src/EventBus.ts"
 
 /** Answers at once, in process: what an agent does minus the child process. */
 export const inProcess = Layer.succeed(
@@ -46,3 +48,25 @@ export const rawPair = async (url: string) => {
   })
   return { requester, responder }
 }
+
+/**
+ * Runs a fleet bench with what every one needs (its scope, the bus, Node's services, errors-only logs) and exits:
+ * 0, or 1 with the failure printed.
+ */
+export const runFleetBench = <A, E>(
+  program: Effect.Effect<A, E, EventBus | NodeServices.NodeServices | Scope.Scope>
+): Promise<never> =>
+  Effect.runPromise(
+    program.pipe(
+      Effect.scoped,
+      Effect.provide(EventBus.layer),
+      Effect.provide(NodeServices.layer),
+      Effect.provideService(References.MinimumLogLevel, "Error")
+    )
+  ).then(
+    () => process.exit(0),
+    (error) => {
+      console.error(error)
+      process.exit(1)
+    }
+  )

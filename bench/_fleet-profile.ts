@@ -2,14 +2,12 @@
 // embedded broker, the in-process runner, `runs` timed 1-step pipelines after a warm-up, native or compat wire.
 // Run: node_modules/.bin/node --cpu-prof --cpu-prof-dir=/tmp/fleet-prof bench/_fleet-profile.ts [native|compat|raw] [runs=10] [--no-events] [--no-tracer]
 //      node_modules/.bin/node bench/_profile-summary.ts /tmp/fleet-prof/*.cpuprofile
-import { NodeServices } from "@effect/platform-node"
 import { Effect, Redacted, References } from "effect"
-import { EventBus } from "../packages/events/src/EventBus.ts"
 import * as Agent from "../packages/fleet/src/Agent.ts"
 import * as Broker from "../packages/fleet/src/Broker.ts"
 import * as Operator from "../packages/fleet/src/Operator.ts"
 import * as Security from "../packages/fleet/src/Security.ts"
-import { inProcess, rawPair } from "./_fleet-parts.ts"
+import { inProcess, rawPair, runFleetBench } from "./_fleet-parts.ts"
 
 const wire = process.argv[2] ?? "native"
 const runs = Number(process.argv[3] ?? 10)
@@ -69,19 +67,6 @@ const program = Effect.gen(function* () {
     `${wire}${events ? "" : ", no events"}${tracer ? "" : ", no tracer"}: ${((runs * ids.length) / seconds).toFixed(0)} commands/s, ` +
       `${perCommand.toFixed(0)} µs CPU per command (operator, agents and broker together)`
   )
-}).pipe(
-  Effect.scoped,
-  Effect.provide(inProcess),
-  Effect.provide(EventBus.layer),
-  Effect.provide(NodeServices.layer),
-  Effect.provideService(References.MinimumLogLevel, "Error"),
-  Effect.provideService(References.TracerEnabled, tracer)
-)
+})
 
-Effect.runPromise(program).then(
-  () => process.exit(0),
-  (error) => {
-    console.error(error)
-    process.exit(1)
-  }
-)
+runFleetBench(program.pipe(Effect.provide(inProcess), Effect.provideService(References.TracerEnabled, tracer)))

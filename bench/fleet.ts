@@ -10,15 +10,15 @@
 // Run: node_modules/.bin/node bench/fleet.ts [agents] [pools] [--no-processes]
 import { loadavg } from "node:os"
 import { NodeServices } from "@effect/platform-node"
-import { Effect, Layer, Redacted, References, Semaphore } from "effect"
+import { Effect, Layer, Redacted, Semaphore } from "effect"
 import { CommandRunner } from "../packages/commands/src/CommandRunner.ts"
 import * as LocalRunner from "../packages/commands/src/LocalRunner.ts"
-import { EventBus } from "../packages/events/src/EventBus.ts"
+import type { EventBus } from "../packages/events/src/EventBus.ts"
 import * as Agent from "../packages/fleet/src/Agent.ts"
 import * as Broker from "../packages/fleet/src/Broker.ts"
 import * as Operator from "../packages/fleet/src/Operator.ts"
 import * as Security from "../packages/fleet/src/Security.ts"
-import { inProcess, rawPair } from "./_fleet-parts.ts"
+import { inProcess, rawPair, runFleetBench } from "./_fleet-parts.ts"
 
 const agentCount = Number(process.argv[2] ?? 1000)
 const pools = Number(process.argv[3] ?? 10)
@@ -177,17 +177,6 @@ const program = Effect.gen(function* () {
       `The old operator sleeps 1 s per command per client: ${agentCount * 3} s for the 3-step pipeline.`
   )
   for (const line of lines) console.log(line)
-}).pipe(
-  Effect.scoped,
-  Effect.provide(EventBus.layer),
-  Effect.provide(NodeServices.layer),
-  Effect.provideService(References.MinimumLogLevel, "Error")
-)
+})
 
-Effect.runPromise(program).then(
-  () => process.exit(0),
-  (error) => {
-    console.error(error)
-    process.exit(1)
-  }
-)
+runFleetBench(program)

@@ -301,13 +301,11 @@ const heldStarted = (
   chunk: typeof Protocol.Started.Type
 ) => {
   let sent = false
-  return {
-    send: Effect.sync(() => {
-      if (sent) return
-      sent = true
-      Queue.offerUnsafe(queue, { chunk: sign(chunk), weight: 0 })
-    })
-  }
+  return Effect.sync(() => {
+    if (sent) return
+    sent = true
+    Queue.offerUnsafe(queue, { chunk: sign(chunk), weight: 0 })
+  })
 }
 
 /**
@@ -333,7 +331,7 @@ export const replies = (
             // A request queued on the slots may get one while this runner stops: it is the next owner's then.
             if (yield* shutdown) return yield* Effect.never
             const incarnation = `${identity.name}-${process.pid}-${randomBytes(4).toString("hex")}`
-            const started = heldStarted(queue, signChunk, {
+            const sendStarted = heldStarted(queue, signChunk, {
               _tag: "Started",
               runner: identity.name,
               host: identity.host,
@@ -341,11 +339,11 @@ export const replies = (
               mac: ""
             })
             const emit: Emit = (chunk) =>
-              Effect.andThen(started.send, Queue.offer(queue, { chunk: signChunk(chunk), weight: weight(chunk) }))
+              Effect.andThen(sendStarted, Queue.offer(queue, { chunk: signChunk(chunk), weight: weight(chunk) }))
             yield* Ref.update(identity.running, (map) => new Map([...map, [entityId, request.test]]))
             yield* Effect.andThen(
               // Twice the linger: the attempt's first events go at the linger, and `Started` with them.
-              Effect.forkScoped(Effect.delay(started.send, Duration.times(linger, 2))),
+              Effect.forkScoped(Effect.delay(sendStarted, Duration.times(linger, 2))),
               execute(identity, request, incarnation, emit)
             ).pipe(
               Effect.scoped,

@@ -115,11 +115,10 @@ export const unpacked = Effect.fn("BundleCache.unpacked")(function* (cache: Cach
   return { dir: path.join(dir, "files"), header: opened.header }
 })
 
-/** The cache's bundles: size of their files and when last used. */
-const inventory = Effect.fnUntraced(function* (root: string) {
+/** The cache's bundles among the `names` in `root`: size of their files and when last used. */
+const inventory = Effect.fnUntraced(function* (root: string, names: ReadonlyArray<string>) {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
-  const names = yield* fs.readDirectory(root).pipe(Effect.orElseSucceed((): ReadonlyArray<string> => []))
   const found: Array<{ readonly sha: string; readonly bytes: number; readonly usedAt: number }> = []
   for (const sha of names.filter((name) => /^[0-9a-f]{64}$/.test(name))) {
     const info = yield* Effect.option(fs.stat(path.join(root, sha)))
@@ -144,9 +143,9 @@ export const evict = Effect.fn("BundleCache.evict")(function* (cache: Cache) {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
   const root = path.resolve(cache.options.workdir, "bundles")
-  const bundles = yield* inventory(root)
-  // What an eviction cut short (the runner killed between its rename and its removal) goes now.
   const names = yield* fs.readDirectory(root).pipe(Effect.orElseSucceed((): ReadonlyArray<string> => []))
+  const bundles = yield* inventory(root, names)
+  // What an eviction cut short (the runner killed between its rename and its removal) goes now.
   for (const name of names.filter((entry) => entry.startsWith(".evicting-"))) {
     yield* Effect.ignore(fs.remove(path.join(root, name), { recursive: true, force: true }))
   }

@@ -79,10 +79,12 @@ export const shardingConfig = (options: ConfigOptions): ShardingConfig.ShardingC
 
 /** A cause whose defect is an SqlError (Effect's migrations run with `orDie`) as the cluster being unavailable. */
 const unavailableOnSqlDefect = <E>(cause: Cause.Cause<E>): Cause.Cause<E | ClusterUnavailable> => {
-  const sql = cause.reasons.find((reason) => Cause.isDieReason(reason) && SqlError.isSqlError(reason.defect))
-  return sql !== undefined && Cause.isDieReason(sql) && SqlError.isSqlError(sql.defect)
-    ? Cause.fail(new ClusterUnavailable({ reason: sql.defect.message }))
-    : cause
+  for (const reason of cause.reasons) {
+    if (Cause.isDieReason(reason) && SqlError.isSqlError(reason.defect)) {
+      return Cause.fail(new ClusterUnavailable({ reason: reason.defect.message }))
+    }
+  }
+  return cause
 }
 
 /** Postgres storage that rides out an outage shorter than the lock expiry (see `internal/outageTolerant.ts`). */

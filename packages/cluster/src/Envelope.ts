@@ -11,12 +11,13 @@ import { Config, Effect, FileSystem, Option, Redacted, Runtime, Schema } from "e
 
 /** The two keys of one cluster secret: requests (coordinator → runner) and chunks (runner → coordinator). */
 export interface Keys {
-  readonly request: Redacted.Redacted<Uint8Array>
-  readonly chunk: Redacted.Redacted<Uint8Array>
+  readonly request: Redacted.Redacted<KeyObject>
+  readonly chunk: Redacted.Redacted<KeyObject>
 }
 
+// A `KeyObject`, made once: from raw bytes every `createHmac` made (and checked) one again.
 const derive = (secret: string, info: string) =>
-  Redacted.make(new Uint8Array(hkdfSync("sha256", secret, "testbed-cluster", info, 32)))
+  Redacted.make(createSecretKey(new Uint8Array(hkdfSync("sha256", secret, "testbed-cluster", info, 32))))
 
 /** Derives the keys; the secret itself is not kept. */
 export const keys = (secret: Redacted.Redacted<string>): Keys => ({
@@ -24,21 +25,9 @@ export const keys = (secret: Redacted.Redacted<string>): Keys => ({
   chunk: derive(Redacted.value(secret), "chunk-v1")
 })
 
-/** Each key as a `KeyObject`, made once: from raw bytes, every `createHmac` made (and checked) one again. */
-const keyObjects = new WeakMap<Uint8Array, KeyObject>()
-
-const keyObject = (key: Redacted.Redacted<Uint8Array>): KeyObject => {
-  const bytes = Redacted.value(key)
-  const known = keyObjects.get(bytes)
-  if (known !== undefined) return known
-  const made = createSecretKey(bytes)
-  keyObjects.set(bytes, made)
-  return made
-}
-
 /** Hex HMAC-SHA256 over the parts, separated by NUL (no part can shift into the next). */
-export const sign = (key: Redacted.Redacted<Uint8Array>, parts: ReadonlyArray<string>): string => {
-  const hmac = createHmac("sha256", keyObject(key))
+export const sign = (key: Redacted.Redacted<KeyObject>, parts: ReadonlyArray<string>): string => {
+  const hmac = createHmac("sha256", Redacted.value(key))
   parts.forEach((part, i) => {
     if (i > 0) hmac.update("\u0000")
     hmac.update(part)
@@ -47,7 +36,7 @@ export const sign = (key: Redacted.Redacted<Uint8Array>, parts: ReadonlyArray<st
 }
 
 /** Whether `mac` is the signature of `parts` (constant time). */
-export const verify = (key: Redacted.Redacted<Uint8Array>, parts: ReadonlyArray<string>, mac: string): boolean => {
+export const verify = (key: Redacted.Redacted<KeyObject>, parts: ReadonlyArray<string>, mac: string): boolean => {
   const expected = Buffer.from(sign(key, parts), "hex")
   const given = Buffer.from(mac, "hex")
   return given.length === expected.length && timingSafeEqual(expected, given)

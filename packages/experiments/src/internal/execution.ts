@@ -171,6 +171,15 @@ export const limitThatKilled = Effect.fn("Execution.limitThatKilled")(function* 
   return undefined
 })
 
+/** The exit as reported: with the limit that killed the process, when one did. */
+export const withLimit = Effect.fn("Execution.withLimit")(function* <
+  Ended extends { readonly exitCode: number | null; readonly signal: string | null }
+>(applied: Applied | undefined, ended: Ended) {
+  const limit = yield* limitThatKilled(applied, ended)
+  const exit: Ended & { readonly limit?: string } = limit === undefined ? ended : { ...ended, limit }
+  return exit
+})
+
 /** The error count of valgrind's last `ERROR SUMMARY` line, or undefined when it wrote none. */
 export const memcheckErrors = (log: string): number | undefined => {
   const all = [...log.matchAll(/ERROR SUMMARY: (\d+) errors?/g)]

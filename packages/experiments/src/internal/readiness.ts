@@ -75,18 +75,14 @@ export const wait = Effect.fnUntraced(function* (attempt: Attempt, runtime: Serv
   // The only report of such an exit (the crash watcher leaves it to this check): it says what a crash report would,
   // a limit that killed the process included.
   const exitedEarly = runtime.process!.exited.pipe(
-    Effect.flatMap((ended) =>
-      Effect.map(Execution.limitThatKilled(runtime.execution, ended), (limit) =>
-        ended.exitCode !== null && unsupportedCodes.includes(ended.exitCode)
-          ? new Abort({
-              status: "unsupported",
-              reason: `${runtime.plan.key} (${runtime.plan.plugin.name}) does not support this test (exit code ${ended.exitCode})`
-            })
-          : new Abort({
-              status: "failed",
-              reason: `${runtime.id} ended before it was ready: ${describeExit(limit === undefined ? ended : { ...ended, limit })}`
-            })
-      )
+    Effect.flatMap((ended) => Execution.withLimit(runtime.execution, ended)),
+    Effect.map((exit) =>
+      exit.exitCode !== null && unsupportedCodes.includes(exit.exitCode)
+        ? new Abort({
+            status: "unsupported",
+            reason: `${runtime.plan.key} (${runtime.plan.plugin.name}) does not support this test (exit code ${exit.exitCode})`
+          })
+        : new Abort({ status: "failed", reason: `${runtime.id} ended before it was ready: ${describeExit(exit)}` })
     )
   )
   const outcome = yield* Effect.raceFirst(

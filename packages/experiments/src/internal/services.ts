@@ -129,8 +129,7 @@ const watch = Effect.fnUntraced(function* (attempt: Attempt, runtime: ServiceRun
   const process = runtime.process!
   const ended = yield* process.exited
   const ready = yield* Deferred.await(runtime.started)
-  const limit = yield* Execution.limitThatKilled(runtime.execution, ended)
-  const exit = limit === undefined ? ended : { ...ended, limit }
+  const exit = yield* Execution.withLimit(runtime.execution, ended)
   recordExit(runtime, exit)
   const plan = runtime.plan
   const unsupported = exit.exitCode !== null && (plan.plugin.unsupportedExitCodes ?? []).includes(exit.exitCode)
@@ -158,7 +157,7 @@ const watch = Effect.fnUntraced(function* (attempt: Attempt, runtime: ServiceRun
       exitCode: exit.exitCode,
       signal: exit.signal,
       crashed,
-      ...(limit === undefined ? {} : { killedBy: limit }),
+      ...(exit.limit === undefined ? {} : { killedBy: exit.limit }),
       ...(unsupported ? { unsupported: true } : {})
     }
   })
