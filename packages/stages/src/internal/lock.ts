@@ -47,12 +47,19 @@ const tryCreate = Effect.fn("StageLock.tryCreate")(function* (lock: string, hold
   const fs = yield* FileSystem.FileSystem
   const fail = (e: { readonly message: string }) => new StateFileFailed({ path: lock, reason: e.message })
   const temp = `${lock}.${holder.token}.tmp`
-  yield* fs.writeFileString(temp, `${JSON.stringify(holder)}\n`, { flag: "wx" }).pipe(Effect.mapError(fail))
-  const linked = yield* fs.link(temp, lock).pipe(
-    Effect.as(true),
-    Effect.catchReason("PlatformError", "AlreadyExists", () => Effect.succeed(false)),
+  // Uninterruptible from writing the temporary file to removing it (a few local file operations): interrupted while
+  // the write was under way, the file appeared after the interruption and stayed beside the lock.
+  const linked = yield* fs.writeFileString(temp, `${JSON.stringify(holder)}\n`, { flag: "wx" }).pipe(
     Effect.mapError(fail),
-    Effect.ensuring(Effect.ignore(fs.remove(temp)))
+    Effect.andThen(
+      fs.link(temp, lock).pipe(
+        Effect.as(true),
+        Effect.catchReason("PlatformError", "AlreadyExists", () => Effect.succeed(false)),
+        Effect.mapError(fail)
+      )
+    ),
+    Effect.ensuring(Effect.ignore(fs.remove(temp))),
+    Effect.uninterruptible
   )
   return linked ? ({ _tag: "Acquired" } as Attempt) : ({ _tag: "Held", holder: yield* readHolder(fs, lock) } as Attempt)
 })
