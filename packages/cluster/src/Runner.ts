@@ -113,6 +113,8 @@ export const layer = (options: Options, profile: Profile) =>
       }),
       plans: Plans.make()
     }
+    // What a killed runner left in the cache goes, and a smaller --bundle-cache applies, before any unpack.
+    yield* BundleCache.atStart(identity.bundles)
     // Before it takes work: its first attempt then costs what later ones do (internal/warmUp.ts). The pool
     // connects on first use, and the warm-up's request has no bundle to fetch: it opens no connection.
     yield* WarmUp.run(identity, profile.labels).pipe(Effect.provide(ClusterLayers.postgres(options.url)))
