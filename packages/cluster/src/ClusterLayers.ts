@@ -147,24 +147,32 @@ export const postgres = (
  */
 export const runnerConnections = (slots: number) => Math.min(8, Math.max(1, slots) + 2)
 
-/** A runner: listens on its address, pings the others, stores messages and locks in Postgres. */
-export const runner = (url: Redacted.Redacted<string>, config: ShardingConfig.ShardingConfig["Service"]) =>
+/**
+ * A runner's Postgres pool: `runnerConnections` kept open, named for the runner's address in `pg_stat_activity`.
+ * `Runner.layer` builds it once, for its warm-up and then `runnerOnPool`.
+ */
+export const runnerPostgres = (url: Redacted.Redacted<string>, config: ShardingConfig.ShardingConfig["Service"]) =>
+  postgres(url, {
+    minConnections: runnerConnections(config.runnerShardWeight),
+    applicationName: Option.match(config.runnerAddress, {
+      onNone: () => "testbed runner",
+      onSome: (address) => `testbed runner ${address.host}:${address.port}`
+    })
+  })
+
+/** A runner on a pool it is given (`runnerPostgres`): listens on its address, pings the others, stores in Postgres. */
+export const runnerOnPool = (config: ShardingConfig.ShardingConfig["Service"]) =>
   SocketRunner.layer.pipe(
     Layer.provide(RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(clientProtocol))),
     Layer.provide([socketServer, clientProtocol]),
     Layer.provideMerge(storage(config)),
     Layer.provide(ShardingConfig.layer(config)),
-    Layer.provide(RpcSerialization.layerSchemaBinary()),
-    Layer.provideMerge(
-      postgres(url, {
-        minConnections: runnerConnections(config.runnerShardWeight),
-        applicationName: Option.match(config.runnerAddress, {
-          onNone: () => "testbed runner",
-          onSome: (address) => `testbed runner ${address.host}:${address.port}`
-        })
-      })
-    )
+    Layer.provide(RpcSerialization.layerSchemaBinary())
   )
+
+/** A runner with its own pool: listens on its address, pings the others, stores messages and locks in Postgres. */
+export const runner = (url: Redacted.Redacted<string>, config: ShardingConfig.ShardingConfig["Service"]) =>
+  runnerOnPool(config).pipe(Layer.provideMerge(runnerPostgres(url, config)))
 
 /** A coordinator: client only (it listens on nothing); it still reaches runners' sockets when it can. */
 export const coordinator = (url: Redacted.Redacted<string>, config: ShardingConfig.ShardingConfig["Service"]) =>

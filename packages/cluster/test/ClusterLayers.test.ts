@@ -16,7 +16,7 @@ const testLayer = Layer.provideMerge(
 )
 
 /** How building `cluster` ended: the typed error's tag and message, or the cause when it is not one. */
-const buildFailure = (cluster: Layer.Layer<unknown, unknown>) =>
+const buildFailure = <A, E>(cluster: Layer.Layer<A, E>) =>
   Effect.gen(function* () {
     const exit = yield* Effect.exit(Effect.scoped(Layer.build(cluster)))
     assert.isTrue(Exit.isFailure(exit), "the layer was built")
