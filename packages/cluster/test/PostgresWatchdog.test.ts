@@ -61,6 +61,8 @@ describe.skipIf(skipWithoutPostgres)("the tests' throwaway Postgres", () => {
           )
         )
         assert.isTrue(yield* running(server.postmaster), "the postmaster runs")
+        // Holding it: SIGKILL, not its own end, is what ends it.
+        assert.isTrue(yield* running(child.pid!), "the holder runs")
         child.kill("SIGKILL")
         const gone = yield* until(Effect.map(running(server.postmaster), (live) => !live && !existsSync(server.dir)))
         assert.isTrue(gone, `postmaster ${server.postmaster} or ${server.dir} left behind`)

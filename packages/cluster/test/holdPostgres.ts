@@ -2,10 +2,12 @@
 // its directory, port and postmaster's pid as one JSON line, and holds it until it is killed.
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
+import { NodeRuntime } from "@effect/platform-node"
 import { Effect } from "effect"
 import { Postgres } from "./postgres.ts"
 
-Effect.runFork(
+// runMain: it keeps the process alive (a fiber waiting forever does not) until a signal.
+NodeRuntime.runMain(
   Effect.gen(function* () {
     const { dir, port } = yield* Postgres
     // The first line of postmaster.pid is the postmaster's pid.
