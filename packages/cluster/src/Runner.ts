@@ -17,6 +17,7 @@ import * as Detect from "./Detect.ts"
 import * as Envelope from "./Envelope.ts"
 import * as Plans from "./internal/plans.ts"
 import * as WarmUp from "./internal/warmUp.ts"
+import * as Workdir from "./internal/workdir.ts"
 import * as Labels from "./Labels.ts"
 import * as RunnerDirectory from "./RunnerDirectory.ts"
 
@@ -113,8 +114,8 @@ export const layer = (options: Options, profile: Profile) =>
       }),
       plans: Plans.make()
     }
-    // What a killed runner left in the cache goes, and a smaller --bundle-cache applies, before any unpack.
-    yield* BundleCache.atStart(identity.bundles)
+    // What a killed runner left in the work directory goes, and a smaller --bundle-cache applies (internal/workdir.ts).
+    yield* Workdir.atStart(options.workdir, identity.bundles)
     const entity = TestCaseAttempt.toLayer(
       Effect.map(AttemptRunner.handler(identity), (run) =>
         TestCaseAttempt.of({ RunAttempt: ({ payload }) => run(payload) })

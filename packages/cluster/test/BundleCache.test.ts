@@ -1,11 +1,12 @@
 // A runner's bundle cache against a real, throwaway Postgres: a fetch rides out a Postgres restart (the fetch is held
 // on a table lock, so the restart lands while it is in flight, with no timing), gives up after the outage budget
 // naming the bundle, and the cache stays within `--bundle-cache` by evicting the least recently used bundles no
-// attempt uses; a runner process at its start removes a killed runner's unpack and applies its own bound.
+// attempt uses; a runner process at its start removes what a killed runner left (an unpack, attempts, its warm-up)
+// and applies its own bound.
 import { randomBytes } from "node:crypto"
 import { spawn } from "node:child_process"
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, layer } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, FileSystem, Layer, Redacted, Schedule } from "effect"
@@ -166,7 +167,7 @@ describe.skipIf(skipWithoutPostgres)("BundleCache", () => {
     )
 
     it.effect(
-      "a runner at its start removes a killed runner's unpack and evicts down to a smaller --bundle-cache",
+      "a runner at its start removes what a killed runner left and evicts down to a smaller --bundle-cache",
       () =>
         Effect.gen(function* () {
           const { url } = yield* Postgres
@@ -177,12 +178,19 @@ describe.skipIf(skipWithoutPostgres)("BundleCache", () => {
           yield* Effect.scoped(BundleCache.unpacked(large, a!.sha))
           yield* Effect.sleep(20)
           yield* Effect.scoped(BundleCache.unpacked(large, b!.sha))
-          // What a runner SIGKILLed in the middle of an unpack leaves.
-          const leftover = join(dir, "bundles", ".unpacking-0123456789ab")
-          mkdirSync(join(leftover, "files"), { recursive: true })
-          writeFileSync(join(leftover, "files", "data.bin"), randomBytes(1024))
+          // What a runner SIGKILLed in the middle of an unpack, of an attempt and of its warm-up leaves.
+          const leftovers = [
+            join(dir, "bundles", ".unpacking-0123456789ab", "files", "data.bin"),
+            join(dir, "runs", "run-1", "tests", "echo", "attempt-1", "server", "stdout.log"),
+            join(dir, "warm-up-4242", "runs", "warm-up-1", "tests", "warm-up", "attempt-1", "c", "stdout.log")
+          ]
+          for (const file of leftovers) {
+            mkdirSync(dirname(file), { recursive: true })
+            writeFileSync(file, randomBytes(1024))
+          }
           const runner = yield* startRunnerIn(url, dir, ["--bundle-cache", "1", "--no-detect", "--slots", "1"])
           // Live in testbed_runners: its start, before it took work, is over.
+          assert.deepStrictEqual(readdirSync(dir), ["bundles"], runner.output())
           assert.deepStrictEqual(readdirSync(join(dir, "bundles")).sort(), [b!.sha], runner.output())
           assert.include(runner.output(), `bundle cache: evicted ${a!.sha.slice(0, 12)}`)
         }),
