@@ -5,8 +5,9 @@
  * its own and renames that into place (two attempts unpacking at once: the second rename loses and its copy is
  * removed); later attempts use the cache. The cache is bounded (`--bundle-cache`): after an unpack, the least
  * recently used bundles (by the directory's mtime, set on every use) that no attempt of this runner uses are
- * removed until the files of those kept fit. A request without a bundle (from an older coordinator's journal)
- * runs the experiment at the path the coordinator gave, as before bundles.
+ * removed until the files of those kept fit, and once at the runner's start (`atStart`, which also removes the
+ * unpacks a killed runner left). A request without a bundle (from an older coordinator's journal) runs the
+ * experiment at the path the coordinator gave, as before bundles.
  */
 import { randomBytes } from "node:crypto"
 import { Clock, Duration, Effect, FileSystem, Option, Path, Schema, Semaphore } from "effect"
@@ -182,6 +183,24 @@ export const evict = Effect.fn("BundleCache.evict")(function* (cache: Cache) {
     )
   }
   return evicted
+})
+
+/**
+ * Run once when the runner starts, before it takes work: removes the unpacks a runner killed mid-unpack left in the
+ * work directory (`.unpacking-*`: only at start, when no attempt of this runner can be unpacking; one runner per
+ * work directory), and evicts down to the cache's bound, so a runner restarted with a smaller `--bundle-cache`
+ * shrinks its cache before its first unpack. Returns the bundles evicted.
+ */
+export const atStart = Effect.fn("BundleCache.atStart")(function* (cache: Cache) {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const root = path.resolve(cache.options.workdir, "bundles")
+  const names = yield* fs.readDirectory(root).pipe(Effect.orElseSucceed((): ReadonlyArray<string> => []))
+  for (const name of names.filter((entry) => entry.startsWith(".unpacking-"))) {
+    yield* Effect.ignore(fs.remove(path.join(root, name), { recursive: true, force: true }))
+    yield* Effect.logInfo(`bundle cache: removed ${name}, left by a runner stopped while it unpacked`)
+  }
+  return yield* evict(cache)
 })
 
 /** Where the request's experiment is on this runner: its bundle unpacked, or the coordinator's path. */

@@ -10,11 +10,11 @@ import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
 import { PgClient } from "@effect/sql-pg"
 import { Cause, Duration, Effect, Layer, Option, type Redacted } from "effect"
 import {
-  MessageStorage,
+  type MessageStorage,
   RunnerAddress,
   RunnerHealth,
   Runners,
-  RunnerStorage,
+  type RunnerStorage,
   ShardingConfig,
   SocketRunner,
   SqlMessageStorage,
@@ -77,14 +77,31 @@ export const shardingConfig = (options: ConfigOptions): ShardingConfig.ShardingC
   }
 }
 
-/** A cause whose defect is an SqlError (Effect's migrations run with `orDie`) as the cluster being unavailable. */
-const unavailableOnSqlDefect = <E>(cause: Cause.Cause<E>): Cause.Cause<E | ClusterUnavailable> => {
+/**
+ * The SqlError's message and what Postgres said (its message alone is the driver's step: `PgConnection: Query
+ * failed`). Postgres's messages name relations and users, never a password.
+ */
+const described = (error: SqlError.SqlError) => {
+  let inner: unknown = error.cause
+  // The driver's reason (SqlSyntaxError, …) wraps Postgres's own error: the innermost one says what happened.
+  for (let depth = 0; depth < 4 && inner instanceof Error && inner.cause instanceof Error; depth++) inner = inner.cause
+  return inner instanceof Error && inner.message !== "" && inner.message !== error.message
+    ? `${error.message} (${inner.message})`
+    : error.message
+}
+
+/**
+ * A database error while the storage is built, as the cluster being unavailable (exit 3, one line naming the
+ * database) rather than a crash: a typed `SqlError`, or a defect that is one (the migrations of both of Effect's SQL
+ * storages die on an `SqlError`). Anything else goes through as it was.
+ */
+const unavailable = <E>(cause: Cause.Cause<E>): Cause.Cause<Exclude<E, SqlError.SqlError> | ClusterUnavailable> => {
   for (const reason of cause.reasons) {
-    if (Cause.isDieReason(reason) && SqlError.isSqlError(reason.defect)) {
-      return Cause.fail(new ClusterUnavailable({ reason: reason.defect.message }))
-    }
+    const error = Cause.isFailReason(reason) ? reason.error : Cause.isDieReason(reason) ? reason.defect : undefined
+    if (SqlError.isSqlError(error)) return Cause.fail(new ClusterUnavailable({ reason: described(error) }))
   }
-  return cause
+  // No SqlError among the reasons: the cause has none of that type either.
+  return cause as Cause.Cause<Exclude<E, SqlError.SqlError>>
 }
 
 /** Postgres storage that rides out an outage shorter than the lock expiry (see `internal/outageTolerant.ts`). */
@@ -95,17 +112,13 @@ const storage = (config: ShardingConfig.ShardingConfig["Service"]) =>
   }).pipe(
     Layer.provide(
       Layer.mergeAll(
-        SqlMessageStorage.layerWith({ prefix: tablePrefix }).pipe(
-          Layer.provide(NodeCrypto.layerDigest),
-          // Its migrations die on an SqlError: a database that cannot be reached is still exit 3, not a crash.
-          Layer.catchCause((cause) =>
-            Layer.effect(MessageStorage.MessageStorage, Effect.failCause(unavailableOnSqlDefect(cause)))
-          )
-        ),
-        SqlRunnerStorage.layerWith({ prefix: tablePrefix }).pipe(
-          // Its tables are created at start: a database that refuses is the cluster being unavailable (exit 3).
-          Layer.catchTag("SqlError", (error) =>
-            Layer.effect(RunnerStorage.RunnerStorage, Effect.fail(new ClusterUnavailable({ reason: error.message })))
+        SqlMessageStorage.layerWith({ prefix: tablePrefix }).pipe(Layer.provide(NodeCrypto.layerDigest)),
+        SqlRunnerStorage.layerWith({ prefix: tablePrefix })
+      ).pipe(
+        // Both create their tables at start, concurrently: whichever fails first, and however, it is one mapping.
+        Layer.catchCause((cause) =>
+          Layer.effectContext<MessageStorage.MessageStorage | RunnerStorage.RunnerStorage, ClusterUnavailable, never>(
+            Effect.failCause(unavailable(cause))
           )
         )
       )
@@ -134,24 +147,32 @@ export const postgres = (
  */
 export const runnerConnections = (slots: number) => Math.min(8, Math.max(1, slots) + 2)
 
-/** A runner: listens on its address, pings the others, stores messages and locks in Postgres. */
-export const runner = (url: Redacted.Redacted<string>, config: ShardingConfig.ShardingConfig["Service"]) =>
+/**
+ * A runner's Postgres pool: `runnerConnections` kept open, named for the runner's address in `pg_stat_activity`.
+ * `Runner.layer` builds it once, for its warm-up and then `runnerOnPool`.
+ */
+export const runnerPostgres = (url: Redacted.Redacted<string>, config: ShardingConfig.ShardingConfig["Service"]) =>
+  postgres(url, {
+    minConnections: runnerConnections(config.runnerShardWeight),
+    applicationName: Option.match(config.runnerAddress, {
+      onNone: () => "testbed runner",
+      onSome: (address) => `testbed runner ${address.host}:${address.port}`
+    })
+  })
+
+/** A runner on a pool it is given (`runnerPostgres`): listens on its address, pings the others, stores in Postgres. */
+export const runnerOnPool = (config: ShardingConfig.ShardingConfig["Service"]) =>
   SocketRunner.layer.pipe(
     Layer.provide(RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(clientProtocol))),
     Layer.provide([socketServer, clientProtocol]),
     Layer.provideMerge(storage(config)),
     Layer.provide(ShardingConfig.layer(config)),
-    Layer.provide(RpcSerialization.layerSchemaBinary()),
-    Layer.provideMerge(
-      postgres(url, {
-        minConnections: runnerConnections(config.runnerShardWeight),
-        applicationName: Option.match(config.runnerAddress, {
-          onNone: () => "testbed runner",
-          onSome: (address) => `testbed runner ${address.host}:${address.port}`
-        })
-      })
-    )
+    Layer.provide(RpcSerialization.layerSchemaBinary())
   )
+
+/** A runner with its own pool: listens on its address, pings the others, stores messages and locks in Postgres. */
+export const runner = (url: Redacted.Redacted<string>, config: ShardingConfig.ShardingConfig["Service"]) =>
+  runnerOnPool(config).pipe(Layer.provideMerge(runnerPostgres(url, config)))
 
 /** A coordinator: client only (it listens on nothing); it still reaches runners' sockets when it can. */
 export const coordinator = (url: Redacted.Redacted<string>, config: ShardingConfig.ShardingConfig["Service"]) =>

@@ -17,6 +17,7 @@ import * as Detect from "./Detect.ts"
 import * as Envelope from "./Envelope.ts"
 import * as Plans from "./internal/plans.ts"
 import * as WarmUp from "./internal/warmUp.ts"
+import * as Workdir from "./internal/workdir.ts"
 import * as Labels from "./Labels.ts"
 import * as RunnerDirectory from "./RunnerDirectory.ts"
 
@@ -113,9 +114,8 @@ export const layer = (options: Options, profile: Profile) =>
       }),
       plans: Plans.make()
     }
-    // Before it takes work: its first attempt then costs what later ones do (internal/warmUp.ts). The pool
-    // connects on first use, and the warm-up's request has no bundle to fetch: it opens no connection.
-    yield* WarmUp.run(identity, profile.labels).pipe(Effect.provide(ClusterLayers.postgres(options.url)))
+    // What a killed runner left in the work directory goes, and a smaller --bundle-cache applies (internal/workdir.ts).
+    yield* Workdir.atStart(options.workdir, identity.bundles)
     const entity = TestCaseAttempt.toLayer(
       Effect.map(AttemptRunner.handler(identity), (run) =>
         TestCaseAttempt.of({ RunAttempt: ({ payload }) => run(payload) })
@@ -129,7 +129,12 @@ export const layer = (options: Options, profile: Profile) =>
       slots: options.slots,
       timing: { lockExpiry: options.lockExpiry }
     })
-    return Layer.mergeAll(entity, publisher(options, profile, running)).pipe(
-      Layer.provide(ClusterLayers.runner(options.url, config))
+    const serve = Layer.mergeAll(entity, publisher(options, profile, running)).pipe(
+      Layer.provide(ClusterLayers.runnerOnPool(config))
+    )
+    // Before it takes work (the cluster's layers are built after it): its first attempt then costs what later ones
+    // do (internal/warmUp.ts). On the runner's own pool: the warm-up's request has no bundle to fetch.
+    return Layer.unwrap(Effect.as(WarmUp.run(identity, profile.labels), serve)).pipe(
+      Layer.provide(ClusterLayers.runnerPostgres(options.url, config))
     )
   })()

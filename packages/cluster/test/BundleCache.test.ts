@@ -1,10 +1,12 @@
 // A runner's bundle cache against a real, throwaway Postgres: a fetch rides out a Postgres restart (the fetch is held
 // on a table lock, so the restart lands while it is in flight, with no timing), gives up after the outage budget
 // naming the bundle, and the cache stays within `--bundle-cache` by evicting the least recently used bundles no
-// attempt uses.
+// attempt uses; a runner process at its start removes what a killed runner left (an unpack, attempts, its warm-up)
+// and applies its own bound.
 import { randomBytes } from "node:crypto"
-import { existsSync, readdirSync, readFileSync } from "node:fs"
-import { join } from "node:path"
+import { spawn } from "node:child_process"
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { dirname, join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, layer } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, FileSystem, Layer, Redacted, Schedule } from "effect"
@@ -13,7 +15,8 @@ import * as Bundle from "../src/Bundle.ts"
 import * as BundleCache from "../src/BundleCache.ts"
 import * as ClusterLayers from "../src/ClusterLayers.ts"
 import * as BundleStore from "../src/internal/bundleStore.ts"
-import { Postgres, skipWithoutPostgres, startPostgres, stopPostgres } from "./postgres.ts"
+import { freePort, Postgres, skipWithoutPostgres, startPostgres, stopPostgres } from "./postgres.ts"
+import { cli, lockExpiry, secret, stop, waitForRunner } from "./processes.ts"
 
 const mib = 1024 * 1024
 
@@ -41,6 +44,27 @@ const storeBundle = (runId: string, size: number) =>
 const workdir = Effect.flatMap(FileSystem.FileSystem, (fs) =>
   fs.makeTempDirectoryScoped({ prefix: "testbed-bundle-cache-" })
 )
+
+/** A runner process on `dir` (which the test seeded), stopped when the scope closes; live when this returns. */
+const startRunnerIn = (url: string, dir: string, args: ReadonlyArray<string>) =>
+  Effect.acquireRelease(
+    Effect.gen(function* () {
+      const port = yield* freePort
+      const name = `start-${port}`
+      const argv = [cli, "runner", "--cluster", url, "--name", name, "--advertise", `127.0.0.1:${port}`]
+      const child = spawn(process.execPath, [...argv, "--workdir", dir, "--lock-expiry", lockExpiry, ...args], {
+        env: { ...process.env, TESTBED_CLUSTER_SECRET: secret },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let output = ""
+      child.stdout?.on("data", (data) => (output = (output + String(data)).slice(-20_000)))
+      child.stderr?.on("data", (data) => (output = (output + String(data)).slice(-20_000)))
+      const runner = { name, workdir: dir, child, output: () => output }
+      yield* waitForRunner(url, name, true).pipe(Effect.onError(() => stop(runner)))
+      return runner
+    }),
+    stop
+  )
 
 /** Until Postgres shows a statement on the pieces waiting for a lock (the fetch is in flight), within 30 s. */
 const fetchWaitingOnLock = Effect.gen(function* () {
@@ -140,6 +164,38 @@ describe.skipIf(skipWithoutPostgres)("BundleCache", () => {
           []
         )
       })
+    )
+
+    it.effect(
+      "a runner at its start removes what a killed runner left and evicts down to a smaller --bundle-cache",
+      () =>
+        Effect.gen(function* () {
+          const { url } = yield* Postgres
+          const dir = yield* workdir
+          // Cached by a runner whose cache was larger: 1.2 MiB, b used last (b alone fits 1 MiB).
+          const large = BundleCache.make({ workdir: dir })
+          const [a, b] = yield* Effect.forEach(["a", "b"], (name) => storeBundle(`start-${name}`, 600 * 1024))
+          yield* Effect.scoped(BundleCache.unpacked(large, a!.sha))
+          yield* Effect.sleep(20)
+          yield* Effect.scoped(BundleCache.unpacked(large, b!.sha))
+          // What a runner SIGKILLed in the middle of an unpack, of an attempt and of its warm-up leaves.
+          const leftovers = [
+            join(dir, "bundles", ".unpacking-0123456789ab", "files", "data.bin"),
+            join(dir, "runs", "run-1", "tests", "echo", "attempt-1", "server", "stdout.log"),
+            join(dir, "warm-up-4242", "runs", "warm-up-1", "tests", "warm-up", "attempt-1", "c", "stdout.log")
+          ]
+          for (const file of leftovers) {
+            mkdirSync(dirname(file), { recursive: true })
+            writeFileSync(file, randomBytes(1024))
+          }
+          const runner = yield* startRunnerIn(url, dir, ["--bundle-cache", "1", "--no-detect", "--slots", "1"])
+          // Live in testbed_runners: its start, before it took work, is over.
+          assert.deepStrictEqual(readdirSync(dir), ["bundles"], runner.output())
+          assert.deepStrictEqual(readdirSync(join(dir, "bundles")).sort(), [b!.sha], runner.output())
+          assert.include(runner.output(), `bundle cache: evicted ${a!.sha.slice(0, 12)}`)
+        }),
+      // A runner process's start: a few seconds, a minute and more on a loaded machine.
+      180_000
     )
   })
 })

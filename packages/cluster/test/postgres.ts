@@ -1,8 +1,10 @@
 // A throwaway Postgres for the tests: initdb into a temp directory and start it on 127.0.0.1 and a free port, as
 // the `postgres` user when this runs as root (Postgres refuses to run as root); `pg_ctl -m immediate stop` and the
-// directory removed afterwards. Found in /usr/lib/postgresql/*/bin (Debian's `postgresql`).
-import { execFileSync } from "node:child_process"
+// directory removed afterwards, and by a watchdog process when the test process dies without a chance to (SIGKILL).
+// Found in /usr/lib/postgresql/*/bin (Debian's `postgresql`).
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Context, Effect, Layer } from "effect"
@@ -24,12 +26,31 @@ export const skipWithoutPostgres = postgresBin === undefined && process.env.CI =
 /** A port the kernel says is free on 127.0.0.1 (the localhost environment's own probe). */
 export const freePort = LocalhostEnvironment.allocatePort("postgres")
 
+/** `command args…` as the `postgres` user when this runs as root. */
+const asPostgresArgv = (command: string, args: ReadonlyArray<string>): ReadonlyArray<string> =>
+  process.getuid?.() === 0 ? ["runuser", "-u", "postgres", "--", command, ...args] : [command, ...args]
+
 // initdb took over a minute at load 27.
 const asPostgres = (command: string, args: ReadonlyArray<string>) => {
-  const root = process.getuid?.() === 0
-  return root
-    ? execFileSync("runuser", ["-u", "postgres", "--", command, ...args], { stdio: "pipe", timeout: 180_000 })
-    : execFileSync(command, args, { stdio: "pipe", timeout: 180_000 })
+  const [program, ...rest] = asPostgresArgv(command, args)
+  return execFileSync(program!, rest, { stdio: "pipe", timeout: 180_000 })
+}
+
+/**
+ * Stops the server in `dir` and removes `dir` once this process has ended, however it ended: the watchdog waits for
+ * the end of its stdin, a pipe whose only writer is this process (Node's pipes are close-on-exec: no other child
+ * holds it), and the kernel closes it when this process dies, SIGKILL included. It runs in a session of its own
+ * (`detached`), so a signal to this process's group does not take it with it; it keeps this process's user (root
+ * can remove a directory the `postgres` user wrote into). Killed when the server is stopped the usual way.
+ */
+const watchdog = (dir: string): ChildProcess => {
+  const stop = asPostgresArgv(join(postgresBin!, "pg_ctl"), ["-D", join(dir, "data"), "-m", "immediate", "stop"])
+  const script = 'while read -r line; do :; done; "$@" >/dev/null 2>&1; rm -rf "$0"'
+  const child = spawn("sh", ["-c", script, dir, ...stop], { detached: true, stdio: ["pipe", "ignore", "ignore"] })
+  // The test process must not wait for it (nor for the pipe) to exit.
+  child.unref()
+  if (child.stdin instanceof Socket) child.stdin.unref()
+  return child
 }
 
 const startOptions = (dir: string, port: number) => [
@@ -70,13 +91,15 @@ export class Postgres extends Context.Service<
           const gid = Number(execFileSync("id", ["-g", "postgres"]).toString().trim())
           chownSync(dir, uid, gid)
         }
+        // Before initdb: from here on there is something to clean up.
+        const guard = watchdog(dir)
         yield* Effect.sync(() => {
           asPostgres(join(bin, "initdb"), ["-D", join(dir, "data"), "-A", "trust", "-U", "postgres", "--no-sync"])
           asPostgres(join(bin, "pg_ctl"), startOptions(dir, port))
-        })
-        return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, dir, port }
+        }).pipe(Effect.onError(() => Effect.sync(() => guard.stdin?.end())))
+        return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, dir, port, guard }
       }),
-      ({ dir }) =>
+      ({ dir, guard }) =>
         Effect.sync(() => {
           if (postgresBin !== undefined) {
             Effect.runSync(
@@ -88,6 +111,9 @@ export class Postgres extends Context.Service<
             )
           }
           rmSync(dir, { recursive: true, force: true })
+          // Nothing left for it to do: killed before its pipe closes, so it does not run the stop again.
+          guard.kill("SIGKILL")
+          guard.stdin?.destroy()
         })
     )
   )
