@@ -25,6 +25,7 @@ import * as SqlError from "effect/sql/SqlError"
 import { ClusterUnavailable } from "./ClusterUnavailable.ts"
 import * as OutageTolerant from "./internal/outageTolerant.ts"
 import { clientProtocol, socketServer } from "./internal/sockets.ts"
+import type { SocketTls } from "./SocketTls.ts"
 
 /** Effect's tables are `testbed_cluster_*`; ours are `testbed_runners`. */
 export const tablePrefix = "testbed_cluster"
@@ -134,11 +135,18 @@ export const postgres = (
  */
 export const runnerConnections = (slots: number) => Math.min(8, Math.max(1, slots) + 2)
 
-/** A runner: listens on its address, pings the others, stores messages and locks in Postgres. */
-export const runner = (url: Redacted.Redacted<string>, config: ShardingConfig.ShardingConfig["Service"]) =>
+/**
+ * A runner: listens on its address, pings the others, stores messages and locks in Postgres. With `tls`, its
+ * socket and its dials speak mutual TLS (SocketTls.ts).
+ */
+export const runner = (
+  url: Redacted.Redacted<string>,
+  config: ShardingConfig.ShardingConfig["Service"],
+  tls: Option.Option<SocketTls> = Option.none()
+) =>
   SocketRunner.layer.pipe(
-    Layer.provide(RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(clientProtocol))),
-    Layer.provide([socketServer, clientProtocol]),
+    Layer.provide(RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(clientProtocol(tls)))),
+    Layer.provide([socketServer(tls), clientProtocol(tls)]),
     Layer.provideMerge(storage(config)),
     Layer.provide(ShardingConfig.layer(config)),
     Layer.provide(RpcSerialization.layerSchemaBinary()),
@@ -154,9 +162,13 @@ export const runner = (url: Redacted.Redacted<string>, config: ShardingConfig.Sh
   )
 
 /** A coordinator: client only (it listens on nothing); it still reaches runners' sockets when it can. */
-export const coordinator = (url: Redacted.Redacted<string>, config: ShardingConfig.ShardingConfig["Service"]) =>
+export const coordinator = (
+  url: Redacted.Redacted<string>,
+  config: ShardingConfig.ShardingConfig["Service"],
+  tls: Option.Option<SocketTls> = Option.none()
+) =>
   SocketRunner.layerClientOnly.pipe(
-    Layer.provide(clientProtocol),
+    Layer.provide(clientProtocol(tls)),
     Layer.provideMerge(storage(config)),
     Layer.provide(ShardingConfig.layer(config)),
     Layer.provide(RpcSerialization.layerSchemaBinary()),
