@@ -3,70 +3,19 @@
 // port refuses plain TCP, a client without a certificate and one whose certificate another CA signed.
 // Certificates are made by the openssl command line (Debian's openssl, which the interop tests need too).
 import { execFileSync } from "node:child_process"
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as Net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Tls from "node:tls"
 import { NodeServices } from "@effect/platform-node"
-import { assert, describe, it, layer } from "@effect/vitest"
+import { afterAll, assert, describe, it, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
 import * as SocketTls from "../src/SocketTls.ts"
+import * as Pki from "./pki.ts"
+import { files, flagsOf, makePki } from "./pki.ts"
 import { freePort, Postgres, skipWithoutPostgres } from "./postgres.ts"
 import { placements, readEvents, type Runner, startRunner, testbed } from "./processes.ts"
-
-const openssl = (args: ReadonlyArray<string>, cwd: string) =>
-  execFileSync("openssl", args, { cwd, stdio: ["ignore", "ignore", "pipe"] })
-
-const ecKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-
-/** A CA `NAME.pem`/`NAME.key` in `dir`. */
-const makeCa = (dir: string, name: string) =>
-  openssl(
-    ["req", "-x509", ...ecKey, "-keyout", `${name}.key`, "-out", `${name}.pem`, "-days", "2", "-subj", `/CN=${name}`],
-    dir
-  )
-
-/** A leaf `NAME.pem`/`NAME.key` signed by the CA `ca`, valid for `days` (0: it ends the second it starts). */
-const makeLeaf = (dir: string, name: string, ca: string, days = 2) => {
-  openssl(["req", ...ecKey, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`], dir)
-  openssl(
-    ["x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.pem`, "-CAkey", `${ca}.key`, "-out", `${name}.pem`].concat([
-      "-days",
-      String(days),
-      "-set_serial",
-      String(Date.now())
-    ]),
-    dir
-  )
-}
-
-/** The cluster's CA with leaves `a` and `b`, another CA with a leaf `rogue`, and `expired`, in a fresh directory. */
-const makePki = () => {
-  const dir = mkdtempSync(join(tmpdir(), "testbed-tls-"))
-  makeCa(dir, "ca")
-  makeCa(dir, "other")
-  makeLeaf(dir, "a", "ca")
-  makeLeaf(dir, "b", "ca")
-  makeLeaf(dir, "rogue", "other")
-  makeLeaf(dir, "expired", "ca", 0)
-  return dir
-}
-
-const files = (dir: string, leaf: string, ca = "ca") => ({
-  ca: join(dir, `${ca}.pem`),
-  cert: join(dir, `${leaf}.pem`),
-  key: join(dir, `${leaf}.key`)
-})
-
-const flagsOf = (files: { ca: string; cert: string; key: string }) => [
-  "--tls-ca",
-  files.ca,
-  "--tls-cert",
-  files.cert,
-  "--tls-key",
-  files.key
-]
 
 /** The error `load` fails with, as flag and reason. */
 const refusal = (given: { ca: string; cert: string; key: string }) =>
@@ -84,6 +33,7 @@ const refusal = (given: { ca: string; cert: string; key: string }) =>
 
 describe("SocketTls.load", () => {
   const dir = makePki()
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
   it.effect("a certificate of the cluster's CA and its key are read; the key is redacted", () =>
     Effect.gen(function* () {
@@ -173,7 +123,7 @@ class TlsRunners extends Context.Service<
     TlsRunners,
     Effect.gen(function* () {
       const { url } = yield* Postgres
-      const pki = makePki()
+      const pki = yield* Pki.pki
       const ports = [yield* freePort, yield* freePort]
       const start = (name: string, port: number, leaf: string) =>
         startRunner(url, name, port, ["--no-detect", "--slots", "2", ...flagsOf(files(pki, leaf))])
