@@ -1,8 +1,9 @@
 /**
  * `testbed runner --cluster postgres://… [--labels a,b] [--slots N] [--advertise HOST:PORT] [--listen HOST]
  * [--workdir DIR] [--secret-file F] [--plugins DIR] [--lock-expiry 15s] [--bundle-limit MIB] [--bundle-cache MIB]
- * [--tls-ca F --tls-cert F --tls-key F] [--no-detect]`: a long-running runner of test attempts for `testbed run --cluster`. Stops on SIGTERM/Ctrl-C (its
- * attempts go to other runners). Exit 2 for bad flags or a missing secret, 3 when Postgres cannot be reached.
+ * [--tls-ca F --tls-cert F --tls-key F] [--no-detect]`: a long-running runner of test attempts for
+ * `testbed run --cluster`. Stops on SIGTERM/Ctrl-C (its attempts go to other runners). Exit 2 for bad flags, TLS
+ * files or a missing secret, 3 when Postgres cannot be reached.
  */
 // @testbed/cluster's Postgres client is its peer: the CLI depends on it so installing testbed installs it (type-only
 // import: nothing is loaded until a cluster command runs).
