@@ -25,6 +25,7 @@ import * as SqlError from "effect/sql/SqlError"
 import { ClusterUnavailable } from "./ClusterUnavailable.ts"
 import * as OutageTolerant from "./internal/outageTolerant.ts"
 import { clientProtocol, socketServer } from "./internal/sockets.ts"
+import type { SocketTls } from "./SocketTls.ts"
 
 /** Effect's tables are `testbed_cluster_*`; ours are `testbed_runners`. */
 export const tablePrefix = "testbed_cluster"
@@ -160,24 +161,37 @@ export const runnerPostgres = (url: Redacted.Redacted<string>, config: ShardingC
     })
   })
 
-/** A runner on a pool it is given (`runnerPostgres`): listens on its address, pings the others, stores in Postgres. */
-export const runnerOnPool = (config: ShardingConfig.ShardingConfig["Service"]) =>
+/**
+ * A runner on a pool it is given (`runnerPostgres`): listens on its address, pings the others, stores in Postgres.
+ * With `tls`, its socket and its dials speak mutual TLS (SocketTls.ts).
+ */
+export const runnerOnPool = (
+  config: ShardingConfig.ShardingConfig["Service"],
+  tls: Option.Option<SocketTls> = Option.none()
+) =>
   SocketRunner.layer.pipe(
-    Layer.provide(RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(clientProtocol))),
-    Layer.provide([socketServer, clientProtocol]),
+    Layer.provide(RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(clientProtocol(tls)))),
+    Layer.provide([socketServer(tls), clientProtocol(tls)]),
     Layer.provideMerge(storage(config)),
     Layer.provide(ShardingConfig.layer(config)),
     Layer.provide(RpcSerialization.layerSchemaBinary())
   )
 
 /** A runner with its own pool: listens on its address, pings the others, stores messages and locks in Postgres. */
-export const runner = (url: Redacted.Redacted<string>, config: ShardingConfig.ShardingConfig["Service"]) =>
-  runnerOnPool(config).pipe(Layer.provideMerge(runnerPostgres(url, config)))
+export const runner = (
+  url: Redacted.Redacted<string>,
+  config: ShardingConfig.ShardingConfig["Service"],
+  tls: Option.Option<SocketTls> = Option.none()
+) => runnerOnPool(config, tls).pipe(Layer.provideMerge(runnerPostgres(url, config)))
 
 /** A coordinator: client only (it listens on nothing); it still reaches runners' sockets when it can. */
-export const coordinator = (url: Redacted.Redacted<string>, config: ShardingConfig.ShardingConfig["Service"]) =>
+export const coordinator = (
+  url: Redacted.Redacted<string>,
+  config: ShardingConfig.ShardingConfig["Service"],
+  tls: Option.Option<SocketTls> = Option.none()
+) =>
   SocketRunner.layerClientOnly.pipe(
-    Layer.provide(clientProtocol),
+    Layer.provide(clientProtocol(tls)),
     Layer.provideMerge(storage(config)),
     Layer.provide(ShardingConfig.layer(config)),
     Layer.provide(RpcSerialization.layerSchemaBinary()),

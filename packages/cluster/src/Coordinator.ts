@@ -4,11 +4,12 @@
  * cluster node: it listens on nothing and needs Postgres (and, for speed, the runners' ports).
  */
 import { TestCaseExecutor } from "@testbed/experiments"
-import { type Duration, Layer, type Redacted } from "effect"
+import { type Duration, Layer, Option, type Redacted } from "effect"
 import * as ClusterLayers from "./ClusterLayers.ts"
 import * as Envelope from "./Envelope.ts"
 import * as RemoteExecutor from "./RemoteExecutor.ts"
 import type * as Resume from "./Resume.ts"
+import type { SocketTls } from "./SocketTls.ts"
 
 export interface Options {
   readonly url: Redacted.Redacted<string>
@@ -24,6 +25,8 @@ export interface Options {
   readonly require: ReadonlyArray<string>
   /** `--resume RUNDIR`: the previous coordinator's record (its run id is reused). */
   readonly resume?: Resume.Previous | undefined
+  /** Mutual TLS to the runners' sockets (`--tls-*`): needed to reach runners that require it. */
+  readonly tls?: SocketTls | undefined
 }
 
 /** Provides the remote executor (and the cluster client under it) for one run. */
@@ -45,7 +48,8 @@ export const layer = (options: Options) =>
     Layer.provide(
       ClusterLayers.coordinator(
         options.url,
-        ClusterLayers.shardingConfig({ groups: ["default"], slots: 1, timing: { lockExpiry: options.lockExpiry } })
+        ClusterLayers.shardingConfig({ groups: ["default"], slots: 1, timing: { lockExpiry: options.lockExpiry } }),
+        Option.fromUndefinedOr(options.tls)
       )
     )
   )

@@ -7,7 +7,7 @@
 import { hostname } from "node:os"
 import { Experiment } from "@testbed/experiments"
 import { PluginRegistry } from "@testbed/plugins"
-import { type Duration, Effect, Layer, type Redacted, Ref, Schedule, Semaphore } from "effect"
+import { type Duration, Effect, Layer, Option, type Redacted, Ref, Schedule, Semaphore } from "effect"
 import { ShardId, Sharding } from "effect/cluster"
 import * as AttemptRunner from "./AttemptRunner.ts"
 import { TestCaseAttempt } from "./AttemptProtocol.ts"
@@ -20,6 +20,7 @@ import * as WarmUp from "./internal/warmUp.ts"
 import * as Workdir from "./internal/workdir.ts"
 import * as Labels from "./Labels.ts"
 import * as RunnerDirectory from "./RunnerDirectory.ts"
+import type { SocketTls } from "./SocketTls.ts"
 
 export interface Options {
   readonly url: Redacted.Redacted<string>
@@ -42,6 +43,8 @@ export interface Options {
   readonly maxBundleBytes?: number | undefined
   /** Bytes of unpacked bundles its cache keeps (`--bundle-cache`, default 2 GiB). */
   readonly bundleCacheBytes?: number | undefined
+  /** Mutual TLS on its socket and its dials (`--tls-*`, SocketTls.ts); plain TCP without. */
+  readonly tls?: SocketTls | undefined
 }
 
 /** What a runner says about itself at startup. */
@@ -130,7 +133,7 @@ export const layer = (options: Options, profile: Profile) =>
       timing: { lockExpiry: options.lockExpiry }
     })
     const serve = Layer.mergeAll(entity, publisher(options, profile, running)).pipe(
-      Layer.provide(ClusterLayers.runnerOnPool(config))
+      Layer.provide(ClusterLayers.runnerOnPool(config, Option.fromUndefinedOr(options.tls)))
     )
     // Before it takes work (the cluster's layers are built after it): its first attempt then costs what later ones
     // do (internal/warmUp.ts). On the runner's own pool: the warm-up's request has no bundle to fetch.

@@ -1,12 +1,13 @@
 /**
  * The flags `testbed run` takes for a run across a cluster of runners (`--cluster URL`, `--secret-file`,
- * `--require LABEL`, `--lock-expiry`), and the wrapper that provides the remote test-case executor when
+ * `--require LABEL`, `--lock-expiry`, `--tls-*`), and the wrapper that provides the remote test-case executor when
  * `--cluster` is given. Without it nothing of @testbed/cluster is loaded: local runs need no database.
  */
 import * as NodePath from "node:path"
 import { Duration, Effect, Option, Redacted } from "effect"
 import { Flag } from "effect/cli"
 import * as TimeSpanFlag from "../TimeSpanFlag.ts"
+import { tlsFlags } from "./tlsFlags.ts"
 
 export const clusterFlags = {
   cluster: Flag.String("cluster").pipe(
@@ -36,7 +37,8 @@ export const clusterFlags = {
       "With --cluster: MiB the experiment's bundle (its directory and what it references, sent to the runners) may hold, default 64"
     ),
     Flag.optional
-  )
+  ),
+  ...tlsFlags
 }
 
 export interface ClusterFlags {
@@ -46,6 +48,9 @@ export interface ClusterFlags {
   readonly lockExpiry: Option.Option<Duration.Duration>
   readonly resume: Option.Option<string>
   readonly bundleLimit: Option.Option<number>
+  readonly tlsCa: Option.Option<string>
+  readonly tlsCert: Option.Option<string>
+  readonly tlsKey: Option.Option<string>
 }
 
 /** Runs `run` with the remote executor when `--cluster` is given, as it is otherwise. */
@@ -60,16 +65,18 @@ export const onCluster = <A, E, R>(
     if (Option.isNone(flags.cluster)) return yield* run
     // The coordinator's modules only: the package's index loads the runner's too (its attempts, detection, status),
     // ~15% more CPU at the start of every run.
-    const [ClusterUnavailable, Coordinator, Envelope, RemoteExecutor, Resume] = yield* Effect.promise(() =>
+    const [ClusterUnavailable, Coordinator, Envelope, RemoteExecutor, Resume, SocketTls] = yield* Effect.promise(() =>
       Promise.all([
         import("@testbed/cluster/ClusterUnavailable"),
         import("@testbed/cluster/Coordinator"),
         import("@testbed/cluster/Envelope"),
         import("@testbed/cluster/RemoteExecutor"),
-        import("@testbed/cluster/Resume")
+        import("@testbed/cluster/Resume"),
+        import("@testbed/cluster/SocketTls")
       ])
     )
     const secret = yield* Envelope.loadSecret(Option.getOrUndefined(flags.secretFile))
+    const tls = yield* SocketTls.fromFlags({ ca: flags.tlsCa, cert: flags.tlsCert, key: flags.tlsKey })
     const previous = Option.isSome(flags.resume) ? yield* Resume.load(flags.resume.value) : undefined
     const layer = Coordinator.layer({
       url: Redacted.make(flags.cluster.value),
@@ -82,7 +89,8 @@ export const onCluster = <A, E, R>(
       exclude: [NodePath.resolve(outputDir)],
       maxBundleBytes: Option.getOrUndefined(Option.map(flags.bundleLimit, (mib) => mib * 1024 * 1024)),
       lockExpiry: Option.getOrElse(flags.lockExpiry, () => Duration.seconds(15)),
-      require: flags.require
+      require: flags.require,
+      tls: Option.getOrUndefined(tls)
     })
     return yield* Effect.provide(run, layer).pipe(
       Effect.catchTag("SqlError", (error) =>

@@ -1,8 +1,9 @@
 /**
  * `testbed runner --cluster postgres://… [--labels a,b] [--slots N] [--advertise HOST:PORT] [--listen HOST]
  * [--workdir DIR] [--secret-file F] [--plugins DIR] [--lock-expiry 15s] [--bundle-limit MIB] [--bundle-cache MIB]
- * [--no-detect]`: a long-running runner of test attempts for `testbed run --cluster`. Stops on SIGTERM/Ctrl-C (its
- * attempts go to other runners). Exit 2 for bad flags or a missing secret, 3 when Postgres cannot be reached.
+ * [--tls-ca F --tls-cert F --tls-key F] [--no-detect]`: a long-running runner of test attempts for
+ * `testbed run --cluster`. Stops on SIGTERM/Ctrl-C (its attempts go to other runners). Exit 2 for bad flags, TLS
+ * files or a missing secret, 3 when Postgres cannot be reached.
  */
 // @testbed/cluster's Postgres client is its peer: the CLI depends on it so installing testbed installs it (type-only
 // import: nothing is loaded until a cluster command runs).
@@ -10,6 +11,7 @@ import type {} from "@effect/sql-pg"
 import { Console, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as TimeSpanFlag from "../TimeSpanFlag.ts"
+import { tlsFlags } from "./tlsFlags.ts"
 
 const library = Effect.promise(() => import("@testbed/cluster"))
 
@@ -73,15 +75,17 @@ export const runnerCommand = Command.make(
     ),
     bundleLimit,
     bundleCache,
+    ...tlsFlags,
     noDetect: Flag.Boolean("no-detect").pipe(
       Flag.withDescription("Offer only the --labels given (no Docker or program detection)"),
       Flag.withDefault(false)
     )
   },
   Effect.fn(function* (flags) {
-    const { ClusterUnavailable, Envelope, Runner } = yield* library
+    const { ClusterUnavailable, Envelope, Runner, SocketTls } = yield* library
     const advertise = yield* ClusterUnavailable.parseAddress("--advertise", flags.advertise)
     const secret = yield* Envelope.loadSecret(Option.getOrUndefined(flags.secretFile))
+    const tls = yield* SocketTls.fromFlags({ ca: flags.tlsCa, cert: flags.tlsCert, key: flags.tlsKey })
     const options: Parameters<typeof Runner.layer>[0] = {
       url: Redacted.make(flags.cluster),
       secret,
@@ -98,11 +102,12 @@ export const runnerCommand = Command.make(
       pluginDirectories: flags.plugins,
       lockExpiry: Option.getOrElse(flags.lockExpiry, () => Duration.seconds(15)),
       maxBundleBytes: flags.bundleLimit * 1024 * 1024,
-      bundleCacheBytes: flags.bundleCache * 1024 * 1024
+      bundleCacheBytes: flags.bundleCache * 1024 * 1024,
+      tls: Option.getOrUndefined(tls)
     }
     const profile = yield* Runner.profile(options)
     yield* Console.log(
-      `runner ${profile.name}: labels [${profile.labels.join(", ")}], groups [${profile.groups.join(", ")}], ${options.slots} slot(s), at ${advertise.host}:${advertise.port}`
+      `runner ${profile.name}: labels [${profile.labels.join(", ")}], groups [${profile.groups.join(", ")}], ${options.slots} slot(s), at ${advertise.host}:${advertise.port}${Option.isSome(tls) ? " (mutual TLS)" : ""}`
     )
     return yield* Layer.launch(yield* Runner.layer(options, profile)).pipe(
       Effect.mapError((error) =>
