@@ -96,9 +96,15 @@ const publisher = (options: Options, profile: Profile, running: Ref.Ref<Readonly
     })
   )
 
-/** The runner's layer: launch it to serve until interrupted. */
-export const layer = (options: Options, profile: Profile) =>
+/**
+ * The runner's layer: launch it to serve until interrupted. It holds its work directory for its life
+ * (`Workdir.hold`: `WorkdirInUse` when another live runner has it).
+ */
+export const layer = (options: Options, profile: Profile) => Layer.unwrap(build(options, profile))
+
+const build = (options: Options, profile: Profile) =>
   Effect.fn("Runner.layer")(function* () {
+    yield* Workdir.hold(options.workdir, profile.name)
     const running = yield* Ref.make<ReadonlyMap<string, string>>(new Map())
     const identity: AttemptRunner.RunnerIdentity = {
       name: profile.name,

@@ -8,7 +8,7 @@ import { Clock, Duration, Effect, Exit, Fiber, FileSystem, Ref } from "effect"
 import { TestClock } from "effect/testing"
 import { join } from "node:path"
 import { withLock } from "../src/internal/lock.ts"
-import * as Owner from "../src/internal/owner.ts"
+import { ProcessOwner as Owner } from "@testbed/commands"
 
 /** A lock file as another holder would have written it. */
 const plant = (dir: string, owner: Owner.Owner, operation = "up") =>

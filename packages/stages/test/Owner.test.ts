@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
 import { withLock } from "../src/internal/lock.ts"
-import * as Owner from "../src/internal/owner.ts"
+import { ProcessOwner as Owner } from "@testbed/commands"
 
 /** The pid of a process that has already exited. */
 const deadPid = () => spawnSync("true").pid as number

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Docker } from "../src/Docker.ts"
 import * as HostSettings from "../src/HostSettings.ts"
-import * as Owner from "../src/internal/owner.ts"
+import { ProcessOwner as Owner } from "@testbed/commands"
 import { Stages } from "../src/Stages.ts"
 import { engineAvailable, fixtures, leftovers, type Sandbox, sandbox, stagesLayer } from "./support.ts"
 

@@ -109,9 +109,11 @@ export const runnerCommand = Command.make(
     yield* Console.log(
       `runner ${profile.name}: labels [${profile.labels.join(", ")}], groups [${profile.groups.join(", ")}], ${options.slots} slot(s), at ${advertise.host}:${advertise.port}${Option.isSome(tls) ? " (mutual TLS)" : ""}`
     )
-    return yield* Layer.launch(yield* Runner.layer(options, profile)).pipe(
+    return yield* Layer.launch(Runner.layer(options, profile)).pipe(
+      // Errors that say what is wrong themselves (and carry their exit code) stay; anything else went wrong with
+      // the cluster's database or sockets.
       Effect.mapError((error) =>
-        error._tag === "ClusterUnavailable"
+        error._tag === "ClusterUnavailable" || error._tag === "WorkdirInUse" || error._tag === "WorkdirUnusable"
           ? error
           : new ClusterUnavailable.ClusterUnavailable({ reason: error.message })
       )

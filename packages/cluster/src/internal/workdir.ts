@@ -1,10 +1,68 @@
 /**
- * A runner's work directory when it starts. One runner per work directory, and a runner's attempts do not outlive
- * its process (the engine runs an attempt of a runner that stopped again from the start, here or elsewhere): so
- * nothing in it is in use yet, and what a runner killed before left goes before this one takes work.
+ * A runner's work directory when it starts. One runner per work directory, held by `WORKDIR/runner.lock` for the
+ * runner's life (a second runner on it would remove the first one's attempts and evict its bundles), and a runner's
+ * attempts do not outlive its process (the engine runs an attempt of a runner that stopped again from the start,
+ * here or elsewhere): so nothing in it is in use yet, and what a runner killed before left goes before this one takes
+ * work.
  */
-import { Effect, FileSystem, Path } from "effect"
+import { FileLock } from "@testbed/commands"
+import { ExitCode } from "@testbed/events"
+import { Duration, Effect, FileSystem, Path, Runtime, Schema } from "effect"
 import * as BundleCache from "../BundleCache.ts"
+
+/** Another live runner holds the work directory (`WORKDIR/runner.lock`). */
+export class WorkdirInUse extends Schema.TaggedError<WorkdirInUse>()("WorkdirInUse", {
+  workdir: Schema.String,
+  holder: Schema.String
+}) {
+  override get message(): string {
+    return `work directory ${this.workdir} is in use by ${this.holder}: give each runner its own --workdir`
+  }
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.busy
+  }
+}
+
+/** The work directory could not be made or locked. */
+export class WorkdirUnusable extends Schema.TaggedError<WorkdirUnusable>()("WorkdirUnusable", {
+  workdir: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `work directory ${this.workdir}: ${this.reason}`
+  }
+  override get [Runtime.errorExitCode](): number {
+    return ExitCode.usage
+  }
+}
+
+/**
+ * Holds `WORKDIR/runner.lock` until the scope closes. A runner that is still stopping (a restart) gets 5 s to let go;
+ * a killed runner's lock is broken (its process is gone), so a SIGKILL never leaves the directory locked.
+ */
+export const hold = Effect.fn("Workdir.hold")(function* (workdir: string, runner: string) {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  yield* fs
+    .makeDirectory(workdir, { recursive: true })
+    .pipe(Effect.mapError((error) => new WorkdirUnusable({ workdir, reason: error.message })))
+  yield* FileLock.acquire({
+    file: path.join(workdir, "runner.lock"),
+    operation: `runner ${runner}`,
+    timeout: Duration.seconds(5)
+  }).pipe(
+    Effect.catchTags({
+      LockBusy: (busy) =>
+        Effect.fail(
+          new WorkdirInUse({
+            workdir,
+            holder: `${busy.operation}${busy.pid === null ? "" : ` (pid ${busy.pid}${busy.host === null ? "" : ` on ${busy.host}`})`}${busy.since === null ? "" : ` since ${busy.since}`}`
+          })
+        ),
+      LockFileFailed: (failed) => Effect.fail(new WorkdirUnusable({ workdir, reason: failed.message }))
+    })
+  )
+})
 
 /**
  * Removes the attempts' directories a killed runner left (`runs/`, `AttemptRunner`'s: an attempt run again here

@@ -6,7 +6,7 @@
 import { Effect, type FileSystem, Option, type Path } from "effect"
 import type { Docker } from "../Docker.ts"
 import * as StageState from "../StageState.ts"
-import * as Owner from "./owner.ts"
+import { ProcessOwner as Owner } from "@testbed/commands"
 import { label } from "./plan.ts"
 
 type Labels = Readonly<Record<string, string>>

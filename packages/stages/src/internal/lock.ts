@@ -1,27 +1,9 @@
-// One `up`, `down` or `prune` at a time per project, across processes: `<stateDir>/stage.lock` names its holder
-// (owner identity, a token, the operation, since when). It is created whole and atomically (written under a
-// unique temporary name, then hard-linked into place, which fails if a lock exists), so nobody ever reads half a
-// lock. A lock whose holder is dead (SIGKILL, power loss) is broken — but only by the one process holding
-// `stage.lock.break`, which checks again that the same dead lock is still there before removing it. Waiting is
-// bounded: past the deadline the caller gets `StageBusy`, naming the holder.
-import { randomUUID } from "node:crypto"
-import { Clock, Duration, Effect, FileSystem, Path, Ref, Schedule, Schema } from "effect"
+// One `up`, `down` or `prune` at a time per project, across processes: `<stateDir>/stage.lock`, held through
+// @testbed/commands' FileLock (a whole, atomically linked file naming its holder; a dead holder's lock is broken).
+// Its errors are the stage's own: `StageBusy` names the operation running, `StateFileFailed` the file.
+import { FileLock } from "@testbed/commands"
+import { type Duration, Effect, Exit, FileSystem, Path, Scope } from "effect"
 import { StageBusy, StateFileFailed } from "../StageError.ts"
-import * as Owner from "./owner.ts"
-
-const Holder = Schema.Struct({
-  owner: Schema.String,
-  token: Schema.String,
-  operation: Schema.String,
-  since: Schema.String
-})
-type Holder = typeof Holder.Type
-const HolderJson = Schema.fromJsonString(Holder)
-
-/** A breaker older than this belongs to a process that died in the middle of breaking (it takes milliseconds). */
-const breakerStaleMs = 10_000
-
-type Attempt = { readonly _tag: "Acquired" } | { readonly _tag: "Held"; readonly holder: Holder | undefined }
 
 export interface LockOptions {
   readonly stateDir: string
@@ -30,112 +12,20 @@ export interface LockOptions {
   readonly timeout?: Duration.Duration
 }
 
-const files = (path: Path.Path, stateDir: string) => {
-  const lock = path.join(stateDir, "stage.lock")
-  return { lock, breaker: `${lock}.break` }
-}
-
-const readHolder = (fs: FileSystem.FileSystem, file: string) =>
-  fs.readFileString(file).pipe(
-    Effect.flatMap(Schema.decodeUnknownEffect(HolderJson)),
-    Effect.map((holder): Holder | undefined => holder),
-    Effect.orElseSucceed(() => undefined)
-  )
-
-/** One try: link a complete lock file into place. */
-const tryCreate = Effect.fn("StageLock.tryCreate")(function* (lock: string, holder: Holder) {
-  const fs = yield* FileSystem.FileSystem
-  const fail = (e: { readonly message: string }) => new StateFileFailed({ path: lock, reason: e.message })
-  const temp = `${lock}.${holder.token}.tmp`
-  // Uninterruptible from writing the temporary file to removing it (a few local file operations): interrupted while
-  // the write was under way, the file appeared after the interruption and stayed beside the lock.
-  const linked = yield* fs.writeFileString(temp, `${JSON.stringify(holder)}\n`, { flag: "wx" }).pipe(
-    Effect.mapError(fail),
-    Effect.andThen(
-      fs.link(temp, lock).pipe(
-        Effect.as(true),
-        Effect.catchReason("PlatformError", "AlreadyExists", () => Effect.succeed(false)),
-        Effect.mapError(fail)
-      )
-    ),
-    Effect.ensuring(Effect.ignore(fs.remove(temp))),
-    Effect.uninterruptible
-  )
-  return linked ? ({ _tag: "Acquired" } as Attempt) : ({ _tag: "Held", holder: yield* readHolder(fs, lock) } as Attempt)
-})
-
-/** Removes `lock` if it still holds `dead`, under the breaker so two processes never break at once. */
-const breakDead = Effect.fn("StageLock.breakDead")(function* (lock: string, breaker: string, dead: Holder | undefined) {
-  const fs = yield* FileSystem.FileSystem
-  const mine = yield* fs.writeFileString(breaker, `${process.pid}\n`, { flag: "wx" }).pipe(
-    Effect.as(true),
-    Effect.orElseSucceed(() => false)
-  )
-  if (!mine) {
-    const info = yield* Effect.option(fs.stat(breaker))
-    const now = yield* Clock.currentTimeMillis
-    const modified = info._tag === "Some" && info.value.mtime._tag === "Some" ? info.value.mtime.value.getTime() : now
-    if (now - modified > breakerStaleMs) yield* Effect.ignore(fs.remove(breaker))
-    return
-  }
-  const still = yield* readHolder(fs, lock)
-  if (still?.token === dead?.token) yield* Effect.ignore(fs.remove(lock))
-  yield* Effect.ignore(fs.remove(breaker))
-})
-
-const isDead = (holder: Holder | undefined) =>
-  holder === undefined
-    ? // A lock file that does not decode cannot be anyone's: links are whole, so it is not being written.
-      Effect.succeed(true)
-    : Effect.flatMap(Effect.succeed(Owner.parse(holder.owner)), (owner) =>
-        owner === undefined ? Effect.succeed(true) : Effect.map(Owner.liveness(owner), (l) => l === "dead")
-      )
-
-const busy = (stateDir: string, holder: Holder | undefined, waited: Duration.Duration) => {
-  const owner = holder === undefined ? undefined : Owner.parse(holder.owner)
-  return new StageBusy({
-    stateDir,
-    operation: holder?.operation ?? "unknown",
-    pid: owner?.pid ?? null,
-    host: owner?.host ?? null,
-    since: holder?.since ?? null,
-    waitedMs: Duration.toMillis(waited)
-  })
-}
-
-/** Tries every 100 ms until the lock is ours, breaking a dead holder's; `StageBusy` past the deadline. */
-const acquire = Effect.fn("StageLock.acquire")(function* (
-  files: { readonly lock: string; readonly breaker: string },
-  holder: Holder,
-  stateDir: string,
-  timeout: Duration.Duration
-) {
-  const last = yield* Ref.make<Holder | undefined>(undefined)
-  const once = Effect.gen(function* () {
-    const attempt = yield* tryCreate(files.lock, holder)
-    if (attempt._tag === "Acquired") return true
-    yield* Ref.set(last, attempt.holder)
-    if (yield* isDead(attempt.holder)) yield* breakDead(files.lock, files.breaker, attempt.holder)
-    return false
-  })
-  yield* once.pipe(
-    Effect.repeat({ until: (acquired) => acquired, schedule: Schedule.spaced("100 millis") }),
-    Effect.timeoutOrElse({
-      duration: timeout,
-      orElse: () => Effect.flatMap(Ref.get(last), (holder) => Effect.fail(busy(stateDir, holder, timeout)))
-    })
-  )
-})
-
-/** Who we are, in the lock file: owner identity, a token only this holder has, the operation, since when. */
-const holderFor = Effect.fn("StageLock.holder")(function* (operation: string) {
-  return {
-    owner: Owner.format(yield* Owner.of()),
-    token: randomUUID(),
-    operation,
-    since: new Date(yield* Clock.currentTimeMillis).toISOString()
-  } satisfies Holder
-})
+/** The lock's errors as the stage's. */
+const asStageError =
+  (stateDir: string) =>
+  (error: FileLock.LockBusy | FileLock.LockFileFailed): StageBusy | StateFileFailed =>
+    error._tag === "LockBusy"
+      ? new StageBusy({
+          stateDir,
+          operation: error.operation,
+          pid: error.pid,
+          host: error.host,
+          since: error.since,
+          waitedMs: error.waitedMs
+        })
+      : new StateFileFailed({ path: error.path, reason: error.reason })
 
 /** Runs `effect` holding the project's stage lock; the lock is released when it ends, however it ends. */
 export const withLock = Effect.fn("StageLock.withLock")(function* <A, E, R>(
@@ -144,18 +34,15 @@ export const withLock = Effect.fn("StageLock.withLock")(function* <A, E, R>(
 ): Effect.fn.Return<A, E | StageBusy | StateFileFailed, R | FileSystem.FileSystem | Path.Path> {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
-  const lockFiles = files(path, options.stateDir)
   yield* fs
     .makeDirectory(options.stateDir, { recursive: true })
     .pipe(Effect.mapError((e) => new StateFileFailed({ path: options.stateDir, reason: e.message })))
-  const holder = yield* holderFor(options.operation)
-  const release = readHolder(fs, lockFiles.lock).pipe(
-    Effect.flatMap((now) => (now?.token === holder.token ? Effect.ignore(fs.remove(lockFiles.lock)) : Effect.void))
-  )
-  // Waiting stays interruptible (Ctrl-C); the release runs whatever happens and removes only a lock with our
-  // token, so an interrupt landing just after the lock was linked cannot leave it behind.
-  return yield* Effect.andThen(
-    acquire(lockFiles, holder, options.stateDir, options.timeout ?? Duration.minutes(2)),
-    effect
-  ).pipe(Effect.ensuring(release))
+  // The lock's own scope: `effect` keeps whatever scope it is given, as it did.
+  const scope = yield* Scope.make()
+  const held = FileLock.acquire({
+    file: path.join(options.stateDir, "stage.lock"),
+    operation: options.operation,
+    ...(options.timeout === undefined ? {} : { timeout: options.timeout })
+  }).pipe(Scope.provide(scope), Effect.mapError(asStageError(options.stateDir)))
+  return yield* Effect.andThen(held, effect).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
 })

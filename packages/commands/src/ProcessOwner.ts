@@ -45,7 +45,7 @@ const bootId = (fs: FileSystem.FileSystem) =>
   Effect.map(readOr(fs, "/proc/sys/kernel/random/boot_id"), (boot) => boot ?? "")
 
 /** The identity of a process of this host (default: this one). */
-export const of = Effect.fn("Owner.of")(function* (pid: number = process.pid) {
+export const of = Effect.fn("ProcessOwner.of")(function* (pid: number = process.pid) {
   const fs = yield* FileSystem.FileSystem
   const stat = yield* readOr(fs, `/proc/${pid}/stat`)
   return {
@@ -62,7 +62,7 @@ const signalZero = (pid: number): Effect.Effect<Liveness> =>
     Effect.match({ onSuccess: () => "alive", onFailure: (error) => (error.code === "ESRCH" ? "dead" : "alive") })
   )
 
-export const liveness = Effect.fn("Owner.liveness")(function* (owner: Owner) {
+export const liveness = Effect.fn("ProcessOwner.liveness")(function* (owner: Owner) {
   const fs = yield* FileSystem.FileSystem
   if (owner.host !== hostname()) return "elsewhere" as Liveness
   const boot = yield* bootId(fs)
