@@ -75,10 +75,13 @@ const run = async (cli: string, argv: ReadonlyArray<string>) => {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** Runners are never named twice: no round sees the directory row of an earlier round's runner. */
+let measured = 0
+
 const measure = (pg: { readonly url: string }, cli: string, label: string) =>
   Effect.gen(function* () {
     const started = yield* Effect.forEach(
-      Array.from({ length: runners }, (_, i) => `${label}-r${i + 1}`),
+      Array.from({ length: runners }, (_, i) => `m${measured}-r${i + 1}`),
       (name) =>
         Effect.gen(function* () {
           const port = yield* freePort
@@ -101,6 +104,7 @@ const measure = (pg: { readonly url: string }, cli: string, label: string) =>
         }),
       { concurrency: "unbounded" }
     )
+    measured++
     const pids = started.map((child) => child.pid)
     console.log(`${label} runners: pids ${pids.join(" ")}`)
     const total = () => pids.reduce<number>((sum, pid) => sum + cpuOf(pid), 0)
