@@ -103,7 +103,7 @@ export const startRunner = (
       )
   )
 
-/** SIGTERM (a coordinator ends its attempts and a runner leaves the cluster), then SIGKILL after 20 s. */
+/** SIGTERM (a coordinator stops its run and writes its reports; a runner leaves the cluster), then SIGKILL after 20 s. */
 const stopChild = (child: ChildProcess) =>
   Effect.promise(async () => {
     if (child.exitCode !== null || child.signalCode !== null) return
@@ -136,8 +136,9 @@ export interface Ran {
 
 /**
  * Runs `testbed ARGS` to its end (at most `runBudget`, then SIGKILL) with the cluster secret in its environment.
- * Interrupted (vitest's timeout interrupts the test), the process is stopped before the interruption completes: a
- * coordinator left running would dispatch attempts into the next test.
+ * Interrupted (vitest's timeout interrupts the test), it stops the process: a coordinator left running (as it was
+ * when this waited on a plain promise) dispatched attempts into the next test, and SIGKILLed later it left them to run
+ * (a run's requests are durable, for --resume).
  */
 export const testbed = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   Effect.acquireUseRelease(
