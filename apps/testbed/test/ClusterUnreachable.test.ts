@@ -6,7 +6,14 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { testbed } from "./support.ts"
+import { testbedWithin } from "./support.ts"
+
+/**
+ * Each command is ~1.5 s of CPU (the CLI and the cluster's modules loaded, the connection refused): 28 s at load ~37
+ * on the 2-core CI machine, against the 30 s the other CLI tests give a command. A deadline, not a speed check.
+ */
+const deadline = 300_000
+const testbed = testbedWithin(deadline)
 
 // Port 1 on loopback: nothing listens there.
 const unreachable = "postgres://postgres@127.0.0.1:1/none"
@@ -22,17 +29,23 @@ const assertUnavailable = (ran: { code: number; stdout: string; stderr: string }
 }
 
 describe("an unreachable cluster database", () => {
-  it.live("testbed runner exits 3 naming the database", () =>
-    Effect.map(
-      testbed("runner", "--cluster", unreachable, "--no-detect", "--secret-file", secretFile),
-      assertUnavailable
-    )
+  it.live(
+    "testbed runner exits 3 naming the database",
+    () =>
+      Effect.map(
+        testbed("runner", "--cluster", unreachable, "--no-detect", "--secret-file", secretFile),
+        assertUnavailable
+      ),
+    deadline + 30_000
   )
 
-  it.live("testbed run --cluster exits 3 naming the database", () =>
-    Effect.map(
-      testbed("run", experiment, "--cluster", unreachable, "--secret-file", secretFile, "--plain"),
-      assertUnavailable
-    )
+  it.live(
+    "testbed run --cluster exits 3 naming the database",
+    () =>
+      Effect.map(
+        testbed("run", experiment, "--cluster", unreachable, "--secret-file", secretFile, "--plain"),
+        assertUnavailable
+      ),
+    deadline + 30_000
   )
 })

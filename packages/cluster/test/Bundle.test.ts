@@ -27,7 +27,16 @@ import * as ClusterLayers from "../src/ClusterLayers.ts"
 import * as BundleStore from "../src/internal/bundleStore.ts"
 import * as Status from "../src/Status.ts"
 import { freePort, Postgres, skipWithoutPostgres } from "./postgres.ts"
-import { content, placements, readEvents, type Runner, startRunner, testbed, waitForRunner } from "./processes.ts"
+import {
+  content,
+  placements,
+  readEvents,
+  type Runner,
+  startRunner,
+  testbed,
+  testTimeout,
+  waitForRunner
+} from "./processes.ts"
 
 class Cluster extends Context.Service<
   Cluster,
@@ -131,7 +140,7 @@ const store = (url: string, runId: string, header: Bundle.Header, contents: Read
 const fileEntry = (path: string, size: number) => ({ path, size, executable: false, kind: "file" as const })
 
 describe.skipIf(skipWithoutPostgres)("bundles", () => {
-  layer(Cluster.layer, { timeout: "150 seconds", excludeTestServices: true })((it) => {
+  layer(Cluster.layer, { timeout: Duration.millis(testTimeout), excludeTestServices: true })((it) => {
     it.effect(
       "a runner that shares no path with the coordinator runs the experiment from its bundle; reports equal a local run's",
       () =>
@@ -160,57 +169,61 @@ describe.skipIf(skipWithoutPostgres)("bundles", () => {
           // The run's output directory is not bundled.
           assert.isFalse(existsSync(join(isolated.workdir, "bundles", cached, "files", "exp", "out")))
         }),
-      240_000
+      testTimeout
     )
 
-    it.effect("a bundle over the limit is refused before the run, naming its biggest file", () =>
-      Effect.gen(function* () {
-        const { url } = yield* Cluster
-        const dir = yield* tempDir("testbed-bundle-big-")
-        writeFileSync(
-          join(dir, "small.yaml"),
-          "tests:\n  - name: t\n    services:\n      s: { implementation: node-echo, role: server }\n"
-        )
-        // Sparse: 3 MiB on paper, nothing on disk.
-        writeFileSync(join(dir, "capture.pcap"), "")
-        truncateSync(join(dir, "capture.pcap"), 3 * 1024 * 1024)
-        const run = yield* testbed([
-          "run",
-          join(dir, "small.yaml"),
-          "--cluster",
-          url,
-          "--bundle-limit",
-          "1",
-          "--output-dir",
-          join(dir, "out"),
-          "--plain"
-        ])
-        assert.strictEqual(run.code, 2, run.stdout + run.stderr)
-        assert.match(run.stderr, /bundle would hold 2 files, 3\.0 MiB: over the limit of 1\.0 MiB/)
-        assert.include(run.stderr, `${join(dir, "capture.pcap")} (3.0 MiB)`)
-        // The same, typed, from the library; the output directory is left out of the count.
-        mkdirSync(join(dir, "out"), { recursive: true })
-        truncateSync(join(dir, "capture.pcap"), 2048)
-        writeFileSync(join(dir, "out", "old-run.log"), "x".repeat(4096))
-        const error = yield* Effect.flip(
-          BundleSources.collect({
-            file: join(dir, "small.yaml"),
-            pluginDirectories: [],
-            exclude: [join(dir, "out")],
-            maxBytes: 1024
-          })
-        )
-        assert.strictEqual(error._tag, "BundleTooLarge")
-        if (error._tag === "BundleTooLarge") {
-          assert.deepStrictEqual(
-            error.biggest.map((file) => [file.path, file.size]),
-            [
-              [join(dir, "capture.pcap"), 2048],
-              [join(dir, "small.yaml"), readFileSync(join(dir, "small.yaml")).length]
-            ]
+    it.effect(
+      "a bundle over the limit is refused before the run, naming its biggest file",
+      () =>
+        Effect.gen(function* () {
+          const { url } = yield* Cluster
+          const dir = yield* tempDir("testbed-bundle-big-")
+          writeFileSync(
+            join(dir, "small.yaml"),
+            "tests:\n  - name: t\n    services:\n      s: { implementation: node-echo, role: server }\n"
           )
-        }
-      })
+          // Sparse: 3 MiB on paper, nothing on disk.
+          writeFileSync(join(dir, "capture.pcap"), "")
+          truncateSync(join(dir, "capture.pcap"), 3 * 1024 * 1024)
+          const run = yield* testbed([
+            "run",
+            join(dir, "small.yaml"),
+            "--cluster",
+            url,
+            "--bundle-limit",
+            "1",
+            "--output-dir",
+            join(dir, "out"),
+            "--plain"
+          ])
+          assert.strictEqual(run.code, 2, run.stdout + run.stderr)
+          assert.match(run.stderr, /bundle would hold 2 files, 3\.0 MiB: over the limit of 1\.0 MiB/)
+          assert.include(run.stderr, `${join(dir, "capture.pcap")} (3.0 MiB)`)
+          // The same, typed, from the library; the output directory is left out of the count.
+          mkdirSync(join(dir, "out"), { recursive: true })
+          truncateSync(join(dir, "capture.pcap"), 2048)
+          writeFileSync(join(dir, "out", "old-run.log"), "x".repeat(4096))
+          const error = yield* Effect.flip(
+            BundleSources.collect({
+              file: join(dir, "small.yaml"),
+              pluginDirectories: [],
+              exclude: [join(dir, "out")],
+              maxBytes: 1024
+            })
+          )
+          assert.strictEqual(error._tag, "BundleTooLarge")
+          if (error._tag === "BundleTooLarge") {
+            assert.deepStrictEqual(
+              error.biggest.map((file) => [file.path, file.size]),
+              [
+                [join(dir, "capture.pcap"), 2048],
+                [join(dir, "small.yaml"), readFileSync(join(dir, "small.yaml")).length]
+              ]
+            )
+          }
+        }),
+      // It starts a coordinator: at load ~40 its start alone took over a minute (see `runBudget`).
+      testTimeout
     )
 
     it.effect("a tampered bundle is refused by the runner's cache, and nothing is unpacked", () =>
@@ -328,7 +341,7 @@ describe.skipIf(skipWithoutPostgres)("bundles", () => {
           const again = yield* testbed(args)
           assert.match(again.stdout, /removed 0 runner\(s\)[\s\S]*removed 0 finished run\(s\), 0 message\(s\)/)
         }),
-      120_000
+      testTimeout
     )
 
     it.effect(
@@ -383,7 +396,7 @@ describe.skipIf(skipWithoutPostgres)("bundles", () => {
           assert.strictEqual(bundles().length, 1)
           assert.match(tight.output(), /bundle cache: evicted [0-9a-f]{12} /)
         }),
-      240_000
+      testTimeout
     )
   })
 })

@@ -1,24 +1,27 @@
 // Test cases across hosts, for real: a throwaway Postgres, three runner processes (r3 labelled docker, declared
 // without Docker: routing is what is tested) and coordinators run as `testbed run --cluster` processes.
 import { execFileSync } from "node:child_process"
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, layer } from "@effect/vitest"
-import { Context, Effect, Layer, Schedule } from "effect"
+import { Context, Duration, Effect, Layer, Schedule, Schema } from "effect"
 import { runnerConnections } from "../src/ClusterLayers.ts"
+import * as Journal from "../src/Journal.ts"
 import { Postgres, skipWithoutPostgres, freePort, startPostgres, stopPostgres } from "./postgres.ts"
 import {
+  backgroundScoped,
   content,
   fixtures,
+  type LoggedEvent,
+  lockExpiry,
   placements,
   readEvents,
   type Runner,
+  runBudget,
   startRunner,
+  temporaryDirectory,
   testbed,
-  background,
-  type LoggedEvent,
-  lockExpiry,
+  testTimeout,
   waitForRunner
 } from "./processes.ts"
 
@@ -48,29 +51,45 @@ const finished = (runDir: string) =>
  * Writes an experiment in a fresh directory whose test "waits for the marker" blocks until the file `marker` exists
  * (`quick`: a test that does not wait, first).
  */
-const blocking = (name: string, quick: boolean) => {
-  const dir = mkdtempSync(join(tmpdir(), `testbed-cluster-${name}-`))
-  const marker = join(dir, "go")
-  const file = join(dir, `${name}.yaml`)
-  const server = ["    services:", "      server: { implementation: node-echo, role: server }"]
-  writeFileSync(
-    file,
-    [
-      `name: ${name}`,
-      "concurrency: 2",
-      "test_timeout: 3 minutes",
-      "tests:",
-      ...(quick ? ["  - name: quick", ...server] : []),
-      "  - name: waits for the marker",
-      ...server,
-      "    steps:",
-      "      - run:",
-      "          name: wait",
-      `          shell: 'while [ ! -f ${marker} ]; do sleep 0.1; done; echo released'`,
-      ""
-    ].join("\n")
-  )
-  return { dir, marker, file }
+const blocking = (name: string, quick: boolean) =>
+  Effect.map(temporaryDirectory(`testbed-cluster-${name}-`), (dir) => {
+    const marker = join(dir, "go")
+    const file = join(dir, `${name}.yaml`)
+    // Its own timeout is the server's readiness deadline: node-echo's 10 s is short for a Node start at load ~40.
+    const server = ["    services:", "      server: { implementation: node-echo, role: server, timeout: 5 minutes }"]
+    writeFileSync(
+      file,
+      [
+        `name: ${name}`,
+        "concurrency: 2",
+        "test_timeout: 3 minutes",
+        "tests:",
+        ...(quick ? ["  - name: quick", ...server] : []),
+        "  - name: waits for the marker",
+        ...server,
+        "    steps:",
+        "      - run:",
+        "          name: wait",
+        `          shell: 'while [ ! -f ${marker} ]; do sleep 0.1; done; echo released'`,
+        ""
+      ].join("\n")
+    )
+    return { dir, marker, file }
+  })
+
+/**
+ * Tests whose only service is `exec true`: routing and unschedulable tests need tests, not their content, and at
+ * load ~30 every process an attempt starts costs seconds.
+ */
+const trivial = (dir: string, count: number) => {
+  const file = join(dir, "trivial.yaml")
+  const tests = Array.from({ length: count }, (_, i) => [
+    `  - name: t${i}`,
+    "    services:",
+    '      c: { implementation: exec, role: client, parameters: { program: "true" } }'
+  ])
+  writeFileSync(file, ["name: trivial", `concurrency: ${count}`, "tests:", ...tests.flat(), ""].join("\n"))
+  return file
 }
 
 /** The runner whose work directory holds attempt 1 of "waits for the marker", if any. */
@@ -86,7 +105,7 @@ const holdingAttempt = (all: ReadonlyArray<Runner>) =>
 /** The run directory under `out` once its event log says `done` (polled; the coordinator must still run). */
 const whenLogged = (
   out: string,
-  coordinator: ReturnType<typeof background>,
+  coordinator: Effect.Success<ReturnType<typeof backgroundScoped>>,
   done: (events: ReadonlyArray<LoggedEvent>) => boolean
 ) =>
   Effect.suspend(() => {
@@ -94,14 +113,14 @@ const whenLogged = (
     const runDir = existsSync(out) ? readdirSync(out).map((name) => join(out, name))[0] : undefined
     if (runDir === undefined || !existsSync(join(runDir, "events.jsonl"))) return Effect.fail("not yet" as const)
     return done(readEvents(runDir)) ? Effect.succeed(runDir) : Effect.fail("not yet" as const)
-  }).pipe(Effect.retry({ schedule: Schedule.spaced("200 millis") }), Effect.timeout("120 seconds"), Effect.orDie)
+  }).pipe(Effect.retry({ schedule: Schedule.spaced("200 millis") }), Effect.timeout(runBudget), Effect.orDie)
 
 /** A coordinator running the `blocking` experiment, once its test runs on a runner and the coordinator knows where. */
 const blockedOnARunner = (url: string, all: ReadonlyArray<Runner>, name: string) =>
   Effect.gen(function* () {
-    const { dir, marker, file } = blocking(name, false)
+    const { dir, marker, file } = yield* blocking(name, false)
     const out = join(dir, "out")
-    const coordinator = background([
+    const coordinator = yield* backgroundScoped([
       "run",
       file,
       "--cluster",
@@ -120,18 +139,30 @@ const blockedOnARunner = (url: string, all: ReadonlyArray<Runner>, name: string)
     return { marker, coordinator }
   })
 
+/** The run ids of the dispatches in a coordinator's journal (one per run). */
+const dispatchedRunIds = (runDir: string): ReadonlyArray<string> => {
+  const lines = readFileSync(join(runDir, Journal.fileName), "utf8")
+    .split("\n")
+    .filter((line) => line !== "")
+  const entries = lines.map((line) => Schema.decodeUnknownSync(Schema.fromJsonString(Journal.Entry))(line))
+  return [...new Set(entries.flatMap((entry) => (entry._tag === "Dispatched" ? [entry.request.runId] : [])))]
+}
+
 const started = (events: ReadonlyArray<LoggedEvent>, test: string) =>
   events.some((event) => event.type === "test.started" && event.entityId === test)
 
+const loadedFixtures = decodeURIComponent(new URL("fixtures/loaded/", import.meta.url).pathname)
+
 describe.skipIf(skipWithoutPostgres)("cluster", () => {
-  layer(Runners.layer, { timeout: "300 seconds", excludeTestServices: true })((it) => {
+  layer(Runners.layer, { timeout: Duration.millis(testTimeout), excludeTestServices: true })((it) => {
     it.effect(
       "a matrix spreads over the three runners and its reports equal a local run's",
       () =>
         Effect.gen(function* () {
           const { url } = yield* Runners
-          const out = mkdtempSync(join(tmpdir(), "testbed-cluster-out-"))
-          const file = `${fixtures}quickstart.yaml`
+          const out = yield* temporaryDirectory("testbed-cluster-out-")
+          // The quickstart with deadlines for a loaded machine (see its header).
+          const file = `${loadedFixtures}quickstart.yaml`
           const [remote, local] = yield* Effect.all(
             [
               testbed([
@@ -161,7 +192,7 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
           const log = join(remote.runDir!, "tests/echo-round-trip/attempt-1/client/stdout.log")
           assert.match(readFileSync(log, "utf8"), /echo ok: 5 messages/)
         }),
-      240_000
+      testTimeout
     )
 
     it.effect(
@@ -169,8 +200,8 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
       () =>
         Effect.gen(function* () {
           const { url } = yield* Runners
-          const out = mkdtempSync(join(tmpdir(), "testbed-cluster-out-"))
-          const file = `${fixtures}quickstart.yaml`
+          const out = yield* temporaryDirectory("testbed-cluster-out-")
+          const file = trivial(out, 4)
           const common = [
             "--cluster",
             url,
@@ -185,7 +216,7 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
           const [docker, nowhere] = yield* Effect.all(
             [
               testbed(["run", file, ...common, "--require", "docker"]),
-              testbed(["run", file, ...common, "--filter", "round trip", "--require", "docker", "--require", "quic"])
+              testbed(["run", file, ...common, "--filter", "t0", "--require", "docker", "--require", "quic"])
             ],
             { concurrency: "unbounded" }
           )
@@ -206,7 +237,7 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
           const junit = readFileSync(join(nowhere.runDir!, "junit.xml"), "utf8")
           assert.match(junit, /<error message="no runner has labels: quic" type="unschedulable"/)
         }),
-      240_000
+      testTimeout
     )
 
     it.effect(
@@ -240,13 +271,7 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
       () =>
         Effect.gen(function* () {
           const { url, all } = yield* Runners
-          const out = mkdtempSync(join(tmpdir(), "testbed-cluster-out-"))
-          const runsOf = () =>
-            all.flatMap((runner) => {
-              const runs = join(runner.workdir, "runs")
-              return existsSync(runs) ? readdirSync(runs) : []
-            })
-          const before = runsOf()
+          const out = yield* temporaryDirectory("testbed-cluster-out-")
           const run = yield* testbed(
             [
               "run",
@@ -265,11 +290,18 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
           const ends = finished(run.runDir!)
           assert.strictEqual(ends.length, 1)
           assert.match(String(ends[0]?.errorMessage), /refused the attempt: bad signature/)
-          // Nothing started on any runner.
+          // Nothing of this run started on any runner. Only this run's directory is looked for: an earlier test's
+          // attempts may still start or end on the same runners (a run's requests are durable: a coordinator
+          // stopped mid-run leaves them to be run, for --resume), and they are no business of this one.
           assert.deepStrictEqual(placements(readEvents(run.runDir!)), [])
-          assert.deepStrictEqual(runsOf(), before)
+          const runIds = dispatchedRunIds(run.runDir!)
+          assert.strictEqual(runIds.length, 1, `the journal names the run: ${runIds.join(", ")}`)
+          assert.deepStrictEqual(
+            all.filter((runner) => existsSync(join(runner.workdir, "runs", runIds[0]!))).map((runner) => runner.name),
+            []
+          )
         }),
-      240_000
+      testTimeout
     )
 
     it.effect(
@@ -277,10 +309,10 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
       () =>
         Effect.gen(function* () {
           const { url, all } = yield* Runners
-          const { dir, marker, file } = blocking("two", true)
+          const { dir, marker, file } = yield* blocking("two", true)
           const out = join(dir, "out")
           const common = ["--cluster", url, "--output-dir", out, "--plain", "--lock-expiry", lockExpiry]
-          const first = background(["run", file, ...common])
+          const first = yield* backgroundScoped(["run", file, ...common])
           // Killed once "quick" has finished and the other test runs on a runner.
           const runDir = yield* whenLogged(
             out,
@@ -292,7 +324,7 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
           )
           first.child.kill("SIGKILL")
           yield* Effect.promise(() => first.exited())
-          const second = background(["run", file, ...common, "--resume", runDir])
+          const second = yield* backgroundScoped(["run", file, ...common, "--resume", runDir])
           writeFileSync(marker, "")
           const code = yield* Effect.promise(() => second.exited())
           assert.strictEqual(code, 0, second.output())
@@ -316,7 +348,7 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
           // Its files came along (a runner sends them before the attempt's test.finished).
           assert.isTrue(existsSync(join(resumed!, "tests/quick/attempt-1/server/stdout.log")))
         }),
-      240_000
+      testTimeout
     )
 
     it.effect(
@@ -342,7 +374,7 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
           assert.strictEqual(placements(events).length, 1)
           assert.strictEqual(events.filter((event) => event.type === "test.started").length, 1)
         }),
-      240_000
+      testTimeout
     )
 
     // Last: it kills a runner.
@@ -383,7 +415,7 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
             ]
           )
         }),
-      240_000
+      testTimeout
     )
   })
 })

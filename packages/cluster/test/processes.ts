@@ -1,7 +1,7 @@
 // Runners and coordinators as real processes: `process.execPath` (the real Node, which passes signals on) running
 // the CLI's source entry. Each runner is stopped (SIGTERM, then SIGKILL) when its scope closes.
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, readFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { EventLog } from "@testbed/events"
@@ -18,6 +18,21 @@ export const secret = "test-cluster-secret-0123456789"
  * gave up shards they held (an attempt recorded runner_lost and run again, a matrix cell lost).
  */
 export const lockExpiry = "15s"
+
+/**
+ * How long one `testbed` process of these tests may take (a run, a runner's start). Not a speed check (tests never
+ * assert wall-clock times): a deadline. These tests are CPU-bound on a 2-core CI machine shared with other work, and a
+ * process there gets about cores / load of a core: the matrix test (about 7 s of CPU, 11 s idle) took 192 s at load
+ * 23 and 371 s at load 41 (stress-ng and other work). Ten minutes holds that at load ~40 with room to spare.
+ */
+export const runBudget = Duration.minutes(10)
+
+/**
+ * Vitest's timeout for a test of these files: its runs' budget and a minute for its checks and for stopping what it
+ * started, so that a run that overruns fails with its own output (and is stopped before the next test starts)
+ * rather than with vitest's bare timeout.
+ */
+export const testTimeout = Duration.toMillis(runBudget) + 60_000
 
 const exited = (child: ChildProcess) =>
   new Promise<number | null>((resolve) => {
@@ -81,27 +96,34 @@ export const startRunner = (
       yield* waitForRunner(url, name, true)
       return { name, workdir, child, output: () => output } satisfies Runner
     }),
-    (runner) => stop(runner)
+    (runner) =>
+      Effect.andThen(
+        stop(runner),
+        Effect.sync(() => rmSync(runner.workdir, { recursive: true, force: true }))
+      )
   )
 
-/** SIGTERM, then SIGKILL after 20 s. */
-export const stop = (runner: Runner) =>
+/** SIGTERM (a coordinator stops its run and writes its reports; a runner leaves the cluster), then SIGKILL after 20 s. */
+const stopChild = (child: ChildProcess) =>
   Effect.promise(async () => {
-    if (runner.child.exitCode !== null || runner.child.signalCode !== null) return
-    runner.child.kill("SIGTERM")
-    const timer = setTimeout(() => runner.child.kill("SIGKILL"), 20_000)
-    await exited(runner.child)
+    if (child.exitCode !== null || child.signalCode !== null) return
+    child.kill("SIGTERM")
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000)
+    await exited(child)
     clearTimeout(timer)
   })
 
-/** Waits (up to 90 s) until the runner is live (or gone). */
+/** SIGTERM, then SIGKILL after 20 s. */
+export const stop = (runner: Runner) => stopChild(runner.child)
+
+/** Waits (up to `runBudget`: a runner warms up before it is live) until the runner is live (or gone). */
 export const waitForRunner = (url: string, name: string, live: boolean) =>
   Status.runners(Redacted.make(url), Duration.seconds(6)).pipe(
     Effect.flatMap((rows) =>
       rows.some((row) => row.name === name && row.live) === live ? Effect.void : Effect.fail("not yet" as const)
     ),
     Effect.retry({ schedule: Schedule.spaced("500 millis") }),
-    Effect.timeout("90 seconds"),
+    Effect.timeout(runBudget),
     Effect.orDie
   )
 
@@ -112,23 +134,35 @@ export interface Ran {
   readonly runDir: string | undefined
 }
 
-/** Runs `testbed ARGS` to its end (at most 4 minutes) with the cluster secret in its environment. */
+/**
+ * Runs `testbed ARGS` to its end (at most `runBudget`, then SIGKILL) with the cluster secret in its environment.
+ * Interrupted (vitest's timeout interrupts the test), it stops the process: a coordinator left running (as it was
+ * when this waited on a plain promise) dispatched attempts into the next test, and SIGKILLed later it left them to run
+ * (a run's requests are durable, for --resume).
+ */
 export const testbed = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  Effect.promise(async (): Promise<Ran> => {
-    const child = spawn(process.execPath, [cli, ...args], {
-      env: { ...process.env, TESTBED_CLUSTER_SECRET: secret, ...env },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout?.on("data", (data) => (stdout += String(data)))
-    child.stderr?.on("data", (data) => (stderr += String(data)))
-    const timer = setTimeout(() => child.kill("SIGKILL"), 240_000)
-    const code = await exited(child)
-    clearTimeout(timer)
-    const runDir = /(?:HTML report|Run directory): (.+?)(?:\/report\.html)?$/m.exec(stdout)?.[1]
-    return { code, stdout, stderr, runDir }
-  })
+  Effect.acquireUseRelease(
+    Effect.sync(() => {
+      const child = spawn(process.execPath, [cli, ...args], {
+        env: { ...process.env, TESTBED_CLUSTER_SECRET: secret, ...env },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      const output = { stdout: "", stderr: "" }
+      child.stdout?.on("data", (data) => (output.stdout += String(data)))
+      child.stderr?.on("data", (data) => (output.stderr += String(data)))
+      return { child, output }
+    }),
+    ({ child, output }) =>
+      Effect.promise(async (): Promise<Ran> => {
+        const timer = setTimeout(() => child.kill("SIGKILL"), Duration.toMillis(runBudget))
+        const code = await exited(child)
+        clearTimeout(timer)
+        const { stdout, stderr } = output
+        const runDir = /(?:HTML report|Run directory): (.+?)(?:\/report\.html)?$/m.exec(stdout)?.[1]
+        return { code, stdout, stderr, runDir }
+      }),
+    ({ child }) => stopChild(child)
+  )
 
 /** A child process started in the background (a coordinator to kill), with its output so far. */
 export const background = (args: ReadonlyArray<string>) => {
@@ -141,6 +175,20 @@ export const background = (args: ReadonlyArray<string>) => {
   child.stderr?.on("data", (data) => (output += String(data)))
   return { child, output: () => output, exited: () => exited(child) }
 }
+
+/** `background`, stopped (SIGTERM, then SIGKILL) when the scope closes: a test that fails leaves no coordinator. */
+export const backgroundScoped = (args: ReadonlyArray<string>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => background(args)),
+    ({ child }) => stopChild(child)
+  )
+
+/** A temporary directory removed when the scope closes. */
+export const temporaryDirectory = (prefix: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), prefix))),
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
 
 export interface LoggedEvent {
   readonly type: string
