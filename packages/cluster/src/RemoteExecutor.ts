@@ -39,6 +39,7 @@ import { ClusterUnavailable } from "./ClusterUnavailable.ts"
 import * as Envelope from "./Envelope.ts"
 import * as OutageTolerant from "./internal/outageTolerant.ts"
 import * as Placement from "./internal/placement.ts"
+import * as RecentLook from "./internal/recentLook.ts"
 import * as Journal from "./Journal.ts"
 import * as Labels from "./Labels.ts"
 import * as Resume from "./Resume.ts"
@@ -82,7 +83,7 @@ interface Executor {
   readonly storage: MessageStorage.MessageStorage["Service"]
   readonly sql: SqlClient.SqlClient
   readonly fileSha256: string
-  /** The live runners, looked up at most every `directoryTtl` (a failed look is not kept). */
+  /** The live runners: a look younger than `directoryTtl`, or one up to `directoryUsable` while the next is taken. */
   readonly live: Effect.Effect<ReadonlyArray<RunnerDirectory.RunnerRow>, ClusterUnavailable>
   /** The sha256 of the run's bundle, stored in Postgres. */
   readonly bundle: string
@@ -121,6 +122,8 @@ interface Progress {
   /** The next `Events` sequence number of this incarnation, and how far each file is written. */
   nextSeq: number
   written: Map<string, number>
+  /** Directories of the attempt's files made so far (one `mkdir` each, not one per piece). */
+  made: Set<string>
 }
 
 type Outcome =
@@ -183,6 +186,13 @@ const listLive = (options: Options, sql: SqlClient.SqlClient) =>
  */
 export const directoryTtl = Duration.millis(500)
 
+/**
+ * How old a look may be and still be served while the next is taken (`internal/recentLook.ts`): two of the runners'
+ * heartbeats. Dispatches come in rounds (as attempts end), seconds apart: with the look only fresh for
+ * `directoryTtl`, the first dispatch of each round waited for the query, and the round's others with it.
+ */
+export const directoryUsable = Duration.seconds(2)
+
 const groupOfId = (id: string) => Protocol.TestCaseAttempt.getShardGroup(EntityId.make(id))
 
 const addressOf = (executor: Executor, entityId: string) =>
@@ -237,13 +247,16 @@ const runAttempt = Effect.fn("RemoteExecutor.runAttempt")(function* (
   const fs = yield* FileSystem.FileSystem
   const attempt = given + (executor.offsets.get(test.name) ?? 0)
   const dir = path.join(context.runDir, "tests", test.slug, `attempt-${attempt}`)
-  yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError((error) => WriteFailed.fromError(dir, error)))
   const startedAt = yield* Clock.currentTimeMillis
   const finish = Effect.fn("RemoteExecutor.finish")(function* (
     status: TestEvent.TestStatus,
     reason: string,
     missingLabels?: ReadonlyArray<string>
   ) {
+    // Its logs path is the attempt's directory, as for an attempt that ran (a dispatch makes it in `follow`).
+    yield* fs
+      .makeDirectory(dir, { recursive: true })
+      .pipe(Effect.mapError((error) => WriteFailed.fromError(dir, error)))
     const now = yield* Clock.currentTimeMillis
     yield* emitFinished({
       test,
@@ -365,9 +378,15 @@ const follow = Effect.fn("RemoteExecutor.follow")(function* (
 ) {
   const fs = yield* FileSystem.FileSystem
   const { context, dir, entityId, request, test } = followed
-  yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError((error) => WriteFailed.fromError(dir, error)))
-  yield* Journal.append(context.runDir, { _tag: "Dispatched", test: test.name, entityId, request }).pipe(
-    Effect.mapError((error) => WriteFailed.fromError(context.runDir, error))
+  // Both before the request goes (on every dispatch's path): at once, not one file-system round trip after the other.
+  yield* Effect.all(
+    [
+      fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError((error) => WriteFailed.fromError(dir, error))),
+      Journal.append(context.runDir, { _tag: "Dispatched", test: test.name, entityId, request }).pipe(
+        Effect.mapError((error) => WriteFailed.fromError(context.runDir, error))
+      )
+    ],
+    { concurrency: "unbounded", discard: true }
   )
   if (began !== undefined) yield* Journal.append(context.runDir, began).pipe(Effect.ignore)
   const progress: Progress = {
@@ -378,7 +397,8 @@ const follow = Effect.fn("RemoteExecutor.follow")(function* (
     published: false,
     dropped: 0,
     nextSeq: 0,
-    written: new Map()
+    written: new Map(),
+    made: new Set()
   }
   const { finished, fiber } = yield* consume(executor, followed, progress)
   const raced = yield* Effect.raceFirst(
@@ -503,14 +523,19 @@ const onChunk = Effect.fn("RemoteExecutor.onChunk")(function* (
     return yield* replay(followed, progress, chunk.lines)
   }
   if (chunk._tag === "Files") {
+    // Pieces of one file in order, the files at once: the last row of an attempt carries its files before
+    // `Finished`, so their writes are on the path to the attempt's end here (and the next dispatch).
+    const byFile = new Map<string, Array<typeof Protocol.FilePiece.Type>>()
     for (const piece of chunk.pieces) {
       const end = progress.written.get(piece.path)
       if (end !== undefined && piece.offset < end) continue
       if (end !== undefined && piece.offset === 0) continue
       progress.written.set(piece.path, piece.offset + piece.bytes.length)
-      yield* write(followed, piece)
+      const pieces = byFile.get(piece.path)
+      if (pieces === undefined) byFile.set(piece.path, [piece])
+      else pieces.push(piece)
     }
-    return
+    return yield* write(followed, progress, [...byFile.values()])
   }
   yield* replay(followed, progress, chunk.lines)
   progress.finished = chunk
@@ -554,19 +579,48 @@ const replay = Effect.fn("RemoteExecutor.replay")(function* (
   }
 })
 
-/** A piece of one of the attempt's files, written under its directory (a path outside it is dropped). */
-const write = Effect.fn("RemoteExecutor.write")(function* (followed: Followed, piece: typeof Protocol.FilePiece.Type) {
+/** Files of a chunk written at once (a chunk holds up to 256 KiB: many small files; one descriptor each). */
+const filesAtOnce = 8
+
+/**
+ * Pieces of the attempt's files (one array per file, in order), written under its directory (a path outside it is
+ * dropped): each new directory made once, then the files at once, each file's pieces in order.
+ */
+const write = Effect.fn("RemoteExecutor.write")(function* (
+  followed: Followed,
+  progress: Progress,
+  files: ReadonlyArray<ReadonlyArray<typeof Protocol.FilePiece.Type>>
+) {
   const path = yield* Path.Path
   const fs = yield* FileSystem.FileSystem
   const { dir, test } = followed
-  const target = path.resolve(dir, piece.path)
-  if (path.isAbsolute(piece.path) || !target.startsWith(`${dir}${path.sep}`)) {
-    return yield* Effect.logWarning(`dropped a file of ${test.name} outside its directory: ${piece.path}`)
+  const placed: Array<ReadonlyArray<{ readonly target: string; readonly piece: typeof Protocol.FilePiece.Type }>> = []
+  for (const pieces of files) {
+    const first = pieces[0]
+    if (first === undefined) continue
+    const target = path.resolve(dir, first.path)
+    if (path.isAbsolute(first.path) || !target.startsWith(`${dir}${path.sep}`)) {
+      yield* Effect.logWarning(`dropped a file of ${test.name} outside its directory: ${first.path}`)
+      continue
+    }
+    placed.push(pieces.map((piece) => ({ target, piece })))
   }
-  yield* Effect.gen(function* () {
-    yield* fs.makeDirectory(path.dirname(target), { recursive: true })
-    yield* fs.writeFile(target, piece.bytes, { flag: piece.offset === 0 ? "w" : "a" })
+  const parents = new Set(placed.map((pieces) => path.dirname(pieces[0]!.target)).filter((p) => !progress.made.has(p)))
+  yield* Effect.forEach(parents, (parent) => fs.makeDirectory(parent, { recursive: true }), {
+    concurrency: filesAtOnce,
+    discard: true
   }).pipe(Effect.mapError((error) => WriteFailed.fromError(dir, error)))
+  for (const parent of parents) progress.made.add(parent)
+  yield* Effect.forEach(
+    placed,
+    (pieces) =>
+      Effect.forEach(
+        pieces,
+        ({ target, piece }) => fs.writeFile(target, piece.bytes, { flag: piece.offset === 0 ? "w" : "a" }),
+        { discard: true }
+      ),
+    { concurrency: filesAtOnce, discard: true }
+  ).pipe(Effect.mapError((error) => WriteFailed.fromError(dir, error)))
 })
 
 /** Succeeds once the group has had no live runner for the lock expiry and 5 s more. */
@@ -640,7 +694,7 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
     sharding: yield* Sharding.Sharding,
     storage: yield* MessageStorage.MessageStorage,
     sql,
-    live: yield* Effect.cachedWithTTL(listLive(options, sql), (exit) => (Exit.isSuccess(exit) ? directoryTtl : 0)),
+    live: yield* RecentLook.make({ look: listLive(options, sql), fresh: directoryTtl, usable: directoryUsable }),
     fileSha256,
     bundle: bundle.sha256,
     inFlight: new Map(),
