@@ -675,17 +675,19 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
     })
   }
   const sql = yield* SqlClient.SqlClient
+  const unavailable = (error: { readonly message: string }) => new ClusterUnavailable({ reason: error.message })
   // The runner table once per run (every dispatch and group watch lists the runners from it), then the bundle.
-  const bundle = yield* Effect.andThen(
-    RunnerDirectory.migrate(),
-    BundleSources.publish(options.runId, {
-      file: options.file,
-      pluginDirectories: options.pluginDirectories,
-      exclude: options.exclude ?? [],
-      maxBytes: options.maxBundleBytes ?? Bundle.defaultMaxBytes
-    })
-  ).pipe(
-    Effect.catchTag("SqlError", (error) => Effect.fail(new ClusterUnavailable({ reason: error.message }))),
+  yield* RunnerDirectory.migrate().pipe(Effect.mapError(unavailable), Effect.provideService(SqlClient.SqlClient, sql))
+  const live = yield* RecentLook.make({ look: listLive(options, sql), fresh: directoryTtl, usable: directoryUsable })
+  // The first look at the runners is taken while the bundle is published: the first dispatches find it there.
+  yield* Effect.forkScoped(Effect.ignore(live), { startImmediately: true })
+  const bundle = yield* BundleSources.publish(options.runId, {
+    file: options.file,
+    pluginDirectories: options.pluginDirectories,
+    exclude: options.exclude ?? [],
+    maxBytes: options.maxBundleBytes ?? Bundle.defaultMaxBytes
+  }).pipe(
+    Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
     Effect.provideService(SqlClient.SqlClient, sql)
   )
   const executor: Executor = {
@@ -694,7 +696,7 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
     sharding: yield* Sharding.Sharding,
     storage: yield* MessageStorage.MessageStorage,
     sql,
-    live: yield* RecentLook.make({ look: listLive(options, sql), fresh: directoryTtl, usable: directoryUsable }),
+    live,
     fileSha256,
     bundle: bundle.sha256,
     inFlight: new Map(),
