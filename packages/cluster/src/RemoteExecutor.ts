@@ -25,9 +25,11 @@ import {
   FileSystem,
   Option,
   Path,
+  type PlatformError,
   Ref,
   Runtime,
   Schema,
+  Scope,
   Stream
 } from "effect"
 import { EntityAddress, EntityId, EntityType, MessageStorage, Sharding } from "effect/cluster"
@@ -95,6 +97,9 @@ interface Executor {
   readonly done: Map<string, TestCase.AttemptResult>
   /** The streams of attempts that have ended here, going on to the engine's end of their requests. */
   readonly streams: FiberSet.FiberSet<void, unknown>
+  /** The run's journal, held open (`Journal.appender`) in `scope`, by run directory. */
+  readonly journals: Map<string, Deferred.Deferred<Journal.Appender, PlatformError.PlatformError>>
+  readonly scope: Scope.Scope
 }
 
 /** One attempt as the manager asked for it. */
@@ -367,6 +372,22 @@ const lost = (followed: Followed, reason: string) =>
     fastFailTriggered: false
   })
 
+/** Appends to the run's journal, opened at the first entry and held open until the run's end. */
+const journal = (executor: Executor, runDir: string, entry: Journal.Entry) =>
+  Effect.suspend(() => {
+    const known = executor.journals.get(runDir)
+    if (known !== undefined) return Effect.flatMap(Deferred.await(known), (append) => append(entry))
+    const opened = Deferred.makeUnsafe<Journal.Appender, PlatformError.PlatformError>()
+    executor.journals.set(runDir, opened)
+    return Journal.appender(runDir).pipe(
+      Scope.provide(executor.scope),
+      Effect.exit,
+      Effect.flatMap((exit) => Deferred.done(opened, exit)),
+      Effect.andThen(Deferred.await(opened)),
+      Effect.flatMap((append) => append(entry))
+    )
+  })
+
 /**
  * Sends one dispatch of the attempt (journaled first) and replays its stream; gives up when its group has had no
  * runner. `began`: the runner already known to run it (a resumed stream has no `Started` again).
@@ -382,13 +403,13 @@ const follow = Effect.fn("RemoteExecutor.follow")(function* (
   yield* Effect.all(
     [
       fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError((error) => WriteFailed.fromError(dir, error))),
-      Journal.append(context.runDir, { _tag: "Dispatched", test: test.name, entityId, request }).pipe(
+      journal(executor, context.runDir, { _tag: "Dispatched", test: test.name, entityId, request }).pipe(
         Effect.mapError((error) => WriteFailed.fromError(context.runDir, error))
       )
     ],
     { concurrency: "unbounded", discard: true }
   )
-  if (began !== undefined) yield* Journal.append(context.runDir, began).pipe(Effect.ignore)
+  if (began !== undefined) yield* journal(executor, context.runDir, began).pipe(Effect.ignore)
   const progress: Progress = {
     incarnation: began?.incarnation,
     runner: began?.runner,
@@ -506,7 +527,7 @@ const onChunk = Effect.fn("RemoteExecutor.onChunk")(function* (
     progress.host = chunk.host
     progress.nextSeq = 0
     progress.written = new Map()
-    return yield* Journal.append(context.runDir, {
+    return yield* journal(executor, context.runDir, {
       _tag: "Began",
       entityId,
       incarnation: chunk.incarnation,
@@ -702,7 +723,9 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
     inFlight: new Map(),
     offsets: new Map(),
     done: new Map(),
-    streams: yield* FiberSet.make<void, unknown>()
+    streams: yield* FiberSet.make<void, unknown>(),
+    journals: new Map(),
+    scope: yield* Effect.scope
   }
   // Before the set interrupts them: give the ended attempts' streams a moment to end as the engine ends them.
   yield* Effect.addFinalizer(() =>

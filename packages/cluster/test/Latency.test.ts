@@ -1,9 +1,12 @@
-// The coordinator's look at the runner directory (internal/recentLook.ts), on Effect's clock: a dispatch is served
-// the last look without waiting while it is usable, and one new look is taken for all callers in the background.
+// What the coordinator does on the path of every dispatch, made cheaper: its look at the runner directory
+// (internal/recentLook.ts, on Effect's clock: a dispatch is served the last look without waiting while it is usable,
+// and one new look is taken for all callers in the background), and its journal held open (Journal.appender).
+import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber } from "effect"
+import { Effect, Exit, Fiber, FileSystem } from "effect"
 import { TestClock } from "effect/testing"
 import * as RecentLook from "../src/internal/recentLook.ts"
+import * as Journal from "../src/Journal.ts"
 
 /** A look that takes 100 ms and answers its number (1, 2, …), or fails while `down`. */
 const counted = () => {
@@ -88,5 +91,31 @@ describe("RecentLook", () => {
       yield* TestClock.adjust("100 millis")
       assert.strictEqual(yield* Fiber.join(back.fiber), 5)
     })
+  )
+})
+
+describe("Journal.appender", () => {
+  it.live("entries appended at once through one open journal are whole lines, read back as written", () =>
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const runDir = yield* fs.makeTempDirectoryScoped()
+      // An entry from before (a resumed run's journal is appended to as well).
+      yield* Journal.append(runDir, { _tag: "Began", entityId: "e0", incarnation: "i0", runner: "r0", host: "h0" })
+      const append = yield* Journal.appender(runDir)
+      const entries = Array.from({ length: 64 }, (_, i) => ({
+        _tag: "Began" as const,
+        entityId: `e${i + 1}`,
+        incarnation: `i${i + 1}-${"x".repeat(i * 97)}`,
+        runner: "r",
+        host: "h"
+      }))
+      yield* Effect.forEach(entries, append, { concurrency: "unbounded", discard: true })
+      const read = yield* Journal.read(runDir)
+      assert.strictEqual(read.length, 65)
+      assert.deepStrictEqual(
+        read.map((entry) => entry.entityId).sort(),
+        ["e0", ...entries.map((entry) => entry.entityId)].sort()
+      )
+    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
   )
 })
