@@ -379,10 +379,12 @@ const journal = (executor: Executor, runDir: string, entry: Journal.Entry) =>
     if (known !== undefined) return Effect.flatMap(Deferred.await(known), (append) => append(entry))
     const opened = Deferred.makeUnsafe<Journal.Appender, PlatformError.PlatformError>()
     executor.journals.set(runDir, opened)
+    // Uninterruptible: a dispatch interrupted while it opened the journal would leave the others waiting forever.
     return Journal.appender(runDir).pipe(
       Scope.provide(executor.scope),
       Effect.exit,
       Effect.flatMap((exit) => Deferred.done(opened, exit)),
+      Effect.uninterruptible,
       Effect.andThen(Deferred.await(opened)),
       Effect.flatMap((append) => append(entry))
     )
