@@ -33,11 +33,16 @@ const experiment = (name: string, count: number, program: string, args: Readonly
   return file
 }
 
+/** Epoch milliseconds at which the last command of `timed` was started and seen to exit. */
+const lastRun = { spawned: 0, exited: 0 }
+
 const timed = (args: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     const start = performance.now()
+    lastRun.spawned = performance.timeOrigin + start
     const ran = yield* testbed(args)
     const seconds = (performance.now() - start) / 1000
+    lastRun.exited = performance.timeOrigin + performance.now()
     if (ran.code !== 0)
       return yield* Effect.die(new Error(`${args.join(" ")}: exit ${ran.code}\n${ran.stdout}${ran.stderr}`))
     return seconds
@@ -47,6 +52,12 @@ const timed = (args: ReadonlyArray<string>) =>
 const span = (runDir: string) => {
   const stamps = readEvents(runDir).map((event) => Date.parse(String((event as { timestamp?: string }).timestamp)))
   return (Math.max(...stamps) - Math.min(...stamps)) / 1000
+}
+
+/** Milliseconds outside the run's span: from the command's start to its first event, from its last event to its exit. */
+const outside = (runDir: string) => {
+  const stamps = readEvents(runDir).map((event) => Date.parse(String((event as { timestamp?: string }).timestamp)))
+  return { start: Math.min(...stamps) - lastRun.spawned, end: lastRun.exited - Math.max(...stamps) }
 }
 
 /** Per runner, ms from the run's first event to its first attempt's start (the runner is in its metadata). */
@@ -94,6 +105,7 @@ const program = Effect.gen(function* () {
   const remote = yield* timed(["run", trivial, ...cluster])
   const one = yield* timed(["run", sleepers, ...cluster])
   const oneSpan = span(newest(join(dir, "out"), "sleepers-"))
+  const oneOutside = outside(newest(join(dir, "out"), "sleepers-"))
   const more = yield* Effect.all([runner("b2"), runner("b3")], { concurrency: "unbounded" })
   // Runners are long-running: time the steady state, once the two that joined hold shards and the shards have
   // stopped moving (the same counts for 2 s): while they move, a request can go to a shard's old owner first.
@@ -119,6 +131,7 @@ const program = Effect.gen(function* () {
   const three = yield* timed(["run", sleepers, ...cluster])
   const threeRun = newest(join(dir, "out"), "sleepers-")
   const threeSpan = span(threeRun)
+  const threeOutside = outside(threeRun)
   const threeFirst = firstStarts(threeRun)
   yield* Effect.forEach([r1, ...more], stop, { discard: true })
 
@@ -131,6 +144,9 @@ const program = Effect.gen(function* () {
   console.log(`ratio 1/3 : ${(one / three).toFixed(2)}x (aim >= 2.5x)`)
   console.log(
     `run span  : first to last event, 1 runner ${oneSpan.toFixed(1)} s, 3 runners ${threeSpan.toFixed(1)} s, ratio ${(oneSpan / threeSpan).toFixed(2)}x (without the command's start and reports)`
+  )
+  console.log(
+    `outside   : command start to first event, last event to exit: 1 runner ${oneOutside.start.toFixed(0)} + ${oneOutside.end.toFixed(0)} ms, 3 runners ${threeOutside.start.toFixed(0)} + ${threeOutside.end.toFixed(0)} ms`
   )
   console.log(`shards    : settled ${settledAfter.toFixed(1)} s after b2 and b3 were live: ${settled}`)
   console.log(

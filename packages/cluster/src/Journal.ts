@@ -5,7 +5,7 @@
  * primary key, so a running attempt is re-attached (its stream continues from the first chunk not yet
  * acknowledged) instead of run twice.
  */
-import { Effect, FileSystem, Path, Schema } from "effect"
+import { Effect, FileSystem, Path, type PlatformError, Schema, Semaphore } from "effect"
 import { AttemptRequest } from "./AttemptProtocol.ts"
 
 export const fileName = "cluster-journal.jsonl"
@@ -34,6 +34,25 @@ export const append = Effect.fn("Journal.append")(function* (runDir: string, ent
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
   yield* fs.writeFileString(path.join(runDir, fileName), `${encode(entry)}\n`, { flag: "a" })
+})
+
+/** Appends entries to a journal held open. */
+export type Appender = (entry: Entry) => Effect.Effect<void, PlatformError.PlatformError>
+
+/**
+ * The journal of `runDir` held open for appending until the scope closes: one write per entry. `append` opens,
+ * writes and closes the file, three file-system round trips (each a turn of the event loop) on the path of every
+ * dispatch. Entries are written one at a time (each a whole line); what a write returned is in the file even if
+ * the process is killed next, as with `append`.
+ */
+export const appender = Effect.fn("Journal.appender")(function* (runDir: string) {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const file = yield* fs.open(path.join(runDir, fileName), { flag: "a" })
+  const oneAtATime = Semaphore.makeUnsafe(1).withPermits(1)
+  const encoder = new TextEncoder()
+  const write: Appender = (entry) => oneAtATime(file.writeAll(encoder.encode(`${encode(entry)}\n`)))
+  return write
 })
 
 /** The journal's entries; a torn last line (the coordinator killed mid-write) is left out. */

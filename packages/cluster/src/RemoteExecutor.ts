@@ -25,9 +25,11 @@ import {
   FileSystem,
   Option,
   Path,
+  type PlatformError,
   Ref,
   Runtime,
   Schema,
+  Scope,
   Stream
 } from "effect"
 import { EntityAddress, EntityId, EntityType, MessageStorage, Sharding } from "effect/cluster"
@@ -39,6 +41,7 @@ import { ClusterUnavailable } from "./ClusterUnavailable.ts"
 import * as Envelope from "./Envelope.ts"
 import * as OutageTolerant from "./internal/outageTolerant.ts"
 import * as Placement from "./internal/placement.ts"
+import * as RecentLook from "./internal/recentLook.ts"
 import * as Journal from "./Journal.ts"
 import * as Labels from "./Labels.ts"
 import * as Resume from "./Resume.ts"
@@ -82,7 +85,7 @@ interface Executor {
   readonly storage: MessageStorage.MessageStorage["Service"]
   readonly sql: SqlClient.SqlClient
   readonly fileSha256: string
-  /** The live runners, looked up at most every `directoryTtl` (a failed look is not kept). */
+  /** The live runners: a look younger than `directoryTtl`, or one up to `directoryUsable` while the next is taken. */
   readonly live: Effect.Effect<ReadonlyArray<RunnerDirectory.RunnerRow>, ClusterUnavailable>
   /** The sha256 of the run's bundle, stored in Postgres. */
   readonly bundle: string
@@ -94,6 +97,9 @@ interface Executor {
   readonly done: Map<string, TestCase.AttemptResult>
   /** The streams of attempts that have ended here, going on to the engine's end of their requests. */
   readonly streams: FiberSet.FiberSet<void, unknown>
+  /** The run's journal, held open (`Journal.appender`) in `scope`, by run directory. */
+  readonly journals: Map<string, Deferred.Deferred<Journal.Appender, PlatformError.PlatformError>>
+  readonly scope: Scope.Scope
 }
 
 /** One attempt as the manager asked for it. */
@@ -121,6 +127,8 @@ interface Progress {
   /** The next `Events` sequence number of this incarnation, and how far each file is written. */
   nextSeq: number
   written: Map<string, number>
+  /** Directories of the attempt's files made so far (one `mkdir` each, not one per piece). */
+  made: Set<string>
 }
 
 type Outcome =
@@ -183,6 +191,13 @@ const listLive = (options: Options, sql: SqlClient.SqlClient) =>
  */
 export const directoryTtl = Duration.millis(500)
 
+/**
+ * How old a look may be and still be served while the next is taken (`internal/recentLook.ts`): two of the runners'
+ * heartbeats. Dispatches come in rounds (as attempts end), seconds apart: with the look only fresh for
+ * `directoryTtl`, the first dispatch of each round waited for the query, and the round's others with it.
+ */
+export const directoryUsable = Duration.seconds(2)
+
 const groupOfId = (id: string) => Protocol.TestCaseAttempt.getShardGroup(EntityId.make(id))
 
 const addressOf = (executor: Executor, entityId: string) =>
@@ -237,13 +252,16 @@ const runAttempt = Effect.fn("RemoteExecutor.runAttempt")(function* (
   const fs = yield* FileSystem.FileSystem
   const attempt = given + (executor.offsets.get(test.name) ?? 0)
   const dir = path.join(context.runDir, "tests", test.slug, `attempt-${attempt}`)
-  yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError((error) => WriteFailed.fromError(dir, error)))
   const startedAt = yield* Clock.currentTimeMillis
   const finish = Effect.fn("RemoteExecutor.finish")(function* (
     status: TestEvent.TestStatus,
     reason: string,
     missingLabels?: ReadonlyArray<string>
   ) {
+    // Its logs path is the attempt's directory, as for an attempt that ran (a dispatch makes it in `follow`).
+    yield* fs
+      .makeDirectory(dir, { recursive: true })
+      .pipe(Effect.mapError((error) => WriteFailed.fromError(dir, error)))
     const now = yield* Clock.currentTimeMillis
     yield* emitFinished({
       test,
@@ -354,6 +372,24 @@ const lost = (followed: Followed, reason: string) =>
     fastFailTriggered: false
   })
 
+/** Appends to the run's journal, opened at the first entry and held open until the run's end. */
+const journal = (executor: Executor, runDir: string, entry: Journal.Entry) =>
+  Effect.suspend(() => {
+    const known = executor.journals.get(runDir)
+    if (known !== undefined) return Effect.flatMap(Deferred.await(known), (append) => append(entry))
+    const opened = Deferred.makeUnsafe<Journal.Appender, PlatformError.PlatformError>()
+    executor.journals.set(runDir, opened)
+    // Uninterruptible: a dispatch interrupted while it opened the journal would leave the others waiting forever.
+    return Journal.appender(runDir).pipe(
+      Scope.provide(executor.scope),
+      Effect.exit,
+      Effect.flatMap((exit) => Deferred.done(opened, exit)),
+      Effect.uninterruptible,
+      Effect.andThen(Deferred.await(opened)),
+      Effect.flatMap((append) => append(entry))
+    )
+  })
+
 /**
  * Sends one dispatch of the attempt (journaled first) and replays its stream; gives up when its group has had no
  * runner. `began`: the runner already known to run it (a resumed stream has no `Started` again).
@@ -365,11 +401,17 @@ const follow = Effect.fn("RemoteExecutor.follow")(function* (
 ) {
   const fs = yield* FileSystem.FileSystem
   const { context, dir, entityId, request, test } = followed
-  yield* fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError((error) => WriteFailed.fromError(dir, error)))
-  yield* Journal.append(context.runDir, { _tag: "Dispatched", test: test.name, entityId, request }).pipe(
-    Effect.mapError((error) => WriteFailed.fromError(context.runDir, error))
+  // Both before the request goes (on every dispatch's path): at once, not one file-system round trip after the other.
+  yield* Effect.all(
+    [
+      fs.makeDirectory(dir, { recursive: true }).pipe(Effect.mapError((error) => WriteFailed.fromError(dir, error))),
+      journal(executor, context.runDir, { _tag: "Dispatched", test: test.name, entityId, request }).pipe(
+        Effect.mapError((error) => WriteFailed.fromError(context.runDir, error))
+      )
+    ],
+    { concurrency: "unbounded", discard: true }
   )
-  if (began !== undefined) yield* Journal.append(context.runDir, began).pipe(Effect.ignore)
+  if (began !== undefined) yield* journal(executor, context.runDir, began).pipe(Effect.ignore)
   const progress: Progress = {
     incarnation: began?.incarnation,
     runner: began?.runner,
@@ -378,7 +420,8 @@ const follow = Effect.fn("RemoteExecutor.follow")(function* (
     published: false,
     dropped: 0,
     nextSeq: 0,
-    written: new Map()
+    written: new Map(),
+    made: new Set()
   }
   const { finished, fiber } = yield* consume(executor, followed, progress)
   const raced = yield* Effect.raceFirst(
@@ -486,7 +529,7 @@ const onChunk = Effect.fn("RemoteExecutor.onChunk")(function* (
     progress.host = chunk.host
     progress.nextSeq = 0
     progress.written = new Map()
-    return yield* Journal.append(context.runDir, {
+    return yield* journal(executor, context.runDir, {
       _tag: "Began",
       entityId,
       incarnation: chunk.incarnation,
@@ -503,14 +546,19 @@ const onChunk = Effect.fn("RemoteExecutor.onChunk")(function* (
     return yield* replay(followed, progress, chunk.lines)
   }
   if (chunk._tag === "Files") {
+    // Pieces of one file in order, the files at once: the last row of an attempt carries its files before
+    // `Finished`, so their writes are on the path to the attempt's end here (and the next dispatch).
+    const byFile = new Map<string, Array<typeof Protocol.FilePiece.Type>>()
     for (const piece of chunk.pieces) {
       const end = progress.written.get(piece.path)
       if (end !== undefined && piece.offset < end) continue
       if (end !== undefined && piece.offset === 0) continue
       progress.written.set(piece.path, piece.offset + piece.bytes.length)
-      yield* write(followed, piece)
+      const pieces = byFile.get(piece.path)
+      if (pieces === undefined) byFile.set(piece.path, [piece])
+      else pieces.push(piece)
     }
-    return
+    return yield* write(followed, progress, [...byFile.values()])
   }
   yield* replay(followed, progress, chunk.lines)
   progress.finished = chunk
@@ -554,19 +602,48 @@ const replay = Effect.fn("RemoteExecutor.replay")(function* (
   }
 })
 
-/** A piece of one of the attempt's files, written under its directory (a path outside it is dropped). */
-const write = Effect.fn("RemoteExecutor.write")(function* (followed: Followed, piece: typeof Protocol.FilePiece.Type) {
+/** Files of a chunk written at once (a chunk holds up to 256 KiB: many small files; one descriptor each). */
+const filesAtOnce = 8
+
+/**
+ * Pieces of the attempt's files (one array per file, in order), written under its directory (a path outside it is
+ * dropped): each new directory made once, then the files at once, each file's pieces in order.
+ */
+const write = Effect.fn("RemoteExecutor.write")(function* (
+  followed: Followed,
+  progress: Progress,
+  files: ReadonlyArray<ReadonlyArray<typeof Protocol.FilePiece.Type>>
+) {
   const path = yield* Path.Path
   const fs = yield* FileSystem.FileSystem
   const { dir, test } = followed
-  const target = path.resolve(dir, piece.path)
-  if (path.isAbsolute(piece.path) || !target.startsWith(`${dir}${path.sep}`)) {
-    return yield* Effect.logWarning(`dropped a file of ${test.name} outside its directory: ${piece.path}`)
+  const placed: Array<ReadonlyArray<{ readonly target: string; readonly piece: typeof Protocol.FilePiece.Type }>> = []
+  for (const pieces of files) {
+    const first = pieces[0]
+    if (first === undefined) continue
+    const target = path.resolve(dir, first.path)
+    if (path.isAbsolute(first.path) || !target.startsWith(`${dir}${path.sep}`)) {
+      yield* Effect.logWarning(`dropped a file of ${test.name} outside its directory: ${first.path}`)
+      continue
+    }
+    placed.push(pieces.map((piece) => ({ target, piece })))
   }
-  yield* Effect.gen(function* () {
-    yield* fs.makeDirectory(path.dirname(target), { recursive: true })
-    yield* fs.writeFile(target, piece.bytes, { flag: piece.offset === 0 ? "w" : "a" })
+  const parents = new Set(placed.map((pieces) => path.dirname(pieces[0]!.target)).filter((p) => !progress.made.has(p)))
+  yield* Effect.forEach(parents, (parent) => fs.makeDirectory(parent, { recursive: true }), {
+    concurrency: filesAtOnce,
+    discard: true
   }).pipe(Effect.mapError((error) => WriteFailed.fromError(dir, error)))
+  for (const parent of parents) progress.made.add(parent)
+  yield* Effect.forEach(
+    placed,
+    (pieces) =>
+      Effect.forEach(
+        pieces,
+        ({ target, piece }) => fs.writeFile(target, piece.bytes, { flag: piece.offset === 0 ? "w" : "a" }),
+        { discard: true }
+      ),
+    { concurrency: filesAtOnce, discard: true }
+  ).pipe(Effect.mapError((error) => WriteFailed.fromError(dir, error)))
 })
 
 /** Succeeds once the group has had no live runner for the lock expiry and 5 s more. */
@@ -621,17 +698,19 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
     })
   }
   const sql = yield* SqlClient.SqlClient
+  const unavailable = (error: { readonly message: string }) => new ClusterUnavailable({ reason: error.message })
   // The runner table once per run (every dispatch and group watch lists the runners from it), then the bundle.
-  const bundle = yield* Effect.andThen(
-    RunnerDirectory.migrate(),
-    BundleSources.publish(options.runId, {
-      file: options.file,
-      pluginDirectories: options.pluginDirectories,
-      exclude: options.exclude ?? [],
-      maxBytes: options.maxBundleBytes ?? Bundle.defaultMaxBytes
-    })
-  ).pipe(
-    Effect.catchTag("SqlError", (error) => Effect.fail(new ClusterUnavailable({ reason: error.message }))),
+  yield* RunnerDirectory.migrate().pipe(Effect.mapError(unavailable), Effect.provideService(SqlClient.SqlClient, sql))
+  const live = yield* RecentLook.make({ look: listLive(options, sql), fresh: directoryTtl, usable: directoryUsable })
+  // The first look at the runners is taken while the bundle is published: the first dispatches find it there.
+  yield* Effect.forkScoped(Effect.ignore(live), { startImmediately: true })
+  const bundle = yield* BundleSources.publish(options.runId, {
+    file: options.file,
+    pluginDirectories: options.pluginDirectories,
+    exclude: options.exclude ?? [],
+    maxBytes: options.maxBundleBytes ?? Bundle.defaultMaxBytes
+  }).pipe(
+    Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
     Effect.provideService(SqlClient.SqlClient, sql)
   )
   const executor: Executor = {
@@ -640,13 +719,15 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
     sharding: yield* Sharding.Sharding,
     storage: yield* MessageStorage.MessageStorage,
     sql,
-    live: yield* Effect.cachedWithTTL(listLive(options, sql), (exit) => (Exit.isSuccess(exit) ? directoryTtl : 0)),
+    live,
     fileSha256,
     bundle: bundle.sha256,
     inFlight: new Map(),
     offsets: new Map(),
     done: new Map(),
-    streams: yield* FiberSet.make<void, unknown>()
+    streams: yield* FiberSet.make<void, unknown>(),
+    journals: new Map(),
+    scope: yield* Effect.scope
   }
   // Before the set interrupts them: give the ended attempts' streams a moment to end as the engine ends them.
   yield* Effect.addFinalizer(() =>
