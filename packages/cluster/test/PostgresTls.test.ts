@@ -3,15 +3,25 @@
 // experiment; the same runner without `sslmode` is refused by the server (exit 3), and with it but without the CA
 // it does not trust the server (exit 3, naming the certificate). The test's own checks connect as a role the server
 // lets in unencrypted, so they need no CA.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
-import { chownSync, copyFileSync, mkdtempSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { execFileSync, spawn } from "node:child_process"
+import { chownSync, copyFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, layer } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import * as Pki from "./pki.ts"
 import { freePort, Postgres, skipWithoutPostgres } from "./postgres.ts"
-import { cli, lockExpiry, placements, readEvents, secret, testbed, waitForRunner } from "./processes.ts"
+import {
+  cli,
+  exited,
+  lockExpiry,
+  placements,
+  readEvents,
+  secret,
+  stopChild,
+  temporaryDirectory,
+  testbed,
+  waitForRunner
+} from "./processes.ts"
 
 /** Runs SQL as the superuser over the server's Unix socket (no TLS there), as user postgres. */
 const psql = (postgres: { readonly dir: string; readonly port: number }, sql: string) =>
@@ -83,7 +93,7 @@ const runner = (url: string, name: string, env: Record<string, string>) =>
   Effect.acquireRelease(
     Effect.gen(function* () {
       const port = yield* freePort
-      const workdir = mkdtempSync(join(tmpdir(), `testbed-runner-${name}-`))
+      const workdir = yield* temporaryDirectory(`testbed-runner-${name}-`)
       const child = spawn(
         process.execPath,
         [cli, "runner", "--cluster", url, "--name", name, "--advertise", `127.0.0.1:${port}`].concat([
@@ -104,21 +114,6 @@ const runner = (url: string, name: string, env: Record<string, string>) =>
     }),
     ({ child }) => stopChild(child)
   )
-
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode)
-    else child.once("exit", (code) => resolve(code))
-  })
-
-const stopChild = (child: ChildProcess) =>
-  Effect.promise(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    child.kill("SIGTERM")
-    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000)
-    await exited(child)
-    clearTimeout(timer)
-  })
 
 /** A runner that must fail to start: its exit code (it is killed past 90 s) and output. */
 const refusedRunner = (url: string, env: Record<string, string>) =>
@@ -142,7 +137,7 @@ describe.skipIf(skipWithoutPostgres)("the cluster's Postgres over TLS", () => {
           const trust = { NODE_EXTRA_CA_CERTS: join(pki, "ca.pem") }
           yield* runner(tlsUrl, "tls", trust)
           yield* waitForRunner(plainUrl, "tls", true)
-          const dir = mkdtempSync(join(tmpdir(), "testbed-pgtls-"))
+          const dir = yield* temporaryDirectory("testbed-pgtls-")
           const file = join(dir, "one.yaml")
           writeFileSync(
             file,

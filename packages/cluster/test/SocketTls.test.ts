@@ -3,9 +3,8 @@
 // port refuses plain TCP, a client without a certificate and one whose certificate another CA signed.
 // Certificates are made by the openssl command line (Debian's openssl, which the interop tests need too).
 import { execFileSync } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as Net from "node:net"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Tls from "node:tls"
 import { NodeServices } from "@effect/platform-node"
@@ -15,7 +14,7 @@ import * as SocketTls from "../src/SocketTls.ts"
 import * as Pki from "./pki.ts"
 import { files, flagsOf, makePki } from "./pki.ts"
 import { freePort, Postgres, skipWithoutPostgres } from "./postgres.ts"
-import { placements, readEvents, type Runner, startRunner, testbed } from "./processes.ts"
+import { placements, readEvents, type Runner, startRunner, temporaryDirectory, testbed } from "./processes.ts"
 
 /** The error `load` fails with, as flag and reason. */
 const refusal = (given: { ca: string; cert: string; key: string }) =>
@@ -136,8 +135,8 @@ class TlsRunners extends Context.Service<
 }
 
 /** Four tests of half a second each (`exec sleep 0.5`), four at a time: two runners of two slots take two each. */
-const sleepers = () => {
-  const dir = mkdtempSync(join(tmpdir(), "testbed-tls-run-"))
+const sleepers = Effect.gen(function* () {
+  const dir = yield* temporaryDirectory("testbed-tls-run-")
   const file = join(dir, "sleepers.yaml")
   const test = (i: number) => [
     `  - name: t${i}`,
@@ -146,7 +145,7 @@ const sleepers = () => {
   ]
   writeFileSync(file, ["name: sleepers", "concurrency: 4", "tests:", ...[0, 1, 2, 3].flatMap(test), ""].join("\n"))
   return { file, out: join(dir, "out") }
-}
+})
 
 type Probe = {
   readonly secured: boolean
@@ -200,7 +199,7 @@ describe.skipIf(skipWithoutPostgres)("runner sockets over mutual TLS", () => {
       () =>
         Effect.gen(function* () {
           const { url, pki, all } = yield* TlsRunners
-          const { file, out } = sleepers()
+          const { file, out } = yield* sleepers
           const ran = yield* testbed([
             "run",
             file,
@@ -251,7 +250,7 @@ describe.skipIf(skipWithoutPostgres)("runner sockets over mutual TLS", () => {
           const partial = yield* testbed(["runner", "--cluster", url, "--tls-ca", join(pki, "ca.pem")])
           assert.strictEqual(partial.code, 2, partial.stdout + partial.stderr)
           assert.include(partial.stderr, "--tls-cert, --tls-key missing")
-          const { file, out } = sleepers()
+          const { file, out } = yield* sleepers
           const mismatched = yield* testbed(
             ["run", file, "--cluster", url, "--output-dir", out].concat(
               flagsOf({ ...files(pki, "a"), key: join(pki, "b.key") })

@@ -34,7 +34,7 @@ export const runBudget = Duration.minutes(10)
  */
 export const testTimeout = Duration.toMillis(runBudget) + 60_000
 
-const exited = (child: ChildProcess) =>
+export const exited = (child: ChildProcess) =>
   new Promise<number | null>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode)
     else child.once("exit", (code) => resolve(code))
@@ -104,7 +104,7 @@ export const startRunner = (
   )
 
 /** SIGTERM (a coordinator stops its run and writes its reports; a runner leaves the cluster), then SIGKILL after 20 s. */
-const stopChild = (child: ChildProcess) =>
+export const stopChild = (child: ChildProcess) =>
   Effect.promise(async () => {
     if (child.exitCode !== null || child.signalCode !== null) return
     child.kill("SIGTERM")
