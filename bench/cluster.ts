@@ -2,7 +2,9 @@
 // 3 runners × 4 slots (same machine, same run: the "hosts" share its cores with Postgres), and the dispatch
 // overhead per test: N trivial tests one at a time on 1 runner against the same N run locally; and that overhead
 // split into the coordinator's fixed cost (one test, remote against local: loading the cluster code, connecting)
-// and the per-test part (the difference of the two slopes).
+// and the per-test part (the difference of the two slopes). The ceiling: the same sleepers run locally (no cluster)
+// at concurrency 4 against 12, i.e. 4 slots against 12 on this machine's cores with the local run's own cost per
+// test: what no distribution of the work over runners on this one machine can beat.
 // Needs Debian's postgresql (a throwaway server is started as user postgres).
 // Run: node_modules/.bin/node bench/cluster.ts [tests] [concurrency]
 import { mkdtempSync, readdirSync, writeFileSync } from "node:fs"
@@ -103,6 +105,9 @@ const program = Effect.gen(function* () {
   const remote1 = yield* timed(["run", trivial, ...cluster, "--filter", "t0"])
   const local = yield* timed(["run", trivial, "--plain", "--output-dir", join(dir, "out")])
   const remote = yield* timed(["run", trivial, ...cluster])
+  const localOut = ["--plain", "--output-dir", join(dir, "out")]
+  const local4 = yield* timed(["run", sleepers, ...localOut, "--concurrency", "4"])
+  const local12 = yield* timed(["run", sleepers, ...localOut, "--concurrency", String(3 * 4)])
   const one = yield* timed(["run", sleepers, ...cluster])
   const oneSpan = span(newest(join(dir, "out"), "sleepers-"))
   const oneOutside = outside(newest(join(dir, "out"), "sleepers-"))
@@ -142,6 +147,9 @@ const program = Effect.gen(function* () {
   console.log(`1 runner  : ${one.toFixed(1)} s`)
   console.log(`3 runners : ${three.toFixed(1)} s`)
   console.log(`ratio 1/3 : ${(one / three).toFixed(2)}x (aim >= 2.5x)`)
+  console.log(
+    `ceiling   : the same tests locally (no cluster), concurrency 4 ${local4.toFixed(1)} s, 12 ${local12.toFixed(1)} s, ratio ${(local4 / local12).toFixed(2)}x (this machine's cores, no runner)`
+  )
   console.log(
     `run span  : first to last event, 1 runner ${oneSpan.toFixed(1)} s, 3 runners ${threeSpan.toFixed(1)} s, ratio ${(oneSpan / threeSpan).toFixed(2)}x (without the command's start and reports)`
   )

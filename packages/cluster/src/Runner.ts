@@ -98,7 +98,7 @@ const publisher = (options: Options, profile: Profile, running: Ref.Ref<Readonly
 
 /**
  * The runner's layer: launch it to serve until interrupted. It holds its work directory for its life
- * (`Workdir.hold`: `WorkdirInUse` when another live runner has it).
+ * (`WORKDIR/runner.lock`; `WorkdirInUse` when another live runner has it).
  */
 export const layer = (options: Options, profile: Profile) => Layer.unwrap(build(options, profile))
 

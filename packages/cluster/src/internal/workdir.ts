@@ -6,35 +6,9 @@
  * work.
  */
 import { FileLock } from "@testbed/commands"
-import { ExitCode } from "@testbed/events"
-import { Duration, Effect, FileSystem, Path, Runtime, Schema } from "effect"
+import { Duration, Effect, FileSystem, Path } from "effect"
 import * as BundleCache from "../BundleCache.ts"
-
-/** Another live runner holds the work directory (`WORKDIR/runner.lock`). */
-export class WorkdirInUse extends Schema.TaggedError<WorkdirInUse>()("WorkdirInUse", {
-  workdir: Schema.String,
-  holder: Schema.String
-}) {
-  override get message(): string {
-    return `work directory ${this.workdir} is in use by ${this.holder}: give each runner its own --workdir`
-  }
-  override get [Runtime.errorExitCode](): number {
-    return ExitCode.busy
-  }
-}
-
-/** The work directory could not be made or locked. */
-export class WorkdirUnusable extends Schema.TaggedError<WorkdirUnusable>()("WorkdirUnusable", {
-  workdir: Schema.String,
-  reason: Schema.String
-}) {
-  override get message(): string {
-    return `work directory ${this.workdir}: ${this.reason}`
-  }
-  override get [Runtime.errorExitCode](): number {
-    return ExitCode.usage
-  }
-}
+import { WorkdirInUse, WorkdirUnusable } from "../WorkdirErrors.ts"
 
 /**
  * Holds `WORKDIR/runner.lock` until the scope closes. A runner that is still stopping (a restart) gets 5 s to let go;
