@@ -5,47 +5,13 @@
 // With `sleepers`: RUNNERS runners × 4 slots, N tests of `exec sleep 1` at concurrency 12 instead.
 // Run: node_modules/.bin/node bench/_cluster-profile.ts [tests=8] [pglog-copy] [sleepers RUNNERS]
 import { execFileSync } from "node:child_process"
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Layer } from "effect"
+import { cpuOf, postgresCpu } from "./_proc-cpu.ts"
 import { freePort, Postgres } from "../packages/cluster/test/postgres.ts"
 import { background, startRunner, stop, testbed } from "../packages/cluster/test/processes.ts"
-
-/** User + system CPU of a process so far, in ms (from /proc). */
-const cpuOf = (pid: number | undefined) => {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100
-  } catch {
-    return 0
-  }
-}
-
-/** Fields of /proc/PID/stat after the command name (index 1: parent, 11–14: user, system, waited children's). */
-const statOf = (pid: number | string) => {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ").map(Number)
-  } catch {
-    return undefined
-  }
-}
-
-/**
- * CPU of the Postgres server so far, in ms: the postmaster's own and its ended backends' (waited for), and its live
- * backends'. Statements cost the server CPU too, on the same cores as the runners.
- */
-const postgresCpu = (pgDir: string) => {
-  const main = Number(readFileSync(join(pgDir, "data", "postmaster.pid"), "utf8").split("\n")[0])
-  const own = statOf(main) ?? []
-  let ticks = (own[11] ?? 0) + (own[12] ?? 0) + (own[13] ?? 0) + (own[14] ?? 0)
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
-    const fields = statOf(entry)
-    if (fields?.[1] === main) ticks += (fields[11] ?? 0) + (fields[12] ?? 0)
-  }
-  return (ticks * 1000) / 100
-}
 
 const tests = Number(process.argv[2] ?? 8)
 const copyTo = process.argv[3] === "-" ? undefined : process.argv[3]

@@ -12,6 +12,7 @@ import { join } from "node:path"
 import { Effect, Layer } from "effect"
 import { freePort, Postgres } from "../packages/cluster/test/postgres.ts"
 import { secret, waitForRunner } from "../packages/cluster/test/processes.ts"
+import { cpuOf } from "./_proc-cpu.ts"
 
 const args = process.argv.slice(2)
 const numbers = args.filter((arg) => /^\d+$/.test(arg)).map(Number)
@@ -21,16 +22,6 @@ const own = decodeURIComponent(new URL("../scripts/testbed.ts", import.meta.url)
 const clis = args.filter((arg) => arg.endsWith(".ts"))
 if (clis.length === 0) clis.push(own)
 const dir = mkdtempSync(join(tmpdir(), "testbed-runner-cpu-"))
-
-/** User + system CPU of a process so far, in ms (from /proc; 0 once it is gone). */
-const cpuOf = (pid: number | undefined) => {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100
-  } catch {
-    return 0
-  }
-}
 
 const experiment = (name: string, count: number) => {
   const file = join(dir, `${name}.yaml`)
