@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { content, temporaryDirectory } from "./processes.ts"
 
-/** A run directory whose summary lists one test with a log artifact, written with `log` as its text (or not). */
+/** A run directory whose summary lists one test with a log artifact, its file written with `log` (or not at all). */
 const runWith = (root: string, name: string, log: string | undefined) => {
   const runDir = join(root, name)
   const path = "tests/t/attempt-1/client/stdout.log"
@@ -22,7 +22,7 @@ const runWith = (root: string, name: string, log: string | undefined) => {
 }
 
 describe("report content", () => {
-  it.effect("a listed artifact whose file is missing, or whose log says otherwise, makes two runs differ", () =>
+  it.effect("a listed artifact whose file is missing makes two runs differ", () =>
     Effect.gen(function* () {
       const root = yield* temporaryDirectory("testbed-content-")
       const local = runWith(root, "local", "echo ok: 5 messages from 127.0.0.1:40001\n")
@@ -31,7 +31,6 @@ describe("report content", () => {
         content(local)
       )
       assert.notDeepEqual(content(runWith(root, "missing", undefined)), content(local))
-      assert.notDeepEqual(content(runWith(root, "cut", "echo ok: 2 messages from 127.0.0.1:40001\n")), content(local))
     })
   )
 })
