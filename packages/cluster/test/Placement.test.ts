@@ -50,6 +50,12 @@ const runDirectory = (out: string) =>
     Effect.orDie
   )
 
+/**
+ * The lock expiry of this test's runners and coordinator: longer than the pause of the first runner (while the second
+ * starts, up to tens of seconds on a loaded 2-core machine), so that it keeps its shards and stays live meanwhile.
+ */
+const expiry = "60s"
+
 describe.skipIf(skipWithoutPostgres)("placement", () => {
   layer(Postgres.layer, { timeout: Duration.millis(testTimeout), excludeTestServices: true })((it) => {
     it.effect(
@@ -59,20 +65,32 @@ describe.skipIf(skipWithoutPostgres)("placement", () => {
           const { url } = yield* Postgres
           const { file, out } = yield* sleepers
           const start = (name: string) =>
-            Effect.flatMap(freePort, (port) => startRunner(url, name, port, ["--no-detect", "--slots", "2"]))
+            Effect.flatMap(freePort, (port) =>
+              startRunner(url, name, port, ["--no-detect", "--slots", "2", "--lock-expiry", expiry])
+            )
           const p1 = yield* start("p1")
           // Every shard of the default group on p1, so the second runner's have to move to it.
           yield* holding(url, "p1", 64)
           // p1 paused while p2 joins and the coordinator starts: p1 cannot release p2's shards (and p2 cannot take
           // them) before the coordinator is up, however fast the handoff or slow the coordinator's start (each takes
           // a few seconds, so without the pause the run was placed on a settled directory as often as not). Its
-          // locks last a lock expiry (15 s) from its last refresh (every 5 s): it is paused for less.
+          // locks and its row last a lock expiry from its last refresh (`expiry`): it is paused for less.
           yield* Effect.acquireRelease(
             Effect.sync(() => p1.child.kill("SIGSTOP")),
             () => Effect.sync(() => p1.child.kill("SIGCONT"))
           )
           yield* start("p2")
-          const coordinator = yield* backgroundScoped(["run", file, "--cluster", url, "--plain", "--output-dir", out])
+          const coordinator = yield* backgroundScoped([
+            "run",
+            file,
+            "--cluster",
+            url,
+            "--plain",
+            "--output-dir",
+            out,
+            "--lock-expiry",
+            expiry
+          ])
           const runDir = yield* runDirectory(out)
           p1.child.kill("SIGCONT")
           const code = yield* Effect.promise(coordinator.exited).pipe(Effect.timeout(runBudget), Effect.orDie)

@@ -83,8 +83,8 @@ export const startRunner = (
         `127.0.0.1:${port}`,
         "--workdir",
         workdir,
-        "--lock-expiry",
-        lockExpiry,
+        // `lockExpiry` unless the test gives its own.
+        ...(args.includes("--lock-expiry") ? [] : ["--lock-expiry", lockExpiry]),
         ...args
       ])
       const child = spawn(command, argv, {
