@@ -7,7 +7,7 @@
 // test: what no distribution of the work over runners on this one machine can beat.
 // Needs Debian's postgresql (a throwaway server is started as user postgres).
 // Run: node_modules/.bin/node bench/cluster.ts [tests] [concurrency]
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Duration, Effect, Layer, Redacted, Schedule } from "effect"
@@ -183,7 +183,14 @@ const program = Effect.gen(function* () {
   )
 })
 
-Effect.runPromise(program.pipe(Effect.provide(Layer.fresh(Postgres.layer)), Effect.scoped)).catch((error) => {
+// Its directory (experiments, every run's output) goes once the runners have stopped: it was left behind at every run.
+Effect.runPromise(
+  program.pipe(
+    Effect.provide(Layer.fresh(Postgres.layer)),
+    Effect.scoped,
+    Effect.ensuring(Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+  )
+).catch((error) => {
   console.error(error)
   process.exit(1)
 })
