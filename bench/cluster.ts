@@ -7,13 +7,13 @@
 // test: what no distribution of the work over runners on this one machine can beat.
 // Needs Debian's postgresql (a throwaway server is started as user postgres).
 // Run: node_modules/.bin/node bench/cluster.ts [tests] [concurrency]
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Duration, Effect, Layer, Redacted, Schedule } from "effect"
 import * as Status from "../packages/cluster/src/Status.ts"
 import { freePort, Postgres } from "../packages/cluster/test/postgres.ts"
-import { readEvents, type Runner, startRunner, stop, testbed } from "../packages/cluster/test/processes.ts"
+import { placements, readEvents, type Runner, startRunner, stop, testbed } from "../packages/cluster/test/processes.ts"
 
 const tests = Number(process.argv[2] ?? 48)
 // The run's concurrency: 12 is the three runners' slots exactly (nothing queued on them, so every dispatch's
@@ -79,6 +79,13 @@ const firstStarts = (runDir: string) => {
   return [...starts].sort(([a], [b]) => a.localeCompare(b))
 }
 
+/** Attempts each runner ran (the runner is in the metadata of each attempt's first state change). */
+const spread = (runDir: string) => {
+  const counts = new Map<string, number>()
+  for (const { runner } of placements(readEvents(runDir))) counts.set(runner, (counts.get(runner) ?? 0) + 1)
+  return [...counts].sort(([a], [b]) => a.localeCompare(b))
+}
+
 /** The newest run directory under `out` whose name starts with `prefix`. */
 const newest = (out: string, prefix: string) =>
   join(
@@ -138,6 +145,7 @@ const program = Effect.gen(function* () {
   const threeSpan = span(threeRun)
   const threeOutside = outside(threeRun)
   const threeFirst = firstStarts(threeRun)
+  const threeSpread = spread(threeRun)
   yield* Effect.forEach([r1, ...more], stop, { discard: true })
 
   const trivialCount = Math.min(tests, 24)
@@ -161,6 +169,9 @@ const program = Effect.gen(function* () {
     `first     : 3 runners, each one's first attempt after the run's first event: ${threeFirst.map(([name, ms]) => `${name} ${ms} ms`).join(", ")}`
   )
   console.log(
+    `spread    : 3 runners, attempts each ran (an uneven spread costs wall time): ${threeSpread.map(([name, count]) => `${name} ${count}`).join(", ")}`
+  )
+  console.log(
     `dispatch  : ${trivialCount} trivial tests one at a time, local ${local.toFixed(1)} s, 1 runner ${remote.toFixed(1)} s`
   )
   console.log(
@@ -172,7 +183,14 @@ const program = Effect.gen(function* () {
   )
 })
 
-Effect.runPromise(program.pipe(Effect.provide(Layer.fresh(Postgres.layer)), Effect.scoped)).catch((error) => {
+// Its directory (experiments, every run's output) goes once the runners have stopped: it was left behind at every run.
+Effect.runPromise(
+  program.pipe(
+    Effect.provide(Layer.fresh(Postgres.layer)),
+    Effect.scoped,
+    Effect.ensuring(Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+  )
+).catch((error) => {
   console.error(error)
   process.exit(1)
 })

@@ -1,7 +1,7 @@
 // A cluster database that cannot be reached, as a user meets it: `testbed runner` and `testbed run --cluster` both
 // end with exit 3 and one line naming the database, not a stack trace with exit 1 (Effect's message-storage
 // migrations die on an SqlError; ClusterLayers maps that defect to ClusterUnavailable).
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -17,8 +17,26 @@ const testbed = testbedWithin(deadline)
 
 // Port 1 on loopback: nothing listens there.
 const unreachable = "postgres://postgres@127.0.0.1:1/none"
-const secretFile = join(mkdtempSync(join(tmpdir(), "testbed-unreachable-")), "secret")
-writeFileSync(secretFile, "an-unreachable-cluster-secret\n", { mode: 0o600 })
+
+/**
+ * Runs `command` with a secret file in a temporary directory of its own, removed once it has run (it was made once
+ * per test file and left behind: one more directory in the temporary directory at every run).
+ */
+const withSecretFile = <A, E>(command: (secretFile: string) => Effect.Effect<A, E>) =>
+  Effect.gen(function* () {
+    let dir = ""
+    const result = yield* Effect.acquireUseRelease(
+      Effect.sync(() => {
+        dir = mkdtempSync(join(tmpdir(), "testbed-unreachable-"))
+        writeFileSync(join(dir, "secret"), "an-unreachable-cluster-secret\n", { mode: 0o600 })
+        return join(dir, "secret")
+      }),
+      command,
+      () => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+    )
+    assert.isFalse(existsSync(dir), `${dir} is left behind`)
+    return result
+  })
 const experiment = join(import.meta.dirname, "../../../fixtures/experiments/quickstart.yaml")
 
 const assertUnavailable = (ran: { code: number; stdout: string; stderr: string }) => {
@@ -33,7 +51,9 @@ describe("an unreachable cluster database", () => {
     "testbed runner exits 3 naming the database",
     () =>
       Effect.map(
-        testbed("runner", "--cluster", unreachable, "--no-detect", "--secret-file", secretFile),
+        withSecretFile((secretFile) =>
+          testbed("runner", "--cluster", unreachable, "--no-detect", "--secret-file", secretFile)
+        ),
         assertUnavailable
       ),
     deadline + 30_000
@@ -43,7 +63,9 @@ describe("an unreachable cluster database", () => {
     "testbed run --cluster exits 3 naming the database",
     () =>
       Effect.map(
-        testbed("run", experiment, "--cluster", unreachable, "--secret-file", secretFile, "--plain"),
+        withSecretFile((secretFile) =>
+          testbed("run", experiment, "--cluster", unreachable, "--secret-file", secretFile, "--plain")
+        ),
         assertUnavailable
       ),
     deadline + 30_000

@@ -8,6 +8,8 @@
  * most 256 KiB a reply row (`internal/rows.ts`). Every chunk is signed with the chunk key.
  */
 import { createHash, randomBytes } from "node:crypto"
+import { rmdir } from "node:fs/promises"
+import { dirname, sep } from "node:path"
 import { EventBus, type TestbedEvent } from "@testbed/events"
 import { Experiment, TestCaseExecutor } from "@testbed/experiments"
 import { Certificates } from "@testbed/plugins"
@@ -183,9 +185,27 @@ export const execute = Effect.fnUntraced(function* (
     mac: ""
   })
   const fs = yield* FileSystem.FileSystem
-  // Its files are with the coordinator now.
+  // Its files are with the coordinator now. Its test's and run's directories go too once empty: a runner that runs
+  // for weeks piled up an empty `runs/<run>/tests/<test>/` for every test it had run.
   yield* Effect.ignore(fs.remove(dir, { recursive: true }))
+  yield* removeEmpty(path.dirname(dir), path.join(identity.workdir, "runs"))
 })
+
+/**
+ * Removes `dir` and then each parent below `stop` while it is empty (`rmdir`, which refuses a directory that is
+ * not: another attempt of the run here keeps what it uses, and one that makes its directory meanwhile makes the
+ * missing parents again, as a recursive `mkdir` does).
+ */
+const removeEmpty = (dir: string, stop: string) =>
+  Effect.promise(async () => {
+    for (let current = dir; current.startsWith(`${stop}${sep}`); current = dirname(current)) {
+      const removed = await rmdir(current).then(
+        () => true,
+        () => false
+      )
+      if (!removed) return
+    }
+  })
 
 /** The executor's `runAttempt` (by default `TestCase.runAttempt`, the code of a local run), on a bus of its own whose batches go to `observe`. */
 const onBus = Effect.fnUntraced(function* (

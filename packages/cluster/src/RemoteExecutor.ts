@@ -39,6 +39,7 @@ import * as Bundle from "./Bundle.ts"
 import * as BundleSources from "./BundleSources.ts"
 import { ClusterUnavailable } from "./ClusterUnavailable.ts"
 import * as Envelope from "./Envelope.ts"
+import * as Joining from "./internal/joining.ts"
 import * as OutageTolerant from "./internal/outageTolerant.ts"
 import * as Placement from "./internal/placement.ts"
 import * as RecentLook from "./internal/recentLook.ts"
@@ -91,6 +92,8 @@ interface Executor {
   readonly bundle: string
   /** Attempts dispatched to each runner and not ended. */
   readonly inFlight: Map<string, number>
+  /** When this coordinator first saw each runner without shards of a group (`internal/joining.ts`). */
+  readonly joining: Map<string, number>
   /** Resumed tests: attempt numbers go on from the previous coordinator's. */
   readonly offsets: Map<string, number>
   /** Resumed tests that had finished: the manager may ask again (retries), they are not run again. */
@@ -198,6 +201,10 @@ export const directoryTtl = Duration.millis(500)
  */
 export const directoryUsable = Duration.seconds(2)
 
+/** Every runner of the look holds shards of each of its groups: no shards are moving to a runner that just joined. */
+const settled = (runners: ReadonlyArray<RunnerDirectory.RunnerRow>) =>
+  runners.every((runner) => Labels.groupsOf(runner.labels).every((group) => Placement.holds(runner, group)))
+
 const groupOfId = (id: string) => Protocol.TestCaseAttempt.getShardGroup(EntityId.make(id))
 
 const addressOf = (executor: Executor, entityId: string) =>
@@ -300,11 +307,19 @@ const dispatchOnce = Effect.fn("RemoteExecutor.dispatchOnce")(function* (
 ) {
   const { test, context } = asked
   const needed = Labels.required(test, executor.options.require)
-  const runners = yield* executor.live
-  const eligible = runners.filter((runner) => Labels.satisfies(runner.labels, needed))
-  const chosen = Placement.choose(eligible, executor.inFlight, (runner) =>
-    needed.length === 0 ? "default" : runner.group
-  )
+  const groupOf = (runner: RunnerDirectory.RunnerRow) => (needed.length === 0 ? "default" : runner.group)
+  const eligibleIn = (runners: ReadonlyArray<RunnerDirectory.RunnerRow>) =>
+    runners.filter((runner) => Labels.satisfies(runner.labels, needed))
+  const runners = yield* Joining.settled({
+    look: executor.live,
+    eligible: eligibleIn,
+    groupOf,
+    since: executor.joining,
+    // A join can take a lock expiry: a shard whose holder died moves once its lock has expired.
+    within: executor.options.lockExpiry,
+    interval: directoryTtl
+  })
+  const chosen = Placement.choose(eligibleIn(runners), executor.inFlight, groupOf)
   if (chosen === undefined) {
     const absent = Labels.missing(
       needed,
@@ -314,7 +329,7 @@ const dispatchOnce = Effect.fn("RemoteExecutor.dispatchOnce")(function* (
       ? { _tag: "Unschedulable" as const, reason: "no live runner in the cluster", missing: needed }
       : { _tag: "Unschedulable" as const, reason: `no runner has labels: ${absent.join(", ")}`, missing: absent }
   }
-  const group = needed.length === 0 ? "default" : chosen.group
+  const group = groupOf(chosen)
   const base = `${group}/${executor.options.runId}/${Placement.testKey(test.slug, test.name)}/${attempt}/${dispatch}`
   const entityId = Placement.salted(
     base,
@@ -701,7 +716,12 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
   const unavailable = (error: { readonly message: string }) => new ClusterUnavailable({ reason: error.message })
   // The runner table once per run (every dispatch and group watch lists the runners from it), then the bundle.
   yield* RunnerDirectory.migrate().pipe(Effect.mapError(unavailable), Effect.provideService(SqlClient.SqlClient, sql))
-  const live = yield* RecentLook.make({ look: listLive(options, sql), fresh: directoryTtl, usable: directoryUsable })
+  const live = yield* RecentLook.make({
+    look: listLive(options, sql),
+    fresh: directoryTtl,
+    usable: directoryUsable,
+    settled
+  })
   // The first look at the runners is taken while the bundle is published: the first dispatches find it there.
   yield* Effect.forkScoped(Effect.ignore(live), { startImmediately: true })
   const bundle = yield* BundleSources.publish(options.runId, {
@@ -723,6 +743,7 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
     fileSha256,
     bundle: bundle.sha256,
     inFlight: new Map(),
+    joining: new Map(),
     offsets: new Map(),
     done: new Map(),
     streams: yield* FiberSet.make<void, unknown>(),

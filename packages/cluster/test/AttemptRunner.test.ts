@@ -79,7 +79,8 @@ const runOn = (script: ScriptedExecutor.Script, attempt: Protocol.AttemptRequest
         AttemptRunner.execute(identity, attempt, "runner-a-1", (chunk) => Effect.sync(() => void chunks.push(chunk)))
       )
     )
-    const left = yield* fs.exists(`${identity.workdir}/runs/run-1/tests/echo-round-trip/attempt-1`)
+    // Nothing of the attempt stays: its directory, and its test's and run's (empty once it is sent back).
+    const left = yield* fs.exists(`${identity.workdir}/runs/run-1`)
     return { exit, chunks, left }
   }).pipe(
     Effect.scoped,

@@ -1,6 +1,8 @@
 import { createHash } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
+import { TestClock } from "effect/testing"
+import * as Joining from "../src/internal/joining.ts"
 import * as Labels from "../src/Labels.ts"
 import * as Placement from "../src/internal/placement.ts"
 import type { RunnerRow } from "../src/RunnerDirectory.ts"
@@ -73,6 +75,54 @@ describe("placement", () => {
       const docker = { ...row("r3", 4, ["default:3"]), group: "docker" }
       assert.strictEqual(Placement.choose([busy, docker], new Map([["r1", 3]]), () => "default")?.name, "r3")
       assert.strictEqual(Placement.choose([busy, docker], new Map([["r1", 3]]))?.name, "r1")
+    })
+  )
+
+  it.effect("a dispatch waits, at most `within` per runner, for a runner that has just joined to hold shards", () =>
+    Effect.gen(function* () {
+      const p1 = row("p1", 2, ["default:1", "docker:1"])
+      const state = { runners: [p1, row("p2", 2)], looks: 0 }
+      const since = new Map<string, number>()
+      const settled = Joining.settled({
+        look: Effect.sync(() => {
+          state.looks++
+          return state.runners
+        }),
+        eligible: (runners) => runners,
+        groupOf: () => "default",
+        since,
+        within: "10 seconds",
+        interval: "500 millis"
+      })
+      const waiting = yield* Effect.forkChild(settled, { startImmediately: true })
+      yield* TestClock.adjust("1 second")
+      assert.isUndefined(waiting.pollUnsafe(), "p2 holds no shards yet: no look to place on")
+      state.runners = [p1, row("p2", 2, ["default:2"])]
+      yield* TestClock.adjust("500 millis")
+      assert.deepStrictEqual(
+        (yield* Fiber.join(waiting)).map((runner) => runner.shards.length),
+        [2, 1]
+      )
+      assert.strictEqual(state.looks, 4)
+      assert.strictEqual(since.size, 0)
+      // A runner that never gets shards holds dispatches up for `within` from when it was first seen, then no more.
+      state.runners = [p1, row("p3", 2)]
+      const stuck = yield* Effect.forkChild(settled, { startImmediately: true })
+      yield* TestClock.adjust("9500 millis")
+      assert.isUndefined(stuck.pollUnsafe())
+      yield* TestClock.adjust("500 millis")
+      assert.deepStrictEqual(
+        (yield* Fiber.join(stuck)).map((runner) => runner.name),
+        ["p1", "p3"]
+      )
+      const looks = state.looks
+      assert.deepStrictEqual(
+        (yield* settled).map((runner) => runner.name),
+        ["p1", "p3"]
+      )
+      assert.strictEqual(state.looks, looks + 1)
+      // Placed on after the wait, it comes after the runners that hold shards.
+      assert.strictEqual(Placement.choose(state.runners, new Map([["p1", 2]]), () => "default")?.name, "p1")
     })
   )
 

@@ -67,6 +67,27 @@ describe("RecentLook", () => {
     })
   )
 
+  it.effect("a look that is not settled (a runner that has just joined holds no shards) is not served stale", () =>
+    Effect.gen(function* () {
+      const { state, look } = counted()
+      const get = yield* RecentLook.make({ look, fresh: "500 millis", usable: "2 seconds", settled: (n) => n > 1 })
+      const first = yield* now(get)
+      yield* TestClock.adjust("100 millis")
+      assert.strictEqual(yield* Fiber.join(first.fiber), 1)
+      // Fresh: served as is, settled or not.
+      assert.strictEqual(yield* get, 1)
+      yield* TestClock.adjust("500 millis")
+      const waiting = yield* now(get)
+      assert.isUndefined(waiting.exit, "an unsettled look 0.6 s old is not served: the new one is waited for")
+      yield* TestClock.adjust("100 millis")
+      assert.strictEqual(yield* Fiber.join(waiting.fiber), 2)
+      // Look 2 is settled: served while usable, as any look.
+      yield* TestClock.adjust("600 millis")
+      assert.deepStrictEqual((yield* now(get)).exit, Exit.succeed(2))
+      assert.strictEqual(state.looks, 3)
+    })
+  )
+
   it.effect("a failed look is not kept: the previous one serves while usable, then its error reaches the caller", () =>
     Effect.gen(function* () {
       const { state, look } = counted()

@@ -1,7 +1,7 @@
 // Runners and coordinators as real processes: `process.execPath` (the real Node, which passes signals on) running
 // the CLI's source entry. Each runner is stopped (SIGTERM, then SIGKILL) when its scope closes.
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { EventLog } from "@testbed/events"
@@ -83,8 +83,8 @@ export const startRunner = (
         `127.0.0.1:${port}`,
         "--workdir",
         workdir,
-        "--lock-expiry",
-        lockExpiry,
+        // `lockExpiry` unless the test gives its own.
+        ...(args.includes("--lock-expiry") ? [] : ["--lock-expiry", lockExpiry]),
         ...args
       ])
       const child = spawn(command, argv, {
@@ -211,7 +211,21 @@ export const placements = (events: ReadonlyArray<LoggedEvent>) =>
     .filter((event) => event.type === "test.state_changed" && event.data.to === "SETTING_UP")
     .map((event) => ({ test: event.entityId, runner: String(event.data.metadata?.runner) }))
 
-/** What a report says about each test, without times, ports and ids (which differ between any two runs). */
+/** Ports (`:40123`) in a text, as `:PORT`: they differ between any two runs. */
+const withoutPorts = (text: string) => text.replace(/:\d+/g, ":PORT")
+
+/**
+ * Each artifact the report lists, and whether its file is in the run directory: the list comes from the events, so
+ * a file that never arrived went unnoticed. Not their contents: the logs of the echo programs hold a token of the
+ * run and how many milliseconds it took, captures and key logs times and keys, all different between any two runs.
+ */
+const artifactFiles = (runDir: string, artifacts: ReadonlyArray<Record<string, unknown>>) =>
+  artifacts.map((artifact) => ({ ...artifact, present: existsSync(join(runDir, String(artifact.path))) }))
+
+/**
+ * What a report says about each test, without times, ports and ids (which differ between any two runs), and the
+ * artifact files it lists (`artifactFiles`).
+ */
 export const content = (runDir: string) => {
   const summary = JSON.parse(readFileSync(join(runDir, "experiment_summary.json"), "utf8"))
   const results = summary.tests.results as ReadonlyArray<Record<string, unknown>>
@@ -223,14 +237,14 @@ export const content = (runDir: string) => {
         name: test.name,
         status: test.status,
         participants: test.participants,
-        artifacts: test.artifacts,
+        artifacts: artifactFiles(runDir, test.artifacts as ReadonlyArray<Record<string, unknown>>),
         attempts: (test.attempts as ReadonlyArray<Record<string, unknown>>).map((attempt) => ({
           status: attempt.status,
           steps: (attempt.steps as ReadonlyArray<Record<string, unknown>>).map((step) => [step.kind, step.status]),
           assertions: (attempt.assertions as ReadonlyArray<Record<string, unknown>>).map((a) => [
             a.kind,
             a.passed,
-            String(a.message).replace(/:\d+/g, ":PORT")
+            withoutPorts(String(a.message))
           ])
         }))
       }))

@@ -16,7 +16,11 @@ import { inFileOrder, locate, positionAt } from "./internal/yamlPositions.ts"
 const DurationInput = TimeSpan.TimeSpan
 
 const ParameterValue = ServicePlugin.ParameterValue
-const Readiness = ServicePlugin.Readiness
+/**
+ * A service's readiness: the plugin's replaced (`kind`, with its pattern or command), or only its deadline changed
+ * (`timeout` alone: the plugin's kind and pattern kept), e.g. a built-in server's 10 s on a loaded machine.
+ */
+const Readiness = Schema.Union([ServicePlugin.Readiness, Schema.Struct({ timeout: Schema.String })])
 
 /**
  * The execution environment of a local service: tools wrapped around its command and limits it runs under, declared
@@ -233,7 +237,8 @@ const MatrixEntry = Schema.Union([
     implementation: Schema.String,
     version: Schema.optionalKey(Schema.String),
     type: Schema.optionalKey(Schema.Literals(["iut", "tester"])),
-    parameters: Schema.optionalKey(Schema.Record(Schema.String, ParameterValue))
+    parameters: Schema.optionalKey(Schema.Record(Schema.String, ParameterValue)),
+    readiness: Schema.optionalKey(Readiness)
   })
 ])
 export type MatrixEntry = typeof MatrixEntry.Type

@@ -217,11 +217,26 @@ const planReadiness = (
   spec: ServicePlugin.RoleSpec,
   ownTimeout: Duration.Duration | undefined
 ): PlannedReadiness => {
-  const readiness = service.readiness ?? ServicePlugin.readinessOf(service.role, spec)
-  const where = service.readiness === undefined ? `${path}.implementation` : `${path}.readiness`
+  const given = service.readiness
+  // `kind` replaces the plugin's readiness; `timeout` alone changes only its deadline (its kind and pattern stay).
+  const replaced = given !== undefined && "kind" in given ? given : undefined
+  const readiness = replaced ?? ServicePlugin.readinessOf(service.role, spec)
+  const where = replaced === undefined ? `${path}.implementation` : `${path}.readiness`
+  const deadlineOnly = given !== undefined && !("kind" in given) ? given.timeout : undefined
+  if (deadlineOnly !== undefined && readiness.kind === "none") {
+    problem(
+      collector,
+      `${path}.readiness.timeout`,
+      `${service.implementation} as a ${service.role} waits for no readiness (kind none): give a kind to wait for`
+    )
+  }
   const timeout =
     ownTimeout ??
-    (readiness.kind === "none" ? undefined : pluginDeadline(collector, `${where}.timeout`, readiness.timeout)) ??
+    (readiness.kind === "none"
+      ? undefined
+      : deadlineOnly !== undefined
+        ? pluginDeadline(collector, `${path}.readiness.timeout`, deadlineOnly)
+        : pluginDeadline(collector, `${where}.timeout`, readiness.timeout)) ??
     defaultReadinessTimeout
   const matcher = readiness.kind === "log" ? compiled(collector, `${where}.pattern`, readiness.pattern) : undefined
   if (readiness.kind === "none") return { kind: "none" }

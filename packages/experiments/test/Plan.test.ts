@@ -1,9 +1,12 @@
 // What --dry-run refuses before anything runs: names that would leave the run directory or reach the terminal as
 // escape sequences, ports out of range, zero timeouts, template variables the run would not give, and patterns
 // RE2 cannot match in linear time — each with its YAML path.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import { Experiment, ExperimentConfig } from "../src/index.ts"
 import { inside } from "../src/internal/runPath.ts"
 import { fixtures } from "./support.ts"
@@ -39,6 +42,64 @@ describe("Plan (the checks of --dry-run)", () => {
       assert.isUndefined(problems.get("tests[2].steps[0].run.shell"))
       // No raw escape byte in what would be printed.
       assert.notInclude(error.message, "\u001b")
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it.effect("readiness with a timeout alone changes only the plugin's deadline; its kind and pattern stay", () =>
+    Effect.gen(function* () {
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => mkdtempSync(join(tmpdir(), "testbed-readiness-"))),
+        (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+      )
+      const write = (name: string, lines: ReadonlyArray<string>) => {
+        writeFileSync(join(dir, name), [...lines, ""].join("\n"))
+        return join(dir, name)
+      }
+      const file = write("deadline.yaml", [
+        "tests:",
+        "  - name: echo",
+        "    services:",
+        "      server: { implementation: node-echo, role: server, readiness: { timeout: 2 minutes } }",
+        "      client: { implementation: node-echo, role: client, target: server }",
+        "matrices:",
+        "  - name: m",
+        "    servers: [{ implementation: node-echo, readiness: { timeout: 3 minutes } }]",
+        "    clients: [node-echo]"
+      ])
+      const { plan } = yield* Experiment.prepare(file)
+      const server = (test: number) => plan.tests[test]!.services.find((service) => service.role === "server")!
+      for (const [test, minutes] of [
+        [0, 2],
+        [1, 3]
+      ] as const) {
+        const readiness = server(test).readiness
+        assert.strictEqual(readiness.kind, "log")
+        assert.isTrue(
+          readiness.kind === "log" && Duration.equals(readiness.timeout, Duration.minutes(minutes)),
+          `test ${test}`
+        )
+        assert.isTrue(readiness.kind === "log" && readiness.pattern.source === "echo server listening")
+      }
+      // A kind replaces the plugin's readiness, as before; a deadline for a service that waits for nothing is a problem.
+      const replaced = write("replaced.yaml", [
+        "tests:",
+        "  - name: echo",
+        "    services:",
+        "      server: { implementation: node-echo, role: server, readiness: { kind: port, timeout: 1 minute } }"
+      ])
+      assert.strictEqual((yield* Experiment.prepare(replaced)).plan.tests[0]!.services[0]!.readiness.kind, "port")
+      const nothing = write("nothing.yaml", [
+        "tests:",
+        "  - name: echo",
+        "    services:",
+        "      server: { implementation: node-echo, role: server }",
+        "      client: { implementation: node-echo, role: client, target: server, readiness: { timeout: 1 minute } }"
+      ])
+      const error = yield* Effect.flip(Experiment.prepare(nothing))
+      assert.include(
+        error.problems.find((problem) => problem.path === "tests[0].services.client.readiness.timeout")?.message ?? "",
+        "waits for no readiness"
+      )
     }).pipe(Effect.provide(NodeServices.layer))
   )
 

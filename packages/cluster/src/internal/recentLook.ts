@@ -6,6 +6,9 @@
  * the directory's query, and every dispatch of that round with it.
  * A look that fails is not kept: callers that waited for it get its error, the others keep the previous look
  * until it is past `usable`. Looks are timed from their start (what they saw is at least that old).
+ * A look that is not `settled` (the directory showed a runner that had just joined and held no shards yet) is served
+ * only while fresh: it is about to change, and a stale one kept the runner's shards out of sight for two more
+ * seconds, long enough for a short run to be placed without it.
  */
 import { Clock, Duration, Effect, type Exit, Fiber } from "effect"
 
@@ -13,6 +16,8 @@ export interface Options<A, E> {
   readonly look: Effect.Effect<A, E>
   readonly fresh: Duration.Input
   readonly usable: Duration.Input
+  /** Whether a look may be served past `fresh` (default: always). */
+  readonly settled?: ((value: A) => boolean) | undefined
 }
 
 /** The served look; the background looks run in the caller's scope (closing it stops them). */
@@ -20,6 +25,7 @@ export const make = Effect.fnUntraced(function* <A, E>(options: Options<A, E>) {
   const scope = yield* Effect.scope
   const fresh = Duration.toMillis(Duration.fromInputUnsafe(options.fresh))
   const usable = Duration.toMillis(Duration.fromInputUnsafe(options.usable))
+  const settled = options.settled ?? (() => true)
   let last: { readonly value: A; readonly at: number } | undefined
   // One look at a time; it never fails as a fiber (its exit is its value), so a look nobody waited for and that
   // failed is not reported as an unhandled fiber failure.
@@ -55,7 +61,7 @@ export const make = Effect.fnUntraced(function* <A, E>(options: Options<A, E>) {
     const now = yield* Clock.currentTimeMillis
     if (last !== undefined && now - last.at < fresh) return last.value
     const fiber = yield* start(now)
-    if (last !== undefined && now - last.at < usable) return last.value
+    if (last !== undefined && now - last.at < usable && settled(last.value)) return last.value
     return yield* Effect.flatten(Fiber.join(fiber))
   })
 })
