@@ -5,7 +5,7 @@
 // With `sleepers`: RUNNERS runners × 4 slots, N tests of `exec sleep 1` at concurrency 12 instead.
 // Run: node_modules/.bin/node bench/_cluster-profile.ts [tests=8] [pglog-copy] [sleepers RUNNERS]
 import { execFileSync } from "node:child_process"
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Layer } from "effect"
@@ -83,7 +83,10 @@ const program = Effect.gen(function* () {
   if (copyTo !== undefined) copyFileSync(join(pg.dir, "log"), copyTo)
 })
 
-Effect.runPromise(program.pipe(Effect.provide(Layer.fresh(Postgres.layer)), Effect.scoped)).catch((error) => {
-  console.error(error)
-  process.exit(1)
-})
+Effect.runPromise(program.pipe(Effect.provide(Layer.fresh(Postgres.layer)), Effect.scoped))
+  .then(() => rmSync(dir, { recursive: true, force: true }))
+  .catch((error) => {
+    rmSync(dir, { recursive: true, force: true })
+    console.error(error)
+    process.exit(1)
+  })

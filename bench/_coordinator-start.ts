@@ -4,7 +4,7 @@
 // --cpu-prof-dir=DIR" for CPU profiles (bench/_profile-summary.ts reads them).
 // Run: node_modules/.bin/node bench/_coordinator-start.ts [runs=3]
 import { execFileSync } from "node:child_process"
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Layer } from "effect"
@@ -83,7 +83,10 @@ const program = Effect.gen(function* () {
   yield* stop(runner)
 })
 
-Effect.runPromise(program.pipe(Effect.provide(Layer.fresh(Postgres.layer)), Effect.scoped)).catch((error) => {
-  console.error(error)
-  process.exit(1)
-})
+Effect.runPromise(program.pipe(Effect.provide(Layer.fresh(Postgres.layer)), Effect.scoped))
+  .then(() => rmSync(dir, { recursive: true, force: true }))
+  .catch((error) => {
+    rmSync(dir, { recursive: true, force: true })
+    console.error(error)
+    process.exit(1)
+  })
