@@ -32,7 +32,16 @@ interface Stats {
   batches: number
   count: number
 }
-const empty = (): Stats => ({ cpu: 0, helperCpu: 0, faults: 0, blocked: 0, delayMax: 0, delayMean: 0, batches: 0, count: 0 })
+const empty = (): Stats => ({
+  cpu: 0,
+  helperCpu: 0,
+  faults: 0,
+  blocked: 0,
+  delayMax: 0,
+  delayMean: 0,
+  batches: 0,
+  count: 0
+})
 
 const direct = (program: string, args: Array<string>) =>
   new Promise<number>((resolve, reject) => {
@@ -138,7 +147,9 @@ const measure = async (heapMb: number) => {
     }
     const d = stats.direct
     const h = stats.helper
-    console.log(`heap ${heapMb} MB (RSS ${fmt(rss, 0)} MB, load ${fmt(load)}), ${spawns} × ${[program, ...args].join(" ")}, ${parallel} at a time`)
+    console.log(
+      `heap ${heapMb} MB (RSS ${fmt(rss, 0)} MB, load ${fmt(load)}), ${spawns} × ${[program, ...args].join(" ")}, ${parallel} at a time`
+    )
     console.log(`  ${line("direct")}`)
     console.log(`  ${line("helper")}`)
     console.log(

@@ -90,6 +90,8 @@ export class HelperChild extends EventEmitter {
   signalCode: NodeJS.Signals | null = null
   /** Set once every requested pipe has arrived. */
   ready = false
+  /** Whether this child keeps this process alive (as Node's children do until `unref`). */
+  referenced = true
   private exited = false
   private openOutputs = 0
   private awaited = 0
@@ -142,12 +144,27 @@ type State =
 let state: State = { kind: "idle" }
 let nextId = 0
 const waiting = new Map<number, HelperChild>()
+let referencedCount = 0
 
-/** The IPC channel keeps this process alive only while a request waits for an answer. */
-const setReferenced = (helper: ChildProcess, referenced: boolean): void => {
-  const channel = helper.channel as { ref?: () => void; unref?: () => void } | undefined | null
-  if (referenced) channel?.ref?.()
+/** The IPC channel keeps this process alive only while a referenced request waits for an answer (its exit). */
+const updateReference = (): void => {
+  if (state.kind !== "running") return
+  const channel = state.helper.channel as { ref?: () => void; unref?: () => void } | undefined | null
+  if (referencedCount > 0) channel?.ref?.()
   else channel?.unref?.()
+}
+
+/** Whether waiting for `child`'s exit keeps this process alive (`unref` of effect's handles); its pipes follow. */
+export const setChildReferenced = (child: HelperChild, referenced: boolean): void => {
+  if (child.referenced === referenced) return
+  child.referenced = referenced
+  for (const pipe of [child.stdin, child.stdout, child.stderr]) {
+    if (referenced) pipe?.ref()
+    else pipe?.unref()
+  }
+  if (![...waiting.values()].includes(child)) return
+  referencedCount += referenced ? 1 : -1
+  updateReference()
 }
 
 /** Every request still waiting is told the helper is gone, with the exit Node would report for a lost child. */
@@ -155,6 +172,7 @@ const fail = (): void => {
   state = { kind: "off" }
   const lost = [...waiting.values()]
   waiting.clear()
+  referencedCount = 0
   for (const child of lost) {
     // Not all there yet (its pipes were still on the way): a refusal to the caller, who ends the group if it has one.
     if (!child.ready) child.emit("error", Object.assign(new Error("the spawn helper exited"), { code: "EHELPER" }))
@@ -162,7 +180,7 @@ const fail = (): void => {
   }
 }
 
-const onMessage = (helper: ChildProcess, message: Message, handle: unknown): void => {
+const onMessage = (message: Message, handle: unknown): void => {
   const child = waiting.get(message.id)
   if (child === undefined) return
   switch (message.t) {
@@ -177,21 +195,25 @@ const onMessage = (helper: ChildProcess, message: Message, handle: unknown): voi
       return
     }
     case "refused": {
-      done(helper, message.id)
+      done(message.id)
       child.emit("error", Object.assign(new Error(message.message), { code: message.code }))
       return
     }
     case "exit": {
-      done(helper, message.id)
+      done(message.id)
       child.exit(message.code, message.signal)
       return
     }
   }
 }
 
-const done = (helper: ChildProcess, id: number): void => {
+const done = (id: number): void => {
+  const child = waiting.get(id)
   waiting.delete(id)
-  if (waiting.size === 0) setReferenced(helper, false)
+  if (child?.referenced === true) {
+    referencedCount--
+    updateReference()
+  }
 }
 
 /** Starts the helper on first use; undefined where it is off. */
@@ -222,10 +244,10 @@ const helper = (): ChildProcess | undefined => {
   }
   started.once("error", fail)
   started.once("exit", fail)
-  started.on("message", (message: Message, handle: unknown) => onMessage(started, message, handle))
+  started.on("message", (message: Message, handle: unknown) => onMessage(message, handle))
   started.unref()
-  setReferenced(started, false)
   state = { kind: "running", helper: started }
+  updateReference()
   return started
 }
 
@@ -249,7 +271,8 @@ export const spawn = (request: Request): HelperChild | undefined => {
   const id = ++nextId
   const child = new HelperChild(request)
   waiting.set(id, child)
-  if (waiting.size === 1) setReferenced(running, true)
+  referencedCount++
+  updateReference()
   const stdio: StdioOptions = [...request.stdio]
   running.send(
     {
