@@ -4,7 +4,8 @@
 // a little of it written all the time, as a runner does), `true` and `sleep 0.05` children, 4 at a time, stdout and
 // stderr piped and read, each waited for until its pipes closed. Batches of each mode alternate (a full GC before
 // each); per spawn: this process's CPU (user+system), the helper's CPU, minor page faults, and the event loop's
-// delay (max and mean, monitorEventLoopDelay at 1 ms resolution) and the time `spawn()` itself blocks.
+// delay (max and mean, monitorEventLoopDelay at 1 ms resolution) and the time `spawn()` itself blocks; and the wall
+// time per spawn (4 at a time: the inverse of the throughput; noisy on a shared machine).
 // Run: node_modules/.bin/node bench/spawn.ts [spawns per mode and program, default 200] [heap MB list, default 0,220]
 import { spawn } from "node:child_process"
 import { loadavg } from "node:os"
@@ -23,6 +24,7 @@ setFlagsFromString("--expose-gc")
 const gc = runInNewContext("gc") as () => void
 
 interface Stats {
+  wall: number
   cpu: number
   helperCpu: number
   faults: number
@@ -33,6 +35,7 @@ interface Stats {
   count: number
 }
 const empty = (): Stats => ({
+  wall: 0,
   cpu: 0,
   helperCpu: 0,
   faults: 0,
@@ -81,6 +84,7 @@ const runBatch = async (mode: "direct" | "helper", program: string, args: Array<
   const cpuBefore = process.cpuUsage()
   const faultsBefore = process.resourceUsage().minorPageFault
   histogram.enable()
+  const began = performance.now()
   let next = 0
   let blocked = 0
   const worker = async () => {
@@ -91,6 +95,7 @@ const runBatch = async (mode: "direct" | "helper", program: string, args: Array<
   }
   await Promise.all(Array.from({ length: parallel }, worker))
   histogram.disable()
+  stats.wall += performance.now() - began
   const cpu = process.cpuUsage(cpuBefore)
   stats.cpu += (cpu.user + cpu.system) / 1000
   stats.faults += process.resourceUsage().minorPageFault - faultsBefore
@@ -143,7 +148,7 @@ const measure = async (heapMb: number) => {
     }
     const line = (mode: "direct" | "helper") => {
       const s = stats[mode]
-      return `${mode.padEnd(6)} parent ${fmt(s.cpu / s.count)} ms + helper ${fmt(s.helperCpu / s.count)} ms CPU, ${fmt(s.faults / s.count, 0)} faults, spawn() blocks ${fmt(s.blocked / s.count)} ms, loop delay max ${fmt(s.delayMax, 1)} / mean ${fmt(s.delayMean / s.batches)} ms`
+      return `${mode.padEnd(6)} wall ${fmt(s.wall / s.count)} ms, parent ${fmt(s.cpu / s.count)} ms + helper ${fmt(s.helperCpu / s.count)} ms CPU, ${fmt(s.faults / s.count, 0)} faults, spawn() blocks ${fmt(s.blocked / s.count)} ms, loop delay max ${fmt(s.delayMax, 1)} / mean ${fmt(s.delayMean / s.batches)} ms`
     }
     const d = stats.direct
     const h = stats.helper
@@ -153,7 +158,7 @@ const measure = async (heapMb: number) => {
     console.log(`  ${line("direct")}`)
     console.log(`  ${line("helper")}`)
     console.log(
-      `  helper/direct: parent CPU ${fmt(h.cpu / d.cpu)}×, parent+helper CPU ${fmt((h.cpu + h.helperCpu) / d.cpu)}×, faults ${fmt(h.faults / d.faults)}×, loop delay mean ${fmt(h.delayMean / d.delayMean)}×, max ${fmt(h.delayMax / d.delayMax)}×`
+      `  helper/direct: wall ${fmt(h.wall / d.wall)}×, parent CPU ${fmt(h.cpu / d.cpu)}×, parent+helper CPU ${fmt((h.cpu + h.helperCpu) / d.cpu)}×, faults ${fmt(h.faults / d.faults)}×, loop delay mean ${fmt(h.delayMean / d.delayMean)}×, max ${fmt(h.delayMax / d.delayMax)}×`
     )
   }
   if (mutator !== undefined) clearInterval(mutator)

@@ -244,7 +244,10 @@ const terminate = (
   })
 
 /** Starts through the helper what it can start; everything else through `inner`. */
-export const make = (inner: Spawner): Spawner =>
-  ChildProcessSpawner.make((command) =>
+export const make = (inner: Spawner): Spawner => {
+  // Started now, not at the first spawn (as the watchdog is): its start is the last fork of this process.
+  SpawnHelper.start()
+  return ChildProcessSpawner.make((command) =>
     supported(command) && SpawnHelper.available() ? startByHelper(command) : inner.spawn(command)
   )
+}

@@ -21,8 +21,10 @@ import { EventEmitter } from "node:events"
 import type { Socket } from "node:net"
 
 // CommonJS (`node -e`), node: builtins only: it must start fast and stay small. Each pipe's socket is told to stop
-// reading before it is sent (Node starts reading a child's pipe at once), so no byte is taken by the helper; the
-// pid rides with the first message, the exit follows the pipes (the channel keeps the order of messages).
+// reading before it is sent (Node starts reading a child's pipe at once, and resumes it when the child exits), so no
+// byte is taken by the helper, even from a pipe still queued behind another (one handle per message, each
+// acknowledged before the next goes). The pid rides with the first message, the exit follows the pipes (the channel
+// keeps the order of messages).
 const script = `"use strict"
 const { spawn } = require("node:child_process")
 const running = new Set()
@@ -43,7 +45,13 @@ process.on("message", (m) => {
   if (pid === undefined) return
   running.add(pid)
   const pipes = [child.stdin, child.stdout, child.stderr]
-  for (const pipe of pipes) if (pipe && pipe._handle) pipe._handle.readStop()
+  for (const pipe of pipes) {
+    if (!pipe || !pipe._handle) continue
+    pipe._handle.readStop()
+    // Node resumes a child's unread pipes when it exits (to drain them): one still waiting to be sent would lose
+    // its bytes here.
+    pipe.resume = () => pipe
+  }
   let first = true
   for (let fd = 0; fd < 3; fd++) {
     const pipe = pipes[fd]
