@@ -6,7 +6,8 @@
 // each); per spawn: this process's CPU (user+system), the helper's CPU, minor page faults, and the event loop's
 // delay (max and mean, monitorEventLoopDelay at 1 ms resolution) and the time `spawn()` itself blocks; and the wall
 // time per spawn (4 at a time: the inverse of the throughput; noisy on a shared machine).
-// Run: node_modules/.bin/node bench/spawn.ts [spawns per mode and program, default 200] [heap MB list, default 0,220]
+// Run: node_modules/.bin/node bench/spawn.ts [spawns per mode and program, default 200] [heap MB list, default 0,220;
+// "220s" for a heap never written]
 import { spawn } from "node:child_process"
 import { loadavg } from "node:os"
 import { monitorEventLoopDelay } from "node:perf_hooks"
@@ -16,7 +17,8 @@ import * as SpawnHelper from "../packages/commands/src/internal/SpawnHelper.ts"
 import { cpuOf } from "./_proc-cpu.ts"
 
 const spawns = Number(process.argv[2] ?? 200)
-const heaps = (process.argv[3] ?? "0,220").split(",").map(Number)
+// "220s": the same heap, never written (no mutator): the fork's own cost, without the writes that follow it.
+const heaps = (process.argv[3] ?? "0,220").split(",")
 const parallel = 4
 const batch = 20
 
@@ -110,10 +112,10 @@ const runBatch = async (mode: "direct" | "helper", program: string, args: Array<
 // A runner's heap: small objects in old space, a few of them rewritten every few ms (as a runner's work does).
 const ballast: Array<{ n: number; s: string }> = []
 let mutator: ReturnType<typeof setInterval> | undefined
-const grow = (megabytes: number) => {
+const grow = (megabytes: number, mutate: boolean) => {
   const perMb = 12_000
   for (let i = 0; i < megabytes * perMb; i++) ballast.push({ n: i, s: `entry ${i}` })
-  if (megabytes > 0) {
+  if (megabytes > 0 && mutate) {
     mutator = setInterval(() => {
       for (let i = 0; i < 2000; i++) {
         const entry = ballast[Math.floor(Math.random() * ballast.length)]!
@@ -125,8 +127,10 @@ const grow = (megabytes: number) => {
 
 const fmt = (value: number, digits = 2) => value.toFixed(digits)
 
-const measure = async (heapMb: number) => {
-  grow(heapMb)
+const measure = async (heap: string) => {
+  const heapMb = Number.parseInt(heap, 10)
+  const mutate = !heap.endsWith("s")
+  grow(heapMb, mutate)
   gc()
   SpawnHelper.start()
   // Warm both paths up.
@@ -153,7 +157,7 @@ const measure = async (heapMb: number) => {
     const d = stats.direct
     const h = stats.helper
     console.log(
-      `heap ${heapMb} MB (RSS ${fmt(rss, 0)} MB, load ${fmt(load)}), ${spawns} × ${[program, ...args].join(" ")}, ${parallel} at a time`
+      `heap ${heapMb} MB${heapMb > 0 && !mutate ? " (never written)" : ""} (RSS ${fmt(rss, 0)} MB, load ${fmt(load)}), ${spawns} × ${[program, ...args].join(" ")}, ${parallel} at a time`
     )
     console.log(`  ${line("direct")}`)
     console.log(`  ${line("helper")}`)
@@ -169,9 +173,9 @@ if (process.argv[4] === "--one") {
   process.exit(0)
 } else {
   // Each heap size in a process of its own (this script again), one after the other.
-  for (const heapMb of heaps) {
+  for (const heap of heaps) {
     await new Promise<void>((resolve, reject) => {
-      const child = spawn(process.execPath, [process.argv[1]!, String(spawns), String(heapMb), "--one"], {
+      const child = spawn(process.execPath, [process.argv[1]!, String(spawns), heap, "--one"], {
         stdio: "inherit"
       })
       child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`exit ${code}`))))
