@@ -12,14 +12,17 @@ import { isRunning, LocalLayer } from "./fixtures/processes.ts"
 const fixture = (name: string) => decodeURIComponent(new URL(`./fixtures/${name}`, import.meta.url).pathname)
 
 /** Runs `spawn-parent.ts` to its own end (bounded) and reads what it printed. */
-const spawnParent = (env: NodeJS.ProcessEnv) =>
+const spawnParent = (env: NodeJS.ProcessEnv, ...args: ReadonlyArray<string>) =>
   Effect.callback<{
     readonly ppid: number
     readonly self: number
     readonly helper: string
     readonly code: number | null
   }>((resume) => {
-    const child = spawn(process.execPath, [fixture("spawn-parent.ts")], { stdio: ["ignore", "pipe", "inherit"], env })
+    const child = spawn(process.execPath, [fixture("spawn-parent.ts"), ...args], {
+      stdio: ["ignore", "pipe", "inherit"],
+      env
+    })
     let output = ""
     child.stdout.on("data", (chunk) => (output += String(chunk)))
     child.on("close", (code) => {
@@ -79,6 +82,15 @@ describe("SpawnHelper", () => {
   it.live("TESTBED_SPAWN_DIRECT=1 spawns directly, with no helper", () =>
     Effect.gen(function* () {
       const ran = yield* spawnParent({ ...process.env, TESTBED_SPAWN_DIRECT: "1" })
+      assert.strictEqual(ran.code, 0)
+      assert.strictEqual(ran.helper, "none")
+      assert.strictEqual(ran.ppid, ran.self)
+    })
+  )
+
+  it.live("once the helper has died, commands are spawned directly and still run", () =>
+    Effect.gen(function* () {
+      const ran = yield* spawnParent(process.env, "--kill-helper")
       assert.strictEqual(ran.code, 0)
       assert.strictEqual(ran.helper, "none")
       assert.strictEqual(ran.ppid, ran.self)

@@ -2,16 +2,17 @@
  * Child processes started by a small helper process instead of by this one. On Linux Node's `spawn` forks the
  * calling process: in a runner of ~235 MB that is a copy of its page tables, then a copy-on-write fault for each
  * page it writes afterwards, and an event loop blocked until the child has exec'd (bench/spawn.ts, BENCHMARKS.md).
- * The helper is a plain Node script of a few MB, started once per process on first use (itself the last fork of
- * the big process), that spawns on request and hands back the child's pid, its stdio pipes (the sockets
+ * The helper is a plain Node script (~54 MB resident, single-threaded), started once per process on first use
+ * (itself the last fork of the big process), that spawns on request and hands back the child's pid, its stdio pipes (the sockets
  * themselves, passed over the IPC channel, so output never goes through the helper) and, later, its exit.
  *
  * The helper has an empty environment: a child gets exactly the environment its request names (the caller's own
  * when it names none). It leads its own process group (a Ctrl-C to the run's group does not reach it), never keeps
- * this process alive (its channel is referenced only while a request waits for an answer), and exits when this
+ * this process alive (its channel is referenced only while a referenced child's exit is awaited), and exits when this
  * process does: its IPC channel closes (`disconnect`), it sends TERM to the groups of its children still running,
- * and exits. Guarding those groups after a SIGKILL stays the `Watchdog`'s job (callers guard each pid the moment
- * it arrives); the helper's TERM covers the moment in between.
+ * then KILL a second later (as the watchdog does), and exits. Guarding those groups after a SIGKILL stays the
+ * `Watchdog`'s job (callers guard each pid the moment it arrives, or once the pipes are here); the helper covers
+ * the moment in between.
  *
  * Off where it cannot run (Windows), when `TESTBED_SPAWN_DIRECT=1`, or once it failed to start or died: callers
  * then spawn directly (`available()` is false).
@@ -28,9 +29,11 @@ import type { Socket } from "node:net"
 const script = `"use strict"
 const { spawn } = require("node:child_process")
 const running = new Set()
+const signal = (name) => { for (const pid of running) { try { process.kill(-pid, name) } catch {} } }
 process.on("disconnect", () => {
-  for (const pid of running) { try { process.kill(-pid, "SIGTERM") } catch {} }
-  process.exit(0)
+  if (running.size === 0) process.exit(0)
+  signal("SIGTERM")
+  setTimeout(() => { signal("SIGKILL"); process.exit(0) }, 1000)
 })
 const send = (message, handle) => { if (process.connected) process.send(message, handle) }
 const refuse = (id, error) => send({ t: "refused", id, code: error && error.code, message: String(error && error.message || error) })
