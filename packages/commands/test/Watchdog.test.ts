@@ -54,6 +54,15 @@ describe("Watchdog", () => {
   )
 
   it.live(
+    "SIGKILL of a process running a service through HelperSpawner leaves none of its processes behind, nor the helper",
+    () =>
+      Effect.gen(function* () {
+        assert.deepStrictEqual(yield* survivorsOfKill(fixture("guarded-service.ts"), 3), [])
+      }),
+    150_000
+  )
+
+  it.live(
     "a group never listed but announced by its own shell (Watchdog.announced) is ended too; no marker is left",
     () =>
       Effect.gen(function* () {
