@@ -97,6 +97,22 @@ describe("SpawnHelper", () => {
     })
   )
 
+  it.live("many commands at once, given input they exit without reading, all finish (every pipe is passed)", () =>
+    Effect.gen(function* () {
+      const runner = yield* CommandRunner.CommandRunner
+      const results = yield* Effect.forEach(
+        Array.from({ length: 48 }, (_, i) => i),
+        (i) => runner.run(Command.make("sh", ["-c", i % 2 === 0 ? "exit 0" : "printf x; exit 0"], { stdin: "input" })),
+        { concurrency: 16 }
+      ).pipe(Effect.timeout("60 seconds"))
+      assert.strictEqual(results.length, 48)
+      assert.deepStrictEqual(
+        results.map((result) => result.stdout),
+        Array.from({ length: 48 }, (_, i) => (i % 2 === 0 ? "" : "x"))
+      )
+    }).pipe(Effect.provide(LocalLayer))
+  )
+
   it.live("output large and small arrives complete through the helper's pipes", () =>
     Effect.gen(function* () {
       const runner = yield* CommandRunner.CommandRunner

@@ -126,11 +126,12 @@ const startByHelper = (spec: Spec): Effect.Effect<GroupProcess, Refused> =>
       resume(Effect.succeed(started))
     })
     child.once("error", (error: unknown) => {
-      // Lost half-way (the helper died before every pipe arrived): what did start is ended; it stays guarded.
+      // Lost half-way (a pipe never arrived, or the helper died): what did start is ended, so it is not listed.
       if (child.pid !== undefined) {
         try {
           process.kill(-child.pid, "SIGKILL")
         } catch {}
+        Watchdog.release(child.pid)
       }
       resume(Effect.fail(refusal(error)))
     })

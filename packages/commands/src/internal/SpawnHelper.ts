@@ -22,10 +22,11 @@ import { EventEmitter } from "node:events"
 import type { Socket } from "node:net"
 
 // CommonJS (`node -e`), node: builtins only: it must start fast and stay small. Each pipe's socket is told to stop
-// reading before it is sent (Node starts reading a child's pipe at once, and resumes it when the child exits), so no
-// byte is taken by the helper, even from a pipe still queued behind another (one handle per message, each
-// acknowledged before the next goes). The pid rides with the first message, the exit follows the pipes (the channel
-// keeps the order of messages).
+// reading before it is sent (Node starts reading a child's pipe at once), and is neither resumed nor destroyed when
+// the child exits, so no byte is taken by the helper and every pipe is sent, even one still queued behind another
+// (one handle per message, each acknowledged before the next goes). The pid rides with the first message, the exit follows the pipes (the channel
+// keeps the order of messages). Every child leads its own group (the callers ask for nothing else), which is what
+// the helper signals when its parent goes.
 const script = `"use strict"
 const { spawn } = require("node:child_process")
 const running = new Set()
@@ -51,9 +52,10 @@ process.on("message", (m) => {
   for (const pipe of pipes) {
     if (!pipe || !pipe._handle) continue
     pipe._handle.readStop()
-    // Node resumes a child's unread pipes when it exits (to drain them): one still waiting to be sent would lose
-    // its bytes here.
+    // When the child exits Node resumes its unread pipes (to drain them) and destroys its stdin: a pipe still
+    // queued behind another would lose its bytes, or not be sent at all.
     pipe.resume = () => pipe
+    pipe.destroy = () => pipe
   }
   let first = true
   for (let fd = 0; fd < 3; fd++) {
@@ -63,9 +65,9 @@ process.on("message", (m) => {
     first = false
   }
   if (first) send({ t: "started", id: m.id, pid, fd: -1 })
-  child.on("exit", (code, signal) => {
+  child.on("exit", (code, ended) => {
     running.delete(pid)
-    send({ t: "exit", id: m.id, code, signal })
+    send({ t: "exit", id: m.id, code, signal: ended })
   })
 })
 `
@@ -212,6 +214,11 @@ const onMessage = (message: Message, handle: unknown): void => {
     }
     case "exit": {
       done(message.id)
+      // Exited before every pipe arrived (the helper could not send one): told as a failure, never left waiting.
+      if (!child.ready) {
+        child.emit("error", Object.assign(new Error("the spawn helper lost a pipe of the child"), { code: "EHELPER" }))
+        return
+      }
       child.exit(message.code, message.signal)
       return
     }
