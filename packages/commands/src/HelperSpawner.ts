@@ -153,8 +153,22 @@ const startByHelper = (command: ChildProcess.StandardCommand) =>
       yield* Effect.forkScoped(
         Stream.runForEach(input.stream, (bytes) =>
           Effect.callback<void>((resume) => {
-            if (stdin.write(bytes)) resume(Effect.void)
-            else stdin.once("drain", () => resume(Effect.void))
+            if (stdin.destroyed || stdin.write(bytes)) {
+              resume(Effect.void)
+              return
+            }
+            // Room again, or the child is gone (its input closed): either way this write is over.
+            const over = () => {
+              stdin.off("drain", over)
+              stdin.off("close", over)
+              resume(Effect.void)
+            }
+            stdin.once("drain", over)
+            stdin.once("close", over)
+            return Effect.sync(() => {
+              stdin.off("drain", over)
+              stdin.off("close", over)
+            })
           })
         ).pipe(
           Effect.catch((error) => Deferred.fail(inputFailure, failure("stdin", command, error))),

@@ -29,6 +29,19 @@ describe("HelperSpawner", () => {
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
   )
 
+  it.live("a large input to a child that never reads it ends with the child; a large one read arrives whole", () =>
+    Effect.gen(function* () {
+      const spawn = yield* spawner
+      const chunk = new Uint8Array(1 << 20).fill(120)
+      const input = Stream.make(...Array.from({ length: 16 }, () => chunk))
+      const unread = yield* spawn.spawn(ChildProcess.make("true", [], { stdin: input }))
+      assert.strictEqual(yield* unread.exitCode, 0)
+      const read = yield* spawn.spawn(ChildProcess.make("wc", ["-c"], { stdin: input }))
+      assert.strictEqual((yield* text(read.stdout)).trim(), String(16 << 20))
+      assert.strictEqual(yield* read.exitCode, 0)
+    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
+  )
+
   it.live("a signalled leader fails exitCode naming the signal; kill ends a group that ignores TERM", () =>
     Effect.gen(function* () {
       const spawn = yield* spawner
