@@ -37,3 +37,20 @@ export const postgresCpu = (pgDir: string) => {
   }
   return (ticks * 1000) / 100
 }
+
+/**
+ * CPU of a process's spawn helper so far, in ms (packages/commands/src/internal/SpawnHelper.ts: the small process
+ * that forks its children for it; its child with `--single-threaded` on the command line); 0 when it has none.
+ * A process's spawning costs are its own CPU plus this.
+ */
+export const helperCpuOf = (pid: number | undefined) => {
+  if (pid === undefined) return 0
+  let ms = 0
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || statOf(entry)?.[1] !== pid) continue
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("--single-threaded")) ms += cpuOf(Number(entry))
+    } catch {}
+  }
+  return ms
+}

@@ -12,7 +12,7 @@ import { join } from "node:path"
 import { Effect, Layer } from "effect"
 import { freePort, Postgres } from "../packages/cluster/test/postgres.ts"
 import { secret, waitForRunner } from "../packages/cluster/test/processes.ts"
-import { cpuOf } from "./_proc-cpu.ts"
+import { cpuOf, helperCpuOf } from "./_proc-cpu.ts"
 
 const args = process.argv.slice(2)
 const numbers = args.filter((arg) => /^\d+$/.test(arg)).map(Number)
@@ -57,7 +57,7 @@ const run = async (cli: string, argv: ReadonlyArray<string>) => {
   const child = start(cli, argv)
   let cpu = 0
   const poll = setInterval(() => {
-    cpu = Math.max(cpu, cpuOf(child.pid))
+    cpu = Math.max(cpu, cpuOf(child.pid) + helperCpuOf(child.pid))
   }, 20)
   const code = await exited(child)
   clearInterval(poll)
@@ -98,7 +98,7 @@ const measure = (pg: { readonly url: string }, cli: string, label: string) =>
     measured++
     const pids = started.map((child) => child.pid)
     console.log(`${label} runners: pids ${pids.join(" ")}`)
-    const total = () => pids.reduce<number>((sum, pid) => sum + cpuOf(pid), 0)
+    const total = () => pids.reduce<number>((sum, pid) => sum + cpuOf(pid) + helperCpuOf(pid), 0)
     const out = join(dir, `out-${label}`)
     const cluster = ["--cluster", pg.url, "--lock-expiry", "15s", "--plain", "--output-dir", out]
     yield* Effect.promise(() => run(cli, ["run", one, ...cluster]))

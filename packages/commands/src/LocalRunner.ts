@@ -3,7 +3,8 @@
  * `Watchdog`), so a timeout or an interruption signals the whole group: TERM, then KILL after the grace period. No
  * grandchild outlives its command, not even when this process is SIGKILLed. Spawned on `node:child_process`
  * directly (`internal/GroupProcess`): a run reads its pipes by Node's own events, without the per-pipe streams,
- * fibers and scope of `effect/process`, which cost as much CPU per command as the spawn itself.
+ * fibers and scope of `effect/process`, which cost as much CPU per command as the spawn itself; and started by the
+ * spawn helper (`internal/SpawnHelper`), so this process, however large, is not forked per command.
  */
 import type { EventBus } from "@testbed/events"
 import { Clock, Deferred, type Duration, Effect, Layer, Stream } from "effect"
@@ -14,6 +15,7 @@ import { type CommandError, CommandInvalid, CommandNotFound, CommandSpawnFailed 
 import type { CommandResult, OutputChunk } from "./CommandResult.ts"
 import * as CommandRunner from "./CommandRunner.ts"
 import * as GroupProcess from "./internal/GroupProcess.ts"
+import * as SpawnHelper from "./internal/SpawnHelper.ts"
 import * as OutputCapture from "./OutputCapture.ts"
 import * as Watchdog from "./Watchdog.ts"
 
@@ -203,6 +205,8 @@ export const layer: Layer.Layer<CommandRunner.CommandRunner, never, EventBus.Eve
     // Started now, not at the first command: starting it forks this process, which under load takes long enough
     // for a SIGKILL to land between a command's start and its registration.
     Watchdog.start()
+    // The spawn helper too: its start is the last fork of this process.
+    SpawnHelper.start()
     return CommandRunner.make(attempt)
   })
 )

@@ -45,10 +45,19 @@ const survivorsOfKill = (script: string, count: number) =>
 
 describe("Watchdog", () => {
   it.live(
-    "SIGKILL of a process running commands through LocalRunner leaves none of their processes behind",
+    "SIGKILL of a process running commands through LocalRunner leaves none of their processes behind, nor its spawn helper",
     () =>
       Effect.gen(function* () {
-        assert.deepStrictEqual(yield* survivorsOfKill(fixture("guarded-family.ts"), 3), [])
+        assert.deepStrictEqual(yield* survivorsOfKill(fixture("guarded-family.ts"), 4), [])
+      }),
+    150_000
+  )
+
+  it.live(
+    "SIGKILL of a process running a service through HelperSpawner leaves none of its processes behind, nor the helper",
+    () =>
+      Effect.gen(function* () {
+        assert.deepStrictEqual(yield* survivorsOfKill(fixture("guarded-service.ts"), 3), [])
       }),
     150_000
   )

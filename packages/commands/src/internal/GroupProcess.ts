@@ -4,10 +4,16 @@
  * its group signalled by this module (TERM, then KILL after the grace period, each followed by a bounded wait until
  * the group is gone). This is the local runner's hot path: no stream, fiber or scope per command unless the command
  * asks for one (a timeout, a streamed output).
+ *
+ * Started by the spawn helper (`SpawnHelper`: a small process forks, not this one) where it runs, directly where
+ * it does not (`TESTBED_SPAWN_DIRECT=1`, Windows, or the helper failed). Either way the child is seen through the
+ * same few members of Node's `ChildProcess` (`Child`).
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import { spawn } from "node:child_process"
+import type { Readable, Writable } from "node:stream"
 import { Duration, Effect, Schedule } from "effect"
 import * as Watchdog from "../Watchdog.ts"
+import * as SpawnHelper from "./SpawnHelper.ts"
 
 /** What to start: an argv, where, with what environment and input. */
 export interface Spec {
@@ -25,10 +31,18 @@ export interface Exited {
   readonly signal: string | null
 }
 
+/** What is read of a started child: Node's `ChildProcess`, or the spawn helper's stand-in for one. */
+export interface Child {
+  readonly stdin: Writable | null
+  readonly stdout: Readable | null
+  readonly stderr: Readable | null
+  once(event: "exit" | "close", listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown
+}
+
 /** A started leader of its own process group. */
 export interface GroupProcess {
   readonly pid: number
-  readonly child: ChildProcess
+  readonly child: Child
   /** Set once the leader has exited (Node has reaped it). */
   readonly exited: () => Exited | undefined
   /** Set once the leader has exited and both output pipes have closed. */
@@ -52,7 +66,7 @@ const refusal = (error: unknown): Refused => {
 }
 
 /** Listens for the leader's end; Node emits `exit` before `close` (pipes closed too). */
-const watch = (child: ChildProcess, pid: number): GroupProcess => {
+const watch = (child: Child, pid: number): GroupProcess => {
   let exited: Exited | undefined
   let closed = false
   child.once("exit", (code, signal) => {
@@ -66,7 +80,7 @@ const watch = (child: ChildProcess, pid: number): GroupProcess => {
 }
 
 /** Delivers the input and closes it; a child that exits without reading it (EPIPE) is not an error of ours. */
-const feed = (child: ChildProcess, input: string | undefined): void => {
+const feed = (child: Child, input: string | undefined): void => {
   const stdin = child.stdin
   if (stdin === null) return
   stdin.on("error", () => {})
@@ -79,6 +93,51 @@ const feed = (child: ChildProcess, input: string | undefined): void => {
  * with no pid: both become `Refused`.
  */
 export const start = (spec: Spec): Effect.Effect<GroupProcess, Refused> =>
+  SpawnHelper.available() ? startByHelper(spec) : startDirectly(spec)
+
+/**
+ * Through the helper: the group is guarded the moment its pid arrives, and the process is watched (its `exit` and
+ * `close` listened for) in the same turn its pipes arrive, before any later message can. Called where it cannot be
+ * interrupted (the acquire of a resource), so an answer is always waited for; the helper answers each request
+ * (started, refused, or, if it dies, lost).
+ */
+const startByHelper = (spec: Spec): Effect.Effect<GroupProcess, Refused> =>
+  Effect.callback<GroupProcess, Refused>((resume) => {
+    const child = SpawnHelper.spawn({
+      program: spec.program,
+      args: spec.args,
+      cwd: spec.cwd,
+      // The helper's own environment is empty: the child's is always named.
+      env: spec.env ?? process.env,
+      detached: true,
+      stdio: [spec.stdin !== undefined ? "pipe" : "ignore", "pipe", "pipe"]
+    })
+    if (child === undefined) {
+      resume(startDirectly(spec))
+      return
+    }
+    child.once("pid", (pid: number) => Watchdog.guard(pid))
+    child.once("spawn", () => {
+      const pid = child.pid as number
+      child.stdout?.on("error", () => {})
+      child.stderr?.on("error", () => {})
+      const started = watch(child, pid)
+      feed(child, spec.stdin)
+      resume(Effect.succeed(started))
+    })
+    child.once("error", (error: unknown) => {
+      // Lost half-way (a pipe never arrived, or the helper died): what did start is ended, so it is not listed.
+      if (child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, "SIGKILL")
+        } catch {}
+        Watchdog.release(child.pid)
+      }
+      resume(Effect.fail(refusal(error)))
+    })
+  })
+
+const startDirectly = (spec: Spec): Effect.Effect<GroupProcess, Refused> =>
   Effect.try({ try: () => launch(spec), catch: refusal }).pipe(
     Effect.flatMap(({ child, failure }) => {
       const pid = child.pid
@@ -101,7 +160,7 @@ interface LateFailure {
  * and an `error` event nobody listens to would end this process. Later errors (none are expected once it runs)
  * are ignored: the exit says how it ended.
  */
-const launch = (spec: Spec): { readonly child: ChildProcess; readonly failure: LateFailure } => {
+const launch = (spec: Spec): { readonly child: ReturnType<typeof spawn>; readonly failure: LateFailure } => {
   const child = spawn(spec.program, [...spec.args], {
     ...(spec.cwd !== undefined ? { cwd: spec.cwd } : {}),
     ...(spec.env !== undefined ? { env: spec.env } : {}),
