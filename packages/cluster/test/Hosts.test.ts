@@ -302,6 +302,20 @@ describe.skipIf(prerequisites.length > 0 && !isCI)("runners on several hosts (on
             )
             assert.deepStrictEqual(stdout.trim().split("\n"), [host!.hostname, token], `${attempt.test}'s step output`)
           }
+          // The reports say which host ran each test: the summary's attempts, the Markdown report's Hosts column.
+          const summary = JSON.parse(readFileSync(join(run.runDir!, "experiment_summary.json"), "utf8"))
+          const results = summary.tests.results as ReadonlyArray<{
+            name: string
+            attempts: ReadonlyArray<{ host?: string }>
+          }>
+          assert.deepStrictEqual(
+            results.map((result) => [result.name, result.attempts.map((attempt) => attempt.host)]).sort(),
+            ran.map((attempt) => [attempt.test, [attempt.host]]).sort()
+          )
+          const markdown = readFileSync(join(run.runDir!, "EXPERIMENT_REPORT.md"), "utf8")
+          for (const attempt of ran) assert.include(markdown, `| ${attempt.test} | ✅ passed | 1 |`)
+          for (const attempt of ran)
+            assert.match(markdown, new RegExp(`\\| ${attempt.test} \\|.*\\| ${attempt.host} \\|`))
           for (const report of ["report.html", "EXPERIMENT_REPORT.md", "junit.xml", "ctrf-report.json"])
             assert.isTrue(existsSync(join(run.runDir!, report)), report)
         }),
@@ -359,6 +373,17 @@ describe.skipIf(prerequisites.length > 0 && !isCI)("runners on several hosts (on
           assert.isDefined(rerun)
           assert.notStrictEqual(rerun!.container, victim!.container)
           assert.strictEqual(ran[1]?.host, rerun!.hostname)
+          const summary = JSON.parse(readFileSync(join(runDir, "experiment_summary.json"), "utf8"))
+          assert.deepStrictEqual(
+            summary.tests.results[0].attempts.map((attempt: { status: string; host?: string }) => [
+              attempt.status,
+              attempt.host
+            ]),
+            [
+              ["runner_lost", victim!.hostname],
+              ["passed", rerun!.hostname]
+            ]
+          )
           const stdout = readFileSync(join(runDir, "tests/held/attempt-1/steps/wait.stdout.log"), "utf8")
           assert.deepStrictEqual(stdout.trim().split("\n"), [rerun!.hostname, "released"])
           // `--restart unless-stopped` (the guide's) did not bring back a container killed by hand.
