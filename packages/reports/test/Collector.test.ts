@@ -144,6 +144,10 @@ describe("Collector", () => {
         assert.include(markdown, "| Test | Status | Attempts | Duration | Hosts | Logs |")
         assert.include(markdown, "| t | ✅ passed | 2 | 120 ms | lab-a, lab-b |  |")
         assert.include(markdown, "| local | ✅ passed | 1 | 70 ms |  |  |")
+        // And in the HTML report: each test's line and each attempt.
+        const html = HtmlReport.render(s)
+        assert.include(html, `<span class="meta">2 attempts · 120 ms · on lab-a, lab-b</span>`)
+        assert.match(html, /attempt 1: .*? 50 ms on lab-a/)
       })
   )
 
