@@ -20,10 +20,11 @@
 #   strace valgrind  execution environments wrapped around a service (syscall summary, memcheck) and their tests
 #   linux-perf       the `perf stat` execution environment and its test
 #   prometheus       the real Prometheus that scrapes `testbed run --metrics-port` in its test
+#   systemd          systemd-analyze verify, for the docs' runner unit (docs/cluster.md section 4; no PID 1 needed)
 #   gcc libc6-dev    compiles the tiny C program with a deliberate memory error that the memcheck test runs
 set -euo pipefail
 
-packages=(mosquitto docker.io busybox-static openssl gnutls-bin libxml2-utils chromium iproute2 procps nftables tcpdump socat strace valgrind linux-perf gcc libc6-dev prometheus postgresql ca-certificates botan golang-go default-jdk-headless tshark)
+packages=(mosquitto docker.io busybox-static openssl gnutls-bin libxml2-utils chromium iproute2 procps nftables tcpdump socat strace valgrind linux-perf gcc libc6-dev prometheus postgresql ca-certificates botan golang-go default-jdk-headless tshark systemd)
 
 missing=()
 for p in "${packages[@]}"; do

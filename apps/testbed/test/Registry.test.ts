@@ -148,9 +148,21 @@ const publishAll = (url: string, token: string, dir: string) =>
     const userconfig = join(dir, "publish.npmrc")
     const hostPath = url.replace(/^http:/, "")
     writeFileSync(userconfig, `${hostPath}:_authToken=${token}\n@testbed:registry=${url}\n`)
+    // Under the lock packages/cluster/test/runnerImage.ts packs the workspace under: prepack empties and rebuilds
+    // each dist/, and a pack at the same time would ship a half-built one.
     const finished = yield* Process.run(
-      "npx",
-      ["--yes", "pnpm@10.34.9", "-r", "publish", "--registry", url, "--no-git-checks"],
+      "flock",
+      [
+        join(tmpdir(), "testbed-workspace-pack.lock"),
+        "npx",
+        "--yes",
+        "pnpm@10.34.9",
+        "-r",
+        "publish",
+        "--registry",
+        url,
+        "--no-git-checks"
+      ],
       {
         cwd: repo,
         env: { ...baseEnv(), NPM_CONFIG_USERCONFIG: userconfig },

@@ -1,9 +1,10 @@
 // A throwaway Postgres for the tests: initdb into a temp directory and start it on 127.0.0.1 and a free port, as
-// the `postgres` user when this runs as root (Postgres refuses to run as root); `pg_ctl -m immediate stop` and the
+// the `postgres` user when this runs as root (`Postgres.reachableFrom`: also on an address of a network the test
+// made, for clients on that network only) (Postgres refuses to run as root); `pg_ctl -m immediate stop` and the
 // directory removed afterwards, and by a watchdog process when the test process dies without a chance to (SIGKILL).
 // Found in /usr/lib/postgresql/*/bin (Debian's `postgresql`).
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { appendFileSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
 import { Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -53,13 +54,13 @@ const watchdog = (dir: string): ChildProcess => {
   return child
 }
 
-const startOptions = (dir: string, port: number) => [
+const startOptions = (dir: string, port: number, listen = "127.0.0.1") => [
   "-D",
   join(dir, "data"),
   "-l",
   join(dir, "log"),
   "-o",
-  `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
+  `-p ${port} -k ${dir} -c listen_addresses=${listen} -c fsync=off -c max_connections=200`,
   "-w",
   "start"
 ]
@@ -69,52 +70,75 @@ export const stopPostgres = (postgres: { readonly dir: string }) =>
   Effect.sync(() => asPostgres(join(postgresBin!, "pg_ctl"), ["-D", join(postgres.dir, "data"), "-m", "fast", "stop"]))
 
 /** Starts a stopped instance again, on the same port. */
-export const startPostgres = (postgres: { readonly dir: string; readonly port: number }) =>
-  Effect.sync(() => asPostgres(join(postgresBin!, "pg_ctl"), startOptions(postgres.dir, postgres.port)))
+export const startPostgres = (postgres: { readonly dir: string; readonly port: number; readonly listen?: string }) =>
+  Effect.sync(() =>
+    asPostgres(join(postgresBin!, "pg_ctl"), startOptions(postgres.dir, postgres.port, postgres.listen))
+  )
+
+/** A network whose clients may connect: the server also listens on `address` (this host's on that network). */
+export interface Reachable {
+  readonly address: string
+  /** CIDR: the only clients, besides this host's own, that pg_hba.conf lets in. */
+  readonly subnet: string
+}
 
 export class Postgres extends Context.Service<
   Postgres,
-  { readonly url: string; readonly dir: string; readonly port: number }
+  { readonly url: string; readonly dir: string; readonly port: number; readonly listen: string }
 >()("test/Postgres") {
   static readonly layer = Layer.effect(
     Postgres,
-    Effect.acquireRelease(
-      Effect.gen(function* () {
-        if (postgresBin === undefined) {
-          return yield* Effect.die(new Error("Postgres is not installed (Debian package postgresql)"))
-        }
-        const bin = postgresBin
-        const port = yield* freePort
-        const dir = mkdtempSync(join(tmpdir(), "testbed-pg-"))
-        if (process.getuid?.() === 0) {
-          const uid = Number(execFileSync("id", ["-u", "postgres"]).toString().trim())
-          const gid = Number(execFileSync("id", ["-g", "postgres"]).toString().trim())
-          chownSync(dir, uid, gid)
-        }
-        // Before initdb: from here on there is something to clean up.
-        const guard = watchdog(dir)
-        yield* Effect.sync(() => {
-          asPostgres(join(bin, "initdb"), ["-D", join(dir, "data"), "-A", "trust", "-U", "postgres", "--no-sync"])
-          asPostgres(join(bin, "pg_ctl"), startOptions(dir, port))
-        }).pipe(Effect.onError(() => Effect.sync(() => guard.stdin?.end())))
-        return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, dir, port, guard }
-      }),
-      ({ dir, guard }) =>
-        Effect.sync(() => {
-          if (postgresBin !== undefined) {
-            Effect.runSync(
-              Effect.ignore(
-                Effect.try(() =>
-                  asPostgres(join(postgresBin, "pg_ctl"), ["-D", join(dir, "data"), "-m", "immediate", "stop"])
-                )
+    Effect.suspend(() => acquire(undefined))
+  )
+
+  /** The server on loopback and on `network.address`; `url` is the one clients on that network use. */
+  static readonly reachableFrom = (network: Reachable) => Layer.effect(Postgres, acquire(network))
+}
+
+const acquire = (network: Reachable | undefined) =>
+  Effect.acquireRelease(
+    Effect.gen(function* () {
+      if (postgresBin === undefined) {
+        return yield* Effect.die(new Error("Postgres is not installed (Debian package postgresql)"))
+      }
+      const bin = postgresBin
+      const port = yield* freePort
+      const dir = mkdtempSync(join(tmpdir(), "testbed-pg-"))
+      if (process.getuid?.() === 0) {
+        const uid = Number(execFileSync("id", ["-u", "postgres"]).toString().trim())
+        const gid = Number(execFileSync("id", ["-g", "postgres"]).toString().trim())
+        chownSync(dir, uid, gid)
+      }
+      // Before initdb: from here on there is something to clean up.
+      const guard = watchdog(dir)
+      const listen = network === undefined ? "127.0.0.1" : `127.0.0.1,${network.address}`
+      yield* Effect.sync(() => {
+        asPostgres(join(bin, "initdb"), ["-D", join(dir, "data"), "-A", "trust", "-U", "postgres", "--no-sync"])
+        if (network !== undefined)
+          // samehost: this host's own clients, which reach `address` from whichever of its addresses the kernel picks.
+          appendFileSync(
+            join(dir, "data", "pg_hba.conf"),
+            `host all all ${network.subnet} trust\nhost all all samehost trust\n`
+          )
+        asPostgres(join(bin, "pg_ctl"), startOptions(dir, port, listen))
+      }).pipe(Effect.onError(() => Effect.sync(() => guard.stdin?.end())))
+      const host = network?.address ?? "127.0.0.1"
+      return { url: `postgres://postgres@${host}:${port}/postgres`, dir, port, listen, guard }
+    }),
+    ({ dir, guard }) =>
+      Effect.sync(() => {
+        if (postgresBin !== undefined) {
+          Effect.runSync(
+            Effect.ignore(
+              Effect.try(() =>
+                asPostgres(join(postgresBin, "pg_ctl"), ["-D", join(dir, "data"), "-m", "immediate", "stop"])
               )
             )
-          }
-          rmSync(dir, { recursive: true, force: true })
-          // Nothing left for it to do: killed before its pipe closes, so it does not run the stop again.
-          guard.kill("SIGKILL")
-          guard.stdin?.destroy()
-        })
-    )
+          )
+        }
+        rmSync(dir, { recursive: true, force: true })
+        // Nothing left for it to do: killed before its pipe closes, so it does not run the stop again.
+        guard.kill("SIGKILL")
+        guard.stdin?.destroy()
+      })
   )
-}

@@ -106,6 +106,9 @@ export const Attempt = Schema.Struct({
   fast_fail_triggered: Schema.Boolean,
   /** False when the log ended before `test.finished` for this attempt. */
   finished: Schema.Boolean,
+  /** A cluster run's: the runner that ran the attempt and its host (absent in a local run). */
+  runner: Schema.optionalKey(Schema.String),
+  host: Schema.optionalKey(Schema.String),
   steps: Schema.Array(StepResult),
   assertions: Schema.Array(AssertionResult),
   /** Tails of the logs of an attempt that did not pass (empty for attempts that passed). */

@@ -81,9 +81,16 @@ const matrices = (s: ExperimentSummary): Array<string> =>
         ...s.matrices.flatMap((m) => matrix(m, s.matrices.length > 1))
       ]
 
-const testRow = (t: TestResult) => {
+/** The hosts a cluster run's attempts ran on, in order (none for a local run). */
+const hostsOf = (t: TestResult): ReadonlyArray<string> => [
+  ...new Set(t.attempts.flatMap((a) => (a.host === undefined ? [] : [a.host])))
+]
+
+/** `hosts`: a cluster run's table has a Hosts column (which host ran each test); a local run's has none. */
+const testRow = (hosts: boolean) => (t: TestResult) => {
   const logs = t.logs_path === null ? "" : link("logs", t.logs_path)
-  return `| ${md(t.name)} | ${status(t.status)} | ${t.attempts.length} | ${human(t.duration * 1000)} | ${logs} |`
+  const where = hosts ? ` ${hostsOf(t).map(md).join(", ")} |` : ""
+  return `| ${md(t.name)} | ${status(t.status)} | ${t.attempts.length} | ${human(t.duration * 1000)} |${where} ${logs} |`
 }
 
 const isProblem = (t: TestResult) =>
@@ -97,7 +104,8 @@ const logLinks = (paths: ReadonlyArray<string>) =>
   paths.length === 0 ? "" : ` — ${paths.map((p) => link(p.slice(p.lastIndexOf("/") + 1), p)).join(" · ")}`
 
 const attemptLines = (a: Attempt): Array<string> => {
-  const out = [`- attempt ${a.attempt}: ${status(a.status)} after ${human(a.duration_ms)}`]
+  const where = a.host === undefined ? "" : ` on ${md(a.host)}`
+  const out = [`- attempt ${a.attempt}: ${status(a.status)} after ${human(a.duration_ms)}${where}`]
   if (a.logs_path !== null) out.push(`  - logs: ${link(a.logs_path, a.logs_path)}`)
   for (const step of a.steps.filter((x) => x.status !== "passed")) {
     const note = step.message === null ? "" : `: ${md(step.message)}`
@@ -126,12 +134,18 @@ const evidence = (t: TestResult): Array<string> =>
     return [heading, "", ...primary.flatMap(tailBlock)]
   })
 
+const ranOn = (t: TestResult): string => {
+  const hosts = hostsOf(t)
+  return hosts.length === 0 ? "" : `, ran on ${hosts.map(md).join(", ")}`
+}
+
 const details = (t: TestResult): Array<string> => {
   const out = [`### ${mark[t.status]} ${md(t.name)} — ${t.status}`, ""]
   if (t.description !== null) out.push(md(t.description), "")
   out.push(
     `${t.attempts.length} attempt${t.attempts.length === 1 ? "" : "s"}, ${human(t.duration * 1000)}` +
-      (t.last_state === null ? "" : `, last state ${md(t.last_state)}`),
+      (t.last_state === null ? "" : `, last state ${md(t.last_state)}`) +
+      ranOn(t),
     ""
   )
   for (const a of t.attempts) if (a.status !== "passed" || t.status === "flaky") out.push(...attemptLines(a))
@@ -171,6 +185,7 @@ const services = (s: ExperimentSummary): Array<string> => {
 /** The report's lines; a run of 100,000 tests is a long list of short lines, never one huge string. */
 const lines = (s: ExperimentSummary): Array<string> => {
   const problems = s.tests.results.filter(isProblem)
+  const clustered = s.tests.results.some((t) => hostsOf(t).length > 0)
   const meta = s.report_metadata
   const skippedEvents =
     meta.events_unknown + meta.events_invalid === 0
@@ -191,9 +206,10 @@ const lines = (s: ExperimentSummary): Array<string> => {
     ...(s.tests.results.length === 0
       ? ["No tests were declared."]
       : [
-          "| Test | Status | Attempts | Duration | Logs |",
-          "| --- | --- | ---: | ---: | --- |",
-          ...s.tests.results.map(testRow)
+          ...(clustered
+            ? ["| Test | Status | Attempts | Duration | Hosts | Logs |", "| --- | --- | ---: | ---: | --- | --- |"]
+            : ["| Test | Status | Attempts | Duration | Logs |", "| --- | --- | ---: | ---: | --- |"]),
+          ...s.tests.results.map(testRow(clustered))
         ]),
     "",
     ...(problems.length === 0 ? [] : ["## Failures and retries", "", ...problems.flatMap(details)]),

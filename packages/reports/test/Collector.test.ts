@@ -4,6 +4,7 @@ import { type Event, EventBus } from "@testbed/events"
 import * as Collector from "../src/Collector.ts"
 import * as HtmlReport from "../src/HtmlReport.ts"
 import * as JsonReport from "../src/JsonReport.ts"
+import * as MarkdownReport from "../src/MarkdownReport.ts"
 import * as ReportWriter from "../src/ReportWriter.ts"
 import { type ExperimentSummary, statuses, Tests as ExperimentSummaryTests } from "../src/ExperimentSummary.ts"
 
@@ -88,6 +89,66 @@ describe("Collector", () => {
       assert.strictEqual(s.tests.success_rate, 100)
       assert.strictEqual(s.status, "completed")
     })
+  )
+
+  it.effect(
+    "each cluster attempt names the runner and host it ran on (the Markdown report too); a local one none",
+    () =>
+      Effect.gen(function* () {
+        const e = builder()
+        const where = (attempt: number, runner: string, host: string) => ({ attempt, runner, host })
+        const s = yield* fold([
+          e("experiment.started", "run-1", { name: "run" }),
+          e("test.registered", "t", { name: "t", participants }),
+          e("test.registered", "local", { name: "local", participants }),
+          e("test.started", "t", { name: "t", attempt: 1 }),
+          e("test.state_changed", "t", {
+            machine: "test",
+            from: "CREATED",
+            to: "SETTING_UP",
+            trigger: "attempt 1",
+            metadata: where(1, "lab-a:34431", "lab-a")
+          }),
+          e("test.finished", "t", { name: "t", attempt: 1, status: "runner_lost", durationMs: 50, willRetry: true }),
+          e("test.started", "t", { name: "t", attempt: 1 }),
+          e("test.state_changed", "t", {
+            machine: "test",
+            from: "CREATED",
+            to: "SETTING_UP",
+            trigger: "attempt 1",
+            metadata: where(1, "lab-b:34431", "lab-b")
+          }),
+          e("test.finished", "t", { name: "t", attempt: 1, status: "passed", durationMs: 70 }),
+          e("test.started", "local", { name: "local", attempt: 1 }),
+          e("test.state_changed", "local", {
+            machine: "test",
+            from: "CREATED",
+            to: "SETTING_UP",
+            trigger: "attempt 1",
+            metadata: { attempt: 1 }
+          }),
+          e("test.finished", "local", { name: "local", attempt: 1, status: "passed", durationMs: 70 }),
+          e("experiment.finished", "run-1", { status: "completed" })
+        ])
+        assert.deepStrictEqual(
+          result(s, "t").attempts.map((a) => [a.status, a.runner, a.host]),
+          [
+            ["runner_lost", "lab-a:34431", "lab-a"],
+            ["passed", "lab-b:34431", "lab-b"]
+          ]
+        )
+        const local = result(s, "local").attempts[0]!
+        assert.isFalse("host" in local || "runner" in local, "a local attempt has no host nor runner key")
+        // Which host ran each test: a Hosts column in the Markdown report's table of tests, a local test's cell empty.
+        const markdown = MarkdownReport.render(s)
+        assert.include(markdown, "| Test | Status | Attempts | Duration | Hosts | Logs |")
+        assert.include(markdown, "| t | ✅ passed | 2 | 120 ms | lab-a, lab-b |  |")
+        assert.include(markdown, "| local | ✅ passed | 1 | 70 ms |  |  |")
+        // And in the HTML report: each test's line and each attempt.
+        const html = HtmlReport.render(s)
+        assert.include(html, `<span class="meta">2 attempts · 120 ms · on lab-a, lab-b</span>`)
+        assert.match(html, /attempt 1: .*? 50 ms on lab-a/)
+      })
   )
 
   it.effect("a cluster attempt whose runner was lost is kept beside its re-run, which decides the test", () =>

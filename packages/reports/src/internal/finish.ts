@@ -35,6 +35,7 @@ const attemptResult = (a: AttemptAcc, state: State, lastState: string | null): R
     logs_path: a.logs_path,
     fast_fail_triggered: a.fast_fail_triggered,
     finished,
+    ...(a.host === null ? {} : { host: a.host, ...(a.runner === null ? {} : { runner: a.runner }) }),
     steps: [...a.steps.values()].sort((x, y) => x.index - y.index),
     assertions: [...a.assertions.values()].sort((x, y) => x.index - y.index),
     // Read from the run directory afterwards (`Evidence.attach`): folding touches no file.

@@ -19,6 +19,9 @@ interface AttemptAcc {
   logs_path: string | null
   fast_fail_triggered: boolean
   willRetry: boolean
+  /** Where a cluster attempt ran (its first state change's metadata); null in a local run. */
+  runner: string | null
+  host: string | null
   steps: Map<number, StepAcc>
   assertions: Map<number, RS.AssertionResult>
 }
@@ -135,6 +138,8 @@ const newAttempt = (attempt: number, start: string | null): AttemptAcc => ({
   logs_path: null,
   fast_fail_triggered: false,
   willRetry: false,
+  runner: null,
+  host: null,
   steps: new Map(),
   assertions: new Map()
 })
@@ -337,9 +342,18 @@ export const add = (state: State, event: E, matrixName?: string): void => {
     case "test.started":
       testStarted(state, event)
       return
-    case "test.state_changed":
-      test(state, event.entityId).lastState = event.data.to
+    case "test.state_changed": {
+      const acc = test(state, event.entityId)
+      acc.lastState = event.data.to
+      // A cluster attempt's first state change names the runner and host it runs on.
+      const { attempt, host, runner } = event.data.metadata
+      if (typeof attempt === "number" && typeof host === "string") {
+        const entry = attemptOf(acc, attempt)
+        entry.host = host
+        entry.runner = typeof runner === "string" ? runner : null
+      }
       return
+    }
     case "test.finished":
       testFinished(state, event)
       return

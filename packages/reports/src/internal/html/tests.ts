@@ -77,7 +77,8 @@ const attemptHtml = (t: TestResult, a: Attempt): string => {
     items.push(`<li>assertion ${as.index} (${text(as.kind)}) failed${note}${logLinks(as.logs)}</li>`)
   }
   const list = items.length === 0 ? "" : `<ul>${items.join("")}</ul>`
-  return `<li>attempt ${a.attempt}: ${pill(a.status)} ${human(a.duration_ms)}${list}${tailsHtml(a)}</li>`
+  const where = a.host === undefined ? "" : ` on ${text(a.host)}`
+  return `<li>attempt ${a.attempt}: ${pill(a.status)} ${human(a.duration_ms)}${where}${list}${tailsHtml(a)}</li>`
 }
 
 const participants = (t: TestResult) =>
@@ -107,7 +108,10 @@ export const details = (t: TestResult, id: string): string => {
     parts.push(`<p>Declared unsupported by ${t.unsupported_by.map(text).join(", ")}.</p>`)
   if (t.attempts.length > 0) parts.push(`<ul>${t.attempts.map((a) => attemptHtml(t, a)).join("")}</ul>`)
   if (t.artifacts.length > 0) parts.push(`<p>Artifacts:</p><ul>${artifacts(t).join("")}</ul>`)
-  const meta = `${t.attempts.length} attempt${t.attempts.length === 1 ? "" : "s"} · ${human(t.duration * 1000)}`
+  // A cluster run's: the hosts that ran it, in order.
+  const hosts = [...new Set(t.attempts.flatMap((a) => (a.host === undefined ? [] : [a.host])))]
+  const on = hosts.length === 0 ? "" : ` · on ${hosts.map(text).join(", ")}`
+  const meta = `${t.attempts.length} attempt${t.attempts.length === 1 ? "" : "s"} · ${human(t.duration * 1000)}${on}`
   const data = `data-status="${t.status}" data-name="${attr(t.name.toLowerCase())}"`
   return `<details class="test" id="${id}" ${data}${isFailure(t.status) ? " open" : ""}><summary>${pill(t.status)}<span class="name">${text(t.name)}</span><span class="meta">${meta}</span></summary>${parts.join("")}</details>`
 }
