@@ -5,10 +5,11 @@
 // With `sleepers`: RUNNERS runners × 4 slots, N tests of `exec sleep 1` at concurrency 12 instead.
 // Run: node_modules/.bin/node bench/_cluster-profile.ts [tests=8] [pglog-copy] [sleepers RUNNERS]
 import { execFileSync } from "node:child_process"
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs"
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
+import { runWithPostgres } from "./_main.ts"
 import { cpuOf, postgresCpu } from "./_proc-cpu.ts"
 import { freePort, Postgres } from "../packages/cluster/test/postgres.ts"
 import { background, startRunner, stop, testbed } from "../packages/cluster/test/processes.ts"
@@ -83,10 +84,4 @@ const program = Effect.gen(function* () {
   if (copyTo !== undefined) copyFileSync(join(pg.dir, "log"), copyTo)
 })
 
-Effect.runPromise(program.pipe(Effect.provide(Layer.fresh(Postgres.layer)), Effect.scoped))
-  .then(() => rmSync(dir, { recursive: true, force: true }))
-  .catch((error) => {
-    rmSync(dir, { recursive: true, force: true })
-    console.error(error)
-    process.exit(1)
-  })
+runWithPostgres(program, dir)

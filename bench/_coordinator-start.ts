@@ -4,10 +4,11 @@
 // --cpu-prof-dir=DIR" for CPU profiles (bench/_profile-summary.ts reads them).
 // Run: node_modules/.bin/node bench/_coordinator-start.ts [runs=3]
 import { execFileSync } from "node:child_process"
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
+import { runWithPostgres } from "./_main.ts"
 import { freePort, Postgres } from "../packages/cluster/test/postgres.ts"
 import { startRunner, stop, testbed } from "../packages/cluster/test/processes.ts"
 
@@ -83,10 +84,4 @@ const program = Effect.gen(function* () {
   yield* stop(runner)
 })
 
-Effect.runPromise(program.pipe(Effect.provide(Layer.fresh(Postgres.layer)), Effect.scoped))
-  .then(() => rmSync(dir, { recursive: true, force: true }))
-  .catch((error) => {
-    rmSync(dir, { recursive: true, force: true })
-    console.error(error)
-    process.exit(1)
-  })
+runWithPostgres(program, dir)

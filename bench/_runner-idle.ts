@@ -4,11 +4,12 @@
 // 12; at the end `testbed cluster prune --older-than 0s` and the idle figures once more.
 // Run: node_modules/.bin/node bench/_runner-idle.ts [rounds=4] [tests=96] [runners=3] [idle=10]
 import { execFileSync } from "node:child_process"
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { setTimeout as sleep } from "node:timers/promises"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
+import { runWithPostgres } from "./_main.ts"
 import { cpuOf, postgresCpu } from "./_proc-cpu.ts"
 import { freePort, Postgres } from "../packages/cluster/test/postgres.ts"
 import { startRunner, stop, testbed } from "../packages/cluster/test/processes.ts"
@@ -84,10 +85,4 @@ const program = Effect.gen(function* () {
   yield* Effect.forEach(started, stop, { discard: true })
 })
 
-Effect.runPromise(program.pipe(Effect.provide(Layer.fresh(Postgres.layer)), Effect.scoped))
-  .then(() => rmSync(dir, { recursive: true, force: true }))
-  .catch((error) => {
-    rmSync(dir, { recursive: true, force: true })
-    console.error(error)
-    process.exit(1)
-  })
+runWithPostgres(program, dir)

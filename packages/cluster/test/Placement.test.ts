@@ -1,7 +1,7 @@
 // Placement on a runner that has just joined, for real: a throwaway Postgres, a runner that holds every shard, a
 // second one started just before a run of four tests (its shards are still moving to it when the coordinator first
 // looks), and the run spread over both. It went all to the first runner while the second held no shards yet.
-import { existsSync, readdirSync, writeFileSync } from "node:fs"
+import { existsSync, readdirSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, layer } from "@effect/vitest"
 import { Duration, Effect, Redacted, Schedule } from "effect"
@@ -13,22 +13,12 @@ import {
   readEvents,
   runBudget,
   startRunner,
-  temporaryDirectory,
+  sleepersExperiment,
   testTimeout
 } from "./processes.ts"
 
 /** Four tests of half a second each (`exec sleep 0.5`), four at a time: two runners of two slots take two each. */
-const sleepers = Effect.gen(function* () {
-  const dir = yield* temporaryDirectory("testbed-placement-")
-  const file = join(dir, "sleepers.yaml")
-  const test = (i: number) => [
-    `  - name: t${i}`,
-    "    services:",
-    '      c: { implementation: exec, role: client, parameters: { program: sleep, args: ["0.5"] } }'
-  ]
-  writeFileSync(file, ["name: sleepers", "concurrency: 4", "tests:", ...[0, 1, 2, 3].flatMap(test), ""].join("\n"))
-  return { file, out: join(dir, "out") }
-})
+const sleepers = sleepersExperiment("testbed-placement-")
 
 /** Waits (up to `runBudget`) until the runner's row shows it holding `count` shards or more. */
 const holding = (url: string, name: string, count: number) =>

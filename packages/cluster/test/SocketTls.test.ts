@@ -14,7 +14,7 @@ import * as SocketTls from "../src/SocketTls.ts"
 import * as Pki from "./pki.ts"
 import { files, flagsOf, makePki } from "./pki.ts"
 import { freePort, Postgres, skipWithoutPostgres } from "./postgres.ts"
-import { placements, readEvents, type Runner, startRunner, temporaryDirectory, testbed } from "./processes.ts"
+import { placements, readEvents, type Runner, sleepersExperiment, startRunner, testbed } from "./processes.ts"
 
 /** The error `load` fails with, as flag and reason. */
 const refusal = (given: { ca: string; cert: string; key: string }) =>
@@ -137,17 +137,7 @@ class TlsRunners extends Context.Service<
 }
 
 /** Four tests of half a second each (`exec sleep 0.5`), four at a time. */
-const sleepers = Effect.gen(function* () {
-  const dir = yield* temporaryDirectory("testbed-tls-run-")
-  const file = join(dir, "sleepers.yaml")
-  const test = (i: number) => [
-    `  - name: t${i}`,
-    "    services:",
-    '      c: { implementation: exec, role: client, parameters: { program: sleep, args: ["0.5"] } }'
-  ]
-  writeFileSync(file, ["name: sleepers", "concurrency: 4", "tests:", ...[0, 1, 2, 3].flatMap(test), ""].join("\n"))
-  return { file, out: join(dir, "out") }
-})
+const sleepers = sleepersExperiment("testbed-tls-run-")
 
 type Probe = {
   readonly secured: boolean

@@ -1,7 +1,7 @@
 // Runners and coordinators as real processes: `process.execPath` (the real Node, which passes signals on) running
 // the CLI's source entry. Each runner is stopped (SIGTERM, then SIGKILL) when its scope closes.
 import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { EventLog } from "@testbed/events"
@@ -189,6 +189,20 @@ export const temporaryDirectory = (prefix: string) =>
     Effect.sync(() => mkdtempSync(join(tmpdir(), prefix))),
     (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
   )
+
+/** Four tests of half a second each (`exec sleep 0.5`), four at a time, in a directory of the test's scope. */
+export const sleepersExperiment = (prefix: string) =>
+  Effect.gen(function* () {
+    const dir = yield* temporaryDirectory(prefix)
+    const file = join(dir, "sleepers.yaml")
+    const test = (i: number) => [
+      `  - name: t${i}`,
+      "    services:",
+      '      c: { implementation: exec, role: client, parameters: { program: sleep, args: ["0.5"] } }'
+    ]
+    writeFileSync(file, ["name: sleepers", "concurrency: 4", "tests:", ...[0, 1, 2, 3].flatMap(test), ""].join("\n"))
+    return { file, out: join(dir, "out") }
+  })
 
 export interface LoggedEvent {
   readonly type: string
