@@ -18,6 +18,7 @@ const spawnParent = (env: NodeJS.ProcessEnv, ...args: ReadonlyArray<string>) =>
     readonly self: number
     readonly helper: string
     readonly code: number | null
+    readonly first: string | undefined
   }>((resume) => {
     const child = spawn(process.execPath, [fixture("spawn-parent.ts"), ...args], {
       stdio: ["ignore", "pipe", "inherit"],
@@ -33,7 +34,13 @@ const spawnParent = (env: NodeJS.ProcessEnv, ...args: ReadonlyArray<string>) =>
           .map((field) => field.split("="))
       )
       resume(
-        Effect.succeed({ ppid: Number(fields.ppid), self: Number(fields.self), helper: String(fields.helper), code })
+        Effect.succeed({
+          ppid: Number(fields.ppid),
+          self: Number(fields.self),
+          helper: String(fields.helper),
+          first: fields.first,
+          code
+        })
       )
     })
     return Effect.sync(() => child.kill("SIGKILL"))
@@ -95,6 +102,18 @@ describe("SpawnHelper", () => {
       assert.strictEqual(ran.helper, "none")
       assert.strictEqual(ran.ppid, ran.self)
     })
+  )
+
+  it.live(
+    "a helper that does not answer (stopped) is ended at its deadline: that command fails, later ones run directly",
+    () =>
+      Effect.gen(function* () {
+        const ran = yield* spawnParent(process.env, "--stop-helper")
+        assert.strictEqual(ran.code, 0)
+        assert.strictEqual(ran.first, "CommandSpawnFailed")
+        assert.strictEqual(ran.helper, "none")
+        assert.strictEqual(ran.ppid, ran.self)
+      })
   )
 
   it.live("many commands at once, given input they exit without reading, all finish (every pipe is passed)", () =>

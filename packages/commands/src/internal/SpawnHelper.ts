@@ -234,6 +234,24 @@ const done = (id: number): void => {
   }
 }
 
+/**
+ * How long a request may wait for the helper's first answer (the pid, or a refusal). The helper answers as soon as
+ * its own fork returns, well under a second even on a loaded machine; one that has not answered in this long is
+ * stuck (stopped, starved), and every wait has a deadline: it is killed, its requests fail, and later spawns are
+ * direct. Mutable for the tests only.
+ */
+export const limits = { answerWithinMs: 60_000 }
+
+/** The helper did not answer in time: it is ended, and treated as one that died. */
+const unresponsive = (): void => {
+  if (state.kind !== "running") return
+  const stuck = state.helper
+  fail()
+  try {
+    stuck.kill("SIGKILL")
+  } catch {}
+}
+
 /** Starts the helper on first use; undefined where it is off. */
 const helper = (): ChildProcess | undefined => {
   if (state.kind === "running") return state.helper
@@ -308,5 +326,11 @@ export const spawn = (request: Request): HelperChild | undefined => {
       if (error !== null) fail()
     }
   )
+  const deadline = setTimeout(() => {
+    if (waiting.get(id) === child && child.pid === undefined) unresponsive()
+  }, limits.answerWithinMs)
+  deadline.unref()
+  child.once("pid", () => clearTimeout(deadline))
+  child.once("error", () => clearTimeout(deadline))
   return child
 }
