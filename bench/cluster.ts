@@ -6,19 +6,34 @@
 // at concurrency 4 against 12, i.e. 4 slots against 12 on this machine's cores with the local run's own cost per
 // test: what no distribution of the work over runners on this one machine can beat.
 // Needs Debian's postgresql (a throwaway server is started as user postgres).
-// Run: node_modules/.bin/node bench/cluster.ts [tests] [concurrency]
+// `--installed`: every process (coordinators, runners, the local runs) runs the CLI as a user installs it (the
+// workspace packed and installed with npm in the bench's directory, `dist/` JavaScript), not from TypeScript sources.
+// `--cli=PATH`: the same with a CLI installed before (PATH is its `dist/bin.js`), for A/B rounds without packing.
+// Run: node_modules/.bin/node bench/cluster.ts [tests] [concurrency] [--installed | --cli=PATH]
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Duration, Effect, Layer, Redacted, Schedule } from "effect"
 import * as Status from "../packages/cluster/src/Status.ts"
 import { freePort, Postgres } from "../packages/cluster/test/postgres.ts"
-import { placements, readEvents, type Runner, startRunner, stop, testbed } from "../packages/cluster/test/processes.ts"
+import {
+  placements,
+  readEvents,
+  type Runner,
+  startRunner,
+  stop,
+  testbed,
+  useCli
+} from "../packages/cluster/test/processes.ts"
+import { installWorkspace } from "../packages/cluster/test/runnerImage.ts"
 
-const tests = Number(process.argv[2] ?? 48)
+const installed = process.argv.includes("--installed")
+const given = process.argv.find((arg) => arg.startsWith("--cli="))?.slice("--cli=".length)
+const positional = process.argv.slice(2).filter((arg) => !arg.startsWith("--"))
+const tests = Number(positional[0] ?? 48)
 // The run's concurrency: 12 is the three runners' slots exactly (nothing queued on them, so every dispatch's
 // latency is on the path), while one runner has 8 attempts queued; 24 queues work on both.
-const concurrency = Number(process.argv[3] ?? 12)
+const concurrency = Number(positional[1] ?? 12)
 const dir = mkdtempSync(join(tmpdir(), "testbed-bench-cluster-"))
 
 const experiment = (name: string, count: number, program: string, args: ReadonlyArray<string>, concurrency: number) => {
@@ -97,6 +112,8 @@ const newest = (out: string, prefix: string) =>
   )
 
 const program = Effect.gen(function* () {
+  if (given !== undefined) useCli(given)
+  else if (installed) useCli(yield* installWorkspace(join(dir, "installed"), join(dir, "packs")))
   const { url } = yield* Postgres
   const runner = (name: string) =>
     Effect.flatMap(freePort, (port) => startRunner(url, name, port, ["--no-detect", "--slots", "4"]))
@@ -150,7 +167,7 @@ const program = Effect.gen(function* () {
 
   const trivialCount = Math.min(tests, 24)
   console.log(
-    `cluster: ${tests} tests × 1 s (exec sleep 1), concurrency ${concurrency}, runners × 4 slots, one machine`
+    `cluster: ${tests} tests × 1 s (exec sleep 1), concurrency ${concurrency}, runners × 4 slots, one machine, CLI ${given ?? (installed ? "installed (dist)" : "from sources")}`
   )
   console.log(`1 runner  : ${one.toFixed(1)} s`)
   console.log(`3 runners : ${three.toFixed(1)} s`)

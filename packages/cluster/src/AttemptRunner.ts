@@ -207,6 +207,29 @@ const removeEmpty = (dir: string, stop: string) =>
     }
   })
 
+/**
+ * A certificate of the attempt's own, in `RUNDIR/certs/attempt-XXXXXX/`, removed when the attempt ends (and
+ * `certs/` once empty). A local run makes one for the whole run before any test starts; a runner sees a run's attempts
+ * one by one, and making the run's one again at each attempt replaced the certificate and key under the attempts
+ * running beside it (their handshakes failed, some read a file half written), and left `certs/` behind.
+ */
+const attemptCertificate = Effect.fnUntraced(function* (runDir: string) {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const parent = path.join(runDir, "certs")
+  // Another attempt of the run that ends meanwhile may remove `certs/` between the two steps: then again.
+  const dir = yield* fs
+    .makeDirectory(parent, { recursive: true })
+    .pipe(Effect.andThen(fs.makeTempDirectory({ directory: parent, prefix: "attempt-" })), Effect.retry({ times: 3 }))
+  yield* Effect.addFinalizer(() =>
+    Effect.andThen(
+      Effect.ignore(fs.remove(dir, { recursive: true })),
+      Effect.promise(() => rmdir(parent).catch(() => undefined))
+    )
+  )
+  return yield* Certificates.selfSigned(dir)
+})
+
 /** The executor's `runAttempt` (by default `TestCase.runAttempt`, the code of a local run), on a bus of its own whose batches go to `observe`. */
 const onBus = Effect.fnUntraced(function* (
   request: Protocol.AttemptRequest,
@@ -215,15 +238,14 @@ const onBus = Effect.fnUntraced(function* (
   executor: TestCaseExecutor.TestCaseExecutor["Service"],
   observe: (batch: ReadonlyArray<TestbedEvent.TestbedEvent>) => Effect.Effect<void>
 ) {
-  const path = yield* Path.Path
-  const certificate = prepared.plan.needsCertificate
-    ? Option.getOrUndefined(yield* Effect.option(Certificates.selfSigned(path.join(runDir, "certs"))))
-    : undefined
   const stopCause = yield* Ref.make(
     Option.none<{ readonly status: "interrupted" | "timeout"; readonly reason: string }>()
   )
   return yield* Effect.scoped(
     Effect.gen(function* () {
+      const certificate = prepared.plan.needsCertificate
+        ? Option.getOrUndefined(yield* Effect.option(attemptCertificate(runDir)))
+        : undefined
       const bus = yield* EventBus.EventBus
       yield* bus.observe(observe)
       return yield* executor.runAttempt(test, request.attempt, {

@@ -7,7 +7,7 @@
 import { hostname } from "node:os"
 import { Experiment } from "@testbed/experiments"
 import { PluginRegistry } from "@testbed/plugins"
-import { type Duration, Effect, Layer, Option, type Redacted, Ref, Schedule, Semaphore } from "effect"
+import { type Duration, Effect, Layer, Option, Path, type Redacted, Ref, Schedule, Semaphore } from "effect"
 import { ShardId, Sharding } from "effect/cluster"
 import * as AttemptRunner from "./AttemptRunner.ts"
 import { TestCaseAttempt } from "./AttemptProtocol.ts"
@@ -102,8 +102,11 @@ const publisher = (options: Options, profile: Profile, running: Ref.Ref<Readonly
  */
 export const layer = (options: Options, profile: Profile) => Layer.unwrap(build(options, profile))
 
-const build = (options: Options, profile: Profile) =>
+const build = (given: Options, profile: Profile) =>
   Effect.fn("Runner.layer")(function* () {
+    // Absolute from here on: the run's paths (its certificates, `test_dir`) reach services and steps that run in
+    // directories of their own, where `--workdir runs` (or the default `.testbed-runner`) means nothing.
+    const options = { ...given, workdir: (yield* Path.Path).resolve(given.workdir) }
     yield* Workdir.hold(options.workdir, profile.name)
     const running = yield* Ref.make<ReadonlyMap<string, string>>(new Map())
     const identity: AttemptRunner.RunnerIdentity = {

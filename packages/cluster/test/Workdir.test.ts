@@ -1,7 +1,7 @@
 // One runner per work directory: `WORKDIR/runner.lock` is held for a runner's life. A second holder waits 5 s for
 // one that is stopping, then fails with `WorkdirInUse` naming the holder (TestClock); the lock goes with its scope;
 // and for real, a second runner process started on a live runner's work directory exits 75 without touching it.
-import { mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { NodeServices } from "@effect/platform-node"
@@ -10,7 +10,7 @@ import { Deferred, Effect, Exit, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import * as Workdir from "../src/internal/workdir.ts"
 import { freePort, Postgres, skipWithoutPostgres } from "./postgres.ts"
-import { startRunner, testbed } from "./processes.ts"
+import { lockExpiry, startRunner, testbed } from "./processes.ts"
 
 const freshDir = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "testbed-workdir-"))),
@@ -71,6 +71,39 @@ describe.skipIf(skipWithoutPostgres)("one runner per work directory", () => {
           assert.isNull(first.child.exitCode)
         }),
       { timeout: 120_000 }
+    )
+
+    // `--workdir runs` (the default is `.testbed-runner`) was used as given: paths of the run's files reached
+    // services relative to the runner's directory, and a service runs in a directory of its own, so no TLS
+    // service found its certificate (the whole TLS matrix failed on such a runner) while the local run passed.
+    it.effect(
+      "a runner started with a relative --workdir gives its services paths that work (the same test as a local run)",
+      () =>
+        Effect.gen(function* () {
+          const { url } = yield* Postgres
+          const dir = yield* freshDir
+          yield* startRunner(url, "rel", yield* freePort, ["--no-detect", "--slots", "1"], undefined, tmpdir())
+          const file = join(dir, "dirs.yaml")
+          const check = "test -d '{{ test_dir }}' && test -d '{{ run_dir }}' && echo found"
+          writeFileSync(
+            file,
+            [
+              "name: dirs",
+              "tests:",
+              "  - name: sees its own directories",
+              "    services:",
+              `      c: { implementation: exec, role: client, parameters: { program: sh, args: ["-c", ${JSON.stringify(check)}] } }`,
+              ""
+            ].join("\n")
+          )
+          const out = ["--plain", "--output-dir", join(dir, "out")]
+          const local = yield* testbed(["run", file, ...out])
+          assert.strictEqual(local.code, 0, local.stdout + local.stderr)
+          const remote = yield* testbed(["run", file, "--cluster", url, "--lock-expiry", lockExpiry, ...out])
+          assert.strictEqual(remote.code, 0, remote.stdout + remote.stderr)
+          assert.include(remote.stdout, "1 passed")
+        }),
+      { timeout: 180_000 }
     )
   })
 })

@@ -3,12 +3,21 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { join, relative } from "node:path"
 import { EventLog } from "@testbed/events"
 import { Duration, Effect, Redacted, Result, Schedule } from "effect"
 import * as Status from "../src/Status.ts"
 
-export const cli = decodeURIComponent(new URL("../../../scripts/testbed.ts", import.meta.url).pathname)
+/** The CLI every process here runs: the source entry, or an installed one (`useCli`). */
+export let cli = decodeURIComponent(new URL("../../../scripts/testbed.ts", import.meta.url).pathname)
+
+/**
+ * Runs every later process with the CLI at `entry` (an installed `dist/bin.js`, `runnerImage.ts`'s
+ * `installWorkspace`): the benches time what a user runs, without loading the libraries from TypeScript sources.
+ */
+export const useCli = (entry: string) => {
+  cli = entry
+}
 export const fixtures = decodeURIComponent(new URL("../../../fixtures/experiments/", import.meta.url).pathname)
 export const secret = "test-cluster-secret-0123456789"
 
@@ -59,13 +68,17 @@ const hiding = (hidden: string | undefined, argv: ReadonlyArray<string>): [strin
         ["-m", "--propagation", "private", "sh", "-c", 'mount -t tmpfs tmpfs "$0" && exec "$@"', hidden, ...argv]
       ]
 
-/** Starts a runner and waits until it is live in `testbed_runners` (`hidden`: a directory it cannot see). */
+/**
+ * Starts a runner and waits until it is live in `testbed_runners` (`hidden`: a directory it cannot see; `cwd`: its
+ * working directory, and then `--workdir` is given relative to it, as a user who types `--workdir runs` does).
+ */
 export const startRunner = (
   url: string,
   name: string,
   port: number,
   args: ReadonlyArray<string>,
-  hidden?: string | undefined
+  hidden?: string | undefined,
+  cwd?: string | undefined
 ) =>
   Effect.acquireRelease(
     Effect.gen(function* () {
@@ -82,14 +95,16 @@ export const startRunner = (
         "--advertise",
         `127.0.0.1:${port}`,
         "--workdir",
-        workdir,
+        cwd === undefined ? workdir : relative(cwd, workdir),
         // `lockExpiry` unless the test gives its own.
         ...(args.includes("--lock-expiry") ? [] : ["--lock-expiry", lockExpiry]),
         ...args
       ])
       const child = spawn(command, argv, {
-        env: { ...process.env, TESTBED_CLUSTER_SECRET: secret },
-        stdio: ["ignore", "pipe", "pipe"]
+        // The source entry (scripts/testbed.ts) moves to INIT_CWD, which pnpm and npm set to where they were started.
+        env: { ...process.env, TESTBED_CLUSTER_SECRET: secret, ...(cwd === undefined ? {} : { INIT_CWD: cwd }) },
+        stdio: ["ignore", "pipe", "pipe"],
+        ...(cwd === undefined ? {} : { cwd })
       })
       child.stdout?.on("data", (data) => (output = (output + String(data)).slice(-20_000)))
       child.stderr?.on("data", (data) => (output = (output + String(data)).slice(-20_000)))

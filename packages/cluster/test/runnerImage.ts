@@ -86,13 +86,14 @@ const step = (step: string, program: string, args: ReadonlyArray<string>, cwd: s
 const sharedLibraries = (binary: string): ReadonlyArray<string> =>
   [...execFileSync("ldd", [binary], { encoding: "utf8" }).matchAll(/(\/\S+) \(0x/g)].map((match) => match[1]!)
 
-/** Builds the image as `tag`, labelled `label`, in `work` (an empty directory; emptied again once built). */
-export const buildRunnerImage = Effect.fn("RunnerImage.build")(function* (tag: string, label: string, work: string) {
-  yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(work, { recursive: true, force: true })))
-  const packs = join(work, "packs")
-  const rootfs = join(work, "context", "rootfs")
+/**
+ * The workspace as a user installs it, under `prefix/node_modules`: every package packed as it is published, every
+ * @testbed package from its tarball (so the CLI's @testbed dependencies resolve to them, not to a registry), the rest
+ * as npm resolves it; no dev dependencies. `packs` gets the tarballs. The CLI is then
+ * `prefix/node_modules/@testbed/cli/dist/bin.js` (`installedCli`).
+ */
+export const installWorkspace = Effect.fn("RunnerImage.installWorkspace")(function* (prefix: string, packs: string) {
   mkdirSync(packs, { recursive: true })
-
   yield* step(
     "pnpm -r pack",
     "flock",
@@ -107,14 +108,10 @@ export const buildRunnerImage = Effect.fn("RunnerImage.build")(function* (tag: s
       `file:${join(packs, file)}`
     ])
   )
-
-  // testbed under /opt/testbed: every @testbed package from its tarball (so the CLI's @testbed dependencies resolve
-  // to them, not to a registry), the rest as npm resolves it.
-  const prefix = join(rootfs, "opt/testbed")
   mkdirSync(prefix, { recursive: true })
   writeFileSync(
     join(prefix, "package.json"),
-    JSON.stringify({ name: "testbed-runner-image", private: true, dependencies })
+    JSON.stringify({ name: "testbed-installed", private: true, dependencies })
   )
   yield* step(
     "npm install",
@@ -123,6 +120,18 @@ export const buildRunnerImage = Effect.fn("RunnerImage.build")(function* (tag: s
     prefix,
     10 * 60_000
   )
+  return installedCli(prefix)
+})
+
+/** The installed CLI's entry under `prefix` (`installWorkspace`). */
+export const installedCli = (prefix: string) => join(prefix, "node_modules/@testbed/cli/dist/bin.js")
+
+/** Builds the image as `tag`, labelled `label`, in `work` (an empty directory; emptied again once built). */
+export const buildRunnerImage = Effect.fn("RunnerImage.build")(function* (tag: string, label: string, work: string) {
+  yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(work, { recursive: true, force: true })))
+  const rootfs = join(work, "context", "rootfs")
+  // testbed under /opt/testbed.
+  yield* installWorkspace(join(rootfs, "opt/testbed"), join(work, "packs"))
 
   for (const dir of ["bin", "usr/local/bin", "tmp", "root", "etc"]) mkdirSync(join(rootfs, dir), { recursive: true })
   chmodSync(join(rootfs, "tmp"), 0o1777)
