@@ -1,6 +1,6 @@
 /**
- * `testbed run FILE --resume RUNDIR --cluster URL`: continue a run whose coordinator was killed, in a new run
- * directory. For each test, what the previous coordinator recorded is carried over (its events from the old
+ * `testbed run [FILE] --resume RUNDIR --cluster URL`: continue a run whose coordinator was killed, in a new run
+ * directory (FILE defaults to the one the run was started with, `experimentFile`). For each test, what the previous coordinator recorded is carried over (its events from the old
  * `events.jsonl`, its files); then
  * - a test that had finished is not run again;
  * - a test whose attempt was on a runner gets the very same request again (from the journal): the engine
@@ -62,6 +62,22 @@ export const load = Effect.fn("Resume.load")(function* (runDir: string) {
     journal,
     events
   } satisfies Previous
+})
+
+/**
+ * The experiment file a run was started with (its `experiment.started` event's `configurationFile`, absolute):
+ * `testbed run --resume RUNDIR --cluster URL` needs no FILE. `load` then checks that its content is unchanged.
+ */
+export const experimentFile = Effect.fn("Resume.experimentFile")(function* (runDir: string) {
+  const previous = yield* load(runDir)
+  const started = previous.events.find((event) => event.type === "experiment.started")
+  const file = started?.type === "experiment.started" ? started.data.configurationFile : undefined
+  if (file === undefined)
+    return yield* new ResumeMismatch({
+      runDir,
+      reason: "its event log does not name the experiment file: give it (testbed run FILE --resume RUNDIR)"
+    })
+  return file
 })
 
 export type Carried =

@@ -2,7 +2,7 @@
 // without Docker: routing is what is tested) and coordinators run as `testbed run --cluster` processes.
 import { execFileSync } from "node:child_process"
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { assert, describe, layer } from "@effect/vitest"
 import { Context, Duration, Effect, Layer, Schedule, Schema } from "effect"
 import { runnerConnections } from "../src/ClusterLayers.ts"
@@ -324,11 +324,22 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
           )
           first.child.kill("SIGKILL")
           yield* Effect.promise(() => first.exited())
-          const second = yield* backgroundScoped(["run", file, ...common, "--resume", runDir])
+          // As a user resumes after a crash: no FILE (the run's own), no --output-dir (beside the run it continues).
+          const second = yield* backgroundScoped([
+            "run",
+            "--resume",
+            runDir,
+            "--cluster",
+            url,
+            "--plain",
+            "--lock-expiry",
+            lockExpiry
+          ])
           writeFileSync(marker, "")
           const code = yield* Effect.promise(() => second.exited())
           assert.strictEqual(code, 0, second.output())
           const resumed = /HTML report: (.+)\/report\.html/.exec(second.output())?.[1]
+          assert.strictEqual(dirname(resumed!), out)
           const events = readEvents(resumed!)
           // "quick" ran once (its events were carried over), the other test once, re-attached.
           assert.deepStrictEqual(

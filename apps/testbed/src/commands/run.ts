@@ -7,12 +7,13 @@
  * runOutput.ts.
  */
 // The one module of @testbed/events the CLI needs before a command runs (its index loads every event family).
+import * as NodePath from "node:path"
 import * as ExitCode from "@testbed/events/ExitCode"
 import type { Experiment } from "@testbed/experiments"
 import { Console, Effect, Option, Result } from "effect"
 import { Command } from "effect/cli"
 import { ExitWith } from "../ExitCode.ts"
-import { onCluster } from "./runCluster.ts"
+import { onCluster, withoutCluster } from "./runCluster.ts"
 import { runFlags, type Stdout, stdoutOf } from "./runFlags.ts"
 import { counts, dryRunListing } from "./runOutput.ts"
 
@@ -33,7 +34,8 @@ const optionsOf = Effect.fn("RunCommand.optionsOf")(function* (lib: Libraries, f
     return yield* new ExitWith({ code: ExitCode.usage, message: `--metrics-interval: ${interval.failure}` })
   const progress = stdout === "events" ? "events" : stdout === "json" ? "none" : flags.plain ? "plain" : undefined
   return {
-    outputDir: Option.getOrUndefined(flags.outputDir),
+    // A resumed run goes beside the run it continues, unless told otherwise.
+    outputDir: Option.getOrUndefined(Option.orElse(flags.outputDir, () => Option.map(flags.resume, NodePath.dirname))),
     filter: Option.getOrUndefined(flags.filter),
     concurrency: Option.getOrUndefined(flags.concurrency),
     retries: Option.getOrUndefined(flags.retries),
@@ -45,11 +47,33 @@ const optionsOf = Effect.fn("RunCommand.optionsOf")(function* (lib: Libraries, f
   } satisfies Experiment.Options as Experiment.Options
 })
 
+/**
+ * The experiment file: CONFIG, or with `--resume RUNDIR --cluster URL` and no CONFIG the one the run was started with.
+ * Cluster flags without `--cluster` are a usage error (the run would ignore them and go on locally).
+ */
+const configOf = Effect.fn("RunCommand.configOf")(function* (flags: Flags) {
+  const stray = withoutCluster(flags)
+  if (stray.length > 0)
+    return yield* new ExitWith({
+      code: ExitCode.usage,
+      message: `${stray.join(", ")} ${stray.length === 1 ? "works" : "work"} only with --cluster URL`
+    })
+  if (Option.isSome(flags.config)) return flags.config.value
+  if (Option.isSome(flags.resume)) {
+    const Resume = yield* Effect.promise(() => import("@testbed/cluster/Resume"))
+    return yield* Resume.experimentFile(flags.resume.value)
+  }
+  return yield* new ExitWith({
+    code: ExitCode.usage,
+    message: "give the experiment file: testbed run FILE (or testbed run --resume RUNDIR --cluster URL)"
+  })
+})
+
 /** Loads and plans (and with `--dry-run` checks the machine); every problem printed, in file order. */
-const prepare = (lib: Libraries, flags: Flags, options: Experiment.Options) =>
+const prepare = (lib: Libraries, flags: Flags, config: string, options: Experiment.Options) =>
   (flags.dryRun
-    ? lib.experiments.Experiment.dryRun(flags.config, options)
-    : lib.experiments.Experiment.prepare(flags.config, options)
+    ? lib.experiments.Experiment.dryRun(config, options)
+    : lib.experiments.Experiment.prepare(config, options)
   ).pipe(
     Effect.catchTag("ExperimentConfigInvalid", (error) =>
       Console.error(
@@ -69,6 +93,7 @@ const prepare = (lib: Libraries, flags: Flags, options: Experiment.Options) =>
 const runAndReport = Effect.fn("RunCommand.runAndReport")(function* (
   lib: Libraries,
   flags: Flags,
+  config: string,
   prepared: Experiment.Prepared,
   options: Experiment.Options,
   stdout: Stdout
@@ -76,7 +101,7 @@ const runAndReport = Effect.fn("RunCommand.runAndReport")(function* (
   // With --cluster the same run, its test cases executed on the cluster's runners (runCluster.ts).
   const outcome = yield* onCluster(
     flags,
-    flags.config,
+    config,
     flags.plugins,
     options.outputDir ?? prepared.config.paths?.output_dir ?? "outputs",
     lib.experiments.Experiment.runPrepared(prepared, options)
@@ -105,11 +130,12 @@ export const runCommand = Command.make(
   runFlags,
   Effect.fn(function* (flags) {
     const stdout = yield* stdoutOf(flags.events, flags.json)
+    const config = yield* configOf(flags)
     const lib = yield* libraries
     const options = yield* optionsOf(lib, flags, stdout)
-    const prepared = yield* prepare(lib, flags, options)
-    if (flags.dryRun) return yield* dryRunListing(lib.experiments, flags.config, prepared, flags.json)
-    return yield* runAndReport(lib, flags, prepared, options, stdout)
+    const prepared = yield* prepare(lib, flags, config, options)
+    if (flags.dryRun) return yield* dryRunListing(lib.experiments, config, prepared, flags.json)
+    return yield* runAndReport(lib, flags, config, prepared, options, stdout)
   })
 ).pipe(
   Command.withDescription(

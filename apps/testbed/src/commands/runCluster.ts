@@ -24,7 +24,7 @@ export const clusterFlags = {
   ),
   resume: Flag.String("resume").pipe(
     Flag.withDescription(
-      "With --cluster: continue the run in this run directory (its coordinator was killed) in a new one; finished tests are not run again"
+      "With --cluster: continue the run in this run directory (its coordinator was killed) in a new one beside it; finished tests are not run again (FILE: the run's own when not given)"
     ),
     Flag.optional
   ),
@@ -52,6 +52,24 @@ export interface ClusterFlags {
   readonly tlsCert: Option.Option<string>
   readonly tlsKey: Option.Option<string>
 }
+
+/**
+ * The cluster flags given without `--cluster`, by name. The run would go on locally as if they were not there: a
+ * `--resume RUNDIR` without `--cluster` ran every test again, on this machine.
+ */
+export const withoutCluster = (flags: ClusterFlags): ReadonlyArray<string> =>
+  Option.isSome(flags.cluster)
+    ? []
+    : [
+        ["--resume", Option.isSome(flags.resume)],
+        ["--require", flags.require.length > 0],
+        ["--secret-file", Option.isSome(flags.secretFile)],
+        ["--lock-expiry", Option.isSome(flags.lockExpiry)],
+        ["--bundle-limit", Option.isSome(flags.bundleLimit)],
+        ["--tls-ca", Option.isSome(flags.tlsCa)],
+        ["--tls-cert", Option.isSome(flags.tlsCert)],
+        ["--tls-key", Option.isSome(flags.tlsKey)]
+      ].flatMap(([name, given]) => (given ? [name as string] : []))
 
 /** Runs `run` with the remote executor when `--cluster` is given, as it is otherwise. */
 export const onCluster = <A, E, R>(

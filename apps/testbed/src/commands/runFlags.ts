@@ -6,7 +6,10 @@ import { ExitWith } from "../ExitCode.ts"
 import { clusterFlags } from "./runCluster.ts"
 
 export const runFlags = {
-  config: Argument.File("CONFIG", { mustExist: true }).pipe(Argument.withDescription("The experiment file (YAML)")),
+  config: Argument.File("CONFIG", { mustExist: true }).pipe(
+    Argument.withDescription("The experiment file (YAML); with --resume RUNDIR, the run's own when not given"),
+    Argument.optional
+  ),
   outputDir: Flag.String("output-dir").pipe(
     Flag.withDescription("Where the run directory is created (default: the file's paths.output_dir, else ./outputs)"),
     Flag.optional
