@@ -100,7 +100,8 @@ const plan = Effect.fnUntraced(function* (identity: RunnerIdentity, request: Pro
     return yield* refuse(identity, `the experiment ${request.file} on this runner differs from the coordinator's`)
   }
   const prepared = yield* Experiment.prepare(located.file, {
-    pluginDirectories: [...identity.pluginDirectories, ...located.pluginDirectories]
+    pluginDirectories: located.pluginDirectories,
+    hostPluginDirectories: identity.pluginDirectories
   }).pipe(Effect.mapError((error) => refuse(identity, `cannot plan the experiment here: ${error.message}`)))
   return { prepared, located } satisfies Planned
 })

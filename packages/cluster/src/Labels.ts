@@ -61,6 +61,27 @@ export const missing = (needed: ReadonlyArray<string>, offered: ReadonlyArray<Re
   return absent.length > 0 ? absent : needed
 }
 
+/**
+ * What to do about missing labels that name the experiment's own plugins (`own`: from its plugin directories, sent
+ * to runners in the bundle): a runner detects only the plugins it loaded at start, so it offers such a plugin only
+ * when started with `--plugins` (a copy of the plugin's directory) or `--labels NAME`. Empty when none is missing.
+ */
+export const ownPluginHint = (
+  absent: ReadonlyArray<string>,
+  own: ReadonlyArray<{ readonly name: string; readonly programs: ReadonlyArray<string> }>
+): string => {
+  const missingOwn = own.filter(
+    (plugin, i) => absent.includes(plugin.name) && own.findIndex((other) => other.name === plugin.name) === i
+  )
+  if (missingOwn.length === 0) return ""
+  const names = missingOwn.map((plugin) => plugin.name).join(", ")
+  const programs = normalize(missingOwn.flatMap((plugin) => plugin.programs)).join(", ")
+  return (
+    ` (${names}: the experiment's own plugin${missingOwn.length === 1 ? "" : "s"}; a runner offers one when started` +
+    ` with --plugins DIR holding it, or --labels ${missingOwn[0]!.name}, on a host with ${programs})`
+  )
+}
+
 /** Whether a runner with `labels` can run a test that needs `needed`. */
 export const satisfies = (labels: ReadonlyArray<string>, needed: ReadonlyArray<string>) =>
   needed.every((label) => labels.includes(label))

@@ -296,6 +296,12 @@ const runAttempt = Effect.fn("RemoteExecutor.runAttempt")(function* (
   }
 })
 
+/** The test's service plugins that come from the experiment's plugin directories (not built in). */
+const ownPlugins = ({ test, context }: Asked) =>
+  test.services
+    .filter((service) => (context.pluginSource?.(service.plugin.name) ?? "builtin") !== "builtin")
+    .map((service) => ({ name: service.plugin.name, programs: service.plugin.programs ?? [] }))
+
 /** Chooses a runner for one dispatch of the attempt and follows it there; unschedulable when none is eligible. */
 const dispatchOnce = Effect.fn("RemoteExecutor.dispatchOnce")(function* (
   executor: Executor,
@@ -327,7 +333,11 @@ const dispatchOnce = Effect.fn("RemoteExecutor.dispatchOnce")(function* (
     )
     return runners.length === 0
       ? { _tag: "Unschedulable" as const, reason: "no live runner in the cluster", missing: needed }
-      : { _tag: "Unschedulable" as const, reason: `no runner has labels: ${absent.join(", ")}`, missing: absent }
+      : {
+          _tag: "Unschedulable" as const,
+          reason: `no runner has labels: ${absent.join(", ")}${Labels.ownPluginHint(absent, ownPlugins(asked))}`,
+          missing: absent
+        }
   }
   const group = groupOf(chosen)
   const base = `${group}/${executor.options.runId}/${Placement.testKey(test.slug, test.name)}/${attempt}/${dispatch}`

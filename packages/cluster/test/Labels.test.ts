@@ -21,6 +21,22 @@ const row = (name: string, slots: number, shards: ReadonlyArray<string> = []): R
 })
 
 describe("Labels", () => {
+  it.effect("a missing label that is the experiment's own plugin says how a runner comes to offer it", () =>
+    Effect.sync(() => {
+      const own = [
+        { name: "busybox-http", programs: ["busybox"] },
+        { name: "busybox-http", programs: ["busybox"] }
+      ]
+      assert.strictEqual(
+        Labels.ownPluginHint(["busybox-http", "docker"], own),
+        " (busybox-http: the experiment's own plugin; a runner offers one when started with --plugins DIR holding it, or --labels busybox-http, on a host with busybox)"
+      )
+      // Only missing ones: a built-in plugin's label or one a runner has needs no hint.
+      assert.strictEqual(Labels.ownPluginHint(["openssl"], own), "")
+      assert.strictEqual(Labels.ownPluginHint([], own), "")
+    })
+  )
+
   it.effect("a label set's group is sorted and fits a shard id; every runner serves default", () =>
     Effect.sync(() => {
       assert.strictEqual(Labels.groupOf([]), "default")

@@ -43,6 +43,8 @@ export interface Options {
   readonly otlp?: string | undefined
   /** More plugin directories (besides the file's `paths.plugins`). */
   readonly pluginDirectories?: ReadonlyArray<string> | undefined
+  /** This host's own plugin directories (a runner's `--plugins`): the experiment's plugins of the same name win. */
+  readonly hostPluginDirectories?: ReadonlyArray<string> | undefined
   readonly progress?: Progress.Mode | undefined
   readonly formats?: ReadonlyArray<ReportWriter.Format> | undefined
 }
@@ -99,7 +101,11 @@ export const prepare = Effect.fn("Experiment.prepare")(function* (file: string, 
     ),
     ...(options.pluginDirectories ?? [])
   ]
-  const registry = yield* PluginRegistry.load({ directories, builtins }).pipe(
+  const registry = yield* PluginRegistry.load({
+    directories,
+    builtins,
+    ...(options.hostPluginDirectories === undefined ? {} : { hostDirectories: options.hostPluginDirectories })
+  }).pipe(
     Effect.mapError(
       (error) =>
         new ExperimentConfig.ExperimentConfigInvalid({

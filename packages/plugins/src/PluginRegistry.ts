@@ -48,6 +48,12 @@ export interface Registered<P> {
 export interface LoadOptions {
   /** Directories whose modules are loaded as plugins (only ones the user named: flag or config). */
   readonly directories?: ReadonlyArray<string>
+  /**
+   * This host's own plugin directories (a runner's `--plugins`), loaded last: a plugin whose name is taken by then is
+   * left out, not refused. An experiment that brings its own copy of a plugin the host also has runs with its own
+   * (the one its run was signed with), where the two used to clash and the attempt was refused.
+   */
+  readonly hostDirectories?: ReadonlyArray<string>
   /** npm packages (resolved from the current directory) whose default export is a plugin. */
   readonly packages?: ReadonlyArray<string>
   /**
@@ -177,16 +183,20 @@ const fromLists = ({ services, environments }: Lists): PluginRegistry["Service"]
   })
 }
 
-/** Adds plugins to the lists; a name already taken is refused, naming where the first one came from. */
+/**
+ * Adds plugins to the lists; a name already taken is refused, naming where the first one came from (`yielding`:
+ * left out instead, for a host's own plugins).
+ */
 const adder =
   (lists: Lists, onAdded: (name: string, kind: "service" | "environment", source: string) => Effect.Effect<void>) =>
-  (found: Found, source: string): Effect.Effect<void, PluginInvalid> =>
+  (found: Found, source: string, yielding = false): Effect.Effect<void, PluginInvalid> =>
     Effect.forEach(
       found,
       (entry) => {
         const list: Array<Registered<{ readonly name: string }>> =
           entry.kind === "service" ? lists.services : lists.environments
         const existing = list.find((registered) => registered.plugin.name === entry.plugin.name)
+        if (existing !== undefined && yielding) return Effect.void
         if (existing !== undefined) {
           return Effect.fail(
             new PluginInvalid({
@@ -272,10 +282,10 @@ export const load = Effect.fn("PluginRegistry.load")(function* (options: LoadOpt
     })
   const add = adder(lists, (name, kind, source) => emit("plugin.loaded", { name, kind, source }, name))
   const importTimeout = Duration.fromInputUnsafe(options.importTimeout ?? defaultImportTimeout)
-  const loadOne = (specifier: string, source: string) =>
+  const loadOne = (specifier: string, source: string, yielding = false) =>
     importModule(specifier, source, importTimeout).pipe(
       Effect.flatMap((module) => validate(module.default, source)),
-      Effect.flatMap((found) => add(found, source)),
+      Effect.flatMap((found) => add(found, source, yielding)),
       Effect.tapError((error) => emit("plugin.failed", { source, reason: error.message }, source))
     )
   yield* add(asFound(options.builtins ?? {}), "builtin")
@@ -283,6 +293,8 @@ export const load = Effect.fn("PluginRegistry.load")(function* (options: LoadOpt
   for (const directory of options.directories ?? []) yield* loadDirectory(directory, loadOne)
   for (const name of options.packages ?? [])
     yield* loadOne(pathToFileURL(yield* resolvePackage(name)).href, `npm:${name}`)
+  for (const directory of options.hostDirectories ?? [])
+    yield* loadDirectory(directory, (specifier, source) => loadOne(specifier, source, true))
   return fromLists(lists)
 })
 

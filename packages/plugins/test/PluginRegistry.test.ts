@@ -72,6 +72,27 @@ describe("PluginRegistry", () => {
     }).pipe(Effect.provide(NodeServices.layer))
   )
 
+  // A runner's own plugins (`--plugins`) under an experiment that brings its own copy of one: the experiment's copy
+  // is used and the runner's is left out; they clashed, and the runner refused every attempt of the experiment.
+  it.effect("a host's plugin whose name the experiment's plugins took is left out; its others load", () =>
+    Effect.gen(function* () {
+      const registry = yield* PluginRegistry.load({
+        directories: [`${fixtures}busybox`],
+        hostDirectories: [`${fixtures}busybox-sh`, `${fixtures}busybox`]
+      })
+      const sources = registry.services.filter((s) => s.source !== "builtin").map((s) => [s.plugin.name, s.source])
+      assert.deepStrictEqual(sources, [
+        ["busybox-http", `${fixtures}busybox/index.ts`],
+        ["busybox-sh", `${fixtures}busybox-sh/index.ts`]
+      ])
+      // Among the experiment's own directories a clash is still refused.
+      const error = yield* Effect.flip(
+        PluginRegistry.load({ directories: [`${fixtures}busybox`, `${fixtures}busybox`] })
+      )
+      assert.include(error.message, 'a service plugin named "busybox-http" is already registered')
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
   it.effect("a missing directory or package is a clear error", () =>
     Effect.gen(function* () {
       const noDir = yield* Effect.flip(PluginRegistry.load({ directories: [`${fixtures}nope`] }))
