@@ -1,7 +1,8 @@
 /**
  * What goes into an experiment's bundle, found on the coordinator: the experiment's directory, its plugin
  * directories (`paths.plugins` and `--plugins`), and what its file names relative to the experiment (replay step
- * `script`s, fleet `secret_file`s, `{{ experiment_dir }}/…` in any value), each a file or a directory tree. Paths
+ * `script`s with their directories, fleet `secret_file`s, `{{ experiment_dir }}/…` in any value), each a file or a
+ * directory tree. Paths
  * keep their layout under the roots' common ancestor, so `{{ experiment_dir }}/../replay/x` and `paths.plugins:
  * ../plugins` resolve on a runner as here. Bounded: hidden directories, `node_modules` and the run's output
  * directory are left out; a symbolic link is followed only to a file inside the tree it is in; the files' sizes
@@ -38,17 +39,14 @@ export interface Collected {
 
 const templated = /\{\{\s*experiment_dir\s*\}\}\/([^\s"'{}]+)/g
 
-/** Paths the experiment's values name relative to its directory (only those: absolute ones are the runner's). */
-export const references = (config: {
-  readonly tests?: unknown
-  readonly matrices?: unknown
-}): ReadonlyArray<string> => {
-  const found = new Set<string>()
+/** Paths the experiment's values name relative to its directory, with the key that named each. */
+const named = (config: { readonly tests?: unknown; readonly matrices?: unknown }) => {
+  const found: Array<{ readonly path: string; readonly key: string | undefined }> = []
   const visit = (value: unknown, key: string | undefined): void => {
     if (typeof value === "string") {
-      for (const match of value.matchAll(templated)) found.add(match[1]!)
+      for (const match of value.matchAll(templated)) found.push({ path: match[1]!, key })
       const plain = !value.includes("{{") && !value.startsWith("/")
-      if (plain && (key === "script" || key === "secret_file") && value !== "") found.add(value)
+      if (plain && (key === "script" || key === "secret_file") && value !== "") found.push({ path: value, key })
     } else if (Array.isArray(value)) {
       for (const item of value) visit(item, undefined)
     } else if (typeof value === "object" && value !== null) {
@@ -57,8 +55,30 @@ export const references = (config: {
   }
   visit(config.tests, undefined)
   visit(config.matrices, undefined)
-  return [...found]
+  return found
 }
+
+/** Paths the experiment's values name relative to its directory (only those: absolute ones are the runner's). */
+export const references = (config: {
+  readonly tests?: unknown
+  readonly matrices?: unknown
+}): ReadonlyArray<string> => [...new Set(named(config).map((reference) => reference.path))]
+
+/**
+ * The directories of the replay scripts it names (a `script` of a replay step or of the replay plugin): a script's
+ * responses may be in `blobs/` beside it and its externals anywhere under its directory (@testbed/replay's BlobStore
+ * and ScriptFiles), and a runner given the script alone failed with "blob … not found".
+ */
+export const scriptDirectories = (config: {
+  readonly tests?: unknown
+  readonly matrices?: unknown
+}): ReadonlyArray<string> => [
+  ...new Set(
+    named(config).flatMap(({ path, key }) =>
+      key === "script" && path.endsWith(".json") ? [path.replace(/\/?[^/]*$/, "") || "."] : []
+    )
+  )
+]
 
 const inside = (path: Path.Path, dir: string, candidate: string) =>
   candidate === dir || candidate.startsWith(dir.endsWith(path.sep) ? dir : `${dir}${path.sep}`)
@@ -117,7 +137,8 @@ const roots = Effect.fn("BundleSources.roots")(function* (options: Options) {
   const plugins = configured === undefined ? [] : typeof configured === "string" ? [configured] : configured
   const named = [
     ...plugins.map((plugin) => path.resolve(dir, plugin)),
-    ...references(config).map((reference) => path.resolve(dir, reference))
+    ...references(config).map((reference) => path.resolve(dir, reference)),
+    ...scriptDirectories(config).map((scripts) => path.resolve(dir, scripts))
   ]
   const real = (at: string) => Effect.option(fs.realPath(at))
   const all = [dir, ...named, ...options.pluginDirectories]

@@ -15,10 +15,13 @@ const tempDir = (prefix: string) =>
     (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
   )
 
-/** `base/exp/e.yaml` naming a replay script in `../replay`, a link out of the tree and one inside it. */
+/** `base/exp/e.yaml` naming a replay script in `../replay` (with a blob), a link out of the tree and one inside it. */
 const layout = (base: string) => {
   for (const dir of ["exp/sub", "replay", "outside"]) mkdirSync(join(base, dir), { recursive: true })
   writeFileSync(join(base, "replay", "session.json"), "{}")
+  // Its responses, beside it (replay's BlobStore looks there).
+  mkdirSync(join(base, "replay", "blobs"))
+  writeFileSync(join(base, "replay", "blobs", "0123456789abcdef0123456789abcdef01234567"), "a response")
   writeFileSync(join(base, "outside", "secret.txt"), "not for the bundle")
   writeFileSync(join(base, "exp", "sub", "data.txt"), "inside")
   symlinkSync(join(base, "outside", "secret.txt"), join(base, "exp", "leak.txt"))
@@ -50,7 +53,13 @@ describe("BundleSources", () => {
         assert.strictEqual(collected.header.experiment, "exp/e.yaml")
         assert.deepStrictEqual(
           collected.header.entries.map((entry) => entry.path),
-          ["exp/alias.txt", "exp/e.yaml", "exp/sub/data.txt", "replay/session.json"]
+          [
+            "exp/alias.txt",
+            "exp/e.yaml",
+            "exp/sub/data.txt",
+            "replay/blobs/0123456789abcdef0123456789abcdef01234567",
+            "replay/session.json"
+          ]
         )
         assert.deepStrictEqual(collected.skipped.map((at) => at.slice(base.length)).sort(), [
           "/exp/leak.txt",
@@ -88,6 +97,8 @@ describe("BundleSources", () => {
       "data/c.txt",
       "keys/fleet.secret"
     ])
+    // A replay script brings its directory: its blobs/ and the files it includes are there.
+    assert.deepStrictEqual([...BundleSources.scriptDirectories(config)].sort(), [".", "../replay"])
   })
 
   it("names that would leave a directory are unsafe", () => {
