@@ -134,7 +134,7 @@ export const format = (pruned: Pruned, dryRun: boolean): string => {
   return [
     `${verb} ${pruned.runners.length} runner(s)`,
     ...pruned.runners.map((runner) => `  runner ${runner.name} (last seen ${runner.age.toFixed(0)}s ago)`),
-    `${verb} ${pruned.runs.length} finished run(s), ${pruned.messages} message(s), ${pruned.replies} repl(ies)`,
+    `${verb} ${pruned.runs.length} finished run(s), ${pruned.messages} message(s), ${pruned.replies} repl${pruned.replies === 1 ? "y" : "ies"}`,
     ...pruned.runs.map((run) => `  run ${run}`),
     `${verb} ${pruned.bundles.length} bundle(s)`,
     ...pruned.bundles.map((bundle) => `  bundle ${bundle.sha256.slice(0, 12)} (${mib(bundle.size)})`)
