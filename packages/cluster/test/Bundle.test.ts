@@ -398,5 +398,42 @@ describe.skipIf(skipWithoutPostgres)("bundles", () => {
         }),
       testTimeout
     )
+
+    // The runner's own plugins and the experiment's clashed: every attempt was refused ("a service plugin named
+    // bundled-echo is already registered"), so a runner started with --plugins to offer a plugin could not run the
+    // experiment that brings it. The runner's copy here cannot serve (its server is `false`): the pass shows the
+    // experiment's copy ran.
+    it.effect(
+      "a runner started with --plugins holding the experiment's plugin runs the experiment with the experiment's copy",
+      () =>
+        Effect.gen(function* () {
+          const { url } = yield* Cluster
+          const dir = yield* tempDir("testbed-bundle-site-")
+          const file = writeExperiment(dir)
+          mkdirSync(join(dir, "site"))
+          writeFileSync(
+            join(dir, "site", "bundled-echo.mjs"),
+            readFileSync(join(dir, "plugins", "bundled-echo.mjs"), "utf8")
+              .replace('versions: ["bundled"]', 'versions: ["site"]')
+              .replace('program: "{{ node }}", args: [', 'program: "false", args: [')
+          )
+          const port = yield* freePort
+          yield* startRunner(url, "site", port, ["--no-detect", "--labels", "site", "--plugins", join(dir, "site")])
+          const ran = yield* testbed([
+            "run",
+            file,
+            "--cluster",
+            url,
+            "--require",
+            "site",
+            "--output-dir",
+            join(dir, "out"),
+            "--plain"
+          ])
+          assert.strictEqual(ran.code, 0, ran.stdout + ran.stderr)
+          assert.include(ran.stdout, "2 passed")
+        }),
+      testTimeout
+    )
   })
 })
