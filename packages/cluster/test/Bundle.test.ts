@@ -50,7 +50,7 @@ class Cluster extends Context.Service<
       const base = yield* tempDir("testbed-bundle-")
       const start = (name: string, label: string, hidden?: string) =>
         Effect.flatMap(freePort, (port) =>
-          startRunner(url, name, port, ["--no-detect", "--slots", "2", "--labels", label], hidden)
+          startRunner(url, name, port, ["--no-detect", "--slots", "2", "--labels", label], { hidden })
         )
       const [isolated, doomed] = yield* Effect.all([start("isolated", "isolated", base), start("doomed", "doomed")], {
         concurrency: "unbounded"

@@ -89,6 +89,9 @@ class Lab extends Context.Service<
       mkdirSync(etc)
       writeFileSync(join(etc, "secret"), secret)
       chmodSync(join(etc, "secret"), 0o600)
+      // The URL as section 4's cluster.env keeps it (section 5 passes it with --env-file, off the command line).
+      writeFileSync(join(etc, "cluster.env"), `TESTBED_CLUSTER_URL=${postgres.url}\n`)
+      chmodSync(join(etc, "cluster.env"), 0o600)
 
       const hosts = ["a", "b", "c"].map(
         (letter, i): Host => ({
@@ -134,11 +137,11 @@ const startContainer = Effect.fn("Lab.startContainer")(function* (
     `${volume}:/var/lib/testbed-runner`,
     "-v",
     `${join(lab.etc, "secret")}:/run/secrets/testbed:ro`,
+    "--env-file",
+    join(lab.etc, "cluster.env"),
     lab.image,
     "testbed",
     "runner",
-    "--cluster",
-    lab.url,
     "--secret-file",
     "/run/secrets/testbed",
     "--advertise",

@@ -82,7 +82,7 @@ describe.skipIf(skipWithoutPostgres)("one runner per work directory", () => {
         Effect.gen(function* () {
           const { url } = yield* Postgres
           const dir = yield* freshDir
-          yield* startRunner(url, "rel", yield* freePort, ["--no-detect", "--slots", "1"], undefined, tmpdir())
+          yield* startRunner(url, "rel", yield* freePort, ["--no-detect", "--slots", "1"], { cwd: tmpdir() })
           const file = join(dir, "dirs.yaml")
           const check = "test -d '{{ test_dir }}' && test -d '{{ run_dir }}' && echo found"
           writeFileSync(

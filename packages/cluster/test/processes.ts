@@ -68,17 +68,24 @@ const hiding = (hidden: string | undefined, argv: ReadonlyArray<string>): [strin
         ["-m", "--propagation", "private", "sh", "-c", 'mount -t tmpfs tmpfs "$0" && exec "$@"', hidden, ...argv]
       ]
 
-/**
- * Starts a runner and waits until it is live in `testbed_runners` (`hidden`: a directory it cannot see; `cwd`: its
- * working directory, and then `--workdir` is given relative to it, as a user who types `--workdir runs` does).
- */
+/** How a runner is started besides its flags. */
+export interface RunnerStart {
+  /** A directory it cannot see (a mount namespace of its own). */
+  readonly hidden?: string | undefined
+  /** Its working directory; `--workdir` is then given relative to it, as a user who types `--workdir runs` does. */
+  readonly cwd?: string | undefined
+  /** More environment; `urlFromEnv`: the URL in `TESTBED_CLUSTER_URL` instead of `--cluster`. */
+  readonly env?: Record<string, string> | undefined
+  readonly urlFromEnv?: boolean | undefined
+}
+
+/** Starts a runner and waits until it is live in `testbed_runners`. */
 export const startRunner = (
   url: string,
   name: string,
   port: number,
   args: ReadonlyArray<string>,
-  hidden?: string | undefined,
-  cwd?: string | undefined
+  { hidden, cwd, env = {}, urlFromEnv = false }: RunnerStart = {}
 ) =>
   Effect.acquireRelease(
     Effect.gen(function* () {
@@ -88,8 +95,7 @@ export const startRunner = (
         process.execPath,
         cli,
         "runner",
-        "--cluster",
-        url,
+        ...(urlFromEnv ? [] : ["--cluster", url]),
         "--name",
         name,
         "--advertise",
@@ -101,8 +107,14 @@ export const startRunner = (
         ...args
       ])
       const child = spawn(command, argv, {
-        // The source entry (scripts/testbed.ts) moves to INIT_CWD, which pnpm and npm set to where they were started.
-        env: { ...process.env, TESTBED_CLUSTER_SECRET: secret, ...(cwd === undefined ? {} : { INIT_CWD: cwd }) },
+        env: {
+          ...process.env,
+          TESTBED_CLUSTER_SECRET: secret,
+          // The source entry (scripts/testbed.ts) moves to INIT_CWD, which pnpm and npm set to where they started.
+          ...(cwd === undefined ? {} : { INIT_CWD: cwd }),
+          ...(urlFromEnv ? { TESTBED_CLUSTER_URL: url } : {}),
+          ...env
+        },
         stdio: ["ignore", "pipe", "pipe"],
         ...(cwd === undefined ? {} : { cwd })
       })

@@ -1,14 +1,15 @@
 /**
- * `testbed runner --cluster postgres://… [--labels a,b] [--slots N] [--advertise HOST:PORT] [--listen HOST]
+ * `testbed runner [--cluster postgres://…] [--labels a,b] [--slots N] [--advertise HOST:PORT] [--listen HOST]
  * [--workdir DIR] [--secret-file F] [--plugins DIR] [--lock-expiry 15s] [--bundle-limit MIB] [--bundle-cache MIB]
  * [--tls-ca F --tls-cert F --tls-key F] [--no-detect]`: a long-running runner of test attempts for
- * `testbed run --cluster`. Stops on SIGTERM/Ctrl-C (its attempts go to other runners). Exit 2 for bad flags, TLS
+ * `testbed run --cluster` (the URL from `--cluster`, else `TESTBED_CLUSTER_URL`: ClusterUrl.ts). Stops on SIGTERM/Ctrl-C
+ * (its attempts go to other runners). Exit 2 for bad flags, TLS
  * files or a missing secret, 3 when Postgres cannot be reached.
  */
 // @testbed/cluster's Postgres client is its peer: the CLI depends on it so installing testbed installs it (type-only
 // import: nothing is loaded until a cluster command runs).
 import type {} from "@effect/sql-pg"
-import { Console, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Console, Duration, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as TimeSpanFlag from "../TimeSpanFlag.ts"
 import { tlsFlags } from "./tlsFlags.ts"
@@ -41,7 +42,10 @@ export const runnerCommand = Command.make(
   "runner",
   {
     cluster: Flag.String("cluster").pipe(
-      Flag.withDescription("The cluster's Postgres URL (postgres://user@host:port/db)")
+      Flag.withDescription(
+        "The cluster's Postgres URL (postgres://user@host:port/db); else TESTBED_CLUSTER_URL, which keeps a password out of the command line"
+      ),
+      Flag.optional
     ),
     labels: Flag.String("labels").pipe(
       Flag.withDescription("Labels this runner offers, comma separated (added to those detected)"),
@@ -82,12 +86,14 @@ export const runnerCommand = Command.make(
     )
   },
   Effect.fn(function* (flags) {
-    const { ClusterUnavailable, Envelope, Runner, SocketTls } = yield* library
+    const { ClusterUnavailable, ClusterUrl, Envelope, Runner, SocketTls } = yield* library
+    // Before anything starts a process: neither the URL nor PGPASSWORD may reach a test's services.
+    const url = yield* ClusterUrl.load(Option.getOrUndefined(flags.cluster))
     const advertise = yield* ClusterUnavailable.parseAddress("--advertise", flags.advertise)
     const secret = yield* Envelope.loadSecret(Option.getOrUndefined(flags.secretFile))
     const tls = yield* SocketTls.fromFlags({ ca: flags.tlsCa, cert: flags.tlsCert, key: flags.tlsKey })
     const options: Parameters<typeof Runner.layer>[0] = {
-      url: Redacted.make(flags.cluster),
+      url,
       secret,
       name: Option.getOrUndefined(flags.name),
       advertise,
