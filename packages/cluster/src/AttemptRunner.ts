@@ -161,7 +161,7 @@ export const execute = Effect.fnUntraced(function* (
   // it, it has the files too (what `--resume` relies on to call the test finished).
   const held: Array<string> = []
   const executor = identity.executor ?? TestCaseExecutor.TestCaseExecutor.local
-  const result = yield* onBus(request, plan, runDir, executor, (batch) => {
+  const result = yield* onBus(identity, request, plan, runDir, executor, (batch) => {
     const last = batch.filter((event) => event.type === "test.finished" && event.entityId === request.test)
     // Paths under the runner's bundle copy read as the coordinator's experiment directory.
     const line = (event: TestbedEvent.TestbedEvent) => plan.located.rewrite(JSON.stringify(event))
@@ -233,6 +233,7 @@ const attemptCertificate = Effect.fnUntraced(function* (runDir: string) {
 
 /** The executor's `runAttempt` (by default `TestCase.runAttempt`, the code of a local run), on a bus of its own whose batches go to `observe`. */
 const onBus = Effect.fnUntraced(function* (
+  identity: RunnerIdentity,
   request: Protocol.AttemptRequest,
   { prepared, test, environment, located }: Effect.Success<ReturnType<typeof planned>>,
   runDir: string,
@@ -244,8 +245,11 @@ const onBus = Effect.fnUntraced(function* (
   )
   return yield* Effect.scoped(
     Effect.gen(function* () {
+      // Without it every TLS service would fail on a missing {{ cert }}: the refusal says why (openssl missing here).
       const certificate = prepared.plan.needsCertificate
-        ? Option.getOrUndefined(yield* Effect.option(attemptCertificate(runDir)))
+        ? yield* attemptCertificate(runDir).pipe(
+            Effect.mapError((error) => refuse(identity, `cannot make the attempt's certificate: ${error.message}`))
+          )
         : undefined
       const bus = yield* EventBus.EventBus
       yield* bus.observe(observe)

@@ -70,5 +70,45 @@ describe.skipIf(skipWithoutPostgres)("the run's certificate on a runner", () => 
         }),
       { timeout: testTimeout }
     )
+
+    // Its services got no {{ cert }} and failed each on its own, saying nothing of why. The runner claims `openssl`
+    // (by hand, with no openssl on its PATH): as a runner that offers tls-go (Go on PATH) and lacks openssl, which
+    // makes every certificate.
+    it.effect(
+      "a runner that cannot make the certificate (no openssl on its PATH) refuses the attempt saying so",
+      () =>
+        Effect.gen(function* () {
+          const { url } = yield* Postgres
+          const { file, out } = yield* experiment
+          const empty = yield* temporaryDirectory("testbed-no-openssl-")
+          yield* startRunner(
+            url,
+            "bare",
+            yield* freePort,
+            ["--no-detect", "--labels", "bare,openssl", "--slots", "2"],
+            {
+              env: { PATH: empty }
+            }
+          )
+          const ran = yield* testbed([
+            "run",
+            file,
+            "--cluster",
+            url,
+            "--require",
+            "bare",
+            "--lock-expiry",
+            lockExpiry,
+            "--plain",
+            "--filter",
+            "t1",
+            "--output-dir",
+            out
+          ])
+          assert.strictEqual(ran.code, 1, ran.stdout + ran.stderr)
+          assert.include(ran.stdout, "runner bare refused the attempt: cannot make the attempt's certificate")
+        }),
+      { timeout: testTimeout }
+    )
   })
 })
