@@ -29,6 +29,9 @@ export const defaultInterval = Duration.seconds(10)
  */
 const topUpDeadline = Duration.seconds(2)
 
+/** A look that has not answered in this long (Postgres hung) is given up; the next one tries again. */
+const lookDeadline = Duration.seconds(30)
+
 const Count = Schema.Struct({ open: Schema.Number })
 
 /** One look, and a top-up when it finds fewer than `minimum`; what it saw (the count before any top-up). */
@@ -52,6 +55,9 @@ export const layer = (options: Options) =>
   Layer.effectDiscard(
     // The first look after one interval: at start the pool is still opening its connections.
     Effect.forkScoped(
-      Effect.ignore(check(options)).pipe(Effect.delay(options.interval ?? defaultInterval), Effect.forever)
+      Effect.ignore(Effect.timeout(check(options), lookDeadline)).pipe(
+        Effect.delay(options.interval ?? defaultInterval),
+        Effect.forever
+      )
     )
   )
