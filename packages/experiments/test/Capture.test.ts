@@ -8,24 +8,29 @@ import { fixtures, hasProgram, provide, readEvents, runFixture } from "./support
 
 const fixture = (name: string) => decodeURIComponent(new URL(`./fixtures/${name}`, import.meta.url).pathname)
 
-/**
- * The tcpdump processes writing under `dir` (their command line names the file), with their parents' pids. Found in
- * /proc: tcpdump is a child of the spawn helper, not of the process that ran the experiment.
- */
-const tcpdumpsUnder = (dir: string): ReadonlyArray<{ readonly pid: number; readonly parent: number }> =>
+/** Every process: its pid, its parent's and its command line (from /proc). */
+const processes = (): ReadonlyArray<{ readonly pid: number; readonly parent: number; readonly argv: Array<string> }> =>
   readdirSync("/proc")
     .filter((name) => /^\d+$/.test(name))
     .flatMap((name) => {
       try {
         const argv = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0")
-        if (!argv[0]?.endsWith("tcpdump") || !argv.some((arg) => arg.startsWith(dir))) return []
         // The parent's pid is the 4th field of stat, after the command's name in parentheses.
         const stat = readFileSync(`/proc/${name}/stat`, "utf8")
-        return [{ pid: Number(name), parent: Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) }]
+        return [{ pid: Number(name), parent: Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]), argv }]
       } catch {
         return [] // ended meanwhile
       }
     })
+
+/**
+ * The tcpdump processes writing under `dir` (their command line names the file), with their parents' pids. Found in
+ * /proc: tcpdump is a child of the spawn helper, not of the process that ran the experiment.
+ */
+const tcpdumpsUnder = (dir: string) =>
+  processes()
+    .filter(({ argv }) => argv[0]?.endsWith("tcpdump") && argv.some((arg) => arg.startsWith(dir)))
+    .map(({ pid, parent }) => ({ pid, parent }))
 
 const running = (pid: number) => {
   try {
@@ -177,10 +182,17 @@ describe("packet capture", () => {
           // Forked by the spawn helper, not by the run's process.
           assert.notStrictEqual(helper, run.pid, "tcpdump's parent is the run's process")
           assert.isTrue(running(helper))
-          // Whatever is left is killed by the test too, so a failing run of it leaks nothing.
+          // Whatever is left is killed by the test too, so a failing run of it leaks nothing: the groups the helper
+          // started (each child leads one: tcpdump, the services), then the helper.
           yield* Effect.addFinalizer(() =>
             Effect.sync(() => {
-              for (const left of [pid, helper]) if (running(left)) process.kill(left, "SIGKILL")
+              const groups = [pid, ...processes().flatMap((p) => (p.parent === helper ? [p.pid] : []))]
+              for (const group of new Set(groups)) {
+                try {
+                  process.kill(-group, "SIGKILL")
+                } catch {} // gone already
+              }
+              if (running(helper)) process.kill(helper, "SIGKILL")
             })
           )
           run.kill("SIGKILL")
