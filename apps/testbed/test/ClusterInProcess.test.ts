@@ -35,15 +35,18 @@ const status = (...flags: ReadonlyArray<string>) =>
   )
 
 describe("testbed cluster status in process", () => {
-  it.effect("lists each runner with its state, labels, free slots and running tests", () =>
+  it.effect("lists each runner with its state, host, labels, free slots and running tests", () =>
     Effect.gen(function* () {
       const { exit, out } = yield* status()
       assert.isTrue(Exit.isSuccess(exit), String(exit))
       const lines = out.split("\n")
-      assert.match(lines[0]!, /^RUNNER\s+STATE\s+ADDRESS\s+LABELS\s+FREE\s+RUNNING\s+LAST SEEN$/)
-      assert.match(lines[1]!, /^runner-a\s+live\s+\S+\s+docker,openssl\s+1\/4\s+echo round trip\s+0\.4s ago$/)
+      assert.match(lines[0]!, /^RUNNER\s+STATE\s+HOST\s+ADDRESS\s+LABELS\s+FREE\s+RUNNING\s+LAST SEEN$/)
+      assert.match(
+        lines[1]!,
+        /^runner-a\s+live\s+runner-a\.lab\s+\S+\s+docker,openssl\s+1\/4\s+echo round trip\s+0\.4s ago$/
+      )
       // The default lock expiry is 15 s: 12 s since its heartbeat is still live.
-      assert.match(lines[2]!, /^runner-b\s+live\s+\S+\s+-\s+4\/4\s+-\s+12\.0s ago$/)
+      assert.match(lines[2]!, /^runner-b\s+live\s+runner-b\.lab\s+\S+\s+-\s+4\/4\s+-\s+12\.0s ago$/)
     })
   )
 

@@ -23,6 +23,7 @@ import {
 import { RpcSerialization } from "effect/rpc"
 import * as SqlError from "effect/sql/SqlError"
 import { ClusterUnavailable } from "./ClusterUnavailable.ts"
+import * as KeepConnections from "./internal/keepConnections.ts"
 import * as OutageTolerant from "./internal/outageTolerant.ts"
 import { clientProtocol, socketServer } from "./internal/sockets.ts"
 import type { SocketTls } from "./SocketTls.ts"
@@ -149,17 +150,23 @@ export const postgres = (
 export const runnerConnections = (slots: number) => Math.min(8, Math.max(1, slots) + 2)
 
 /**
- * A runner's Postgres pool: `runnerConnections` kept open, named for the runner's address in `pg_stat_activity`.
+ * A runner's Postgres pool: `runnerConnections` kept open, named for the runner's address in `pg_stat_activity`
+ * (and kept open again after a connection failed to open: `internal/keepConnections.ts`).
  * `Runner.layer` builds it once, for its warm-up and then `runnerOnPool`.
  */
-export const runnerPostgres = (url: Redacted.Redacted<string>, config: ShardingConfig.ShardingConfig["Service"]) =>
-  postgres(url, {
-    minConnections: runnerConnections(config.runnerShardWeight),
-    applicationName: Option.match(config.runnerAddress, {
-      onNone: () => "testbed runner",
-      onSome: (address) => `testbed runner ${address.host}:${address.port}`
-    })
+export const runnerPostgres = (url: Redacted.Redacted<string>, config: ShardingConfig.ShardingConfig["Service"]) => {
+  const minConnections = runnerConnections(config.runnerShardWeight)
+  return Option.match(config.runnerAddress, {
+    onNone: () => postgres(url, { minConnections, applicationName: "testbed runner" }),
+    onSome: (address) => {
+      const applicationName = `testbed runner ${address.host}:${address.port}`
+      // Only a name of its own lets the keeper count this runner's connections.
+      return KeepConnections.layer({ minimum: minConnections, applicationName }).pipe(
+        Layer.provideMerge(postgres(url, { minConnections, applicationName }))
+      )
+    }
   })
+}
 
 /**
  * A runner on a pool it is given (`runnerPostgres`): listens on its address, pings the others, stores in Postgres.

@@ -1,6 +1,6 @@
 /**
- * `testbed cluster status`: the runners in `testbed_runners`, live or not, with their labels, free slots and the
- * tests they run now. It reads Postgres only (no cluster node is started). Where the rows come from is a seam
+ * `testbed cluster status`: the runners in `testbed_runners`, live or not, with their host, labels, free slots and
+ * the tests they run now. It reads Postgres only (no cluster node is started). Where the rows come from is a seam
  * (`Directories`): the cluster's Postgres by default, given rows in `layerTest` (the app's in-process tests).
  */
 import { Context, Duration, Effect, Layer, type Redacted } from "effect"
@@ -39,10 +39,12 @@ export const runners = Effect.fn("Status.runners")(function* (
 export const format = (rows: ReadonlyArray<RunnerDirectory.RunnerRow & { readonly live: boolean }>): string => {
   if (rows.length === 0) return "no runner has registered"
   const table = [
-    ["RUNNER", "STATE", "ADDRESS", "LABELS", "FREE", "RUNNING", "LAST SEEN"],
+    // HOST: a runner is named `host:port` only by default; one given `--name` would not say where it runs.
+    ["RUNNER", "STATE", "HOST", "ADDRESS", "LABELS", "FREE", "RUNNING", "LAST SEEN"],
     ...rows.map((row) => [
       row.name,
       row.live ? "live" : "gone",
+      row.host,
       row.address,
       row.labels.join(",") || "-",
       `${Math.max(0, row.slots - row.busy)}/${row.slots}`,

@@ -245,25 +245,35 @@ describe.skipIf(skipWithoutPostgres)("cluster", () => {
       () =>
         Effect.gen(function* () {
           const { url } = yield* Runners
+          const minimum = runnerConnections(4)
           const query =
-            "SELECT application_name, count(*) FROM pg_stat_activity WHERE application_name LIKE 'testbed runner %' GROUP BY 1"
-          const held = yield* Effect.sync(() =>
-            execFileSync("psql", [url, "-tAF", " ", "-c", query], { encoding: "utf8" })
+            "SELECT application_name, count(*) FROM pg_stat_activity WHERE application_name LIKE 'testbed runner %' GROUP BY 1 ORDER BY 1"
+          // Backends per runner (by the application name its pool gives them), as Postgres sees them now.
+          const look = Effect.sync(() =>
+            execFileSync("psql", [url, "-tAF", "|", "-c", query], { encoding: "utf8" })
               .trim()
               .split("\n")
-              .map((line) => Number(line.split(" ").at(-1)))
-          ).pipe(
-            Effect.filterOrFail(
-              (counts) => counts.length === 3 && counts.every((n) => n >= runnerConnections(4)),
-              (counts) => counts
-            ),
-            Effect.retry({ schedule: Schedule.spaced("500 millis"), times: 40 }),
+              .map((line) => ({ runner: line.split("|")[0]!, open: Number(line.split("|").at(-1)) }))
+          )
+          const described = (counts: ReadonlyArray<{ runner: string; open: number }>) =>
+            counts.map(({ runner, open }) => `${runner}: ${open}`).join(", ")
+          const enough = (counts: ReadonlyArray<{ open: number }>) =>
+            counts.length === 3 && counts.every(({ open }) => open >= minimum)
+          // A pool opens its connections in the background, and replaces one that failed to open (at load ~9 one
+          // runner once stayed at 5 of 6 for good) within its keeper's interval (internal/keepConnections.ts): the
+          // look is repeated until every runner holds its minimum, for at most 60 s.
+          const held = yield* look.pipe(
+            Effect.filterOrFail(enough, (counts) => counts),
+            Effect.retry({ schedule: Schedule.spaced("500 millis"), times: 120 }),
             Effect.catch((counts) => Effect.succeed(counts))
           )
-          assert.strictEqual(held.length, 3, `connections per runner: ${held.join(", ")}`)
-          for (const count of held) assert.isAtLeast(count, runnerConnections(4))
+          assert.isTrue(enough(held), `connections per runner (${minimum} each expected): ${described(held)}`)
+          // And they stay open (the keeper borrows nothing then, and the pool closes nothing below its minimum).
+          yield* Effect.sleep("2 seconds")
+          const later = yield* look
+          assert.isTrue(enough(later), `connections per runner, 2 s later: ${described(later)}`)
         }),
-      60_000
+      90_000
     )
 
     it.effect(

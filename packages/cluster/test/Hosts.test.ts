@@ -8,7 +8,8 @@
 // for that network's addresses only; the coordinator is `testbed run --cluster` on this host.
 //
 // It lives with the cluster's tests (not apps/testbed's) because what it checks is the cluster's: placement, the
-// runners' identities, bundles, artifacts and runner_lost; it reuses their Postgres and process helpers.
+// runners' identities, bundles, artifacts, runner_lost and `testbed cluster status`; it reuses their Postgres and
+// process helpers.
 import { createServer } from "node:http"
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -251,6 +252,28 @@ const attemptHosts = (events: ReadonlyArray<LoggedEvent>) =>
       host: String(event.data.metadata?.host)
     }))
 
+/**
+ * `testbed cluster status` run on this host, as rows keyed by column (cut at the header's column starts: cells are
+ * padded to their column's width, and some hold spaces).
+ */
+const clusterStatus = (url: string) =>
+  Effect.map(testbed(["cluster", "status", "--cluster", url, "--lock-expiry", lockExpiry]), (status) => {
+    assert.strictEqual(status.code, 0, status.stdout + status.stderr)
+    const [header, ...lines] = status.stdout.trimEnd().split("\n")
+    const names = header!.split(/\s{2,}/)
+    const starts = names.map((name) => header!.indexOf(name))
+    return lines.map((line) =>
+      Object.fromEntries(names.map((name, i) => [name, line.slice(starts[i], starts[i + 1]).trim()]))
+    )
+  })
+
+/** The labels and slots a runner printed when it started (`runner NAME: labels [a, b], …, N slot(s), at …`). */
+const announced = (log: string) => {
+  const match = /^runner \S+: labels \[([^\]]*)\], groups \[[^\]]*\], (\d+) slot\(s\)/m.exec(log)
+  assert.isNotNull(match, `no start line in the runner's log:\n${log}`)
+  return { labels: match![1]!.split(", ").filter((label) => label !== ""), slots: Number(match![2]) }
+}
+
 describe.skipIf(prerequisites.length > 0 && !isCI)("runners on several hosts (one container each)", () => {
   it("has what it needs: Docker, Postgres, npm, busybox-static, flock", () => {
     assert.deepStrictEqual(prerequisites, [])
@@ -321,6 +344,21 @@ describe.skipIf(prerequisites.length > 0 && !isCI)("runners on several hosts (on
             assert.match(markdown, new RegExp(`\\| ${attempt.test} \\|.*\\| ${attempt.host} \\|`))
           for (const report of ["report.html", "EXPERIMENT_REPORT.md", "junit.xml", "ctrf-report.json"])
             assert.isTrue(existsSync(join(run.runDir!, report)), report)
+          // `testbed cluster status` on this host lists each container's runner: live, its container's host name and
+          // address, the labels and slots the runner announced when it started (detected in the container).
+          const rows = yield* clusterStatus(url)
+          for (const host of hosts) {
+            const row = rows.find((r) => r.RUNNER === host.runner)
+            assert.isDefined(row, `${host.runner} in cluster status: ${JSON.stringify(rows)}`)
+            const { labels, slots } = announced(yield* docker(["logs", host.container]))
+            assert.deepStrictEqual(
+              [row!.STATE, row!.HOST, row!.ADDRESS, row!.LABELS],
+              ["live", host.hostname, `${host.address}:${runnerPort}`, labels.join(",") || "-"],
+              host.runner
+            )
+            // Free slots: its test may still count as running until its next heartbeat.
+            assert.match(row!.FREE!, new RegExp(`^\\d+/${slots}$`), host.runner)
+          }
         }),
       testTimeout
     )
@@ -389,6 +427,21 @@ describe.skipIf(prerequisites.length > 0 && !isCI)("runners on several hosts (on
           )
           const stdout = readFileSync(join(runDir, "tests/held/attempt-1/steps/wait.stdout.log"), "utf8")
           assert.deepStrictEqual(stdout.trim().split("\n"), [rerun!.hostname, "released"])
+          // `testbed cluster status` shows the killed runner gone once it has not been heard from for the lock
+          // expiry (mostly at the first look: its attempt was re-run after that), the two others live.
+          const after = yield* clusterStatus(url).pipe(
+            Effect.filterOrFail(
+              (rows) => rows.find((row) => row.RUNNER === victim!.runner)?.STATE === "gone",
+              (rows) => rows
+            ),
+            Effect.retry({ schedule: Schedule.spaced("2 seconds"), times: 15 }),
+            Effect.catch((rows) => Effect.succeed(rows))
+          )
+          assert.deepStrictEqual(
+            hosts.map((host) => [host.runner, after.find((row) => row.RUNNER === host.runner)?.STATE]),
+            hosts.map((host) => [host.runner, host === victim ? "gone" : "live"]),
+            JSON.stringify(after)
+          )
           // `--restart unless-stopped` (the guide's) did not bring back a container killed by hand.
           assert.strictEqual(
             yield* docker(["inspect", "-f", "{{.State.Running}} {{.RestartCount}}", victim!.container]),

@@ -1,18 +1,43 @@
-import { execFileSync } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { execFileSync, spawn } from "node:child_process"
+import { readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, FileSystem, Schedule } from "effect"
 import { Experiment } from "../src/index.ts"
 import { fixtures, hasProgram, provide, readEvents, runFixture } from "./support.ts"
 
-/** tcpdump processes this test process started and did not stop. */
-const ownTcpdumps = (): ReadonlyArray<string> => {
+const fixture = (name: string) => decodeURIComponent(new URL(`./fixtures/${name}`, import.meta.url).pathname)
+
+/** Every process: its pid, its parent's and its command line (from /proc). */
+const processes = (): ReadonlyArray<{ readonly pid: number; readonly parent: number; readonly argv: Array<string> }> =>
+  readdirSync("/proc")
+    .filter((name) => /^\d+$/.test(name))
+    .flatMap((name) => {
+      try {
+        const argv = readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0")
+        // The parent's pid is the 4th field of stat, after the command's name in parentheses.
+        const stat = readFileSync(`/proc/${name}/stat`, "utf8")
+        return [{ pid: Number(name), parent: Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]), argv }]
+      } catch {
+        return [] // ended meanwhile
+      }
+    })
+
+/**
+ * The tcpdump processes writing under `dir` (their command line names the file), with their parents' pids. Found in
+ * /proc: tcpdump is a child of the spawn helper, not of the process that ran the experiment.
+ */
+const tcpdumpsUnder = (dir: string) =>
+  processes()
+    .filter(({ argv }) => argv[0]?.endsWith("tcpdump") && argv.some((arg) => arg.startsWith(dir)))
+    .map(({ pid, parent }) => ({ pid, parent }))
+
+const running = (pid: number) => {
   try {
-    return execFileSync("pgrep", ["-P", String(process.pid), "-x", "tcpdump"], { encoding: "utf8" })
-      .split("\n")
-      .filter((line) => line !== "")
+    process.kill(pid, 0)
+    return true
   } catch {
-    return [] // pgrep exits 1 when nothing matches
+    return false
   }
 }
 
@@ -108,9 +133,86 @@ describe("packet capture", () => {
           const capture = tcpPorts(`${outcome.runDir}/${artifacts[0]!.path}`)
           assert.isAbove(capture.records, 0)
           assert.include(capture.ports, port)
-          assert.deepStrictEqual(ownTcpdumps(), [])
+          assert.deepStrictEqual(tcpdumpsUnder(outcome.runDir), [])
         })
       ),
     30_000
+  )
+  it.live.skipIf(!hasProgram("tcpdump") && process.env.CI === undefined)(
+    "tcpdump is started by the spawn helper, and a SIGKILLed run leaves no tcpdump running",
+    () =>
+      provide(
+        Effect.gen(function* () {
+          const fs = yield* FileSystem.FileSystem
+          const dir = yield* fs.makeTempDirectoryScoped({ prefix: "testbed-capture-kill-" })
+          const file = join(dir, "held.yaml")
+          writeFileSync(
+            file,
+            [
+              "name: held capture",
+              "test_timeout: 5 minutes",
+              "tests:",
+              "  - name: held",
+              "    capture: true",
+              "    services:",
+              "      server: { implementation: node-echo, role: server }",
+              '      client: { implementation: exec, role: client, parameters: { program: sleep, args: ["300"] } }',
+              ""
+            ].join("\n")
+          )
+          const out = join(dir, "out")
+          const run = spawn(process.execPath, [fixture("capture-run.ts"), file, out], {
+            stdio: ["ignore", "pipe", "pipe"]
+          })
+          let said = ""
+          run.stdout.on("data", (chunk) => (said += String(chunk)))
+          run.stderr.on("data", (chunk) => (said += String(chunk)))
+          yield* Effect.addFinalizer(() => Effect.sync(() => run.exitCode === null && run.kill("SIGKILL")))
+          // Generous: starting Node with the experiments library takes tens of seconds on a loaded 2-core machine.
+          const captures = yield* Effect.sync(() => tcpdumpsUnder(out)).pipe(
+            Effect.repeat({
+              schedule: Schedule.spaced("100 millis"),
+              until: (found) => found.length > 0 || run.exitCode !== null
+            }),
+            Effect.timeoutOption("90 seconds")
+          )
+          const found = captures._tag === "Some" ? captures.value : []
+          assert.strictEqual(found.length, 1, `no capture running:\n${said}`)
+          const { pid, parent: helper } = found[0]!
+          // Forked by the spawn helper, not by the run's process.
+          assert.notStrictEqual(helper, run.pid, "tcpdump's parent is the run's process")
+          assert.isTrue(running(helper))
+          // Whatever is left is killed by the test too, so a failing run of it leaks nothing: the groups the helper
+          // started (each child leads one: tcpdump, the services), then the helper.
+          yield* Effect.addFinalizer(() =>
+            Effect.sync(() => {
+              const groups = [pid, ...processes().flatMap((p) => (p.parent === helper ? [p.pid] : []))]
+              for (const group of new Set(groups)) {
+                try {
+                  process.kill(-group, "SIGKILL")
+                } catch {} // gone already
+              }
+              if (running(helper)) process.kill(helper, "SIGKILL")
+            })
+          )
+          run.kill("SIGKILL")
+          // tcpdump and the helper end (the helper once it has ended its children's groups).
+          const alive = () => [pid, helper].filter(running)
+          yield* Effect.sync(alive).pipe(
+            Effect.repeat({ schedule: Schedule.spaced("100 millis"), until: (left) => left.length === 0 }),
+            Effect.timeoutOption("20 seconds")
+          )
+          const survivors = alive()
+          assert.deepStrictEqual(
+            survivors,
+            [],
+            survivors.length === 0
+              ? ""
+              : execFileSync("ps", ["-o", "pid,ppid,etimes,cmd", "-p", survivors.join(",")], { encoding: "utf8" })
+          )
+          assert.deepStrictEqual(tcpdumpsUnder(out), [])
+        })
+      ),
+    150_000
   )
 })

@@ -9,10 +9,10 @@
  * The helper has an empty environment: a child gets exactly the environment its request names (the caller's own
  * when it names none). It leads its own process group (a Ctrl-C to the run's group does not reach it), never keeps
  * this process alive (its channel is referenced only while a referenced child's exit is awaited), and exits when this
- * process does: its IPC channel closes (`disconnect`), it sends TERM to the groups of its children still running,
- * then KILL a second later (as the watchdog does), and exits. Guarding those groups after a SIGKILL stays the
- * `Watchdog`'s job (callers guard each pid the moment it arrives, or once the pipes are here); the helper covers
- * the moment in between.
+ * process does: its IPC channel closes (`disconnect`) or it finds itself reparented, it sends TERM to the groups of
+ * its children still running, then KILL a second later (as the watchdog does), and exits. Guarding those groups
+ * after a SIGKILL stays the `Watchdog`'s job (callers guard each pid the moment it arrives, or once the pipes are
+ * here); the helper covers the moment in between.
  *
  * Off where it cannot run (Windows), when `TESTBED_SPAWN_DIRECT=1`, or once it failed to start or died: callers
  * then spawn directly (`available()` is false).
@@ -31,11 +31,20 @@ const script = `"use strict"
 const { spawn } = require("node:child_process")
 const running = new Set()
 const signal = (name) => { for (const pid of running) { try { process.kill(-pid, name) } catch {} } }
-process.on("disconnect", () => {
+let leaving = false
+const leave = () => {
+  if (leaving) return
+  leaving = true
   if (running.size === 0) process.exit(0)
   signal("SIGTERM")
   setTimeout(() => { signal("SIGKILL"); process.exit(0) }, 1000)
-})
+}
+process.on("disconnect", leave)
+// No disconnect comes while a pipe sent to the parent awaits its acknowledgement (Node flushes that queue first):
+// a parent SIGKILLed during a hand-over left this helper and the new child running for good. Being reparented
+// says the same.
+const parent = process.ppid
+setInterval(() => { if (process.ppid !== parent) leave() }, 500).unref()
 const send = (message, handle) => { if (process.connected) process.send(message, handle) }
 const refuse = (id, error) => send({ t: "refused", id, code: error && error.code, message: String(error && error.message || error) })
 process.on("message", (m) => {
