@@ -78,6 +78,19 @@ describe("testbed run cluster flags", () => {
     })
   )
 
+  it.live("cluster status and prune without --cluster nor TESTBED_CLUSTER_URL: a usage error saying what to give", () =>
+    Effect.gen(function* () {
+      for (const command of [
+        ["cluster", "status"],
+        ["cluster", "prune", "--dry-run"]
+      ]) {
+        const ran = yield* testbed(...command)
+        assert.strictEqual(ran.code, 2, ran.stdout + ran.stderr)
+        assert.include(ran.stderr, "no cluster database: pass --cluster postgres://… or set TESTBED_CLUSTER_URL")
+      }
+    })
+  )
+
   it.live(
     "--resume of a directory that is no cluster run, without FILE: refused naming it, the cluster not reached",
     () =>

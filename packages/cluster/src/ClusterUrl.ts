@@ -1,10 +1,13 @@
 /**
- * A runner's Postgres URL, and the credentials kept from what it runs. A runner's environment is its operator's,
+ * The cluster's Postgres URL for every command that reaches it (`runner`, `run --cluster`, `cluster status|prune`),
+ * and the credentials kept from what a runner runs. A runner's environment is its operator's,
  * and every service and step of a test inherited it: `TESTBED_CLUSTER_URL` (the docs' systemd unit keeps the URL
  * there) and libpq's `PGPASSWORD` reached every test's processes with the database's password. And
  * `--cluster postgres://user:PASSWORD@…` put it in the runner's command line, which `ps` shows every local user.
  * So: the URL comes from `--cluster` or else `TESTBED_CLUSTER_URL`; both variables leave this process's environment
- * once read (as the cluster secret does, Envelope.ts); a `PGPASSWORD` goes into the URL when it names none.
+ * once read (as the cluster secret does, Envelope.ts); a `PGPASSWORD` goes into the URL when it names none (the
+ * Postgres client reads neither PGPASSWORD nor ~/.pgpass itself: "No password configured"). `run --cluster` keeps
+ * `--cluster` as its only switch: there the flag is required, and only the password may come from PGPASSWORD.
  */
 import { ExitCode } from "@testbed/events"
 import { Effect, Redacted, Runtime, Schema } from "effect"

@@ -1,10 +1,10 @@
 /**
- * `testbed cluster status --cluster postgres://…`: the runners of a cluster, their labels, free slots and the
+ * `testbed cluster status [--cluster postgres://…]` (else TESTBED_CLUSTER_URL, ClusterUrl.ts): the runners of a cluster, their labels, free slots and the
  * tests they run now. `testbed cluster prune --cluster postgres://… [--runners-gone-for 10m] [--older-than 7d]
  * [--dry-run]`: removes gone runners' rows and finished runs' messages and bundles. Both read Postgres only. Exit 3
  * when Postgres cannot be reached.
  */
-import { Console, Duration, Effect, Option, Redacted } from "effect"
+import { Console, Duration, Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as TimeSpanFlag from "../TimeSpanFlag.ts"
 
@@ -13,13 +13,18 @@ const library = Effect.promise(() => import("@testbed/cluster"))
 const status = Command.make(
   "status",
   {
-    cluster: Flag.String("cluster").pipe(Flag.withDescription("The cluster's Postgres URL")),
+    cluster: Flag.String("cluster").pipe(
+      Flag.withDescription(
+        "The cluster's Postgres URL (else TESTBED_CLUSTER_URL; a password may come from PGPASSWORD)"
+      ),
+      Flag.optional
+    ),
     lockExpiry: TimeSpanFlag.optional("lock-expiry", "A runner not heard from for this long is gone, default 15s")
   },
   Effect.fn(function* ({ cluster, lockExpiry }) {
-    const { ClusterUnavailable, Status } = yield* library
+    const { ClusterUnavailable, ClusterUrl, Status } = yield* library
     const rows = yield* Status.runners(
-      Redacted.make(cluster),
+      yield* ClusterUrl.load(Option.getOrUndefined(cluster)),
       Option.getOrElse(lockExpiry, () => Duration.seconds(15))
     ).pipe(Effect.mapError((error) => new ClusterUnavailable.ClusterUnavailable({ reason: error.message })))
     yield* Console.log(Status.format(rows))
@@ -29,7 +34,12 @@ const status = Command.make(
 const prune = Command.make(
   "prune",
   {
-    cluster: Flag.String("cluster").pipe(Flag.withDescription("The cluster's Postgres URL")),
+    cluster: Flag.String("cluster").pipe(
+      Flag.withDescription(
+        "The cluster's Postgres URL (else TESTBED_CLUSTER_URL; a password may come from PGPASSWORD)"
+      ),
+      Flag.optional
+    ),
     runnersGoneFor: TimeSpanFlag.optional(
       "runners-gone-for",
       "Remove runners not heard from for longer than this, default 10m"
@@ -44,8 +54,8 @@ const prune = Command.make(
     )
   },
   Effect.fn(function* ({ cluster, runnersGoneFor, olderThan, dryRun }) {
-    const { Prune } = yield* library
-    const pruned = yield* Prune.run(Redacted.make(cluster), {
+    const { ClusterUrl, Prune } = yield* library
+    const pruned = yield* Prune.run(yield* ClusterUrl.load(Option.getOrUndefined(cluster)), {
       runnersGoneFor: Option.getOrElse(runnersGoneFor, () => Prune.defaults.runnersGoneFor),
       runsOlderThan: Option.getOrElse(olderThan, () => Prune.defaults.runsOlderThan),
       dryRun

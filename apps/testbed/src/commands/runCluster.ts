@@ -4,7 +4,7 @@
  * `--cluster` is given. Without it nothing of @testbed/cluster is loaded: local runs need no database.
  */
 import * as NodePath from "node:path"
-import { Duration, Effect, Option, Redacted } from "effect"
+import { Duration, Effect, Option } from "effect"
 import { Flag } from "effect/cli"
 import * as TimeSpanFlag from "../TimeSpanFlag.ts"
 import { tlsFlags } from "./tlsFlags.ts"
@@ -83,21 +83,24 @@ export const onCluster = <A, E, R>(
     if (Option.isNone(flags.cluster)) return yield* run
     // The coordinator's modules only: the package's index loads the runner's too (its attempts, detection, status),
     // ~15% more CPU at the start of every run.
-    const [ClusterUnavailable, Coordinator, Envelope, RemoteExecutor, Resume, SocketTls] = yield* Effect.promise(() =>
-      Promise.all([
-        import("@testbed/cluster/ClusterUnavailable"),
-        import("@testbed/cluster/Coordinator"),
-        import("@testbed/cluster/Envelope"),
-        import("@testbed/cluster/RemoteExecutor"),
-        import("@testbed/cluster/Resume"),
-        import("@testbed/cluster/SocketTls")
-      ])
-    )
+    const [ClusterUnavailable, ClusterUrl, Coordinator, Envelope, RemoteExecutor, Resume, SocketTls] =
+      yield* Effect.promise(() =>
+        Promise.all([
+          import("@testbed/cluster/ClusterUnavailable"),
+          import("@testbed/cluster/ClusterUrl"),
+          import("@testbed/cluster/Coordinator"),
+          import("@testbed/cluster/Envelope"),
+          import("@testbed/cluster/RemoteExecutor"),
+          import("@testbed/cluster/Resume"),
+          import("@testbed/cluster/SocketTls")
+        ])
+      )
     const secret = yield* Envelope.loadSecret(Option.getOrUndefined(flags.secretFile))
     const tls = yield* SocketTls.fromFlags({ ca: flags.tlsCa, cert: flags.tlsCert, key: flags.tlsKey })
     const previous = Option.isSome(flags.resume) ? yield* Resume.load(flags.resume.value) : undefined
     const layer = Coordinator.layer({
-      url: Redacted.make(flags.cluster.value),
+      // A password may come from PGPASSWORD, off the command line (ClusterUrl.ts).
+      url: yield* ClusterUrl.load(flags.cluster.value),
       secret,
       runId: previous?.runId ?? RemoteExecutor.newRunId(),
       resume: previous,
