@@ -765,6 +765,8 @@ export const make = Effect.fn("RemoteExecutor.make")(function* (options: Options
     FiberSet.awaitEmpty(executor.streams).pipe(Effect.timeoutOption("5 seconds"), Effect.asVoid)
   )
   return TestCaseExecutor.TestCaseExecutor.of({
-    runAttempt: (test, attempt, context) => runAttempt(executor, test, attempt, context)
+    runAttempt: (test, attempt, context) => runAttempt(executor, test, attempt, context),
+    // Each runner makes the certificate of each attempt it runs (AttemptRunner.ts): the coordinator needs none.
+    makesCertificates: true
   })
 })

@@ -32,6 +32,7 @@ import {
   placements,
   readEvents,
   type Runner,
+  runOnCluster,
   startRunner,
   testbed,
   testTimeout,
@@ -419,17 +420,7 @@ describe.skipIf(skipWithoutPostgres)("bundles", () => {
           )
           const port = yield* freePort
           yield* startRunner(url, "site", port, ["--no-detect", "--labels", "site", "--plugins", join(dir, "site")])
-          const ran = yield* testbed([
-            "run",
-            file,
-            "--cluster",
-            url,
-            "--require",
-            "site",
-            "--output-dir",
-            join(dir, "out"),
-            "--plain"
-          ])
+          const ran = yield* runOnCluster(file, url, join(dir, "out"), ["--require", "site"])
           assert.strictEqual(ran.code, 0, ran.stdout + ran.stderr)
           assert.include(ran.stdout, "2 passed")
         }),

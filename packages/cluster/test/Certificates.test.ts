@@ -8,7 +8,7 @@ import { join } from "node:path"
 import { assert, describe, layer } from "@effect/vitest"
 import { Duration, Effect } from "effect"
 import { freePort, Postgres, skipWithoutPostgres } from "./postgres.ts"
-import { lockExpiry, startRunner, temporaryDirectory, testbed, testTimeout } from "./processes.ts"
+import { runOnCluster, startRunner, temporaryDirectory, testTimeout } from "./processes.ts"
 
 /**
  * Four tests, two at a time: an openssl server (it requires the certificate) and a client that reads the certificate
@@ -51,19 +51,13 @@ describe.skipIf(skipWithoutPostgres)("the run's certificate on a runner", () => 
             "--slots",
             "2"
           ])
-          const ran = yield* testbed([
-            "run",
-            file,
-            "--cluster",
-            url,
-            "--lock-expiry",
-            lockExpiry,
-            "--plain",
-            "--output-dir",
-            out
-          ])
+          // The coordinator with no openssl on its PATH (a laptop without it): the runner makes the certificates.
+          const bare = yield* temporaryDirectory("testbed-coordinator-path-")
+          const ran = yield* runOnCluster(file, url, out, [], { PATH: bare })
           assert.strictEqual(ran.code, 0, ran.stdout + ran.stderr)
           assert.include(ran.stdout, "4 passed")
+          // And it makes none of its own: one in the run directory would not be the one the tests used.
+          assert.isFalse(existsSync(join(ran.runDir!, "certs")))
           // Every attempt's files went back to the coordinator, and the run's directory with them.
           const runs = join(runner.workdir, "runs")
           assert.deepStrictEqual(existsSync(runs) ? readdirSync(runs) : [], [])
@@ -90,21 +84,7 @@ describe.skipIf(skipWithoutPostgres)("the run's certificate on a runner", () => 
               env: { PATH: empty }
             }
           )
-          const ran = yield* testbed([
-            "run",
-            file,
-            "--cluster",
-            url,
-            "--require",
-            "bare",
-            "--lock-expiry",
-            lockExpiry,
-            "--plain",
-            "--filter",
-            "t1",
-            "--output-dir",
-            out
-          ])
+          const ran = yield* runOnCluster(file, url, out, ["--require", "bare", "--filter", "t1"])
           assert.strictEqual(ran.code, 1, ran.stdout + ran.stderr)
           assert.include(ran.stdout, "runner bare refused the attempt: cannot make the attempt's certificate")
         }),

@@ -8,7 +8,7 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { Duration, Effect, Redacted } from "effect"
 import * as ClusterUrl from "../src/ClusterUrl.ts"
 import { freePort, Postgres, skipWithoutPostgres } from "./postgres.ts"
-import { lockExpiry, secret, startRunner, temporaryDirectory, testbed, testTimeout } from "./processes.ts"
+import { runOnCluster, secret, startRunner, temporaryDirectory, testTimeout } from "./processes.ts"
 
 describe("ClusterUrl.load", () => {
   it.effect(
@@ -60,19 +60,7 @@ describe.skipIf(skipWithoutPostgres)("a runner's environment", () => {
               ""
             ].join("\n")
           )
-          const ran = yield* testbed([
-            "run",
-            file,
-            "--cluster",
-            url,
-            "--require",
-            "env",
-            "--lock-expiry",
-            lockExpiry,
-            "--plain",
-            "--output-dir",
-            join(dir, "out")
-          ])
+          const ran = yield* runOnCluster(file, url, join(dir, "out"), ["--require", "env"])
           assert.strictEqual(ran.code, 0, ran.stdout + ran.stderr + runner.output())
           const printed = readFileSync(join(ran.runDir!, "tests/prints-its-environment/attempt-1/c/stdout.log"), "utf8")
           // The service did get the runner's environment (else the checks below would prove nothing)...

@@ -191,6 +191,19 @@ export const testbed = (args: ReadonlyArray<string>, env: Record<string, string>
     ({ child }) => stopChild(child)
   )
 
+/**
+ * `testbed run FILE --cluster URL --lock-expiry … --plain --output-dir OUT`, then `extra` (`--require LABEL`, a
+ * `--filter`): a run of the tests' own experiments on their cluster, to its end.
+ */
+export const runOnCluster = (
+  file: string,
+  url: string,
+  out: string,
+  extra: ReadonlyArray<string> = [],
+  env: Record<string, string> = {}
+) =>
+  testbed(["run", file, "--cluster", url, "--lock-expiry", lockExpiry, "--plain", "--output-dir", out, ...extra], env)
+
 /** A child process started in the background (a coordinator to kill), with its output so far. */
 export const background = (args: ReadonlyArray<string>) => {
   const child = spawn(process.execPath, [cli, ...args], {

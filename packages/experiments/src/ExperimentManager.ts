@@ -383,8 +383,9 @@ export const run = Effect.fn("ExperimentManager.run")(function* (plan: Experimen
   yield* state.machine.transition("INITIALIZING", "run")
   const environments = yield* resolveEnvironments(state)
   yield* registerTests(state)
+  const executor = yield* TestCaseExecutor.current
   const certificate: Result.Result<Certificates.Certificate, { readonly message: string }> | undefined =
-    plan.needsCertificate
+    plan.needsCertificate && executor.makesCertificates !== true
       ? yield* Effect.result(Certificates.selfSigned(path.join(options.runDir, "certs")))
       : undefined
   if (certificate !== undefined && certificate._tag === "Failure") {
@@ -397,7 +398,7 @@ export const run = Effect.fn("ExperimentManager.run")(function* (plan: Experimen
   const shared: Shared = {
     environments,
     certificate: certificate?._tag === "Success" ? certificate.success : undefined,
-    executor: yield* TestCaseExecutor.current,
+    executor,
     startMillis: yield* Clock.currentTimeMillis,
     experimentDir: options.configurationFile === undefined ? undefined : path.dirname(options.configurationFile)
   }

@@ -25,6 +25,11 @@ export class TestCaseExecutor extends Context.Service<
       attempt: number,
       context: TestCase.AttemptContext
     ) => Effect.Effect<TestCase.AttemptResult, Effect.Error<ReturnType<typeof TestCase.runAttempt>>, Requirements>
+    /**
+     * Each attempt's certificate is made where the attempt runs (a remote runner makes its own): the manager makes
+     * none, and needs no openssl here. Unset: the manager makes the run's one and hands it to every attempt.
+     */
+    readonly makesCertificates?: boolean | undefined
   }
 >()("@testbed/experiments/TestCaseExecutor") {
   /** Every attempt in this process: today's local run. */
