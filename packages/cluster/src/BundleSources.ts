@@ -2,11 +2,10 @@
  * What goes into an experiment's bundle, found on the coordinator: the experiment's directory, its plugin
  * directories (`paths.plugins` and `--plugins`), and what its file names relative to the experiment (replay step
  * `script`s with their directories, fleet `secret_file`s, `{{ experiment_dir }}/…` in any value), each a file or a
- * directory tree. Paths
- * keep their layout under the roots' common ancestor, so `{{ experiment_dir }}/../replay/x` and `paths.plugins:
- * ../plugins` resolve on a runner as here. Bounded: hidden directories, `node_modules` and the run's output
- * directory are left out; a symbolic link is followed only to a file inside the tree it is in; the files' sizes
- * are summed before anything is read, and more than the limit fails with the biggest files named.
+ * directory tree. Paths keep their layout under the roots' common ancestor, so `{{ experiment_dir }}/../replay/x`
+ * and `paths.plugins: ../plugins` resolve on a runner as here. Bounded: hidden directories, `node_modules` and the
+ * run's output directory are left out; a symbolic link is followed only to a file inside the tree it is in; the
+ * files' sizes are summed before anything is read, and more than the limit fails with the biggest files named.
  */
 import { ExperimentConfig } from "@testbed/experiments"
 import { Effect, FileSystem, Option, Path, type PlatformError } from "effect"
@@ -40,7 +39,7 @@ export interface Collected {
 const templated = /\{\{\s*experiment_dir\s*\}\}\/([^\s"'{}]+)/g
 
 /** Paths the experiment's values name relative to its directory, with the key that named each. */
-const named = (config: { readonly tests?: unknown; readonly matrices?: unknown }) => {
+const keyedReferences = (config: { readonly tests?: unknown; readonly matrices?: unknown }) => {
   const found: Array<{ readonly path: string; readonly key: string | undefined }> = []
   const visit = (value: unknown, key: string | undefined): void => {
     if (typeof value === "string") {
@@ -62,7 +61,7 @@ const named = (config: { readonly tests?: unknown; readonly matrices?: unknown }
 export const references = (config: {
   readonly tests?: unknown
   readonly matrices?: unknown
-}): ReadonlyArray<string> => [...new Set(named(config).map((reference) => reference.path))]
+}): ReadonlyArray<string> => [...new Set(keyedReferences(config).map((reference) => reference.path))]
 
 /**
  * The directories of the replay scripts it names (a `script` of a replay step or of the replay plugin): a script's
@@ -74,7 +73,7 @@ export const scriptDirectories = (config: {
   readonly matrices?: unknown
 }): ReadonlyArray<string> => [
   ...new Set(
-    named(config).flatMap(({ path, key }) =>
+    keyedReferences(config).flatMap(({ path, key }) =>
       key === "script" && path.endsWith(".json") ? [path.replace(/\/?[^/]*$/, "") || "."] : []
     )
   )
