@@ -1,7 +1,7 @@
 /**
  * `testbed run [FILE] --resume RUNDIR --cluster URL`: continue a run whose coordinator was killed, in a new run
- * directory (FILE defaults to the one the run was started with, `experimentFile`). For each test, what the previous coordinator recorded is carried over (its events from the old
- * `events.jsonl`, its files); then
+ * directory (FILE defaults to the one the run was started with, `experimentFile`). For each test, what the previous
+ * coordinator recorded is carried over (its events from the old `events.jsonl`, its files); then
  * - a test that had finished is not run again;
  * - a test whose attempt was on a runner gets the very same request again (from the journal): the engine
  *   deduplicates it, so the attempt is re-attached where its stream stopped, not run twice;
@@ -66,19 +66,20 @@ export const load = Effect.fn("Resume.load")(function* (runDir: string) {
 
 /**
  * The experiment file a run was started with (its `experiment.started` event's `configurationFile`, absolute):
- * `testbed run --resume RUNDIR --cluster URL` needs no FILE. `load` then checks that its content is unchanged.
+ * `testbed run --resume RUNDIR --cluster URL` needs no FILE. The coordinator still checks its content is unchanged.
  */
-export const experimentFile = Effect.fn("Resume.experimentFile")(function* (runDir: string) {
-  const previous = yield* load(runDir)
+export const experimentFile = (previous: Previous): Effect.Effect<string, ResumeMismatch> => {
   const started = previous.events.find((event) => event.type === "experiment.started")
   const file = started?.type === "experiment.started" ? started.data.configurationFile : undefined
-  if (file === undefined)
-    return yield* new ResumeMismatch({
-      runDir,
-      reason: "its event log does not name the experiment file: give it (testbed run FILE --resume RUNDIR)"
-    })
-  return file
-})
+  return file === undefined
+    ? Effect.fail(
+        new ResumeMismatch({
+          runDir: previous.runDir,
+          reason: "its event log does not name the experiment file: give it (testbed run FILE --resume RUNDIR)"
+        })
+      )
+    : Effect.succeed(file)
+}
 
 export type Carried =
   | { readonly _tag: "Finished"; readonly attempts: number; readonly result: TestCase.AttemptResult }

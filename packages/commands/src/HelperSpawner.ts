@@ -13,6 +13,7 @@ import { type ChildProcess, ChildProcessSpawner } from "effect/process"
 import { resolve } from "node:path"
 import { Readable } from "node:stream"
 import * as SpawnHelper from "./internal/SpawnHelper.ts"
+import * as Watchdog from "./Watchdog.ts"
 
 type Spawner = ChildProcessSpawner.ChildProcessSpawner["Service"]
 type Exited = readonly [code: number | null, signal: NodeJS.Signals | null]
@@ -265,3 +266,12 @@ export const make = (inner: Spawner): Spawner => {
     supported(command) && SpawnHelper.available() ? startByHelper(command) : inner.spawn(command)
   )
 }
+
+/**
+ * The spawner in context, started through the helper and guarded by the watchdog (every group it starts is killed
+ * if this process dies): what services and captures are started with.
+ */
+export const guarded: Effect.Effect<Spawner, never, ChildProcessSpawner.ChildProcessSpawner> = Effect.map(
+  Effect.service(ChildProcessSpawner.ChildProcessSpawner),
+  (inner) => Watchdog.spawner(make(inner))
+)

@@ -7,7 +7,7 @@
 import * as Net from "node:net"
 import { Deferred, Duration, Effect, FileSystem, Fiber, Option, Ref, Scope, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
-import { ExitStatus, HelperSpawner, OutputFile, Watchdog } from "@testbed/commands"
+import { ExitStatus, HelperSpawner, OutputFile } from "@testbed/commands"
 import { WriteFailed } from "@testbed/events"
 import {
   type Environment,
@@ -60,7 +60,7 @@ const encoder = new TextEncoder()
 /** Starts one service process with its stdout and stderr written to files. */
 export const launch = Effect.fn("LocalhostEnvironment.launch")(function* (service: ServiceLaunch) {
   // Started by the spawn helper (a small process forks, not this one), guarded by the watchdog.
-  const spawner = Watchdog.spawner(HelperSpawner.make(yield* ChildProcessSpawner.ChildProcessSpawner))
+  const spawner = yield* HelperSpawner.guarded
   const fs = yield* FileSystem.FileSystem
   const command = service.command
   const program = command.program

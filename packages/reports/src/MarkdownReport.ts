@@ -86,6 +86,19 @@ const hostsOf = (t: TestResult): ReadonlyArray<string> => [
   ...new Set(t.attempts.flatMap((a) => (a.host === undefined ? [] : [a.host])))
 ]
 
+/** The tests table's header and alignment rows (`hosts`: with `testRow`'s Hosts column). */
+const testHeader = (hosts: boolean): Array<string> => {
+  const columns: ReadonlyArray<readonly [string, string]> = [
+    ["Test", "---"],
+    ["Status", "---"],
+    ["Attempts", "---:"],
+    ["Duration", "---:"],
+    ...(hosts ? [["Hosts", "---"] as const] : []),
+    ["Logs", "---"]
+  ]
+  return [`| ${columns.map(([name]) => name).join(" | ")} |`, `| ${columns.map(([, align]) => align).join(" | ")} |`]
+}
+
 /** `hosts`: a cluster run's table has a Hosts column (which host ran each test); a local run's has none. */
 const testRow = (hosts: boolean) => (t: TestResult) => {
   const logs = t.logs_path === null ? "" : link("logs", t.logs_path)
@@ -205,12 +218,7 @@ const lines = (s: ExperimentSummary): Array<string> => {
     "",
     ...(s.tests.results.length === 0
       ? ["No tests were declared."]
-      : [
-          ...(clustered
-            ? ["| Test | Status | Attempts | Duration | Hosts | Logs |", "| --- | --- | ---: | ---: | --- | --- |"]
-            : ["| Test | Status | Attempts | Duration | Logs |", "| --- | --- | ---: | ---: | --- |"]),
-          ...s.tests.results.map(testRow(clustered))
-        ]),
+      : [...testHeader(clustered), ...s.tests.results.map(testRow(clustered))]),
     "",
     ...(problems.length === 0 ? [] : ["## Failures and retries", "", ...problems.flatMap(details)]),
     ...services(s),

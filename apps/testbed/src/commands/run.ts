@@ -48,7 +48,8 @@ const optionsOf = Effect.fn("RunCommand.optionsOf")(function* (lib: Libraries, f
 })
 
 /**
- * The experiment file: CONFIG, or with `--resume RUNDIR --cluster URL` and no CONFIG the one the run was started with.
+ * The experiment file: CONFIG, or with `--resume RUNDIR --cluster URL` and no CONFIG the one the run was started with
+ * (and then the run's record, `resumed`, read for it).
  * Cluster flags without `--cluster` are a usage error (the run would ignore them and go on locally).
  */
 const configOf = Effect.fn("RunCommand.configOf")(function* (flags: Flags) {
@@ -58,10 +59,12 @@ const configOf = Effect.fn("RunCommand.configOf")(function* (flags: Flags) {
       code: ExitCode.usage,
       message: `${stray.join(", ")} ${stray.length === 1 ? "works" : "work"} only with --cluster URL`
     })
-  if (Option.isSome(flags.config)) return flags.config.value
+  if (Option.isSome(flags.config)) return { config: flags.config.value, resumed: undefined }
   if (Option.isSome(flags.resume)) {
     const Resume = yield* Effect.promise(() => import("@testbed/cluster/Resume"))
-    return yield* Resume.experimentFile(flags.resume.value)
+    // Read once: the coordinator resumes from this record too (a long run's event log is large).
+    const resumed = yield* Resume.load(flags.resume.value)
+    return { config: yield* Resume.experimentFile(resumed), resumed }
   }
   return yield* new ExitWith({
     code: ExitCode.usage,
@@ -93,7 +96,7 @@ const prepare = (lib: Libraries, flags: Flags, config: string, options: Experime
 const runAndReport = Effect.fn("RunCommand.runAndReport")(function* (
   lib: Libraries,
   flags: Flags,
-  config: string,
+  { config, resumed }: Effect.Success<ReturnType<typeof configOf>>,
   prepared: Experiment.Prepared,
   options: Experiment.Options,
   stdout: Stdout
@@ -104,7 +107,8 @@ const runAndReport = Effect.fn("RunCommand.runAndReport")(function* (
     config,
     flags.plugins,
     options.outputDir ?? prepared.config.paths?.output_dir ?? "outputs",
-    lib.experiments.Experiment.runPrepared(prepared, options)
+    lib.experiments.Experiment.runPrepared(prepared, options),
+    resumed
   )
   const result = outcome.result
   if (stdout === "json") {
@@ -130,12 +134,12 @@ export const runCommand = Command.make(
   runFlags,
   Effect.fn(function* (flags) {
     const stdout = yield* stdoutOf(flags.events, flags.json)
-    const config = yield* configOf(flags)
+    const file = yield* configOf(flags)
     const lib = yield* libraries
     const options = yield* optionsOf(lib, flags, stdout)
-    const prepared = yield* prepare(lib, flags, config, options)
-    if (flags.dryRun) return yield* dryRunListing(lib.experiments, config, prepared, flags.json)
-    return yield* runAndReport(lib, flags, config, prepared, options, stdout)
+    const prepared = yield* prepare(lib, flags, file.config, options)
+    if (flags.dryRun) return yield* dryRunListing(lib.experiments, file.config, prepared, flags.json)
+    return yield* runAndReport(lib, flags, file, prepared, options, stdout)
   })
 ).pipe(
   Command.withDescription(

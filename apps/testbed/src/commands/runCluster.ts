@@ -5,6 +5,7 @@
  */
 import * as NodePath from "node:path"
 import { Duration, Effect, Option } from "effect"
+import type * as ResumeRecord from "@testbed/cluster/Resume"
 import { Flag } from "effect/cli"
 import * as TimeSpanFlag from "../TimeSpanFlag.ts"
 import { tlsFlags } from "./tlsFlags.ts"
@@ -77,7 +78,9 @@ export const onCluster = <A, E, R>(
   file: string,
   pluginDirectories: ReadonlyArray<string>,
   outputDir: string,
-  run: Effect.Effect<A, E, R>
+  run: Effect.Effect<A, E, R>,
+  /** `--resume`'s record when the caller has read it already (to find FILE). */
+  resumed?: ResumeRecord.Previous | undefined
 ) =>
   Effect.fn("RunCluster.onCluster")(function* () {
     if (Option.isNone(flags.cluster)) return yield* run
@@ -97,7 +100,7 @@ export const onCluster = <A, E, R>(
       )
     const secret = yield* Envelope.loadSecret(Option.getOrUndefined(flags.secretFile))
     const tls = yield* SocketTls.fromFlags({ ca: flags.tlsCa, cert: flags.tlsCert, key: flags.tlsKey })
-    const previous = Option.isSome(flags.resume) ? yield* Resume.load(flags.resume.value) : undefined
+    const previous = resumed ?? (Option.isSome(flags.resume) ? yield* Resume.load(flags.resume.value) : undefined)
     const layer = Coordinator.layer({
       // A password may come from PGPASSWORD, off the command line (ClusterUrl.ts).
       url: yield* ClusterUrl.load(flags.cluster.value),

@@ -4,9 +4,9 @@
 // Started by the spawn helper, as services and commands are (@testbed/commands HelperSpawner: a small process
 // forks, not this one): a capture is one tcpdump per service with a port, per attempt, so as many forks as the
 // services themselves, each a copy of a big runner's page tables and its event loop stopped until the exec.
-import { ExitStatus, HelperSpawner, Watchdog } from "@testbed/commands"
+import { ExitStatus, HelperSpawner } from "@testbed/commands"
 import { Deferred, Duration, Effect, Scope, Stream } from "effect"
-import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { ChildProcess } from "effect/process"
 import { type Attempt, recordCapture, type ServiceRuntime } from "./attempt.ts"
 import { inside } from "./runPath.ts"
 
@@ -28,7 +28,7 @@ const saidBound = 4096
  */
 const spawnTcpdump = Effect.fnUntraced(function* (file: string, ports: ReadonlyArray<number>, scope: Scope.Scope) {
   // Its own process group, guarded by the watchdog: a SIGKILLed run leaves no capture running.
-  const spawner = Watchdog.spawner(HelperSpawner.make(yield* ChildProcessSpawner.ChildProcessSpawner))
+  const spawner = yield* HelperSpawner.guarded
   const filter = ports.map((port) => `port ${port}`).join(" or ")
   // --immediate-mode: without it packets wait in the kernel's buffer and a short test's are lost at SIGINT.
   // -Z root: as root tcpdump would otherwise drop to its own user, who may not write into the test's directory.
